@@ -1,0 +1,84 @@
+"""Argument checks shared by every layer: clear errors instead of NumPy's deep ones.
+
+Each check names the caller (``where``, e.g. ``"LSTM"``) and the argument, and says
+what was expected and what came: ``LSTM: expected x with 3 dims (T, B, I), got 2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def check_dtype(dtype, where: str):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_float_array(a, name: str, where: str, ndim: int | None = None, dims: str = "",
+                      finite: bool = True) -> np.ndarray:
+    """Check that ``a`` is a floating array (of ``ndim`` dims); return it as an ndarray.
+
+    Integer, boolean and object arrays are refused with a TypeError (a silent cast
+    would hide a bug, e.g. token ids passed where one-hot vectors belong). With
+    ``finite`` a NaN or inf is a ValueError.
+    """
+    if not isinstance(a, np.ndarray):
+        if isinstance(a, (list, tuple)):
+            a = np.asarray(a)
+        else:
+            raise TypeError(f"{where}: expected {name} to be a numpy array, got {type(a).__name__}")
+    if a.dtype.kind != "f":
+        raise TypeError(f"{where}: expected {name} to hold floats (float32 or float64), got dtype {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        shape = f" {dims}" if dims else ""
+        raise ValueError(f"{where}: expected {name} with {ndim} dims{shape}, got {a.ndim}")
+    if finite and not np.isfinite(a).all():
+        raise ValueError(f"{where}: {name} contains NaN or inf")
+    return a
+
+
+def check_shape(a: np.ndarray, expected: tuple, name: str, where: str) -> None:
+    """Raise ValueError unless ``a.shape == expected``."""
+    if tuple(a.shape) != tuple(expected):
+        raise ValueError(f"{where}: expected {name} of shape {tuple(expected)}, got {tuple(a.shape)}")
+
+
+def check_lengths(lengths, T: int, B: int, where: str):
+    """Validate per-sequence lengths: B integers in [1, T]. Returns an int64 array or None."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{where}: expected lengths to be integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{where}: expected lengths of shape ({B},) (one per sequence), got {arr.shape}")
+    if arr.size and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"{where}: lengths must lie in [1, T={T}], got min {arr.min()} and max {arr.max()}")
+    return arr.astype(np.int64)
+
+
+def check_choice(value, name: str, choices, where: str):
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_positive_int(value, name: str, where: str, minimum: int = 1) -> int:
+    """Raise TypeError/ValueError unless ``value`` is an int >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
+    return int(value)

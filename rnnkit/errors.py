@@ -1,0 +1,18 @@
+"""The library's own exception: what the CLI turns into ``error: …`` and exit status 1.
+
+Argument checks raise ``ValueError``/``TypeError`` (see ``rnnkit._checks``); problems
+with files, data and runs raise :class:`RnnkitError`. The CLI reports all three
+as one line.
+"""
+
+
+class RnnkitError(Exception):
+    """A problem the user can fix: a bad file, unusable data, a diverging run."""
+
+
+class CheckpointError(RnnkitError):
+    """A checkpoint that is missing, truncated, tampered with or does not match."""
+
+
+class DivergenceError(RnnkitError):
+    """Training produced a NaN or inf loss or gradient."""
