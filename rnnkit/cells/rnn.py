@@ -1,0 +1,159 @@
+r"""Vanilla (Elman) RNN cell over a whole sequence: forward and hand-derived BPTT.
+
+Forward, for t = 1..T (column vectors; the code uses rows, ``x @ W.T``):
+
+    aₜ = W_ih xₜ + b_ih + W_hh hₜ₋₁ + b_hh                      (1)
+    hₜ = φ(aₜ),   φ = tanh  or  relu(a) = max(a, 0)              (2)
+    yₜ = hₜ                                                       (3)
+
+With ``lengths`` (packed-sequence semantics) let mₜ = 1 while t ≤ length, else 0:
+
+    hₜ = mₜ φ(aₜ) + (1 − mₜ) hₜ₋₁,   yₜ = mₜ hₜ                 (2', 3')
+
+so past its end a sequence carries its state unchanged, outputs zeros, and h_T is
+the state at its own last step.
+
+Backward. Write δhₜ = ∂L/∂hₜ, the *total* gradient of the loss w.r.t. the state
+at step t (what ``return_dh`` returns), and δh_T⁽ʳᵉᶜ⁾ = ∂L/∂h_T (d_final_state):
+
+    δhₜ   = mₜ ∂L/∂yₜ + δhₜ⁽ʳᵉᶜ⁾                         from (3')
+    daₜ   = mₜ δhₜ ⊙ φ'(aₜ)                               from (2)
+            φ'(aₜ) = 1 − hₜ²  (tanh)   or   [hₜ > 0]  (relu)
+    δhₜ₋₁⁽ʳᵉᶜ⁾ = W_hhᵀ daₜ + (1 − mₜ) δhₜ                from (1) and the carry in (2')
+    ∂L/∂h₀ = δh₀⁽ʳᵉᶜ⁾
+    ∂L/∂xₜ = W_ihᵀ daₜ
+    ∂L/∂W_ih = Σₜ daₜ xₜᵀ,  ∂L/∂W_hh = Σₜ daₜ hₜ₋₁ᵀ,  ∂L/∂b_ih = ∂L/∂b_hh = Σₜ daₜ
+
+Both biases are folded into the input projection of all steps before the loop
+(one matrix product); the loop does one ``h @ W_hh.T`` per step; the weight
+gradients are single matrix products over the (T·B) rows after the backward loop.
+
+Cache (:class:`RNNCache`): ``x`` (T, B, I), ``h`` (T+1, B, H) with ``h[0] = h0``
+(and carried states past each length), ``mask`` (T, B, 1) bool or None,
+``nonlinearity``.
+
+Errors: x must be a 3-D float32/float64 array without NaN or inf (ValueError for
+NaN/inf and wrong shapes, TypeError for integer x); params and h0 shapes are
+checked against x.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from rnnkit._checks import check_choice
+from rnnkit.cells._common import (check_d_outputs, check_state, check_x, input_projection,
+                                  length_mask, masked_outputs, param_grads, unpack_params)
+
+WHERE = "RNN"
+G = 1
+NONLINEARITIES = ("tanh", "relu")
+
+
+class RNNCache(NamedTuple):
+    """What backward needs, stacked over time."""
+    x: np.ndarray                 # (T, B, I)
+    h: np.ndarray                 # (T+1, B, H), h[0] = h0
+    mask: Optional[np.ndarray]    # (T, B, 1) bool, or None when every length is T
+    nonlinearity: str
+
+
+def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
+    """Run the RNN over a whole sequence.
+
+    Args:
+        params: dict with "weight_ih", "weight_hh" and optionally "bias_ih", "bias_hh".
+        x: inputs, float32 or float64; the computation runs in x's dtype.
+        h0: initial state, or None for zeros.
+        lengths: per-sequence lengths in [1, T], or None (all T).
+        nonlinearity: "tanh" or "relu".
+
+    Returns:
+        (outputs, h_T, cache): outputs are zero past each length; h_T is each
+        sequence's state at its own last step.
+
+    Shapes:
+        x (T, B, I), h0 (B, H), lengths (B,)
+        -> outputs (T, B, H), h_T (B, H)
+    """
+    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h0 = check_state(h0, "h0", B, H, dt, WHERE)
+    mask = length_mask(lengths, T, B, WHERE)
+
+    bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+    A = input_projection(x, w_ih, bias)            # (T, B, H): W_ih xₜ + b_ih + b_hh, all t
+    w_hh_T = np.ascontiguousarray(w_hh.T)          # (H, H), reused every step
+    h = np.empty((T + 1, B, H), dtype=dt)
+    h[0] = h0
+    for t in range(T):
+        a = A[t]
+        a += h[t] @ w_hh_T                         # (1)
+        if nonlinearity == "tanh":                 # (2)
+            np.tanh(a, out=h[t + 1])
+        else:
+            np.maximum(a, 0, out=h[t + 1])
+        if mask is not None:                       # (2') finished sequences keep their state
+            np.copyto(h[t + 1], h[t], where=~mask[t])
+    cache = RNNCache(x=x, h=h, mask=mask, nonlinearity=nonlinearity)
+    return masked_outputs(h, mask), h[T].copy(), cache
+
+
+def backward(params, cache: RNNCache, d_outputs, d_final_state=None, return_dh=False):
+    """BPTT through the whole sequence (see the module docstring for the equations).
+
+    Args:
+        params: the same dict given to forward.
+        cache: forward's cache.
+        d_outputs: ∂L/∂outputs, or None if the outputs are not used.
+        d_final_state: ∂L/∂h_T, or None.
+        return_dh: also return δh, the total ∂L/∂hₜ for t = 1..T.
+
+    Returns:
+        (dx, dh0, grads) or (dx, dh0, grads, dh); grads has the keys of params.
+
+    Shapes:
+        d_outputs (T, B, H), d_final_state (B, H)
+        -> dx (T, B, I), dh0 (B, H), dh (T, B, H)
+    """
+    if not isinstance(cache, RNNCache):
+        raise TypeError(f"{WHERE}: expected the cache from rnn.forward, got {type(cache).__name__}")
+    x, h, mask = cache.x, cache.h, cache.mask
+    T, B, I = x.shape
+    H = h.shape[2]
+    dt = x.dtype
+    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    d_out = check_d_outputs(d_outputs, (T, B, H), dt, mask, WHERE)   # already zero past lengths
+    # a copy: the loop adds into it and the caller's gradient is never written
+    dh = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False).copy()
+    relu = cache.nonlinearity == "relu"
+
+    da = np.empty((T, B, H), dtype=dt)
+    dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
+    for t in range(T - 1, -1, -1):
+        dh += d_out[t]                             # δhₜ: from the output and from step t+1
+        if return_dh:
+            dh_all[t] = dh
+        if mask is not None:
+            dh_cell = dh * mask[t]                 # only steps inside the sequence ran the cell
+            dh_carry = dh - dh_cell                # past the end the state was copied through
+        else:
+            dh_cell = dh
+        # through hₜ = φ(aₜ)
+        if relu:
+            np.multiply(dh_cell, h[t + 1] > 0, out=da[t])
+        else:
+            np.multiply(dh_cell, 1 - h[t + 1] * h[t + 1], out=da[t])
+        # into the previous state, through W_hh hₜ₋₁
+        dh = da[t] @ w_hh
+        if mask is not None:
+            dh += dh_carry
+    dx, grads = param_grads(params, x, h[:-1], da, da, w_ih)
+    if return_dh:
+        return dx, dh, grads, dh_all
+    return dx, dh, grads
