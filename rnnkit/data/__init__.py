@@ -1,0 +1,62 @@
+"""Data for recurrent networks: text, series, variable-length sequences, built-in and synthetic sets.
+
+Pure NumPy and the standard library (matplotlib only inside
+:func:`builtin_series`, when installed). Batches are dicts of arrays, time-major:
+
+* text  — :class:`CharVocab`, :func:`read_text`, :func:`split_text`,
+  :func:`stream_batches` (contiguous streams, truncated-BPTT windows with a mask)
+* series — :func:`read_csv`, :class:`StandardScaler`, :class:`MinMaxScaler`,
+  :func:`make_windows`, :func:`split_series` (time-ordered)
+* sequences — :func:`pad_sequences`, :class:`LabelEncoder`, :func:`minibatches`,
+  :func:`class_weights`, :func:`encode_strings`, :func:`one_hot`
+* files of labelled series — :func:`read_ucr_tsv`, :func:`read_ucr_ts`,
+  :func:`read_labeled_csv`, :func:`read_labeled_sequences`
+* built-in — :func:`stdlib_text`, :func:`builtin_series`
+* synthetic — :func:`seasonal_series`, :func:`temperature_series`,
+  :func:`dna_motif_dataset`, :func:`date_dataset`
+"""
+
+from rnnkit.data.builtin import BuiltinSeries, BuiltinText, builtin_series, stdlib_text
+from rnnkit.data.sequences import (
+    LabelEncoder,
+    class_weights,
+    encode_strings,
+    minibatches,
+    one_hot,
+    pad_sequences,
+)
+from rnnkit.data.series import (
+    MinMaxScaler,
+    SeriesData,
+    StandardScaler,
+    make_scaler,
+    make_windows,
+    read_csv,
+    scaler_from_dict,
+    split_series,
+    split_sizes,
+)
+from rnnkit.data.synthetic import (
+    DATE_FORMATS,
+    date_dataset,
+    dna_motif_dataset,
+    seasonal_series,
+    temperature_series,
+)
+from rnnkit.data.text import CharVocab, count_stream_batches, read_text, split_text, stream_batches
+from rnnkit.data.ucr import read_labeled_csv, read_labeled_sequences, read_ucr_ts, read_ucr_tsv
+
+__all__ = [
+    # text
+    "CharVocab", "read_text", "split_text", "stream_batches", "count_stream_batches",
+    # series
+    "SeriesData", "read_csv", "StandardScaler", "MinMaxScaler", "make_scaler", "scaler_from_dict",
+    "make_windows", "split_sizes", "split_series",
+    # sequences
+    "pad_sequences", "LabelEncoder", "minibatches", "class_weights", "encode_strings", "one_hot",
+    # labelled series files
+    "read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences",
+    # built-in and synthetic
+    "BuiltinText", "BuiltinSeries", "stdlib_text", "builtin_series",
+    "seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS",
+]

@@ -1,0 +1,529 @@
+"""Time series: CSV in, scalers fitted on the training part, supervised windows, time splits.
+
+Windows
+-------
+From a series s of N rows and F columns, window i (start r = i·stride) is
+
+    X_i = s[r : r + lookback, :]                              (lookback, F [+ C])
+    Y_i = s[r + lookback : r + lookback + horizon, targets]   (horizon, n_targets)
+
+so n = ⌊(N − lookback − horizon) / stride⌋ + 1 windows, and window i's first
+target is row ``lookback + i·stride``. Covariates (C extra columns known for the
+past, e.g. a day-of-week code) are appended to X's features only.
+
+Scalers
+-------
+StandardScaler: z = (x − μ) / σ with μ, σ per column of the *training* rows
+(σ = 1 where a column is constant). MinMaxScaler: z = lo + (x − min)·(hi − lo)/(max − min)
+(scale 1 where max = min). Fit them on the training part only: statistics of the
+validation or test rows would leak the future into training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit._checks import check_choice, check_positive_int
+from rnnkit.data._util import check_number, read_file_text
+from rnnkit.errors import CheckpointError, RnnkitError
+
+__all__ = [
+    "SeriesData",
+    "read_csv",
+    "StandardScaler",
+    "MinMaxScaler",
+    "make_scaler",
+    "scaler_from_dict",
+    "make_windows",
+    "split_sizes",
+    "split_series",
+]
+
+# Cells read as "no value" (compared case-insensitively after stripping).
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
+
+
+@dataclass
+class SeriesData:
+    """A series read from a file: ``values`` (N, F) float64, ``columns`` names, optional ``dates`` labels."""
+
+    values: np.ndarray
+    columns: list[str]
+    dates: list[str] | None = None
+    path: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _resolve_column(spec, header: list[str], path: str, what: str) -> int:
+    if isinstance(spec, bool) or not isinstance(spec, (str, int, np.integer)):
+        raise TypeError(f"read_csv: {what} must be a column name or index, got {type(spec).__name__}")
+    available = ", ".join(repr(h) for h in header)
+    if isinstance(spec, str):
+        if spec in header:
+            return header.index(spec)
+        stripped = [h.strip() for h in header]
+        if spec.strip() in stripped:
+            return stripped.index(spec.strip())
+        raise RnnkitError(f"{path}: no column {spec!r}; available columns: {available}")
+    idx = int(spec)
+    if not -len(header) <= idx < len(header):
+        raise RnnkitError(f"{path}: column index {idx} is out of range for {len(header)} columns "
+                          f"({available})")
+    return idx % len(header)
+
+
+def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str):
+    """Fill NaN cells by ``fill``; returns (values, kept row mask)."""
+    missing = np.isnan(values)
+    keep = np.ones(len(values), dtype=bool)
+    if not missing.any():
+        return values, keep
+    r, c = map(int, np.argwhere(missing)[0])
+    where = f"line {lines[r]}, column {names[c]!r}"
+    if fill == "error":
+        raise RnnkitError(f"{path}: empty cell on {where} ({int(missing.sum())} empty cells in all); "
+                          f"pass fill='interpolate', 'ffill' or 'drop' to fill or skip them")
+    if fill == "drop":
+        keep = ~missing.any(axis=1)
+        return values[keep], keep
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        gaps = np.isnan(col)
+        if gaps.all():
+            raise RnnkitError(f"{path}: column {names[j]!r} has no values at all")
+        if not gaps.any():
+            continue
+        if fill == "ffill":
+            if gaps[0]:
+                raise RnnkitError(f"{path}: column {names[j]!r} starts with an empty cell on line {lines[0]}; "
+                                  f"ffill has no earlier value to carry (use fill='interpolate' or 'drop')")
+            # Index of the last valid row at or before each row, carried forward.
+            last = np.maximum.accumulate(np.where(gaps, 0, np.arange(len(col))))
+            values[:, j] = col[last]
+        else:  # interpolate linearly in the row index; edges take the nearest value
+            rows = np.arange(len(col))
+            values[gaps, j] = np.interp(rows[gaps], rows[~gaps], col[~gaps])
+    return values, keep
+
+
+def read_csv(path, columns=None, date_column=None, *, header: bool = True, delimiter: str = ",",
+             fill: str = "error", min_rows: int = 2, encoding: str = "utf-8",
+             comment: str | None = "#") -> SeriesData:
+    """Read numeric columns of a CSV file as a series.
+
+    ``columns`` is a name or index, or a list of them for a multivariate series
+    (default: every column but ``date_column``). ``date_column`` (name or index)
+    is kept as string labels in ``SeriesData.dates``. Cells that are empty or read
+    ``NA``/``NaN``/``null``/``?`` are gaps: ``fill="error"`` (default) raises naming
+    the line and column, ``"interpolate"`` fills linearly (edges take the nearest
+    value), ``"ffill"`` repeats the last value, ``"drop"`` skips the row. Blank lines
+    and lines starting with ``comment`` are skipped. Line numbers in errors are the file's (the header is line 1).
+
+    Errors (:class:`RnnkitError`, all naming the path): missing file, no header or
+    no rows, an unknown column (listing the available ones), a non-numeric or
+    infinite value (line, column and value), a row with too few fields, a gap
+    under ``fill="error"``, fewer than ``min_rows`` rows.
+
+    Shapes:
+        returns SeriesData with values float64 (N, F), F = number of columns read
+    """
+    where = "read_csv"
+    check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
+    min_rows = check_positive_int(min_rows, "min_rows", where)
+    path, text = read_file_text(path, encoding, "CSV file")
+    rows, lines = [], []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if comment and row[0].lstrip().startswith(comment):
+                continue
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise RnnkitError(f"{path}: malformed CSV near line {reader.line_num}: {exc}") from exc
+    if not rows:
+        raise RnnkitError(f"{path}: the file is empty")
+    if header:
+        names = [h.strip() for h in rows[0]]
+        rows, lines = rows[1:], lines[1:]
+    else:
+        names = [str(i) for i in range(len(rows[0]))]
+    if not rows:
+        raise RnnkitError(f"{path}: no data rows below the header")
+
+    date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
+    if columns is None:
+        col_idx = [i for i in range(len(names)) if i != date_idx]
+        if not col_idx:
+            raise RnnkitError(f"{path}: no value columns besides the date column {names[date_idx]!r}")
+    else:
+        specs = [columns] if isinstance(columns, (str, int, np.integer)) else list(columns)
+        if not specs:
+            raise ValueError(f"{where}: columns is empty; give a name, an index or a list of them")
+        col_idx = [_resolve_column(s, names, path, "columns") for s in specs]
+        if len(set(col_idx)) != len(col_idx):
+            raise ValueError(f"{where}: columns repeats a column: {specs!r}")
+    col_names = [names[i] for i in col_idx]
+    needed = max(col_idx + ([date_idx] if date_idx is not None else [])) + 1
+
+    values = np.empty((len(rows), len(col_idx)), dtype=np.float64)
+    dates = [] if date_idx is not None else None
+    for r, (row, line) in enumerate(zip(rows, lines)):
+        if len(row) < needed:
+            raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
+                              f"(columns: {', '.join(names)})")
+        if dates is not None:
+            dates.append(row[date_idx].strip())
+        for c, i in enumerate(col_idx):
+            cell = row[i].strip()
+            if cell.lower() in MISSING_TOKENS:
+                values[r, c] = np.nan
+                continue
+            try:
+                v = float(cell)
+            except ValueError:
+                hint = (" (if this column holds dates or labels, pass it as date_column)"
+                        if columns is None and date_column is None else "")
+                raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column "
+                                  f"{names[i]!r}{hint}") from None
+            if not math.isfinite(v):
+                raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} is not finite")
+            values[r, c] = v
+
+    values, keep = _fill_gaps(values, lines, col_names, fill, path)
+    if dates is not None:
+        dates = [d for d, k in zip(dates, keep) if k]
+    if len(values) < min_rows:
+        raise RnnkitError(f"{path}: {len(values)} usable rows, need at least {min_rows}")
+    return SeriesData(values=values, columns=col_names, dates=dates, path=path)
+
+
+# -- scalers --------------------------------------------------------------------------
+
+def _as_float(x, where: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iu":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{where}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{where}: expected an array with at least 1 dim, got a scalar")
+    return arr
+
+
+class _Scaler:
+    """Shared shape handling: the last axis holds features; a 1-D array is one feature."""
+
+    # Subclasses set kind and _fields and define _stats(arr) (fit the statistics
+    # of (N, F) float64 rows) and _affine() -> (shift, scale, offset) with
+    # z = (x - shift) * scale + offset.
+    kind = ""
+    _fields: tuple[str, ...] = ()
+
+    @property
+    def n_features(self) -> int | None:
+        first = getattr(self, self._fields[0])
+        return None if first is None else len(first)
+
+    def fit(self, x):
+        """Fit the per-column statistics on ``x`` (the training rows only).
+
+        Shapes:
+            x: (N,) one feature, or (..., F)
+        """
+        where = f"{type(self).__name__}.fit"
+        arr = _as_float(x, where)
+        arr = arr.reshape(-1, 1) if arr.ndim == 1 else arr.reshape(-1, arr.shape[-1])
+        if arr.shape[0] == 0:
+            raise ValueError(f"{where}: x has no rows")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where}: x contains NaN or inf")
+        self._stats(arr.astype(np.float64))
+        return self
+
+    def _params(self, arr: np.ndarray, columns, where: str):
+        if self.n_features is None:
+            raise RnnkitError(f"{where}: the scaler is not fitted; call fit(train) first")
+        shift, scale, offset = self._affine()
+        if columns is not None:
+            cols = [columns] if isinstance(columns, (int, np.integer)) else list(columns)
+            for c in cols:
+                if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not -len(shift) <= c < len(shift):
+                    raise ValueError(f"{where}: columns must be indices in [0, {len(shift) - 1}], got {columns!r}")
+            shift, scale, offset = shift[cols], scale[cols], offset[cols]
+        n = len(shift)
+        if arr.ndim == 1:
+            if n != 1:
+                raise ValueError(f"{where}: a 1-D x is one feature, but the scaler has {n} "
+                                 f"(pass columns=[j] to use column j)")
+        elif arr.shape[-1] != n:
+            raise ValueError(f"{where}: expected x with {n} features in its last dim, got shape {arr.shape}")
+        dt = arr.dtype
+        return shift.astype(dt), scale.astype(dt), offset.astype(dt)
+
+    def transform(self, x, columns=None) -> np.ndarray:
+        """Scale ``x``; ``columns`` (indices) says which fitted columns x's features are.
+
+        Shapes:
+            x: (N,) or (..., F') with F' = len(columns) or the fitted F  ->  same shape
+        """
+        arr = _as_float(x, f"{type(self).__name__}.transform")
+        shift, scale, offset = self._params(arr, columns, f"{type(self).__name__}.transform")
+        return (arr - shift) * scale + offset
+
+    def inverse_transform(self, x, columns=None) -> np.ndarray:
+        """Undo :meth:`transform`, e.g. on predictions of the target columns only.
+
+        Shapes:
+            x: (N,) or (..., F') with F' = len(columns) or the fitted F  ->  same shape
+        """
+        arr = _as_float(x, f"{type(self).__name__}.inverse_transform")
+        shift, scale, offset = self._params(arr, columns, f"{type(self).__name__}.inverse_transform")
+        return (arr - offset) / scale + shift
+
+    def fit_transform(self, x) -> np.ndarray:
+        """``fit(x)`` then ``transform(x)``."""
+        return self.fit(x).transform(x)
+
+    def to_dict(self) -> dict:
+        """A JSON-able description; :func:`scaler_from_dict` rebuilds the scaler."""
+        if self.n_features is None:
+            raise RnnkitError(f"{type(self).__name__}.to_dict: the scaler is not fitted")
+        d = {"kind": self.kind}
+        d.update({f: [float(v) for v in getattr(self, f)] for f in self._fields})
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "_Scaler":
+        """Rebuild from :meth:`to_dict`; a malformed dict is a CheckpointError."""
+        name = f"{cls.__name__}.from_dict"
+        if not isinstance(d, dict) or d.get("kind") != cls.kind:
+            raise CheckpointError(f"{name}: expected a dict with kind {cls.kind!r}, got {d!r:.80}")
+        try:
+            obj = cls(**cls._init_kwargs(d))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{name}: {exc}") from exc
+        arrays = []
+        for f in cls._fields:
+            try:
+                a = np.asarray(d[f], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{name}: missing or non-numeric {f!r}") from exc
+            if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
+                raise CheckpointError(f"{name}: {f!r} must be a non-empty list of finite numbers")
+            arrays.append(a)
+        if len({a.size for a in arrays}) != 1:
+            raise CheckpointError(f"{name}: {', '.join(cls._fields)} have different lengths")
+        for f, a in zip(cls._fields, arrays):
+            setattr(obj, f, a)
+        try:
+            obj._affine()
+        except ValueError as exc:
+            raise CheckpointError(f"{name}: {exc}") from exc
+        return obj
+
+    @classmethod
+    def _init_kwargs(cls, d) -> dict:
+        return {}
+
+
+class StandardScaler(_Scaler):
+    """z = (x − mean) / std per column (std = 1 for a constant column)."""
+
+    kind = "standard"
+    _fields = ("mean", "std")
+
+    def __init__(self):
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def _stats(self, arr):
+        self.mean = arr.mean(axis=0)
+        std = arr.std(axis=0)
+        self.std = np.where(std > 0, std, 1.0)
+
+    def _affine(self):
+        if np.any(self.std <= 0):
+            raise ValueError("std must be > 0")
+        return self.mean, 1.0 / self.std, np.zeros_like(self.mean)
+
+    def __repr__(self) -> str:
+        return f"StandardScaler(n_features={self.n_features})"
+
+
+class MinMaxScaler(_Scaler):
+    """z = lo + (x − min)·(hi − lo)/(max − min) per column (scale 1 for a constant column)."""
+
+    kind = "minmax"
+    _fields = ("data_min", "data_max")
+
+    def __init__(self, feature_range=(0.0, 1.0)):
+        try:
+            lo, hi = (float(v) for v in feature_range)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"MinMaxScaler: feature_range must be two numbers (lo, hi), got {feature_range!r}") from exc
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"MinMaxScaler: feature_range must have lo < hi, got {feature_range!r}")
+        self.feature_range = (lo, hi)
+        self.data_min: np.ndarray | None = None
+        self.data_max: np.ndarray | None = None
+
+    def _stats(self, arr):
+        self.data_min = arr.min(axis=0)
+        self.data_max = arr.max(axis=0)
+
+    def _affine(self):
+        if np.any(self.data_max < self.data_min):
+            raise ValueError("data_max must be >= data_min")
+        lo, hi = self.feature_range
+        span = self.data_max - self.data_min
+        scale = np.where(span > 0, (hi - lo) / np.where(span > 0, span, 1.0), 1.0)
+        return self.data_min, scale, np.full_like(self.data_min, lo)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["feature_range"] = list(self.feature_range)
+        return d
+
+    @classmethod
+    def _init_kwargs(cls, d) -> dict:
+        return {"feature_range": tuple(d.get("feature_range", (0.0, 1.0)))}
+
+    def __repr__(self) -> str:
+        return f"MinMaxScaler(feature_range={self.feature_range}, n_features={self.n_features})"
+
+
+SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
+
+
+def make_scaler(kind: str):
+    """A new, unfitted scaler: ``"standard"`` or ``"minmax"``."""
+    check_choice(kind, "kind", tuple(SCALERS), "make_scaler")
+    return SCALERS[kind]()
+
+
+def scaler_from_dict(d):
+    """Rebuild any scaler from its ``to_dict()`` (dispatching on ``d["kind"]``)."""
+    kind = d.get("kind") if isinstance(d, dict) else None
+    if kind not in SCALERS:
+        raise CheckpointError(f"scaler_from_dict: unknown scaler kind {kind!r}; expected one of {list(SCALERS)}")
+    try:
+        return SCALERS[kind].from_dict(d)
+    except TypeError as exc:
+        raise CheckpointError(f"scaler_from_dict: {exc}") from exc
+
+
+# -- windows and splits ---------------------------------------------------------------
+
+def _as_series(x, name: str, where: str) -> np.ndarray:
+    arr = _as_float(x, where)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{where}: expected {name} with 1 or 2 dims (N,) or (N, F), got {arr.ndim}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: {name} contains NaN or inf")
+    return arr
+
+
+def make_windows(series, lookback: int, horizon: int = 1, target_cols=None, covariates=None,
+                 stride: int = 1, return_index: bool = False):
+    """Cut a series into supervised (input window, future targets) pairs (module docstring).
+
+    ``target_cols`` (index or list of indices; default all columns) are the columns
+    to predict. ``covariates`` (N, C) are extra inputs aligned with the rows,
+    appended to X only. With ``return_index`` also returns each window's first
+    target row. A series shorter than ``lookback + horizon`` is a RnnkitError.
+
+    Shapes:
+        series: (N,) or (N, F); covariates: (N,) or (N, C)
+        X: (n, lookback, F + C), Y: (n, horizon, n_targets), index: int64 (n,)
+        n = (N − lookback − horizon) // stride + 1
+    """
+    where = "make_windows"
+    s = _as_series(series, "series", where)
+    lookback = check_positive_int(lookback, "lookback", where)
+    horizon = check_positive_int(horizon, "horizon", where)
+    stride = check_positive_int(stride, "stride", where)
+    N, F = s.shape
+    if target_cols is None:
+        targets = list(range(F))
+    else:
+        targets = [target_cols] if isinstance(target_cols, (int, np.integer)) else list(target_cols)
+        bad = [t for t in targets if isinstance(t, bool) or not isinstance(t, (int, np.integer))
+               or not -F <= t < F]
+        if bad or not targets:
+            raise ValueError(f"{where}: target_cols must be column indices in [0, {F - 1}], got {target_cols!r}")
+        targets = [int(t) % F for t in targets]
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"{where}: target_cols repeats a column: {target_cols!r}")
+    inputs = s
+    if covariates is not None:
+        cov = _as_series(covariates, "covariates", where)
+        if len(cov) != N:
+            raise ValueError(f"{where}: covariates must have one row per series row ({N}), got {len(cov)}")
+        inputs = np.concatenate([s, cov.astype(s.dtype)], axis=1)
+    if lookback + horizon > N:
+        raise RnnkitError(f"{where}: the series has {N} rows, too short for lookback={lookback} + "
+                          f"horizon={horizon} = {lookback + horizon}")
+    n = (N - lookback - horizon) // stride + 1
+    starts = np.arange(n) * stride
+    # (n, lookback) row indices -> fancy indexing copies, so X and Y never alias the series.
+    X = inputs[starts[:, None] + np.arange(lookback)]
+    Y = s[(starts + lookback)[:, None] + np.arange(horizon)][:, :, targets]
+    if return_index:
+        return X, Y, (starts + lookback).astype(np.int64)
+    return X, Y
+
+
+def split_sizes(n: int, val_fraction: float = 0.15, test_fraction: float = 0.15) -> tuple[int, int, int]:
+    """Row counts (n_train, n_val, n_test) of a time-ordered split of ``n`` rows.
+
+    n_val = round(n·val_fraction), n_test = round(n·test_fraction), the rest trains.
+    A fraction > 0 that rounds to no rows, or no training rows, is a RnnkitError.
+    """
+    where = "split_sizes"
+    n = check_positive_int(n, "n", where, minimum=0)
+    vf = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
+    tf = check_number(test_fraction, "test_fraction", where, 0.0, 1.0, high_open=True)
+    if vf + tf >= 1.0:
+        raise ValueError(f"{where}: val_fraction + test_fraction must be < 1, got {vf} + {tf} = {vf + tf}")
+    n_val, n_test = int(round(n * vf)), int(round(n * tf))
+    for frac, count, part in ((vf, n_val, "validation"), (tf, n_test, "test")):
+        if frac > 0 and count == 0:
+            raise RnnkitError(f"{where}: {part} fraction {frac} of {n} rows gives an empty {part} part")
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise RnnkitError(f"{where}: {n} rows leave no training rows")
+    return n_train, n_val, n_test
+
+
+def split_series(series, val_fraction: float = 0.15, test_fraction: float = 0.15, context: int = 0):
+    """Split rows in time order into (train, val, test); nothing is shuffled.
+
+    Train is the first rows, then validation, then test. ``context`` rows before
+    the validation and test parts are prepended to them (e.g. ``context=lookback``
+    so their first windows have a full input window yet every target lies in the
+    part). Works on arrays and on lists (e.g. the dates), by slicing.
+
+    Shapes:
+        series: (N, ...)  ->  train (n_train, ...), val (context + n_val, ...), test (context + n_test, ...)
+        (an empty part has 0 rows and no context)
+    """
+    where = "split_series"
+    context = check_positive_int(context, "context", where, minimum=0)
+    n_train, n_val, n_test = split_sizes(len(series), val_fraction, test_fraction)
+    a, b = n_train, n_train + n_val
+    train = series[:a]
+    val = series[max(0, a - context):b] if n_val else series[a:a]
+    test = series[max(0, b - context):] if n_test else series[len(series):]
+    return train, val, test

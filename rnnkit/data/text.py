@@ -1,0 +1,341 @@
+"""Text for character-level models: a vocabulary, files, splits and TBPTT streams.
+
+A :class:`CharVocab` maps every character (one Unicode code point) to an integer
+id. Built from a text its order is sorted by code point, so the same text always
+gives the same ids; its :meth:`CharVocab.to_dict` is JSON-able and goes into a
+checkpoint's ``config.json``.
+
+Contiguous streams (the char-rnn layout)
+----------------------------------------
+A long id array ``ids`` (length N) is cut into B streams of equal length
+
+    L = ⌊(N − 1 − offset) / B⌋
+    x_b[t] = ids[offset + b·L + t],   y_b[t] = ids[offset + b·L + t + 1],   t = 0 … L−1
+
+so column b of every batch continues column b of the batch before: the hidden
+state at the end of one batch is the right initial state for the next one.
+
+Truncated BPTT(k1, k2) windows (Williams & Peng 1990)
+-----------------------------------------------------
+With ``seq_len = k2`` and advance ``k1 ≤ k2``, window w covers stream steps
+``[w·k1, w·k1 + k2)``. Consecutive windows overlap by ``k2 − k1`` steps: those
+steps give the backward pass k2 steps of history, but their targets were already
+trained on in window w − 1, so
+
+    mask[j] = (w == 0) or (j ≥ k2 − k1),   j = 0 … k2−1,
+
+and every target position is counted exactly once. Window w + 1 starts k1 steps
+after window w, so **the state to carry into the next window is the state after
+k1 steps of this one** (``model.loss(batch, state, carry_at=k1)``), not the state
+after the last step. With ``k1 = k2`` (the default) windows do not overlap, the
+mask is all True and the carried state is the final one.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from rnnkit._checks import check_positive_int
+from rnnkit.data._util import check_number, read_file_text
+from rnnkit.errors import CheckpointError, RnnkitError
+
+__all__ = [
+    "CharVocab",
+    "read_text",
+    "split_text",
+    "stream_batches",
+    "count_stream_batches",
+]
+
+
+def _show_chars(chars: Iterable[str], limit: int = 20) -> str:
+    """Format characters for an error message: repr of each, at most ``limit``."""
+    chars = list(chars)
+    shown = ", ".join(repr(c) for c in chars[:limit])
+    if len(chars) > limit:
+        shown += f", … ({len(chars)} in all)"
+    return shown
+
+
+def _code_points(text: str) -> np.ndarray:
+    """All code points of ``text`` as a uint32 array, without a Python loop."""
+    # UTF-32-LE is one fixed-width unit per code point; lone surrogates cannot be
+    # encoded, so they are passed through with 'surrogatepass'.
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+class CharVocab:
+    """A character vocabulary: one id per Unicode code point.
+
+    ``CharVocab(chars)`` keeps the order given (``CharVocab("ACGT")`` gives A=0, C=1,
+    G=2, T=3); :meth:`from_text` sorts by code point. With ``unk`` set, characters
+    outside the vocabulary encode to the id of ``unk`` (which is added to the
+    vocabulary if missing); without it they raise :class:`RnnkitError` naming them.
+    """
+
+    def __init__(self, chars: Iterable[str], unk: str | None = None):
+        chars = list(chars)  # a str gives its characters
+        for i, c in enumerate(chars):
+            if not isinstance(c, str) or len(c) != 1:
+                raise ValueError(f"CharVocab: every entry of chars must be one character, "
+                                 f"got {c!r} at position {i}")
+        if len(set(chars)) != len(chars):
+            seen, dups = set(), []
+            for c in chars:
+                if c in seen and c not in dups:
+                    dups.append(c)
+                seen.add(c)
+            raise ValueError(f"CharVocab: chars must be unique, repeated: {_show_chars(dups)}")
+        if unk is not None:
+            if not isinstance(unk, str) or len(unk) != 1:
+                raise ValueError(f"CharVocab: unk must be one character or None, got {unk!r}")
+            if unk not in chars:
+                chars.append(unk)
+        if not chars:
+            raise ValueError("CharVocab: chars is empty; a vocabulary needs at least one character")
+        self.chars: tuple[str, ...] = tuple(chars)
+        self.unk = unk
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.chars)}
+        cps = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        # encode() looks code points up by binary search in the sorted table.
+        self._order = np.argsort(cps, kind="stable").astype(np.int64)
+        self._sorted_cps = cps[self._order]
+        self._cps = cps
+
+    @classmethod
+    def from_text(cls, text: str, unk: str | None = None, min_count: int = 1) -> "CharVocab":
+        """Build the vocabulary of ``text``: its distinct characters sorted by code point.
+
+        Characters seen fewer than ``min_count`` times are left out (they then encode
+        to ``unk``, or raise when ``unk`` is None).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab.from_text: text must be a str, got {type(text).__name__}")
+        min_count = check_positive_int(min_count, "min_count", "CharVocab.from_text")
+        if not text and unk is None:
+            raise RnnkitError("CharVocab.from_text: text is empty; nothing to build a vocabulary from")
+        cps, counts = np.unique(_code_points(text), return_counts=True)
+        keep = [chr(int(cp)) for cp, n in zip(cps, counts) if n >= min_count]
+        if unk is not None and unk not in keep:
+            keep.append(unk)
+            keep.sort()
+        if not keep:
+            raise RnnkitError(f"CharVocab.from_text: no character occurs at least min_count={min_count} times")
+        return cls(keep, unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def size(self) -> int:
+        """Number of ids (the embedding / softmax size)."""
+        return len(self.chars)
+
+    def __contains__(self, ch) -> bool:
+        return ch in self.stoi
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CharVocab) and self.chars == other.chars and self.unk == other.unk
+
+    def __repr__(self) -> str:
+        return f"CharVocab(size={self.size}, unk={self.unk!r})"
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of the characters of ``text``.
+
+        Shapes:
+            text: str of N characters  ->  ids: int64 (N,)
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"CharVocab.encode: text must be a str, got {type(text).__name__}")
+        cps = _code_points(text)
+        pos = np.searchsorted(self._sorted_cps, cps)
+        pos = np.minimum(pos, len(self._sorted_cps) - 1)
+        found = self._sorted_cps[pos] == cps
+        ids = self._order[pos]
+        if not found.all():
+            if self.unk is None:
+                unseen = sorted({chr(int(c)) for c in cps[~found]})
+                raise RnnkitError(
+                    f"CharVocab.encode: {int((~found).sum())} characters not in the vocabulary "
+                    f"(unseen: {_show_chars(unseen)}); build the vocabulary with unk=... to map them "
+                    f"to an unknown symbol")
+            ids = np.where(found, ids, self.stoi[self.unk])
+        return ids.astype(np.int64)
+
+    def decode(self, ids) -> str:
+        """The text of a 1-D sequence of ids.
+
+        Shapes:
+            ids: int (N,)  ->  str of N characters
+        """
+        arr = np.asarray(ids)
+        if arr.size == 0:
+            return ""
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"CharVocab.decode: ids must be integers, got dtype {arr.dtype}")
+        if arr.ndim != 1:
+            raise ValueError(f"CharVocab.decode: expected ids with 1 dim (N,), got {arr.ndim}")
+        if arr.min() < 0 or arr.max() >= self.size:
+            raise ValueError(f"CharVocab.decode: ids must lie in [0, {self.size - 1}], "
+                             f"got min {arr.min()} and max {arr.max()}")
+        return self._cps[arr].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+
+    def to_dict(self) -> dict:
+        """A JSON-able description; :meth:`from_dict` rebuilds the same vocabulary."""
+        return {"type": "CharVocab", "chars": list(self.chars), "unk": self.unk}
+
+    @classmethod
+    def from_dict(cls, d) -> "CharVocab":
+        """Rebuild a vocabulary from :meth:`to_dict`; a malformed dict is a CheckpointError."""
+        if not isinstance(d, dict) or "chars" not in d:
+            raise CheckpointError(f"CharVocab.from_dict: expected a dict with key 'chars', got {d!r:.80}")
+        chars, unk = d["chars"], d.get("unk")
+        if not isinstance(chars, (list, tuple)) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise CheckpointError("CharVocab.from_dict: 'chars' must be a list of one-character strings")
+        if unk is not None and unk not in chars:
+            raise CheckpointError(f"CharVocab.from_dict: unk {unk!r} is not one of the chars")
+        try:
+            return cls(chars, unk=unk)
+        except ValueError as exc:
+            raise CheckpointError(f"CharVocab.from_dict: {exc}") from exc
+
+
+def read_text(path, encoding: str = "utf-8", max_chars: int | None = None) -> str:
+    """Read a text file for a language model.
+
+    Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
+    ``\\n``) and a UTF-8 byte-order mark is dropped. A missing file, a directory,
+    bytes that are not valid ``encoding`` (with the byte offset) and an empty text
+    all raise :class:`RnnkitError` naming the path. ``max_chars`` keeps only the
+    first characters.
+    """
+    if max_chars is not None:
+        max_chars = check_positive_int(max_chars, "max_chars", "read_text")
+    path, text = read_file_text(path, encoding, "text file")
+    if max_chars is not None:
+        text = text[:max_chars]
+    if not text.strip():
+        raise RnnkitError(f"{path}: the text is empty")
+    return text
+
+
+def split_text(text, val_fraction: float = 0.1):
+    """Split a text (str or 1-D id array) into (train, validation): the last fraction validates.
+
+    The split is by position, never shuffled, so validation measures how well the
+    model continues unseen text. Each non-empty part must hold at least 2 items
+    (one input and its next-character target).
+
+    Shapes:
+        text: str or (N,)  ->  train: first N − n_val items, val: last n_val items,
+        n_val = round(N · val_fraction)
+    """
+    val_fraction = check_number(val_fraction, "val_fraction", "split_text", 0.0, 1.0, high_open=True)
+    if not isinstance(text, str):
+        text = np.asarray(text)
+        if text.ndim != 1:
+            raise ValueError(f"split_text: expected a str or a 1-D id array, got {text.ndim} dims")
+    n = len(text)
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n_val < 2:
+        raise RnnkitError(f"split_text: val_fraction={val_fraction} of {n} items leaves {n_val} for "
+                          f"validation; need at least 2 (an input and its target)")
+    if n - n_val < 2:
+        raise RnnkitError(f"split_text: {n} items leave {n - n_val} for training; need at least 2")
+    return text[: n - n_val], text[n - n_val:]
+
+
+def _check_ids(ids, where: str) -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{where}: expected ids to be integers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{where}: expected ids with 1 dim (N,), got {arr.ndim}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{where}: ids must be >= 0, got min {arr.min()}")
+    return arr
+
+
+def _windows(stream_len: int, k2: int, k1: int, drop_last: bool) -> list[tuple[int, int]]:
+    """(start, length) of each TBPTT window over a stream of ``stream_len`` steps."""
+    out = []
+    start = 0
+    while start + k2 <= stream_len:
+        out.append((start, k2))
+        start += k1
+    if not drop_last:
+        # A last, shorter window is kept when it holds targets no window trained on.
+        overlap = (k2 - k1) if out else 0
+        if stream_len - start > overlap:
+            out.append((start, stream_len - start))
+    return out
+
+
+def _stream_args(n_ids: int, batch_size, seq_len, k1, offset, where: str):
+    batch_size = check_positive_int(batch_size, "batch_size", where)
+    seq_len = check_positive_int(seq_len, "seq_len", where)
+    k1 = seq_len if k1 is None else check_positive_int(k1, "k1", where)
+    if k1 > seq_len:
+        raise ValueError(f"{where}: k1 (the advance between windows) must be <= seq_len (k2={seq_len}), got {k1}")
+    offset = check_positive_int(offset, "offset", where, minimum=0)
+    stream_len = max(n_ids - 1 - offset, 0) // batch_size
+    return batch_size, seq_len, k1, offset, stream_len
+
+
+def count_stream_batches(n_ids: int, batch_size: int, seq_len: int, k1: int | None = None,
+                         offset: int = 0, drop_last: bool = True) -> int:
+    """How many batches :func:`stream_batches` yields for ``n_ids`` ids (for progress bars)."""
+    n_ids = check_positive_int(n_ids, "n_ids", "count_stream_batches", minimum=0)
+    _, seq_len, k1, _, stream_len = _stream_args(n_ids, batch_size, seq_len, k1, offset,
+                                                 "count_stream_batches")
+    return len(_windows(stream_len, seq_len, k1, drop_last))
+
+
+def stream_batches(ids, batch_size: int, seq_len: int, k1: int | None = None, offset: int = 0,
+                   drop_last: bool = True) -> Iterator[dict[str, np.ndarray]]:
+    """Contiguous char-rnn batches over B parallel streams, optionally as TBPTT(k1, k2) windows.
+
+    ``seq_len`` is the window length k2 (the steps backpropagated through); ``k1``
+    (default ``seq_len``) is how far each window advances. Consecutive batches
+    continue each stream, so carry the recurrent state from one batch to the next:
+    **the state after k1 steps** of a window (``carry_at=k1``) is the initial state
+    of the next. ``offset`` skips the first ids (vary it per epoch for different cut
+    points). ``drop_last=False`` also yields a shorter final window.
+
+    Arguments are checked when called, before iteration starts; a text too short for
+    one full window is a :class:`RnnkitError`.
+
+    Shapes:
+        ids: int (N,)
+        yields {"x": int64 (T, B), "y": int64 (T, B) next ids, "mask": bool (T, B)},
+        T = seq_len (or less for the final window with drop_last=False)
+    """
+    where = "stream_batches"
+    ids = _check_ids(ids, where)
+    batch_size, seq_len, k1, offset, stream_len = _stream_args(len(ids), batch_size, seq_len, k1,
+                                                               offset, where)
+    windows = _windows(stream_len, seq_len, k1, drop_last)
+    if not windows:
+        need = batch_size * seq_len + 1 + offset
+        raise RnnkitError(f"{where}: {len(ids)} ids are too few for batch_size={batch_size} streams "
+                          f"of seq_len={seq_len}" + (f" after offset={offset}" if offset else "")
+                          + f": need at least {need}")
+    used = batch_size * stream_len
+    # (B, L) -> (L, B): time-major, column b is stream b.
+    x_all = ids[offset: offset + used].reshape(batch_size, stream_len).T.astype(np.int64)
+    y_all = ids[offset + 1: offset + used + 1].reshape(batch_size, stream_len).T.astype(np.int64)
+    overlap = seq_len - k1
+
+    def generate():
+        for w, (start, length) in enumerate(windows):
+            mask = np.ones((length, batch_size), dtype=bool)
+            if w > 0:
+                mask[:overlap] = False  # already trained on in the previous window
+            yield {"x": x_all[start:start + length].copy(),
+                   "y": y_all[start:start + length].copy(),
+                   "mask": mask}
+
+    return generate()

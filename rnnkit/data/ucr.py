@@ -1,0 +1,279 @@
+"""Readers for labelled time-series classification files (the UCR/UEA archive formats).
+
+Every reader returns ``(series, labels)``: a list of float64 arrays of shape
+(T_i, F) (F = 1 for univariate data; lengths may differ) and a list of labels,
+one per series. Labels are strings as written in the file, except that integral
+numbers are normalized (``"1.0000000e+00"`` and ``"1"`` both become ``"1"``) so
+the same class is not split by formatting.
+
+* ``.tsv`` (UCR 2018): one series per line, ``label<TAB>v1<TAB>v2…``; shorter
+  series are padded with ``NaN`` at the end.
+* ``.ts`` (UEA archive): a ``@``-header (``@problemName``, ``@timeStamps``,
+  ``@univariate``, ``@dimensions``, ``@equalLength``, ``@seriesLength``,
+  ``@classLabel true a b c``, ``@targetLabel``) then ``@data``; one case per line,
+  dimensions separated by ``:``, values by ``,``, the label last; ``?`` is missing.
+* CSV: one series per row with a label column; trailing empty cells pad shorter rows.
+
+Missing values (``missing=``): ``"error"`` raises on any; ``"trim"`` drops missing
+values at the end of a series (padding of variable-length data) and raises on
+interior ones; ``"interpolate"`` also fills interior gaps linearly.
+Malformed input raises :class:`RnnkitError` with the path and line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+from rnnkit._checks import check_choice
+from rnnkit.data._util import read_file_text
+from rnnkit.errors import RnnkitError
+
+__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences"]
+
+_MISSING = ("error", "trim", "interpolate")
+
+
+def _read_lines(path) -> tuple[str, list[str]]:
+    path, text = read_file_text(path, "utf-8", "file")
+    return path, text.split("\n")
+
+
+def _norm_label(s: str) -> str:
+    s = s.strip()
+    try:
+        v = float(s)
+    except ValueError:
+        return s
+    if math.isfinite(v) and v == int(v):
+        return str(int(v))
+    return s
+
+
+def _parse_value(tok: str, path: str, line: int, missing_tokens) -> float:
+    tok = tok.strip()
+    if tok.lower() in missing_tokens:
+        return math.nan
+    try:
+        v = float(tok)
+    except ValueError:
+        raise RnnkitError(f"{path}, line {line}: non-numeric value {tok!r}") from None
+    if math.isinf(v):
+        raise RnnkitError(f"{path}, line {line}: value {tok!r} is not finite")
+    return v
+
+
+def _handle_missing(values: np.ndarray, missing: str, path: str, line: int, what: str = "") -> np.ndarray:
+    """Apply the ``missing`` policy to one 1-D series with NaN for missing values."""
+    gaps = np.isnan(values)
+    if not gaps.any():
+        return values
+    label = f" {what}" if what else ""
+    if missing == "error":
+        pos = int(np.argmax(gaps))
+        raise RnnkitError(f"{path}, line {line}: missing value at position {pos}{label}; "
+                          f"pass missing='trim' or 'interpolate'")
+    end = len(values) - int(np.argmax(~gaps[::-1])) if not gaps.all() else 0
+    values, gaps = values[:end], gaps[:end]
+    if end == 0:
+        raise RnnkitError(f"{path}, line {line}: the series{label} has no values")
+    if gaps.any():
+        if missing == "trim":
+            pos = int(np.argmax(gaps))
+            raise RnnkitError(f"{path}, line {line}: missing value inside the series{label} at position "
+                              f"{pos}; only trailing ones can be trimmed (pass missing='interpolate')")
+        rows = np.arange(end)
+        values = values.copy()
+        values[gaps] = np.interp(rows[gaps], rows[~gaps], values[~gaps])
+    return values
+
+
+def read_ucr_tsv(path, missing: str = "trim", delimiter: str | None = "\t"):
+    """Read a UCR ``.tsv`` file: a label then the values on each line.
+
+    ``delimiter=None`` splits on any whitespace. ``NaN`` cells are missing values
+    (trailing ones pad variable-length series and are trimmed by default).
+
+    Shapes:
+        returns (list of n float64 arrays (T_i, 1), list of n str labels)
+    """
+    check_choice(missing, "missing", _MISSING, "read_ucr_tsv")
+    path, lines = _read_lines(path)
+    series, labels = [], []
+    for ln, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        fields = raw.strip().split(delimiter) if delimiter is not None else raw.split()
+        if len(fields) < 2 or not fields[0].strip():
+            raise RnnkitError(f"{path}, line {ln}: expected a label followed by values, got {raw.strip()[:60]!r}")
+        vals = np.array([_parse_value(t, path, ln, ("nan", "")) for t in fields[1:]], dtype=np.float64)
+        series.append(_handle_missing(vals, missing, path, ln).reshape(-1, 1))
+        labels.append(_norm_label(fields[0]))
+    if not series:
+        raise RnnkitError(f"{path}: no series in the file")
+    return series, labels
+
+
+def _bool_tag(value: str, tag: str, path: str, line: int) -> bool:
+    v = value.strip().lower()
+    if v not in ("true", "false"):
+        raise RnnkitError(f"{path}, line {line}: {tag} must be true or false, got {value.strip()!r}")
+    return v == "true"
+
+
+def read_ucr_ts(path, missing: str = "error"):
+    """Read a UEA ``.ts`` file (the format of the module docstring).
+
+    Multivariate cases must have the same length in every dimension (after
+    trimming). Time-stamped files (``@timeStamps true``) are not supported. Labels
+    must be among those declared by ``@classLabel true …``; with ``@classLabel
+    false`` and no ``@targetLabel`` the labels are None; with ``@targetLabel true``
+    they are floats (regression targets).
+
+    Shapes:
+        returns (list of n float64 arrays (T_i, D), list of n labels or None)
+    """
+    check_choice(missing, "missing", _MISSING, "read_ucr_ts")
+    path, lines = _read_lines(path)
+    has_class = has_target = False
+    declared: list[str] | None = None
+    univariate, dims = None, None
+    series, labels = [], []
+    in_data = False
+    for ln, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise RnnkitError(f"{path}, line {ln}: expected a @tag header line or @data, got {line[:60]!r}")
+            tag, _, rest = line.partition(" ")
+            tag = tag.lower()
+            if tag == "@data":
+                in_data = True
+            elif tag == "@timestamps":
+                if _bool_tag(rest, tag, path, ln):
+                    raise RnnkitError(f"{path}, line {ln}: time-stamped .ts files (@timeStamps true) are not supported")
+            elif tag == "@univariate":
+                univariate = _bool_tag(rest, tag, path, ln)
+            elif tag == "@dimensions":
+                try:
+                    dims = int(rest.strip())
+                except ValueError:
+                    raise RnnkitError(f"{path}, line {ln}: @dimensions must be an integer, got {rest.strip()!r}") from None
+            elif tag == "@classlabel":
+                parts = rest.split()
+                if not parts:
+                    raise RnnkitError(f"{path}, line {ln}: @classLabel needs true or false")
+                has_class = _bool_tag(parts[0], tag, path, ln)
+                if has_class:
+                    if len(parts) < 2:
+                        raise RnnkitError(f"{path}, line {ln}: @classLabel true must list the class labels")
+                    declared = [_norm_label(p) for p in parts[1:]]
+            elif tag == "@targetlabel":
+                has_target = _bool_tag(rest, tag, path, ln)
+            # @problemName, @missing, @equalLength, @seriesLength, … describe the data
+            # and are checked against it case by case instead.
+            continue
+
+        fields = line.split(":")
+        if has_class or has_target:
+            if len(fields) < 2:
+                raise RnnkitError(f"{path}, line {ln}: expected dimensions then ':label', got {line[:60]!r}")
+            label_tok, fields = fields[-1].strip(), fields[:-1]
+        n_dims = len(fields)
+        if dims is not None and n_dims != dims:
+            raise RnnkitError(f"{path}, line {ln}: {n_dims} dimensions, but @dimensions says {dims}")
+        if univariate and n_dims != 1:
+            raise RnnkitError(f"{path}, line {ln}: {n_dims} dimensions in a @univariate true file")
+        if series and n_dims != series[0].shape[1]:
+            raise RnnkitError(f"{path}, line {ln}: {n_dims} dimensions, but earlier cases have {series[0].shape[1]}")
+        channels = []
+        for d, field in enumerate(fields):
+            toks = field.split(",")
+            vals = np.array([_parse_value(t, path, ln, ("?", "nan")) for t in toks], dtype=np.float64)
+            channels.append(_handle_missing(vals, missing, path, ln, what=f"(dimension {d})"))
+        lengths = {len(c) for c in channels}
+        if len(lengths) != 1:
+            raise RnnkitError(f"{path}, line {ln}: dimensions have different lengths {[len(c) for c in channels]}")
+        series.append(np.stack(channels, axis=1))
+        if has_class:
+            label = _norm_label(label_tok)
+            if declared is not None and label not in declared:
+                raise RnnkitError(f"{path}, line {ln}: label {label_tok!r} is not among the declared "
+                                  f"@classLabel values {declared}")
+            labels.append(label)
+        elif has_target:
+            try:
+                labels.append(float(label_tok))
+            except ValueError:
+                raise RnnkitError(f"{path}, line {ln}: non-numeric target {label_tok!r}") from None
+    if not in_data:
+        raise RnnkitError(f"{path}: no @data line; not a .ts file")
+    if not series:
+        raise RnnkitError(f"{path}: no cases after @data")
+    return series, (labels if (has_class or has_target) else None)
+
+
+def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str = ",", missing: str = "trim"):
+    """Read a CSV with one series per row and a label column (name or index).
+
+    All other cells of a row are the series, in column order; empty cells at the
+    end of a row pad shorter series.
+
+    Shapes:
+        returns (list of n float64 arrays (T_i, 1), list of n str labels)
+    """
+    check_choice(missing, "missing", _MISSING, "read_labeled_csv")
+    if isinstance(label_column, bool) or not isinstance(label_column, (str, int)):
+        raise TypeError(f"read_labeled_csv: label_column must be a column name or index, "
+                        f"got {type(label_column).__name__}")
+    if isinstance(label_column, str) and not header:
+        raise ValueError("read_labeled_csv: a label_column name needs header=True")
+    path, lines = _read_lines(path)
+    # One row per line: series rows hold no quoted line breaks.
+    numbered = [(ln, r) for ln, r in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
+                if r and any(c.strip() for c in r)]
+    if header:
+        if not numbered:
+            raise RnnkitError(f"{path}: the file is empty")
+        names = [c.strip() for c in numbered[0][1]]
+        numbered = numbered[1:]
+        if isinstance(label_column, str):
+            if label_column not in names:
+                raise RnnkitError(f"{path}: no column {label_column!r}; available columns: "
+                                  f"{', '.join(map(repr, names))}")
+            label_column = names.index(label_column)
+    series, labels = [], []
+    for ln, row in numbered:
+        if not -len(row) <= label_column < len(row):
+            raise RnnkitError(f"{path}, line {ln}: no label column {label_column} in a row of {len(row)} fields")
+        li = label_column % len(row)
+        label = row[li].strip()
+        if not label:
+            raise RnnkitError(f"{path}, line {ln}: empty label")
+        cells = row[:li] + row[li + 1:]
+        vals = np.array([_parse_value(c, path, ln, ("", "nan", "?")) for c in cells], dtype=np.float64)
+        if vals.size == 0:
+            raise RnnkitError(f"{path}, line {ln}: a label but no values")
+        series.append(_handle_missing(vals, missing, path, ln).reshape(-1, 1))
+        labels.append(_norm_label(label))
+    if not series:
+        raise RnnkitError(f"{path}: no data rows")
+    return series, labels
+
+
+def read_labeled_sequences(path, **kwargs):
+    """Read any supported classification file, chosen by suffix: ``.tsv``, ``.ts`` or ``.csv``.
+
+    Keyword arguments go to :func:`read_ucr_tsv`, :func:`read_ucr_ts` or :func:`read_labeled_csv`.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv}
+    if suffix not in readers:
+        raise RnnkitError(f"{os.fspath(path)}: unsupported file type {suffix or '(none)'!r}; "
+                          f"expected one of {', '.join(readers)}")
+    return readers[suffix](path, **kwargs)

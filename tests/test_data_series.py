@@ -1,0 +1,326 @@
+"""Series data: CSV reading and its errors, scalers, windows and time-ordered splits."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.data import (
+    MinMaxScaler,
+    SeriesData,
+    StandardScaler,
+    make_scaler,
+    make_windows,
+    read_csv,
+    scaler_from_dict,
+    split_series,
+    split_sizes,
+)
+from rnnkit.errors import CheckpointError, RnnkitError
+
+
+def write(tmp_path, text, name="s.csv"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# -- read_csv --------------------------------------------------------------------------
+
+def test_read_csv_column_by_name_and_index_with_dates(tmp_path):
+    p = write(tmp_path, "date,temp,rain\n2021-01-01,1.5,0\n2021-01-02,2.5,3\n\n2021-01-03,-1,0.5\n")
+    s = read_csv(p, columns="temp", date_column="date")
+    assert isinstance(s, SeriesData) and len(s) == 3
+    assert s.values.shape == (3, 1) and s.values.dtype == np.float64
+    np.testing.assert_array_equal(s.values[:, 0], [1.5, 2.5, -1.0])
+    assert s.columns == ["temp"] and s.dates == ["2021-01-01", "2021-01-02", "2021-01-03"]
+    s2 = read_csv(p, columns=2, date_column=0)
+    np.testing.assert_array_equal(s2.values[:, 0], [0, 3, 0.5])
+    assert s2.columns == ["rain"]
+
+
+def test_read_csv_multivariate_and_default_columns(tmp_path):
+    p = write(tmp_path, "date,a,b,c\nd1,1,2,3\nd2,4,5,6\n")
+    s = read_csv(p, columns=["c", "a"], date_column="date")
+    np.testing.assert_array_equal(s.values, [[3, 1], [6, 4]])
+    assert s.columns == ["c", "a"]
+    s_all = read_csv(p, date_column="date")
+    assert s_all.columns == ["a", "b", "c"] and s_all.values.shape == (2, 3)
+
+
+def test_read_csv_skips_comment_lines(tmp_path):
+    p = write(tmp_path, "# source: a sensor\nt,v\n# calibrated\n1,2.0\n2,3.0\n")
+    s = read_csv(p, columns="v", date_column="t")
+    np.testing.assert_array_equal(s.values[:, 0], [2.0, 3.0])
+    with pytest.raises(RnnkitError, match="no column 't'"):
+        read_csv(p, columns="v", date_column="t", comment=None)  # the comment became the header
+
+
+def test_read_csv_without_header_and_other_delimiter(tmp_path):
+    p = write(tmp_path, "1;10\n2;20\n3;30\n")
+    s = read_csv(p, columns=1, header=False, delimiter=";")
+    np.testing.assert_array_equal(s.values[:, 0], [10, 20, 30])
+    assert s.dates is None
+
+
+def test_read_csv_missing_file(tmp_path):
+    with pytest.raises(RnnkitError, match="not found.*none.csv"):
+        read_csv(tmp_path / "none.csv")
+
+
+def test_read_csv_unknown_column_lists_available(tmp_path):
+    p = write(tmp_path, "date,temp,rain\nx,1,2\ny,2,3\n")
+    with pytest.raises(RnnkitError, match=r"no column 'tmp'; available columns: 'date', 'temp', 'rain'"):
+        read_csv(p, columns="tmp", date_column="date")
+    with pytest.raises(RnnkitError, match="index 7 is out of range"):
+        read_csv(p, columns=7)
+    with pytest.raises(TypeError, match="column name or index"):
+        read_csv(p, columns=[1.5])
+
+
+def test_read_csv_non_numeric_names_line_column_and_value(tmp_path):
+    p = write(tmp_path, "date,temp\nd1,1.0\nd2,warm\nd3,3\n")
+    with pytest.raises(RnnkitError, match=r"non-numeric value 'warm' on line 3, column 'temp'"):
+        read_csv(p, columns="temp", date_column="date")
+    # a date column read as values gets a hint
+    with pytest.raises(RnnkitError, match=r"'d1' on line 2, column 'date'.*date_column"):
+        read_csv(p)
+    q = write(tmp_path, "v\n1\ninf\n", "inf.csv")
+    with pytest.raises(RnnkitError, match="'inf' on line 3.*not finite"):
+        read_csv(q)
+
+
+def test_read_csv_gap_errors_and_fills(tmp_path):
+    p = write(tmp_path, "t,v,w\n1,1.0,10\n2,,20\n3,NA,30\n4,4.0,40\n5,5.0,\n")
+    with pytest.raises(RnnkitError, match=r"empty cell on line 3, column 'v' \(3 empty cells in all\)"):
+        read_csv(p, columns=["v", "w"])
+    s = read_csv(p, columns=["v", "w"], fill="interpolate")
+    np.testing.assert_allclose(s.values[:, 0], [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(s.values[:, 1], [10, 20, 30, 40, 40])  # trailing edge: nearest
+    f = read_csv(p, columns=["v", "w"], fill="ffill")
+    np.testing.assert_allclose(f.values[:, 0], [1, 1, 1, 4, 5])
+    np.testing.assert_allclose(f.values[:, 1], [10, 20, 30, 40, 40])
+    d = read_csv(p, columns=["v", "w"], date_column="t", fill="drop")
+    np.testing.assert_allclose(d.values, [[1, 10], [4, 40]])
+    assert d.dates == ["1", "4"]
+    with pytest.raises(ValueError, match="fill must be one of"):
+        read_csv(p, fill="zero")
+
+
+def test_read_csv_ffill_cannot_fill_a_leading_gap(tmp_path):
+    p = write(tmp_path, "v,w\n,1\n2,2\n3,3\n", "lead.csv")
+    with pytest.raises(RnnkitError, match=r"column 'v' starts with an empty cell on line 2"):
+        read_csv(p, fill="ffill")
+    s = read_csv(p, fill="interpolate")
+    np.testing.assert_allclose(s.values[:, 0], [2, 2, 3])
+    q = write(tmp_path, "v,w\n,1\n,2\n", "allgap.csv")
+    with pytest.raises(RnnkitError, match="column 'v' has no values"):
+        read_csv(q, fill="interpolate")
+
+
+def test_read_csv_too_few_rows_and_short_rows(tmp_path):
+    p = write(tmp_path, "v\n1\n")
+    with pytest.raises(RnnkitError, match="1 usable rows, need at least 2"):
+        read_csv(p)
+    assert len(read_csv(p, min_rows=1)) == 1
+    q = write(tmp_path, "a,b\n1,2\n3\n", "short.csv")
+    with pytest.raises(RnnkitError, match="line 3 has 1 fields, expected at least 2"):
+        read_csv(q, columns="b")
+    e = write(tmp_path, "", "empty.csv")
+    with pytest.raises(RnnkitError, match="empty"):
+        read_csv(e)
+    h = write(tmp_path, "a,b\n", "header_only.csv")
+    with pytest.raises(RnnkitError, match="no data rows"):
+        read_csv(h)
+
+
+def test_read_csv_undecodable_bytes(tmp_path):
+    p = tmp_path / "bin.csv"
+    p.write_bytes(b"v\n1\n\xff\xfe\n")
+    with pytest.raises(RnnkitError, match="bin.csv: bytes at offset"):
+        read_csv(p)
+
+
+# -- scalers ---------------------------------------------------------------------------
+
+def test_standard_scaler_fitted_on_train_only():
+    rng = np.random.default_rng(0)
+    series = np.concatenate([rng.normal(0, 1, (80, 2)), rng.normal(50, 5, (20, 2))])
+    train, _, _ = split_series(series, 0.1, 0.1)
+    sc = StandardScaler().fit(train)
+    np.testing.assert_allclose(sc.mean, train.mean(axis=0))
+    np.testing.assert_allclose(sc.std, train.std(axis=0))
+    assert not np.allclose(sc.mean, series.mean(axis=0))  # the later rows did not leak in
+    z = sc.transform(train)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-12)
+    np.testing.assert_allclose(sc.inverse_transform(sc.transform(series)), series)
+
+
+def test_minmax_scaler_range_and_inverse():
+    x = np.array([[0.0, 10.0], [5.0, 20.0], [10.0, 30.0]])
+    sc = MinMaxScaler(feature_range=(-1, 1))
+    z = sc.fit_transform(x)
+    np.testing.assert_allclose(z, [[-1, -1], [0, 0], [1, 1]])
+    np.testing.assert_allclose(sc.inverse_transform(z), x)
+    # values outside the training range extrapolate linearly
+    np.testing.assert_allclose(sc.transform(np.array([[20.0, 40.0]])), [[3, 2]])
+
+
+def test_scaler_columns_and_shapes():
+    rng = np.random.default_rng(1)
+    x = rng.normal([1.0, 100.0, -5.0], [1.0, 10.0, 2.0], size=(50, 3))
+    sc = StandardScaler().fit(x)
+    y = rng.normal(size=(4, 6, 1)).astype(np.float32)  # e.g. predictions of column 1 only
+    back = sc.inverse_transform(y, columns=[1])
+    assert back.shape == y.shape and back.dtype == np.float32
+    np.testing.assert_allclose(back, y * sc.std[1] + sc.mean[1], rtol=1e-6)
+    np.testing.assert_allclose(sc.transform(back, columns=1), y, rtol=1e-5, atol=1e-5)
+    # windows (n, T, F) transform feature-wise
+    w = x[:30].reshape(5, 6, 3)
+    np.testing.assert_allclose(sc.transform(w).reshape(30, 3), sc.transform(x[:30]))
+    one = StandardScaler().fit(np.arange(10.0))  # a 1-D series is one feature
+    assert one.n_features == 1
+    np.testing.assert_allclose(one.inverse_transform(one.transform(np.arange(10.0))), np.arange(10.0))
+
+
+def test_scaler_constant_column_and_errors():
+    x = np.array([[1.0, 3.0], [1.0, 5.0]])
+    sc = StandardScaler().fit(x)
+    assert sc.std[0] == 1.0 and np.isfinite(sc.transform(x)).all()
+    mm = MinMaxScaler().fit(x)
+    np.testing.assert_allclose(mm.transform(x)[:, 0], 0.0)
+    with pytest.raises(RnnkitError, match="not fitted"):
+        StandardScaler().transform(x)
+    with pytest.raises(ValueError, match="2 features"):
+        sc.transform(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="1-D x is one feature"):
+        sc.transform(np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        StandardScaler().fit(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="columns must be indices"):
+        sc.transform(np.zeros((2, 1)), columns=[5])
+    with pytest.raises(ValueError, match="lo < hi"):
+        MinMaxScaler(feature_range=(1, 0))
+    with pytest.raises(TypeError, match="numeric"):
+        sc.transform(np.array([["a", "b"]]))
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_scaler_dict_round_trip(kind):
+    x = np.random.default_rng(2).normal(size=(20, 3)) * [1, 10, 100]
+    sc = make_scaler(kind).fit(x)
+    d = json.loads(json.dumps(sc.to_dict()))
+    assert d["kind"] == kind
+    back = scaler_from_dict(d)
+    assert type(back) is type(sc)
+    np.testing.assert_allclose(back.transform(x), sc.transform(x))
+    assert type(sc).from_dict(d).n_features == 3
+
+
+def test_scaler_from_dict_rejects_malformed():
+    with pytest.raises(CheckpointError, match="unknown scaler kind"):
+        scaler_from_dict({"kind": "robust"})
+    with pytest.raises(CheckpointError, match="'std'"):
+        scaler_from_dict({"kind": "standard", "mean": [0.0]})
+    with pytest.raises(CheckpointError, match="different lengths"):
+        scaler_from_dict({"kind": "standard", "mean": [0.0, 1.0], "std": [1.0]})
+    with pytest.raises(CheckpointError):
+        scaler_from_dict({"kind": "standard", "mean": [0.0], "std": [0.0]})
+    with pytest.raises(CheckpointError):
+        scaler_from_dict({"kind": "minmax", "data_min": [0.0], "data_max": [1.0], "feature_range": [1, 0]})
+    with pytest.raises(CheckpointError, match="expected a dict with kind 'minmax'"):
+        MinMaxScaler.from_dict({"kind": "standard"})
+    with pytest.raises(ValueError, match="kind must be one of"):
+        make_scaler("robust")
+    with pytest.raises(RnnkitError, match="not fitted"):
+        StandardScaler().to_dict()
+
+
+# -- windows ---------------------------------------------------------------------------
+
+def test_make_windows_shapes_and_contents():
+    N, F = 20, 3
+    s = np.arange(N * F, dtype=np.float64).reshape(N, F)
+    X, Y, idx = make_windows(s, lookback=5, horizon=2, target_cols=[2, 0], return_index=True)
+    n = N - 5 - 2 + 1
+    assert X.shape == (n, 5, F) and Y.shape == (n, 2, 2) and idx.shape == (n,)
+    for i in (0, 7, n - 1):
+        np.testing.assert_array_equal(X[i], s[i:i + 5])
+        np.testing.assert_array_equal(Y[i], s[i + 5:i + 7][:, [2, 0]])
+        assert idx[i] == i + 5
+    X[0, 0, 0] = -1.0
+    assert s[0, 0] == 0.0  # windows are copies
+
+
+def test_make_windows_univariate_stride_and_covariates():
+    s = np.arange(12.0)
+    X, Y = make_windows(s, lookback=3, horizon=1, stride=2)
+    assert X.shape == (5, 3, 1) and Y.shape == (5, 1, 1)
+    np.testing.assert_array_equal(X[1, :, 0], [2, 3, 4])
+    np.testing.assert_array_equal(Y[:, 0, 0], [3, 5, 7, 9, 11])
+    cov = np.stack([np.arange(12) % 7, np.arange(12) % 2], axis=1).astype(float)
+    Xc, Yc = make_windows(s, lookback=4, horizon=2, covariates=cov)
+    assert Xc.shape == (7, 4, 3) and Yc.shape == (7, 2, 1)
+    np.testing.assert_array_equal(Xc[2, :, 1:], cov[2:6])
+    np.testing.assert_array_equal(Xc[2, :, 0], s[2:6])
+    x32 = make_windows(s.astype(np.float32), 3)[0]
+    assert x32.dtype == np.float32
+
+
+def test_make_windows_errors():
+    s = np.zeros((10, 2))
+    with pytest.raises(RnnkitError, match=r"10 rows, too short for lookback=8 \+ horizon=3 = 11"):
+        make_windows(s, lookback=8, horizon=3)
+    assert make_windows(s, lookback=8, horizon=2)[0].shape == (1, 8, 2)
+    with pytest.raises(ValueError, match=r"target_cols must be column indices in \[0, 1\]"):
+        make_windows(s, 3, target_cols=[2])
+    with pytest.raises(ValueError, match="repeats"):
+        make_windows(s, 3, target_cols=[0, 0])
+    with pytest.raises(ValueError, match="one row per series row"):
+        make_windows(s, 3, covariates=np.zeros((9, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        make_windows(np.array([1.0, np.nan, 2.0, 3.0]), 2)
+    with pytest.raises(ValueError, match="1 or 2 dims"):
+        make_windows(np.zeros((4, 2, 2)), 2)
+    with pytest.raises(ValueError, match="lookback must be >= 1"):
+        make_windows(s, 0)
+
+
+# -- splits ----------------------------------------------------------------------------
+
+def test_split_series_time_ordered():
+    s = np.arange(100.0).reshape(50, 2)
+    train, val, test = split_series(s, 0.2, 0.1)
+    assert (len(train), len(val), len(test)) == (35, 10, 5) == split_sizes(50, 0.2, 0.1)
+    np.testing.assert_array_equal(np.concatenate([train, val, test]), s)  # order kept, nothing shuffled
+    assert train[-1, 0] < val[0, 0] < test[0, 0]
+
+
+def test_split_series_context_and_lists():
+    s = np.arange(20.0)
+    train, val, test = split_series(s, 0.25, 0.25, context=3)
+    np.testing.assert_array_equal(train, np.arange(10.0))
+    np.testing.assert_array_equal(val, np.arange(7.0, 15.0))
+    np.testing.assert_array_equal(test, np.arange(12.0, 20.0))
+    # with context=lookback, every target of the validation windows lies in the validation part
+    _, Y = make_windows(val, lookback=3)
+    np.testing.assert_array_equal(Y[:, 0, 0], np.arange(10.0, 15.0))
+    dates = [f"d{i}" for i in range(20)]
+    dtr, dva, dte = split_series(dates, 0.25, 0.25)
+    assert dtr[-1] == "d9" and dva == [f"d{i}" for i in range(10, 15)] and dte[0] == "d15"
+    tr, va, te = split_series(s, 0.0, 0.2, context=2)
+    assert len(tr) == 16 and len(va) == 0 and len(te) == 6
+
+
+def test_split_fraction_validation():
+    with pytest.raises(ValueError, match=r"val_fraction must lie in \[0, 1\)"):
+        split_sizes(100, -0.1, 0.1)
+    with pytest.raises(ValueError, match="must be < 1"):
+        split_sizes(100, 0.6, 0.5)
+    with pytest.raises(TypeError, match="test_fraction must be a number"):
+        split_sizes(100, 0.1, None)
+    with pytest.raises(RnnkitError, match="empty test part"):
+        split_sizes(10, 0.2, 0.01)
+    with pytest.raises(RnnkitError, match="no training rows"):
+        split_sizes(2, 0.4, 0.4)

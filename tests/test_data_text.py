@@ -1,0 +1,265 @@
+"""Text data: CharVocab, reading files, splits and contiguous (TBPTT) stream batches."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.data import CharVocab, count_stream_batches, read_text, split_text, stream_batches
+from rnnkit.errors import CheckpointError, RnnkitError
+
+
+# -- CharVocab -------------------------------------------------------------------------
+
+def test_vocab_from_text_sorted_and_round_trip_unicode():
+    text = "zébra 🙂 Ω\nabc\tzé"
+    v = CharVocab.from_text(text)
+    assert list(v.chars) == sorted(set(text))
+    assert len(v) == v.size == len(set(text))
+    ids = v.encode(text)
+    assert ids.dtype == np.int64 and ids.shape == (len(text),)
+    assert v.decode(ids) == text
+    # ids follow the sorted order
+    assert ids[0] == v.chars.index("z") and v.stoi["🙂"] == v.chars.index("🙂")
+
+
+def test_vocab_is_deterministic_and_order_independent():
+    a = CharVocab.from_text("hello world")
+    b = CharVocab.from_text("world hello")
+    assert a == b and a.chars == b.chars
+
+
+def test_vocab_keeps_given_order():
+    v = CharVocab("TGCA")
+    np.testing.assert_array_equal(v.encode("ACGT"), [3, 2, 1, 0])
+    assert v.decode(np.array([0, 1])) == "TG"
+
+
+def test_vocab_unknown_characters_raise_naming_them():
+    v = CharVocab.from_text("abc")
+    with pytest.raises(RnnkitError, match=r"'x'.*'y'|unseen: 'x', 'y'"):
+        v.encode("abxcy")
+    with pytest.raises(RnnkitError, match="2 characters not in the vocabulary"):
+        v.encode("abxcy")
+
+
+def test_vocab_unknown_symbol_maps_unseen_characters():
+    v = CharVocab.from_text("abc", unk="?")
+    assert "?" in v and v.size == 4
+    ids = v.encode("axb")
+    assert ids[1] == v.stoi["?"]
+    assert v.decode(ids) == "a?b"
+
+
+def test_vocab_min_count_drops_rare_characters():
+    v = CharVocab.from_text("aaabbc", unk="~", min_count=2)
+    assert set(v.chars) == {"a", "b", "~"}
+    assert v.decode(v.encode("abc")) == "ab~"
+
+
+def test_vocab_dict_round_trip_through_json():
+    v = CharVocab.from_text("naïve café\n", unk="\ufffd")
+    d = json.loads(json.dumps(v.to_dict()))
+    w = CharVocab.from_dict(d)
+    assert w == v
+    np.testing.assert_array_equal(w.encode("café"), v.encode("café"))
+
+
+@pytest.mark.parametrize("bad", [None, {"x": 1}, {"chars": ["ab"]}, {"chars": ["a", "a"]},
+                                 {"chars": ["a"], "unk": "?"}, {"chars": "not-a-list"}])
+def test_vocab_from_dict_rejects_malformed(bad):
+    with pytest.raises(CheckpointError):
+        CharVocab.from_dict(bad)
+
+
+def test_vocab_argument_errors():
+    with pytest.raises(ValueError, match="unique"):
+        CharVocab("aba")
+    with pytest.raises(ValueError, match="one character"):
+        CharVocab(["ab", "c"])
+    with pytest.raises(RnnkitError, match="empty"):
+        CharVocab.from_text("")
+    with pytest.raises(TypeError, match="str"):
+        CharVocab.from_text(b"bytes")
+    v = CharVocab("ab")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        v.decode(np.array([0, 2]))
+    with pytest.raises(TypeError, match="integers"):
+        v.decode(np.array([0.0, 1.0]))
+    assert v.decode(np.array([], dtype=np.int64)) == ""
+
+
+# -- files and splits ------------------------------------------------------------------
+
+def test_read_text_normalizes_newlines_and_bom(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_bytes("\ufeffline one\r\nline two\rthree é".encode("utf-8"))
+    assert read_text(p) == "line one\nline two\nthree é"
+    assert read_text(p, max_chars=4) == "line"
+
+
+def test_read_text_other_encoding(tmp_path):
+    p = tmp_path / "latin.txt"
+    p.write_bytes("café".encode("latin-1"))
+    assert read_text(p, encoding="latin-1") == "café"
+
+
+def test_read_text_errors_name_the_path(tmp_path):
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(RnnkitError, match="not found.*nope.txt"):
+        read_text(missing)
+    with pytest.raises(RnnkitError, match="directory"):
+        read_text(tmp_path)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    with pytest.raises(RnnkitError, match="empty.txt.*empty"):
+        read_text(empty)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok text \xff\xfe more")
+    with pytest.raises(RnnkitError, match=r"bad.txt: bytes at offset 8 are not valid utf-8"):
+        read_text(bad)
+
+
+def test_split_text_last_fraction_validates():
+    text = "abcdefghij" * 10
+    train, val = split_text(text, 0.2)
+    assert train + val == text and len(val) == 20 and val == text[-20:]
+    ids = np.arange(50)
+    tr, va = split_text(ids, 0.1)
+    np.testing.assert_array_equal(np.concatenate([tr, va]), ids)
+    assert len(va) == 5
+    tr0, va0 = split_text(text, 0.0)
+    assert tr0 == text and va0 == ""
+
+
+def test_split_text_errors():
+    with pytest.raises(ValueError, match=r"val_fraction must lie in \[0, 1\)"):
+        split_text("abcdef", 1.0)
+    with pytest.raises(TypeError, match="number"):
+        split_text("abcdef", "0.1")
+    with pytest.raises(RnnkitError, match="at least 2"):
+        split_text("abcdefghij", 0.1)  # 1 char of validation
+
+
+# -- stream batches --------------------------------------------------------------------
+
+def test_stream_batches_plain_contiguous_streams():
+    ids = np.arange(41)
+    B, T = 4, 3
+    batches = list(stream_batches(ids, B, T))
+    L = (len(ids) - 1) // B  # 10 steps per stream
+    assert len(batches) == L // T == count_stream_batches(len(ids), B, T) == 3
+    for w, batch in enumerate(batches):
+        assert batch["x"].shape == (T, B) and batch["x"].dtype == np.int64
+        assert batch["mask"].all()
+        for b in range(B):
+            np.testing.assert_array_equal(batch["x"][:, b], ids[b * L + w * T: b * L + w * T + T])
+        np.testing.assert_array_equal(batch["y"], batch["x"] + 1)  # next id
+    # column b of batch w+1 continues column b of batch w
+    np.testing.assert_array_equal(batches[1]["x"][0], batches[0]["x"][-1] + 1)
+
+
+def test_stream_batches_targets_are_next_ids_for_text():
+    v = CharVocab.from_text("the quick brown fox jumps over the lazy dog")
+    ids = v.encode("the quick brown fox jumps over the lazy dog")
+    for batch in stream_batches(ids, 2, 5):
+        for b in range(2):
+            x, y = v.decode(batch["x"][:, b]), v.decode(batch["y"][:, b])
+            assert x[1:] == y[:-1]
+
+
+@pytest.mark.parametrize("k1,k2", [(2, 5), (3, 3), (1, 4), (4, 6)])
+def test_tbptt_mask_counts_every_target_exactly_once(k1, k2):
+    ids = np.arange(203)
+    B = 3
+    L = (len(ids) - 1) // B
+    counts = np.zeros((L, B), dtype=int)
+    batches = list(stream_batches(ids, B, k2, k1=k1))
+    assert len(batches) == count_stream_batches(len(ids), B, k2, k1=k1)
+    for w, batch in enumerate(batches):
+        assert batch["x"].shape == batch["y"].shape == batch["mask"].shape == (k2, B)
+        start = w * k1
+        # window w covers stream steps [w*k1, w*k1 + k2)
+        np.testing.assert_array_equal(batch["x"][:, 0], ids[start:start + k2])
+        expected = np.ones(k2, dtype=bool)
+        if w > 0:
+            expected[: k2 - k1] = False
+        np.testing.assert_array_equal(batch["mask"][:, 0], expected)
+        assert (batch["mask"] == batch["mask"][:, :1]).all()  # same for every stream
+        counts[start:start + k2] += batch["mask"]
+    last = (len(batches) - 1) * k1 + k2
+    assert (counts[:last] == 1).all() and (counts[last:] == 0).all()
+
+
+def test_tbptt_state_after_k1_steps_is_the_next_windows_initial_state():
+    # A toy recurrence h_t = h_{t-1} + x_t: carrying the state after k1 steps of each
+    # window must reproduce the states of one pass over the whole stream.
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 9, size=120)
+    B, k1, k2 = 2, 3, 7
+    L = (len(ids) - 1) // B
+    full = np.cumsum(ids[: B * L].reshape(B, L).T, axis=0)  # (L, B) states of one full pass
+    h = np.zeros(B, dtype=np.int64)
+    for w, batch in enumerate(stream_batches(ids, B, k2, k1=k1)):
+        states = h + np.cumsum(batch["x"], axis=0)
+        np.testing.assert_array_equal(states, full[w * k1: w * k1 + k2])
+        h = states[k1 - 1]  # the state after k1 steps
+    # carrying the final state instead would be wrong whenever windows overlap
+    h_wrong = np.zeros(B, dtype=np.int64)
+    batches = list(stream_batches(ids, B, k2, k1=k1))
+    h_wrong = (h_wrong + np.cumsum(batches[0]["x"], axis=0))[-1]
+    assert not np.array_equal(h_wrong + batches[1]["x"][0], full[k1])
+
+
+def test_stream_batches_keep_last_partial_window():
+    ids = np.arange(24)  # L = 23 per stream with B=1
+    full = list(stream_batches(ids, 1, 5))
+    part = list(stream_batches(ids, 1, 5, drop_last=False))
+    assert len(full) == 4 and len(part) == 5
+    assert part[-1]["x"].shape == (3, 1)
+    np.testing.assert_array_equal(part[-1]["x"][:, 0], [20, 21, 22])
+    assert count_stream_batches(24, 1, 5, drop_last=False) == 5
+    # with overlap the partial window masks the already-trained steps
+    w = list(stream_batches(ids, 1, 5, k1=2, drop_last=False))
+    seen = np.zeros(23, dtype=int)
+    for i, batch in enumerate(w):
+        seen[i * 2: i * 2 + len(batch["x"])] += batch["mask"][:, 0]
+    assert (seen == 1).all()
+
+
+def test_stream_batches_offset_skips_ids():
+    ids = np.arange(30)
+    b0 = next(iter(stream_batches(ids, 2, 4, offset=3)))
+    np.testing.assert_array_equal(b0["x"][:, 0], [3, 4, 5, 6])
+    L = (30 - 1 - 3) // 2
+    np.testing.assert_array_equal(b0["x"][:, 1], np.arange(3 + L, 3 + L + 4))
+
+
+def test_stream_batches_errors_are_raised_at_call_time():
+    ids = np.arange(10)
+    with pytest.raises(RnnkitError, match=r"too few.*need at least 17"):
+        stream_batches(ids, 4, 4)
+    with pytest.raises(ValueError, match="k1"):
+        stream_batches(np.arange(100), 2, 4, k1=5)
+    with pytest.raises(TypeError, match="integers"):
+        stream_batches(np.arange(100.0), 2, 4)
+    with pytest.raises(ValueError, match="1 dim"):
+        stream_batches(np.zeros((10, 10), dtype=int), 2, 4)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        stream_batches(np.arange(100), 0, 4)
+    with pytest.raises(TypeError, match="seq_len must be an integer"):
+        stream_batches(np.arange(100), 2, 4.0)
+
+
+def test_vocab_round_trip_on_random_unicode():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cps = rng.integers(1, 0x10FFFF, size=int(rng.integers(1, 200)))
+        cps = cps[(cps < 0xD800) | (cps > 0xDFFF)]  # surrogates are not characters
+        text = "".join(map(chr, cps)) + "a"
+        v = CharVocab.from_text(text)
+        ids = v.encode(text)
+        assert v.decode(ids) == text
+        assert ids.min() >= 0 and ids.max() < v.size
+        assert list(v.chars) == sorted(set(text))
+        assert CharVocab.from_dict(json.loads(json.dumps(v.to_dict()))) == v

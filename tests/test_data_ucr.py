@@ -1,0 +1,192 @@
+"""Readers for labelled series files (.tsv, .ts, CSV), on small files written here."""
+
+import numpy as np
+import pytest
+
+from rnnkit.data import read_labeled_csv, read_labeled_sequences, read_ucr_ts, read_ucr_tsv
+from rnnkit.errors import RnnkitError
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# -- .tsv ------------------------------------------------------------------------------
+
+def test_tsv_equal_and_nan_padded_lengths(tmp_path):
+    p = write(tmp_path, "a_TRAIN.tsv",
+              "1\t0.5\t1.5\t2.5\n"
+              "-1\t3.0\tNaN\tNaN\n"
+              "\n"
+              "2.0000000e+00\t1\t2\tNaN\n")
+    xs, labels = read_ucr_tsv(p)
+    assert labels == ["1", "-1", "2"]  # integral numbers normalized
+    assert [x.shape for x in xs] == [(3, 1), (1, 1), (2, 1)]
+    assert all(x.dtype == np.float64 for x in xs)
+    np.testing.assert_array_equal(xs[0][:, 0], [0.5, 1.5, 2.5])
+    np.testing.assert_array_equal(xs[2][:, 0], [1, 2])
+
+
+def test_tsv_interior_nan_error_or_interpolate(tmp_path):
+    p = write(tmp_path, "gap.tsv", "a\t1\t2\t3\nb\t1\tNaN\t3\tNaN\n")
+    with pytest.raises(RnnkitError, match=r"gap.tsv, line 2: missing value inside the series at position 1"):
+        read_ucr_tsv(p)
+    xs, labels = read_ucr_tsv(p, missing="interpolate")
+    np.testing.assert_array_equal(xs[1][:, 0], [1, 2, 3])
+    assert labels == ["a", "b"]
+    with pytest.raises(RnnkitError, match="line 2: missing value at position 1"):
+        read_ucr_tsv(p, missing="error")
+
+
+def test_tsv_malformed_lines(tmp_path):
+    p = write(tmp_path, "bad.tsv", "1\t1\t2\n1\t1\tx2\n")
+    with pytest.raises(RnnkitError, match=r"bad.tsv, line 2: non-numeric value 'x2'"):
+        read_ucr_tsv(p)
+    q = write(tmp_path, "lab.tsv", "1\t1\t2\n3\n")
+    with pytest.raises(RnnkitError, match="line 2: expected a label followed by values"):
+        read_ucr_tsv(q)
+    r = write(tmp_path, "allnan.tsv", "1\tNaN\tNaN\n")
+    with pytest.raises(RnnkitError, match="line 1: the series has no values"):
+        read_ucr_tsv(r)
+    e = write(tmp_path, "empty.tsv", "\n\n")
+    with pytest.raises(RnnkitError, match="no series"):
+        read_ucr_tsv(e)
+    with pytest.raises(RnnkitError, match="not found"):
+        read_ucr_tsv(tmp_path / "missing.tsv")
+
+
+def test_tsv_whitespace_delimiter(tmp_path):
+    p = write(tmp_path, "ws.txt", "1  0.1 0.2\n2 0.3   0.4\n")
+    xs, labels = read_ucr_tsv(p, delimiter=None)
+    assert labels == ["1", "2"]
+    np.testing.assert_array_equal(xs[1][:, 0], [0.3, 0.4])
+
+
+# -- .ts -------------------------------------------------------------------------------
+
+UNIVARIATE_TS = """# a comment
+@problemName Tiny
+@timeStamps false
+@missing false
+@univariate true
+@equalLength false
+@classLabel true up down
+@data
+1.0,2.0,3.0:up
+3.0,2.0:down
+"""
+
+MULTIVARIATE_TS = """@problemName TinyMV
+@timeStamps false
+@univariate false
+@dimensions 2
+@equalLength true
+@seriesLength 3
+@classLabel true a b
+@data
+1,2,3:10,20,30:a
+4,5,6:40,50,60:b
+"""
+
+
+def test_ts_univariate_variable_length(tmp_path):
+    xs, labels = read_ucr_ts(write(tmp_path, "u.ts", UNIVARIATE_TS))
+    assert labels == ["up", "down"]
+    assert xs[0].shape == (3, 1) and xs[1].shape == (2, 1)
+    np.testing.assert_array_equal(xs[1][:, 0], [3, 2])
+
+
+def test_ts_multivariate_dimensions_are_features(tmp_path):
+    xs, labels = read_ucr_ts(write(tmp_path, "m.ts", MULTIVARIATE_TS))
+    assert labels == ["a", "b"]
+    assert xs[0].shape == (3, 2)
+    np.testing.assert_array_equal(xs[1], [[4, 40], [5, 50], [6, 60]])
+
+
+def test_ts_missing_values_error_or_trim(tmp_path):
+    text = MULTIVARIATE_TS.replace("4,5,6:40,50,60:b", "4,5,?:40,50,?:b")
+    p = write(tmp_path, "miss.ts", text)
+    with pytest.raises(RnnkitError, match=r"miss.ts, line 10: missing value at position 2 \(dimension 0\)"):
+        read_ucr_ts(p)
+    xs, _ = read_ucr_ts(p, missing="trim")
+    np.testing.assert_array_equal(xs[1], [[4, 40], [5, 50]])
+    uneven = write(tmp_path, "uneven.ts", MULTIVARIATE_TS.replace("4,5,6:40,50,60:b", "4,5,6:40,50,?:b"))
+    with pytest.raises(RnnkitError, match=r"line 10: dimensions have different lengths \[3, 2\]"):
+        read_ucr_ts(uneven, missing="trim")
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("1,2,3:10,20,30:a", "1,2,3:10,20,30:c", r"line 9: label 'c' is not among the declared"),
+    ("1,2,3:10,20,30:a", "1,2,3:a", r"line 9: 1 dimensions, but @dimensions says 2"),
+    ("4,5,6:40,50,60:b", "4,five,6:40,50,60:b", r"line 10: non-numeric value 'five'"),
+    ("@timeStamps false", "@timeStamps true", r"line 2: time-stamped .ts files"),
+    ("@data\n1,2,3:10,20,30:a\n4,5,6:40,50,60:b\n", "", r"no @data line"),
+    ("1,2,3:10,20,30:a\n4,5,6:40,50,60:b\n", "", r"no cases after @data"),
+    ("@data\n", "", r"line 8: expected a @tag header line or @data, got '1,2,3:10,20,30:a'"),
+    ("@univariate false", "@univariate maybe", r"line 3: @univariate must be true or false"),
+    ("@dimensions 2", "@dimensions two", r"line 4: @dimensions must be an integer"),
+])
+def test_ts_malformed(tmp_path, old, new, message):
+    p = write(tmp_path, "bad.ts", MULTIVARIATE_TS.replace(old, new))
+    with pytest.raises(RnnkitError, match=message):
+        read_ucr_ts(p)
+
+
+def test_ts_header_text_before_data_and_univariate_mismatch(tmp_path):
+    p = write(tmp_path, "junk.ts", "@problemName X\nhello\n@data\n1,2:a\n")
+    with pytest.raises(RnnkitError, match="line 2: expected a @tag header line"):
+        read_ucr_ts(p)
+    q = write(tmp_path, "uv.ts", UNIVARIATE_TS.replace("3.0,2.0:down", "3.0,2.0:1,1:down"))
+    with pytest.raises(RnnkitError, match="line 10: 2 dimensions in a @univariate true file"):
+        read_ucr_ts(q)
+
+
+def test_ts_regression_targets_and_no_labels(tmp_path):
+    reg = "@problemName R\n@univariate true\n@targetLabel true\n@data\n1,2,3:0.5\n4,5:1.25\n"
+    xs, ys = read_ucr_ts(write(tmp_path, "r.ts", reg))
+    assert ys == [0.5, 1.25] and xs[1].shape == (2, 1)
+    unl = "@problemName U\n@classLabel false\n@data\n1,2,3\n4,5\n"
+    xs, labels = read_ucr_ts(write(tmp_path, "n.ts", unl))
+    assert labels is None and len(xs) == 2
+
+
+# -- labelled CSV and the dispatcher ---------------------------------------------------
+
+def test_labeled_csv_by_name_and_index(tmp_path):
+    p = write(tmp_path, "c.csv", "t1,t2,t3,label\n1,2,3,yes\n4,5,,no\n")
+    xs, labels = read_labeled_csv(p, label_column="label")
+    assert labels == ["yes", "no"]
+    assert xs[0].shape == (3, 1) and xs[1].shape == (2, 1)
+    np.testing.assert_array_equal(xs[1][:, 0], [4, 5])
+    xs2, labels2 = read_labeled_csv(p, label_column=-1)
+    assert labels2 == labels
+    q = write(tmp_path, "nohead.csv", "0,1.5,2.5\n1,3.5,4.5\n")
+    xs3, labels3 = read_labeled_csv(q, header=False)
+    assert labels3 == ["0", "1"]
+    np.testing.assert_array_equal(xs3[0][:, 0], [1.5, 2.5])
+
+
+def test_labeled_csv_errors(tmp_path):
+    p = write(tmp_path, "c.csv", "label,t1,t2\nyes,1,2\nno,1,oops\n")
+    with pytest.raises(RnnkitError, match=r"no column 'class'; available columns: 'label', 't1', 't2'"):
+        read_labeled_csv(p, label_column="class")
+    with pytest.raises(RnnkitError, match=r"c.csv, line 3: non-numeric value 'oops'"):
+        read_labeled_csv(p, label_column="label")
+    q = write(tmp_path, "e.csv", "label,t1\n,1\n")
+    with pytest.raises(RnnkitError, match="line 2: empty label"):
+        read_labeled_csv(q)
+    with pytest.raises(ValueError, match="needs header=True"):
+        read_labeled_csv(q, label_column="label", header=False)
+
+
+def test_read_labeled_sequences_dispatches_by_suffix(tmp_path):
+    xs, labels = read_labeled_sequences(write(tmp_path, "d.ts", UNIVARIATE_TS))
+    assert labels == ["up", "down"]
+    xs, labels = read_labeled_sequences(write(tmp_path, "d.tsv", "1\t1\t2\n"))
+    assert labels == ["1"] and xs[0].shape == (2, 1)
+    xs, labels = read_labeled_sequences(write(tmp_path, "d.csv", "label,a\nx,1\n"))
+    assert labels == ["x"]
+    with pytest.raises(RnnkitError, match=r"unsupported file type '.arff'"):
+        read_labeled_sequences(tmp_path / "d.arff")
