@@ -1,0 +1,501 @@
+"""Parameter-owning layers: Linear, Embedding, Dropout and the stacked Recurrent layer.
+
+Each layer follows :class:`rnnkit.module.Module`: ``forward`` caches what
+``backward`` needs, ``backward`` returns the input gradient and *adds* the
+parameter gradients into ``grads``. A ``backward`` with no ``forward`` before it
+is a RuntimeError. Inputs must already have the layer's dtype: a mismatch is a
+TypeError, never a silent cast.
+
+Forward equations and the backward passes derived from them
+(``d·`` is ∂L/∂·; sums run over every leading position n of the input):
+
+Linear        y_n = W x_n + b
+              dW += Σ_n dy_n x_nᵀ,   db += Σ_n dy_n,   dx_n = Wᵀ dy_n
+Embedding     y_n = W[id_n]                      (row lookup)
+              dW[i] += Σ_{n: id_n = i} dy_n      (np.add.at: repeated ids add up)
+Dropout       y = x ⊙ m,  m_j = Bernoulli(1 − p) / (1 − p)   (inverted: E[y] = x)
+              dx = dy ⊙ m;   in eval mode y = x and dx = dy
+
+Recurrent     (L layers, D = 1 or 2 directions, cell maths in ``rnnkit.cells``)
+    x⁽⁰⁾ = x,   x⁽ˡ⁾ = m⁽ˡ⁾ ⊙ [h⁽ˡ⁻¹'→⁾ ; h⁽ˡ⁻¹'←⁾]   (dropout mask m⁽ˡ⁾ for l ≥ 1, training only)
+    h⁽ˡ'→⁾ = cell(x⁽ˡ⁾, h0[l·D])
+    h⁽ˡ'←⁾ = P(cell(P(x⁽ˡ⁾), h0[l·D + 1]))
+  where P reverses each sequence's valid part, P(a)[t, b] = a[len_b − 1 − t, b]
+  for t < len_b, and leaves the padding in place (what a packed sequence does).
+  P is a permutation and its own inverse, so backward applies P to the same
+  places, from the top layer down:
+    dx⁽ˡ⁾ = cell_dx→(dh⁽ˡ'→⁾) + P(cell_dx←(P(dh⁽ˡ'←⁾)))
+    d[h⁽ˡ⁻¹'→⁾ ; h⁽ˡ⁻¹'←⁾] = m⁽ˡ⁾ ⊙ dx⁽ˡ⁾
+  and h_n[l·D + d] / dh_n[l·D + d] are each direction's final state and its
+  gradient. y is the top layer's [h→ ; h←] (zero past each sequence's length).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnkit import init as _init
+from rnnkit._checks import (check_choice, check_dtype, check_float_array, check_lengths,
+                            check_positive_int, check_shape)
+from rnnkit.cells import CELLS, GATES
+from rnnkit.module import Module
+
+CELL_NAMES = ("rnn", "lstm", "gru")
+NONLINEARITIES = ("tanh", "relu")
+
+
+# -- shared checks ---------------------------------------------------------------------
+def _check_bool(value, name: str, where: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def _check_probability(p, name: str, where: str) -> float:
+    """p must be a real number in [0, 1) (1 would drop everything and divide by zero)."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number in [0, 1), got {type(p).__name__}")
+    if not (0.0 <= p < 1.0):
+        raise ValueError(f"{where}: {name} must lie in [0, 1), got {p}")
+    return float(p)
+
+
+def _check_input(x, name: str, dtype, where: str, ndim=None, dims: str = "", finite: bool = True):
+    """A float array of the layer's dtype (a mismatch is a TypeError, not a cast)."""
+    x = check_float_array(x, name, where, ndim=ndim, dims=dims, finite=finite)
+    if x.dtype != dtype:
+        raise TypeError(f"{where}: expected {name} of dtype {dtype} (the layer's dtype), got {x.dtype}; "
+                        f"cast it with .astype(np.{dtype}) or build the layer with dtype=np.{x.dtype}")
+    return x
+
+
+def _no_forward(where: str) -> RuntimeError:
+    return RuntimeError(f"{where}: backward called before forward; run forward first "
+                        f"(backward uses the values forward cached)")
+
+
+def _dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np.ndarray:
+    """Inverted-dropout mask: 0 with probability p, else 1/(1 − p), in ``dtype``."""
+    keep = rng.random(shape) >= p
+    return (keep / (1.0 - p)).astype(dtype)
+
+
+# -- Linear ----------------------------------------------------------------------------
+class Linear(Module):
+    """y = x Wᵀ + b on the last axis of an array of any rank >= 1.
+
+    Initialised as PyTorch's nn.Linear: W and b ~ U(−1/√in, 1/√in).
+
+    Shapes:
+        x (..., in_features) -> y (..., out_features)
+        weight (out_features, in_features), bias (out_features,)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype=np.float32, seed=None):
+        super().__init__()
+        where = "Linear"
+        self.in_features = check_positive_int(in_features, "in_features", where)
+        self.out_features = check_positive_int(out_features, "out_features", where)
+        self.bias = _check_bool(bias, "bias", where)
+        self.dtype = check_dtype(dtype, where)
+        rng = _init.make_rng(seed, where)
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.register("weight", _init.uniform(rng, (self.out_features, self.in_features), bound, self.dtype))
+        if self.bias:
+            self.register("bias", _init.uniform(rng, (self.out_features,), bound, self.dtype))
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Apply the map; NaN or inf in x is a ValueError.
+
+        Shapes:
+            x (..., in_features) -> (..., out_features)
+        """
+        where = "Linear"
+        x = _check_input(x, "x", self.dtype, where)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{where}: expected x of shape (..., {self.in_features}) "
+                             f"(in_features last), got {x.shape}")
+        self._x = x
+        y = x @ self._params["weight"].T
+        if self.bias:
+            y += self._params["bias"]
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Return dx and add dW, db into ``grads``.
+
+        Shapes:
+            dy (..., out_features) -> dx (..., in_features)
+        """
+        where = "Linear"
+        if self._x is None:
+            raise _no_forward(where)
+        dy = _check_input(dy, "dy", self.dtype, where, finite=False)
+        check_shape(dy, self._x.shape[:-1] + (self.out_features,), "dy", where)
+        x2 = self._x.reshape(-1, self.in_features)      # (N, in)
+        dy2 = dy.reshape(-1, self.out_features)         # (N, out)
+        self._grads["weight"] += dy2.T @ x2
+        if self.bias:
+            self._grads["bias"] += dy2.sum(axis=0)
+        return dy @ self._params["weight"]
+
+
+# -- Embedding -------------------------------------------------------------------------
+class Embedding(Module):
+    """Integer ids -> rows of a (num_embeddings, embedding_dim) table.
+
+    Initialised as PyTorch's nn.Embedding: every entry ~ N(0, 1).
+
+    Shapes:
+        ids (...) integers in [0, num_embeddings) -> (..., embedding_dim)
+        weight (num_embeddings, embedding_dim)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32, seed=None):
+        super().__init__()
+        where = "Embedding"
+        self.num_embeddings = check_positive_int(num_embeddings, "num_embeddings", where)
+        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        self.dtype = check_dtype(dtype, where)
+        rng = _init.make_rng(seed, where)
+        self.register("weight", rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype))
+        self._ids = None
+
+    def forward(self, ids) -> np.ndarray:
+        """Look the ids up (a fresh array). Non-integer ids are a TypeError, ids out of
+        range a ValueError.
+
+        Shapes:
+            ids (...) -> (..., embedding_dim)
+        """
+        where = "Embedding"
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"{where}: expected ids to be integers, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            raise ValueError(f"{where}: ids must lie in [0, num_embeddings={self.num_embeddings}), "
+                             f"got min {ids.min()} and max {ids.max()}")
+        self._ids = ids
+        return self._params["weight"][ids]
+
+    def backward(self, dy: np.ndarray) -> None:
+        """Add dy into the rows of ``grads['weight']`` that were looked up; return None
+        (integer ids have no gradient).
+
+        Shapes:
+            dy (..., embedding_dim) with ids' leading shape
+        """
+        where = "Embedding"
+        if self._ids is None:
+            raise _no_forward(where)
+        dy = _check_input(dy, "dy", self.dtype, where, finite=False)
+        check_shape(dy, self._ids.shape + (self.embedding_dim,), "dy", where)
+        # add.at, not +=: a fancy-index += keeps only one update per repeated id
+        np.add.at(self._grads["weight"], self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        return None
+
+
+# -- Dropout ---------------------------------------------------------------------------
+class Dropout(Module):
+    """Inverted dropout (Srivastava et al. 2014): in training each entry is zeroed with
+    probability p and the survivors scaled by 1/(1 − p); in eval mode the identity.
+
+    The masks come from a Generator seeded with ``seed``: the same seed and the same
+    calls give the same masks. A NaN or inf in x is a ValueError.
+
+    Shapes:
+        x (...) -> y of x's shape
+    """
+
+    def __init__(self, p: float = 0.5, seed=None):
+        super().__init__()
+        where = "Dropout"
+        self.p = _check_probability(p, "p", where)
+        self._rng = _init.make_rng(seed, where)
+        self._mask = None
+        self._shape = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Shapes: x (...) -> (...)"""
+        where = "Dropout"
+        x = check_float_array(x, "x", where)
+        self._shape = x.shape
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        self._mask = _dropout_mask(self._rng, x.shape, self.p, x.dtype)
+        return x * self._mask
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dx = dy ⊙ m with the mask of the last forward (dy itself if none was drawn).
+
+        Shapes:
+            dy (...) of the last forward's shape -> dx (...)
+        """
+        where = "Dropout"
+        if self._shape is None:
+            raise _no_forward(where)
+        dy = check_float_array(dy, "dy", where, finite=False)
+        check_shape(dy, self._shape, "dy", where)
+        return dy if self._mask is None else dy * self._mask
+
+
+# -- Recurrent -------------------------------------------------------------------------
+class Recurrent(Module):
+    """A stacked, optionally bidirectional RNN/LSTM/GRU with PyTorch's interface and names.
+
+    Args:
+        cell: "rnn", "lstm" or "gru".
+        input_size, hidden_size, num_layers: I, H and the stack depth L.
+        nonlinearity: "tanh" or "relu" (cell "rnn" only).
+        bias: with bias_ih/bias_hh (PyTorch keeps both; only their sum matters).
+        batch_first: x and y are (B, T, ·) instead of (T, B, ·); h0/h_n are not affected.
+        dropout: inter-layer dropout probability in [0, 1), applied in training mode to
+            the input of every layer but the first (not after the last), as PyTorch.
+        bidirectional: add a reverse direction (D = 2); y concatenates [forward, reverse].
+        dtype: float32 or float64; inputs must have it.
+        seed: None or an int; the same seed gives the same weights and dropout masks.
+        init: "default" | "xavier_orthogonal" | "irnn", see :mod:`rnnkit.init`.
+        forget_bias: None or a number set into the LSTM forget-gate bias (bias_ih's f block).
+        init_gain: scale of the orthogonal / identity recurrent weights.
+
+    Parameters are ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` with ``_reverse`` for the reverse direction, in PyTorch's shapes
+    (G·H, I_k), (G·H, H), (G·H,), so ``load_state_dict`` takes a torch module's
+    ``state_dict()`` converted to numpy.
+
+    After ``forward``, ``caches[l][d]`` holds the cell cache of layer l, direction d
+    (the reverse direction's in its own, reversed, time order); after ``backward``,
+    ``hidden_grads[l][d]`` holds the total ∂L/∂h_t (T, B, H) in the input's time order.
+
+    Shapes (G = 1, 4, 3; D = 2 if bidirectional else 1):
+        x (T, B, I) or (B, T, I) with batch_first;  lengths (B,) ints in [1, T]
+        h0, h_n (L·D, B, H); for LSTM the pairs (h, c) of those
+        y (T, B, D·H) or (B, T, D·H) with batch_first
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32, seed=None,
+                 init: str = "default", forget_bias: float | None = None, init_gain: float = 1.0):
+        super().__init__()
+        where = "Recurrent"
+        self.cell = check_choice(cell, "cell", CELL_NAMES, where)
+        where = self._where = f"Recurrent({cell})"
+        self.input_size = check_positive_int(input_size, "input_size", where)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, where)
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"{where}: nonlinearity applies to cell 'rnn' only; {cell} uses fixed "
+                             f"sigmoid/tanh gates, got nonlinearity={nonlinearity!r}")
+        self.bias = _check_bool(bias, "bias", where)
+        self.batch_first = _check_bool(batch_first, "batch_first", where)
+        self.dropout = _check_probability(dropout, "dropout", where)
+        self.bidirectional = _check_bool(bidirectional, "bidirectional", where)
+        self.dtype = check_dtype(dtype, where)
+        self.init = init
+        self.forget_bias, self.init_gain = _init.check_scheme(cell, init, nonlinearity, self.bias,
+                                                              forget_bias, init_gain, where)
+        # two independent streams, so dropout draws never shift the initial weights
+        init_seq, dropout_seq = np.random.SeedSequence(_init.check_seed(seed, where)).spawn(2)
+        self._dropout_rng = np.random.default_rng(dropout_seq)
+        params = _init.recurrent_params(cell, self.input_size, self.hidden_size, self.num_layers,
+                                        self.bidirectional, self.bias, init, self.forget_bias,
+                                        self.init_gain, nonlinearity, np.random.default_rng(init_seq),
+                                        self.dtype, where)
+        for name, value in params.items():
+            self.register(name, value)
+        self._cell = CELLS[cell]
+        self._cache = None
+        self.caches: list[list] = []
+        self.hidden_grads: list[list] = []
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.cell]
+
+    def config(self) -> dict:
+        """The constructor arguments (JSON-able), without the seed."""
+        return {"cell": self.cell, "input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "nonlinearity": self.nonlinearity, "bias": self.bias,
+                "batch_first": self.batch_first, "dropout": self.dropout,
+                "bidirectional": self.bidirectional, "dtype": str(self.dtype), "init": self.init,
+                "forget_bias": self.forget_bias, "init_gain": self.init_gain}
+
+    def _cell_params(self, layer: int, direction: int) -> dict[str, np.ndarray]:
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        return {k: self._params[k + suffix] for k in keys}
+
+    def _cell_kwargs(self) -> dict:
+        return {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
+
+    def _state_shape(self, B: int) -> tuple:
+        return (self.num_layers * self.num_directions, B, self.hidden_size)
+
+    def _check_states(self, s, name: str, B: int, finite: bool) -> list:
+        """Split h0 (or dh_n) into one cell state per layer and direction.
+
+        Returns a list of L·D entries: (B, H) arrays, (h, c) pairs for LSTM, or None.
+        For LSTM an element of a dh_n pair may be None (that part has no gradient);
+        an h0 pair needs both.
+        """
+        where = self._where
+        n = self.num_layers * self.num_directions
+        if s is None:
+            return [None] * n
+        shape = self._state_shape(B)
+        if self.cell != "lstm":
+            if isinstance(s, (tuple, list)):
+                raise TypeError(f"{where}: expected {name} to be one array of shape {shape}, "
+                                f"got a {type(s).__name__} (only LSTM takes an (h, c) pair)")
+            a = _check_input(s, name, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
+            check_shape(a, shape, f"{name} (num_layers*directions, B, H)", where)
+            return list(a)
+        if not isinstance(s, (tuple, list)) or len(s) != 2:
+            raise TypeError(f"{where}: expected {name} to be a pair (h, c) of arrays of shape {shape}, "
+                            f"got {type(s).__name__}")
+        parts = []
+        for part, a in zip(("h", "c"), s):
+            label = f"{name}[{0 if part == 'h' else 1}] ({part})"
+            if a is None:
+                if finite:  # an initial state is given whole or not at all
+                    raise TypeError(f"{where}: expected {label} to be an array of shape {shape}, got None")
+                parts.append([None] * n)
+                continue
+            a = _check_input(a, label, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
+            check_shape(a, shape, f"{label} (num_layers*directions, B, H)", where)
+            parts.append(list(a))
+        return [None if h is None and c is None else (h, c) for h, c in zip(*parts)]
+
+    @staticmethod
+    def _reverse_index(lengths, T: int, B: int):
+        """P as a (T, B) gather index: within each sequence's valid part t -> len − 1 − t."""
+        t = np.arange(T)[:, None]
+        return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+    @staticmethod
+    def _reverse(a: np.ndarray, rev_idx) -> np.ndarray:
+        """Apply P (its own inverse) to a time-major (T, B, ·) array."""
+        if rev_idx is None:
+            return a[::-1]
+        return a[rev_idx, np.arange(a.shape[1])[None, :]]
+
+    def forward(self, x: np.ndarray, h0=None, lengths=None):
+        """Run the stack over whole sequences.
+
+        x must have the layer's dtype (else TypeError) and be finite (NaN or inf is a
+        ValueError). With ``lengths`` each sequence b is its first lengths[b] steps: its
+        outputs past that are 0 and h_n holds its state at its own last step; the
+        reverse direction starts at that last valid step.
+
+        Shapes:
+            x (T, B, I) [(B, T, I) with batch_first], h0 (L·D, B, H) or (h0, c0) for LSTM,
+            lengths (B,) -> y (T, B, D·H) [(B, T, D·H)], h_n like h0
+        """
+        where = self._where
+        dims = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        x = _check_input(x, "x", self.dtype, where, ndim=3, dims=dims)
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"{where}: expected x of shape {dims} with I = input_size = {self.input_size}, "
+                             f"got {x.shape}")
+        xt = x.swapaxes(0, 1) if self.batch_first else x          # (T, B, I)
+        T, B = xt.shape[:2]
+        if T < 1 or B < 1:
+            raise ValueError(f"{where}: expected x with at least one time step and one sequence, got {x.shape}")
+        lengths = check_lengths(lengths, T, B, where)
+        states = self._check_states(h0, "h0", B, finite=True)
+        rev_idx = None
+        if self.bidirectional and lengths is not None:
+            rev_idx = self._reverse_index(lengths, T, B)
+
+        D = self.num_directions
+        caches, masks, finals = [], [], []
+        inp = xt
+        for layer in range(self.num_layers):
+            mask = None
+            if layer > 0 and self.training and self.dropout > 0.0:
+                mask = _dropout_mask(self._dropout_rng, inp.shape, self.dropout, self.dtype)
+                inp = inp * mask
+            masks.append(mask)
+            outs, layer_caches = [], []
+            for d in range(D):
+                xin = self._reverse(inp, rev_idx) if d else inp
+                out, final, cache = self._cell.forward(self._cell_params(layer, d), xin,
+                                                       states[layer * D + d], lengths, **self._cell_kwargs())
+                outs.append(self._reverse(out, rev_idx) if d else out)
+                finals.append(final)
+                layer_caches.append(cache)
+            caches.append(layer_caches)
+            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)   # (T, B, D*H)
+
+        y = inp.swapaxes(0, 1) if self.batch_first else inp
+        if self.cell == "lstm":
+            h_n = (np.stack([f[0] for f in finals]), np.stack([f[1] for f in finals]))
+        else:
+            h_n = np.stack(finals)                                       # (L*D, B, H)
+        self.caches = caches
+        self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}
+        return y, h_n
+
+    def backward(self, dy, dh_n=None):
+        """Backpropagate through time and through the stack; add parameter gradients into ``grads``.
+
+        ``dy`` None means y is not used (e.g. only h_n feeds the loss); ``dh_n`` None means
+        h_n is not used, and for LSTM either element of the pair may be None. Returns dh0
+        with h0's structure: an array, or (dh0, dc0) for LSTM, also when h0 was None
+        (the gradient with respect to the zero initial state).
+
+        Shapes:
+            dy like y, dh_n like h_n -> dx like x, dh0 (L·D, B, H) or (dh0, dc0)
+        """
+        where = self._where
+        if self._cache is None:
+            raise _no_forward(where)
+        cache = self._cache
+        T, B = cache["T"], cache["B"]
+        D, H, rev_idx = self.num_directions, self.hidden_size, cache["rev_idx"]
+        if dy is None:
+            d_out = np.zeros((T, B, D * H), dtype=self.dtype)
+        else:
+            dy = _check_input(dy, "dy", self.dtype, where, ndim=3, finite=False)
+            check_shape(dy, cache["y_shape"], "dy (the shape of y)", where)
+            d_out = dy.swapaxes(0, 1) if self.batch_first else dy      # (T, B, D*H)
+        d_finals = self._check_states(dh_n, "dh_n", B, finite=False)
+
+        d_initial = [None] * (self.num_layers * D)
+        hidden_grads = [[None] * D for _ in range(self.num_layers)]
+        for layer in reversed(range(self.num_layers)):
+            d_in = None
+            for d in range(D):
+                k = layer * D + d
+                d_o = d_out[:, :, d * H:(d + 1) * H]                    # (T, B, H)
+                if d:
+                    d_o = self._reverse(d_o, rev_idx)
+                dx, dh0, grads, dh = self._cell.backward(self._cell_params(layer, d), self.caches[layer][d],
+                                                         d_o, d_finals[k], return_dh=True)
+                if d:
+                    dx, dh = self._reverse(dx, rev_idx), self._reverse(dh, rev_idx)
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                for key, g in grads.items():
+                    self._grads[key + suffix] += g
+                d_in = dx if d_in is None else d_in + dx
+                d_initial[k] = dh0
+                hidden_grads[layer][d] = dh
+            mask = cache["masks"][layer]
+            d_out = d_in if mask is None else d_in * mask             # through the dropout of layer's input
+        self.hidden_grads = hidden_grads
+
+        dx = d_out.swapaxes(0, 1) if self.batch_first else d_out
+        if self.cell == "lstm":
+            return dx, (np.stack([s[0] for s in d_initial]), np.stack([s[1] for s in d_initial]))
+        return dx, np.stack(d_initial)
