@@ -1,0 +1,313 @@
+r"""Many-to-one (classify or regress a whole sequence) and one-to-one models.
+
+Many-to-one: the recurrent states h_1..h_T (top layer, [h→ ; h←] when bidirectional)
+are pooled into one vector p per sequence, then a Linear head scores it:
+
+    pooling="last"       p = h→_{len}               (the last valid step)
+                         p = [h→_{len} ; h←_1]       (bidirectional: the reverse direction
+                                                      has read the whole sequence at t = 1)
+    pooling="mean"       p = (1/len) Σ_{t ≤ len} h_t
+    pooling="attention"  p = Σ_t a_t h_t,  a = softmax_{t ≤ len}(v · tanh(W h_t + b))
+                         (see rnnkit.models.attention for the backward)
+    z = W_hy dropout(p) + b_y,   L = (1/N) Σ_b ℓ(z_b, y_b)
+
+Backward of the pooling (dp = ∂L/∂p):
+    last       dh_{len, b} = dp_b (forward half),  dh_{1, b} = dp_b (reverse half), 0 elsewhere
+    mean       dh_{t, b} = m_{t, b} dp_b / len_b
+    attention  AdditiveAttention.backward
+
+One-to-one: the same recurrent layer over a single step (T = 1), a feed-forward
+baseline: z = W_hy dropout(h_1(x)) + b_y, with h_1 = φ(W_ih x + b_ih + W_hh h_0 + b_hh).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit._checks import check_choice, check_lengths, check_positive_int
+from rnnkit.layers import Dropout, Linear, Recurrent
+from rnnkit.losses import softmax
+from rnnkit.models.attention import AdditiveAttention
+from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at, check_flag, check_prob,
+                                check_state, child_seeds, copy_state, eval_mode, get_key, model_dtype,
+                                parse_cell, register_model, state_after, time_mask)
+
+POOLINGS = ("last", "mean", "attention")
+
+
+class _ManyToOne(Model):
+    """The shared body of SequenceClassifier and SequenceRegressor."""
+
+    def _setup(self, cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
+               output_size, loss, huber_delta, quantiles, pooling, attention_size, bidirectional,
+               dropout, init, forget_bias, dtype, seed):
+        where = self._where = type(self).__name__
+        self.dtype = model_dtype(dtype, where)
+        rnn_cell, nonlinearity = parse_cell(cell, where)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.bidirectional = check_flag(bidirectional, "bidirectional", where)
+        self.dropout = check_prob(dropout, "dropout", where)
+        self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
+        seeds = child_seeds(seed, 5, where)
+        self.inp = InputEncoder(self, where, vocab_size, embedding_dim, input_size, self.dtype, seeds[0])
+        self.rnn = self.add("rnn", Recurrent(rnn_cell, self.inp.size, self.hidden_size, num_layers,
+                                             nonlinearity=nonlinearity, dropout=self.dropout,
+                                             bidirectional=self.bidirectional, dtype=self.dtype,
+                                             seed=seeds[1], init=init, forget_bias=forget_bias))
+        D = (2 if self.bidirectional else 1) * self.hidden_size
+        self.attention = None
+        if self.pooling == "attention":
+            A = check_positive_int(D if attention_size is None else attention_size, "attention_size", where)
+            self.attention = self.add("attention", AdditiveAttention(D, A, self.dtype, seeds[2]))
+        elif attention_size is not None:
+            raise ValueError(f"{where}: attention_size applies to pooling='attention' only")
+        self.drop = self.add("drop", Dropout(self.dropout, seed=seeds[3]))
+        self.out = OutputHead(where, num_classes, output_size, loss, huber_delta, quantiles)
+        self.head = self.add("head", Linear(D, self.out.size, dtype=self.dtype, seed=seeds[4]))
+
+    # -- the pooled forward --------------------------------------------------------------
+    def _encode(self, x, lengths, state, carry_at, where):
+        """Inputs -> pooled vectors; returns (pooled (B, D), carried state, pooling cache)."""
+        T, B = x.shape[:2]
+        h0 = self._initial_state(state, B, where)
+        k = check_carry_at(carry_at, T, where)
+        e = self.inp.forward(x)
+        carried = None
+        if k is not None and not self.bidirectional:
+            carried = state_after(self.rnn, e, h0, lengths, k)
+        h, h_n = self.rnn.forward(e, h0, lengths)                     # (T, B, D)
+        last = (np.full(B, T - 1) if lengths is None else lengths - 1)
+        H = self.hidden_size
+        weights = None
+        if self.pooling == "last":
+            pooled = h[last, np.arange(B)]                             # (B, D)
+            if self.bidirectional:
+                pooled = np.concatenate([pooled[:, :H], h[0, :, H:]], axis=1)
+        elif self.pooling == "mean":
+            mask = time_mask(T, B, lengths, None, where)
+            n = np.full(B, T) if lengths is None else lengths
+            hm = h if mask is None else h * mask[:, :, None]
+            pooled = hm.sum(axis=0) / n[:, None].astype(self.dtype)
+        else:
+            pooled, weights = self.attention.forward(h, time_mask(T, B, lengths, None, where))
+        if self.bidirectional:
+            new_state = None
+        else:
+            new_state = carried if k is not None else copy_state(h_n)
+        return pooled, new_state, (h.shape, last, lengths, weights)
+
+    def _pool_backward(self, dpooled, cache):
+        shape, last, lengths, _ = cache
+        T, B, _ = shape
+        H = self.hidden_size
+        if self.pooling == "last":
+            dh = np.zeros(shape, dtype=self.dtype)
+            dh[last, np.arange(B), :H] = dpooled[:, :H]
+            if self.bidirectional:
+                dh[0, :, H:] += dpooled[:, H:]
+        elif self.pooling == "mean":
+            n = np.full(B, T) if lengths is None else lengths
+            dh = np.broadcast_to(dpooled / n[:, None].astype(self.dtype), shape).copy()
+            if lengths is not None:
+                dh *= (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+        else:
+            dh = self.attention.backward(dpooled)
+        return dh
+
+    def _inputs(self, batch_or_x, lengths, where):
+        x = self.inp.check(batch_or_x, "x", "T, B", 2)
+        T, B = x.shape[:2]
+        return x, check_lengths(lengths, T, B, where)
+
+    # -- contract ------------------------------------------------------------------------
+    def loss(self, batch: dict, state=None, carry_at: int | None = None):
+        """Mean loss over the batch's sequences: ``(loss, count, state)``.
+
+        ``count`` is B for classification (B·O for regression, B·O·Q with quantiles);
+        ``state`` the recurrent state after ``carry_at`` steps (None if bidirectional).
+        """
+        where = f"{self._where}.loss"
+        x, lengths = self._inputs(get_key(batch, "x", where), batch.get("lengths"), where)
+        B = x.shape[1]
+        y = self.out.target(get_key(batch, "y", where), (B,), self.dtype)
+        pooled, new_state, cache = self._encode(x, lengths, state, carry_at, where)
+        raw = self.head.forward(self.drop.forward(pooled))
+        loss, draw, count = self.out.loss(raw, y, None)
+        self._cache_for_backward((draw, cache))
+        return loss, count, new_state
+
+    def backward(self) -> None:
+        """Add the gradients of the last training ``loss()`` into ``grads``."""
+        draw, cache = self._take_pending(f"{self._where}.backward")
+        dpooled = self.drop.backward(self.head.backward(draw))
+        dh = self._pool_backward(dpooled, cache)
+        de, _ = self.rnn.backward(dh)
+        self.inp.backward(de)
+
+    # -- inference -----------------------------------------------------------------------
+    def _raw(self, x, lengths, where):
+        x, lengths = self._inputs(x, lengths, where)
+        with eval_mode(self):
+            pooled, _, cache = self._encode(x, lengths, None, None, where)
+            raw = self.head.forward(pooled)
+        return raw, cache[3]
+
+    def attention_weights(self, x, lengths=None) -> np.ndarray:
+        """The attention weights a_t of each sequence (pooling="attention" only).
+
+        Shapes:
+            x (T, B) or (T, B, F), lengths (B,) -> (T, B), each column sums to 1 over valid steps
+        """
+        where = f"{self._where}.attention_weights"
+        if self.attention is None:
+            raise ValueError(f"{where}: the model pools with {self.pooling!r}, not 'attention'")
+        return self._raw(x, lengths, where)[1]
+
+    def _initial_state(self, state, B, where):
+        if state is not None and self.bidirectional:
+            raise ValueError(f"{where}: a bidirectional model takes no initial state; pass state=None")
+        return check_state(state, self.rnn, B, where)
+
+
+@register_model
+class SequenceClassifier(_ManyToOne):
+    """Classify a whole sequence (many-to-one): recurrent layer, pooling, Linear, softmax.
+
+    Args:
+        num_classes: C >= 2.
+        cell, hidden_size, num_layers, bidirectional, dropout, init, forget_bias: the
+            recurrent layer ("rnn", "rnn-relu", "lstm", "gru").
+        vocab_size + embedding_dim (int ids) or input_size (float features).
+        pooling: "last" (last valid state; with bidirectional also the reverse state at
+            t = 1), "mean" over the valid steps, or "attention" (``attention_size``,
+            default the pooled size).
+        dtype, seed.
+
+    Batch keys: "x" (T, B) ids or (T, B, F) floats, optional "lengths" (B,), "y" int (B,).
+    """
+
+    def __init__(self, num_classes: int = 2, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
+                 vocab_size: int | None = None, embedding_dim: int | None = None,
+                 input_size: int | None = None, pooling: str = "last", attention_size: int | None = None,
+                 bidirectional: bool = False, dropout: float = 0.0, init: str = "default",
+                 forget_bias: float | None = None, dtype="float32", seed: int | None = None):
+        super().__init__()
+        self._remember(locals())
+        self._setup(cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
+                    None, None, 1.0, None, pooling, attention_size, bidirectional, dropout, init,
+                    forget_bias, dtype, seed)
+
+    def predict_logits(self, x, lengths=None) -> np.ndarray:
+        """Shapes: x (T, B) or (T, B, F), lengths (B,) -> logits (B, C)"""
+        return self._raw(x, lengths, f"{self._where}.predict_logits")[0]
+
+    def predict_proba(self, x, lengths=None) -> np.ndarray:
+        """Shapes: x (T, B) or (T, B, F), lengths (B,) -> probabilities (B, C), rows sum to 1"""
+        return softmax(self.predict_logits(x, lengths))
+
+    def predict(self, x, lengths=None) -> np.ndarray:
+        """Shapes: x (T, B) or (T, B, F), lengths (B,) -> class ids int (B,)"""
+        return np.argmax(self.predict_logits(x, lengths), axis=-1)
+
+
+@register_model
+class SequenceRegressor(_ManyToOne):
+    """Regress a whole sequence to ``output_size`` numbers (many-to-one).
+
+    Args as :class:`SequenceClassifier`, with ``output_size`` (O) and ``loss`` one of
+    "mse", "mae", "huber" (``huber_delta``), "quantile" (``quantiles``: then the
+    prediction is (B, O, Q)).
+
+    Batch keys: "x" (T, B) ids or (T, B, F) floats, optional "lengths" (B,),
+    "y" float (B, O) (or (B,) when O = 1).
+    """
+
+    def __init__(self, output_size: int = 1, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
+                 vocab_size: int | None = None, embedding_dim: int | None = None,
+                 input_size: int | None = None, loss: str = "mse", huber_delta: float = 1.0, quantiles=None,
+                 pooling: str = "last", attention_size: int | None = None, bidirectional: bool = False,
+                 dropout: float = 0.0, init: str = "default", forget_bias: float | None = None,
+                 dtype="float32", seed: int | None = None):
+        super().__init__()
+        self._remember(locals())
+        self._setup(cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, None,
+                    output_size, loss, huber_delta, quantiles, pooling, attention_size, bidirectional,
+                    dropout, init, forget_bias, dtype, seed)
+
+    def predict(self, x, lengths=None) -> np.ndarray:
+        """Shapes: x (T, B) or (T, B, F), lengths (B,) -> (B, O), or (B, O, Q) with quantiles"""
+        return self.out.shape_output(self._raw(x, lengths, f"{self._where}.predict")[0])
+
+
+@register_model
+class OneToOne(Model):
+    """One input, one output: the recurrent layer over a single step (T = 1).
+
+    A feed-forward baseline built from the same parts (so it compares like with like):
+    z = W_hy dropout(h_1) + b_y with h_1 the stack's state after one step from h_0
+    (zeros, or ``state``).
+
+    Args: cell, hidden_size, num_layers, dropout, init, forget_bias; vocab_size +
+    embedding_dim or input_size; num_classes or output_size (+ loss, huber_delta,
+    quantiles); dtype, seed.
+
+    Batch keys: "x" int (B,) ids or float (B, F); "y" int (B,) or float (B, O).
+    """
+
+    def __init__(self, cell: str = "rnn", hidden_size: int = 64, num_layers: int = 1,
+                 vocab_size: int | None = None, embedding_dim: int | None = None,
+                 input_size: int | None = None, num_classes: int | None = None,
+                 output_size: int | None = None, loss: str | None = None, huber_delta: float = 1.0,
+                 quantiles=None, dropout: float = 0.0, init: str = "default",
+                 forget_bias: float | None = None, dtype="float32", seed: int | None = None):
+        super().__init__()
+        self._remember(locals())
+        where = self._where = type(self).__name__
+        self.dtype = model_dtype(dtype, where)
+        rnn_cell, nonlinearity = parse_cell(cell, where)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.dropout = check_prob(dropout, "dropout", where)
+        seeds = child_seeds(seed, 4, where)
+        self.inp = InputEncoder(self, where, vocab_size, embedding_dim, input_size, self.dtype, seeds[0])
+        self.rnn = self.add("rnn", Recurrent(rnn_cell, self.inp.size, self.hidden_size, num_layers,
+                                             nonlinearity=nonlinearity, dropout=self.dropout,
+                                             dtype=self.dtype, seed=seeds[1], init=init,
+                                             forget_bias=forget_bias))
+        self.drop = self.add("drop", Dropout(self.dropout, seed=seeds[2]))
+        self.out = OutputHead(where, num_classes, output_size, loss, huber_delta, quantiles)
+        self.head = self.add("head", Linear(self.hidden_size, self.out.size, dtype=self.dtype, seed=seeds[3]))
+
+    def loss(self, batch: dict, state=None, carry_at: int | None = None):
+        """Mean loss over the B items: ``(loss, count, state after the step)``."""
+        where = f"{self._where}.loss"
+        x = self.inp.check(get_key(batch, "x", where), "x", "B", 1)
+        B = x.shape[0]
+        y = self.out.target(get_key(batch, "y", where), (B,), self.dtype)
+        check_carry_at(carry_at, 1, where)
+        h0 = check_state(state, self.rnn, B, where)
+        h, h_n = self.rnn.forward(self.inp.forward(x[None]), h0)      # (1, B, H)
+        raw = self.head.forward(self.drop.forward(h[0]))
+        loss, draw, count = self.out.loss(raw, y, None)
+        self._cache_for_backward(draw)
+        return loss, count, copy_state(h_n)
+
+    def backward(self) -> None:
+        """Add the gradients of the last training ``loss()`` into ``grads``."""
+        draw = self._take_pending(f"{self._where}.backward")
+        dh = self.drop.backward(self.head.backward(draw))
+        de, _ = self.rnn.backward(dh[None])
+        self.inp.backward(de)
+
+    def predict(self, x, state=None) -> np.ndarray:
+        """Logits (classification) or predictions (regression), eval mode.
+
+        Shapes:
+            x (B,) ids or (B, F)  ->  (B, C) or (B, O[, Q])
+        """
+        where = f"{self._where}.predict"
+        x = self.inp.check(x, "x", "B", 1)
+        h0 = check_state(state, self.rnn, x.shape[0], where)
+        with eval_mode(self):
+            h, _ = self.rnn.forward(self.inp.forward(x[None]), h0)
+            raw = self.head.forward(h[0])
+        return self.out.shape_output(raw)

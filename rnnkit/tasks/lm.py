@@ -1,0 +1,447 @@
+r"""Character-level language model: fit on a text; sample, score, evaluate, save and load.
+
+The model is a :class:`~rnnkit.models.SequenceTagger` over character ids:
+
+    e_t = E[c_t],   h_t = RNN(e_t, h_{t−1})   (L layers of LSTM/GRU/RNN)
+    p(c_{t+1} | c_1..c_t) = softmax(W_hy h_t + b_y)
+
+trained by truncated BPTT: the training text is cut into B contiguous streams,
+each window of ``seq_len`` steps starts from the state the previous window ended
+in (the :class:`~rnnkit.train.Trainer` with ``carry_state=True``), and every epoch
+starts the streams at a different random offset. The last ``val_fraction`` of the
+text (or ``val_text``) is held out for validation, early stopping and keeping the
+best weights.
+
+Metrics, over the N = len(text) − 1 characters that have a preceding context:
+
+    nats per char  = −(1/N) Σ_t ln p(c_{t+1} | c_1..c_t)
+    bits per char  = nats per char / ln 2        (log₂ |V| for a uniform guess)
+
+Generation runs the model one step at a time (``SequenceTagger.step``), carrying
+only the recurrent state. A character is chosen from the logits z by
+
+    greedy         argmax_c z_c                              (temperature 0, top_k = 1)
+    temperature τ  p ∝ exp(z / τ)                            (τ → 0: greedy; τ > 1: flatter)
+    top_k = k      keep the k largest z, renormalise
+    top_p = P      keep the most likely characters whose total probability first
+                   reaches P, renormalise (nucleus sampling; Holtzman et al. 2020)
+
+and beam search keeps the ``width`` continuations of highest total log-probability.
+
+Characters not in the vocabulary (not seen by ``fit``) are an :class:`RnnkitError`
+naming them, unless the model was built with ``unknown_char``: then they map to
+that symbol (which the model only knows as "rare").
+
+A saved model is a checkpoint directory (:mod:`rnnkit.io`): ``config.json`` (the
+model config, and in ``meta``: ``"task": "lm"``, the vocabulary, the
+CharLanguageModel parameters and the training text's character frequencies) and
+``model.npz``. ``fit(out_dir=D)`` saves the model to D and keeps the Trainer's
+resumable checkpoints, ``metrics.jsonl`` and ``best/`` under ``D/train``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from rnnkit import io as rkio
+from rnnkit._checks import check_positive_int
+from rnnkit.data.text import CharVocab, split_text, stream_batches
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.losses import log_softmax
+from rnnkit.models import SequenceTagger, build
+from rnnkit.models.base import index_state, parse_cell
+
+__all__ = ["CharLanguageModel"]
+
+TASK = "lm"
+TRAIN_DIR = "train"
+_LN2 = math.log(2.0)
+
+
+def _check_text(text, name: str, where: str, minimum: int = 2) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: {name} must be a str, got {type(text).__name__}")
+    if len(text) < minimum:
+        raise RnnkitError(f"{where}: {name} needs at least {minimum} characters, got {len(text)}")
+    return text
+
+
+def _check_number(value, name: str, where: str, low: float, high: float | None = None,
+                  low_open: bool = False, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    bad = (not math.isfinite(v)) or (v <= low if low_open else v < low) or (high is not None and v > high)
+    if bad:
+        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{']' if high is not None else ')'}"
+        raise ValueError(f"{where}: {name} must lie in {rng}, got {value}")
+    return v
+
+
+def _stream_shape(n: int, batch_size: int, seq_len: int) -> tuple[int, int]:
+    """(streams, window) that fit ``n`` ids: at most batch_size streams of seq_len steps.
+
+    A short text gets fewer streams first, then shorter windows, so any text of at
+    least 2 characters can be trained and validated on.
+    """
+    T = min(seq_len, n - 1)
+    B = max(1, min(batch_size, (n - 1) // T))
+    return B, T
+
+
+class CharLanguageModel:
+    """A character-level recurrent language model with a scikit-learn-like interface.
+
+    Args:
+        cell: "lstm" (default), "gru", "rnn" or "rnn-relu".
+        hidden_size, num_layers, embedding_dim: the network (default 128, 2, 32).
+        dropout: between layers and before the output layer (default 0).
+        seq_len: window length of truncated BPTT (default 64).
+        batch_size: parallel streams per batch (default 32; fewer for short texts).
+        unknown_char: None (unseen characters are an error) or one character that
+            unseen characters map to (added to the vocabulary).
+        dtype: "float32" (default) or "float64".
+        seed: seeds the weights, the data order and dropout (default 0).
+
+    After :meth:`fit`: ``model_`` (the SequenceTagger), ``vocab_`` (CharVocab),
+    ``history_`` (the Trainer's History).
+    """
+
+    def __init__(self, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 2,
+                 embedding_dim: int = 32, dropout: float = 0.0, seq_len: int = 64, batch_size: int = 32,
+                 unknown_char: str | None = None, dtype: str = "float32", seed: int = 0):
+        where = "CharLanguageModel"
+        parse_cell(cell, where)
+        self.cell = cell
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        self.dropout = _check_number(dropout, "dropout", where, 0.0, 0.999)
+        self.seq_len = check_positive_int(seq_len, "seq_len", where)
+        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+        if unknown_char is not None and (not isinstance(unknown_char, str) or len(unknown_char) != 1):
+            raise ValueError(f"{where}: unknown_char must be None or one character, got {unknown_char!r}")
+        self.unknown_char = unknown_char
+        self.dtype = str(np.dtype(dtype))
+        if self.dtype not in ("float32", "float64"):
+            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
+        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.model_: SequenceTagger | None = None
+        self.vocab_: CharVocab | None = None
+        self.unigram_: np.ndarray | None = None
+        self.history_ = None
+
+    # -- parameters ------------------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor arguments (JSON-able)."""
+        return {"cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "embedding_dim": self.embedding_dim, "dropout": self.dropout, "seq_len": self.seq_len,
+                "batch_size": self.batch_size, "unknown_char": self.unknown_char, "dtype": self.dtype,
+                "seed": self.seed}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"CharLanguageModel({args})"
+
+    @property
+    def chars(self) -> list[str]:
+        """The vocabulary, in id order."""
+        self._check_fitted("chars")
+        return list(self.vocab_.chars)
+
+    def _build_model(self, vocab_size: int) -> SequenceTagger:
+        return SequenceTagger(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                              vocab_size=vocab_size, embedding_dim=self.embedding_dim, num_classes=vocab_size,
+                              dropout=self.dropout, dtype=self.dtype, seed=self.seed)
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(self, text: str, val_text: str | None = None, val_fraction: float = 0.1, epochs: int = 20,
+            time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
+            lr: float = 2e-3, clip: float | None = 5.0, patience: int | None = 3, k1: int | None = None,
+            out_dir=None, quiet: bool = True, resume: bool = False, callback=None) -> "CharLanguageModel":
+        """Train on ``text`` with truncated BPTT; returns self.
+
+        Args:
+            text: the training text (the last ``val_fraction`` of it validates unless
+                ``val_text`` is given; ``val_fraction=0`` and no val_text: no validation).
+            epochs, time_limit (seconds), max_steps: when to stop (whichever first).
+            optimizer, lr, clip: "adam" (default), "adamw", "sgd", "rmsprop", "adagrad";
+                the learning rate; the global gradient-norm bound (None: no clipping).
+            patience: early stopping after that many epochs without a better
+                validation loss (None: never); the best weights are kept either way.
+            k1: TBPTT(k1, seq_len): windows start k1 steps apart and the state after
+                k1 steps is carried (default: seq_len, no overlap).
+            out_dir: save the model there and keep the Trainer's checkpoints, metrics
+                and best weights in ``out_dir/train``.
+            quiet: no progress output. resume: continue the run in ``out_dir``.
+            callback: ``callback(lm, info)`` after every epoch, e.g. to print a sample;
+                ``info`` has "epoch" (1-based), "step", "val_loss" and "val_bits_per_char"
+                (None without validation).
+        """
+        from rnnkit.train import TrainConfig, Trainer   # the training loop only when training
+
+        where = "CharLanguageModel.fit"
+        text = _check_text(text, "text", where)
+        if val_text is not None:
+            val_text = _check_text(val_text, "val_text", where)
+            train_text = text
+        elif val_fraction:
+            train_text, val_text = split_text(text, val_fraction)
+        else:
+            train_text = text
+        if callback is not None and not callable(callback):
+            raise TypeError(f"{where}: callback must be callable (lm, info) -> None, got {type(callback).__name__}")
+        if resume and out_dir is None:
+            raise ValueError(f"{where}: resume=True needs the out_dir of the run to continue")
+        if k1 is not None:
+            k1 = check_positive_int(k1, "k1", where)
+
+        # the vocabulary: a resumed run keeps the saved one (the weights' shapes depend on it)
+        saved = None
+        if resume and rkio.is_checkpoint(out_dir):
+            saved = rkio.load_checkpoint(out_dir)
+        if saved is not None and saved.meta.get("task") == TASK:
+            vocab = CharVocab.from_dict(saved.meta.get("vocab"))
+        else:
+            vocab = CharVocab.from_text(train_text + (val_text or ""), unk=self.unknown_char)
+        train_ids = self._encode_with(vocab, train_text, "text", where)
+        val_ids = None if val_text is None else self._encode_with(vocab, val_text, "val_text", where)
+        counts = np.bincount(train_ids, minlength=len(vocab)).astype(np.float64)
+
+        self.vocab_, self.unigram_ = vocab, counts / counts.sum()
+        self.model_ = self._build_model(len(vocab))
+
+        B, T = _stream_shape(len(train_ids), self.batch_size, self.seq_len)
+        carry_at = None if k1 is None or k1 >= T else k1
+        slack = (len(train_ids) - 1) - B * T                 # room for a random start offset
+        started = {"first": None, "reported": 0}
+        history_ref = {}
+
+        def report(epoch: int) -> None:
+            if callback is None or epoch <= started["reported"]:
+                return
+            started["reported"] = epoch
+            vals = [r["val_loss"] for r in history_ref["trainer"].history.records if r["event"] == "val"]
+            v = vals[-1] if vals else None
+            callback(self, {"epoch": epoch, "step": history_ref["trainer"].step, "val_loss": v,
+                            "val_bits_per_char": None if v is None else v / _LN2})
+
+        def train_batches(epoch, rng):
+            if started["first"] is None:
+                started["first"] = started["reported"] = epoch
+            else:
+                report(epoch)           # called at the start of epoch e: e epochs are done
+            offset = int(rng.integers(0, min(slack, T - 1) + 1)) if slack > 0 else 0
+            return list(stream_batches(train_ids, B, T, k1=carry_at, offset=offset))
+
+        val_batches = None
+        if val_ids is not None:
+            # windows no longer than the training ones, cut with the same k1: the Trainer
+            # carries the validation state exactly as in training
+            Bv, Tv = _stream_shape(len(val_ids), self.batch_size, T)
+            val_k1 = carry_at if carry_at is not None and carry_at < Tv else None
+            val_batches = list(stream_batches(val_ids, Bv, Tv, k1=val_k1, drop_last=False))
+
+        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
+                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
+                             carry_state=True, tbptt_k1=carry_at, tbptt_k2=T,
+                             patience=patience if val_batches is not None else None,
+                             restore_best=True, seed=self.seed, quiet=quiet,
+                             log_every=max(1, min(50, len(train_ids) // (B * T))))
+        train_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), TRAIN_DIR)
+        trainer = Trainer(self.model_, config, train_dir)
+        history_ref["trainer"] = trainer
+        if out_dir is not None and saved is None:
+            self.save(out_dir)          # the vocabulary is on disk from the start (for resume)
+        self.history_ = trainer.fit(train_batches, val_batches, resume=resume)
+        # the last epoch: complete, ended early (early stopping) or cut short (limits)
+        last = max([self.history_.epochs_completed] + [r["epoch"] for r in self.history_.records
+                                                        if r.get("epoch") is not None])
+        report(last)
+        if out_dir is not None:
+            self.save(out_dir)
+        return self
+
+    # -- encoding ------------------------------------------------------------------------------
+    def _check_fitted(self, what: str) -> None:
+        if self.model_ is None:
+            raise RnnkitError(f"CharLanguageModel.{what}: the model is not trained yet; call fit(text) "
+                              f"or CharLanguageModel.load(directory) first")
+
+    @staticmethod
+    def _encode_with(vocab: CharVocab, text: str, name: str, where: str) -> np.ndarray:
+        unseen = sorted({c for c in set(text) if c not in vocab})
+        if unseen and vocab.unk is None:
+            shown = ", ".join(repr(c) for c in unseen[:20]) + (f", … ({len(unseen)} in all)" if len(unseen) > 20 else "")
+            raise RnnkitError(f"{where}: {name} has {len(unseen)} character(s) not seen in training: {shown}; "
+                              f"the model can only read its vocabulary (build it with unknown_char=... to "
+                              f"map unseen characters to one symbol)")
+        return vocab.encode(text)
+
+    def _encode(self, text: str, name: str, where: str) -> np.ndarray:
+        return self._encode_with(self.vocab_, text, name, where)
+
+    # -- generation ------------------------------------------------------------------------------
+    def _prime(self, prompt, where: str):
+        """Logits for the first generated character and the state after the prompt.
+
+        An empty prompt starts from the zero state and the training text's character
+        frequencies (as log-probabilities) for the first character.
+        """
+        self._check_fitted(where.split(".")[-1])
+        if prompt is None or prompt == "":
+            return np.log(np.maximum(self.unigram_, 1e-300)), None
+        if not isinstance(prompt, str):
+            raise TypeError(f"{where}: prompt must be a str, got {type(prompt).__name__}")
+        ids = self._encode(prompt, "prompt", where)
+        out, state = self.model_.predict(ids[:, None])                       # (T, 1, V)
+        return out[-1, 0].astype(np.float64), state
+
+    def _choose(self, logits: np.ndarray, temperature: float, top_k, top_p, rng) -> int:
+        if temperature == 0.0 or top_k == 1:
+            return int(np.argmax(logits))
+        z = logits.astype(np.float64) / temperature
+        if top_k is not None and top_k < z.size:
+            kth = np.partition(z, -top_k)[-top_k]
+            z = np.where(z >= kth, z, -np.inf)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        if top_p is not None and top_p < 1.0:
+            order = np.argsort(-p, kind="stable")
+            cum = np.cumsum(p[order])
+            keep = int(np.searchsorted(cum, top_p)) + 1          # first prefix reaching top_p
+            dropped = order[keep:]
+            p[dropped] = 0.0
+            p /= p.sum()
+        return int(rng.choice(p.size, p=p))
+
+    def sample(self, prompt: str | None = None, length: int = 200, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> str:
+        """Generate ``length`` characters after ``prompt`` (the prompt is not included).
+
+        ``temperature`` 0 (or ``top_k=1``) is greedy decoding; ``seed`` makes the draw
+        reproducible. Characters of the prompt outside the vocabulary are an RnnkitError.
+        """
+        where = "CharLanguageModel.sample"
+        length = check_positive_int(length, "length", where)
+        temperature = _check_number(temperature, "temperature", where, 0.0)
+        if top_k is not None:
+            top_k = check_positive_int(top_k, "top_k", where)
+        top_p = _check_number(top_p, "top_p", where, 0.0, 1.0, low_open=True, allow_none=True)
+        rng = np.random.default_rng(seed)
+        logits, state = self._prime(prompt, where)
+        out = []
+        for i in range(length):
+            c = self._choose(logits, temperature, top_k, top_p, rng)
+            out.append(c)
+            if i + 1 < length:
+                step_out, state = self.model_.step(np.array([c]), state)
+                logits = step_out[0]
+        return self.vocab_.decode(np.asarray(out, dtype=np.int64))
+
+    def greedy(self, prompt: str | None = None, length: int = 200) -> str:
+        """The arg-max continuation of ``length`` characters (``sample`` at temperature 0)."""
+        return self.sample(prompt, length, temperature=0.0)
+
+    def beam(self, prompt: str | None = None, length: int = 50, width: int = 4) -> str:
+        """The continuation of ``length`` characters with the highest total log-probability
+        that a beam of ``width`` finds (width 1 is greedy decoding)."""
+        where = "CharLanguageModel.beam"
+        length = check_positive_int(length, "length", where)
+        width = check_positive_int(width, "width", where)
+        logits, state = self._prime(prompt, where)
+        V = logits.size
+        seqs = [[]]
+        scores = np.zeros(1)
+        logp = log_softmax(logits)[None]                                   # (1, V)
+        for t in range(length):
+            if t > 0:
+                out, state = self.model_.step(np.array([s[-1] for s in seqs]), state)
+                logp = log_softmax(out.astype(np.float64))                  # (n, V)
+            cand = (scores[:, None] + logp).reshape(-1)
+            top = np.argsort(-cand, kind="stable")[:width]
+            rows, chars = top // V, top % V
+            seqs = [seqs[r] + [int(c)] for r, c in zip(rows, chars)]
+            scores = cand[top]
+            if state is not None:
+                state = index_state(state, rows)
+        return self.vocab_.decode(np.asarray(seqs[int(np.argmax(scores))], dtype=np.int64))
+
+    def next_char_proba(self, prompt: str | None = None) -> np.ndarray:
+        """p(next character | prompt) over the vocabulary (``chars`` order).
+
+        Shapes:
+            -> (V,) float64, sums to 1
+        """
+        logits, _ = self._prime(prompt, "CharLanguageModel.next_char_proba")
+        return np.exp(log_softmax(logits))
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def evaluate(self, text: str, chunk: int = 256) -> dict:
+        """Exact per-character cross-entropy of ``text`` read as one stream from the zero state.
+
+        Returns {"nats_per_char", "bits_per_char", "chars"} where "chars" is the number
+        of predicted characters, len(text) − 1.
+        """
+        where = "CharLanguageModel.evaluate"
+        self._check_fitted("evaluate")
+        text = _check_text(text, "text", where)
+        chunk = check_positive_int(chunk, "chunk", where)
+        ids = self._encode(text, "text", where)
+        n = len(ids) - 1
+        nll, state = 0.0, None
+        for start in range(0, n, chunk):
+            x = ids[start:min(start + chunk, n)]
+            y = ids[start + 1:start + 1 + len(x)]
+            out, state = self.model_.predict(x[:, None], state=state)          # (t, 1, V)
+            logp = log_softmax(out[:, 0].astype(np.float64))
+            nll -= float(logp[np.arange(len(x)), y].sum())
+        nats = nll / n
+        return {"nats_per_char": nats, "bits_per_char": nats / _LN2, "chars": n}
+
+    def score(self, text: str) -> float:
+        """Negative bits per character of ``text`` (higher is better, as scikit-learn scores)."""
+        return -self.evaluate(text)["bits_per_char"]
+
+    # -- files ---------------------------------------------------------------------------------------
+    def save(self, directory) -> str:
+        """Write the model to ``directory`` (config.json + model.npz, atomically); returns the path."""
+        self._check_fitted("save")
+        meta = {"task": TASK, "kind": "model", "vocab": self.vocab_.to_dict(), "params": self.get_params(),
+                "unigram": [float(p) for p in self.unigram_]}
+        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+
+    @classmethod
+    def load(cls, directory) -> "CharLanguageModel":
+        """Read a model written by :meth:`save` (or by ``fit(out_dir=...)``).
+
+        A directory that is not a character language model, or whose files do not
+        match, is a CheckpointError naming it.
+        """
+        directory = os.fspath(directory)
+        ckpt = rkio.load_checkpoint(directory)
+        meta = ckpt.meta
+        if meta.get("task") != TASK:
+            raise CheckpointError(f"{directory}: not a character language model (config.json meta has "
+                                  f"task={meta.get('task')!r}, expected {TASK!r})")
+        try:
+            lm = cls(**meta["params"])
+            vocab = CharVocab.from_dict(meta["vocab"])
+            model = build(ckpt.config)
+            unigram = np.asarray(meta["unigram"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{directory}: config.json does not describe a valid model: {exc}") from exc
+        if not isinstance(model, SequenceTagger) or model.inp.vocab_size != len(vocab) \
+                or unigram.shape != (len(vocab),):
+            raise CheckpointError(f"{directory}: the model, vocabulary ({len(vocab)} characters) and "
+                                  f"character frequencies do not match")
+        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
+        model.load_state_dict(ckpt.arrays)
+        model.eval()
+        lm.model_, lm.vocab_, lm.unigram_ = model, vocab, unigram
+        return lm
