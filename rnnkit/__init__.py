@@ -1,5 +1,13 @@
 """rnnkit: recurrent neural networks with hand-written BPTT in NumPy."""
 
 from rnnkit._version import __version__
+from rnnkit import init
+from rnnkit.layers import Dropout, Embedding, Linear, Recurrent
+from rnnkit.module import Module
+from rnnkit import losses, optim
+from rnnkit.train import History, TrainConfig, Trainer
+from rnnkit import models
+from rnnkit.tasks.lm import CharLanguageModel
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "init", "Recurrent", "Linear", "Embedding", "Dropout", "Module", "losses", "optim",
+           "Trainer", "TrainConfig", "History", "models", "CharLanguageModel"]
