@@ -8,6 +8,10 @@ from rnnkit import losses, optim
 from rnnkit.train import History, TrainConfig, Trainer
 from rnnkit import models
 from rnnkit.tasks.lm import CharLanguageModel
+from rnnkit.tasks.forecast import Forecaster
+from rnnkit.tasks.classify import SequenceClassifier
+from rnnkit.tasks.seq2seq import Seq2Seq
 
 __all__ = ["__version__", "init", "Recurrent", "Linear", "Embedding", "Dropout", "Module", "losses", "optim",
-           "Trainer", "TrainConfig", "History", "models", "CharLanguageModel"]
+           "Trainer", "TrainConfig", "History", "models", "CharLanguageModel",
+           "Forecaster", "SequenceClassifier", "Seq2Seq"]

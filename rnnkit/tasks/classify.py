@@ -1,0 +1,680 @@
+r"""Sequence classification: one label per variable-length sequence (many-to-one).
+
+Inputs are either numeric sequences — arrays (T_i,) or (T_i, F), lengths may differ —
+or strings over an alphabet (DNA "ACGT", text), which go through an embedding. The
+network is :class:`rnnkit.models.SequenceClassifier`: a recurrent layer over the valid
+steps only (padding never touches the state), pooled into one vector
+
+    "last"       p = h_{len}             (the state after the sequence's own last step)
+    "mean"       p = (1/len) Σ_{t ≤ len} h_t
+    "attention"  p = Σ_t a_t h_t,   a = softmax_t(v · tanh(W h_t + b))
+
+and a softmax over the K classes, p(k | x) = softmax(W_hy p + b_y)_k.
+
+Numeric inputs are standardised per feature with the mean and standard deviation of
+all training steps. Strings are encoded character by character; a character outside
+the alphabet (given, or the training strings' characters) is an :class:`RnnkitError`.
+
+Class weights (``class_weight``): the loss is the weighted mean
+
+    L = Σ_b w_{y_b} ℓ_b / Σ_b w_{y_b},   ℓ_b = −log p(y_b | x_b)
+    ∂L/∂z_b = w_{y_b} (softmax(z_b) − onehot(y_b)) / Σ_b' w_{y_b'}
+
+with "balanced" weights w_c = n / (K·n_c) (King & Zeng 2001) or a dict label → weight,
+so a rare class counts as much as a common one. (:class:`ClassWeightedClassifier`.)
+
+Evaluation: accuracy, per-class precision = TP/(TP+FP), recall = TP/(TP+FN),
+F1 = 2PR/(P+R) (0 when undefined), their unweighted means (macro), and the confusion
+matrix C[i, j] = number of sequences of true class i predicted as class j.
+
+Files: :meth:`SequenceClassifier.fit_files` reads UCR ``.tsv``, UEA ``.ts`` and labelled
+CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. A fitted
+classifier is a checkpoint directory: ``config.json`` (the model config; in ``meta``
+``"task": "classify"``, the parameters, classes, scaler or alphabet) and ``model.npz``;
+``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
+``confusion_matrix.png``, ``training.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from rnnkit import io as rkio
+from rnnkit._checks import check_choice, check_positive_int
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.losses import log_softmax
+from rnnkit.models import SequenceClassifier as _Network
+from rnnkit.models.base import get_key, parse_cell
+from rnnkit.models.sequence import POOLINGS
+
+__all__ = ["SequenceClassifier", "ClassWeightedClassifier", "build_network", "classification_report"]
+
+TASK = "classify"
+
+
+# -- the class-weighted network -----------------------------------------------------------
+
+class ClassWeightedClassifier(_Network):
+    """:class:`rnnkit.models.SequenceClassifier` with a class-weighted cross-entropy.
+
+    ``class_weights`` (K positive numbers) weight each sequence's loss by its class
+    (module docstring); ``count`` stays the number of sequences B. Other arguments as
+    the parent. It is not in the model registry (``rnnkit.models.build`` knows the
+    ready models only): :func:`build_network` rebuilds it, or any registered model,
+    from a config.
+    """
+
+    def __init__(self, class_weights=(1.0, 1.0), num_classes: int = 2, cell: str = "lstm",
+                 hidden_size: int = 64, num_layers: int = 1, vocab_size: int | None = None,
+                 embedding_dim: int | None = None, input_size: int | None = None, pooling: str = "last",
+                 attention_size: int | None = None, bidirectional: bool = False, dropout: float = 0.0,
+                 init: str = "default", forget_bias: float | None = None, dtype="float32",
+                 seed: int | None = None):
+        super().__init__(num_classes=num_classes, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
+                         vocab_size=vocab_size, embedding_dim=embedding_dim, input_size=input_size,
+                         pooling=pooling, attention_size=attention_size, bidirectional=bidirectional,
+                         dropout=dropout, init=init, forget_bias=forget_bias, dtype=dtype, seed=seed)
+        where = type(self).__name__
+        w = np.asarray(class_weights, dtype=np.float64)
+        if w.shape != (self.out.num_classes,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError(f"{where}: class_weights must be {self.out.num_classes} positive numbers "
+                             f"(one per class), got {class_weights!r}")
+        self.class_weights = w
+        self._config["class_weights"] = [float(v) for v in w]
+
+    def loss(self, batch: dict, state=None, carry_at: int | None = None):
+        """Class-weighted mean cross-entropy: ``(loss, B, state)``."""
+        where = f"{self._where}.loss"
+        x, lengths = self._inputs(get_key(batch, "x", where), batch.get("lengths"), where)
+        B = x.shape[1]
+        y = self.out.target(get_key(batch, "y", where), (B,), self.dtype)
+        if y.size and (y.min() < 0 or y.max() >= self.out.num_classes):
+            raise ValueError(f"{where}: y must lie in [0, {self.out.num_classes}), got min {y.min()} "
+                             f"and max {y.max()}")
+        pooled, new_state, cache = self._encode(x, lengths, state, carry_at, where)
+        logits = self.head.forward(self.drop.forward(pooled))                  # (B, K)
+        logp = log_softmax(logits.astype(np.float64))
+        rows = np.arange(B)
+        w = self.class_weights[y]                                              # (B,)
+        total = w.sum()
+        loss = float(-(w * logp[rows, y]).sum() / total)
+        d = np.exp(logp)
+        d[rows, y] -= 1.0
+        d *= (w / total)[:, None]
+        self._cache_for_backward((d.astype(self.dtype), cache))
+        return loss, B, new_state
+
+
+def build_network(config: dict):
+    """Rebuild the classifier network of a config: :class:`ClassWeightedClassifier` or
+    any model of :func:`rnnkit.models.build`."""
+    from rnnkit.models import build
+
+    if isinstance(config, dict) and config.get("model") == ClassWeightedClassifier.__name__:
+        import inspect
+
+        kwargs = {k: v for k, v in config.items() if k != "model"}
+        accepted = set(inspect.signature(ClassWeightedClassifier.__init__).parameters) - {"self"}
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            raise ValueError(f"build_network: unknown key(s) {unknown} for {config['model']!r}")
+        return ClassWeightedClassifier(**kwargs)
+    return build(config)
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+def classification_report(y_true, y_pred, num_classes: int) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, macro means, confusion matrix.
+
+    Shapes:
+        y_true, y_pred: int (n,) in [0, num_classes)  ->  dict; "confusion" (K, K) int64
+    """
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(y_pred, dtype=np.int64)
+    K = num_classes
+    conf = np.zeros((K, K), dtype=np.int64)
+    np.add.at(conf, (t, p), 1)
+    tp = np.diag(conf).astype(np.float64)
+    pred_n = conf.sum(axis=0).astype(np.float64)
+    true_n = conf.sum(axis=1).astype(np.float64)
+    precision = np.divide(tp, pred_n, out=np.zeros(K), where=pred_n > 0)
+    recall = np.divide(tp, true_n, out=np.zeros(K), where=true_n > 0)
+    s = precision + recall
+    f1 = np.divide(2 * precision * recall, s, out=np.zeros(K), where=s > 0)
+    return {"accuracy": float(tp.sum() / max(len(t), 1)), "precision": precision, "recall": recall,
+            "f1": f1, "support": true_n.astype(np.int64), "macro_precision": float(precision.mean()),
+            "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "confusion": conf}
+
+
+def _number(value, name, where, low, high, high_open=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not (math.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
+        raise ValueError(f"{where}: {name} must lie in [{low}, {high}{')' if high_open else ']'}, got {value}")
+    return v
+
+
+def _load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
+    """Load a checkpoint and check it was written by ``task``."""
+    directory = os.fspath(directory)
+    ckpt = rkio.load_checkpoint(directory)
+    found = ckpt.meta.get("task")
+    if found != task:
+        what = (f"was written by task {found!r}, not {task!r}" if found is not None else
+                f"holds no {task!r} task model (a bare model checkpoint, or a run that did not finish)")
+        raise CheckpointError(f"{directory}: {what}; load it with the class of that task, not {cls_name}")
+    return ckpt
+
+
+# -- the task ------------------------------------------------------------------------------
+
+class SequenceClassifier:
+    """Classify whole sequences (numeric or strings), scikit-learn-like.
+
+    Args:
+        cell, hidden_size, num_layers, bidirectional, dropout: the recurrent network
+            ("lstm", "gru", "rnn", "rnn-relu"; default a 1-layer GRU of 64 units).
+        pooling: "attention" (default: finds evidence anywhere in a long sequence, which
+            the last state alone often fails to carry), "mean" or "last".
+        embedding_dim: the character embedding for string inputs (default 16).
+        alphabet: the characters of string inputs (e.g. "ACGT"); None takes the
+            training strings' characters.
+        class_weight: None, "balanced" or a dict label -> positive weight.
+        scale: standardise numeric inputs per feature (default True).
+        batch_size, dtype, seed: training batches, float dtype, the seed of weights,
+            validation split, data order and dropout.
+
+    After :meth:`fit`: ``model_``, ``history_``, ``classes_`` (labels in id order),
+    ``kind_`` ("numeric" or "strings"), ``class_weights_`` (per class, or None),
+    ``val_evaluation_`` and, after :meth:`fit_files` with a test file,
+    ``test_evaluation_``.
+    """
+
+    def __init__(self, cell: str = "gru", hidden_size: int = 64, num_layers: int = 1,
+                 bidirectional: bool = False, pooling: str = "attention", attention_size: int | None = None,
+                 embedding_dim: int = 16, dropout: float = 0.0, alphabet: str | None = None,
+                 class_weight=None, scale: bool = True, batch_size: int = 32, dtype: str = "float32",
+                 seed: int = 0):
+        where = "SequenceClassifier"
+        parse_cell(cell, where)
+        self.cell = cell
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise TypeError(f"{where}: bidirectional must be True or False, got {type(bidirectional).__name__}")
+        self.bidirectional = bool(bidirectional)
+        self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
+        self.attention_size = None if attention_size is None else check_positive_int(attention_size,
+                                                                                     "attention_size", where)
+        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        self.dropout = _number(dropout, "dropout", where, 0.0, 1.0)
+        if alphabet is not None:
+            if not isinstance(alphabet, str) or not alphabet or len(set(alphabet)) != len(alphabet):
+                raise ValueError(f"{where}: alphabet must be a non-empty string of distinct characters, "
+                                 f"got {alphabet!r}")
+        self.alphabet = alphabet
+        if class_weight is not None and class_weight != "balanced" and not isinstance(class_weight, dict):
+            raise ValueError(f"{where}: class_weight must be None, 'balanced' or a dict label -> weight, "
+                             f"got {class_weight!r}")
+        self.class_weight = class_weight
+        if not isinstance(scale, (bool, np.bool_)):
+            raise TypeError(f"{where}: scale must be True or False, got {type(scale).__name__}")
+        self.scale = bool(scale)
+        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+        self.dtype = str(np.dtype(dtype))
+        if self.dtype not in ("float32", "float64"):
+            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
+        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.model_ = None
+        self.history_ = None
+
+    # -- parameters ------------------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor arguments (JSON-able; dict class weights as [label, weight] pairs)."""
+        cw = self.class_weight
+        if isinstance(cw, dict):
+            cw = {"pairs": [[k, float(v)] for k, v in cw.items()]}
+        return {"cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "bidirectional": self.bidirectional, "pooling": self.pooling,
+                "attention_size": self.attention_size, "embedding_dim": self.embedding_dim,
+                "dropout": self.dropout, "alphabet": self.alphabet, "class_weight": cw, "scale": self.scale,
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return "SequenceClassifier(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def _check_fitted(self, what: str) -> None:
+        if self.model_ is None:
+            raise RnnkitError(f"SequenceClassifier.{what}: the classifier is not fitted; call fit(X, y), "
+                              f"fit_files(path) or SequenceClassifier.load(directory) first")
+
+    @property
+    def classes_(self) -> list:
+        """The class labels, in id order (the columns of :meth:`predict_proba`)."""
+        self._check_fitted("classes_")
+        return list(self.encoder_.classes)
+
+    # -- inputs ----------------------------------------------------------------------------------
+    @staticmethod
+    def _kind(X, where: str) -> str:
+        if isinstance(X, str):
+            raise TypeError(f"{where}: X must be a list of sequences, got one str (wrap it in a list)")
+        if isinstance(X, np.ndarray) and X.dtype.kind in "iuf":
+            if X.ndim < 2:
+                raise ValueError(f"{where}: an array X must be (n, T) or (n, T, F), got shape {X.shape}")
+            return "numeric"
+        if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
+            raise TypeError(f"{where}: X must be a non-empty list of sequences (arrays or strings), "
+                            f"got {type(X).__name__}")
+        strs = [isinstance(s, str) for s in X]
+        if all(strs):
+            return "strings"
+        if any(strs):
+            raise TypeError(f"{where}: X mixes strings and arrays; give one kind")
+        return "numeric"
+
+    def _numeric(self, X, where: str) -> list[np.ndarray]:
+        out = []
+        for i, s in enumerate(X):
+            a = np.asarray(s)
+            if a.dtype.kind not in "iuf":
+                raise TypeError(f"{where}: X[{i}] must hold numbers, got dtype {a.dtype}")
+            a = a.astype(np.float64)
+            if a.ndim == 1:
+                a = a[:, None]
+            if a.ndim != 2 or len(a) == 0:
+                raise ValueError(f"{where}: X[{i}] must be a non-empty (T,) or (T, F) array, got shape {a.shape}")
+            if not np.isfinite(a).all():
+                raise RnnkitError(f"{where}: X[{i}] contains NaN or inf (fill or trim missing values first)")
+            out.append(a)
+        F = out[0].shape[1]
+        for i, a in enumerate(out):
+            if a.shape[1] != F:
+                raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
+        return out
+
+    def _encode(self, X, where: str) -> list[np.ndarray]:
+        """Sequences as the network reads them: id arrays (T_i,) or scaled (T_i, F) floats."""
+        kind = self._kind(X, where)
+        if kind != self.kind_:
+            raise TypeError(f"{where}: the classifier was fitted on {self.kind_} sequences, got {kind}")
+        if kind == "strings":
+            out = []
+            for i, s in enumerate(X):
+                if not s:
+                    raise ValueError(f"{where}: X[{i}] is an empty string; every sequence needs a step")
+                unseen = sorted(set(s) - set(self.alphabet_))
+                if unseen:
+                    raise RnnkitError(f"{where}: X[{i}] has characters outside the alphabet "
+                                      f"{self.alphabet_!r:.60}: {', '.join(map(repr, unseen[:10]))}")
+                out.append(self.vocab_.encode(s))
+            return out
+        seqs = self._numeric(X, where)
+        if seqs[0].shape[1] != self.n_features_:
+            raise ValueError(f"{where}: sequences have {seqs[0].shape[1]} features, the classifier was "
+                             f"fitted on {self.n_features_}")
+        if self.scaler_ is not None:
+            seqs = [self.scaler_.transform(a) for a in seqs]
+        return [a.astype(self.dtype) for a in seqs]
+
+    def _labels(self, y, n: int, where: str) -> np.ndarray:
+        if y is None or len(y) != n:
+            raise ValueError(f"{where}: expected {n} labels (one per sequence), got "
+                             f"{'None' if y is None else len(y)}")
+        from rnnkit.data.sequences import _label_list
+
+        plain = _label_list(y, where)
+        known = set(self.encoder_.classes)
+        unknown = sorted({v for v in plain if v not in known}, key=lambda v: (isinstance(v, str), str(v)))
+        if unknown:
+            shown = ", ".join(repr(v) for v in unknown[:10])
+            if len(unknown) > 10:
+                shown += f", … ({len(unknown)} in all)"
+            raise RnnkitError(f"{where}: y has classes that were not in training: {shown}; the classifier "
+                              f"knows {', '.join(repr(c) for c in self.encoder_.classes[:20])}")
+        return self.encoder_.transform(plain)
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(self, X, y, *, X_val=None, y_val=None, val_fraction: float = 0.15, epochs: int = 50,
+            time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
+            lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 8, out_dir=None,
+            quiet: bool = True) -> "SequenceClassifier":
+        """Train on sequences ``X`` with labels ``y``; returns self.
+
+        Args:
+            X: a list of numeric arrays (T_i,) or (T_i, F), an array (n, T[, F]), or a
+                list of strings.
+            y: n labels (strings, integers, …).
+            X_val, y_val: a validation set; otherwise ``val_fraction`` of the training
+                sequences, stratified by class, is held out (0: no validation).
+            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
+                (patience: epochs without a better validation loss; the best weights
+                are kept).
+            out_dir: write the run directory (module docstring).
+            quiet: False shows a progress bar (on a terminal) or log lines.
+        """
+        from rnnkit.data.sequences import LabelEncoder, class_weights
+        from rnnkit.data.series import StandardScaler
+        from rnnkit.data.text import CharVocab
+        from rnnkit.train import TrainConfig, Trainer
+
+        where = "SequenceClassifier.fit"
+        val_fraction = _number(val_fraction, "val_fraction", where, 0.0, 1.0)
+        self.kind_ = self._kind(X, where)
+        n = len(X)
+        if y is None or len(y) != n:
+            raise ValueError(f"{where}: expected {n} labels (one per sequence), got {'None' if y is None else len(y)}")
+        self.encoder_ = LabelEncoder().fit(y)
+        K = self.encoder_.num_classes
+        if K < 2:
+            raise RnnkitError(f"{where}: y holds one class only ({self.encoder_.classes[0]!r}); a classifier "
+                              f"needs at least two")
+        ids = self.encoder_.transform(y)
+        if self.kind_ == "strings":
+            chars = self.alphabet if self.alphabet is not None else "".join(sorted(set("".join(X))))
+            self.alphabet_ = chars
+            self.vocab_ = CharVocab(chars)
+            self.scaler_, self.n_features_ = None, None
+        else:
+            seqs = self._numeric(X, where)
+            self.n_features_ = seqs[0].shape[1]
+            self.scaler_ = StandardScaler().fit(np.concatenate(seqs)) if self.scale else None
+            self.alphabet_ = self.vocab_ = None
+        self.model_ = None
+
+        # class weights
+        cw = self.class_weight
+        if cw is None:
+            self.class_weights_ = None
+        elif cw == "balanced":
+            self.class_weights_ = class_weights(ids, K, "balanced")
+        else:
+            missing = [c for c in self.encoder_.classes if c not in cw]
+            extra = [k for k in cw if k not in self.encoder_.classes]
+            if missing or extra:
+                raise ValueError(f"{where}: class_weight must give a weight for every class and no other; "
+                                 f"missing {missing}, unknown {extra}")
+            self.class_weights_ = np.array([float(cw[c]) for c in self.encoder_.classes])
+        if self.class_weights_ is not None and np.any(self.class_weights_ <= 0):
+            raise ValueError(f"{where}: class weights must be positive, got {self.class_weights_.tolist()}")
+
+        self.model_ = self._build_model(K)
+        enc = self._encode(X, where)
+
+        # the validation split: given, or stratified from the training data
+        if X_val is not None:
+            tr_idx = np.arange(n)
+            val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
+        elif val_fraction > 0:
+            rng = np.random.default_rng([self.seed, 1])
+            val_mask = np.zeros(n, dtype=bool)
+            for k in range(K):
+                members = np.flatnonzero(ids == k)
+                take = int(round(val_fraction * len(members)))
+                if len(members) >= 2:
+                    take = min(max(take, 1), len(members) - 1)
+                    val_mask[rng.choice(members, size=take, replace=False)] = True
+            tr_idx = np.flatnonzero(~val_mask)
+            val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
+            val_ids = ids[val_mask]
+        else:
+            tr_idx, val_enc, val_ids = np.arange(n), [], ids[:0]
+        train_enc = [enc[i] for i in tr_idx]
+        train_ids = ids[tr_idx]
+        val_batches = self._eval_batches(val_enc, val_ids) if len(val_enc) else None
+
+        bs = self.batch_size
+
+        def train_batches(epoch, rng):
+            from rnnkit.data.sequences import minibatches
+
+            return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
+                    for b in minibatches(train_enc, train_ids, batch_size=bs, seed=rng)]
+
+        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
+                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
+                             patience=patience if val_batches is not None else None, restore_best=True,
+                             seed=self.seed, quiet=quiet,
+                             log_every=max(1, min(50, -(-len(train_enc) // bs))))
+        trainer = Trainer(self.model_, config, None if out_dir is None else os.fspath(out_dir))
+        self.history_ = trainer.fit(train_batches, val_batches)
+        self.model_.eval()
+        self.val_evaluation_ = None
+        if len(val_enc):
+            self.val_evaluation_ = self._jsonable_report(
+                classification_report(val_ids, self._predict_ids(val_enc), K))
+        self.test_evaluation_ = None
+        if out_dir is not None:
+            self.save(out_dir)
+            self._write_run(out_dir)
+        return self
+
+    def fit_files(self, train_path, test_path=None, *, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
+        """Fit on a labelled series file and, with ``test_path``, evaluate on another.
+
+        Files: UCR ``.tsv`` (label then values on each line), UEA ``.ts`` and CSV (one
+        series per row, the label in the first column), chosen by suffix; ``missing``
+        ("error", "trim", "interpolate") handles missing values (default: trim the
+        padding of shorter series). The test evaluation is kept in
+        ``test_evaluation_`` (and goes into the report with ``out_dir``). Other keyword
+        arguments go to :meth:`fit`.
+        """
+        from rnnkit.data.ucr import read_labeled_sequences
+
+        where = "SequenceClassifier.fit_files"
+        X, y = read_labeled_sequences(train_path, missing=missing)
+        if y is None:
+            raise RnnkitError(f"{where}: {os.fspath(train_path)} has no class labels (@classLabel false)")
+        test = None
+        if test_path is not None:
+            Xt, yt = read_labeled_sequences(test_path, missing=missing)
+            if yt is None:
+                raise RnnkitError(f"{where}: {os.fspath(test_path)} has no class labels")
+            test = (Xt, yt)
+        out_dir = fit_kwargs.pop("out_dir", None)
+        self.fit(X, y, out_dir=out_dir, **fit_kwargs)
+        if test is not None:
+            self.test_evaluation_ = self.evaluate(*test)
+            if out_dir is not None:      # again, now with the test evaluation in meta and report
+                self.save(out_dir)
+                self._write_run(out_dir)
+        return self
+
+    def _build_model(self, K: int):
+        kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                  pooling=self.pooling, attention_size=self.attention_size if self.pooling == "attention" else None,
+                  bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype, seed=self.seed)
+        if self.kind_ == "strings":
+            kw.update(vocab_size=self.vocab_.size, embedding_dim=self.embedding_dim)
+        else:
+            kw.update(input_size=self.n_features_)
+        if self.class_weights_ is not None:
+            return ClassWeightedClassifier(class_weights=[float(v) for v in self.class_weights_], **kw)
+        return _Network(**kw)
+
+    def _eval_batches(self, enc, ids, size: int = 256):
+        """Fixed batches of similar lengths (less padding), for validation."""
+        order = np.argsort([len(s) for s in enc], kind="stable")
+        from rnnkit.data.sequences import pad_sequences
+
+        out = []
+        for i in range(0, len(order), size):
+            idx = order[i:i + size]
+            x, lengths = pad_sequences([enc[j] for j in idx])
+            out.append({"x": x, "lengths": lengths, "y": ids[idx]})
+        return out
+
+    # -- prediction ------------------------------------------------------------------------------
+    def _logits(self, enc, size: int = 256) -> np.ndarray:
+        from rnnkit.data.sequences import pad_sequences
+
+        order = np.argsort([len(s) for s in enc], kind="stable")
+        out = np.empty((len(enc), self.encoder_.num_classes), dtype=np.float64)
+        for i in range(0, len(order), size):
+            idx = order[i:i + size]
+            x, lengths = pad_sequences([enc[j] for j in idx])
+            out[idx] = self.model_.predict_logits(x, lengths)
+        return out
+
+    def _predict_ids(self, enc) -> np.ndarray:
+        return np.argmax(self._logits(enc), axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order.
+
+        Shapes:
+            n sequences -> (n, K), rows sum to 1
+        """
+        self._check_fitted("predict_proba")
+        z = self._logits(self._encode(X, "SequenceClassifier.predict_proba"))
+        return np.exp(log_softmax(z))
+
+    def predict(self, X) -> list:
+        """The most probable class label of each sequence (a list of labels)."""
+        self._check_fitted("predict")
+        ids = self._predict_ids(self._encode(X, "SequenceClassifier.predict"))
+        return self.encoder_.inverse_transform(ids)
+
+    def score(self, X, y) -> float:
+        """Accuracy on ``X``, ``y``."""
+        return self.evaluate(X, y)["accuracy"]
+
+    def evaluate(self, X, y) -> dict:
+        """Accuracy, per-class precision/recall/F1/support (lists in ``classes`` order), their
+        macro means and the confusion matrix (rows: true class, columns: predicted).
+
+        Labels that were not among the training classes are an RnnkitError naming them.
+        """
+        self._check_fitted("evaluate")
+        where = "SequenceClassifier.evaluate"
+        enc = self._encode(X, where)
+        ids = self._labels(y, len(enc), where)
+        rep = classification_report(ids, self._predict_ids(enc), self.encoder_.num_classes)
+        return self._jsonable_report(rep)
+
+    def _jsonable_report(self, rep: dict) -> dict:
+        out = {"accuracy": rep["accuracy"], "classes": list(self.encoder_.classes)}
+        for k in ("precision", "recall", "f1"):
+            out[k] = [float(v) for v in rep[k]]
+        out["support"] = [int(v) for v in rep["support"]]
+        for k in ("macro_precision", "macro_recall", "macro_f1"):
+            out[k] = rep[k]
+        out["confusion"] = np.asarray(rep["confusion"]).tolist()
+        return out
+
+    # -- plots and the run report ------------------------------------------------------------------
+    def plot_confusion(self, evaluation: dict, normalize: bool = True):
+        """The confusion matrix of an :meth:`evaluate` result (rows normalised to recall
+        with ``normalize``, counts written in the cells). Returns a matplotlib figure."""
+        from rnnkit.report import pyplot
+
+        plt = pyplot()
+        conf = np.asarray(evaluation["confusion"], dtype=np.float64)
+        labels = [str(c) for c in evaluation.get("classes", self.classes_)]
+        K = len(labels)
+        rows = conf.sum(axis=1, keepdims=True)
+        shown = np.divide(conf, rows, out=np.zeros_like(conf), where=rows > 0) if normalize else conf
+        size = min(max(3.5, 1.0 + 0.6 * K), 12)
+        fig, ax = plt.subplots(figsize=(size + 1.5, size))
+        im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        if K <= 30:
+            ax.set_xticks(range(K), labels, rotation=45 if K > 6 else 0, ha="right" if K > 6 else "center")
+            ax.set_yticks(range(K), labels)
+            for i in range(K):
+                for j in range(K):
+                    ax.text(j, i, f"{int(conf[i, j])}", ha="center", va="center", fontsize=8,
+                            color="white" if shown[i, j] > 0.5 * (shown.max() or 1) else "black")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"confusion matrix (accuracy {evaluation['accuracy']:.3f})")
+        fig.tight_layout()
+        return fig
+
+    @staticmethod
+    def _per_class_rows(ev: dict) -> list[list]:
+        return [[c, p, r, f, s] for c, p, r, f, s in zip(ev["classes"], ev["precision"], ev["recall"],
+                                                        ev["f1"], ev["support"])]
+
+    def _write_run(self, out_dir) -> None:
+        from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+
+        out_dir = os.fspath(out_dir)
+        data = [["input", self.kind_ if self.kind_ == "strings" else f"numeric, {self.n_features_} feature(s)"],
+                ["classes", len(self.classes_)], ["pooling", self.pooling],
+                ["class weights", "none" if self.class_weights_ is None else
+                 ", ".join(f"{c}: {w:.3g}" for c, w in zip(self.classes_, self.class_weights_))]]
+        if self.kind_ == "strings":
+            data.append(["alphabet", self.alphabet_])
+        sections = [Section("Data", table=data, header=["", ""])]
+        for title, ev, png in (("Validation", self.val_evaluation_, "confusion_matrix.png"),
+                               ("Test", self.test_evaluation_, "confusion_matrix_test.png")):
+            if ev is None:
+                continue
+            figs = []
+            if have_matplotlib():
+                figs.append(save_figure(self.plot_confusion(ev), os.path.join(out_dir, png)))
+            text = (f"accuracy {ev['accuracy']:.4f}; macro precision {ev['macro_precision']:.4f}, "
+                    f"recall {ev['macro_recall']:.4f}, F1 {ev['macro_f1']:.4f} "
+                    f"({sum(ev['support'])} sequences)")
+            sections.append(Section(f"{title}: per-class metrics", text=text, table=self._per_class_rows(ev),
+                                    header=["class", "precision", "recall", "F1", "support"], figures=figs))
+        write_run_report(out_dir, "rnnkit sequence classifier", sections,
+                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
+
+    # -- files -------------------------------------------------------------------------------------
+    def save(self, directory) -> str:
+        """Write the fitted classifier to ``directory`` (config.json + model.npz); returns the path."""
+        self._check_fitted("save")
+        state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
+                 "n_features": self.n_features_,
+                 "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
+                 "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
+        meta = {"task": TASK, "params": self.get_params(), "state": state}
+        for name in ("val", "test"):
+            ev = getattr(self, f"{name}_evaluation_", None)
+            if ev is not None:
+                meta[f"{name}_accuracy"] = float(ev["accuracy"])
+        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+
+    @classmethod
+    def load(cls, directory) -> "SequenceClassifier":
+        """Read a classifier written by :meth:`save` or ``fit(out_dir=...)``; a directory of
+        another task is a CheckpointError ("… was written by task 'lm', not 'classify'")."""
+        from rnnkit.data.sequences import LabelEncoder
+        from rnnkit.data.series import scaler_from_dict
+        from rnnkit.data.text import CharVocab
+
+        directory = os.fspath(directory)
+        ckpt = _load_task(directory, TASK, "SequenceClassifier")
+        try:
+            params = dict(ckpt.meta["params"])
+            cw = params.get("class_weight")
+            if isinstance(cw, dict):
+                params["class_weight"] = {k: v for k, v in cw["pairs"]}
+            clf = cls(**params)
+            s = ckpt.meta["state"]
+            clf.kind_ = s["kind"]
+            clf.encoder_ = LabelEncoder.from_dict(s["classes"])
+            clf.alphabet_ = s["alphabet"]
+            clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
+            clf.n_features_ = s["n_features"]
+            clf.scaler_ = None if s["scaler"] is None else scaler_from_dict(s["scaler"])
+            clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
+            model = build_network(ckpt.config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
+        if model.config() != clf._build_model(clf.encoder_.num_classes).config():
+            raise CheckpointError(f"{directory}: the model in config.json does not match the classifier's "
+                                  f"parameters, classes and inputs")
+        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
+        model.load_state_dict(ckpt.arrays)
+        model.eval()
+        clf.model_ = model
+        clf.val_evaluation_ = clf.test_evaluation_ = None
+        return clf

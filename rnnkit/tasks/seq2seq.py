@@ -1,0 +1,467 @@
+r"""Sequence to sequence over characters: an encoder–decoder trained with teacher forcing.
+
+The network is :class:`rnnkit.models.EncoderDecoder` (Sutskever, Vinyals & Le 2014):
+an encoder (bidirectional by default) reads the source characters; its final states,
+bridged through tanh(W s + b), start the decoder, which emits the target one
+character at a time
+
+    p(y_t | y_{<t}, x) = softmax(W_hy h^{dec}_t + b_y),   h^{dec}_t = RNN(E[y_{t−1}], h^{dec}_{t−1})
+
+Training (teacher forcing) feeds the true previous character y_{t−1} (BOS at t = 1)
+and minimises the mean cross-entropy over the target characters and the final EOS:
+
+    L = −(1/N) Σ_{b, t ≤ len_b + 1} log p(y_{b,t} | y_{b,<t}, x_b)
+
+Decoding feeds back the model's own outputs: greedy (arg-max each step until EOS)
+or beam search keeping the ``beam_width`` best partial outputs by total
+log-probability, finished outputs ranked by log p / len^α (α = ``length_penalty``).
+Beam width 1 is greedy decoding.
+
+Target ids: PAD = 0, BOS = 1, EOS = 2, then the target characters (sorted). Source
+characters outside the training sources' alphabet are an :class:`RnnkitError`
+naming them.
+
+Scores over n pairs (prediction p_i, target t_i):
+
+    exact match     (1/n) Σ_i [p_i = t_i]
+    char accuracy   Σ_i Σ_{k < max(|p_i|, |t_i|)} [p_i[k] = t_i[k]] / Σ_i max(|p_i|, |t_i|)
+                    (position by position; a missing or extra character counts as wrong)
+
+The demonstration task is :func:`rnnkit.data.date_dataset`: dates written in many
+human formats ("3 March 2021", "Mar 3, 21", "03.03.2021", …) to ISO 8601.
+
+A fitted model is a checkpoint directory: ``config.json`` (the model config; in
+``meta`` ``"task": "seq2seq"``, the parameters and both alphabets) and ``model.npz``;
+``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
+``char_accuracy.png``, ``training.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from rnnkit import io as rkio
+from rnnkit._checks import check_positive_int
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.models.base import parse_cell
+
+__all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
+
+TASK = "seq2seq"
+PAD, BOS, EOS = 0, 1, 2
+SPECIALS = 3
+
+
+def exact_match(predictions, targets) -> float:
+    """The fraction of predictions equal to their targets."""
+    if len(predictions) != len(targets) or not targets:
+        raise ValueError(f"exact_match: need equally many (>= 1) predictions and targets, got "
+                         f"{len(predictions)} and {len(targets)}")
+    return float(np.mean([p == t for p, t in zip(predictions, targets)]))
+
+
+def char_accuracy(predictions, targets) -> float:
+    """Position-by-position character accuracy (module docstring)."""
+    if len(predictions) != len(targets) or not targets:
+        raise ValueError(f"char_accuracy: need equally many (>= 1) predictions and targets, got "
+                         f"{len(predictions)} and {len(targets)}")
+    hit = total = 0
+    for p, t in zip(predictions, targets):
+        hit += sum(a == b for a, b in zip(p, t))
+        total += max(len(p), len(t))
+    return float(hit / total) if total else 1.0
+
+
+def _number(value, name, where, low, high, high_open=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not (math.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
+        raise ValueError(f"{where}: {name} must lie in [{low}, {high}{')' if high_open else ']'}, got {value}")
+    return v
+
+
+def _load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
+    """Load a checkpoint and check it was written by ``task``."""
+    directory = os.fspath(directory)
+    ckpt = rkio.load_checkpoint(directory)
+    found = ckpt.meta.get("task")
+    if found != task:
+        what = (f"was written by task {found!r}, not {task!r}" if found is not None else
+                f"holds no {task!r} task model (a bare model checkpoint, or a run that did not finish)")
+        raise CheckpointError(f"{directory}: {what}; load it with the class of that task, not {cls_name}")
+    return ckpt
+
+
+def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
+    if isinstance(xs, str):
+        raise TypeError(f"{where}: {name} must be a list of strings, got one str (wrap it in a list)")
+    try:
+        xs = list(xs)
+    except TypeError:
+        raise TypeError(f"{where}: {name} must be a list of strings, got {type(xs).__name__}") from None
+    if not xs:
+        raise ValueError(f"{where}: {name} is empty")
+    for i, s in enumerate(xs):
+        if not isinstance(s, str):
+            raise TypeError(f"{where}: {name}[{i}] must be a str, got {type(s).__name__}")
+        if not s and not allow_empty:
+            raise ValueError(f"{where}: {name}[{i}] is an empty string")
+    return xs
+
+
+class Seq2Seq:
+    """Character sequence-to-sequence (encoder–decoder), scikit-learn-like.
+
+    Args:
+        cell, hidden_size, num_layers, embedding_dim, dropout: both recurrent stacks
+            (default a 1-layer LSTM of 128 units, 32-dim character embeddings).
+        bidirectional: a bidirectional encoder (default True: the decoder's start state
+            then summarises the source read from both ends).
+        max_output_length: the longest output decoding produces (None: 1.5 × the
+            longest training target + 5).
+        batch_size, dtype, seed: training batches, float dtype, the seed of weights,
+            validation split, data order and dropout.
+
+    After :meth:`fit`: ``model_``, ``history_``, ``source_chars_``, ``target_chars_``,
+    ``val_scores_`` ({"exact_match", "char_accuracy"} on the validation pairs, greedy).
+    """
+
+    def __init__(self, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1, embedding_dim: int = 32,
+                 bidirectional: bool = True, dropout: float = 0.0, max_output_length: int | None = None,
+                 batch_size: int = 32, dtype: str = "float32", seed: int = 0):
+        where = "Seq2Seq"
+        parse_cell(cell, where)
+        self.cell = cell
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise TypeError(f"{where}: bidirectional must be True or False, got {type(bidirectional).__name__}")
+        self.bidirectional = bool(bidirectional)
+        self.dropout = _number(dropout, "dropout", where, 0.0, 1.0)
+        self.max_output_length = (None if max_output_length is None
+                                  else check_positive_int(max_output_length, "max_output_length", where))
+        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+        self.dtype = str(np.dtype(dtype))
+        if self.dtype not in ("float32", "float64"):
+            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
+        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.model_ = None
+        self.history_ = None
+
+    def get_params(self) -> dict:
+        """The constructor arguments (JSON-able)."""
+        return {"cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "embedding_dim": self.embedding_dim, "bidirectional": self.bidirectional,
+                "dropout": self.dropout, "max_output_length": self.max_output_length,
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return "Seq2Seq(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def _check_fitted(self, what: str) -> None:
+        if self.model_ is None:
+            raise RnnkitError(f"Seq2Seq.{what}: the model is not trained yet; call fit(sources, targets) "
+                              f"or Seq2Seq.load(directory) first")
+
+    # -- encoding ------------------------------------------------------------------------------
+    def _set_vocab(self, source_chars: str, target_chars: str) -> None:
+        from rnnkit.data.text import CharVocab
+
+        self.source_chars_, self.target_chars_ = source_chars, target_chars
+        self._src = CharVocab(source_chars)
+        self._tgt = CharVocab(target_chars)
+
+    def _encode_sources(self, sources, where: str) -> list[np.ndarray]:
+        out = []
+        for i, s in enumerate(sources):
+            unseen = sorted(set(s) - set(self.source_chars_))
+            if unseen:
+                raise RnnkitError(f"{where}: sources[{i}] {s!r:.40} has characters not seen in training: "
+                                  f"{', '.join(map(repr, unseen[:10]))}")
+            out.append(self._src.encode(s))
+        return out
+
+    def _encode_targets(self, targets, where: str) -> list[np.ndarray]:
+        out = []
+        for i, t in enumerate(targets):
+            unseen = sorted(set(t) - set(self.target_chars_))
+            if unseen:
+                raise RnnkitError(f"{where}: targets[{i}] {t!r:.40} has characters not seen in the training "
+                                  f"targets: {', '.join(map(repr, unseen[:10]))}")
+            out.append(np.append(self._tgt.encode(t) + SPECIALS, EOS).astype(np.int64))
+        return out
+
+    def _decode(self, ids) -> str:
+        ids = np.asarray([i for i in ids if i >= SPECIALS], dtype=np.int64) - SPECIALS
+        return self._tgt.decode(ids)
+
+    def _build_model(self):
+        from rnnkit.models import EncoderDecoder
+
+        return EncoderDecoder(tgt_vocab_size=len(self.target_chars_) + SPECIALS,
+                              src_vocab_size=len(self.source_chars_), cell=self.cell,
+                              hidden_size=self.hidden_size, num_layers=self.num_layers,
+                              embedding_dim=self.embedding_dim, bidirectional=self.bidirectional,
+                              dropout=self.dropout, pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype,
+                              seed=self.seed)
+
+    # -- fit -------------------------------------------------------------------------------------
+    def fit(self, sources, targets, *, val_sources=None, val_targets=None, val_fraction: float = 0.1,
+            epochs: int = 30, time_limit: float | None = None, max_steps: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 5,
+            out_dir=None, quiet: bool = True) -> "Seq2Seq":
+        """Train on pairs ``sources[i] -> targets[i]`` (strings); returns self.
+
+        Args:
+            val_sources, val_targets: validation pairs; otherwise ``val_fraction`` of the
+                pairs (drawn at random with the seed) is held out (0: no validation).
+            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
+                (patience: epochs without a better validation loss; the best weights
+                are kept).
+            out_dir: write the run directory (module docstring).
+            quiet: False shows a progress bar (on a terminal) or log lines.
+        """
+        from rnnkit.data.sequences import minibatches
+        from rnnkit.train import TrainConfig, Trainer
+
+        where = "Seq2Seq.fit"
+        sources = _strings(sources, "sources", where)
+        targets = _strings(targets, "targets", where, allow_empty=True)
+        if len(sources) != len(targets):
+            raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
+        val_fraction = _number(val_fraction, "val_fraction", where, 0.0, 1.0)
+        n = len(sources)
+        if val_sources is not None or val_targets is not None:
+            if val_sources is None or val_targets is None:
+                raise ValueError(f"{where}: give both val_sources and val_targets")
+            vs = _strings(val_sources, "val_sources", where)
+            vt = _strings(val_targets, "val_targets", where, allow_empty=True)
+            if len(vs) != len(vt):
+                raise ValueError(f"{where}: {len(vs)} val_sources but {len(vt)} val_targets")
+            tr = np.arange(n)
+        elif val_fraction > 0 and n >= 2:
+            perm = np.random.default_rng([self.seed, 1]).permutation(n)
+            k = min(max(1, int(round(val_fraction * n))), n - 1)
+            va, tr = np.sort(perm[:k]), np.sort(perm[k:])
+            vs, vt = [sources[i] for i in va], [targets[i] for i in va]
+        else:
+            tr, vs, vt = np.arange(n), [], []
+        tr_src, tr_tgt = [sources[i] for i in tr], [targets[i] for i in tr]
+        # the alphabets come from the training pairs only: what the model can read and write
+        self._set_vocab("".join(sorted(set("".join(tr_src)))), "".join(sorted(set("".join(tr_tgt)))))
+        self.max_target_length_ = max(len(t) for t in tr_tgt)
+        X, Y = self._encode_sources(tr_src, where), self._encode_targets(tr_tgt, where)
+        val_batches = None
+        if vs:
+            Xv, Yv = self._encode_sources(vs, where), self._encode_targets(vt, where)
+            val_batches = [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
+                           for b in minibatches(Xv, Yv, batch_size=256, shuffle=False)]
+        self.model_ = self._build_model()
+        bs = self.batch_size
+
+        def train_batches(epoch, rng):
+            return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
+                    for b in minibatches(X, Y, batch_size=bs, seed=rng)]
+
+        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
+                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
+                             patience=patience if val_batches is not None else None, restore_best=True,
+                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, -(-len(X) // bs))))
+        trainer = Trainer(self.model_, config, None if out_dir is None else os.fspath(out_dir))
+        self.history_ = trainer.fit(train_batches, val_batches)
+        self.model_.eval()
+        self.val_scores_, self._val_examples = None, None
+        if vs:
+            pred = self.predict(vs)
+            self.val_scores_ = {"exact_match": exact_match(pred, vt), "char_accuracy": char_accuracy(pred, vt),
+                                "n": len(vs)}
+            self._val_examples = (vs, vt, pred)
+        if out_dir is not None:
+            self.save(out_dir)
+            self._write_run(out_dir, len(tr))
+        return self
+
+    # -- decoding --------------------------------------------------------------------------------
+    def _max_len(self, max_len) -> int:
+        if max_len is not None:
+            return check_positive_int(max_len, "max_len", "Seq2Seq.predict")
+        if self.max_output_length is not None:
+            return self.max_output_length
+        return int(1.5 * self.max_target_length_) + 5
+
+    def _batches(self, enc, size: int):
+        """Index groups of similar source lengths (less padding) and their padded inputs."""
+        from rnnkit.data.sequences import pad_sequences
+
+        order = np.argsort([len(s) for s in enc], kind="stable")
+        for i in range(0, len(order), size):
+            idx = order[i:i + size]
+            x, lengths = pad_sequences([enc[j] for j in idx])
+            yield idx, x, lengths
+
+    def predict(self, sources, beam_width: int = 1, max_len: int | None = None,
+                length_penalty: float = 1.0) -> list[str]:
+        """Decode every source: greedy for ``beam_width=1`` (batched), else beam search."""
+        self._check_fitted("predict")
+        where = "Seq2Seq.predict"
+        sources = _strings(sources, "sources", where)
+        beam_width = check_positive_int(beam_width, "beam_width", where)
+        if beam_width > 1:
+            return self.beam_search(sources, beam_width, max_len, length_penalty)
+        enc = self._encode_sources(sources, where)
+        L = self._max_len(max_len)
+        out: list[str] = [""] * len(enc)
+        for idx, x, lengths in self._batches(enc, 256):
+            for j, ids in zip(idx, self.model_.greedy(x, lengths, max_len=L)):
+                out[j] = self._decode(ids)
+        return out
+
+    def beam_search(self, sources, beam_width: int = 4, max_len: int | None = None,
+                    length_penalty: float = 1.0, return_scores: bool = False):
+        """Beam-search decoding of every source (``beam_width`` 1 gives the greedy output).
+
+        With ``return_scores`` also returns each output's log p / len^α.
+        """
+        self._check_fitted("beam_search")
+        where = "Seq2Seq.beam_search"
+        sources = _strings(sources, "sources", where)
+        beam_width = check_positive_int(beam_width, "beam_width", where)
+        enc = self._encode_sources(sources, where)
+        L = self._max_len(max_len)
+        out: list[str] = [""] * len(enc)
+        scores = np.zeros(len(enc))
+        for idx, x, lengths in self._batches(enc, 64):
+            res, sc = self.model_.beam_search(x, lengths, width=beam_width, max_len=L,
+                                              length_penalty=length_penalty, return_scores=True)
+            for j, ids, s in zip(idx, res, sc):
+                out[j], scores[j] = self._decode(ids), s
+        return (out, scores) if return_scores else out
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, sources, targets, beam_width: int = 1) -> dict:
+        """{"exact_match", "char_accuracy", "n"} of the decoded ``sources`` against ``targets``."""
+        self._check_fitted("evaluate")
+        where = "Seq2Seq.evaluate"
+        sources = _strings(sources, "sources", where)
+        targets = _strings(targets, "targets", where, allow_empty=True)
+        if len(sources) != len(targets):
+            raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
+        pred = self.predict(sources, beam_width=beam_width)
+        return {"exact_match": exact_match(pred, targets), "char_accuracy": char_accuracy(pred, targets),
+                "n": len(targets)}
+
+    def score(self, sources, targets, beam_width: int = 1, metric: str = "exact_match") -> float:
+        """Exact-match accuracy (``metric="exact_match"``) or character accuracy
+        (``"char_accuracy"``) of the decoded ``sources``."""
+        if metric not in ("exact_match", "char_accuracy"):
+            raise ValueError(f"Seq2Seq.score: metric must be 'exact_match' or 'char_accuracy', got {metric!r}")
+        return self.evaluate(sources, targets, beam_width)[metric]
+
+    # -- plots and the run report ----------------------------------------------------------------
+    @staticmethod
+    def position_accuracy(predictions, targets) -> np.ndarray:
+        """Accuracy at each output position k: the fraction of targets longer than k whose
+        prediction has the right character there.
+
+        Shapes:
+            -> (max target length,)
+        """
+        L = max(len(t) for t in targets)
+        hit, count = np.zeros(L), np.zeros(L)
+        for p, t in zip(predictions, targets):
+            for k, ch in enumerate(t):
+                count[k] += 1
+                hit[k] += k < len(p) and p[k] == ch
+        return np.divide(hit, count, out=np.zeros(L), where=count > 0)
+
+    def plot_position_accuracy(self, predictions, targets, reference: str | None = None):
+        """Bar chart of :meth:`position_accuracy`; ``reference`` labels the positions
+        (e.g. one target). Returns a matplotlib figure."""
+        from rnnkit.report import pyplot
+
+        plt = pyplot()
+        acc = self.position_accuracy(predictions, targets)
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(acc) + 2), 3.4))
+        ax.bar(np.arange(len(acc)), acc, color="tab:blue")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("output position")
+        ax.set_ylabel("character accuracy")
+        if reference is not None and len(reference) == len(acc):
+            ax.set_xticks(np.arange(len(acc)), [f"{k}\n{c}" for k, c in enumerate(reference)])
+        ax.set_title(f"accuracy by output position (exact match {exact_match(predictions, targets):.3f})")
+        ax.grid(alpha=0.3, axis="y")
+        fig.tight_layout()
+        return fig
+
+    def _write_run(self, out_dir, n_train: int) -> None:
+        from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+
+        out_dir = os.fspath(out_dir)
+        data = [["training pairs", n_train],
+                ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["n"]],
+                ["source alphabet", f"{len(self.source_chars_)} characters: {self.source_chars_}"],
+                ["target alphabet", f"{len(self.target_chars_)} characters: {self.target_chars_}"],
+                ["longest training target", self.max_target_length_]]
+        sections = [Section("Data", table=data, header=["", ""])]
+        if self.val_scores_ is not None:
+            vs, vt, pred = self._val_examples
+            figs = []
+            if have_matplotlib():
+                ref = max(vt, key=len)
+                figs.append(save_figure(self.plot_position_accuracy(pred, vt, ref),
+                                        os.path.join(out_dir, "char_accuracy.png")))
+            text = (f"greedy decoding of {len(vt)} validation pairs: exact match "
+                    f"{self.val_scores_['exact_match']:.4f}, character accuracy "
+                    f"{self.val_scores_['char_accuracy']:.4f}")
+            sections.append(Section("Validation", text=text, figures=figs))
+            wrong = [i for i in range(len(vt)) if pred[i] != vt[i]]
+            right = [i for i in range(len(vt)) if pred[i] == vt[i]]
+            shown = wrong[:15] + right[:5]
+            sections.append(Section("Examples (errors first)",
+                                    table=[[vs[i], vt[i], pred[i], "yes" if pred[i] == vt[i] else "no"]
+                                           for i in shown],
+                                    header=["source", "target", "prediction", "exact"]))
+        write_run_report(out_dir, "rnnkit sequence to sequence", sections,
+                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
+
+    # -- files -------------------------------------------------------------------------------------
+    def save(self, directory) -> str:
+        """Write the fitted model to ``directory`` (config.json + model.npz); returns the path."""
+        self._check_fitted("save")
+        meta = {"task": TASK, "params": self.get_params(),
+                "state": {"source_chars": self.source_chars_, "target_chars": self.target_chars_,
+                          "max_target_length": int(self.max_target_length_)}}
+        if getattr(self, "val_scores_", None) is not None:
+            meta["val_scores"] = dict(self.val_scores_)
+        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+
+    @classmethod
+    def load(cls, directory) -> "Seq2Seq":
+        """Read a model written by :meth:`save` or ``fit(out_dir=...)``; a directory of
+        another task is a CheckpointError ("… was written by task 'lm', not 'seq2seq'")."""
+        from rnnkit.models import build
+
+        directory = os.fspath(directory)
+        ckpt = _load_task(directory, TASK, "Seq2Seq")
+        try:
+            s2s = cls(**ckpt.meta["params"])
+            st = ckpt.meta["state"]
+            s2s._set_vocab(st["source_chars"], st["target_chars"])
+            s2s.max_target_length_ = int(st["max_target_length"])
+            model = build(ckpt.config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
+        if model.config() != s2s._build_model().config():
+            raise CheckpointError(f"{directory}: the model in config.json does not match the parameters "
+                                  f"and alphabets")
+        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
+        model.load_state_dict(ckpt.arrays)
+        model.eval()
+        s2s.model_ = model
+        s2s.val_scores_ = s2s._val_examples = None
+        return s2s
