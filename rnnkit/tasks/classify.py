@@ -37,7 +37,6 @@ classifier is a checkpoint directory: ``config.json`` (the model config; in ``me
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -45,6 +44,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.tasks._common import check_number, load_task
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
 from rnnkit.models.base import get_key, parse_cell
@@ -150,25 +150,8 @@ def classification_report(y_true, y_pred, num_classes: int) -> dict:
             "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "confusion": conf}
 
 
-def _number(value, name, where, low, high, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (math.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
-        raise ValueError(f"{where}: {name} must lie in [{low}, {high}{')' if high_open else ']'}, got {value}")
-    return v
 
 
-def _load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
-    """Load a checkpoint and check it was written by ``task``."""
-    directory = os.fspath(directory)
-    ckpt = rkio.load_checkpoint(directory)
-    found = ckpt.meta.get("task")
-    if found != task:
-        what = (f"was written by task {found!r}, not {task!r}" if found is not None else
-                f"holds no {task!r} task model (a bare model checkpoint, or a run that did not finish)")
-        raise CheckpointError(f"{directory}: {what}; load it with the class of that task, not {cls_name}")
-    return ckpt
 
 
 # -- the task ------------------------------------------------------------------------------
@@ -212,7 +195,7 @@ class SequenceClassifier:
         self.attention_size = None if attention_size is None else check_positive_int(attention_size,
                                                                                      "attention_size", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
-        self.dropout = _number(dropout, "dropout", where, 0.0, 1.0)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         if alphabet is not None:
             if not isinstance(alphabet, str) or not alphabet or len(set(alphabet)) != len(alphabet):
                 raise ValueError(f"{where}: alphabet must be a non-empty string of distinct characters, "
@@ -364,7 +347,7 @@ class SequenceClassifier:
         from rnnkit.train import TrainConfig, Trainer
 
         where = "SequenceClassifier.fit"
-        val_fraction = _number(val_fraction, "val_fraction", where, 0.0, 1.0)
+        val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
         self.kind_ = self._kind(X, where)
         n = len(X)
         if y is None or len(y) != n:
@@ -651,7 +634,7 @@ class SequenceClassifier:
         from rnnkit.data.text import CharVocab
 
         directory = os.fspath(directory)
-        ckpt = _load_task(directory, TASK, "SequenceClassifier")
+        ckpt = load_task(directory, TASK, "SequenceClassifier")
         try:
             params = dict(ckpt.meta["params"])
             cw = params.get("class_weight")

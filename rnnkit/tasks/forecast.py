@@ -66,7 +66,6 @@ parameters, the scaler and the data description) and ``model.npz``.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -74,6 +73,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.tasks._common import check_number, load_task
 from rnnkit.models.base import parse_cell
 
 __all__ = ["Forecaster", "infer_period", "forecast_metrics"]
@@ -85,33 +85,12 @@ INTERVALS = (None, "quantile", "mc_dropout")
 
 # -- small helpers ------------------------------------------------------------------------
 
-def _number(value, name: str, where: str, low: float, high: float | None = None, low_open=False,
-            high_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    bad = (not math.isfinite(v) or (v <= low if low_open else v < low)
-           or (high is not None and (v >= high if high_open else v > high)))
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open or high is None else "]"
-        raise ValueError(f"{where}: {name} must lie in {lo}{low}, {'inf' if high is None else high}{hi}, got {value}")
-    return v
 
 
 def _optional_int(value, name: str, where: str, minimum: int = 1):
     return None if value is None else check_positive_int(value, name, where, minimum=minimum)
 
 
-def _load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
-    """Load a checkpoint and check it was written by ``task``."""
-    directory = os.fspath(directory)
-    ckpt = rkio.load_checkpoint(directory)
-    found = ckpt.meta.get("task")
-    if found != task:
-        what = (f"was written by task {found!r}, not {task!r}" if found is not None else
-                f"holds no {task!r} task model (a bare model checkpoint, or a run that did not finish)")
-        raise CheckpointError(f"{directory}: {what}; load it with the class of that task, not {cls_name}")
-    return ckpt
 
 
 def _as_values(x, name: str, where: str) -> np.ndarray:
@@ -245,10 +224,10 @@ class Forecaster:
         self.cell = cell
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
-        self.dropout = _number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         self.loss = check_choice(loss, "loss", ("mse", "mae", "huber"), where)
         self.intervals = check_choice(intervals, "intervals", INTERVALS, where)
-        q = sorted(_number(v, "quantiles", where, 0.0, 1.0, low_open=True, high_open=True)
+        q = sorted(check_number(v, "quantiles", where, 0.0, 1.0, low_open=True, high_open=True)
                    for v in (quantiles if isinstance(quantiles, (list, tuple, np.ndarray)) else [quantiles]))
         if len(q) < 2 or len(set(q)) != len(q):
             raise ValueError(f"{where}: quantiles must be at least 2 distinct levels in (0, 1), got {quantiles!r}")
@@ -936,7 +915,7 @@ class Forecaster:
         from rnnkit.models import build
 
         directory = os.fspath(directory)
-        ckpt = _load_task(directory, TASK, "Forecaster")
+        ckpt = load_task(directory, TASK, "Forecaster")
         try:
             meta = ckpt.meta
             fc = cls(**meta["params"])

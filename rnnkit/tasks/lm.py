@@ -53,6 +53,7 @@ from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state, parse_cell
+from rnnkit.tasks._common import check_number
 
 __all__ = ["CharLanguageModel"]
 
@@ -69,18 +70,6 @@ def _check_text(text, name: str, where: str, minimum: int = 2) -> str:
     return text
 
 
-def _check_number(value, name: str, where: str, low: float, high: float | None = None,
-                  low_open: bool = False, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    bad = (not math.isfinite(v)) or (v <= low if low_open else v < low) or (high is not None and v > high)
-    if bad:
-        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{']' if high is not None else ')'}"
-        raise ValueError(f"{where}: {name} must lie in {rng}, got {value}")
-    return v
 
 
 def _stream_shape(n: int, batch_size: int, seq_len: int) -> tuple[int, int]:
@@ -121,7 +110,7 @@ class CharLanguageModel:
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
-        self.dropout = _check_number(dropout, "dropout", where, 0.0, 0.999)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 0.999)
         self.seq_len = check_positive_int(seq_len, "seq_len", where)
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         if unknown_char is not None and (not isinstance(unknown_char, str) or len(unknown_char) != 1):
@@ -329,10 +318,10 @@ class CharLanguageModel:
         """
         where = "CharLanguageModel.sample"
         length = check_positive_int(length, "length", where)
-        temperature = _check_number(temperature, "temperature", where, 0.0)
+        temperature = check_number(temperature, "temperature", where, 0.0)
         if top_k is not None:
             top_k = check_positive_int(top_k, "top_k", where)
-        top_p = _check_number(top_p, "top_p", where, 0.0, 1.0, low_open=True, allow_none=True)
+        top_p = check_number(top_p, "top_p", where, 0.0, 1.0, low_open=True, allow_none=True)
         rng = np.random.default_rng(seed)
         logits, state = self._prime(prompt, where)
         out = []

@@ -38,7 +38,6 @@ A fitted model is a checkpoint directory: ``config.json`` (the model config; in
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -46,6 +45,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.tasks._common import check_number, load_task
 from rnnkit.models.base import parse_cell
 
 __all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
@@ -75,25 +75,8 @@ def char_accuracy(predictions, targets) -> float:
     return float(hit / total) if total else 1.0
 
 
-def _number(value, name, where, low, high, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (math.isfinite(v) and low <= v and (v < high if high_open else v <= high)):
-        raise ValueError(f"{where}: {name} must lie in [{low}, {high}{')' if high_open else ']'}, got {value}")
-    return v
 
 
-def _load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
-    """Load a checkpoint and check it was written by ``task``."""
-    directory = os.fspath(directory)
-    ckpt = rkio.load_checkpoint(directory)
-    found = ckpt.meta.get("task")
-    if found != task:
-        what = (f"was written by task {found!r}, not {task!r}" if found is not None else
-                f"holds no {task!r} task model (a bare model checkpoint, or a run that did not finish)")
-        raise CheckpointError(f"{directory}: {what}; load it with the class of that task, not {cls_name}")
-    return ckpt
 
 
 def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
@@ -142,7 +125,7 @@ class Seq2Seq:
         if not isinstance(bidirectional, (bool, np.bool_)):
             raise TypeError(f"{where}: bidirectional must be True or False, got {type(bidirectional).__name__}")
         self.bidirectional = bool(bidirectional)
-        self.dropout = _number(dropout, "dropout", where, 0.0, 1.0)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         self.max_output_length = (None if max_output_length is None
                                   else check_positive_int(max_output_length, "max_output_length", where))
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
@@ -234,7 +217,7 @@ class Seq2Seq:
         targets = _strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
-        val_fraction = _number(val_fraction, "val_fraction", where, 0.0, 1.0)
+        val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
         n = len(sources)
         if val_sources is not None or val_targets is not None:
             if val_sources is None or val_targets is None:
@@ -447,7 +430,7 @@ class Seq2Seq:
         from rnnkit.models import build
 
         directory = os.fspath(directory)
-        ckpt = _load_task(directory, TASK, "Seq2Seq")
+        ckpt = load_task(directory, TASK, "Seq2Seq")
         try:
             s2s = cls(**ckpt.meta["params"])
             st = ckpt.meta["state"]
