@@ -1,0 +1,479 @@
+"""The rnnkit command: exit codes, files written, output, and one-line errors for bad input."""
+
+import argparse
+import base64
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from rnnkit import __version__
+from rnnkit.cli import build_parser, main
+from rnnkit.errors import RnnkitError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TINY_LM = ["--cell", "gru", "--hidden", "12", "--layers", "1", "--embedding", "6", "--seq-len", "24",
+           "--batch", "4", "--epochs", "2", "--lr", "0.01"]
+TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40
+        + "a cat and a dog met on a mat by the log.\n" * 10)
+
+
+def one_error_line(err: str) -> str:
+    """The stderr of a failed command: exactly one line 'error: …', no traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def parse_html(path):
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.imgs, self.chunks = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.imgs.append(dict(attrs)["src"])
+
+        def handle_data(self, data):
+            self.chunks.append(data)
+
+    p = P()
+    p.feed(path.read_text(encoding="utf-8"))
+    p.close()
+    p.text = "".join(p.chunks)
+    return p
+
+
+def read_csv_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def snapshot(directory):
+    """Every file under ``directory`` with its bytes: to prove nothing was touched."""
+    return {os.path.relpath(os.path.join(root, name), directory): open(os.path.join(root, name), "rb").read()
+            for root, _, names in os.walk(directory) for name in names}
+
+
+# -- the parser itself ------------------------------------------------------------------
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"rnnkit {__version__}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("demo", "train-lm", "generate", "evaluate", "activations", "forecast", "classify", "seq2seq",
+                "gradients", "memory", "bench"):
+        assert cmd in out
+    assert main([]) == 0                          # no command: the help
+    assert "usage: rnnkit" in capsys.readouterr().out
+
+
+def test_python_dash_m_version():
+    res = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == f"rnnkit {__version__}"
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = dict(sub.choices)
+    assert len(commands) >= 11
+    for name, p in commands.items():
+        if name == "bench":                        # rnnkit.bench's own parser answers `rnnkit bench --help`
+            continue
+        assert p.epilog and p.epilog.startswith("example:\n  rnnkit " + name), name
+        assert p.description, name
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and len(action.help) > 8, f"{name} {action.option_strings or action.dest}"
+        # the help renders (every %(default)s resolves)
+        assert "usage: rnnkit " + name in p.format_help()
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["forecast", "x.csv", "--horizon", "0", "--out", "d"]) == 2
+    assert "--horizon" in capsys.readouterr().err
+    assert main(["no-such-command"]) == 2
+    assert main(["gradients", "--cell", "lstm,tree", "--out", "d"]) == 2
+    assert "tree" in capsys.readouterr().err
+
+
+# -- language model -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "cats.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lm_dir(text_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lm") / "run"
+    assert main(["train-lm", str(text_file), "--out", str(out), *TINY_LM, "--quiet"]) == 0
+    return out
+
+
+def test_train_lm_prints_samples_and_writes_the_run(text_file, tmp_path, capsys):
+    out = tmp_path / "lm"
+    code = main(["train-lm", str(text_file), "--out", str(out), *TINY_LM, "--prompt", "the ",
+                 "--sample-length", "30"])
+    assert code == 0
+    captured = capsys.readouterr()
+    # one sample per epoch, each starting with the prompt, on stdout
+    assert len(re.findall(r"^epoch \d+, step \d+", captured.out, flags=re.M)) == 2
+    assert re.search(r"^    the ", captured.out, flags=re.M)
+    assert f"report: {out / 'report.html'}" in captured.out
+    for name in ("config.json", "model.npz", "report.html", "train/config.json", "train/metrics.jsonl",
+                 "train/best/model.npz"):
+        assert (out / name).is_file(), name
+    page = parse_html(out / "report.html")
+    assert page.imgs and all(base64.b64decode(s.split(",", 1)[1]).startswith(PNG_SIGNATURE) for s in page.imgs)
+    html_text = (out / "report.html").read_text(encoding="utf-8")
+    assert "Samples during training" in html_text and "bits/char" in html_text
+
+
+def test_a_run_stopped_before_validation_shows_its_last_weights(text_file, tmp_path, capsys):
+    out = tmp_path / "lm"
+    assert main(["train-lm", str(text_file), "--out", str(out), *TINY_LM, "--max-steps", "5",
+                 "--sample-length", "10"]) == 0
+    stdout = capsys.readouterr().out
+    assert "end of training (weights of step 5)" in stdout
+    assert not re.search(r"^epoch \d+, step", stdout, flags=re.M)       # no epoch finished
+    assert "end of training (weights of step 5)" in (out / "report.html").read_text(encoding="utf-8")
+    assert "stopped (max_steps) after 5 steps" in stdout
+
+
+def test_generate_is_seeded_and_starts_with_the_prompt(lm_dir, capsys):
+    assert main(["generate", str(lm_dir), "--prompt", "the c", "--length", "40", "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("the c") and len(first) == len("the c") + 40 + 1
+    assert main(["generate", str(lm_dir), "--prompt", "the c", "--length", "40", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == first
+    # greedy: temperature 0, top-k 1 and a beam of 1 agree, whatever the seed
+    outs = []
+    for extra in (["--temperature", "0", "--seed", "1"], ["--top-k", "1", "--seed", "2"], ["--beam", "1"]):
+        assert main(["generate", str(lm_dir), "--prompt", "the ", "--length", "25", *extra]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] == outs[2]
+    assert set(outs[0][:-1]) <= set(TEXT)
+
+
+def test_evaluate_prints_nats_and_bits(lm_dir, text_file, capsys):
+    assert main(["evaluate", str(lm_dir), str(text_file)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["chars"] == len(TEXT) - 1
+    assert math.isclose(res["bits_per_char"], res["nats_per_char"] / math.log(2), rel_tol=1e-12)
+    # trained: better than a uniform guess over the vocabulary
+    assert res["bits_per_char"] < math.log2(len(set(TEXT)))
+
+
+def test_lm_bad_input_is_one_line(lm_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    other = tmp_path / "other.txt"
+    other.write_text("XYZ!", encoding="utf-8")
+    cases = [
+        (["train-lm", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "missing.txt"),
+        (["train-lm", str(empty), "--out", str(tmp_path / "b")], "empty"),
+        (["evaluate", str(lm_dir), str(other)], "not seen in training"),
+        (["generate", str(lm_dir), "--prompt", "QQ"], "not seen in training"),
+        (["generate", str(lm_dir), "--top-p", "1.5"], "top_p"),
+        (["generate", str(tmp_path / "nothing-here")], "not found"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 1, argv
+        assert needle in one_error_line(capsys.readouterr().err), argv
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_out_that_is_a_file_or_holds_a_model_is_refused(lm_dir, text_file, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me", encoding="utf-8")
+    assert main(["train-lm", str(text_file), "--out", str(a_file), *TINY_LM]) == 1
+    assert "existing file" in one_error_line(capsys.readouterr().err)
+    assert a_file.read_text(encoding="utf-8") == "keep me"
+    before = snapshot(lm_dir)
+    assert main(["train-lm", str(text_file), "--out", str(lm_dir), *TINY_LM, "--quiet"]) == 1
+    assert "--force" in one_error_line(capsys.readouterr().err)
+    assert main(["forecast", str(text_file), "--horizon", "2", "--out", str(lm_dir), "--quiet"]) == 1
+    assert "already holds a trained model (task 'lm')" in one_error_line(capsys.readouterr().err)
+    assert snapshot(lm_dir) == before
+
+
+def test_resume_continues_and_checks_options(text_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train-lm", str(text_file), "--out", str(out), "--cell", "rnn", "--hidden", "8", "--embedding", "4",
+            "--seq-len", "16", "--batch", "4", "--quiet"]
+    assert main(base + ["--epochs", "1"]) == 0
+    step1 = json.loads((out / "train" / "trainer.json").read_text())["step"]
+    resume = ["train-lm", str(text_file), "--out", str(out), "--resume", "--quiet"]
+    assert main(resume + ["--epochs", "2", "--hidden", "9"]) == 1
+    assert "--hidden" in one_error_line(capsys.readouterr().err)
+    assert main(resume + ["--epochs", "2"]) == 0
+    step2 = json.loads((out / "train" / "trainer.json").read_text())["step"]
+    assert step2 == 2 * step1
+    assert main(["train-lm", str(text_file), "--out", str(tmp_path / "fresh"), "--resume"]) == 1
+    assert "no training checkpoint" in one_error_line(capsys.readouterr().err)
+
+
+def test_ctrl_c_saves_the_checkpoint_and_exits_130(text_file, tmp_path, monkeypatch, capsys):
+    from rnnkit.models import SequenceTagger
+
+    calls = {"n": 0}
+    real_backward = SequenceTagger.backward
+
+    def interrupted_backward(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_backward(self)
+
+    monkeypatch.setattr(SequenceTagger, "backward", interrupted_backward)
+    out = tmp_path / "run"
+    assert main(["train-lm", str(text_file), "--out", str(out), *TINY_LM, "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 2" in err and "--resume" in err
+    state = json.loads((out / "train" / "trainer.json").read_text())
+    assert state["step"] == 2
+    monkeypatch.setattr(SequenceTagger, "backward", real_backward)
+    assert main(["train-lm", str(text_file), "--out", str(out), "--resume", "--epochs", "1", "--quiet"]) == 0
+
+
+def test_activations_page(lm_dir, text_file, tmp_path, capsys):
+    out = tmp_path / "units.html"
+    assert main(["activations", str(lm_dir), str(text_file), "--out", str(out), "--max-chars", "200",
+                 "--top", "3"]) == 0
+    stdout = capsys.readouterr().out
+    assert len(re.findall(r"^layer 0 [hc]\[\d+\]", stdout, flags=re.M)) == 3
+    page = parse_html(out)
+    assert "the cat sat" in page.text            # the passage, one coloured span per character
+    assert all(s.startswith("data:image/png;base64,") for s in page.imgs)
+    assert main(["activations", str(lm_dir), str(text_file), "--out", str(tmp_path)]) == 1
+    assert "is a directory" in one_error_line(capsys.readouterr().err)
+
+
+def test_blas_threads_are_set_and_restored():
+    from rnnkit.cli import _blas_thread_controls, blas_threads
+
+    controls = _blas_thread_controls()
+    if not controls:
+        pytest.skip("no BLAS with a thread-count setter found in this process")
+    _, get = controls[0]
+    before = get()
+    with blas_threads(1) as b:
+        assert b.applied and get() == 1
+    assert get() == before
+    with blas_threads(None) as b:
+        assert not b.applied and get() == before
+
+
+def test_debug_env_shows_the_exception(lm_dir, monkeypatch):
+    monkeypatch.setenv("RNNKIT_DEBUG", "1")
+    with pytest.raises(RnnkitError):
+        main(["generate", str(lm_dir), "--prompt", "QQ"])
+
+
+# -- forecasting ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def series_csv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("series")
+    t = np.arange(240)
+    y = 10 + np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(0).standard_normal(240)
+    good = d / "sales.csv"
+    with good.open("w", encoding="utf-8") as f:
+        f.write("date,units,store\n")
+        for i, v in enumerate(y):
+            f.write(f"day{i},{v:.5f},s{i % 3}\n")
+    gaps = d / "gaps.csv"
+    lines = good.read_text().splitlines()
+    lines[8] = "day7,,s1"
+    gaps.write_text("\n".join(lines) + "\n")
+    return good, gaps, y
+
+
+def test_forecast_writes_predictions_metrics_plot_and_report(series_csv, tmp_path, capsys):
+    good, _, y = series_csv
+    out = tmp_path / "fc"
+    H = 6
+    code = main(["forecast", str(good), "--column", "units", "--horizon", str(H), "--out", str(out), "--cell", "gru",
+                 "--hidden", "8", "--epochs", "3", "--quantiles", "0.1,0.5,0.9", "--quiet"])
+    assert code == 0
+    assert capsys.readouterr().out == ""          # --quiet
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["horizon"] == H and metrics["period"] == 12      # inferred from the training part
+    assert set(metrics["metrics"]) == {"model", "naive", "seasonal_naive"}
+    assert set(metrics["metrics"]["model"]) == {"mae", "rmse", "mape", "smape", "mase"}
+    rows = read_csv_rows(out / "backtest.csv")
+    assert len(rows) == metrics["test_origins"] * H
+    for r in rows[:3 * H]:
+        o, row = int(r["origin_row"]), int(r["row"])
+        assert r["date"] == f"day{row}" and r["target"] == "units"
+        assert float(r["actual"]) == pytest.approx(y[row], abs=1e-5)
+        assert float(r["naive"]) == pytest.approx(y[o - 1], abs=1e-5)          # the last observed value
+        assert float(r["seasonal_naive"]) == pytest.approx(y[row - 12], abs=1e-5)
+        assert float(r["lower"]) <= float(r["upper"])
+    pred = read_csv_rows(out / "predictions.csv")
+    assert [int(r["step"]) for r in pred] == list(range(1, H + 1))
+    assert [int(r["row"]) for r in pred] == list(range(240, 240 + H))
+    assert all(float(r["lower"]) <= float(r["forecast"]) <= float(r["upper"]) for r in pred)
+    assert (out / "forecast.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert parse_html(out / "report.html").imgs
+
+
+def test_forecast_bad_input_fails_before_writing(series_csv, tmp_path, capsys):
+    good, gaps, _ = series_csv
+    out = tmp_path / "never"
+    cases = [
+        (["forecast", str(tmp_path / "nope.csv"), "--horizon", "3"], "not found"),
+        (["forecast", str(good), "--column", "store", "--horizon", "3"], "non-numeric"),
+        (["forecast", str(good), "--horizon", "3"], "--column"),          # 'store' is text: say --column
+        (["forecast", str(good), "--column", "price", "--horizon", "3"], "price"),
+        (["forecast", str(gaps), "--column", "units", "--horizon", "3"], "--fill"),
+        (["forecast", str(good), "--column", "units", "--horizon", "500"], "--horizon 500"),
+        (["forecast", str(good), "--column", "units", "--horizon", "4", "--lookback", "300"], "--lookback 300"),
+        (["forecast", str(good), "--column", "units", "--horizon", "20", "--lookback", "160"], "too short"),
+    ]
+    for argv, needle in cases:
+        assert main(argv + ["--out", str(out), "--quiet"]) == 1, argv
+        assert needle in one_error_line(capsys.readouterr().err), argv
+    assert not out.exists()
+
+
+def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys):
+    good, _, _ = series_csv
+    out = tmp_path / "fc"
+    assert main(["forecast", str(good), "--column", "units", "--horizon", "3", "--out", str(out), "--hidden", "4",
+                 "--epochs", "1", "--test-fraction", "0.1", "--quiet"]) == 0
+    for argv in (["generate", str(out)], ["evaluate", str(out), str(good)], ["seq2seq", "--model", str(out), "x"],
+                 ["activations", str(out), str(good), "--out", str(tmp_path / "u.html")]):
+        assert main(argv) == 1
+        assert "forecast" in one_error_line(capsys.readouterr().err), argv
+
+
+# -- classification and sequence to sequence --------------------------------------------------
+
+def write_tsv(path, n, classes, seed):
+    rng = np.random.default_rng(seed)
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            c = classes[i % len(classes)]
+            t = np.arange(16)
+            v = (np.sin(t / 2) if c == classes[0] else -np.sin(t / 2)) + 0.1 * rng.standard_normal(16)
+            f.write(c + "\t" + "\t".join(f"{x:.4f}" for x in v) + "\n")
+
+
+def test_classify_writes_metrics_confusion_and_predictions(tmp_path, capsys):
+    write_tsv(tmp_path / "train.tsv", 24, ["up", "down"], 0)
+    write_tsv(tmp_path / "test.tsv", 10, ["up", "down"], 1)
+    out = tmp_path / "clf"
+    assert main(["classify", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"), "--out", str(out),
+                 "--hidden", "8", "--epochs", "2", "--pooling", "mean"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["classes"]) == ["down", "up"]
+    conf = np.array(metrics["test"]["confusion"])
+    assert conf.shape == (2, 2) and conf.sum() == 10
+    assert metrics["test"]["accuracy"] == pytest.approx(np.trace(conf) / 10)
+    preds = read_csv_rows(out / "predictions.csv")
+    assert len(preds) == 10 and {p["label"] for p in preds} == {"up", "down"}
+    hits = sum(p["label"] == p["predicted"] for p in preds)
+    assert hits == np.trace(conf)
+    assert (out / "confusion_matrix_test.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert (out / "report.html").is_file()
+
+
+def test_classify_test_classes_must_be_known(tmp_path, capsys):
+    write_tsv(tmp_path / "train.tsv", 12, ["up", "down"], 0)
+    write_tsv(tmp_path / "test.tsv", 6, ["up", "sideways"], 1)
+    out = tmp_path / "clf"
+    assert main(["classify", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"),
+                 "--out", str(out)]) == 1
+    assert "'sideways'" in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+    (tmp_path / "series.txt").write_text("1 2 3\n")
+    assert main(["classify", str(tmp_path / "series.txt"), "--out", str(out)]) == 1
+    assert "unsupported file type" in one_error_line(capsys.readouterr().err)
+
+
+def test_seq2seq_trains_on_pairs_and_translates(tmp_path, capsys):
+    words = ["abc", "bca", "cab", "aab", "bba", "ccb", "acb", "bac", "cba", "abb", "bcc", "caa"]
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words * 3), encoding="utf-8")
+    out = tmp_path / "rev"
+    assert main(["seq2seq", "--out", str(out), "--train", str(pairs), "--test", str(pairs), "--hidden", "8",
+                 "--embedding", "4", "--epochs", "2", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pairs"] == 36 and metrics["test"]["n"] == 36
+    assert 0.0 <= metrics["test"]["char_accuracy"] <= 1.0
+    capsys.readouterr()
+    assert main(["seq2seq", "--model", str(out), "abc", "cab", "--beam", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == ["abc", "cab"]
+    assert all(set(ln.split("\t")[1]) <= set("abc") for ln in lines)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("abc cba\n", encoding="utf-8")
+    for argv, needle in ((["seq2seq", "--out", str(tmp_path / "x"), "--train", str(bad)], "no tab"),
+                         (["seq2seq", "--model", str(out), "--out", str(tmp_path / "y")], "not both"),
+                         (["seq2seq", "--model", str(out), "xyz!"], "not seen in training"),
+                         (["seq2seq", "--model", str(out)], "inputs")):
+        assert main(argv) == 1, argv
+        assert needle in one_error_line(capsys.readouterr().err), argv
+
+
+def test_seq2seq_builtin_dates(tmp_path, capsys):
+    out = tmp_path / "dates"
+    assert main(["seq2seq", "--out", str(out), "--dates", "40", "--hidden", "8", "--embedding", "4",
+                 "--epochs", "1", "--unidirectional"]) == 0
+    stdout = capsys.readouterr().out
+    assert "built-in date pairs" in stdout and "validation: exact match" in stdout
+    assert json.loads((out / "metrics.json").read_text())["validation"]["n"] == 4
+
+
+# -- diagnostics and bench ----------------------------------------------------------------------
+
+def test_gradients_command(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert main(["gradients", "--cell", "rnn,gru", "--length", "12", "--hidden", "6", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert re.search(r"^rnn\s", stdout, flags=re.M) and re.search(r"^gru\s", stdout, flags=re.M)
+    res = json.loads((out / "gradients.json").read_text())
+    assert set(res["cells"]) == {"rnn", "gru"} and res["length"] == 12
+    assert len(res["cells"]["rnn"]["grad_norm"]) == 13
+    assert (out / "gradients.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert parse_html(out / "report.html").imgs
+    assert main(["gradients", "--init", "radius=-1", "--out", str(tmp_path / "h")]) == 1
+    assert "radius" in one_error_line(capsys.readouterr().err)
+
+
+def test_memory_command(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["memory", "--task", "copy", "--length", "5", "--cell", "rnn,lstm", "--steps", "4", "--hidden", "6",
+                 "--batch", "8", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert re.search(r"^rnn\s", stdout, flags=re.M) and re.search(r"^lstm\s", stdout, flags=re.M)
+    res = json.loads((out / "memory.json").read_text())
+    assert res["task"] == "copy" and set(res["cells"]) == {"rnn", "lstm"}
+    assert (out / "report.html").is_file()
+    (tmp_path / "file").write_text("x")
+    assert main(["memory", "--out", str(tmp_path / "file")]) == 1
+    assert "existing file" in one_error_line(capsys.readouterr().err)
+
+
+def test_bench_delegates(capsys):
+    assert main(["bench", "--help"]) == 0
+    assert "usage: rnnkit bench" in capsys.readouterr().out
+    assert main(["bench", "--cells", "tree"]) == 1
+    assert "--cells" in one_error_line(capsys.readouterr().err)
