@@ -21,6 +21,12 @@ Softmax cross-entropy over C classes (logits ``z`` (..., C), integer targets ``y
     dL/dz_n = (softmax(z_n) − onehot(y_n)) / N          for valid n, 0 otherwise
     ``ignore_index`` drops items whose target equals it (like a mask).
 
+    With per-class weights ``weight`` = (w_1..w_C), all > 0 (as torch's
+    CrossEntropyLoss(weight=...)), the mean is weighted by each item's class:
+    L = −Σ_{valid n} w_{y_n} log_softmax(z_n)_{y_n} / W,   W = Σ_{valid n} w_{y_n}
+    dL/dz_n = w_{y_n} (softmax(z_n) − onehot(y_n)) / W   (W does not depend on z)
+    Equal weights give the unweighted mean.
+
 Regression, e = pred − target, over the N valid elements
     MSE      L = (1/N) Σ e²                       dL/dpred = 2e / N
     MAE      L = (1/N) Σ |e|                      dL/dpred = sign(e) / N   (0 at e = 0)
@@ -146,16 +152,18 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
-                          ignore_index: int | None = None) -> tuple[float, np.ndarray]:
+                          ignore_index: int | None = None, weight=None) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy over the valid positions and its gradient.
 
     A position is valid when ``mask`` is true there (or no mask) and its target is not
-    ``ignore_index``. Valid targets must lie in [0, C).
+    ``ignore_index``. Valid targets must lie in [0, C). ``weight`` (C positive numbers)
+    makes it the class-weighted mean (module docstring).
 
     Shapes:
         logits:  (..., C) float32/float64
         targets: (...)    integers
         mask:    (...) or a leading part of it, boolean
+        weight:  (C,) or None
         returns: (loss: float, dlogits (..., C) in logits' dtype)
     """
     where = "softmax_cross_entropy"
@@ -175,6 +183,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"{where}: ignore_index must be an integer or None, "
                         f"got {type(ignore_index).__name__}")
+    w = None if weight is None else check_class_weights(weight, C, where, "weight")
 
     valid = _valid_mask(mask, targets.shape, where)
     if ignore_index is not None:
@@ -199,14 +208,38 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
     picked = np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]   # (...)
     if valid is not None:
         picked = np.where(valid, picked, 0)
-    loss = -float(np.sum(picked, dtype=np.float64)) / n
 
     d = np.exp(logp)                                                    # softmax
     np.put_along_axis(d, t[..., None], np.take_along_axis(d, t[..., None], axis=-1) - 1, axis=-1)
     if valid is not None:
         d = np.where(valid[..., None], d, logits.dtype.type(0))
-    d *= logits.dtype.type(1.0 / n)
+    if w is None:
+        loss = -float(np.sum(picked, dtype=np.float64)) / n
+        d *= logits.dtype.type(1.0 / n)
+        return loss, d
+    wy = w[t]                                                           # (...) float64
+    if valid is not None:
+        wy = np.where(valid, wy, 0.0)
+    total = float(np.sum(wy))
+    loss = -float(np.sum(wy * picked, dtype=np.float64)) / total
+    d *= (wy / total).astype(logits.dtype)[..., None]
     return loss, d
+
+
+def check_class_weights(weight, num_classes: int, where: str, name: str = "class_weights") -> np.ndarray:
+    """``weight`` as a float64 (C,) array of positive finite numbers, one per class.
+
+    Shapes:
+        weight: C numbers  ->  (C,) float64
+    """
+    try:
+        w = np.asarray(weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        w = None
+    if w is None or w.shape != (num_classes,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"{where}: {name} must be {num_classes} positive numbers (one per class), "
+                         f"got {weight!r}")
+    return w
 
 
 # -- regression --------------------------------------------------------------------

@@ -555,10 +555,22 @@ class Trainer:
         if self.out_dir is not None:
             with _DeferInterrupt():
                 self.save()
-        if cfg.restore_best and self._best_params is not None:
+        if cfg.restore_best and self._best_params is not None and not self._last_steps_best(reason, val_source):
             self.model.load_state_dict(self._best_params)
         self._say_done(reason)
         return self.history
+
+    def _last_steps_best(self, reason: str, val_source) -> bool:
+        """Whether the weights a step or time limit stopped at beat the best evaluated ones.
+
+        A limit can stop training between evaluations; restoring the best weights then
+        would throw away the steps since the last evaluation even when they helped. This
+        extra evaluation only picks the weights to keep: it changes no training state, so
+        a resumed run goes on exactly as an uninterrupted one would.
+        """
+        if val_source is None or reason not in ("max_steps", "time_limit") or self._last_eval_step == self.step:
+            return False
+        return self.evaluate(val_source) < self.best_val_loss
 
     def evaluate(self, batches) -> float:
         """Mean loss over ``batches`` (a list or a function () -> iterable), in eval mode.

@@ -53,6 +53,31 @@ def test_cross_entropy_gradient_matches_finite_differences(use_mask, ignore_inde
     assert np.isfinite(loss) and loss > 0
 
 
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_class_weighted_cross_entropy_gradient_matches_finite_differences(use_mask):
+    rng = np.random.default_rng(RNG_SEED)
+    z = rng.normal(size=(4, 3, 5)) * 2
+    t = rng.integers(0, 5, size=(4, 3))
+    w = np.array([0.3, 2.0, 1.0, 4.5, 0.7])
+    mask = rng.random((4, 3)) < 0.7 if use_mask else None
+    if mask is not None:
+        mask[0, 0] = True
+    loss, d = L.softmax_cross_entropy(z, t, mask=mask, weight=w)
+    num = fd_grad(lambda x: L.softmax_cross_entropy(x, t, mask=mask, weight=w)[0], z)
+    assert d.shape == z.shape and d.dtype == np.float64
+    assert rel_err(d, num) < 1e-7
+    # the weighted mean by hand, and equal weights give the unweighted mean
+    keep = np.ones(t.shape, dtype=bool) if mask is None else mask
+    nll = -np.take_along_axis(L.log_softmax(z), t[..., None], axis=-1)[..., 0]
+    wy = w[t] * keep
+    assert loss == pytest.approx(np.sum(wy * nll) / np.sum(wy), rel=1e-12)
+    plain, d_plain = L.softmax_cross_entropy(z, t, mask=mask)
+    assert loss != pytest.approx(plain, rel=1e-6)
+    same, d_same = L.softmax_cross_entropy(z, t, mask=mask, weight=np.full(5, 3.0))
+    assert same == pytest.approx(plain, rel=1e-12)
+    np.testing.assert_allclose(d_same, d_plain, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("name", ["mse", "mae", "huber"])
 @pytest.mark.parametrize("use_mask", [False, True])
 def test_regression_gradients_match_finite_differences(name, use_mask):
@@ -109,6 +134,24 @@ def test_cross_entropy_matches_torch(dtype, tol):
     # the same positions dropped by a mask instead of ignore_index give the same result
     loss_m, d_m = L.softmax_cross_entropy(z, np.where(t < 0, 0, t), mask=t >= 0)
     assert loss_m == pytest.approx(loss, rel=1e-12) and np.array_equal(d_m, d)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_class_weighted_cross_entropy_matches_torch(dtype, tol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(RNG_SEED + 1)
+    z = (rng.normal(size=(6, 4, 7)) * 3).astype(dtype)
+    t = rng.integers(0, 7, size=(6, 4))
+    t[rng.random((6, 4)) < 0.3] = -100
+    w = rng.uniform(0.2, 5.0, size=7)
+    loss, d = L.softmax_cross_entropy(z, t, ignore_index=-100, weight=w)
+    zt = torch.tensor(z.reshape(-1, 7), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(t.reshape(-1)), ignore_index=-100,
+                                            weight=torch.tensor(w.astype(dtype)))
+    ref.backward()
+    assert d.dtype == dtype
+    assert abs(loss - ref.item()) <= tol * abs(ref.item())
+    assert rel_err(d.reshape(-1, 7), zt.grad.numpy()) < tol
 
 
 @pytest.mark.parametrize("name", ["mse", "mae", "huber"])
@@ -276,6 +319,9 @@ def test_cross_entropy_errors():
         L.softmax_cross_entropy(z, np.zeros(3, dtype=int), mask=np.array([0, 2, 1]))
     with pytest.raises(TypeError, match="ignore_index"):
         L.softmax_cross_entropy(z, np.zeros(3, dtype=int), ignore_index=1.5)
+    for bad in ([1.0, 2.0, 3.0], [1.0, 0.0, 1.0, 1.0], [1.0, -1.0, 1.0, 1.0], [1.0, np.nan, 1.0, 1.0], "abcd"):
+        with pytest.raises(ValueError, match=r"weight must be 4 positive numbers"):
+            L.softmax_cross_entropy(z, np.zeros(3, dtype=int), weight=bad)
     # an out-of-range id under the mask or equal to ignore_index is not an error
     assert np.isfinite(L.softmax_cross_entropy(z, np.array([0, 9, 1]), mask=np.array([1, 0, 1]))[0])
     assert np.isfinite(L.softmax_cross_entropy(z, np.array([0, -100, 1]), ignore_index=-100)[0])

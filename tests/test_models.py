@@ -585,3 +585,40 @@ def test_every_model_trains_with_the_trainer_and_resumes_from_its_config(tmp_pat
         assert type(again.model) is type(model) and again.step == 6
         for k, v in model.params.items():
             np.testing.assert_array_equal(again.model.params[k], v)
+
+
+def test_class_weighted_classifier_round_trips_and_resumes(tmp_path):
+    from rnnkit.losses import softmax_cross_entropy
+    from rnnkit.train import TrainConfig, Trainer
+
+    kw = dict(num_classes=3, cell="gru", vocab_size=5, hidden_size=4, dtype="float64", seed=3)
+    batch = {"x": ids((T, B), 5), "y": np.array([0, 1, 2]), "lengths": LENGTHS}
+    w = np.array([0.5, 1.0, 4.0])
+    model = SequenceClassifier(class_weights=w, **kw)
+    cfg = model.config()
+    assert cfg["class_weights"] == [0.5, 1.0, 4.0] and SequenceClassifier(**kw).config()["class_weights"] is None
+    same = build(json.loads(json.dumps(cfg)))
+    assert same.config() == cfg
+    np.testing.assert_array_equal(same.class_weights, w)
+    # the loss is the class-weighted mean of the logits' cross-entropy, over B sequences
+    model.eval()
+    logits = model.predict_logits(batch["x"], batch["lengths"])
+    loss, count, _ = model.loss(batch)
+    assert loss == pytest.approx(softmax_cross_entropy(logits, batch["y"], weight=w)[0], rel=1e-12)
+    assert loss != pytest.approx(softmax_cross_entropy(logits, batch["y"])[0], rel=1e-6) and count == B
+    with pytest.raises(ValueError, match="class_weights must be 3 positive numbers"):
+        SequenceClassifier(class_weights=[1.0, 2.0], **kw)
+    with pytest.raises(ValueError, match="class_weights apply to classification only"):
+        M.base.OutputHead("SequenceRegressor", output_size=1, class_weights=[1.0])
+    # a class-weighted run directory resumes from its config.json alone, and two epochs
+    # then two more equal four uninterrupted ones
+    tc = dict(lr=0.01, quiet=True, seed=0)
+    Trainer(model, TrainConfig(epochs=2, **tc), tmp_path / "a").fit([batch, batch])
+    again = Trainer.resume(tmp_path / "a", epochs=4)
+    assert type(again.model) is SequenceClassifier and again.model.config() == cfg and again.step == 4
+    again.fit([batch, batch])
+    straight = SequenceClassifier(class_weights=w, **kw)
+    Trainer(straight, TrainConfig(epochs=4, **tc), tmp_path / "b").fit([batch, batch])
+    assert again.step == 8
+    for k, v in straight.params.items():
+        np.testing.assert_array_equal(again.model.params[k], v, err_msg=k)

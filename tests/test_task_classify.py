@@ -12,8 +12,8 @@ from rnnkit.data import dna_motif_dataset
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.losses import softmax_cross_entropy
 from rnnkit.models import SequenceClassifier as Network
-from rnnkit.tasks.classify import (ClassWeightedClassifier, SequenceClassifier, build_network,
-                                   classification_report)
+from rnnkit.models import build
+from rnnkit.tasks.classify import SequenceClassifier, classification_report
 
 
 def waves(n, seed, lo=20, hi=60):
@@ -117,7 +117,7 @@ def test_class_weights_weight_each_sequence_by_its_class():
     batch = _batch(rng)
     kw = dict(num_classes=3, cell="gru", hidden_size=4, input_size=2, pooling="mean", dtype="float64", seed=3)
     w = np.array([0.5, 1.0, 4.0])
-    weighted = ClassWeightedClassifier(class_weights=w, **kw)
+    weighted = Network(class_weights=w, **kw)
     plain = Network(**kw)
     plain.load_state_dict(weighted.state_dict())
     p = weighted.predict_proba(batch["x"], batch["lengths"])
@@ -128,23 +128,23 @@ def test_class_weights_weight_each_sequence_by_its_class():
     # the class-2 sequence carries weight 4: its loss counts 4/6.5 here, 1/5 unweighted
     assert not np.isclose(loss, plain.loss(batch)[0])
     # equal weights: exactly the unweighted network
-    same = ClassWeightedClassifier(class_weights=[2.0, 2.0, 2.0], **kw)
+    same = Network(class_weights=[2.0, 2.0, 2.0], **kw)
     same.load_state_dict(weighted.state_dict())
     np.testing.assert_allclose(same.loss(batch)[0], plain.loss(batch)[0], rtol=1e-12)
     ref, _ = softmax_cross_entropy(plain.predict_logits(batch["x"], batch["lengths"]), batch["y"])
     np.testing.assert_allclose(plain.loss(batch)[0], ref, rtol=1e-12)
-    # and build_network() rebuilds it from its config, weights included
-    rebuilt = build_network(weighted.config())
+    # and build() rebuilds it from its config, weights included
+    rebuilt = build(weighted.config())
     assert rebuilt.config() == weighted.config() and rebuilt.config()["class_weights"] == [0.5, 1.0, 4.0]
-    assert type(build_network(plain.config())) is Network
+    assert type(build(plain.config())) is Network
 
 
 def test_class_weighted_gradients_match_finite_differences():
     rng = np.random.default_rng(1)
     batch = _batch(rng, B=4, T=4)
     batch["lengths"] = np.array([4, 2, 3, 1])
-    model = ClassWeightedClassifier(class_weights=[0.3, 1.0, 2.5], num_classes=3, cell="gru", hidden_size=3,
-                                    input_size=2, pooling="attention", dtype="float64", seed=0)
+    model = Network(class_weights=[0.3, 1.0, 2.5], num_classes=3, cell="gru", hidden_size=3,
+                    input_size=2, pooling="attention", dtype="float64", seed=0)
     model.train()
     model.zero_grad()
     model.loss(batch)
@@ -169,7 +169,8 @@ def test_balanced_and_dict_class_weights_in_the_task():
     clf = SequenceClassifier(hidden_size=8, class_weight="balanced", seed=0)
     clf.fit(X, y, epochs=1, val_fraction=0.0)
     np.testing.assert_allclose(clf.class_weights_, [100 / (2 * 80), 100 / (2 * 20)])
-    assert isinstance(clf.model_, ClassWeightedClassifier)
+    assert isinstance(clf.model_, Network)
+    np.testing.assert_allclose(clf.model_.config()["class_weights"], clf.class_weights_)
     clf2 = SequenceClassifier(hidden_size=8, class_weight={"sine": 1.0, "square": 3.0}, seed=0)
     clf2.fit(X, y, epochs=1, val_fraction=0.0)
     np.testing.assert_allclose(clf2.model_.class_weights, [1.0, 3.0])

@@ -259,16 +259,20 @@ class OutputHead:
     "cross_entropy" / "mse"; regression also takes "mae", "huber" (``huber_delta``)
     and "quantile" (``quantiles``, the head then emits output_size·Q values).
     ``ignore_index`` (classes only) drops targets equal to it, like a mask.
+    ``class_weights`` (classes only: C positive numbers) makes the loss the
+    class-weighted mean of :func:`rnnkit.losses.softmax_cross_entropy`; ``count``
+    stays the number of valid targets.
     """
 
     def __init__(self, where: str, num_classes=None, output_size=None, loss=None, huber_delta=1.0,
-                 quantiles=None, ignore_index=None, allowed=REGRESSION_LOSSES):
+                 quantiles=None, ignore_index=None, allowed=REGRESSION_LOSSES, class_weights=None):
         if (num_classes is None) == (output_size is None):
             raise ValueError(f"{where}: give exactly one of num_classes (classification) and "
                              f"output_size (regression), got num_classes={num_classes!r}, "
                              f"output_size={output_size!r}")
         self.classes = num_classes is not None
         self.quantiles = None
+        self.class_weights = None
         if self.classes:
             self.num_classes = check_positive_int(num_classes, "num_classes", where, minimum=2)
             loss = "cross_entropy" if loss is None else loss
@@ -278,6 +282,8 @@ class OutputHead:
                 raise TypeError(f"{where}: ignore_index must be None or an integer, got "
                                 f"{type(ignore_index).__name__}")
             self.ignore_index = None if ignore_index is None else int(ignore_index)
+            if class_weights is not None:
+                self.class_weights = _losses.check_class_weights(class_weights, self.num_classes, where)
             self.size = self.num_classes
         else:
             self.output_size = check_positive_int(output_size, "output_size", where)
@@ -285,6 +291,8 @@ class OutputHead:
             check_choice(loss, "loss", allowed, where)
             if ignore_index is not None:
                 raise ValueError(f"{where}: ignore_index applies to classification only")
+            if class_weights is not None:
+                raise ValueError(f"{where}: class_weights apply to classification only")
             self.ignore_index = None
             self.size = self.output_size
             if loss == "quantile":
@@ -346,7 +354,8 @@ class OutputHead:
             -> (loss, draw (..., size), count)
         """
         if self.classes:
-            loss, d = _losses.softmax_cross_entropy(raw, y, mask=mask, ignore_index=self.ignore_index)
+            loss, d = _losses.softmax_cross_entropy(raw, y, mask=mask, ignore_index=self.ignore_index,
+                                                    weight=self.class_weights)
             valid = np.ones(y.shape, dtype=bool) if mask is None else np.broadcast_to(mask, y.shape)
             if self.ignore_index is not None:
                 valid = valid & (y != self.ignore_index)

@@ -10,6 +10,7 @@ are pooled into one vector p per sequence, then a Linear head scores it:
     pooling="attention"  p = Σ_t a_t h_t,  a = softmax_{t ≤ len}(v · tanh(W h_t + b))
                          (see rnnkit.models.attention for the backward)
     z = W_hy dropout(p) + b_y,   L = (1/N) Σ_b ℓ(z_b, y_b)
+    (SequenceClassifier with class_weights w: L = Σ_b w_{y_b} ℓ_b / Σ_b w_{y_b})
 
 Backward of the pooling (dp = ∂L/∂p):
     last       dh_{len, b} = dp_b (forward half),  dh_{1, b} = dp_b (reverse half), 0 elsewhere
@@ -40,7 +41,7 @@ class _ManyToOne(Model):
 
     def _setup(self, cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
                output_size, loss, huber_delta, quantiles, pooling, attention_size, bidirectional,
-               dropout, init, forget_bias, dtype, seed):
+               dropout, init, forget_bias, dtype, seed, class_weights=None):
         where = self._where = type(self).__name__
         self.dtype = model_dtype(dtype, where)
         rnn_cell, nonlinearity = parse_cell(cell, where)
@@ -62,7 +63,8 @@ class _ManyToOne(Model):
         elif attention_size is not None:
             raise ValueError(f"{where}: attention_size applies to pooling='attention' only")
         self.drop = self.add("drop", Dropout(self.dropout, seed=seeds[3]))
-        self.out = OutputHead(where, num_classes, output_size, loss, huber_delta, quantiles)
+        self.out = OutputHead(where, num_classes, output_size, loss, huber_delta, quantiles,
+                              class_weights=class_weights)
         self.head = self.add("head", Linear(D, self.out.size, dtype=self.dtype, seed=seeds[4]))
 
     # -- the pooled forward --------------------------------------------------------------
@@ -182,6 +184,9 @@ class SequenceClassifier(_ManyToOne):
             t = 1), "mean" over the valid steps, or "attention" (``attention_size``,
             default the pooled size).
         dtype, seed.
+        class_weights: None, or C positive numbers: the loss becomes the class-weighted
+            mean Σ_b w_{y_b} ℓ_b / Σ_b w_{y_b} (a rare class counts as much as a common
+            one with w_c ∝ 1/n_c); ``count`` stays B. Stored in ``config()``.
 
     Batch keys: "x" (T, B) ids or (T, B, F) floats, optional "lengths" (B,), "y" int (B,).
     """
@@ -190,12 +195,17 @@ class SequenceClassifier(_ManyToOne):
                  vocab_size: int | None = None, embedding_dim: int | None = None,
                  input_size: int | None = None, pooling: str = "last", attention_size: int | None = None,
                  bidirectional: bool = False, dropout: float = 0.0, init: str = "default",
-                 forget_bias: float | None = None, dtype="float32", seed: int | None = None):
+                 forget_bias: float | None = None, dtype="float32", seed: int | None = None,
+                 class_weights=None):
         super().__init__()
         self._remember(locals())
         self._setup(cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
                     None, None, 1.0, None, pooling, attention_size, bidirectional, dropout, init,
-                    forget_bias, dtype, seed)
+                    forget_bias, dtype, seed, class_weights)
+        # (C,) float64 or None; the config keeps plain floats so it stays JSON-able
+        self.class_weights = self.out.class_weights
+        self._config["class_weights"] = (None if self.class_weights is None
+                                         else [float(v) for v in self.class_weights])
 
     def predict_logits(self, x, lengths=None) -> np.ndarray:
         """Shapes: x (T, B) or (T, B, F), lengths (B,) -> logits (B, C)"""

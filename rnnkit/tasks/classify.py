@@ -21,7 +21,9 @@ Class weights (``class_weight``): the loss is the weighted mean
     ∂L/∂z_b = w_{y_b} (softmax(z_b) − onehot(y_b)) / Σ_b' w_{y_b'}
 
 with "balanced" weights w_c = n / (K·n_c) (King & Zeng 2001) or a dict label → weight,
-so a rare class counts as much as a common one. (:class:`ClassWeightedClassifier`.)
+so a rare class counts as much as a common one (the ``class_weights`` of
+:class:`rnnkit.models.SequenceClassifier`, so ``rnnkit.models.build`` and
+``Trainer.resume`` rebuild a weighted run like any other).
 
 Evaluation: accuracy, per-class precision = TP/(TP+FP), recall = TP/(TP+FN),
 F1 = 2PR/(P+R) (0 when undefined), their unweighted means (macro), and the confusion
@@ -41,88 +43,18 @@ import os
 
 import numpy as np
 
-from rnnkit import io as rkio
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
-from rnnkit.tasks._common import check_number, load_task
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
-from rnnkit.models.base import get_key, parse_cell
+from rnnkit.models import build
 from rnnkit.models.sequence import POOLINGS
+from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
+                                  load_task, restore_model, save_task)
 
-__all__ = ["SequenceClassifier", "ClassWeightedClassifier", "build_network", "classification_report"]
+__all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
-
-
-# -- the class-weighted network -----------------------------------------------------------
-
-class ClassWeightedClassifier(_Network):
-    """:class:`rnnkit.models.SequenceClassifier` with a class-weighted cross-entropy.
-
-    ``class_weights`` (K positive numbers) weight each sequence's loss by its class
-    (module docstring); ``count`` stays the number of sequences B. Other arguments as
-    the parent. It is not in the model registry (``rnnkit.models.build`` knows the
-    ready models only): :func:`build_network` rebuilds it, or any registered model,
-    from a config.
-    """
-
-    def __init__(self, class_weights=(1.0, 1.0), num_classes: int = 2, cell: str = "lstm",
-                 hidden_size: int = 64, num_layers: int = 1, vocab_size: int | None = None,
-                 embedding_dim: int | None = None, input_size: int | None = None, pooling: str = "last",
-                 attention_size: int | None = None, bidirectional: bool = False, dropout: float = 0.0,
-                 init: str = "default", forget_bias: float | None = None, dtype="float32",
-                 seed: int | None = None):
-        super().__init__(num_classes=num_classes, cell=cell, hidden_size=hidden_size, num_layers=num_layers,
-                         vocab_size=vocab_size, embedding_dim=embedding_dim, input_size=input_size,
-                         pooling=pooling, attention_size=attention_size, bidirectional=bidirectional,
-                         dropout=dropout, init=init, forget_bias=forget_bias, dtype=dtype, seed=seed)
-        where = type(self).__name__
-        w = np.asarray(class_weights, dtype=np.float64)
-        if w.shape != (self.out.num_classes,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
-            raise ValueError(f"{where}: class_weights must be {self.out.num_classes} positive numbers "
-                             f"(one per class), got {class_weights!r}")
-        self.class_weights = w
-        self._config["class_weights"] = [float(v) for v in w]
-
-    def loss(self, batch: dict, state=None, carry_at: int | None = None):
-        """Class-weighted mean cross-entropy: ``(loss, B, state)``."""
-        where = f"{self._where}.loss"
-        x, lengths = self._inputs(get_key(batch, "x", where), batch.get("lengths"), where)
-        B = x.shape[1]
-        y = self.out.target(get_key(batch, "y", where), (B,), self.dtype)
-        if y.size and (y.min() < 0 or y.max() >= self.out.num_classes):
-            raise ValueError(f"{where}: y must lie in [0, {self.out.num_classes}), got min {y.min()} "
-                             f"and max {y.max()}")
-        pooled, new_state, cache = self._encode(x, lengths, state, carry_at, where)
-        logits = self.head.forward(self.drop.forward(pooled))                  # (B, K)
-        logp = log_softmax(logits.astype(np.float64))
-        rows = np.arange(B)
-        w = self.class_weights[y]                                              # (B,)
-        total = w.sum()
-        loss = float(-(w * logp[rows, y]).sum() / total)
-        d = np.exp(logp)
-        d[rows, y] -= 1.0
-        d *= (w / total)[:, None]
-        self._cache_for_backward((d.astype(self.dtype), cache))
-        return loss, B, new_state
-
-
-def build_network(config: dict):
-    """Rebuild the classifier network of a config: :class:`ClassWeightedClassifier` or
-    any model of :func:`rnnkit.models.build`."""
-    from rnnkit.models import build
-
-    if isinstance(config, dict) and config.get("model") == ClassWeightedClassifier.__name__:
-        import inspect
-
-        kwargs = {k: v for k, v in config.items() if k != "model"}
-        accepted = set(inspect.signature(ClassWeightedClassifier.__init__).parameters) - {"self"}
-        unknown = sorted(set(kwargs) - accepted)
-        if unknown:
-            raise ValueError(f"build_network: unknown key(s) {unknown} for {config['model']!r}")
-        return ClassWeightedClassifier(**kwargs)
-    return build(config)
 
 
 # -- metrics ---------------------------------------------------------------------------
@@ -148,10 +80,6 @@ def classification_report(y_true, y_pred, num_classes: int) -> dict:
     return {"accuracy": float(tp.sum() / max(len(t), 1)), "precision": precision, "recall": recall,
             "f1": f1, "support": true_n.astype(np.int64), "macro_precision": float(precision.mean()),
             "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "confusion": conf}
-
-
-
-
 
 
 # -- the task ------------------------------------------------------------------------------
@@ -184,13 +112,10 @@ class SequenceClassifier:
                  class_weight=None, scale: bool = True, batch_size: int = 32, dtype: str = "float32",
                  seed: int = 0):
         where = "SequenceClassifier"
-        parse_cell(cell, where)
-        self.cell = cell
+        self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"{where}: bidirectional must be True or False, got {type(bidirectional).__name__}")
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
         self.attention_size = None if attention_size is None else check_positive_int(attention_size,
                                                                                      "attention_size", where)
@@ -205,14 +130,10 @@ class SequenceClassifier:
             raise ValueError(f"{where}: class_weight must be None, 'balanced' or a dict label -> weight, "
                              f"got {class_weight!r}")
         self.class_weight = class_weight
-        if not isinstance(scale, (bool, np.bool_)):
-            raise TypeError(f"{where}: scale must be True or False, got {type(scale).__name__}")
-        self.scale = bool(scale)
+        self.scale = check_flag(scale, "scale", where)
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
-        self.dtype = str(np.dtype(dtype))
-        if self.dtype not in ("float32", "float64"):
-            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
-        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
         self.model_ = None
         self.history_ = None
 
@@ -477,7 +398,7 @@ class SequenceClassifier:
         else:
             kw.update(input_size=self.n_features_)
         if self.class_weights_ is not None:
-            return ClassWeightedClassifier(class_weights=[float(v) for v in self.class_weights_], **kw)
+            kw["class_weights"] = [float(v) for v in self.class_weights_]
         return _Network(**kw)
 
     def _eval_batches(self, enc, ids, size: int = 256):
@@ -623,7 +544,7 @@ class SequenceClassifier:
             ev = getattr(self, f"{name}_evaluation_", None)
             if ev is not None:
                 meta[f"{name}_accuracy"] = float(ev["accuracy"])
-        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+        return save_task(directory, self.model_, meta)
 
     @classmethod
     def load(cls, directory) -> "SequenceClassifier":
@@ -649,15 +570,10 @@ class SequenceClassifier:
             clf.n_features_ = s["n_features"]
             clf.scaler_ = None if s["scaler"] is None else scaler_from_dict(s["scaler"])
             clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
-            model = build_network(ckpt.config)
+            model = build(ckpt.config)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
-        if model.config() != clf._build_model(clf.encoder_.num_classes).config():
-            raise CheckpointError(f"{directory}: the model in config.json does not match the classifier's "
-                                  f"parameters, classes and inputs")
-        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
-        model.load_state_dict(ckpt.arrays)
-        model.eval()
-        clf.model_ = model
+        clf.model_ = restore_model(directory, ckpt, model, clf._build_model(clf.encoder_.num_classes).config(),
+                                   "does not match the classifier's parameters, classes and inputs")
         clf.val_evaluation_ = clf.test_evaluation_ = None
         return clf

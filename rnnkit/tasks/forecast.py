@@ -70,11 +70,10 @@ import os
 
 import numpy as np
 
-from rnnkit import io as rkio
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
-from rnnkit.tasks._common import check_number, load_task
-from rnnkit.models.base import parse_cell
+from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
+                                  load_task, restore_model, save_task)
 
 __all__ = ["Forecaster", "infer_period", "forecast_metrics"]
 
@@ -220,8 +219,7 @@ class Forecaster:
         self.lookback = _optional_int(lookback, "lookback", where)
         self.horizon = check_positive_int(horizon, "horizon", where)
         self.strategy = check_choice(strategy, "strategy", STRATEGIES, where)
-        parse_cell(cell, where)
-        self.cell = cell
+        self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
@@ -238,17 +236,13 @@ class Forecaster:
         if self.intervals == "mc_dropout" and self.dropout == 0.0:
             raise ValueError(f"{where}: intervals='mc_dropout' needs dropout > 0 (e.g. dropout=0.2)")
         self.scaler = check_choice(scaler, "scaler", ("standard", "minmax"), where)
-        if not isinstance(relative, (bool, np.bool_)):
-            raise TypeError(f"{where}: relative must be True or False, got {type(relative).__name__}")
-        self.relative = bool(relative)
+        self.relative = check_flag(relative, "relative", where)
         if period != "auto" and period is not None:
             period = check_positive_int(period, "period", where, minimum=2)
         self.period = period
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
-        self.dtype = str(np.dtype(dtype))
-        if self.dtype not in ("float32", "float64"):
-            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
-        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
         self.model_ = None
         self.history_ = None
 
@@ -902,7 +896,7 @@ class Forecaster:
         meta = {"task": TASK, "params": self.get_params(), "state": self._state()}
         if getattr(self, "test_backtest_", None) is not None:
             meta["test_metrics"] = self.test_backtest_["metrics"]
-        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+        return save_task(directory, self.model_, meta)
 
     @classmethod
     def load(cls, directory) -> "Forecaster":
@@ -933,13 +927,7 @@ class Forecaster:
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid forecaster: {exc}") from exc
-        expected = fc._build_model()
-        if model.config() != expected.config():
-            raise CheckpointError(f"{directory}: the model in config.json does not match the forecaster's "
-                                  f"parameters and data description")
-        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
-        model.load_state_dict(ckpt.arrays)
-        model.eval()
-        fc.model_ = model
+        fc.model_ = restore_model(directory, ckpt, model, fc._build_model().config(),
+                                  "does not match the forecaster's parameters and data description")
         fc.test_backtest_ = None
         return fc

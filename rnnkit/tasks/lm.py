@@ -52,8 +52,9 @@ from rnnkit.data.text import CharVocab, split_text, stream_batches
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
-from rnnkit.models.base import index_state, parse_cell
-from rnnkit.tasks._common import check_number
+from rnnkit.models.base import index_state
+from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
+                                  save_task)
 
 __all__ = ["CharLanguageModel"]
 
@@ -105,8 +106,7 @@ class CharLanguageModel:
                  embedding_dim: int = 32, dropout: float = 0.0, seq_len: int = 64, batch_size: int = 32,
                  unknown_char: str | None = None, dtype: str = "float32", seed: int = 0):
         where = "CharLanguageModel"
-        parse_cell(cell, where)
-        self.cell = cell
+        self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
@@ -116,10 +116,8 @@ class CharLanguageModel:
         if unknown_char is not None and (not isinstance(unknown_char, str) or len(unknown_char) != 1):
             raise ValueError(f"{where}: unknown_char must be None or one character, got {unknown_char!r}")
         self.unknown_char = unknown_char
-        self.dtype = str(np.dtype(dtype))
-        if self.dtype not in ("float32", "float64"):
-            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
-        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
         self.model_: SequenceTagger | None = None
         self.vocab_: CharVocab | None = None
         self.unigram_: np.ndarray | None = None
@@ -403,7 +401,7 @@ class CharLanguageModel:
         self._check_fitted("save")
         meta = {"task": TASK, "kind": "model", "vocab": self.vocab_.to_dict(), "params": self.get_params(),
                 "unigram": [float(p) for p in self.unigram_]}
-        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+        return save_task(directory, self.model_, meta)
 
     @classmethod
     def load(cls, directory) -> "CharLanguageModel":
@@ -429,8 +427,5 @@ class CharLanguageModel:
                 or unigram.shape != (len(vocab),):
             raise CheckpointError(f"{directory}: the model, vocabulary ({len(vocab)} characters) and "
                                   f"character frequencies do not match")
-        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
-        model.load_state_dict(ckpt.arrays)
-        model.eval()
-        lm.model_, lm.vocab_, lm.unigram_ = model, vocab, unigram
+        lm.model_, lm.vocab_, lm.unigram_ = restore_model(directory, ckpt, model), vocab, unigram
         return lm

@@ -42,11 +42,10 @@ import os
 
 import numpy as np
 
-from rnnkit import io as rkio
 from rnnkit._checks import check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
-from rnnkit.tasks._common import check_number, load_task
-from rnnkit.models.base import parse_cell
+from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
+                                  load_task, restore_model, save_task)
 
 __all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
 
@@ -117,22 +116,17 @@ class Seq2Seq:
                  bidirectional: bool = True, dropout: float = 0.0, max_output_length: int | None = None,
                  batch_size: int = 32, dtype: str = "float32", seed: int = 0):
         where = "Seq2Seq"
-        parse_cell(cell, where)
-        self.cell = cell
+        self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"{where}: bidirectional must be True or False, got {type(bidirectional).__name__}")
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         self.max_output_length = (None if max_output_length is None
                                   else check_positive_int(max_output_length, "max_output_length", where))
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
-        self.dtype = str(np.dtype(dtype))
-        if self.dtype not in ("float32", "float64"):
-            raise TypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}")
-        self.seed = check_positive_int(seed, "seed", where, minimum=0)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
         self.model_ = None
         self.history_ = None
 
@@ -421,7 +415,7 @@ class Seq2Seq:
                           "max_target_length": int(self.max_target_length_)}}
         if getattr(self, "val_scores_", None) is not None:
             meta["val_scores"] = dict(self.val_scores_)
-        return rkio.save_checkpoint(directory, self.model_.config(), self.model_.state_dict(), None, meta=meta)
+        return save_task(directory, self.model_, meta)
 
     @classmethod
     def load(cls, directory) -> "Seq2Seq":
@@ -439,12 +433,7 @@ class Seq2Seq:
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
-        if model.config() != s2s._build_model().config():
-            raise CheckpointError(f"{directory}: the model in config.json does not match the parameters "
-                                  f"and alphabets")
-        rkio.check_arrays(ckpt.arrays, model, os.path.join(directory, rkio.MODEL_FILE))
-        model.load_state_dict(ckpt.arrays)
-        model.eval()
-        s2s.model_ = model
+        s2s.model_ = restore_model(directory, ckpt, model, s2s._build_model().config(),
+                                   "does not match the parameters and alphabets")
         s2s.val_scores_ = s2s._val_examples = None
         return s2s
