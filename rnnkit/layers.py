@@ -310,7 +310,7 @@ class Recurrent(Module):
                                         self.dtype, where)
         for name, value in params.items():
             self.register(name, value)
-        self._cell = CELLS[cell]
+        self._cell = CELLS[cell]      # chosen again at each forward: see _pick_cell
         self._cache = None
         self.caches: list[list] = []
         self.hidden_grads: list[list] = []
@@ -335,6 +335,13 @@ class Recurrent(Module):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
         return {k: self._params[k + suffix] for k in keys}
+
+    def _pick_cell(self):
+        """The compiled twin of the cell (``rnnkit.fast``) when it can run here, else the
+        NumPy reference (``rnnkit.cells``); both have the same contract and results."""
+        from rnnkit import fast
+
+        return fast.get(self.cell) or CELLS[self.cell]
 
     def _cell_kwargs(self) -> dict:
         return {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
@@ -419,6 +426,7 @@ class Recurrent(Module):
             rev_idx = self._reverse_index(lengths, T, B)
 
         D = self.num_directions
+        self._cell = self._pick_cell()    # backward uses the same implementation as this forward
         caches, masks, finals = [], [], []
         inp = xt
         for layer in range(self.num_layers):

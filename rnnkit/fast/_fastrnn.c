@@ -1,0 +1,700 @@
+/*
+ * Fused time loops for the RNN, LSTM and GRU cells (forward and BPTT).
+ *
+ * The math is exactly that of rnnkit/cells/{rnn,lstm,gru}.py (the readable
+ * reference, whose module docstrings derive every line used here); this file
+ * only changes *how* it is computed.  Python (rnnkit/fast/) does what happens
+ * once per sequence — the input projection of all steps, the weight gradients
+ * after the backward loop, the checks — and the whole time loop runs here:
+ *
+ *   forward, per step t:   G_t += h_{t-1} @ W_hh^T     (the recurrent product)
+ *                          one fused pass of the gate arithmetic per row
+ *   backward, per step t:  one fused pass per row: dh_t -> dz_t (and dc)
+ *                          dh_{t-1} += dz_t @ W_hh
+ *
+ * The recurrent product is our own: W_hh is packed once per sequence into
+ * panels of NR columns (P[p][k][0:NR], contiguous in the order the product
+ * reads them) and a register-blocked kernel computes MR rows x NR columns at a
+ * time with the CPU's vector FMAs (GCC/Clang vector extensions, so the same
+ * source builds for AVX-512, AVX2, SSE or NEON).  For these shapes — few rows
+ * (the batch), weights reused T times — this beats calling a general BLAS
+ * once per step.  With fewer than PACK_MIN_T steps (a generation loop calls
+ * with T = 1) packing does not pay and the forward product reads W_hh as it is.
+ *
+ * Threads (OpenMP, when the compiler has it): the sequences of a batch are
+ * independent, so the batch is split into one slice of rows per thread and each
+ * thread runs the whole time loop on its slice — no barrier between steps, so a
+ * thread the OS pauses on a busy machine delays only its own rows.  The thread
+ * count is OpenMP's (OMP_NUM_THREADS), capped by the batch size and so that
+ * each thread has at least FLOPS_PER_THREAD of products per step (~8 MFLOP,
+ * ~0.1 ms): below that, starting the threads — and competing with the BLAS
+ * threads NumPy just used for the input projection, which keep spinning for a
+ * while — costs more than splitting the batch saves.
+ *
+ * Conventions: arrays are C-contiguous, time-major; `lens` is NULL (every
+ * sequence has all T steps) or B int64 lengths in [1, T]: step t (0-based) is
+ * inside sequence b when t < lens[b].  Past a sequence's end the state is
+ * carried unchanged, the output is 0 and the cached gates hold what the cell
+ * computed there (as the reference does).
+ *
+ * float32 uses a rational tanh (max error 6 ulp, 3.5e-7 absolute) that the
+ * compiler vectorises; float64 uses libm's tanh so that it agrees with the
+ * reference to ~1e-15.  sigma(x) = tanh(x/2)/2 + 1/2 in both, as the reference.
+ *
+ * Every function is compiled twice from the template part at the end of this
+ * file (it includes itself): suffix _f32 for float, _f64 for double.
+ */
+#ifndef RK_TEMPLATE
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Bytes per vector register and vectors per panel row; the kernel keeps
+ * MR x NV accumulators, NV panel vectors and one broadcast in registers
+ * (32 registers with AVX-512 and on AArch64, 16 otherwise). */
+#if defined(__AVX512F__)
+#define RK_VB 64
+#define RK_NV 4
+#define RK_MR 6
+#elif defined(__AVX__)
+#define RK_VB 32
+#define RK_NV 3
+#define RK_MR 4
+#elif defined(__aarch64__)
+#define RK_VB 16
+#define RK_NV 4
+#define RK_MR 6
+#else
+#define RK_VB 16
+#define RK_NV 3
+#define RK_MR 4
+#endif
+#define PACK_MIN_T 4
+#define FLOPS_PER_THREAD (1 << 23)
+
+/* Lets the loader check that it built what it expects to call. */
+int rk_abi_version(void) { return 6; }
+
+/* Set in a child process made by fork(): OpenMP's threads did not survive the
+ * fork and GNU OpenMP would wait for them forever, so the child runs serially. */
+static int rk_serial = 0;
+
+void rk_after_fork_in_child(void) { rk_serial = 1; }
+
+/* How many threads a sequence may use (1 without OpenMP or after a fork). */
+int rk_max_threads(void)
+{
+#ifdef _OPENMP
+    return rk_serial ? 1 : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int64_t rk_flops_per_thread = FLOPS_PER_THREAD;
+
+/* Change the work a thread needs per step (the tests set 0: always split the batch). */
+void rk_set_flops_per_thread(int64_t flops) { rk_flops_per_thread = flops; }
+
+/* Set how many threads later calls may use (OpenMP's nthreads-var of the caller). */
+void rk_set_max_threads(int n)
+{
+#ifdef _OPENMP
+    if (n > 0 && !rk_serial) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+/* Threads for a loop over B rows whose steps each do `flops` of products. */
+static int rk_threads(int64_t flops, int64_t B)
+{
+    int64_t n = rk_max_threads();
+    const int64_t by_work = rk_flops_per_thread > 0 ? 1 + flops / rk_flops_per_thread : n;
+    if (n > by_work) n = by_work;
+    if (n > B) n = B;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* This thread's rows [*b0, *b1) of B: the sequences of a batch are independent,
+ * so each thread runs the whole time loop on its own rows, with no barrier
+ * between steps (a thread the OS pauses then delays only its own rows). */
+static void rk_rows(int64_t B, int64_t *b0, int64_t *b1)
+{
+#ifdef _OPENMP
+    const int64_t n = omp_get_num_threads(), i = omp_get_thread_num();
+#else
+    const int64_t n = 1, i = 0;
+#endif
+    *b0 = B * i / n;
+    *b1 = B * (i + 1) / n;
+}
+
+/* tanh for float32: the odd/even rational approximation p(x)/q(x) of degree
+ * 13/6 on [-7.905, 7.905] (outside it tanh rounds to +-1 in float32).  Plain
+ * arithmetic and a clamp written as comparisons, so a loop of it vectorises. */
+static inline float rk_tanh_f32(float x)
+{
+    const float lim = 7.90531110763549805f;
+    float xc = x > lim ? lim : x;
+    xc = xc < -lim ? -lim : xc;
+    const float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return p / q;
+}
+
+static inline float rk_sigmoid_f32(float x) { return 0.5f * rk_tanh_f32(0.5f * x) + 0.5f; }
+static inline double rk_tanh_f64(double x) { return tanh(x); }
+static inline double rk_sigmoid_f64(double x) { return 0.5 * tanh(0.5 * x) + 0.5; }
+
+
+#define RK_TEMPLATE
+#define R float
+#define SFX(name) name##_f32
+#define TANH rk_tanh_f32
+#define SIGMOID rk_sigmoid_f32
+#include __FILE__
+#undef R
+#undef SFX
+#undef TANH
+#undef SIGMOID
+
+#define R double
+#define SFX(name) name##_f64
+#define TANH rk_tanh_f64
+#define SIGMOID rk_sigmoid_f64
+#include __FILE__
+#undef R
+#undef SFX
+#undef TANH
+#undef SIGMOID
+
+#else /* RK_TEMPLATE: the kernels, for one real type R */
+
+typedef R SFX(vec) __attribute__((vector_size(RK_VB), aligned(sizeof(R))));
+#define VEC SFX(vec)
+#define VW ((int64_t)(RK_VB / sizeof(R)))     /* elements per vector */
+#define NR (RK_NV * VW)                        /* columns per panel */
+
+/* ------------------------------------------------------- the recurrent product -- */
+
+/* Pack panel p of the right operand of C = A @ Bop, Bop (K, N): P[p][k][j] =
+ * Bop[k][p*NR + j], zero past N.  Bop = W^T for W (N, K) when `trans`, else
+ * Bop = W (K, N). */
+static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int trans, R *P, int64_t p)
+{
+    R *Pp = P + p * K * NR;
+    for (int64_t j = 0; j < NR; j++) {
+        const int64_t n = p * NR + j;
+        if (n >= N)
+            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = 0;
+        else if (trans)                       /* a row of W is a column of W^T */
+            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[n * K + k];
+        else
+            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[k * N + n];
+    }
+}
+
+/* C[0:mr, 0:nc] = (C +) A[0:mr, :] @ Pp for mr <= RK_MR rows (row r of A at
+ * A + r*lda, of C at C + r*ldc) and one packed panel Pp (K, NR).  mr is a
+ * constant at each call, so the loops unroll and the accumulators live in
+ * registers. */
+static inline __attribute__((always_inline)) void
+SFX(micro)(const int mr, int64_t nc, int64_t K, const R *A, int64_t lda, const R *Pp, R *C,
+           int64_t ldc, int accumulate)
+{
+    VEC acc[RK_MR][RK_NV];
+    const R *a[RK_MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+        a[r] = A + r * lda;
+#pragma GCC unroll 8
+        for (int v = 0; v < RK_NV; v++) acc[r][v] = (VEC){0};
+    }
+    for (int64_t k = 0; k < K; k++) {
+        VEC bv[RK_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < RK_NV; v++) bv[v] = *(const VEC *)(Pp + k * NR + v * VW);
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            const VEC x = a[r][k] - (VEC){0};          /* broadcast (x - 0 == x exactly) */
+#pragma GCC unroll 8
+            for (int v = 0; v < RK_NV; v++) acc[r][v] += x * bv[v];
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        R *c = C + r * ldc;
+        if (nc == NR) {
+            for (int v = 0; v < RK_NV; v++) {
+                VEC *cv = (VEC *)(c + v * VW);
+                *cv = accumulate ? *cv + acc[r][v] : acc[r][v];
+            }
+        } else {                                        /* the last, partial panel */
+            R tmp[NR];
+            for (int v = 0; v < RK_NV; v++) *(VEC *)(tmp + v * VW) = acc[r][v];
+            for (int64_t j = 0; j < nc; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+        }
+    }
+}
+
+/* Columns of panel p of C (M, N) = (C +) A (M, K) @ Bop, Bop packed in P. */
+static void SFX(gemm_panel)(int64_t M, int64_t N, int64_t K, const R *A, int64_t lda,
+                            const R *P, int64_t p, R *C, int64_t ldc, int accumulate)
+{
+    const int64_t nc = N - p * NR < NR ? N - p * NR : NR;
+    const R *Pp = P + p * K * NR;
+    int64_t m = 0;
+    for (; m + RK_MR <= M; m += RK_MR)
+        SFX(micro)(RK_MR, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc,
+                   accumulate);
+    /* the rows left over, in blocks of 4, 2 and 1 */
+    if (RK_MR > 4 && m + 4 <= M) {
+        SFX(micro)(4, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+        m += 4;
+    }
+    if (m + 2 <= M) {
+        SFX(micro)(2, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+        m += 2;
+    }
+    if (m < M)
+        SFX(micro)(1, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+}
+
+/* Columns [n0, n1) of C (M, N) = (C +) A (M, K) @ W^T for W (N, K) unpacked:
+ * dot products of rows, four columns at a time (for short sequences). */
+static void SFX(gemm_nt)(int64_t M, int64_t N, int64_t K, const R *A, const R *W, R *C,
+                         int accumulate, int64_t n0, int64_t n1)
+{
+    const int64_t kv = K - K % VW;
+    for (int64_t m = 0; m < M; m++) {
+        const R *a = A + m * K;
+        R *c = C + m * N;
+        for (int64_t n = n0; n < n1; n += 4) {
+            const int64_t nn = n1 - n < 4 ? n1 - n : 4;
+            const R *w[4];
+            for (int i = 0; i < 4; i++) w[i] = W + (n + (i < nn ? i : 0)) * K;
+            VEC s[4] = {{0}, {0}, {0}, {0}};
+            for (int64_t k = 0; k < kv; k += VW) {
+                const VEC x = *(const VEC *)(a + k);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) s[i] += x * *(const VEC *)(w[i] + k);
+            }
+            for (int i = 0; i < nn; i++) {
+                R d = 0;
+                for (int64_t l = 0; l < VW; l++) d += s[i][l];
+                for (int64_t k = kv; k < K; k++) d += a[k] * w[i][k];
+                c[n + i] = accumulate ? c[n + i] + d : d;
+            }
+        }
+    }
+}
+
+/* W packed for C = A @ W^T (forward, `trans`) or C = A @ W (backward), or NULL
+ * when the forward should read W unpacked (short sequences) or memory is short. */
+static R *SFX(packed_alloc)(int64_t K, int64_t N, int want)
+{
+    if (!want) return NULL;
+    return (R *)malloc((size_t)((N + NR - 1) / NR) * (size_t)K * (size_t)NR * sizeof(R));
+}
+
+/* C (M, N) (+)= A (M, K) @ W^T for W (N, K): from the packed panels P of W^T,
+ * or from W itself when P is NULL. */
+static void SFX(product_t)(int64_t M, int64_t N, int64_t K, const R *A, const R *W,
+                           const R *P, R *C, int accumulate)
+{
+    if (P)
+        for (int64_t p = 0; p < (N + NR - 1) / NR; p++)
+            SFX(gemm_panel)(M, N, K, A, K, P, p, C, N, accumulate);
+    else
+        SFX(gemm_nt)(M, N, K, A, W, C, accumulate, 0, N);
+}
+
+/* C (M, N) += A (M, K) @ W for W (K, N), from its packed panels P. */
+static void SFX(product_n)(int64_t M, int64_t N, int64_t K, const R *A, const R *P, R *C)
+{
+    for (int64_t p = 0; p < (N + NR - 1) / NR; p++)
+        SFX(gemm_panel)(M, N, K, A, K, P, p, C, N, 1);
+}
+
+/* Inside a parallel region: pack all panels of Bop (K, N), shared out (the
+ * implicit barrier at the end makes them visible to every thread). */
+static void SFX(pack_all)(int64_t K, int64_t N, const R *w, int trans, R *P)
+{
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < (N + NR - 1) / NR; p++) SFX(pack_panel)(K, N, w, trans, P, p);
+}
+
+/* ------------------------------------------------------------ element-wise rows -- */
+
+/* The element-wise work of one row (one sequence of the batch) lives in small
+ * inline functions whose arguments are `restrict`: that is what lets the
+ * compiler vectorise them (the same loops written on pointers into one array
+ * are not). */
+
+static inline void SFX(add_row)(int64_t n, R *restrict dst, const R *restrict src)
+{
+    for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+}
+
+/* ------------------------------------------------------------------------ RNN -- */
+
+/* a += bias (the pre-activation), h = phi(a). */
+static inline void SFX(rnn_row_fwd)(int64_t H, int relu, R *restrict a, const R *restrict bias,
+                                    R *restrict h)
+{
+    for (int64_t j = 0; j < H; j++) a[j] += bias[j];
+    if (relu)
+        for (int64_t j = 0; j < H; j++) h[j] = a[j] > 0 ? a[j] : (R)0;
+    else
+        for (int64_t j = 0; j < H; j++) h[j] = TANH(a[j]);
+}
+
+/* da = dh * phi'(a), with phi' written through h = phi(a); dh is consumed (0). */
+static inline void SFX(rnn_row_bwd)(int64_t H, int relu, const R *restrict h,
+                                    R *restrict dh, R *restrict da)
+{
+    if (relu)
+        for (int64_t j = 0; j < H; j++) { da[j] = h[j] > 0 ? dh[j] : (R)0; dh[j] = 0; }
+    else
+        for (int64_t j = 0; j < H; j++) { da[j] = dh[j] * (1 - h[j] * h[j]); dh[j] = 0; }
+}
+
+/* Equations (2)-(4) of cells/lstm.py for one row: pre-activations (without the
+ * bias b = b_ih + b_hh) in z_*, gates out. */
+static inline void SFX(lstm_row_fwd)(int64_t H, R *restrict zi, R *restrict zf,
+                                     R *restrict zg, R *restrict zo, const R *restrict b,
+                                     const R *restrict cp, R *restrict cn, R *restrict tc,
+                                     R *restrict hn)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R i = SIGMOID(zi[j] + b[j]);
+        const R f = SIGMOID(zf[j] + b[H + j]);
+        const R g = TANH(zg[j] + b[2 * H + j]);
+        const R o = SIGMOID(zo[j] + b[3 * H + j]);
+        const R c = f * cp[j] + i * g;                /* (3) */
+        const R th = TANH(c);
+        zi[j] = i; zf[j] = f; zg[j] = g; zo[j] = o;
+        cn[j] = c;
+        tc[j] = th;
+        hn[j] = o * th;                               /* (4) */
+    }
+}
+
+/* The backward equations of cells/lstm.py for one row inside its sequence:
+ * dh = dh_t (consumed: set to 0), dc = dc_t^(rec) in, dc_{t-1}^(rec) out. */
+static inline void SFX(lstm_row_bwd)(int64_t H, const R *restrict i_, const R *restrict f_,
+                                     const R *restrict g_, const R *restrict o_,
+                                     const R *restrict cp, const R *restrict tc,
+                                     R *restrict dh, R *restrict dc, R *restrict dzi,
+                                     R *restrict dzf, R *restrict dzg, R *restrict dzo)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R i = i_[j], f = f_[j], g = g_[j], o = o_[j], th = tc[j], d = dh[j];
+        /* through h = o * tanh(c): into o, and into c on top of dc^(rec) */
+        const R dc_hat = dc[j] + d * o * (1 - th * th);
+        /* through c = f c_{t-1} + i g, then each gate's nonlinearity */
+        dzi[j] = dc_hat * g * (i * (1 - i));
+        dzf[j] = dc_hat * cp[j] * (f * (1 - f));
+        dzg[j] = dc_hat * i * (1 - g * g);
+        dzo[j] = d * th * (o * (1 - o));
+        dc[j] = dc_hat * f;                           /* into c_{t-1} */
+        dh[j] = 0;                                    /* all of dh_t went into dz */
+    }
+}
+
+/* Equations (2)-(4) of cells/gru.py for one row: input side a_* (without its
+ * bias ba = [b_ir + b_hr, b_iz + b_hz, b_in]) in, gates out. */
+static inline void SFX(gru_row_fwd)(int64_t H, R *restrict ar, R *restrict az,
+                                    R *restrict an, const R *restrict ba,
+                                    const R *restrict ur, const R *restrict uz,
+                                    const R *restrict un, const R *restrict b_hn,
+                                    const R *restrict hp, R *restrict h, R *restrict hn)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R r = SIGMOID(ar[j] + ba[j] + ur[j]);           /* (2) */
+        const R z = SIGMOID(az[j] + ba[H + j] + uz[j]);
+        const R hv = un[j] + b_hn[j];
+        const R n = TANH(an[j] + ba[2 * H + j] + r * hv);     /* (3) */
+        ar[j] = r; az[j] = z; an[j] = n;
+        hn[j] = hv;
+        h[j] = n + z * (hp[j] - n);                   /* (4) as n + z (h_{t-1} - n) */
+    }
+}
+
+/* The backward equations of cells/gru.py for one row inside its sequence:
+ * dh = dh_t in, z_t dh_t out (the direct path into h_{t-1}). */
+static inline void SFX(gru_row_bwd)(int64_t H, const R *restrict r_, const R *restrict z_,
+                                    const R *restrict n_, const R *restrict hn,
+                                    const R *restrict hp, R *restrict dh,
+                                    R *restrict dar, R *restrict daz, R *restrict dan,
+                                    R *restrict dur, R *restrict duz, R *restrict dun)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R r = r_[j], z = z_[j], n = n_[j], d = dh[j];
+        /* through h = (1 - z) n + z h_{t-1}: into n and z */
+        const R dn = d * (1 - z);
+        const R dzv = d * (hp[j] - n);
+        /* through n = tanh(a_n + r u_n): into a_n, u_n and r */
+        const R da_n = dn * (1 - n * n);
+        const R dr = da_n * hn[j] * (r * (1 - r));
+        const R dz = dzv * (z * (1 - z));
+        dar[j] = dr; dur[j] = dr;
+        daz[j] = dz; duz[j] = dz;
+        dan[j] = da_n;
+        dun[j] = da_n * r;
+        dh[j] = d * z;                                /* straight into h_{t-1} */
+    }
+}
+
+
+/* y_t = h_t inside the sequence, 0 past its end (then h_t = h_{t-1} and, for
+ * the LSTM, c_t = c_{t-1}: the state is carried). */
+static inline void SFX(finish_row)(int64_t H, int inside, R *h_next, const R *h_prev,
+                                   R *c_next, const R *c_prev, R *y)
+{
+    if (!inside) {
+        memcpy(h_next, h_prev, (size_t)H * sizeof(R));
+        if (c_next) memcpy(c_next, c_prev, (size_t)H * sizeof(R));
+    }
+    if (y) {
+        if (inside) memcpy(y, h_next, (size_t)H * sizeof(R));
+        else memset(y, 0, (size_t)H * sizeof(R));
+    }
+}
+
+/* dh_t = dh_t^(rec) + m_t dL/dy_t for one row, kept in dh_all when asked. */
+static inline void SFX(dh_row)(int64_t H, int inside, R *dh, const R *d_out, R *dh_all)
+{
+    if (inside && d_out) SFX(add_row)(H, dh, d_out);
+    if (dh_all) memcpy(dh_all, dh, (size_t)H * sizeof(R));
+}
+
+/* ------------------------------------------------------------------------ RNN -- */
+
+/* Forward loop.  a (T, B, H): the input projection W_ih x_t on entry, the
+ * pre-activations on exit; bias (H) = b_ih + b_hh; h (T+1, B, H) with h[0] = h0;
+ * w_hh (H, H); y (T, B, H). */
+int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, R *a,
+                  const R *bias, const R *w_hh, R *h, R *y)
+{
+    const int64_t BH = B * H;
+    R *P = SFX(packed_alloc)(H, H, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * H * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, H, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            SFX(product_t)(b1 - b0, H, H, h + t * BH + b0 * H, w_hh, P, a + t * BH + b0 * H,
+                           1);                                                /* (1) */
+            for (int64_t b = b0; b < b1; b++) {
+                const int inside = !lens || t < lens[b];
+                R *hn = h + (t + 1) * BH + b * H;
+                SFX(rnn_row_fwd)(H, relu, a + t * BH + b * H, bias, hn);           /* (2) */
+                SFX(finish_row)(H, inside, hn, h + t * BH + b * H, NULL, NULL,
+                                y + t * BH + b * H);
+            }
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* Backward loop.  h (T+1, B, H) from the forward; w_hh (H, H); d_out (T, B, H)
+ * or NULL; dh (B, H): dh_T^(rec) on entry, dh_0 on exit; da (T, B, H) out;
+ * dh_all (T, B, H) or NULL. */
+int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
+                  const R *h, const R *w_hh, const R *d_out, R *dh, R *da, R *dh_all)
+{
+    const int64_t BH = B * H;
+    R *P = SFX(packed_alloc)(H, H, 1);
+    if (!P) return -1;                       /* out of memory */
+    const int nt = rk_threads(2 * B * H * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        SFX(pack_all)(H, H, w_hh, 0, P);
+        for (int64_t t = T - 1; t >= 0; t--) {
+            for (int64_t b = b0; b < b1; b++) {
+                const int inside = !lens || t < lens[b];
+                R *dhb = dh + b * H, *dab = da + t * BH + b * H;
+                SFX(dh_row)(H, inside, dhb, d_out ? d_out + t * BH + b * H : NULL,
+                            dh_all ? dh_all + t * BH + b * H : NULL);
+                if (inside)                     /* through h_t = phi(a_t) */
+                    SFX(rnn_row_bwd)(H, relu, h + (t + 1) * BH + b * H, dhb, dab);
+                else                            /* copied through: dh is carried */
+                    memset(dab, 0, (size_t)H * sizeof(R));
+            }
+            SFX(product_n)(b1 - b0, H, H, da + t * BH + b0 * H, P, dh + b0 * H);   /* + W_hh^T da_t */
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* ----------------------------------------------------------------------- LSTM -- */
+
+/* Forward loop.  gates (T, B, 4H): the input projection W_ih x_t on entry, the
+ * gates [i f g o] on exit; bias (4H) = b_ih + b_hh; h, c (T+1, B, H) with h[0],
+ * c[0] set; tanh_c (T, B, H); w_hh (4H, H); y (T, B, H). */
+int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates,
+                   const R *bias, const R *w_hh, R *h, R *c, R *tanh_c, R *y)
+{
+    const int64_t BH = B * H, N = 4 * H;
+    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * N * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            R *z = gates + t * B * N;
+            SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, z + b0 * N, 1);  /* (1) */
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t o = t * BH + b * H;   /* row b of step t's (B, H) arrays */
+                R *zb = z + b * N;
+                SFX(lstm_row_fwd)(H, zb, zb + H, zb + 2 * H, zb + 3 * H, bias, c + o, c + BH + o,
+                                  tanh_c + o, h + BH + o);                     /* (2)-(4) */
+                SFX(finish_row)(H, !lens || t < lens[b], h + BH + o, h + o, c + BH + o,
+                                c + o, y + o);
+            }
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* Backward loop.  gates, c, tanh_c from the forward; w_hh (4H, H); d_out
+ * (T, B, H) or NULL; dh, dc (B, H): d_final_state on entry, (dh_0, dc_0) on
+ * exit; dz (T, B, 4H) out; dh_all (T, B, H) or NULL. */
+int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *gates,
+                   const R *c, const R *tanh_c, const R *w_hh, const R *d_out, R *dh, R *dc,
+                   R *dz, R *dh_all)
+{
+    const int64_t BH = B * H, G = 4 * H;
+    R *P = SFX(packed_alloc)(G, H, 1);
+    if (!P) return -1;                       /* out of memory */
+    const int nt = rk_threads(2 * B * G * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        SFX(pack_all)(G, H, w_hh, 0, P);
+        for (int64_t t = T - 1; t >= 0; t--) {
+            for (int64_t b = b0; b < b1; b++) {
+                const int inside = !lens || t < lens[b];
+                const int64_t o = t * BH + b * H;
+                const R *zb = gates + t * B * G + b * G;
+                R *dzb = dz + t * B * G + b * G;
+                SFX(dh_row)(H, inside, dh + b * H, d_out ? d_out + o : NULL,
+                            dh_all ? dh_all + o : NULL);
+                if (inside)
+                    SFX(lstm_row_bwd)(H, zb, zb + H, zb + 2 * H, zb + 3 * H, c + o, tanh_c + o,
+                                      dh + b * H, dc + b * H, dzb, dzb + H, dzb + 2 * H,
+                                      dzb + 3 * H);
+                else                            /* copied through: dh, dc are carried */
+                    memset(dzb, 0, (size_t)G * sizeof(R));
+            }
+            SFX(product_n)(b1 - b0, H, G, dz + t * B * G + b0 * G, P, dh + b0 * H);  /* + W_hh^T dz_t */
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ GRU -- */
+
+/* Forward loop.  a (T, B, 3H): the input projection W_ih x_t on entry, the gates
+ * [r z n] on exit; ba (3H) = [b_ir + b_hr, b_iz + b_hz, b_in]; u (B, 3H) scratch
+ * for the hidden side; b_hn (H); h (T+1, B, H) with h[0] set; hn (T, B, H);
+ * w_hh (3H, H). */
+int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, const R *ba,
+                  R *u, const R *b_hn, const R *w_hh, R *h, R *hn, R *y)
+{
+    const int64_t BH = B * H, N = 3 * H;
+    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * N * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, u + b0 * N, 0);  /* (1) */
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t o = t * BH + b * H;
+                R *ab = a + t * B * N + b * N;
+                const R *ub = u + b * N;
+                SFX(gru_row_fwd)(H, ab, ab + H, ab + 2 * H, ba, ub, ub + H, ub + 2 * H, b_hn,
+                                 h + o, h + BH + o, hn + o);                   /* (2)-(4) */
+                SFX(finish_row)(H, !lens || t < lens[b], h + BH + o, h + o, NULL, NULL, y + o);
+            }
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* Backward loop.  gates, hn, h from the forward; w_hh (3H, H); d_out or NULL;
+ * dh (B, H): dh_T^(rec) on entry, dh_0 on exit; da, du (T, B, 3H) out: the
+ * input-side and hidden-side pre-activation gradients; dh_all or NULL. */
+int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *gates,
+                  const R *hn, const R *h, const R *w_hh, const R *d_out, R *dh, R *da,
+                  R *du, R *dh_all)
+{
+    const int64_t BH = B * H, G = 3 * H;
+    R *P = SFX(packed_alloc)(G, H, 1);
+    if (!P) return -1;                       /* out of memory */
+    const int nt = rk_threads(2 * B * G * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        SFX(pack_all)(G, H, w_hh, 0, P);
+        for (int64_t t = T - 1; t >= 0; t--) {
+            for (int64_t b = b0; b < b1; b++) {
+                const int inside = !lens || t < lens[b];
+                const int64_t o = t * BH + b * H, og = t * B * G + b * G;
+                SFX(dh_row)(H, inside, dh + b * H, d_out ? d_out + o : NULL,
+                            dh_all ? dh_all + o : NULL);
+                if (inside) {
+                    const R *gb = gates + og;
+                    R *dab = da + og, *dub = du + og;
+                    SFX(gru_row_bwd)(H, gb, gb + H, gb + 2 * H, hn + o, h + o, dh + b * H,
+                                     dab, dab + H, dab + 2 * H, dub, dub + H, dub + 2 * H);
+                } else {                        /* copied through: dh is carried */
+                    memset(da + og, 0, (size_t)G * sizeof(R));
+                    memset(du + og, 0, (size_t)G * sizeof(R));
+                }
+            }
+            SFX(product_n)(b1 - b0, H, G, du + t * B * G + b0 * G, P, dh + b0 * H);  /* + W_hh^T du_t */
+        }
+    }
+    free(P);
+    return 0;
+}
+
+#undef VEC
+#undef VW
+#undef NR
+
+#endif /* RK_TEMPLATE */

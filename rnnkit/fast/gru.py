@@ -1,0 +1,101 @@
+r"""GRU over a whole sequence with the time loop in C: a drop-in for ``rnnkit.cells.gru``.
+
+Same equations, arguments, results, errors and cache (:class:`~rnnkit.cells.gru.GRUCache`)
+as the reference, whose docstring derives them:
+
+    [a_r a_z a_n] = W_ih xₜ + b_ih,   [u_r u_z u_n] = W_hh hₜ₋₁ + b_hh
+    r = σ(a_r + u_r),  z = σ(a_z + u_z),  n = tanh(a_n + r ⊙ u_n)
+    hₜ = (1 − z) ⊙ n + z ⊙ hₜ₋₁
+
+The kernel adds the biases: b_ir + b_hr and b_iz + b_hz outside, b_hn inside r ⊙ (…). After the backward loop the weight gradients are one
+product each, from the input-side (da) and hidden-side (du) gradients, which the
+kernel writes both. Without the compiled kernels both functions are the
+reference's. Either backward accepts either forward's cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.cells import gru as _ref
+from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells.gru import GRUCache
+from rnnkit.fast import _util
+from rnnkit.fast import enabled as _enabled
+from rnnkit.fast._build import kernels as _kernels
+
+WHERE = "GRU"
+G = 3
+
+
+def forward(params, x, h0=None, lengths=None):
+    """Run the GRU over a whole sequence (the contract of ``rnnkit.cells.gru.forward``).
+
+    Returns:
+        (outputs, h_T, cache)
+
+    Shapes:
+        x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.forward(params, x, h0, lengths)
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init = check_state(h0, "h0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+
+    # the input side's bias [b_ir + b_hr, b_iz + b_hz, b_in] and b_hn, added by the kernel
+    zeros = np.zeros(G * H, dtype=dt)
+    b_ih = zeros if b_ih is None else b_ih
+    b_hh = zeros if b_hh is None else b_hh
+    ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
+    b_hn = np.ascontiguousarray(b_hh[2 * H:])
+    gates = input_projection(x, w_ih, None)        # (T, B, 3H): the gates after the loop
+    # u (B, 3H): the kernel's scratch for each step's hidden side
+    (h, hn, y, _), (p_h, p_hn, p_y, p_u) = _util.workspace(
+        dt, (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
+    h[0] = h_init
+    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
+    k.gru_fwd(T, B, H, _util.addr(lens), gates.ctypes.data, ba.ctypes.data, p_u,
+              b_hn.ctypes.data, w_hh.ctypes.data, p_h, p_hn, p_y)
+    cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
+    return y, h[T].copy(), cache
+
+
+def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
+    """BPTT through the whole sequence (the contract of ``rnnkit.cells.gru.backward``).
+
+    Returns:
+        (dx, dh0, grads), or (dx, dh0, grads, dh) with ``return_dh``.
+
+    Shapes:
+        d_outputs (T, B, H), d_final_state (B, H)
+        -> dx (T, B, I), dh0 (B, H), dh (T, B, H)
+    """
+    if not isinstance(cache, GRUCache):
+        raise TypeError(f"{WHERE}: expected the cache from gru.forward, got {type(cache).__name__}")
+    k = _kernels(cache.x.dtype) if _enabled() else None
+    if k is None:
+        return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
+    x, h, gates, hn, mask = cache
+    # every array the C call reads is bound to a name, so none is freed under it
+    h, gates, hn = (np.ascontiguousarray(a) for a in (h, gates, hn))
+    T, B, I = x.shape
+    H = h.shape[2]
+    dt = x.dtype
+    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    w_hh = np.ascontiguousarray(w_hh)
+    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
+    (da, du, dh), (p_da, p_du, p_dh) = _util.workspace(dt, (T, B, G * H), (T, B, G * H), (B, H))
+    dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
+    dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
+    lens = _util.lengths_from_mask(mask)
+    k.gru_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, hn.ctypes.data, h.ctypes.data,
+              w_hh.ctypes.data, _util.addr(d_out), p_dh, p_da, p_du, _util.addr(dh_all))
+    dx, grads = param_grads(params, x, h[:-1], da, du, w_ih)
+    if return_dh:
+        return dx, dh.copy(), grads, dh_all
+    return dx, dh.copy(), grads

@@ -1,0 +1,115 @@
+r"""LSTM over a whole sequence with the time loop in C: a drop-in for ``rnnkit.cells.lstm``.
+
+Same equations, arguments, results, errors and cache (:class:`~rnnkit.cells.lstm.LSTMCache`)
+as the reference, whose docstring derives them:
+
+    zₜ = W_ih xₜ + b_ih + W_hh hₜ₋₁ + b_hh;   i, f, o = σ(·), g = tanh(·)
+    cₜ = fₜ ⊙ cₜ₋₁ + iₜ ⊙ gₜ;                 hₜ = oₜ ⊙ tanh(cₜ)
+
+What differs is where the work runs. NumPy does the once-per-sequence products:
+the input projection of all steps before the loop (the kernel adds b_ih + b_hh) and,
+after the backward loop, dx and the weight gradients (one product each). The
+loop itself — each step's ``h @ W_hh.T`` (``dz @ W_hh`` backward) and the fused
+gate arithmetic — is one call into ``_fastrnn.c``. Without the compiled kernels
+(no compiler, or ``RNNKIT_NO_COMPILE=1``) both functions are the reference's.
+
+The caches are interchangeable: either backward accepts either forward's cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.cells import lstm as _ref
+from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells.lstm import LSTMCache
+from rnnkit.fast import _util
+from rnnkit.fast import enabled as _enabled
+from rnnkit.fast._build import kernels as _kernels
+
+WHERE = "LSTM"
+G = 4
+
+
+def _split_pair(pair, name: str):
+    """(h, c) tuple, or None meaning (None, None)."""
+    if pair is None:
+        return None, None
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise TypeError(f"{WHERE}: expected {name} to be a tuple (h, c) or None, "
+                        f"got {type(pair).__name__}")
+    return pair[0], pair[1]
+
+
+def forward(params, x, h0=None, lengths=None):
+    """Run the LSTM over a whole sequence (the contract of ``rnnkit.cells.lstm.forward``).
+
+    Returns:
+        (outputs, (h_T, c_T), cache)
+
+    Shapes:
+        x (T, B, I), h0 = (h0, c0) each (B, H), lengths (B,)
+        -> outputs (T, B, H), h_T and c_T (B, H)
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.forward(params, x, h0, lengths)
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init, c_init = _split_pair(h0, "h0")
+    h_init = check_state(h_init, "h0", B, H, dt, WHERE)
+    c_init = check_state(c_init, "c0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+
+    bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
+    gates = input_projection(x, w_ih, None)        # (T, B, 4H), turned into gates in place
+    (h, c, tanh_c, y), (p_h, p_c, p_tc, p_y) = _util.workspace(
+        dt, (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
+    h[0] = h_init
+    c[0] = c_init
+    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
+    k.lstm_fwd(T, B, H, _util.addr(lens), gates.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+               p_h, p_c, p_tc, p_y)
+    cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
+                      mask=_util.mask_from_lengths(lens, T))
+    return y, (h[T].copy(), c[T].copy()), cache
+
+
+def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
+    """BPTT through the whole sequence (the contract of ``rnnkit.cells.lstm.backward``).
+
+    Returns:
+        (dx, (dh0, dc0), grads), or (dx, (dh0, dc0), grads, dh) with ``return_dh``.
+
+    Shapes:
+        d_outputs (T, B, H), d_final_state = (dh_T, dc_T) each (B, H)
+        -> dx (T, B, I), dh0 and dc0 (B, H), dh (T, B, H)
+    """
+    if not isinstance(cache, LSTMCache):
+        raise TypeError(f"{WHERE}: expected the cache from lstm.forward, got {type(cache).__name__}")
+    k = _kernels(cache.x.dtype) if _enabled() else None
+    if k is None:
+        return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
+    x, h, c, gates, tanh_c, mask = cache
+    T, B, I = x.shape
+    H = h.shape[2]
+    dt = x.dtype
+    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
+    dh_T, dc_T = _split_pair(d_final_state, "d_final_state")
+    (dz, dh, dc), (p_dz, p_dh, p_dc) = _util.workspace(dt, (T, B, G * H), (B, H), (B, H))
+    dh[...] = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False)
+    dc[...] = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False)
+    dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
+    # every array the C call reads is bound to a name, so none is freed under it
+    gates, c, tanh_c, w_hh = (np.ascontiguousarray(a) for a in (gates, c, tanh_c, w_hh))
+    lens = _util.lengths_from_mask(mask)
+    k.lstm_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, c.ctypes.data, tanh_c.ctypes.data,
+               w_hh.ctypes.data, _util.addr(d_out), p_dh, p_dc, p_dz, _util.addr(dh_all))
+    dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih)
+    dh0, dc0 = dh.copy(), dc.copy()
+    if return_dh:
+        return dx, (dh0, dc0), grads, dh_all
+    return dx, (dh0, dc0), grads

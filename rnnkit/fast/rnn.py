@@ -1,0 +1,96 @@
+r"""Vanilla RNN over a whole sequence with the time loop in C: a drop-in for ``rnnkit.cells.rnn``.
+
+Same equations, arguments, results, errors and cache (:class:`~rnnkit.cells.rnn.RNNCache`)
+as the reference, whose docstring derives them:
+
+    aₜ = W_ih xₜ + b_ih + W_hh hₜ₋₁ + b_hh,   hₜ = φ(aₜ),   φ ∈ {tanh, relu}
+    daₜ = δhₜ ⊙ φ'(aₜ),   δhₜ₋₁ = W_hhᵀ daₜ (+ the carry past a sequence's end)
+
+Python does the input projection of all steps and, after the backward loop, the
+weight gradients and dx (one product each); the loop, with its products by
+W_hh, runs in ``_fastrnn.c``. Without the compiled kernels both functions
+are the reference's. Either backward accepts either forward's cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit._checks import check_choice
+from rnnkit.cells import rnn as _ref
+from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells.rnn import NONLINEARITIES, RNNCache
+from rnnkit.fast import _util
+from rnnkit.fast import enabled as _enabled
+from rnnkit.fast._build import kernels as _kernels
+
+WHERE = "RNN"
+G = 1
+
+
+def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
+    """Run the RNN over a whole sequence (the contract of ``rnnkit.cells.rnn.forward``).
+
+    Returns:
+        (outputs, h_T, cache)
+
+    Shapes:
+        x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.forward(params, x, h0, lengths, nonlinearity)
+    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init = check_state(h0, "h0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+    relu = int(nonlinearity == "relu")
+
+    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
+    a = input_projection(x, w_ih, None)            # (T, B, H): pre-activations after the loop
+    (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
+    h[0] = h_init
+    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
+    k.rnn_fwd(T, B, H, _util.addr(lens), relu, a.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+              p_h, p_y)
+    cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
+    return y, h[T].copy(), cache
+
+
+def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
+    """BPTT through the whole sequence (the contract of ``rnnkit.cells.rnn.backward``).
+
+    Returns:
+        (dx, dh0, grads), or (dx, dh0, grads, dh) with ``return_dh``.
+
+    Shapes:
+        d_outputs (T, B, H), d_final_state (B, H)
+        -> dx (T, B, I), dh0 (B, H), dh (T, B, H)
+    """
+    if not isinstance(cache, RNNCache):
+        raise TypeError(f"{WHERE}: expected the cache from rnn.forward, got {type(cache).__name__}")
+    k = _kernels(cache.x.dtype) if _enabled() else None
+    if k is None:
+        return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
+    x, mask = cache.x, cache.mask
+    T, B, I = x.shape
+    dt = x.dtype
+    relu = int(cache.nonlinearity == "relu")
+    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    H = cache.h.shape[2]
+    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
+    (da, dh), (p_da, p_dh) = _util.workspace(dt, (T, B, H), (B, H))
+    dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
+    dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
+    # every array the C call reads is bound to a name, so none is freed under it
+    h, w_hh = np.ascontiguousarray(cache.h), np.ascontiguousarray(w_hh)
+    lens = _util.lengths_from_mask(mask)
+    k.rnn_bwd(T, B, H, _util.addr(lens), relu, h.ctypes.data, w_hh.ctypes.data,
+              _util.addr(d_out), p_dh, p_da, _util.addr(dh_all))
+    dx, grads = param_grads(params, x, h[:-1], da, da, w_ih)
+    if return_dh:
+        return dx, dh.copy(), grads, dh_all
+    return dx, dh.copy(), grads
