@@ -73,20 +73,12 @@ def save_figure(fig, path) -> bytes:
 
 
 def read_metrics(path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` file (a missing file gives [])."""
+    """The records of a ``metrics.jsonl`` file ([] when there is none yet); a last line
+    cut short by a crash is dropped (see :func:`rnnkit.io.read_jsonl`)."""
+    from rnnkit.io import read_jsonl
+
     path = Path(path)
-    if not path.exists():
-        return []
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash: the rest is still worth showing
-    return records
+    return read_jsonl(path) if path.exists() else []
 
 
 def _series(records: list[dict], key: str):
