@@ -1205,7 +1205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive_int, default=64, help="hidden units")
     p.add_argument("--batch", type=_positive_int, default=32, help="sequences per step")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the optimizer's)")
+    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: with adam 2e-3 for rnn/irnn and 1e-2 for lstm/gru, "
+                   "else the optimizer's default)")
     p.add_argument("--clip", type=_clip, default=1.0, metavar="NORM",
                    help="bound on the global gradient norm; 'none' turns clipping off")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of weights and data")
