@@ -69,7 +69,7 @@ class LSTMCache(NamedTuple):
     mask: Optional[np.ndarray]    # (T, B, 1) bool, or None when every length is T
 
 
-def _split_pair(pair, name: str):
+def split_pair(pair, name: str):
     """(h, c) tuple, or None meaning (None, None)."""
     if pair is None:
         return None, None
@@ -100,7 +100,7 @@ def forward(params, x, h0=None, lengths=None):
     T, B, I = x.shape
     dt = x.dtype
     H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init, c_init = _split_pair(h0, "h0")
+    h_init, c_init = split_pair(h0, "h0")
     h_init = check_state(h_init, "h0", B, H, dt, WHERE)
     c_init = check_state(c_init, "c0", B, H, dt, WHERE)
     mask = length_mask(lengths, T, B, WHERE)
@@ -160,7 +160,7 @@ def backward(params, cache: LSTMCache, d_outputs, d_final_state=None, return_dh=
     dt = x.dtype
     _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
     d_out = check_d_outputs(d_outputs, (T, B, H), dt, mask, WHERE)   # already zero past lengths
-    dh_T, dc_T = _split_pair(d_final_state, "d_final_state")
+    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
     # copies: the loop adds into them and the caller's gradients are never written
     dh = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False).copy()
     dc = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False).copy()

@@ -22,23 +22,13 @@ import numpy as np
 
 from rnnkit.cells import lstm as _ref
 from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
-from rnnkit.cells.lstm import LSTMCache
+from rnnkit.cells.lstm import LSTMCache, split_pair
 from rnnkit.fast import _util
 from rnnkit.fast import enabled as _enabled
 from rnnkit.fast._build import kernels as _kernels
 
 WHERE = "LSTM"
 G = 4
-
-
-def _split_pair(pair, name: str):
-    """(h, c) tuple, or None meaning (None, None)."""
-    if pair is None:
-        return None, None
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise TypeError(f"{WHERE}: expected {name} to be a tuple (h, c) or None, "
-                        f"got {type(pair).__name__}")
-    return pair[0], pair[1]
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -58,7 +48,7 @@ def forward(params, x, h0=None, lengths=None):
     T, B, I = x.shape
     dt = x.dtype
     H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init, c_init = _split_pair(h0, "h0")
+    h_init, c_init = split_pair(h0, "h0")
     h_init = check_state(h_init, "h0", B, H, dt, WHERE)
     c_init = check_state(c_init, "c0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
@@ -98,7 +88,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     dt = x.dtype
     _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
     d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
-    dh_T, dc_T = _split_pair(d_final_state, "d_final_state")
+    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
     (dz, dh, dc), (p_dz, p_dh, p_dc) = _util.workspace(dt, (T, B, G * H), (B, H), (B, H))
     dh[...] = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False)
     dc[...] = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False)
