@@ -390,3 +390,46 @@ def test_library_path_depends_on_source_and_flags(tmp_path, monkeypatch):
     b = _build.library_path(cc, ("-O3", "-march=native"))
     assert a.parent == tmp_path and a != b
     assert _build.cache_dir() == tmp_path
+
+
+@pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
+def test_pooled_buffers_are_never_reused_while_an_array_from_them_lives(cell, nl):
+    # sizes above the pool's threshold, so every workspace comes from the pool
+    rng = np.random.default_rng(7)
+    t, b, i, h = 40, 8, 24, 32
+    params = make_params(cell, rng, np.float64, i=i, h=h)
+    impl, ref = fast.get(cell), CELLS[cell]
+    xs = [rng.normal(size=(t, b, i)) for _ in range(3)]
+    dy = rng.normal(size=(t, b, h))
+    kept = [impl.forward(params, x, None, None, **kw(cell, nl)) for x in xs]
+    snapshot = [flat(k) for k in kept]
+    dxs = [impl.backward(params, k[2], dy)[0] for k in kept]     # backward in any order
+    for x, k, snap, dx in zip(xs, kept, snapshot, dxs):
+        assert_same(flat(k), {n: a.copy() for n, a in snap.items()}, 0.0, "forward results")
+        want = ref.backward(params, ref.forward(params, x, None, None, **kw(cell, nl))[2], dy)[0]
+        assert_same(dx, want, TOL[np.float64], "dx")
+    assert len({id(d.base) for d in dxs}) == 3                     # all alive: three buffers
+
+
+def test_a_freed_workspace_is_reused_and_a_held_one_is_not():
+    from rnnkit.fast import _util
+    _util.release_pool()
+    shape = (64, 1024)                       # 256 KiB of float32: pooled
+    (a,), _ = _util.workspace(np.float32, shape)
+    first = id(a.base)
+    view = a[3:5]
+    del a
+    (b,), _ = _util.workspace(np.float32, shape)
+    second = id(b.base)
+    assert second != first                    # `view` still holds the first buffer
+    del b
+    (c,), _ = _util.workspace(np.float32, shape)
+    assert id(c.base) == second               # freed: the same memory comes back
+    del view
+    (d,), _ = _util.workspace(np.float32, shape)
+    assert id(d.base) == first and len(_util._POOL) == 2
+    for _ in range(2 * _util._POOL_MAX):      # the pool stays bounded
+        _util.workspace(np.float32, (64, 1024 + _))
+    assert len(_util._POOL) <= _util._POOL_MAX
+    _util.release_pool()
+    assert _util._POOL == []

@@ -136,10 +136,11 @@ def check_d_outputs(d_outputs, shape, dtype, mask, where: str) -> np.ndarray:
 
 
 def param_grads(params, x: np.ndarray, h_prev: np.ndarray, dA: np.ndarray, dHH: np.ndarray,
-                w_ih: np.ndarray):
+                w_ih: np.ndarray, dx_out=None):
     """Weight gradients and dx as single products over all T·B rows.
 
-    Returns ``(dx, grads)``; ``grads`` has exactly the keys of ``params``.
+    Returns ``(dx, grads)``; ``grads`` has exactly the keys of ``params``. dx is
+    written into ``dx_out`` (a C-contiguous (T, B, I) array) when one is given.
 
     Shapes:
         x (T, B, I), h_prev (T, B, H) = h_0..h_{T-1}, dA and dHH (T, B, G*H)
@@ -160,5 +161,7 @@ def param_grads(params, x: np.ndarray, h_prev: np.ndarray, dA: np.ndarray, dHH: 
             grads["bias_hh"] = grads["bias_ih"].copy()   # same sum; own array for in-place users
         else:
             grads["bias_hh"] = dHH2.sum(axis=0)
-    dx = (dA2 @ w_ih).reshape(T, B, I)
-    return dx, grads
+    if dx_out is None:
+        return (dA2 @ w_ih).reshape(T, B, I), grads
+    np.matmul(dA2, w_ih, out=dx_out.reshape(T * B, I))
+    return dx_out, grads

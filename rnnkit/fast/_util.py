@@ -3,22 +3,66 @@
 from __future__ import annotations
 
 import math
+import sys
+import threading
 
 import numpy as np
 
 from rnnkit._checks import check_float_array, check_lengths, check_shape
 
 
+# Buffers handed out by workspace(), newest last. A buffer is reused only when no
+# array made from it is alive any more: every view holds a reference to the buffer
+# (its ``base``), so the buffer's reference count says whether one is. Reusing
+# memory that is still mapped saves the page faults of fresh large allocations,
+# which cost as much as the time loop itself at mid-sized shapes.
+_POOL: list = []
+_POOL_MAX = 8                          # buffers tracked; the least recently used free one goes
+_POOL_MIN_BYTES = 1 << 16              # smaller allocations are cheap: not pooled
+_pool_lock = threading.Lock()
+
+
+def _free(i: int) -> bool:
+    """Whether nothing but the pool refers to _POOL[i] (references: the list, the argument)."""
+    return sys.getrefcount(_POOL[i]) == 2
+
+
+def _buffer(dtype, n: int) -> np.ndarray:
+    """A 1-d array of n elements of ``dtype``: a free pooled one, else a new (pooled) one."""
+    if n * dtype.itemsize < _POOL_MIN_BYTES:
+        return np.empty(n, dtype=dtype)
+    with _pool_lock:
+        for i in range(len(_POOL) - 1, -1, -1):
+            if _POOL[i].size == n and _POOL[i].dtype == dtype and _free(i):
+                buf = _POOL.pop(i)
+                _POOL.append(buf)              # now the most recently used
+                return buf
+        buf = np.empty(n, dtype=dtype)
+        _POOL.append(buf)
+        if len(_POOL) > _POOL_MAX:             # forget the oldest free buffer, else the oldest
+            drop = next((i for i in range(len(_POOL) - 1) if _free(i)), 0)
+            del _POOL[drop]
+        return buf
+
+
+def release_pool() -> None:
+    """Forget every pooled buffer (each is freed when the last array made from it dies)."""
+    with _pool_lock:
+        _POOL.clear()
+
+
 def workspace(dtype, *shapes):
-    """Fresh C-contiguous arrays of ``shapes`` carved from one allocation.
+    """C-contiguous arrays of ``shapes`` carved from one buffer, their contents undefined.
 
     Returns ``(arrays, addresses)``. One allocation and one address lookup instead
     of one per array keeps the per-call overhead of short sequences (a generation
-    loop calls with T = 1) small. The arrays do not overlap.
+    loop calls with T = 1) small. The arrays do not overlap. The buffer comes from
+    a small pool and is reused once no array carved from it is alive: a training
+    loop that drops the last step's caches gets the same memory back.
     """
     dt = np.dtype(dtype)
     sizes = [math.prod(s) for s in shapes]
-    buf = np.empty(sum(sizes), dtype=dt)
+    buf = _buffer(dt, sum(sizes))
     base = buf.ctypes.data
     arrays, addresses, off = [], [], 0
     for shape, n in zip(shapes, sizes):
@@ -26,6 +70,18 @@ def workspace(dtype, *shapes):
         addresses.append(base + off * dt.itemsize)
         off += n
     return arrays, addresses
+
+
+def empty(dtype, shape) -> np.ndarray:
+    """One pooled C-contiguous array (see :func:`workspace`), its contents undefined."""
+    return workspace(dtype, shape)[0][0]
+
+
+def project(x, w_ih, out):
+    """out (T, B, G*H) = x W_ihᵀ for all steps at once, written into ``out``; returns out."""
+    T, B, I = x.shape
+    np.matmul(x.reshape(T * B, I), w_ih.T, out=out.reshape(T * B, out.shape[2]))
+    return out
 
 
 def lengths_arg(lengths, T: int, B: int, where: str):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import gru as _ref
-from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.gru import GRUCache
 from rnnkit.fast import _util
 from rnnkit.fast import enabled as _enabled
@@ -53,13 +53,14 @@ def forward(params, x, h0=None, lengths=None):
     b_hh = zeros if b_hh is None else b_hh
     ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
     b_hn = np.ascontiguousarray(b_hh[2 * H:])
-    gates = input_projection(x, w_ih, None)        # (T, B, 3H): the gates after the loop
+    # gates (T, B, 3H): the input projection, the gates after the loop;
     # u (B, 3H): the kernel's scratch for each step's hidden side
-    (h, hn, y, _), (p_h, p_hn, p_y, p_u) = _util.workspace(
-        dt, (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
+    (gates, h, hn, y, _), (p_g, p_h, p_hn, p_y, p_u) = _util.workspace(
+        dt, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
+    _util.project(x, w_ih, gates)
     h[0] = h_init
     w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
-    k.gru_fwd(T, B, H, _util.addr(lens), gates.ctypes.data, ba.ctypes.data, p_u,
+    k.gru_fwd(T, B, H, _util.addr(lens), p_g, ba.ctypes.data, p_u,
               b_hn.ctypes.data, w_hh.ctypes.data, p_h, p_hn, p_y)
     cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
     return y, h[T].copy(), cache
@@ -95,7 +96,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     lens = _util.lengths_from_mask(mask)
     k.gru_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, hn.ctypes.data, h.ctypes.data,
               w_hh.ctypes.data, _util.addr(d_out), p_dh, p_da, p_du, _util.addr(dh_all))
-    dx, grads = param_grads(params, x, h[:-1], da, du, w_ih)
+    dx, grads = param_grads(params, x, h[:-1], da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all
     return dx, dh.copy(), grads

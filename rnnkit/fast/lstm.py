@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import lstm as _ref
-from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.lstm import LSTMCache, split_pair
 from rnnkit.fast import _util
 from rnnkit.fast import enabled as _enabled
@@ -54,13 +54,13 @@ def forward(params, x, h0=None, lengths=None):
     lens = _util.lengths_arg(lengths, T, B, WHERE)
 
     bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
-    gates = input_projection(x, w_ih, None)        # (T, B, 4H), turned into gates in place
-    (h, c, tanh_c, y), (p_h, p_c, p_tc, p_y) = _util.workspace(
-        dt, (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
+    (gates, h, c, tanh_c, y), (p_g, p_h, p_c, p_tc, p_y) = _util.workspace(
+        dt, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
+    _util.project(x, w_ih, gates)                  # (T, B, 4H), turned into gates in place
     h[0] = h_init
     c[0] = c_init
     w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
-    k.lstm_fwd(T, B, H, _util.addr(lens), gates.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+    k.lstm_fwd(T, B, H, _util.addr(lens), p_g, bias.ctypes.data, w_hh.ctypes.data,
                p_h, p_c, p_tc, p_y)
     cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
                       mask=_util.mask_from_lengths(lens, T))
@@ -98,7 +98,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     lens = _util.lengths_from_mask(mask)
     k.lstm_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, c.ctypes.data, tanh_c.ctypes.data,
                w_hh.ctypes.data, _util.addr(d_out), p_dh, p_dc, p_dz, _util.addr(dh_all))
-    dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih)
+    dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     dh0, dc0 = dh.copy(), dc.copy()
     if return_dh:
         return dx, (dh0, dc0), grads, dh_all

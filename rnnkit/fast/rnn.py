@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice
 from rnnkit.cells import rnn as _ref
-from rnnkit.cells._common import check_state, check_x, input_projection, param_grads, unpack_params
+from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.rnn import NONLINEARITIES, RNNCache
 from rnnkit.fast import _util
 from rnnkit.fast import enabled as _enabled
@@ -50,7 +50,7 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     relu = int(nonlinearity == "relu")
 
     bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
-    a = input_projection(x, w_ih, None)            # (T, B, H): pre-activations after the loop
+    a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))   # pre-activations after the loop
     (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
     w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
@@ -90,7 +90,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     lens = _util.lengths_from_mask(mask)
     k.rnn_bwd(T, B, H, _util.addr(lens), relu, h.ctypes.data, w_hh.ctypes.data,
               _util.addr(d_out), p_dh, p_da, _util.addr(dh_all))
-    dx, grads = param_grads(params, x, h[:-1], da, da, w_ih)
+    dx, grads = param_grads(params, x, h[:-1], da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all
     return dx, dh.copy(), grads
