@@ -40,6 +40,7 @@ from rnnkit import init as _init
 from rnnkit._checks import (check_choice, check_dtype, check_float_array, check_lengths,
                             check_positive_int, check_shape)
 from rnnkit.cells import CELLS, GATES
+from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
 CELL_NAMES = ("rnn", "lstm", "gru")
@@ -72,8 +73,8 @@ def _check_input(x, name: str, dtype, where: str, ndim=None, dims: str = "", fin
 
 
 def _no_forward(where: str) -> RuntimeError:
-    return RuntimeError(f"{where}: backward called before forward; run forward first "
-                        f"(backward uses the values forward cached)")
+    return RuntimeError(f"{where}: backward called before forward; run forward first, "
+                        f"outside rnnkit.no_grad() (backward uses the values forward cached)")
 
 
 def _dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np.ndarray:
@@ -269,7 +270,9 @@ class Recurrent(Module):
     ``state_dict()`` converted to numpy.
 
     After ``forward``, ``caches[l][d]`` holds the cell cache of layer l, direction d
-    (the reverse direction's in its own, reversed, time order); after ``backward``,
+    (the reverse direction's in its own, reversed, time order) — except inside
+    ``rnnkit.no_grad()``, where forward runs the cells' ``infer`` and keeps no
+    caches (inference: less memory and time; no backward); after ``backward``,
     ``hidden_grads[l][d]`` holds the total ∂L/∂h_t (T, B, H) in the input's time order.
 
     Shapes (G = 1, 4, 3; D = 2 if bidirectional else 1):
@@ -427,6 +430,7 @@ class Recurrent(Module):
 
         D = self.num_directions
         self._cell = self._pick_cell()    # backward uses the same implementation as this forward
+        keep = is_grad_enabled()          # under rnnkit.no_grad(): no caches (cell.infer)
         caches, masks, finals = [], [], []
         inp = xt
         for layer in range(self.num_layers):
@@ -438,8 +442,11 @@ class Recurrent(Module):
             outs, layer_caches = [], []
             for d in range(D):
                 xin = self._reverse(inp, rev_idx) if d else inp
-                out, final, cache = self._cell.forward(self._cell_params(layer, d), xin,
-                                                       states[layer * D + d], lengths, **self._cell_kwargs())
+                args = (self._cell_params(layer, d), xin, states[layer * D + d], lengths)
+                if keep:
+                    out, final, cache = self._cell.forward(*args, **self._cell_kwargs())
+                else:
+                    (out, final), cache = self._cell.infer(*args, **self._cell_kwargs()), None
                 outs.append(self._reverse(out, rev_idx) if d else out)
                 finals.append(final)
                 layer_caches.append(cache)
@@ -451,8 +458,11 @@ class Recurrent(Module):
             h_n = (np.stack([f[0] for f in finals]), np.stack([f[1] for f in finals]))
         else:
             h_n = np.stack(finals)                                       # (L*D, B, H)
-        self.caches = caches
-        self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}
+        if keep:
+            self.caches = caches
+            self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}
+        else:                              # a backward now must not use an older forward's
+            self.caches, self._cache = [], None
         return y, h_n
 
     def backward(self, dy, dh_n=None):

@@ -70,6 +70,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit import optim
 from rnnkit.errors import CheckpointError, DivergenceError, RnnkitError
+from rnnkit.grad_mode import no_grad
 from rnnkit.module import Module
 
 __all__ = ["TrainConfig", "History", "Trainer", "SCHEDULES"]
@@ -584,14 +585,15 @@ class Trainer:
         self.model.eval()
         total, count, carry = 0.0, 0, None
         try:
-            for i, batch in enumerate(source()):
-                self._check_batch(batch, f"validation batch {i + 1}")
-                loss, n, state = self.model.loss(batch, state=carry if cfg.carry_state else None,
-                                                 carry_at=self._carry_at(batch))
-                n = int(n)
-                total += float(loss) * n
-                count += n
-                carry = state if cfg.carry_state else None
+            with no_grad():                # forward only: the recurrent layers keep no caches
+                for i, batch in enumerate(source()):
+                    self._check_batch(batch, f"validation batch {i + 1}")
+                    loss, n, state = self.model.loss(batch, state=carry if cfg.carry_state else None,
+                                                     carry_at=self._carry_at(batch))
+                    n = int(n)
+                    total += float(loss) * n
+                    count += n
+                    carry = state if cfg.carry_state else None
         finally:
             self.model.train(was_training)
         if count == 0:

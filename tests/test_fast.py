@@ -433,3 +433,49 @@ def test_a_freed_workspace_is_reused_and_a_held_one_is_not():
     assert len(_util._POOL) <= _util._POOL_MAX
     _util.release_pool()
     assert _util._POOL == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [None, RAGGED], ids=["full", "ragged"])
+@pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
+def test_infer_equals_the_reference_forward(cell, nl, dtype, lengths, loop):
+    rng = np.random.default_rng(11)
+    params = make_params(cell, rng, dtype)
+    x = rng.normal(size=(T, B, I)).astype(dtype)
+    h0 = state(cell, rng, dtype)
+    h0_before = [a.copy() for a in (h0 if cell == "lstm" else (h0,))]
+    for start in (h0, None):
+        y, final = fast.get(cell).infer(params, x, start, lengths, **kw(cell, nl))
+        want_y, want_final, _ = CELLS[cell].forward(params, x, start, lengths, **kw(cell, nl))
+        assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, TOL[dtype],
+                    f"{cell} infer")
+        assert y.flags.c_contiguous and y.dtype == dtype
+    for a, b in zip(h0 if cell == "lstm" else (h0,), h0_before):
+        assert np.array_equal(a, b)                  # the caller's state is never written
+
+
+@pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
+def test_infer_single_steps_carry_the_state(cell, nl):
+    # a generation loop: T = 1 calls (the unpacked product) equal one whole-sequence call
+    rng = np.random.default_rng(12)
+    params = make_params(cell, rng, np.float64, i=4, h=9)
+    x = rng.normal(size=(7, 2, 4))
+    impl = fast.get(cell)
+    want_y, want_final = impl.infer(params, x, None, None, **kw(cell, nl))
+    s, ys = None, []
+    for t in range(7):
+        y, s = impl.infer(params, x[t:t + 1], s, None, **kw(cell, nl))
+        ys.append(y)
+    assert_same({"y": np.concatenate(ys), "final": s}, {"y": want_y, "final": want_final}, 1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_infer_without_the_kernels_is_the_reference(cell, monkeypatch):
+    monkeypatch.setenv("RNNKIT_NO_COMPILE", "1")
+    rng = np.random.default_rng(13)
+    params = make_params(cell, rng, np.float64)
+    x = rng.normal(size=(T, B, I))
+    from rnnkit.fast import gru as fg, lstm as fl, rnn as fr
+    y, final = {"rnn": fr, "lstm": fl, "gru": fg}[cell].infer(params, x)
+    want_y, want_final, _ = CELLS[cell].forward(params, x)
+    assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, 0.0)

@@ -378,3 +378,50 @@ def test_bad_backward_arguments():
     emb.forward(np.array([1, 2]))
     with pytest.raises(ValueError, match=r"dy of shape \(2, 3\)"):
         emb.backward(np.zeros((3, 3), np.float32))
+
+
+@pytest.mark.parametrize("fast_path", ["compiled", "numpy"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_no_grad_forward_equals_forward_and_keeps_no_cache(cell, fast_path, monkeypatch):
+    if fast_path == "numpy":
+        monkeypatch.setenv("RNNKIT_NO_COMPILE", "1")
+    layer = rk.Recurrent(cell, 3, 5, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4, 3))
+    lengths = np.array([6, 2, 5, 1])
+    shape = (4, 4, 5)
+    h0 = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
+    want_y, want_h = layer.forward(x, h0, lengths)
+    assert rk.is_grad_enabled()
+    with rk.no_grad():
+        assert not rk.is_grad_enabled()
+        y, h = layer.forward(x, h0, lengths)
+    assert rk.is_grad_enabled()
+    np.testing.assert_allclose(y, want_y, rtol=0, atol=1e-12)
+    for a, b in zip(h if cell == "lstm" else (h,), want_h if cell == "lstm" else (want_h,)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert layer.caches == []
+    with pytest.raises(RuntimeError, match="no_grad"):     # not the earlier forward's cache
+        layer.backward(np.ones_like(y))
+
+
+def test_no_grad_nests_restores_on_errors_and_is_per_thread():
+    import threading
+    seen = {}
+    with rk.no_grad():
+        with rk.no_grad():
+            pass
+        assert not rk.is_grad_enabled()                # the inner block restored False
+        thread = threading.Thread(target=lambda: seen.update(other=rk.is_grad_enabled()))
+        thread.start()
+        thread.join()
+    assert seen["other"] is True and rk.is_grad_enabled()
+    with pytest.raises(ZeroDivisionError):
+        with rk.no_grad():
+            1 / 0
+    assert rk.is_grad_enabled()
+
+    @rk.no_grad()
+    def predict():
+        return rk.is_grad_enabled()
+    assert predict() is False and rk.is_grad_enabled()

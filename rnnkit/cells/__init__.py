@@ -1,7 +1,8 @@
 """The recurrent math: pure forward/backward functions, one module per cell.
 
-Each module exposes ``forward(params, x, h0=None, lengths=None)`` and
-``backward(params, cache, d_outputs, d_final_state=None)``; see DESIGN.md.
+Each module exposes ``forward(params, x, h0=None, lengths=None)``,
+``backward(params, cache, d_outputs, d_final_state=None)`` and ``infer`` (forward
+without a cache, for inference); see DESIGN.md.
 """
 
 from rnnkit.cells import gru, lstm, rnn

@@ -134,6 +134,16 @@ def forward(params, x, h0=None, lengths=None):
     return masked_outputs(h, mask), (h[T].copy(), c[T].copy()), cache
 
 
+def infer(params, x, h0=None, lengths=None):
+    """:func:`forward` for inference: the same (outputs, (h_T, c_T)), no cache kept.
+
+    The reference simply drops forward's cache; the compiled twin
+    (``rnnkit.fast.lstm.infer``) never writes one.
+    """
+    outputs, final, _ = forward(params, x, h0, lengths)
+    return outputs, final
+
+
 def backward(params, cache: LSTMCache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (see the module docstring for the equations).
 

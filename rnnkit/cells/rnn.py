@@ -104,6 +104,16 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     return masked_outputs(h, mask), h[T].copy(), cache
 
 
+def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
+    """:func:`forward` for inference: the same (outputs, h_T), no cache kept.
+
+    The reference simply drops forward's cache; the compiled twin
+    (``rnnkit.fast.rnn.infer``) never writes one.
+    """
+    outputs, final, _ = forward(params, x, h0, lengths, nonlinearity)
+    return outputs, final
+
+
 def backward(params, cache: RNNCache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (see the module docstring for the equations).
 

@@ -78,7 +78,7 @@
 #define FLOPS_PER_THREAD (1 << 23)
 
 /* Lets the loader check that it built what it expects to call. */
-int rk_abi_version(void) { return 6; }
+int rk_abi_version(void) { return 7; }
 
 /* Set in a child process made by fork(): OpenMP's threads did not survive the
  * fork and GNU OpenMP would wait for them forever, so the child runs serially. */
@@ -463,6 +463,46 @@ static inline void SFX(gru_row_bwd)(int64_t H, const R *restrict r_, const R *re
 }
 
 
+/* Inference rows (no cache): the same equations, with only the state kept.
+ * h and c (B, H) are the state in and out; y is step t's output row. */
+static inline void SFX(rnn_row_inf)(int64_t H, int relu, const R *restrict a,
+                                    const R *restrict bias, R *restrict h, R *restrict y)
+{
+    if (relu)
+        for (int64_t j = 0; j < H; j++) {
+            const R v = a[j] + bias[j];
+            h[j] = y[j] = v > 0 ? v : (R)0;
+        }
+    else
+        for (int64_t j = 0; j < H; j++) h[j] = y[j] = TANH(a[j] + bias[j]);
+}
+
+static inline void SFX(lstm_row_inf)(int64_t H, const R *restrict z, const R *restrict b,
+                                     R *restrict c, R *restrict h, R *restrict y)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R i = SIGMOID(z[j] + b[j]);
+        const R f = SIGMOID(z[H + j] + b[H + j]);
+        const R g = TANH(z[2 * H + j] + b[2 * H + j]);
+        const R o = SIGMOID(z[3 * H + j] + b[3 * H + j]);
+        const R cn = f * c[j] + i * g;                /* (3) */
+        c[j] = cn;
+        h[j] = y[j] = o * TANH(cn);                   /* (4) */
+    }
+}
+
+static inline void SFX(gru_row_inf)(int64_t H, const R *restrict a, const R *restrict ba,
+                                    const R *restrict u, const R *restrict b_hn,
+                                    R *restrict h, R *restrict y)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const R r = SIGMOID(a[j] + ba[j] + u[j]);                         /* (2) */
+        const R z = SIGMOID(a[H + j] + ba[H + j] + u[H + j]);
+        const R n = TANH(a[2 * H + j] + ba[2 * H + j] + r * (u[2 * H + j] + b_hn[j]));  /* (3) */
+        h[j] = y[j] = n + z * (h[j] - n);                                 /* (4) */
+    }
+}
+
 /* y_t = h_t inside the sequence, 0 past its end (then h_t = h_{t-1} and, for
  * the LSTM, c_t = c_{t-1}: the state is carried). */
 static inline void SFX(finish_row)(int64_t H, int inside, R *h_next, const R *h_prev,
@@ -687,6 +727,90 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
                 }
             }
             SFX(product_n)(b1 - b0, H, G, du + t * B * G + b0 * G, P, dh + b0 * H);  /* + W_hh^T du_t */
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ inference -- */
+
+/* The forward loops without a cache, for inference: only the state is carried
+ * from step to step, so nothing of size T but the outputs is written.  a
+ * (T, B, G*H): the input projection on entry, scratch (overwritten); h (and c)
+ * (B, H): the initial state on entry, the final state on exit; y (T, B, H).
+ * Past a sequence's end its state is kept and its outputs are 0. */
+
+int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, R *a,
+                  const R *bias, const R *w_hh, R *h, R *y)
+{
+    const int64_t BH = B * H;
+    R *P = SFX(packed_alloc)(H, H, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * H * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, H, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            R *at = a + t * BH;
+            SFX(product_t)(b1 - b0, H, H, h + b0 * H, w_hh, P, at + b0 * H, 1);
+            for (int64_t b = b0; b < b1; b++) {
+                R *yb = y + t * BH + b * H;
+                if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
+                else SFX(rnn_row_inf)(H, relu, at + b * H, bias, h + b * H, yb);
+            }
+        }
+    }
+    free(P);
+    return 0;
+}
+
+int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates,
+                   const R *bias, const R *w_hh, R *h, R *c, R *y)
+{
+    const int64_t BH = B * H, N = 4 * H;
+    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * N * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            R *z = gates + t * B * N;
+            SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, z + b0 * N, 1);
+            for (int64_t b = b0; b < b1; b++) {
+                R *yb = y + t * BH + b * H;
+                if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
+                else SFX(lstm_row_inf)(H, z + b * N, bias, c + b * H, h + b * H, yb);
+            }
+        }
+    }
+    free(P);
+    return 0;
+}
+
+/* u (B, 3H): scratch for each step's hidden side; ba, b_hn as for gru_fwd. */
+int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *a,
+                  const R *ba, R *u, const R *b_hn, const R *w_hh, R *h, R *y)
+{
+    const int64_t BH = B * H, N = 3 * H;
+    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    const int nt = rk_threads(2 * B * N * H, B);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(B, &b0, &b1);
+        if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        for (int64_t t = 0; t < T; t++) {
+            SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, u + b0 * N, 0);
+            for (int64_t b = b0; b < b1; b++) {
+                R *yb = y + t * BH + b * H;
+                if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
+                else SFX(gru_row_inf)(H, a + t * B * N + b * N, ba, u + b * N, b_hn,
+                                      h + b * H, yb);
+            }
         }
     }
     free(P);

@@ -28,6 +28,27 @@ WHERE = "GRU"
 G = 3
 
 
+def _inputs(params, x, h0, lengths):
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens).
+
+    ba (3H) = [b_ir + b_hr, b_iz + b_hz, b_in], the input side's bias, and b_hn (H)
+    are added by the kernel.
+    """
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init = check_state(h0, "h0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+    zeros = np.zeros(G * H, dtype=dt)
+    b_ih = zeros if b_ih is None else b_ih
+    b_hh = zeros if b_hh is None else b_hh
+    ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
+    b_hn = np.ascontiguousarray(b_hh[2 * H:])
+    # bound to a name: the C call reads it
+    return x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), ba, b_hn, h_init, lens
+
+
 def forward(params, x, h0=None, lengths=None):
     """Run the GRU over a whole sequence (the contract of ``rnnkit.cells.gru.forward``).
 
@@ -40,30 +61,37 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
-    dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init = check_state(h0, "h0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-
-    # the input side's bias [b_ir + b_hr, b_iz + b_hz, b_in] and b_hn, added by the kernel
-    zeros = np.zeros(G * H, dtype=dt)
-    b_ih = zeros if b_ih is None else b_ih
-    b_hh = zeros if b_hh is None else b_hh
-    ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
-    b_hn = np.ascontiguousarray(b_hh[2 * H:])
+    x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
     # gates (T, B, 3H): the input projection, the gates after the loop;
     # u (B, 3H): the kernel's scratch for each step's hidden side
     (gates, h, hn, y, _), (p_g, p_h, p_hn, p_y, p_u) = _util.workspace(
-        dt, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
+        x.dtype, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
     _util.project(x, w_ih, gates)
     h[0] = h_init
-    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
     k.gru_fwd(T, B, H, _util.addr(lens), p_g, ba.ctypes.data, p_u,
               b_hn.ctypes.data, w_hh.ctypes.data, p_h, p_hn, p_y)
     cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
     return y, h[T].copy(), cache
+
+
+def infer(params, x, h0=None, lengths=None):
+    """:func:`forward` without a cache, for inference (``rnnkit.cells.gru.infer``).
+
+    Returns:
+        (outputs, h_T)
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.infer(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
+    dt = x.dtype
+    a = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))
+    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    u = np.empty((B, G * H), dtype=dt)             # each step's hidden side
+    h = np.array(h_init, dtype=dt, order="C")      # the state, updated
+    k.gru_inf(T, B, H, _util.addr(lens), a.ctypes.data, ba.ctypes.data, u.ctypes.data,
+              b_hn.ctypes.data, w_hh.ctypes.data, h.ctypes.data, p_y)
+    return y, h
 
 
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):

@@ -31,6 +31,21 @@ WHERE = "LSTM"
 G = 4
 
 
+def _inputs(params, x, h0, lengths):
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens)."""
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init, c_init = split_pair(h0, "h0")
+    h_init = check_state(h_init, "h0", B, H, dt, WHERE)
+    c_init = check_state(c_init, "c0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+    bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
+    # bound to a name: the C call reads it
+    return x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), bias, h_init, c_init, lens
+
+
 def forward(params, x, h0=None, lengths=None):
     """Run the LSTM over a whole sequence (the contract of ``rnnkit.cells.lstm.forward``).
 
@@ -44,27 +59,39 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
-    dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init, c_init = split_pair(h0, "h0")
-    h_init = check_state(h_init, "h0", B, H, dt, WHERE)
-    c_init = check_state(c_init, "c0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-
-    bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
+    x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
     (gates, h, c, tanh_c, y), (p_g, p_h, p_c, p_tc, p_y) = _util.workspace(
-        dt, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
+        x.dtype, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
     _util.project(x, w_ih, gates)                  # (T, B, 4H), turned into gates in place
     h[0] = h_init
     c[0] = c_init
-    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
     k.lstm_fwd(T, B, H, _util.addr(lens), p_g, bias.ctypes.data, w_hh.ctypes.data,
                p_h, p_c, p_tc, p_y)
     cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
                       mask=_util.mask_from_lengths(lens, T))
     return y, (h[T].copy(), c[T].copy()), cache
+
+
+def infer(params, x, h0=None, lengths=None):
+    """:func:`forward` without a cache, for inference (``rnnkit.cells.lstm.infer``).
+
+    Only the state is carried from step to step: nothing of size T is written
+    but the outputs.
+
+    Returns:
+        (outputs, (h_T, c_T))
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.infer(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    dt = x.dtype
+    gates = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))   # scratch of the loop
+    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    h, c = (np.array(s, dtype=dt, order="C") for s in (h_init, c_init))   # the state, updated
+    k.lstm_inf(T, B, H, _util.addr(lens), gates.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+               h.ctypes.data, c.ctypes.data, p_y)
+    return y, (h, c)
 
 
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):

@@ -28,6 +28,21 @@ WHERE = "RNN"
 G = 1
 
 
+def _inputs(params, x, h0, lengths, nonlinearity):
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu)."""
+    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
+    x = check_x(x, WHERE)
+    T, B, I = x.shape
+    dt = x.dtype
+    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
+    h_init = check_state(h0, "h0", B, H, dt, WHERE)
+    lens = _util.lengths_arg(lengths, T, B, WHERE)
+    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
+    # w_hh bound to a name: the C call reads it
+    return (x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), bias, h_init, lens,
+            int(nonlinearity == "relu"))
+
+
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     """Run the RNN over a whole sequence (the contract of ``rnnkit.cells.rnn.forward``).
 
@@ -40,24 +55,36 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths, nonlinearity)
-    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
+    x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
+                                                                  nonlinearity)
     dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init = check_state(h0, "h0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-    relu = int(nonlinearity == "relu")
-
-    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))   # pre-activations after the loop
     (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
-    w_hh = np.ascontiguousarray(w_hh)              # bound: the C call reads it
     k.rnn_fwd(T, B, H, _util.addr(lens), relu, a.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
               p_h, p_y)
     cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
     return y, h[T].copy(), cache
+
+
+def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
+    """:func:`forward` without a cache, for inference (``rnnkit.cells.rnn.infer``).
+
+    Returns:
+        (outputs, h_T)
+    """
+    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    if k is None:
+        return _ref.infer(params, x, h0, lengths, nonlinearity)
+    x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
+                                                                  nonlinearity)
+    dt = x.dtype
+    a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))
+    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    h = np.array(h_init, dtype=dt, order="C")      # the state, updated
+    k.rnn_inf(T, B, H, _util.addr(lens), relu, a.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+              h.ctypes.data, p_y)
+    return y, h
 
 
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):

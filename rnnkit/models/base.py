@@ -44,6 +44,7 @@ import numpy as np
 
 from rnnkit import losses as _losses
 from rnnkit._checks import check_choice, check_dtype, check_positive_int
+from rnnkit.grad_mode import no_grad
 from rnnkit.init import make_rng
 from rnnkit.layers import Embedding, Recurrent
 from rnnkit.module import Module
@@ -192,11 +193,13 @@ def index_state(s, idx):
 
 @contextlib.contextmanager
 def eval_mode(module: Module):
-    """Run a block in eval mode (no dropout), then restore the previous mode."""
+    """Run an inference block: eval mode (no dropout) and ``no_grad`` (the recurrent
+    layers keep no caches for backward), then restore the previous mode."""
     was = module.training
     module.eval()
     try:
-        yield module
+        with no_grad():
+            yield module
     finally:
         module.train(was)
 
