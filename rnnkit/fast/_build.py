@@ -181,9 +181,9 @@ _SIGNATURES = {      # the loops of _fastrnn.c; each returns 0, or -1 when out o
     "lstm_bwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P],
     "gru_fwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P],
     "gru_bwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P],
-    "rnn_inf": [_I, _I, _I, _P, _INT, _P, _P, _P, _P, _P],
-    "lstm_inf": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P],
-    "gru_inf": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P],
+    "rnn_inf": [_I, _I, _I, _P, _INT, _I, _P, _P, _P, _P, _P, _P, _P],
+    "lstm_inf": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P],
+    "gru_inf": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P],
 }
 
 

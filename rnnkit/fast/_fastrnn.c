@@ -18,8 +18,9 @@
  * time with the CPU's vector FMAs (GCC/Clang vector extensions, so the same
  * source builds for AVX-512, AVX2, SSE or NEON).  For these shapes — few rows
  * (the batch), weights reused T times — this beats calling a general BLAS
- * once per step.  With fewer than PACK_MIN_T steps (a generation loop calls
- * with T = 1) packing does not pay and the forward product reads W_hh as it is.
+ * once per step.  With fewer than PACK_MIN_ROWS rows over the whole call
+ * (T * B; a generation loop calls with T = B = 1) packing does not pay and the
+ * forward product reads W_hh as it is.
  *
  * Threads (OpenMP, when the compiler has it): the sequences of a batch are
  * independent, so the batch is split into one slice of rows per thread and each
@@ -74,7 +75,7 @@
 #define RK_NV 3
 #define RK_MR 4
 #endif
-#define PACK_MIN_T 4
+#define PACK_MIN_ROWS 4
 #define FLOPS_PER_THREAD (1 << 23)
 
 /* Lets the loader check that it built what it expects to call. */
@@ -534,7 +535,7 @@ int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
                   const R *bias, const R *w_hh, R *h, R *y)
 {
     const int64_t BH = B * H;
-    R *P = SFX(packed_alloc)(H, H, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * H * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -599,7 +600,7 @@ int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates
                    const R *bias, const R *w_hh, R *h, R *c, R *tanh_c, R *y)
 {
     const int64_t BH = B * H, N = 4 * H;
-    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -671,7 +672,7 @@ int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, con
                   R *u, const R *b_hn, const R *w_hh, R *h, R *hn, R *y)
 {
     const int64_t BH = B * H, N = 3 * H;
-    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -736,16 +737,28 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
 /* ------------------------------------------------------------------ inference -- */
 
 /* The forward loops without a cache, for inference: only the state is carried
- * from step to step, so nothing of size T but the outputs is written.  a
- * (T, B, G*H): the input projection on entry, scratch (overwritten); h (and c)
- * (B, H): the initial state on entry, the final state on exit; y (T, B, H).
- * Past a sequence's end its state is kept and its outputs are 0. */
+ * from step to step, so nothing of size T but the outputs is written.
+ * h (and c) (B, H): the initial state on entry, the final state on exit;
+ * y (T, B, H).  Past a sequence's end its state is kept and its outputs are 0.
+ * The input projection: with x NULL, a (T, B, G*H) holds it on entry (and is
+ * overwritten); with x (T, B, I) given, each step projects its own inputs with
+ * w_ih (G*H, I) into a (B, G*H) — for short calls (a generation step), where
+ * one call instead of two and no (T, B, G*H) buffer is what counts. */
 
-int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, R *a,
-                  const R *bias, const R *w_hh, R *h, R *y)
+/* a_t = x_t @ W_ih^T for this thread's rows (when x is given); returns step t's a. */
+static R *SFX(step_input)(int64_t t, int64_t B, int64_t I, int64_t N, const R *x,
+                          const R *w_ih, R *a, int64_t b0, int64_t b1)
+{
+    if (!x) return a + t * B * N;
+    SFX(gemm_nt)(b1 - b0, N, I, x + (t * B + b0) * I, w_ih, a + b0 * N, 0, 0, N);
+    return a;
+}
+
+int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,
+                  const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y)
 {
     const int64_t BH = B * H;
-    R *P = SFX(packed_alloc)(H, H, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * H * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -753,7 +766,7 @@ int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, H, w_hh, 1, P);
         for (int64_t t = 0; t < T; t++) {
-            R *at = a + t * BH;
+            R *at = SFX(step_input)(t, B, I, H, x, w_ih, a, b0, b1);
             SFX(product_t)(b1 - b0, H, H, h + b0 * H, w_hh, P, at + b0 * H, 1);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
@@ -766,11 +779,11 @@ int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     return 0;
 }
 
-int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates,
-                   const R *bias, const R *w_hh, R *h, R *c, R *y)
+int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
+                   const R *w_ih, R *gates, const R *bias, const R *w_hh, R *h, R *c, R *y)
 {
     const int64_t BH = B * H, N = 4 * H;
-    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -778,7 +791,7 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         for (int64_t t = 0; t < T; t++) {
-            R *z = gates + t * B * N;
+            R *z = SFX(step_input)(t, B, I, N, x, w_ih, gates, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, z + b0 * N, 1);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
@@ -792,11 +805,12 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates
 }
 
 /* u (B, 3H): scratch for each step's hidden side; ba, b_hn as for gru_fwd. */
-int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *a,
-                  const R *ba, R *u, const R *b_hn, const R *w_hh, R *h, R *y)
+int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
+                  const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,
+                  R *y)
 {
     const int64_t BH = B * H, N = 3 * H;
-    R *P = SFX(packed_alloc)(H, N, T >= PACK_MIN_T);
+    R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -804,12 +818,12 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         for (int64_t t = 0; t < T; t++) {
+            const R *at = SFX(step_input)(t, B, I, N, x, w_ih, a, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, u + b0 * N, 0);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
                 if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
-                else SFX(gru_row_inf)(H, a + t * B * N + b * N, ba, u + b * N, b_hn,
-                                      h + b * H, yb);
+                else SFX(gru_row_inf)(H, at + b * N, ba, u + b * N, b_hn, h + b * H, yb);
             }
         }
     }

@@ -68,8 +68,8 @@ def forward(params, x, h0=None, lengths=None):
         x.dtype, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
     _util.project(x, w_ih, gates)
     h[0] = h_init
-    k.gru_fwd(T, B, H, _util.addr(lens), p_g, ba.ctypes.data, p_u,
-              b_hn.ctypes.data, w_hh.ctypes.data, p_h, p_hn, p_y)
+    k.gru_fwd(T, B, H, _util.addr(lens), p_g, _util.addr(ba), p_u,
+              _util.addr(b_hn), _util.addr(w_hh), p_h, p_hn, p_y)
     cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
     return y, h[T].copy(), cache
 
@@ -85,12 +85,16 @@ def infer(params, x, h0=None, lengths=None):
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
     dt = x.dtype
-    a = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))
-    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    if _util.projection_in_loop(T, B, I, G * H):     # the loop projects each step's inputs
+        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
+        a, p_x, p_w = np.empty((B, G * H), dtype=dt), _util.addr(x), _util.addr(w_ih)
+    else:                                            # one product for all steps first
+        a, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H))), None, None
+    y = _util.empty(dt, (T, B, H))
     u = np.empty((B, G * H), dtype=dt)             # each step's hidden side
     h = np.array(h_init, dtype=dt, order="C")      # the state, updated
-    k.gru_inf(T, B, H, _util.addr(lens), a.ctypes.data, ba.ctypes.data, u.ctypes.data,
-              b_hn.ctypes.data, w_hh.ctypes.data, h.ctypes.data, p_y)
+    k.gru_inf(T, B, H, _util.addr(lens), I, p_x, p_w, _util.addr(a), _util.addr(ba),
+              _util.addr(u), _util.addr(b_hn), _util.addr(w_hh), _util.addr(h), _util.addr(y))
     return y, h
 
 
@@ -122,8 +126,8 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     lens = _util.lengths_from_mask(mask)
-    k.gru_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, hn.ctypes.data, h.ctypes.data,
-              w_hh.ctypes.data, _util.addr(d_out), p_dh, p_da, p_du, _util.addr(dh_all))
+    k.gru_bwd(T, B, H, _util.addr(lens), _util.addr(gates), _util.addr(hn), _util.addr(h),
+              _util.addr(w_hh), _util.addr(d_out), p_dh, p_da, p_du, _util.addr(dh_all))
     dx, grads = param_grads(params, x, h[:-1], da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all

@@ -65,7 +65,7 @@ def forward(params, x, h0=None, lengths=None):
     _util.project(x, w_ih, gates)                  # (T, B, 4H), turned into gates in place
     h[0] = h_init
     c[0] = c_init
-    k.lstm_fwd(T, B, H, _util.addr(lens), p_g, bias.ctypes.data, w_hh.ctypes.data,
+    k.lstm_fwd(T, B, H, _util.addr(lens), p_g, _util.addr(bias), _util.addr(w_hh),
                p_h, p_c, p_tc, p_y)
     cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
                       mask=_util.mask_from_lengths(lens, T))
@@ -86,11 +86,15 @@ def infer(params, x, h0=None, lengths=None):
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
     dt = x.dtype
-    gates = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))   # scratch of the loop
-    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    if _util.projection_in_loop(T, B, I, G * H):     # the loop projects each step's inputs
+        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
+        gates, p_x, p_w = np.empty((B, G * H), dtype=dt), _util.addr(x), _util.addr(w_ih)
+    else:                                            # one product for all steps first
+        gates, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H))), None, None
+    y = _util.empty(dt, (T, B, H))
     h, c = (np.array(s, dtype=dt, order="C") for s in (h_init, c_init))   # the state, updated
-    k.lstm_inf(T, B, H, _util.addr(lens), gates.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
-               h.ctypes.data, c.ctypes.data, p_y)
+    k.lstm_inf(T, B, H, _util.addr(lens), I, p_x, p_w, _util.addr(gates), _util.addr(bias),
+               _util.addr(w_hh), _util.addr(h), _util.addr(c), _util.addr(y))
     return y, (h, c)
 
 
@@ -123,8 +127,8 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     # every array the C call reads is bound to a name, so none is freed under it
     gates, c, tanh_c, w_hh = (np.ascontiguousarray(a) for a in (gates, c, tanh_c, w_hh))
     lens = _util.lengths_from_mask(mask)
-    k.lstm_bwd(T, B, H, _util.addr(lens), gates.ctypes.data, c.ctypes.data, tanh_c.ctypes.data,
-               w_hh.ctypes.data, _util.addr(d_out), p_dh, p_dc, p_dz, _util.addr(dh_all))
+    k.lstm_bwd(T, B, H, _util.addr(lens), _util.addr(gates), _util.addr(c), _util.addr(tanh_c),
+               _util.addr(w_hh), _util.addr(d_out), p_dh, p_dc, p_dz, _util.addr(dh_all))
     dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     dh0, dc0 = dh.copy(), dc.copy()
     if return_dh:

@@ -61,7 +61,7 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))   # pre-activations after the loop
     (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
-    k.rnn_fwd(T, B, H, _util.addr(lens), relu, a.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
+    k.rnn_fwd(T, B, H, _util.addr(lens), relu, _util.addr(a), _util.addr(bias), _util.addr(w_hh),
               p_h, p_y)
     cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
     return y, h[T].copy(), cache
@@ -79,11 +79,15 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
                                                                   nonlinearity)
     dt = x.dtype
-    a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))
-    (y,), (p_y,) = _util.workspace(dt, (T, B, H))
+    if _util.projection_in_loop(T, B, I, H):         # the loop projects each step's inputs
+        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
+        a, p_x, p_w = np.empty((B, H), dtype=dt), _util.addr(x), _util.addr(w_ih)
+    else:                                            # one product for all steps first
+        a, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, H))), None, None
+    y = _util.empty(dt, (T, B, H))
     h = np.array(h_init, dtype=dt, order="C")      # the state, updated
-    k.rnn_inf(T, B, H, _util.addr(lens), relu, a.ctypes.data, bias.ctypes.data, w_hh.ctypes.data,
-              h.ctypes.data, p_y)
+    k.rnn_inf(T, B, H, _util.addr(lens), relu, I, p_x, p_w, _util.addr(a), _util.addr(bias),
+              _util.addr(w_hh), _util.addr(h), _util.addr(y))
     return y, h
 
 
@@ -115,7 +119,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     # every array the C call reads is bound to a name, so none is freed under it
     h, w_hh = np.ascontiguousarray(cache.h), np.ascontiguousarray(w_hh)
     lens = _util.lengths_from_mask(mask)
-    k.rnn_bwd(T, B, H, _util.addr(lens), relu, h.ctypes.data, w_hh.ctypes.data,
+    k.rnn_bwd(T, B, H, _util.addr(lens), relu, _util.addr(h), _util.addr(w_hh),
               _util.addr(d_out), p_dh, p_da, _util.addr(dh_all))
     dx, grads = param_grads(params, x, h[:-1], da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
