@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,27 @@ def run_quick(tmp_path, *extra):
     path = tmp_path / "out.json"
     rc = bench.main(["--quick", "--json", str(path), *extra])
     return rc, json.loads(path.read_text())
+
+
+def expected_ratios(r):
+    """The ratios and best peer of one result, recomputed from its medians."""
+    ms = {p: d["median_ms"] for p, d in r["peers"].items() if "median_ms" in d}
+    targets = [p for p in bench.TARGET_PEERS[r["mode"]] if p in ms]
+    best = min(targets, key=ms.get) if targets else None
+    ratios = {}
+    for p, t in ms.items():
+        for other, name in (("torch", "torch"), ("jax", "jax"), (best, "best")):
+            if other in ms and other != p:
+                ratios[f"{p}/{name}"] = t / ms[other]
+    return ratios, best
+
+
+def assert_ratios(r):
+    ratios, best = expected_ratios(r)
+    assert r["best_peer"] == best, r
+    assert r["ratios"].keys() == ratios.keys(), r
+    for k, v in ratios.items():
+        assert math.isclose(r["ratios"][k], v, rel_tol=1e-12), (k, r)
 
 
 def test_quick_numpy_peers(tmp_path, capsys):
@@ -33,8 +56,9 @@ def test_quick_numpy_peers(tmp_path, capsys):
             assert d["check_ok"] and d["max_rel_err"] < 1e-4
             assert d["n"] >= 1 and 0 < d["min_ms"] <= d["median_ms"]
             assert d["gflops"] > 0 and d["mem_how"] == "tracemalloc" and d["mem_mb"] > 0
-        assert r["ratios"] == {}                     # no torch, no ratios
-    assert report["skipped"]["jax"] and report["skipped"]["onnxruntime"]
+        assert r["ratios"] == {} and r["best_peer"] is None     # no target peer, no ratios
+    assert report["skipped"] == {}
+    assert report["summary"]["peer"] is None
     out = capsys.readouterr().out
     assert "median ms" in out and "lstm  charlm" in out
 
@@ -87,3 +111,144 @@ def test_flops_of_a_two_layer_lstm():
 def test_bad_arguments(argv, match):
     with pytest.raises(ValueError, match=match):
         bench.main(["--quick", *argv])
+
+
+def test_quick_jax_peer(tmp_path, capsys):
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    # LSTM and GRU, whose gate order and b_hn are easy to get wrong; every JAX program
+    # compiles for about a second, so no more shapes than needed (rnn: the test below)
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit,torch,jax", "--cells", "lstm,gru",
+                           "--shapes", "tiny,gen")
+    assert rc == 0 and report["failed_checks"] == [] and report["skipped"] == {}
+    info = report["machine"]["workers"]["jax"]
+    assert info["jax"] and info["devices"] and info["threads"].startswith("1")   # --quick: 1 thread
+    modes = set()
+    for r in report["results"]:
+        modes.add(r["mode"])
+        d = r["peers"]["jax"]
+        assert r["reference"] == "torch"
+        assert d["check_ok"] and d["max_rel_err"] < 1e-5, r          # PyTorch's equations, float32
+        assert d["n"] >= 1 and 0 < d["min_ms"] <= d["median_ms"] and d["mem_how"] == "maxrss"
+        assert_ratios(r)
+        assert r["best_peer"] in bench.TARGET_PEERS[r["mode"]]
+        assert "rnnkit/jax" in r["ratios"] and "rnnkit/best" in r["ratios"]
+        if r["mode"] == "fwdbwd":
+            assert "jax/torch" in r["ratios"] and ("jax/best" in r["ratios"]) == (r["best_peer"] != "jax")
+        else:
+            assert r["best_peer"] == "torch"                          # jax is no target there
+    assert modes == {"fwd", "fwdbwd", "gen"}
+    assert set(report["summary"]["rows"]) == {"lstm", "gru"}
+    assert "vs best" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cell", bench.CELLS)
+def test_jax_forward_of_two_layers_equals_rnnkit_and_its_steps(cell):
+    pytest.importorskip("jax")
+    s = bench.Shape("two", T=4, B=2, I=3, H=5, layers=2)
+    jx, rk = bench._Jax(cell, s, seed=1), bench._RnnkitLayer(cell, s, seed=1)
+    got, want = jx.outputs("fwd"), rk.outputs("fwd")
+    assert bench.compare(got, want) < 1e-5
+    # the scan over the sequence is the single-step program unrolled
+    h, c = jx.state0
+    for t in range(s.T):
+        y, h, c = jx._step(jx.params, jx.x[t], h, c)
+        np.testing.assert_allclose(np.asarray(y), got["y"][t], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(h), got["h_n"], rtol=1e-5, atol=1e-6)
+    if cell == "lstm":
+        np.testing.assert_allclose(np.asarray(c), got["c_n"], rtol=1e-5, atol=1e-6)
+
+
+def test_quick_onnxruntime_peer(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit,onnxruntime")
+    assert rc == 0 and report["failed_checks"] == [] and report["skipped"] == {}
+    assert report["machine"]["workers"]["onnxruntime"]["threads"] == 1
+    for r in report["results"]:
+        d = r["peers"]["onnxruntime"]
+        if r["mode"] == "fwdbwd":
+            # forward only: recorded as not applicable, neither timed nor a failure
+            assert d["applicable"] is False and "median_ms" not in d and "check_ok" not in d
+            assert r["best_peer"] is None and r["ratios"] == {}
+        else:
+            assert r["reference"] == "rnnkit"
+            assert d["check_ok"] and d["max_rel_err"] < 1e-5, r
+            assert d["n"] >= 1 and 0 < d["min_ms"] <= d["median_ms"] and d["mem_how"] == "maxrss"
+            assert r["best_peer"] == "onnxruntime" and set(r["ratios"]) == {"rnnkit/best"}
+        assert_ratios(r)
+    summary = report["summary"]
+    assert summary["peer"] == "rnnkit"
+    for row in summary["rows"].values():
+        assert set(row) == {"tiny fwd", "charlm fwd", "gen"}         # no target peer for fwdbwd
+        assert all(v["best_peer"] == "onnxruntime" for v in row.values())
+    out = capsys.readouterr().out
+    assert "n/a" in out and " ort" in out and "tiny f+b" in out
+
+
+def test_reference_is_a_peer_that_runs_the_mode(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    rc, report = run_quick(tmp_path, "--peers", "onnxruntime,rnnkit.fast", "--cells", "gru",
+                           "--shapes", "tiny")
+    assert rc == 0 and report["config"]["reference"] == "onnxruntime"
+    refs = {r["mode"]: r["reference"] for r in report["results"]}
+    assert refs == {"fwd": "onnxruntime", "fwdbwd": "rnnkit.fast"}
+    assert all(r["peers"]["rnnkit.fast"]["check_ok"] for r in report["results"])
+
+
+def test_a_peer_that_does_not_import_is_skipped(tmp_path, monkeypatch):
+    fake = tmp_path / "fake"
+    (fake / "onnxruntime").mkdir(parents=True)
+    (fake / "onnxruntime" / "__init__.py").write_text("raise ImportError('no onnxruntime here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake) + os.pathsep + os.pathsep.join(sys.path))
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit,onnxruntime", "--cells", "rnn",
+                           "--shapes", "tiny", "--modes", "fwd")
+    assert rc == 0
+    assert "no onnxruntime here" in report["skipped"]["onnxruntime"]
+    assert list(report["results"][0]["peers"]) == ["rnnkit"]
+
+
+def fake_case(mode, medians):
+    """A timed case as _run leaves it, each peer with the given median (in seconds)."""
+    peers = {p: {"applicable": True, "max_rel_err": 0.0, "check_ok": True, "times": [t, t / 2, t * 2],
+                 "mem_mb": 1.0, "mem_how": "maxrss"} for p, t in medians.items()}
+    return {"cell": "lstm", "shape": bench.QUICK_SHAPES[0], "mode": mode, "reference": "torch",
+            "peers": peers}
+
+
+@pytest.mark.parametrize("mode,medians,best", [
+    ("fwd", {"rnnkit": 3.0, "torch": 2.0, "jax": 0.5, "onnxruntime": 1.0}, "onnxruntime"),
+    ("fwd", {"rnnkit": 3.0, "torch": 0.9, "jax": 0.5, "onnxruntime": 1.0}, "torch"),
+    ("gen", {"rnnkit": 3.0, "jax": 0.5}, None),
+    ("fwdbwd", {"rnnkit": 3.0, "torch": 2.0, "jax": 1.5, "onnxruntime": 0.1}, "jax"),
+    ("fwdbwd", {"rnnkit": 3.0, "torch": 1.0, "jax": 1.5}, "torch"),
+])
+def test_best_peer_is_the_fastest_target_of_the_mode(mode, medians, best):
+    r = bench._summarise(fake_case(mode, medians), peak=100.0)
+    assert r["best_peer"] == best
+    assert_ratios(r)
+    if best is not None:
+        assert r["ratios"]["rnnkit/best"] == pytest.approx(3.0 / medians[best])
+        assert f"{best}/best" not in r["ratios"]
+    assert r["ratios"]["rnnkit/jax"] == pytest.approx(3.0 / medians["jax"])
+    assert ("rnnkit/torch" in r["ratios"]) == ("torch" in medians)
+
+
+def test_summary_has_one_row_per_cell_and_one_column_per_shape_and_mode():
+    results = []
+    for cell in ("lstm", "gru"):
+        for shape, mode in ((bench.QUICK_SHAPES[0], "fwd"), (bench.QUICK_SHAPES[0], "fwdbwd"),
+                            (bench.QUICK_SHAPES[2], "gen")):
+            case = fake_case(mode, {"rnnkit": 1.0, "torch": 2.0, "onnxruntime": 4.0})
+            case.update(cell=cell, shape=shape)
+            results.append(bench._summarise(case, peak=100.0))
+    summary = bench.summarise_targets(results)
+    assert summary["peer"] == "rnnkit"
+    assert summary["columns"] == ["tiny fwd", "tiny fwdbwd", "gen"]
+    assert summary["rows"]["gru"]["gen"] == {"ratio": 0.5, "best_peer": "torch"}
+    assert summary["rows"]["lstm"]["tiny fwdbwd"] == {"ratio": 0.5, "best_peer": "torch"}
+    text = bench.format_summary(summary).splitlines()
+    assert len(text) == 3 + 2                                        # title, header, rule, 2 cells
+    assert text[1].split() == ["cell", "tiny", "fwd", "tiny", "f+b", "gen"]
+    assert text[3].split() == ["lstm", "0.50", "torch", "0.50", "torch", "0.50", "torch"]
