@@ -479,3 +479,21 @@ def test_infer_without_the_kernels_is_the_reference(cell, monkeypatch):
     y, final = {"rnn": fr, "lstm": fl, "gru": fg}[cell].infer(params, x)
     want_y, want_final, _ = CELLS[cell].forward(params, x)
     assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, 0.0)
+
+
+@pytest.mark.parametrize("where", ["in-loop", "numpy-first"])
+@pytest.mark.parametrize("lengths", [None, RAGGED], ids=["full", "ragged"])
+@pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
+def test_both_ways_of_projecting_the_inputs(cell, nl, lengths, where, loop, monkeypatch):
+    # the kernels project x_t inside the loop when W_ih is small, else NumPy projects
+    # every step first: both must give the reference's results
+    from rnnkit.fast import _util
+    monkeypatch.setattr(_util, "IN_LOOP_MAX_BYTES", 1 << 40 if where == "in-loop" else -1)
+    fast_run, ref_run = run_both(cell, nl, np.float64, lengths, True, True, seed=5)
+    assert_same(fast_run, ref_run, TOL[np.float64], f"{cell} {where}")
+    rng = np.random.default_rng(6)
+    params = make_params(cell, rng, np.float64)
+    x = rng.normal(size=(T, B, I))
+    y, final = fast.get(cell).infer(params, x, None, lengths, **kw(cell, nl))
+    want_y, want_final, _ = CELLS[cell].forward(params, x, None, lengths, **kw(cell, nl))
+    assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, TOL[np.float64])

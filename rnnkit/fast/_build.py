@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 SOURCE = Path(__file__).with_name("_fastrnn.c")
-ABI_VERSION = 7                      # must match rk_abi_version() in _fastrnn.c
+ABI_VERSION = 8                      # must match rk_abi_version() in _fastrnn.c
 # tried in order: -march=native lets the compiler use the CPU's vector instructions,
 # -mprefer-vector-width=512 their widest registers for the gate arithmetic too (x86),
 # -fopenmp several cores; each is dropped where the compiler refuses it
@@ -175,11 +175,11 @@ _P = ctypes.c_void_p
 _I = ctypes.c_int64
 _INT = ctypes.c_int
 _SIGNATURES = {      # the loops of _fastrnn.c; each returns 0, or -1 when out of memory
-    "rnn_fwd": [_I, _I, _I, _P, _INT, _P, _P, _P, _P, _P],
+    "rnn_fwd": [_I, _I, _I, _P, _INT, _I, _P, _P, _P, _P, _P, _P, _P],
     "rnn_bwd": [_I, _I, _I, _P, _INT, _P, _P, _P, _P, _P, _P],
-    "lstm_fwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P],
+    "lstm_fwd": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P],
     "lstm_bwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P],
-    "gru_fwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P],
+    "gru_fwd": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P],
     "gru_bwd": [_I, _I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P],
     "rnn_inf": [_I, _I, _I, _P, _INT, _I, _P, _P, _P, _P, _P, _P, _P],
     "lstm_inf": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P],

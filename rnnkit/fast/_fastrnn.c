@@ -79,7 +79,7 @@
 #define FLOPS_PER_THREAD (1 << 23)
 
 /* Lets the loader check that it built what it expects to call. */
-int rk_abi_version(void) { return 7; }
+int rk_abi_version(void) { return 8; }
 
 /* Set in a child process made by fork(): OpenMP's threads did not survive the
  * fork and GNU OpenMP would wait for them forever, so the child runs serially. */
@@ -277,6 +277,18 @@ static void SFX(gemm_panel)(int64_t M, int64_t N, int64_t K, const R *A, int64_t
         SFX(micro)(1, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
 }
 
+/* The sum of a vector's lanes, as a tree (depth log2 VW, not a chain of VW adds). */
+static inline R SFX(hsum)(VEC v)
+{
+    R t[VW];
+    memcpy(t, &v, sizeof t);
+#pragma GCC unroll 8
+    for (int64_t w = VW / 2; w > 0; w /= 2)
+#pragma GCC unroll 8
+        for (int64_t l = 0; l < w; l++) t[l] += t[l + w];
+    return t[0];
+}
+
 /* Columns [n0, n1) of C (M, N) = (C +) A (M, K) @ W^T for W (N, K) unpacked:
  * dot products of rows, four columns at a time (for short sequences). */
 static void SFX(gemm_nt)(int64_t M, int64_t N, int64_t K, const R *A, const R *W, R *C,
@@ -297,8 +309,7 @@ static void SFX(gemm_nt)(int64_t M, int64_t N, int64_t K, const R *A, const R *W
                 for (int i = 0; i < 4; i++) s[i] += x * *(const VEC *)(w[i] + k);
             }
             for (int i = 0; i < nn; i++) {
-                R d = 0;
-                for (int64_t l = 0; l < VW; l++) d += s[i][l];
+                R d = kv ? SFX(hsum)(s[i]) : 0;
                 for (int64_t k = kv; k < K; k++) d += a[k] * w[i][k];
                 c[n + i] = accumulate ? c[n + i] + d : d;
             }
@@ -528,21 +539,41 @@ static inline void SFX(dh_row)(int64_t H, int inside, R *dh, const R *d_out, R *
 
 /* ------------------------------------------------------------------------ RNN -- */
 
+/* The input side of a loop.  Given x (T, B, I) and W_ih (N, I), each step
+ * projects its own inputs, a_t = x_t @ W_ih^T, just before the recurrent product
+ * adds to it — while a_t is in the cache, and with W_ih packed once per call like
+ * W_hh (unpacked for fewer than PACK_MIN_ROWS rows).  With x NULL the caller has
+ * projected all steps already. */
+static R *SFX(input_panels)(int64_t T, int64_t B, int64_t I, int64_t N, const R *x)
+{
+    return SFX(packed_alloc)(I, N, x && T * B >= PACK_MIN_ROWS);
+}
+
+/* at (B, N) = x_t @ W_ih^T for this thread's rows [b0, b1); nothing when x is NULL. */
+static void SFX(project_step)(int64_t t, int64_t B, int64_t I, int64_t N, const R *x,
+                              const R *w_ih, const R *P_ih, R *at, int64_t b0, int64_t b1)
+{
+    if (x) SFX(product_t)(b1 - b0, N, I, x + (t * B + b0) * I, w_ih, P_ih, at + b0 * N, 0);
+}
+
 /* Forward loop.  a (T, B, H): the input projection W_ih x_t on entry, the
  * pre-activations on exit; bias (H) = b_ih + b_hh; h (T+1, B, H) with h[0] = h0;
  * w_hh (H, H); y (T, B, H). */
-int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, R *a,
-                  const R *bias, const R *w_hh, R *h, R *y)
+int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,
+                  const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y)
 {
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, H, x);
     const int nt = rk_threads(2 * B * H * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, H, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, H, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
+            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, a + t * BH, b0, b1);
             SFX(product_t)(b1 - b0, H, H, h + t * BH + b0 * H, w_hh, P, a + t * BH + b0 * H,
                            1);                                                /* (1) */
             for (int64_t b = b0; b < b1; b++) {
@@ -555,6 +586,7 @@ int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 
@@ -596,19 +628,23 @@ int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
 /* Forward loop.  gates (T, B, 4H): the input projection W_ih x_t on entry, the
  * gates [i f g o] on exit; bias (4H) = b_ih + b_hh; h, c (T+1, B, H) with h[0],
  * c[0] set; tanh_c (T, B, H); w_hh (4H, H); y (T, B, H). */
-int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates,
-                   const R *bias, const R *w_hh, R *h, R *c, R *tanh_c, R *y)
+int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
+                   const R *w_ih, R *gates, const R *bias, const R *w_hh, R *h, R *c,
+                   R *tanh_c, R *y)
 {
     const int64_t BH = B * H, N = 4 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
             R *z = gates + t * B * N;
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, z + b0 * N, 1);  /* (1) */
             for (int64_t b = b0; b < b1; b++) {
                 const int64_t o = t * BH + b * H;   /* row b of step t's (B, H) arrays */
@@ -621,6 +657,7 @@ int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *gates
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 
@@ -668,18 +705,22 @@ int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R 
  * [r z n] on exit; ba (3H) = [b_ir + b_hr, b_iz + b_hz, b_in]; u (B, 3H) scratch
  * for the hidden side; b_hn (H); h (T+1, B, H) with h[0] set; hn (T, B, H);
  * w_hh (3H, H). */
-int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, const R *ba,
-                  R *u, const R *b_hn, const R *w_hh, R *h, R *hn, R *y)
+int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
+                  const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,
+                  R *hn, R *y)
 {
     const int64_t BH = B * H, N = 3 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, a + t * B * N, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, u + b0 * N, 0);  /* (1) */
             for (int64_t b = b0; b < b1; b++) {
                 const int64_t o = t * BH + b * H;
@@ -692,6 +733,7 @@ int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, con
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 
@@ -745,28 +787,22 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
  * w_ih (G*H, I) into a (B, G*H) — for short calls (a generation step), where
  * one call instead of two and no (T, B, G*H) buffer is what counts. */
 
-/* a_t = x_t @ W_ih^T for this thread's rows (when x is given); returns step t's a. */
-static R *SFX(step_input)(int64_t t, int64_t B, int64_t I, int64_t N, const R *x,
-                          const R *w_ih, R *a, int64_t b0, int64_t b1)
-{
-    if (!x) return a + t * B * N;
-    SFX(gemm_nt)(b1 - b0, N, I, x + (t * B + b0) * I, w_ih, a + b0 * N, 0, 0, N);
-    return a;
-}
-
 int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,
                   const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y)
 {
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, H, x);
     const int nt = rk_threads(2 * B * H * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, H, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, H, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
-            R *at = SFX(step_input)(t, B, I, H, x, w_ih, a, b0, b1);
+            R *at = x ? a : a + t * BH;
+            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, at, b0, b1);
             SFX(product_t)(b1 - b0, H, H, h + b0 * H, w_hh, P, at + b0 * H, 1);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
@@ -776,6 +812,7 @@ int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 
@@ -784,14 +821,17 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
 {
     const int64_t BH = B * H, N = 4 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
-            R *z = SFX(step_input)(t, B, I, N, x, w_ih, gates, b0, b1);
+            R *z = x ? gates : gates + t * B * N;
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, z + b0 * N, 1);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
@@ -801,6 +841,7 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 
@@ -811,14 +852,17 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
 {
     const int64_t BH = B * H, N = 3 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
+    R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int nt = rk_threads(2 * B * N * H, B);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1;
         rk_rows(B, &b0, &b1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
+        if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
-            const R *at = SFX(step_input)(t, B, I, N, x, w_ih, a, b0, b1);
+            R *at = x ? a : a + t * B * N;
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, at, b0, b1);
             SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, u + b0 * N, 0);
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
@@ -828,6 +872,7 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
         }
     }
     free(P);
+    free(P_ih);
     return 0;
 }
 

@@ -45,8 +45,9 @@ def _inputs(params, x, h0, lengths):
     b_hh = zeros if b_hh is None else b_hh
     ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
     b_hn = np.ascontiguousarray(b_hh[2 * H:])
-    # bound to a name: the C call reads it
-    return x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), ba, b_hn, h_init, lens
+    # contiguous and bound to names: the C call reads them
+    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
+            np.ascontiguousarray(w_hh), ba, b_hn, h_init, lens)
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -62,14 +63,17 @@ def forward(params, x, h0=None, lengths=None):
     if k is None:
         return _ref.forward(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
-    # gates (T, B, 3H): the input projection, the gates after the loop;
-    # u (B, 3H): the kernel's scratch for each step's hidden side
+    # gates (T, B, 3H): each step's input projection (the kernel projects x_t),
+    # the gates after the loop; u (B, 3H): the scratch for each step's hidden side
     (gates, h, hn, y, _), (p_g, p_h, p_hn, p_y, p_u) = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
-    _util.project(x, w_ih, gates)
     h[0] = h_init
-    k.gru_fwd(T, B, H, _util.addr(lens), p_g, _util.addr(ba), p_u,
-              _util.addr(b_hn), _util.addr(w_hh), p_h, p_hn, p_y)
+    x_in, w_in = x, w_ih
+    if not _util.project_in_loop(T, B, w_ih):
+        x_in, w_in = None, None
+        _util.project(x, w_ih, gates)
+    k.gru_fwd(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
+              _util.addr(ba), p_u, _util.addr(b_hn), _util.addr(w_hh), p_h, p_hn, p_y)
     cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
     return y, h[T].copy(), cache
 
@@ -85,16 +89,17 @@ def infer(params, x, h0=None, lengths=None):
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
     dt = x.dtype
-    if _util.projection_in_loop(T, B, I, G * H):     # the loop projects each step's inputs
-        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
-        a, p_x, p_w = np.empty((B, G * H), dtype=dt), _util.addr(x), _util.addr(w_ih)
-    else:                                            # one product for all steps first
-        a, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H))), None, None
-    y = _util.empty(dt, (T, B, H))
-    u = np.empty((B, G * H), dtype=dt)             # each step's hidden side
-    h = np.array(h_init, dtype=dt, order="C")      # the state, updated
-    k.gru_inf(T, B, H, _util.addr(lens), I, p_x, p_w, _util.addr(a), _util.addr(ba),
-              _util.addr(u), _util.addr(b_hn), _util.addr(w_hh), _util.addr(h), _util.addr(y))
+    # the state, updated in place; y; one step's input and hidden sides
+    (y, h, a, u), (p_y, p_h, p_a, p_u) = _util.workspace(
+        dt, (T, B, H), (B, H), (B, G * H), (B, G * H))
+    h[...] = h_init
+    x_in, w_in = x, w_ih
+    if not _util.project_in_loop(T, B, w_ih):       # all steps' input sides first
+        x_in, w_in = None, None
+        p_a = _util.addr(_util.project(x, w_ih, a := _util.empty(dt, (T, B, G * H))))
+    k.gru_inf(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_a,
+              _util.addr(ba), p_u, _util.addr(b_hn), _util.addr(w_hh), p_h, p_y)
+    h = h.copy()                                   # not a view keeping y's buffer alive
     return y, h
 
 

@@ -42,8 +42,9 @@ def _inputs(params, x, h0, lengths):
     c_init = check_state(c_init, "c0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
     bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
-    # bound to a name: the C call reads it
-    return x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), bias, h_init, c_init, lens
+    # contiguous and bound to names: the C call reads them
+    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
+            np.ascontiguousarray(w_hh), bias, h_init, c_init, lens)
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -60,13 +61,18 @@ def forward(params, x, h0=None, lengths=None):
     if k is None:
         return _ref.forward(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    # gates (T, B, 4H): each step's input projection, then its gates (the kernel
+    # projects x_t just before the recurrent product adds to it)
     (gates, h, c, tanh_c, y), (p_g, p_h, p_c, p_tc, p_y) = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
-    _util.project(x, w_ih, gates)                  # (T, B, 4H), turned into gates in place
+    x_in, w_in = x, w_ih
     h[0] = h_init
     c[0] = c_init
-    k.lstm_fwd(T, B, H, _util.addr(lens), p_g, _util.addr(bias), _util.addr(w_hh),
-               p_h, p_c, p_tc, p_y)
+    if not _util.project_in_loop(T, B, w_ih):
+        x_in, w_in = None, None
+        _util.project(x, w_ih, gates)
+    k.lstm_fwd(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
+               _util.addr(bias), _util.addr(w_hh), p_h, p_c, p_tc, p_y)
     cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
                       mask=_util.mask_from_lengths(lens, T))
     return y, (h[T].copy(), c[T].copy()), cache
@@ -86,15 +92,19 @@ def infer(params, x, h0=None, lengths=None):
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
     dt = x.dtype
-    if _util.projection_in_loop(T, B, I, G * H):     # the loop projects each step's inputs
-        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
-        gates, p_x, p_w = np.empty((B, G * H), dtype=dt), _util.addr(x), _util.addr(w_ih)
-    else:                                            # one product for all steps first
-        gates, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H))), None, None
-    y = _util.empty(dt, (T, B, H))
-    h, c = (np.array(s, dtype=dt, order="C") for s in (h_init, c_init))   # the state, updated
-    k.lstm_inf(T, B, H, _util.addr(lens), I, p_x, p_w, _util.addr(gates), _util.addr(bias),
-               _util.addr(w_hh), _util.addr(h), _util.addr(c), _util.addr(y))
+    # the state, updated in place; y; the gates of one step (when the kernel projects x_t)
+    (y, h, c, gates), (p_y, p_h, p_c, p_g) = _util.workspace(
+        dt, (T, B, H), (B, H), (B, H), (B, G * H))
+    h[...] = h_init
+    c[...] = c_init
+    x_in, w_in = x, w_ih
+    if not _util.project_in_loop(T, B, w_ih):       # all steps' gates first
+        x_in, w_in = None, None
+        gates = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))
+        p_g = _util.addr(gates)
+    k.lstm_inf(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
+               _util.addr(bias), _util.addr(w_hh), p_h, p_c, p_y)
+    h, c = h.copy(), c.copy()                      # not views keeping y's buffer alive
     return y, (h, c)
 
 

@@ -38,9 +38,9 @@ def _inputs(params, x, h0, lengths, nonlinearity):
     h_init = check_state(h0, "h0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
     bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
-    # w_hh bound to a name: the C call reads it
-    return (x, T, B, I, H, w_ih, np.ascontiguousarray(w_hh), bias, h_init, lens,
-            int(nonlinearity == "relu"))
+    # contiguous and bound to names: the C call reads them
+    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
+            np.ascontiguousarray(w_hh), bias, h_init, lens, int(nonlinearity == "relu"))
 
 
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
@@ -58,11 +58,15 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
                                                                   nonlinearity)
     dt = x.dtype
-    a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))   # pre-activations after the loop
+    a = _util.empty(dt, (T, B, H))    # pre-activations (the kernel projects x_t into a_t)
     (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
-    k.rnn_fwd(T, B, H, _util.addr(lens), relu, _util.addr(a), _util.addr(bias), _util.addr(w_hh),
-              p_h, p_y)
+    x_in, w_in = x, w_ih
+    if not _util.project_in_loop(T, B, w_ih):
+        x_in, w_in = None, None
+        _util.project(x, w_ih, a)
+    k.rnn_fwd(T, B, H, _util.addr(lens), relu, I, _util.addr(x_in), _util.addr(w_in),
+              _util.addr(a), _util.addr(bias), _util.addr(w_hh), p_h, p_y)
     cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
     return y, h[T].copy(), cache
 
@@ -79,15 +83,16 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
                                                                   nonlinearity)
     dt = x.dtype
-    if _util.projection_in_loop(T, B, I, H):         # the loop projects each step's inputs
-        x, w_ih = np.ascontiguousarray(x), np.ascontiguousarray(w_ih)
-        a, p_x, p_w = np.empty((B, H), dtype=dt), _util.addr(x), _util.addr(w_ih)
-    else:                                            # one product for all steps first
-        a, p_x, p_w = _util.project(x, w_ih, _util.empty(dt, (T, B, H))), None, None
-    y = _util.empty(dt, (T, B, H))
-    h = np.array(h_init, dtype=dt, order="C")      # the state, updated
-    k.rnn_inf(T, B, H, _util.addr(lens), relu, I, p_x, p_w, _util.addr(a), _util.addr(bias),
-              _util.addr(w_hh), _util.addr(h), _util.addr(y))
+    # the state, updated in place; y; one step's pre-activations
+    (y, h, a), (p_y, p_h, p_a) = _util.workspace(dt, (T, B, H), (B, H), (B, H))
+    h[...] = h_init
+    x_in, w_in = x, w_ih
+    if not _util.project_in_loop(T, B, w_ih):       # all steps' pre-activations first
+        x_in, w_in = None, None
+        p_a = _util.addr(_util.project(x, w_ih, a := _util.empty(dt, (T, B, H))))
+    k.rnn_inf(T, B, H, _util.addr(lens), relu, I, _util.addr(x_in), _util.addr(w_in), p_a,
+              _util.addr(bias), _util.addr(w_hh), p_h, p_y)
+    h = h.copy()                                   # not a view keeping y's buffer alive
     return y, h
 
 
