@@ -400,6 +400,66 @@ class Recurrent(Module):
             return a[::-1]
         return a[rev_idx, np.arange(a.shape[1])[None, :]]
 
+    def _stack_states(self, finals, B: int):
+        """The per-layer final states as h_n (L·D, B, H), or the (h_n, c_n) pair for LSTM."""
+        shape = self._state_shape(B)
+        if self.cell != "lstm":
+            h_n = np.empty(shape, dtype=self.dtype)
+            for i, f in enumerate(finals):
+                h_n[i] = f
+            return h_n
+        h_n, c_n = np.empty(shape, dtype=self.dtype), np.empty(shape, dtype=self.dtype)
+        for i, (h, c) in enumerate(finals):
+            h_n[i] = h
+            c_n[i] = c
+        return h_n, c_n
+
+    def _infer_compiled(self, x, states, lengths):
+        """Inference through the compiled loops, the arguments checked once (by forward).
+
+        The generation path: a T = 1 call pays for every check and conversion, so the
+        cells' own (``run_infer``) are skipped — the weights are only checked to be
+        what the kernels read (dtype, shape, contiguity). Returns (y, finals), or None
+        when this path does not apply (the NumPy cells, bidirectional, dropout in
+        training, or weights replaced by arrays the kernels cannot read as they are).
+
+        Shapes:
+            x (T, B, I), states as from _check_states -> y (T, B, H), finals per layer
+        """
+        from rnnkit.fast._build import kernels
+
+        cell = self._cell                 # this forward's implementation (_pick_cell)
+        if (self.bidirectional or (self.training and self.dropout > 0.0)
+                or not hasattr(cell, "run_infer")):
+            return None
+        k = kernels(self.dtype)
+        if k is None:
+            return None
+        T, B, _ = x.shape
+        P, dt, GH, H = self._params, self.dtype, self.gates * self.hidden_size, self.hidden_size
+        lens = None
+        if lengths is not None and not np.all(lengths == T):
+            lens = np.ascontiguousarray(lengths, dtype=np.int64)
+        inp, finals = np.ascontiguousarray(x), []
+        for layer in range(self.num_layers):
+            w_ih, w_hh = P[f"weight_ih_l{layer}"], P[f"weight_hh_l{layer}"]
+            b_ih, b_hh = P.get(f"bias_ih_l{layer}"), P.get(f"bias_hh_l{layer}")
+            shapes = ((w_ih, (GH, inp.shape[2])), (w_hh, (GH, H)), (b_ih, (GH,)), (b_hh, (GH,)))
+            if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
+                                     and a.flags.c_contiguous) for a, shape in shapes):
+                return None
+            state = states[layer]
+            if self.cell == "lstm":
+                h0, c0 = state if state is not None else (None, None)
+                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lens)
+            elif self.cell == "gru":
+                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens)
+            else:
+                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens,
+                                            int(self.nonlinearity == "relu"))
+            finals.append(final)
+        return inp, finals
+
     def forward(self, x: np.ndarray, h0=None, lengths=None):
         """Run the stack over whole sequences.
 
@@ -432,32 +492,33 @@ class Recurrent(Module):
         self._cell = self._pick_cell()    # backward uses the same implementation as this forward
         keep = is_grad_enabled()          # under rnnkit.no_grad(): no caches (cell.infer)
         caches, masks, finals = [], [], []
-        inp = xt
-        for layer in range(self.num_layers):
-            mask = None
-            if layer > 0 and self.training and self.dropout > 0.0:
-                mask = _dropout_mask(self._dropout_rng, inp.shape, self.dropout, self.dtype)
-                inp = inp * mask
-            masks.append(mask)
-            outs, layer_caches = [], []
-            for d in range(D):
-                xin = self._reverse(inp, rev_idx) if d else inp
-                args = (self._cell_params(layer, d), xin, states[layer * D + d], lengths)
-                if keep:
-                    out, final, cache = self._cell.forward(*args, **self._cell_kwargs())
-                else:
-                    (out, final), cache = self._cell.infer(*args, **self._cell_kwargs()), None
-                outs.append(self._reverse(out, rev_idx) if d else out)
-                finals.append(final)
-                layer_caches.append(cache)
-            caches.append(layer_caches)
-            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)   # (T, B, D*H)
+        ran = None if keep else self._infer_compiled(xt, states, lengths)
+        if ran is not None:
+            inp, finals = ran
+        else:
+            inp = xt
+            for layer in range(self.num_layers):
+                mask = None
+                if layer > 0 and self.training and self.dropout > 0.0:
+                    mask = _dropout_mask(self._dropout_rng, inp.shape, self.dropout, self.dtype)
+                    inp = inp * mask
+                masks.append(mask)
+                outs, layer_caches = [], []
+                for d in range(D):
+                    xin = self._reverse(inp, rev_idx) if d else inp
+                    args = (self._cell_params(layer, d), xin, states[layer * D + d], lengths)
+                    if keep:
+                        out, final, cache = self._cell.forward(*args, **self._cell_kwargs())
+                    else:
+                        (out, final), cache = self._cell.infer(*args, **self._cell_kwargs()), None
+                    outs.append(self._reverse(out, rev_idx) if d else out)
+                    finals.append(final)
+                    layer_caches.append(cache)
+                caches.append(layer_caches)
+                inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)   # (T, B, D*H)
 
         y = inp.swapaxes(0, 1) if self.batch_first else inp
-        if self.cell == "lstm":
-            h_n = (np.stack([f[0] for f in finals]), np.stack([f[1] for f in finals]))
-        else:
-            h_n = np.stack(finals)                                       # (L*D, B, H)
+        h_n = self._stack_states(finals, B)                              # (L*D, B, H)
         if keep:
             self.caches = caches
             self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}

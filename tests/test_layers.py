@@ -380,16 +380,18 @@ def test_bad_backward_arguments():
         emb.backward(np.zeros((3, 3), np.float32))
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("fast_path", ["compiled", "numpy"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_no_grad_forward_equals_forward_and_keeps_no_cache(cell, fast_path, monkeypatch):
+def test_no_grad_forward_equals_forward_and_keeps_no_cache(cell, fast_path, bidirectional, monkeypatch):
     if fast_path == "numpy":
         monkeypatch.setenv("RNNKIT_NO_COMPILE", "1")
-    layer = rk.Recurrent(cell, 3, 5, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    layer = rk.Recurrent(cell, 3, 5, num_layers=2, bidirectional=bidirectional, dtype=np.float64,
+                         seed=1, nonlinearity="relu" if cell == "rnn" else "tanh")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 4, 3))
     lengths = np.array([6, 2, 5, 1])
-    shape = (4, 4, 5)
+    shape = (4 if bidirectional else 2, 4, 5)
     h0 = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
     want_y, want_h = layer.forward(x, h0, lengths)
     assert rk.is_grad_enabled()
@@ -425,3 +427,30 @@ def test_no_grad_nests_restores_on_errors_and_is_per_thread():
     def predict():
         return rk.is_grad_enabled()
     assert predict() is False and rk.is_grad_enabled()
+
+
+@pytest.mark.parametrize("change", ["non-contiguous weight", "no bias", "dropout in training", "float32"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_no_grad_forward_when_the_direct_path_does_not_apply(cell, change):
+    # rnnkit.no_grad() runs unidirectional stacks straight through the compiled loops;
+    # arrays the kernels cannot read as they are, no bias, training-mode dropout and
+    # float32 must give the same results as a forward with caches
+    dtype = np.float32 if change == "float32" else np.float64
+    layer = rk.Recurrent(cell, 3, 5, num_layers=2, dtype=dtype, seed=2, bias=change != "no bias",
+                         dropout=0.5 if change == "dropout in training" else 0.0)
+    if change == "non-contiguous weight":
+        w = layer.params["weight_hh_l1"]
+        layer.params["weight_hh_l1"] = np.asfortranarray(w)          # same values, other layout
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(7, 2, 3)).astype(dtype)
+    if change != "dropout in training":
+        layer.eval()
+    layer._dropout_rng = np.random.default_rng(0)
+    want_y, want_h = layer.forward(x, lengths=np.array([7, 3]))
+    layer._dropout_rng = np.random.default_rng(0)
+    with rk.no_grad():
+        y, h = layer.forward(x, lengths=np.array([7, 3]))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, want_y, rtol=0, atol=tol)
+    for a, b in zip(h if cell == "lstm" else (h,), want_h if cell == "lstm" else (want_h,)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol)

@@ -28,6 +28,7 @@ import importlib
 import os
 
 CELL_NAMES = ("rnn", "lstm", "gru")
+_MODULES: dict = {}
 
 
 def enabled() -> bool:
@@ -55,7 +56,10 @@ def get(cell: str):
                          f"got {cell!r}")
     if not available():
         return None
-    return importlib.import_module(f"rnnkit.fast.{cell}")
+    module = _MODULES.get(cell)
+    if module is None:                  # imported once: a generation loop asks at every step
+        module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
+    return module
 
 
 def status() -> str:

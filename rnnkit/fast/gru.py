@@ -29,25 +29,26 @@ G = 3
 
 
 def _inputs(params, x, h0, lengths):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens).
-
-    ba (3H) = [b_ir + b_hr, b_iz + b_hz, b_in], the input side's bias, and b_hn (H)
-    are added by the kernel.
-    """
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens)."""
     x = check_x(x, WHERE)
     T, B, I = x.shape
     dt = x.dtype
     H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
     h_init = check_state(h0, "h0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
+    # contiguous and bound to names: the C call reads them
+    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
+            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, lens)
+
+
+def _biases(b_ih, b_hh, H: int, dt):
+    """(ba, b_hn): the input side's bias [b_ir + b_hr, b_iz + b_hz, b_in] (3H) and
+    b_hn (H), both added by the kernel; absent biases count as zeros."""
     zeros = np.zeros(G * H, dtype=dt)
     b_ih = zeros if b_ih is None else b_ih
     b_hh = zeros if b_hh is None else b_hh
     ba = np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:]])
-    b_hn = np.ascontiguousarray(b_hh[2 * H:])
-    # contiguous and bound to names: the C call reads them
-    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), ba, b_hn, h_init, lens)
+    return ba, np.ascontiguousarray(b_hh[2 * H:])
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -62,7 +63,8 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
+    ba, b_hn = _biases(b_ih, b_hh, H, x.dtype)
     # gates (T, B, 3H): each step's input projection (the kernel projects x_t),
     # the gates after the loop; u (B, 3H): the scratch for each step's hidden side
     (gates, h, hn, y, _), (p_g, p_h, p_hn, p_y, p_u) = _util.workspace(
@@ -87,12 +89,24 @@ def infer(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.infer(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, ba, b_hn, h_init, lens = _inputs(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
+    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens)
+
+
+def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
+    """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
+
+    x (T, B, I), w_ih and w_hh C-contiguous in one dtype with matching shapes; the
+    biases and h0 ((B, H)) that dtype or None; lens None or int64 (B,) in [1, T].
+    """
+    T, B, I = x.shape
+    H = w_hh.shape[1]
     dt = x.dtype
+    ba, b_hn = _biases(b_ih, b_hh, H, dt)
     # the state, updated in place; y; one step's input and hidden sides
     (y, h, a, u), (p_y, p_h, p_a, p_u) = _util.workspace(
         dt, (T, B, H), (B, H), (B, G * H), (B, G * H))
-    h[...] = h_init
+    h[...] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):       # all steps' input sides first
         x_in, w_in = None, None

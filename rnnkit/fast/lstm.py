@@ -32,7 +32,7 @@ G = 4
 
 
 def _inputs(params, x, h0, lengths):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens)."""
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens)."""
     x = check_x(x, WHERE)
     T, B, I = x.shape
     dt = x.dtype
@@ -41,10 +41,9 @@ def _inputs(params, x, h0, lengths):
     h_init = check_state(h_init, "h0", B, H, dt, WHERE)
     c_init = check_state(c_init, "c0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
-    bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
     # contiguous and bound to names: the C call reads them
     return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), bias, h_init, c_init, lens)
+            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, c_init, lens)
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -60,7 +59,8 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    bias = _util.folded_bias(b_ih, b_hh, G * H, x.dtype)    # b_ih + b_hh, added by the kernel
     # gates (T, B, 4H): each step's input projection, then its gates (the kernel
     # projects x_t just before the recurrent product adds to it)
     (gates, h, c, tanh_c, y), (p_g, p_h, p_c, p_tc, p_y) = _util.workspace(
@@ -90,13 +90,25 @@ def infer(params, x, h0=None, lengths=None):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.infer(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, bias, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens)
+
+
+def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
+    """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
+
+    x (T, B, I), w_ih and w_hh C-contiguous in one dtype with matching shapes; the
+    biases, h0 and c0 ((B, H)) that dtype or None; lens None or int64 (B,) in [1, T].
+    """
+    T, B, I = x.shape
+    H = w_hh.shape[1]
     dt = x.dtype
+    bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
     # the state, updated in place; y; the gates of one step (when the kernel projects x_t)
     (y, h, c, gates), (p_y, p_h, p_c, p_g) = _util.workspace(
         dt, (T, B, H), (B, H), (B, H), (B, G * H))
-    h[...] = h_init
-    c[...] = c_init
+    h[...] = 0 if h0 is None else h0
+    c[...] = 0 if c0 is None else c0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):       # all steps' gates first
         x_in, w_in = None, None

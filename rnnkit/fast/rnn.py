@@ -29,7 +29,7 @@ G = 1
 
 
 def _inputs(params, x, h0, lengths, nonlinearity):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu)."""
+    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu)."""
     check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
     x = check_x(x, WHERE)
     T, B, I = x.shape
@@ -37,10 +37,9 @@ def _inputs(params, x, h0, lengths, nonlinearity):
     H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
     h_init = check_state(h0, "h0", B, H, dt, WHERE)
     lens = _util.lengths_arg(lengths, T, B, WHERE)
-    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     # contiguous and bound to names: the C call reads them
     return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), bias, h_init, lens, int(nonlinearity == "relu"))
+            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, lens, int(nonlinearity == "relu"))
 
 
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
@@ -55,9 +54,10 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.forward(params, x, h0, lengths, nonlinearity)
-    x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
-                                                                  nonlinearity)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
+                                                                        nonlinearity)
     dt = x.dtype
+    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     a = _util.empty(dt, (T, B, H))    # pre-activations (the kernel projects x_t into a_t)
     (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
@@ -80,12 +80,25 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
     if k is None:
         return _ref.infer(params, x, h0, lengths, nonlinearity)
-    x, T, B, I, H, w_ih, w_hh, bias, h_init, lens, relu = _inputs(params, x, h0, lengths,
-                                                                  nonlinearity)
+    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
+                                                                        nonlinearity)
+    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu)
+
+
+def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
+    """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
+
+    x (T, B, I), w_ih and w_hh C-contiguous in one dtype with matching shapes; the
+    biases and h0 ((B, H)) that dtype or None; lens None or int64 (B,) in [1, T];
+    relu 0 (tanh) or 1.
+    """
+    T, B, I = x.shape
+    H = w_hh.shape[1]
     dt = x.dtype
+    bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     # the state, updated in place; y; one step's pre-activations
     (y, h, a), (p_y, p_h, p_a) = _util.workspace(dt, (T, B, H), (B, H), (B, H))
-    h[...] = h_init
+    h[...] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):       # all steps' pre-activations first
         x_in, w_in = None, None
