@@ -2,14 +2,15 @@
 
 ``rnnkit.cells.{rnn,lstm,gru}`` are the readable reference that the gradient
 checks prove. This package holds drop-in twins, ``rnnkit.fast.{rnn,lstm,gru}``,
-with exactly the same ``forward``/``backward`` contract and cache, whose time
-loop runs in ``_fastrnn.c``: per step one product by W_hh (``h @ W_hh.T``
-forward, ``dz @ W_hh`` backward, from a copy of W_hh packed once per sequence
-for the CPU's vector units) and one fused pass of the gate arithmetic, with no
-Python and no temporaries in between; the batch is split among OpenMP threads
-(``OMP_NUM_THREADS``). NumPy still does the once-per-sequence products (the
-input projection, dx and the weight gradients). The tests prove the fast cells
-equal to the reference (float64 to 1e-12, float32 to 1e-5).
+with exactly the same ``forward``/``backward`` contract and cache (and ``infer``,
+forward without a cache), whose time loop runs in ``_fastrnn.c``: per step the
+products by W_ih (when it is small enough to stay in the cache) and W_hh, from
+copies packed once per call for the CPU's vector units, and one fused pass of
+the gate arithmetic, with no Python and no temporaries in between. OpenMP
+threads (``OMP_NUM_THREADS``) share each step's products by columns and its
+element-wise work by rows. NumPy still does the once-per-sequence products (a
+large input projection, dx and the weight gradients). The tests prove the fast
+cells equal to the reference (float64 to 1e-12, float32 to 1e-5).
 
 Choose an implementation with :func:`get`::
 

@@ -49,7 +49,7 @@ _loaded = False                      # True once a load was attempted (success o
 _kernels = {}                        # np.dtype -> Kernels
 _status = "not loaded yet"
 _lib = None
-_flops_per_thread = 1 << 23          # FLOPS_PER_THREAD in _fastrnn.c
+_flops_per_thread = 1 << 21          # FLOPS_PER_THREAD in _fastrnn.c
 
 
 def cache_dir() -> Path:
@@ -230,10 +230,10 @@ def _load():
 
 
 def set_flops_per_thread(flops: int) -> int:
-    """Set the products (FLOPs per step) a thread needs before the batch is split; return the old.
+    """Set the products (FLOPs per step) each thread needs; return the old value.
 
-    0 splits the batch among all threads whatever the size (the tests use it to
-    run the threaded loops on small problems). No effect without the kernels.
+    0 uses all threads whatever the size (the tests use it to run the threaded
+    loops on small problems). No effect without the kernels.
     """
     global _flops_per_thread
     old = _flops_per_thread

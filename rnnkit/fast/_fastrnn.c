@@ -4,10 +4,12 @@
  * The math is exactly that of rnnkit/cells/{rnn,lstm,gru}.py (the readable
  * reference, whose module docstrings derive every line used here); this file
  * only changes *how* it is computed.  Python (rnnkit/fast/) does what happens
- * once per sequence — the input projection of all steps, the weight gradients
- * after the backward loop, the checks — and the whole time loop runs here:
+ * once per sequence — a large input projection of all steps, the weight
+ * gradients after the backward loop, the checks — and the whole time loop runs
+ * here (forward, backward and the cache-free inference loops):
  *
- *   forward, per step t:   G_t += h_{t-1} @ W_hh^T     (the recurrent product)
+ *   forward, per step t:   G_t = x_t @ W_ih^T          (unless done before the loop)
+ *                          G_t += h_{t-1} @ W_hh^T     (the recurrent product)
  *                          one fused pass of the gate arithmetic per row
  *   backward, per step t:  one fused pass per row: dh_t -> dz_t (and dc)
  *                          dh_{t-1} += dz_t @ W_hh
@@ -22,15 +24,17 @@
  * (T * B; a generation loop calls with T = B = 1) packing does not pay and the
  * forward product reads W_hh as it is.
  *
- * Threads (OpenMP, when the compiler has it): the sequences of a batch are
- * independent, so the batch is split into one slice of rows per thread and each
- * thread runs the whole time loop on its slice — no barrier between steps, so a
- * thread the OS pauses on a busy machine delays only its own rows.  The thread
- * count is OpenMP's (OMP_NUM_THREADS), capped by the batch size and so that
- * each thread has at least FLOPS_PER_THREAD of products per step (~8 MFLOP,
- * ~0.1 ms): below that, starting the threads — and competing with the BLAS
- * threads NumPy just used for the input projection, which keep spinning for a
- * while — costs more than splitting the batch saves.
+ * Threads (OpenMP, when the compiler has it): each step's products are split
+ * by columns — each thread computes its panels for every row, so it reads only
+ * its share of the weights, which then stays in its own core's cache (that is
+ * what makes a generation step, one row, faster on two cores) — and the
+ * element-wise work by rows; two barriers a step separate the phases.  The
+ * thread count is OpenMP's (OMP_NUM_THREADS), capped by the panels and, unless
+ * the weights are at least SPLIT_BYTES (then the caches decide), by the work:
+ * one thread per FLOPS_PER_THREAD of products per step (~2 MFLOP, ~20 us).
+ * Below that the barriers cost more than the split saves (measured on 2 cores:
+ * LSTM B=32 H=128 and generation H=256 0.57x the one-thread time; GRU B=16
+ * H=64 1.65x).
  *
  * Conventions: arrays are C-contiguous, time-major; `lens` is NULL (every
  * sequence has all T steps) or B int64 lengths in [1, T]: step t (0-based) is
@@ -76,7 +80,8 @@
 #define RK_MR 4
 #endif
 #define PACK_MIN_ROWS 4
-#define FLOPS_PER_THREAD (1 << 23)
+#define FLOPS_PER_THREAD (1 << 21)
+#define SPLIT_BYTES (1 << 19)
 
 /* Lets the loader check that it built what it expects to call. */
 int rk_abi_version(void) { return 8; }
@@ -99,7 +104,7 @@ int rk_max_threads(void)
 
 static int64_t rk_flops_per_thread = FLOPS_PER_THREAD;
 
-/* Change the work a thread needs per step (the tests set 0: always split the batch). */
+/* Change the work a thread needs per step (the tests set 0: always split). */
 void rk_set_flops_per_thread(int64_t flops) { rk_flops_per_thread = flops; }
 
 /* Set how many threads later calls may use (OpenMP's nthreads-var of the caller). */
@@ -112,13 +117,16 @@ void rk_set_max_threads(int n)
 #endif
 }
 
-/* Threads for a loop over B rows whose steps each do `flops` of products. */
-static int rk_threads(int64_t flops, int64_t B)
+/* Threads for a loop whose steps each do `flops` of products with `bytes` of
+ * weights split into `panels` column panels. */
+static int rk_threads(int64_t flops, int64_t bytes, int64_t panels)
 {
     int64_t n = rk_max_threads();
-    const int64_t by_work = rk_flops_per_thread > 0 ? 1 + flops / rk_flops_per_thread : n;
-    if (n > by_work) n = by_work;
-    if (n > B) n = B;
+    if (rk_flops_per_thread > 0 && bytes < SPLIT_BYTES) {
+        const int64_t by_work = flops / rk_flops_per_thread;
+        if (n > by_work) n = by_work;
+    }
+    if (n > panels) n = panels;
     return n < 1 ? 1 : (int)n;
 }
 
@@ -325,22 +333,27 @@ static R *SFX(packed_alloc)(int64_t K, int64_t N, int want)
     return (R *)malloc((size_t)((N + NR - 1) / NR) * (size_t)K * (size_t)NR * sizeof(R));
 }
 
-/* C (M, N) (+)= A (M, K) @ W^T for W (N, K): from the packed panels P of W^T,
- * or from W itself when P is NULL. */
+#define PANELS(N) (((N) + NR - 1) / NR)
+
+/* Panels [p0, p1) (columns p0*NR up to p1*NR) of C (M, N) (+)= A (M, K) @ W^T for
+ * W (N, K): from the packed panels P of W^T, or from W itself when P is NULL. */
 static void SFX(product_t)(int64_t M, int64_t N, int64_t K, const R *A, const R *W,
-                           const R *P, R *C, int accumulate)
+                           const R *P, R *C, int accumulate, int64_t p0, int64_t p1)
 {
-    if (P)
-        for (int64_t p = 0; p < (N + NR - 1) / NR; p++)
+    if (P) {
+        for (int64_t p = p0; p < p1; p++)
             SFX(gemm_panel)(M, N, K, A, K, P, p, C, N, accumulate);
-    else
-        SFX(gemm_nt)(M, N, K, A, W, C, accumulate, 0, N);
+        return;
+    }
+    const int64_t n0 = p0 * NR, n1 = p1 * NR < N ? p1 * NR : N;
+    if (n0 < n1) SFX(gemm_nt)(M, N, K, A, W, C, accumulate, n0, n1);
 }
 
-/* C (M, N) += A (M, K) @ W for W (K, N), from its packed panels P. */
-static void SFX(product_n)(int64_t M, int64_t N, int64_t K, const R *A, const R *P, R *C)
+/* Panels [p0, p1) of C (M, N) += A (M, K) @ W for W (K, N), from its packed panels P. */
+static void SFX(product_n)(int64_t M, int64_t N, int64_t K, const R *A, const R *P, R *C,
+                           int64_t p0, int64_t p1)
 {
-    for (int64_t p = 0; p < (N + NR - 1) / NR; p++)
+    for (int64_t p = p0; p < p1; p++)
         SFX(gemm_panel)(M, N, K, A, K, P, p, C, N, 1);
 }
 
@@ -549,33 +562,42 @@ static R *SFX(input_panels)(int64_t T, int64_t B, int64_t I, int64_t N, const R 
     return SFX(packed_alloc)(I, N, x && T * B >= PACK_MIN_ROWS);
 }
 
-/* at (B, N) = x_t @ W_ih^T for this thread's rows [b0, b1); nothing when x is NULL. */
+/* Panels [p0, p1) of at (B, N) = x_t @ W_ih^T; nothing when x is NULL. */
 static void SFX(project_step)(int64_t t, int64_t B, int64_t I, int64_t N, const R *x,
-                              const R *w_ih, const R *P_ih, R *at, int64_t b0, int64_t b1)
+                              const R *w_ih, const R *P_ih, R *at, int64_t p0, int64_t p1)
 {
-    if (x) SFX(product_t)(b1 - b0, N, I, x + (t * B + b0) * I, w_ih, P_ih, at + b0 * N, 0);
+    if (x) SFX(product_t)(B, N, I, x + t * B * I, w_ih, P_ih, at, 0, p0, p1);
 }
 
-/* Forward loop.  a (T, B, H): the input projection W_ih x_t on entry, the
- * pre-activations on exit; bias (H) = b_ih + b_hh; h (T+1, B, H) with h[0] = h0;
- * w_hh (H, H); y (T, B, H). */
+/* Every loop below runs its steps in two phases, split among the threads in
+ * two ways: the matrix products by columns (each thread its panels, for all
+ * rows: it reads only its share of the weights, which then stays in its core's
+ * cache), the element-wise work by rows (each thread its sequences).  A barrier
+ * separates the phases; with one thread both are whole and the barriers cost
+ * nothing. */
+
+/* Forward loop.  a (T, B, H): the input projection W_ih x_t (x NULL) or scratch
+ * for it (x given), the pre-activations on exit; bias (H) = b_ih + b_hh; h
+ * (T+1, B, H) with h[0] = h0; w_hh (H, H); y (T, B, H). */
 int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,
                   const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y)
 {
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, H, x);
-    const int nt = rk_threads(2 * B * H * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(H), &p0, &p1);
         if (P) SFX(pack_all)(H, H, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, H, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
-            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, a + t * BH, b0, b1);
-            SFX(product_t)(b1 - b0, H, H, h + t * BH + b0 * H, w_hh, P, a + t * BH + b0 * H,
-                           1);                                                /* (1) */
+            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, a + t * BH, p0, p1);
+            SFX(product_t)(B, H, H, h + t * BH, w_hh, P, a + t * BH, 1, p0, p1);   /* (1) */
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 const int inside = !lens || t < lens[b];
                 R *hn = h + (t + 1) * BH + b * H;
@@ -583,6 +605,7 @@ int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
                 SFX(finish_row)(H, inside, hn, h + t * BH + b * H, NULL, NULL,
                                 y + t * BH + b * H);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -599,11 +622,12 @@ int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * H * H, B);
+    const int nt = rk_threads(2 * B * H * H, H * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(H), &p0, &p1);
         SFX(pack_all)(H, H, w_hh, 0, P);
         for (int64_t t = T - 1; t >= 0; t--) {
             for (int64_t b = b0; b < b1; b++) {
@@ -616,7 +640,9 @@ int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
                 else                            /* copied through: dh is carried */
                     memset(dab, 0, (size_t)H * sizeof(R));
             }
-            SFX(product_n)(b1 - b0, H, H, da + t * BH + b0 * H, P, dh + b0 * H);   /* + W_hh^T da_t */
+#pragma omp barrier
+            SFX(product_n)(B, H, H, da + t * BH, P, dh, p0, p1);          /* + W_hh^T da_t */
+#pragma omp barrier
         }
     }
     free(P);
@@ -625,9 +651,9 @@ int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
 
 /* ----------------------------------------------------------------------- LSTM -- */
 
-/* Forward loop.  gates (T, B, 4H): the input projection W_ih x_t on entry, the
- * gates [i f g o] on exit; bias (4H) = b_ih + b_hh; h, c (T+1, B, H) with h[0],
- * c[0] set; tanh_c (T, B, H); w_hh (4H, H); y (T, B, H). */
+/* Forward loop.  gates (T, B, 4H): the input projection W_ih x_t (x NULL) or
+ * scratch for it (x given), the gates [i f g o] on exit; bias (4H) = b_ih + b_hh;
+ * h, c (T+1, B, H) with h[0], c[0] set; tanh_c (T, B, H); w_hh (4H, H); y (T, B, H). */
 int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
                    const R *w_ih, R *gates, const R *bias, const R *w_hh, R *h, R *c,
                    R *tanh_c, R *y)
@@ -635,17 +661,20 @@ int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
     const int64_t BH = B * H, N = 4 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
-    const int nt = rk_threads(2 * B * N * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(N), &p0, &p1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
             R *z = gates + t * B * N;
-            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, b0, b1);
-            SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, z + b0 * N, 1);  /* (1) */
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, p0, p1);
+            SFX(product_t)(B, N, H, h + t * BH, w_hh, P, z, 1, p0, p1);            /* (1) */
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 const int64_t o = t * BH + b * H;   /* row b of step t's (B, H) arrays */
                 R *zb = z + b * N;
@@ -654,6 +683,7 @@ int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
                 SFX(finish_row)(H, !lens || t < lens[b], h + BH + o, h + o, c + BH + o,
                                 c + o, y + o);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -671,11 +701,12 @@ int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R 
     const int64_t BH = B * H, G = 4 * H;
     R *P = SFX(packed_alloc)(G, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * G * H, B);
+    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(H), &p0, &p1);
         SFX(pack_all)(G, H, w_hh, 0, P);
         for (int64_t t = T - 1; t >= 0; t--) {
             for (int64_t b = b0; b < b1; b++) {
@@ -692,7 +723,9 @@ int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R 
                 else                            /* copied through: dh, dc are carried */
                     memset(dzb, 0, (size_t)G * sizeof(R));
             }
-            SFX(product_n)(b1 - b0, H, G, dz + t * B * G + b0 * G, P, dh + b0 * H);  /* + W_hh^T dz_t */
+#pragma omp barrier
+            SFX(product_n)(B, H, G, dz + t * B * G, P, dh, p0, p1);        /* + W_hh^T dz_t */
+#pragma omp barrier
         }
     }
     free(P);
@@ -701,10 +734,10 @@ int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R 
 
 /* ------------------------------------------------------------------------ GRU -- */
 
-/* Forward loop.  a (T, B, 3H): the input projection W_ih x_t on entry, the gates
- * [r z n] on exit; ba (3H) = [b_ir + b_hr, b_iz + b_hz, b_in]; u (B, 3H) scratch
- * for the hidden side; b_hn (H); h (T+1, B, H) with h[0] set; hn (T, B, H);
- * w_hh (3H, H). */
+/* Forward loop.  a (T, B, 3H): the input projection W_ih x_t (x NULL) or scratch
+ * for it (x given), the gates [r z n] on exit; ba (3H) = [b_ir + b_hr, b_iz + b_hz,
+ * b_in]; u (B, 3H) scratch for the hidden side; b_hn (H); h (T+1, B, H) with h[0]
+ * set; hn (T, B, H); w_hh (3H, H). */
 int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,
                   const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,
                   R *hn, R *y)
@@ -712,16 +745,19 @@ int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
     const int64_t BH = B * H, N = 3 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
-    const int nt = rk_threads(2 * B * N * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(N), &p0, &p1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
-            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, a + t * B * N, b0, b1);
-            SFX(product_t)(b1 - b0, N, H, h + t * BH + b0 * H, w_hh, P, u + b0 * N, 0);  /* (1) */
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, a + t * B * N, p0, p1);
+            SFX(product_t)(B, N, H, h + t * BH, w_hh, P, u, 0, p0, p1);            /* (1) */
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 const int64_t o = t * BH + b * H;
                 R *ab = a + t * B * N + b * N;
@@ -730,6 +766,7 @@ int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
                                  h + o, h + BH + o, hn + o);                   /* (2)-(4) */
                 SFX(finish_row)(H, !lens || t < lens[b], h + BH + o, h + o, NULL, NULL, y + o);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -747,11 +784,12 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
     const int64_t BH = B * H, G = 3 * H;
     R *P = SFX(packed_alloc)(G, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * G * H, B);
+    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(H), &p0, &p1);
         SFX(pack_all)(G, H, w_hh, 0, P);
         for (int64_t t = T - 1; t >= 0; t--) {
             for (int64_t b = b0; b < b1; b++) {
@@ -769,7 +807,9 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
                     memset(du + og, 0, (size_t)G * sizeof(R));
                 }
             }
-            SFX(product_n)(b1 - b0, H, G, du + t * B * G + b0 * G, P, dh + b0 * H);  /* + W_hh^T du_t */
+#pragma omp barrier
+            SFX(product_n)(B, H, G, du + t * B * G, P, dh, p0, p1);        /* + W_hh^T du_t */
+#pragma omp barrier
         }
     }
     free(P);
@@ -784,8 +824,7 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
  * y (T, B, H).  Past a sequence's end its state is kept and its outputs are 0.
  * The input projection: with x NULL, a (T, B, G*H) holds it on entry (and is
  * overwritten); with x (T, B, I) given, each step projects its own inputs with
- * w_ih (G*H, I) into a (B, G*H) — for short calls (a generation step), where
- * one call instead of two and no (T, B, G*H) buffer is what counts. */
+ * w_ih (G*H, I) into a (B, G*H). */
 
 int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,
                   const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y)
@@ -793,22 +832,26 @@ int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, H, x);
-    const int nt = rk_threads(2 * B * H * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(H), &p0, &p1);
         if (P) SFX(pack_all)(H, H, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, H, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
             R *at = x ? a : a + t * BH;
-            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, at, b0, b1);
-            SFX(product_t)(b1 - b0, H, H, h + b0 * H, w_hh, P, at + b0 * H, 1);
+            SFX(project_step)(t, B, I, H, x, w_ih, P_ih, at, p0, p1);
+            SFX(product_t)(B, H, H, h, w_hh, P, at, 1, p0, p1);
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
                 if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
                 else SFX(rnn_row_inf)(H, relu, at + b * H, bias, h + b * H, yb);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -822,22 +865,26 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
     const int64_t BH = B * H, N = 4 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
-    const int nt = rk_threads(2 * B * N * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(N), &p0, &p1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
             R *z = x ? gates : gates + t * B * N;
-            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, b0, b1);
-            SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, z + b0 * N, 1);
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, z, p0, p1);
+            SFX(product_t)(B, N, H, h, w_hh, P, z, 1, p0, p1);
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
                 if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
                 else SFX(lstm_row_inf)(H, z + b * N, bias, c + b * H, h + b * H, yb);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -853,22 +900,26 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
     const int64_t BH = B * H, N = 3 * H;
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
-    const int nt = rk_threads(2 * B * N * H, B);
+    const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        int64_t b0, b1;
+        int64_t b0, b1, p0, p1;
         rk_rows(B, &b0, &b1);
+        rk_rows(PANELS(N), &p0, &p1);
         if (P) SFX(pack_all)(H, N, w_hh, 1, P);
         if (P_ih) SFX(pack_all)(I, N, w_ih, 1, P_ih);
         for (int64_t t = 0; t < T; t++) {
             R *at = x ? a : a + t * B * N;
-            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, at, b0, b1);
-            SFX(product_t)(b1 - b0, N, H, h + b0 * H, w_hh, P, u + b0 * N, 0);
+            SFX(project_step)(t, B, I, N, x, w_ih, P_ih, at, p0, p1);
+            SFX(product_t)(B, N, H, h, w_hh, P, u, 0, p0, p1);
+#pragma omp barrier
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
                 if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
                 else SFX(gru_row_inf)(H, at + b * N, ba, u + b * N, b_hn, h + b * H, yb);
             }
+#pragma omp barrier
         }
     }
     free(P);
@@ -878,6 +929,7 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
 
 #undef VEC
 #undef VW
+#undef PANELS
 #undef NR
 
 #endif /* RK_TEMPLATE */
