@@ -252,6 +252,11 @@ def set_max_threads(n: int) -> int:
     return old
 
 
+def max_threads() -> int:
+    """How many threads the loops may use now (1 without the kernels or OpenMP)."""
+    return 1 if _lib is None else _lib.rk_max_threads()
+
+
 def kernels(dtype):
     """The :class:`Kernels` for ``dtype`` (float32/float64), or None if they cannot be built."""
     if not _loaded:

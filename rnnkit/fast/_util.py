@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from rnnkit._checks import check_float_array, check_lengths, check_shape
+from rnnkit.fast import _build
 
 
 # Buffers handed out by workspace(), newest last. A buffer is reused only when no
@@ -80,16 +81,18 @@ def empty(dtype, shape) -> np.ndarray:
 
 # The C loops project each step's inputs themselves (x_t W_ihᵀ just before the
 # recurrent product, while it is in the cache) when W_ih is small enough to stay
-# in the cache beside W_hh; a large W_ih read again at every step costs more than
-# one NumPy product over all steps first (measured: LSTM with I = 256, H = 512
-# 1.2x slower in the loop; I <= 65, H <= 256 0.6-0.9x). A generation step
-# (T·B tiny) always projects in the loop: one call instead of two.
+# in the cache beside W_hh; on one thread a large W_ih read again at every step
+# costs more than one NumPy product over all steps first (measured: LSTM with
+# I = 256, H = 512 1.2x slower in the loop; I <= 65, H <= 256 0.6-0.9x). With
+# several threads the loop shares W_ih among them and avoids BLAS threads that
+# compete with its own (that LSTM: 82 ms in the loop, 124 ms NumPy first, on 2
+# cores). A generation step (T·B tiny) always projects in the loop.
 IN_LOOP_MAX_BYTES = 1 << 19
 
 
 def project_in_loop(T: int, B: int, w_ih) -> bool:
     """Whether the C loop should project the inputs step by step (else: NumPy first)."""
-    return T * B < 4 or w_ih.nbytes <= IN_LOOP_MAX_BYTES
+    return T * B < 4 or w_ih.nbytes <= IN_LOOP_MAX_BYTES or _build.max_threads() > 1
 
 
 def project(x, w_ih, out):
