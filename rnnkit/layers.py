@@ -437,28 +437,56 @@ class Recurrent(Module):
             return None
         T, B, _ = x.shape
         P, dt, GH, H = self._params, self.dtype, self.gates * self.hidden_size, self.hidden_size
+        weights, I = [], x.shape[2]
+        for layer in range(self.num_layers):
+            w = (P[f"weight_ih_l{layer}"], P[f"weight_hh_l{layer}"],
+                 P.get(f"bias_ih_l{layer}"), P.get(f"bias_hh_l{layer}"))
+            shapes = ((GH, I if layer == 0 else H), (GH, H), (GH,), (GH,))
+            if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
+                                     and a.flags.c_contiguous) for a, shape in zip(w, shapes)):
+                return None
+            weights.append(w)
+        x = np.ascontiguousarray(x)
         lens = None
         if lengths is not None and not np.all(lengths == T):
             lens = np.ascontiguousarray(lengths, dtype=np.int64)
-        inp, finals = np.ascontiguousarray(x), []
-        for layer in range(self.num_layers):
-            w_ih, w_hh = P[f"weight_ih_l{layer}"], P[f"weight_hh_l{layer}"]
-            b_ih, b_hh = P.get(f"bias_ih_l{layer}"), P.get(f"bias_hh_l{layer}")
-            shapes = ((w_ih, (GH, inp.shape[2])), (w_hh, (GH, H)), (b_ih, (GH,)), (b_hh, (GH,)))
-            if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
-                                     and a.flags.c_contiguous) for a, shape in shapes):
-                return None
-            state = states[layer]
+        if T * B < 4 and lens is None:    # a generation step: the whole stack in one C call
+            return self._step_compiled(k, x, states, weights)
+        inp, finals = x, []
+        relu = int(self.nonlinearity == "relu")
+        for (w_ih, w_hh, b_ih, b_hh), state in zip(weights, states):
             if self.cell == "lstm":
                 h0, c0 = state if state is not None else (None, None)
                 inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lens)
             elif self.cell == "gru":
                 inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens)
             else:
-                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens,
-                                            int(self.nonlinearity == "relu"))
+                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens, relu)
             finals.append(final)
         return inp, finals
+
+    def _step_compiled(self, k, x, states, weights):
+        """The whole stack in one C call (``stack_inf``) for T·B < 4: a generation step
+        pays for each call into C and each array it allocates, so there is one of each
+        kind. Arguments as checked by forward and _infer_compiled (every length is T)."""
+        from rnnkit.fast._util import addr
+
+        T, B, I = x.shape
+        L, H, G, dt = self.num_layers, self.hidden_size, self.gates, self.dtype
+        lstm = self.cell == "lstm"
+        ptrs = np.array([addr(a) or 0 for w in weights for a in w], dtype=np.int64)
+        h = np.zeros((L, B, H), dtype=dt)
+        c = np.zeros((L, B, H), dtype=dt) if lstm else None
+        for layer, state in enumerate(states):
+            if state is not None:
+                h[layer] = state[0] if lstm else state
+                if lstm:
+                    c[layer] = state[1]
+        y = np.empty((T, B, H), dtype=dt)
+        work = np.empty(4 * H + 2 * B * G * H + T * B * H, dtype=dt)
+        k.stack_inf({"rnn": 0, "lstm": 1, "gru": 2}[self.cell], int(self.nonlinearity == "relu"),
+                    L, T, B, H, I, addr(x), addr(ptrs), addr(h), addr(c), addr(y), addr(work))
+        return y, [(h[layer], c[layer]) if lstm else h[layer] for layer in range(L)]
 
     def forward(self, x: np.ndarray, h0=None, lengths=None):
         """Run the stack over whole sequences.

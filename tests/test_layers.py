@@ -454,3 +454,28 @@ def test_no_grad_forward_when_the_direct_path_does_not_apply(cell, change):
     np.testing.assert_allclose(y, want_y, rtol=0, atol=tol)
     for a, b in zip(h if cell == "lstm" else (h,), want_h if cell == "lstm" else (want_h,)):
         np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("cell,nl", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+def test_generation_steps_under_no_grad_equal_forward(cell, nl, bias):
+    # T·B < 4 runs the whole stack in one C call: step by step, with the state
+    # carried, it must give what forward with caches gives
+    layer = rk.Recurrent(cell, 3, 6, num_layers=3, nonlinearity=nl, bias=bias, dtype=np.float64, seed=4)
+    rng = np.random.default_rng(5)
+    for T, B in ((1, 1), (1, 3), (3, 1)):
+        x = rng.normal(size=(T, B, 3))
+        shape = (3, B, 6)
+        h0 = (rng.normal(size=shape), rng.normal(size=shape)) if cell == "lstm" else rng.normal(size=shape)
+        for start in (None, h0):
+            want_y, want_h = layer.forward(x, start)
+            with rk.no_grad():
+                y, h = layer.forward(x, start)
+            np.testing.assert_allclose(y, want_y, rtol=0, atol=1e-12)
+            for a, b in zip(h if cell == "lstm" else (h,), want_h if cell == "lstm" else (want_h,)):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    if cell == "lstm":                     # the caller's state is not written
+        before = [a.copy() for a in h0]
+        with rk.no_grad():
+            layer.forward(rng.normal(size=(1, B, 3)), h0)
+        assert all(np.array_equal(a, b) for a, b in zip(h0, before))

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 SOURCE = Path(__file__).with_name("_fastrnn.c")
-ABI_VERSION = 8                      # must match rk_abi_version() in _fastrnn.c
+ABI_VERSION = 9                      # must match rk_abi_version() in _fastrnn.c
 # tried in order: -march=native lets the compiler use the CPU's vector instructions,
 # -mprefer-vector-width=512 their widest registers for the gate arithmetic too (x86),
 # -fopenmp several cores; each is dropped where the compiler refuses it
@@ -184,6 +184,7 @@ _SIGNATURES = {      # the loops of _fastrnn.c; each returns 0, or -1 when out o
     "rnn_inf": [_I, _I, _I, _P, _INT, _I, _P, _P, _P, _P, _P, _P, _P],
     "lstm_inf": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P],
     "gru_inf": [_I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P],
+    "stack_inf": [_I, _INT, _I, _I, _I, _I, _I, _P, _P, _P, _P, _P, _P],
 }
 
 

@@ -93,7 +93,7 @@
     } while (0)
 
 /* Lets the loader check that it built what it expects to call. */
-int rk_abi_version(void) { return 8; }
+int rk_abi_version(void) { return 9; }
 
 /* Set in a child process made by fork(): OpenMP's threads did not survive the
  * fork and GNU OpenMP would wait for them forever, so the child runs serially. */
@@ -933,6 +933,46 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
     }
     free(P);
     free(P_ih);
+    return 0;
+}
+
+/* A whole stack of L unidirectional layers for a short call (a generation step):
+ * one call from Python instead of one per layer.  cell 0 RNN (relu or tanh),
+ * 1 LSTM, 2 GRU; x (T, B, I0); w: 4 addresses per layer, W_ih (G*H, I_l),
+ * W_hh (G*H, H), b_ih and b_hh (G*H) or 0 for none; h (and c) (L, B, H): the
+ * initial states on entry, the final ones on exit; y (T, B, H): the last
+ * layer's outputs; work: 4H + 2 B G H + T B H scratch (the folded biases, one
+ * step's input and hidden sides, the outputs of every other layer). */
+int SFX(stack_inf)(int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,
+                    int64_t I0, const R *x, const int64_t *w, R *h, R *c, R *y, R *work)
+{
+    const int64_t G = cell == 1 ? 4 : cell == 2 ? 3 : 1, N = G * H, BH = B * H;
+    R *bias = work, *b_hn = work + 3 * H, *a = work + 4 * H, *u = a + B * N, *buf = u + B * N;
+    const R *in = x;
+    for (int64_t l = 0; l < L; l++) {
+        const R *w_ih = (const R *)(intptr_t)w[4 * l];
+        const R *w_hh = (const R *)(intptr_t)w[4 * l + 1];
+        const R *b_ih = (const R *)(intptr_t)w[4 * l + 2];
+        const R *b_hh = (const R *)(intptr_t)w[4 * l + 3];
+        R *out = (L - 1 - l) % 2 == 0 ? y : buf;        /* alternate; the last layer writes y */
+        const int64_t I = l ? H : I0;
+        int rc;
+        if (cell == 2) {                     /* ba = [b_ir + b_hr, b_iz + b_hz, b_in], b_hn */
+            for (int64_t j = 0; j < N; j++)
+                bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < 2 * H ? b_hh[j] : 0);
+            for (int64_t j = 0; j < H; j++) b_hn[j] = b_hh ? b_hh[2 * H + j] : 0;
+            rc = SFX(gru_inf)(T, B, H, NULL, I, in, w_ih, a, bias, u, b_hn, w_hh, h + l * BH, out);
+        } else {                             /* b_ih + b_hh */
+            for (int64_t j = 0; j < N; j++) bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh ? b_hh[j] : 0);
+            if (cell == 1)
+                rc = SFX(lstm_inf)(T, B, H, NULL, I, in, w_ih, a, bias, w_hh, h + l * BH,
+                                   c + l * BH, out);
+            else
+                rc = SFX(rnn_inf)(T, B, H, NULL, relu, I, in, w_ih, a, bias, w_hh, h + l * BH, out);
+        }
+        if (rc) return rc;
+        in = out;
+    }
     return 0;
 }
 
