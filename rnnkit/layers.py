@@ -40,11 +40,13 @@ from rnnkit import init as _init
 from rnnkit._checks import (check_choice, check_dtype, check_float_array, check_lengths,
                             check_positive_int, check_shape)
 from rnnkit.cells import CELLS, GATES
+from rnnkit.fast._util import addr, scratch
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
 CELL_NAMES = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
+_CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}     # stack_inf's cell argument
 
 
 # -- shared checks ---------------------------------------------------------------------
@@ -314,6 +316,7 @@ class Recurrent(Module):
         for name, value in params.items():
             self.register(name, value)
         self._cell = CELLS[cell]      # chosen again at each forward: see _pick_cell
+        self._kernel_plan = None      # the weights as the C loops read them: _kernel_weights
         self._cache = None
         self.caches: list[list] = []
         self.hidden_grads: list[list] = []
@@ -352,17 +355,15 @@ class Recurrent(Module):
     def _state_shape(self, B: int) -> tuple:
         return (self.num_layers * self.num_directions, B, self.hidden_size)
 
-    def _check_states(self, s, name: str, B: int, finite: bool) -> list:
-        """Split h0 (or dh_n) into one cell state per layer and direction.
+    def _check_states(self, s, name: str, B: int, finite: bool):
+        """Check h0 (or dh_n): None, one (L·D, B, H) array, or for LSTM an (h, c) pair.
 
-        Returns a list of L·D entries: (B, H) arrays, (h, c) pairs for LSTM, or None.
-        For LSTM an element of a dh_n pair may be None (that part has no gradient);
-        an h0 pair needs both.
+        Returns it checked, as arrays (:meth:`_per_layer` splits it). For LSTM an element
+        of a dh_n pair may be None (that part has no gradient); an h0 pair needs both.
         """
-        where = self._where
-        n = self.num_layers * self.num_directions
         if s is None:
-            return [None] * n
+            return None
+        where = self._where
         shape = self._state_shape(B)
         if self.cell != "lstm":
             if isinstance(s, (tuple, list)):
@@ -370,22 +371,32 @@ class Recurrent(Module):
                                 f"got a {type(s).__name__} (only LSTM takes an (h, c) pair)")
             a = _check_input(s, name, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
             check_shape(a, shape, f"{name} (num_layers*directions, B, H)", where)
-            return list(a)
+            return a
         if not isinstance(s, (tuple, list)) or len(s) != 2:
             raise TypeError(f"{where}: expected {name} to be a pair (h, c) of arrays of shape {shape}, "
                             f"got {type(s).__name__}")
-        parts = []
-        for part, a in zip(("h", "c"), s):
-            label = f"{name}[{0 if part == 'h' else 1}] ({part})"
+        pair = []
+        for i, a in enumerate(s):
+            label = f"{name}[{i}] ({'hc'[i]})"
             if a is None:
                 if finite:  # an initial state is given whole or not at all
                     raise TypeError(f"{where}: expected {label} to be an array of shape {shape}, got None")
-                parts.append([None] * n)
-                continue
-            a = _check_input(a, label, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
-            check_shape(a, shape, f"{label} (num_layers*directions, B, H)", where)
-            parts.append(list(a))
-        return [None if h is None and c is None else (h, c) for h, c in zip(*parts)]
+            else:
+                a = _check_input(a, label, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
+                check_shape(a, shape, f"{label} (num_layers*directions, B, H)", where)
+            pair.append(a)
+        return tuple(pair)
+
+    def _per_layer(self, s) -> list:
+        """A checked state (:meth:`_check_states`) as L·D entries, one per layer and
+        direction: (B, H) arrays, (h, c) pairs for LSTM, or None."""
+        n = self.num_layers * self.num_directions
+        if s is None:
+            return [None] * n
+        if self.cell != "lstm":
+            return list(s)
+        h, c = ([None] * n if a is None else list(a) for a in s)
+        return [None if hi is None and ci is None else (hi, ci) for hi, ci in zip(h, c)]
 
     @staticmethod
     def _reverse_index(lengths, T: int, B: int):
@@ -414,17 +425,46 @@ class Recurrent(Module):
             c_n[i] = c
         return h_n, c_n
 
-    def _infer_compiled(self, x, states, lengths):
+    def _kernel_weights(self):
+        """The weights as the C loops read them, or None when one is not readable as it is.
+
+        Returns (arrays, weights, ptrs, address of ptrs): the parameters in kernel order,
+        per layer (W_ih, W_hh, b_ih, b_hh) with None for no bias, and their addresses as
+        the int64 array ``stack_inf`` takes. Checked (dtype, shape, C order) once and kept
+        while every parameter is the same array object: training and
+        ``load_state_dict`` change their values in place, which the addresses follow.
+        The plan holds the arrays (so no other object can take their ids) and is keyed
+        by the ids, so a copy of the layer (``copy.deepcopy``: new arrays) builds its own.
+        """
+        P, plan = self._params, self._kernel_plan
+        if plan is not None and tuple(map(id, map(P.get, plan[0]))) == plan[1]:
+            return plan[2:]
+        names = [f"{k}_l{layer}" for layer in range(self.num_layers)
+                 for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        arrays = [P.get(n) for n in names]
+        dt, GH, H = self.dtype, self.gates * self.hidden_size, self.hidden_size
+        weights = [tuple(arrays[4 * layer:4 * layer + 4]) for layer in range(self.num_layers)]
+        for layer, w in enumerate(weights):
+            shapes = ((GH, self.input_size if layer == 0 else H), (GH, H), (GH,), (GH,))
+            if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
+                                     and a.flags.c_contiguous) for a, shape in zip(w, shapes)):
+                return None
+        ptrs = np.array([addr(a) or 0 for a in arrays], dtype=np.int64)
+        self._kernel_plan = (names, tuple(map(id, arrays)), arrays, weights, ptrs, addr(ptrs))
+        return self._kernel_plan[2:]
+
+    def _infer_compiled(self, x, h0, lengths):
         """Inference through the compiled loops, the arguments checked once (by forward).
 
         The generation path: a T = 1 call pays for every check and conversion, so the
         cells' own (``run_infer``) are skipped — the weights are only checked to be
-        what the kernels read (dtype, shape, contiguity). Returns (y, finals), or None
+        what the kernels read (:meth:`_kernel_weights`). Returns (y, h_n), or None
         when this path does not apply (the NumPy cells, bidirectional, dropout in
         training, or weights replaced by arrays the kernels cannot read as they are).
 
         Shapes:
-            x (T, B, I), states as from _check_states -> y (T, B, H), finals per layer
+            x (T, B, I), h0 as from _check_states -> y (T, B, H), h_n (L, B, H) or the
+            (h_n, c_n) pair
         """
         from rnnkit.fast._build import kernels
 
@@ -433,28 +473,19 @@ class Recurrent(Module):
                 or not hasattr(cell, "run_infer")):
             return None
         k = kernels(self.dtype)
-        if k is None:
+        plan = None if k is None else self._kernel_weights()
+        if plan is None:
             return None
         T, B, _ = x.shape
-        P, dt, GH, H = self._params, self.dtype, self.gates * self.hidden_size, self.hidden_size
-        weights, I = [], x.shape[2]
-        for layer in range(self.num_layers):
-            w = (P[f"weight_ih_l{layer}"], P[f"weight_hh_l{layer}"],
-                 P.get(f"bias_ih_l{layer}"), P.get(f"bias_hh_l{layer}"))
-            shapes = ((GH, I if layer == 0 else H), (GH, H), (GH,), (GH,))
-            if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
-                                     and a.flags.c_contiguous) for a, shape in zip(w, shapes)):
-                return None
-            weights.append(w)
         x = np.ascontiguousarray(x)
         lens = None
         if lengths is not None and not np.all(lengths == T):
             lens = np.ascontiguousarray(lengths, dtype=np.int64)
         if T * B < 4 and lens is None:    # a generation step: the whole stack in one C call
-            return self._step_compiled(k, x, states, weights)
+            return self._step_compiled(k, x, h0, plan[3])
         inp, finals = x, []
         relu = int(self.nonlinearity == "relu")
-        for (w_ih, w_hh, b_ih, b_hh), state in zip(weights, states):
+        for (w_ih, w_hh, b_ih, b_hh), state in zip(plan[1], self._per_layer(h0)):
             if self.cell == "lstm":
                 h0, c0 = state if state is not None else (None, None)
                 inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lens)
@@ -463,30 +494,34 @@ class Recurrent(Module):
             else:
                 inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens, relu)
             finals.append(final)
-        return inp, finals
+        return inp, self._stack_states(finals, B)
 
-    def _step_compiled(self, k, x, states, weights):
+    def _step_compiled(self, k, x, h0, ptrs):
         """The whole stack in one C call (``stack_inf``) for T·B < 4: a generation step
-        pays for each call into C and each array it allocates, so there is one of each
-        kind. Arguments as checked by forward and _infer_compiled (every length is T)."""
-        from rnnkit.fast._util import addr
+        pays for each call into C and each array it allocates, so there is one call,
+        h_n and c_n share one buffer and the loop's scratch is this thread's
+        (:func:`rnnkit.fast._util.scratch`). Arguments as checked by forward (every
+        length is T); ptrs: the weights' addresses from :meth:`_kernel_weights`.
 
+        Shapes:
+            x (T, B, I), h0 (L, B, H), the (h0, c0) pair or None -> y (T, B, H), h_n like h0
+        """
         T, B, I = x.shape
         L, H, G, dt = self.num_layers, self.hidden_size, self.gates, self.dtype
         lstm = self.cell == "lstm"
-        ptrs = np.array([addr(a) or 0 for w in weights for a in w], dtype=np.int64)
-        h = np.zeros((L, B, H), dtype=dt)
-        c = np.zeros((L, B, H), dtype=dt) if lstm else None
-        for layer, state in enumerate(states):
-            if state is not None:
-                h[layer] = state[0] if lstm else state
-                if lstm:
-                    c[layer] = state[1]
+        states = np.empty((2 if lstm else 1, L, B, H), dtype=dt)
+        if h0 is None:
+            states.fill(0)
+        elif lstm:
+            states[0], states[1] = h0
+        else:
+            states[0] = h0
         y = np.empty((T, B, H), dtype=dt)
-        work = np.empty(4 * H + 2 * B * G * H + T * B * H, dtype=dt)
-        k.stack_inf({"rnn": 0, "lstm": 1, "gru": 2}[self.cell], int(self.nonlinearity == "relu"),
-                    L, T, B, H, I, addr(x), addr(ptrs), addr(h), addr(c), addr(y), addr(work))
-        return y, [(h[layer], c[layer]) if lstm else h[layer] for layer in range(L)]
+        h = addr(states)
+        k.stack_inf(_CELL_CODES[self.cell], int(self.nonlinearity == "relu"), L, T, B, H, I,
+                    addr(x), ptrs, h, h + L * B * H * dt.itemsize if lstm else None, addr(y),
+                    scratch(dt, 4 * H + 2 * B * G * H + T * B * H))
+        return y, ((states[0], states[1]) if lstm else states[0])
 
     def forward(self, x: np.ndarray, h0=None, lengths=None):
         """Run the stack over whole sequences.
@@ -511,7 +546,7 @@ class Recurrent(Module):
         if T < 1 or B < 1:
             raise ValueError(f"{where}: expected x with at least one time step and one sequence, got {x.shape}")
         lengths = check_lengths(lengths, T, B, where)
-        states = self._check_states(h0, "h0", B, finite=True)
+        h0 = self._check_states(h0, "h0", B, finite=True)
         rev_idx = None
         if self.bidirectional and lengths is not None:
             rev_idx = self._reverse_index(lengths, T, B)
@@ -520,11 +555,11 @@ class Recurrent(Module):
         self._cell = self._pick_cell()    # backward uses the same implementation as this forward
         keep = is_grad_enabled()          # under rnnkit.no_grad(): no caches (cell.infer)
         caches, masks, finals = [], [], []
-        ran = None if keep else self._infer_compiled(xt, states, lengths)
+        ran = None if keep else self._infer_compiled(xt, h0, lengths)
         if ran is not None:
-            inp, finals = ran
+            inp, h_n = ran
         else:
-            inp = xt
+            inp, states = xt, self._per_layer(h0)
             for layer in range(self.num_layers):
                 mask = None
                 if layer > 0 and self.training and self.dropout > 0.0:
@@ -544,9 +579,9 @@ class Recurrent(Module):
                     layer_caches.append(cache)
                 caches.append(layer_caches)
                 inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)   # (T, B, D*H)
+            h_n = self._stack_states(finals, B)                          # (L*D, B, H)
 
         y = inp.swapaxes(0, 1) if self.batch_first else inp
-        h_n = self._stack_states(finals, B)                              # (L*D, B, H)
         if keep:
             self.caches = caches
             self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}
@@ -577,7 +612,7 @@ class Recurrent(Module):
             dy = _check_input(dy, "dy", self.dtype, where, ndim=3, finite=False)
             check_shape(dy, cache["y_shape"], "dy (the shape of y)", where)
             d_out = dy.swapaxes(0, 1) if self.batch_first else dy      # (T, B, D*H)
-        d_finals = self._check_states(dh_n, "dh_n", B, finite=False)
+        d_finals = self._per_layer(self._check_states(dh_n, "dh_n", B, finite=False))
 
         d_initial = [None] * (self.num_layers * D)
         hidden_grads = [[None] * D for _ in range(self.num_layers)]

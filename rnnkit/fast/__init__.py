@@ -52,14 +52,15 @@ def get(cell: str):
     The module has the reference cell's ``forward`` and ``backward`` (same
     arguments, results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]``.
     """
+    module = _MODULES.get(cell) if isinstance(cell, str) else None
+    if module is not None:              # the kernels loaded before: only the switch can say no
+        return module if enabled() else None
     if cell not in CELL_NAMES:
         raise ValueError(f"fast.get: cell must be one of {', '.join(map(repr, CELL_NAMES))}, "
                          f"got {cell!r}")
     if not available():
         return None
-    module = _MODULES.get(cell)
-    if module is None:                  # imported once: a generation loop asks at every step
-        module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
+    module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
     return module
 
 

@@ -74,6 +74,28 @@ def workspace(dtype, *shapes):
     return arrays, addresses
 
 
+_scratch = threading.local()
+
+
+def scratch(dtype, n: int) -> int:
+    """The address of this thread's scratch of at least n elements of ``dtype``.
+
+    For a C call that needs working memory only while it runs (a generation step):
+    the same memory serves every call of a thread, which runs them one at a time,
+    while other threads have their own. It grows to the largest n asked for.
+    """
+    key = (dtype, n)
+    found = getattr(_scratch, "last", None)
+    if found is not None and found[0] == key:
+        return found[1]
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    buf = buffers.get(dtype)
+    if buf is None or buf.size < n:
+        buf = buffers[dtype] = np.empty(n, dtype=dtype)
+    _scratch.last = (key, addr(buf))
+    return _scratch.last[1]
+
+
 def empty(dtype, shape) -> np.ndarray:
     """One pooled C-contiguous array (see :func:`workspace`), its contents undefined."""
     return workspace(dtype, shape)[0][0]
