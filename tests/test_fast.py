@@ -219,17 +219,21 @@ def test_single_step_calls_carry_the_state(loop):
         assert_same((y_f, s_f), (y_r, s_r), 1e-12, f"{cell} single steps")
 
 
-@pytest.mark.parametrize("build", ["native", "portable"])
-def test_odd_sizes_in_both_builds(build, tmp_path, monkeypatch):
-    # sizes that leave a partial panel and partial row blocks, in this machine's
-    # build and in one without -march=native (on x86: SSE2 vectors, so other panel
-    # widths and row blocks)
+def use_build(build, tmp_path, monkeypatch):
+    """Run the kernels of this machine's build, or of one without -march=native (on
+    x86: SSE2 vectors, so other panel widths, row blocks and lanes per vector)."""
     if build == "portable":
         monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
         lib, why = _build._open_library(flag_sets=(("-O3",),))
         assert lib is not None, why
         for dt, suffix in ((np.float32, "f32"), (np.float64, "f64")):
             monkeypatch.setitem(_build._kernels, np.dtype(dt), _build.Kernels(lib, suffix))
+
+
+@pytest.mark.parametrize("build", ["native", "portable"])
+def test_odd_sizes_in_both_builds(build, tmp_path, monkeypatch):
+    # sizes that leave a partial panel and partial row blocks
+    use_build(build, tmp_path, monkeypatch)
     for cell, nl in CASES:
         for dtype in (np.float64, np.float32):
             ours, ref = run_both(cell, nl, dtype, np.array([6, 2, 5, 1, 6, 3, 4]), True, True,
@@ -467,6 +471,28 @@ def test_infer_single_steps_carry_the_state(cell, nl):
         y, s = impl.infer(params, x[t:t + 1], s, None, **kw(cell, nl))
         ys.append(y)
     assert_same({"y": np.concatenate(ys), "final": s}, {"y": want_y, "final": want_final}, 1e-12)
+
+
+@pytest.mark.parametrize("build", ["native", "portable"])
+def test_short_calls_at_odd_sizes_in_both_builds(build, tmp_path, monkeypatch):
+    # T·B < 4 reads W unpacked, a vector's width of columns at a time with their sums
+    # across lanes done together: sizes (I = 19, H = 21) leave a partial vector of
+    # depth and columns past the last whole group; 1 to 3 rows
+    use_build(build, tmp_path, monkeypatch)
+    rng = np.random.default_rng(14)
+    for cell, nl in CASES:
+        for dtype in (np.float64, np.float32):
+            params = make_params(cell, rng, dtype, i=19, h=21)
+            impl = fast.get(cell)
+            for rows in (1, 2, 3):
+                x = rng.normal(size=(3, rows, 19)).astype(dtype)
+                want_y, want_final, _ = CELLS[cell].forward(params, x, **kw(cell, nl))
+                s, ys = None, []
+                for t in range(3):
+                    y, s = impl.infer(params, x[t:t + 1], s, **kw(cell, nl))
+                    ys.append(y)
+                assert_same({"y": np.concatenate(ys), "final": s}, {"y": want_y, "final": want_final},
+                            TOL[dtype], f"{build} {cell} {np.dtype(dtype)} B={rows}")
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -190,21 +190,25 @@ static inline double rk_sigmoid_f64(double x) { return 0.5 * tanh(0.5 * x) + 0.5
 
 #define RK_TEMPLATE
 #define R float
+#define IR int32_t
 #define SFX(name) name##_f32
 #define TANH rk_tanh_f32
 #define SIGMOID rk_sigmoid_f32
 #include __FILE__
 #undef R
+#undef IR
 #undef SFX
 #undef TANH
 #undef SIGMOID
 
 #define R double
+#define IR int64_t
 #define SFX(name) name##_f64
 #define TANH rk_tanh_f64
 #define SIGMOID rk_sigmoid_f64
 #include __FILE__
 #undef R
+#undef IR
 #undef SFX
 #undef TANH
 #undef SIGMOID
@@ -312,16 +316,69 @@ static inline R SFX(hsum)(VEC v)
     return t[0];
 }
 
-/* Columns [n0, n1) of C (M, N) = (C +) A (M, K) @ W^T for W (N, K) unpacked:
- * dot products of rows, four columns at a time (for short sequences). */
+#if defined(__GNUC__) && !defined(__clang__)
+typedef IR SFX(ivec) __attribute__((vector_size(RK_VB)));
+
+/* The lanes of VW vectors summed at once, r[i] = sum of s[i]'s lanes, by a
+ * transposing tree (s is overwritten).  Each level pairs the vectors up and
+ * halves the lanes per sum: from s[2j] = [a_0 .. a_(w-1)] (per sum, w lanes) and
+ * s[2j+1], s[j] = [a_0 + a_(w/2), ..] for s[2j]'s sums, then those of s[2j+1]:
+ * two shuffles and one add per pair, log2(VW) levels, 2 (VW - 1) shuffles in all
+ * instead of VW separate trees (GNU C's __builtin_shuffle). */
+static inline VEC SFX(sum_lanes)(VEC *s)
+{
+#pragma GCC unroll 8
+    for (int64_t w = VW, n = VW; w > 1; w /= 2, n /= 2) {
+        SFX(ivec) lo, hi;
+#pragma GCC unroll 16
+        for (int64_t i = 0; i < VW; i++) {
+            const int64_t ii = i % (VW / 2);
+            lo[i] = (IR)((i < VW / 2 ? 0 : VW) + ii / (w / 2) * w + ii % (w / 2));
+            hi[i] = lo[i] + (IR)(w / 2);
+        }
+#pragma GCC unroll 8
+        for (int64_t j = 0; j < n / 2; j++)
+            s[j] = __builtin_shuffle(s[2 * j], s[2 * j + 1], lo) +
+                   __builtin_shuffle(s[2 * j], s[2 * j + 1], hi);
+    }
+    return s[0];
+}
+#else
+static inline VEC SFX(sum_lanes)(VEC *s)
+{
+    VEC r;
+    for (int64_t i = 0; i < VW; i++) r[i] = SFX(hsum)(s[i]);
+    return r;
+}
+#endif
+
+/* Columns [n0, n1) of C (M, N) = (C +) A (M, K) @ W^T for W (N, K) unpacked
+ * (short sequences: packing W would cost more than the product): dot products
+ * of rows, VW columns at a time in VW vector accumulators summed across their
+ * lanes together (sum_lanes), the last columns four at a time. */
 static void SFX(gemm_nt)(int64_t M, int64_t N, int64_t K, const R *A, const R *W, R *C,
                          int accumulate, int64_t n0, int64_t n1)
 {
-    const int64_t kv = K - K % VW;
+    const int64_t kv = K - K % VW, nv = n0 + (n1 - n0) / VW * VW;
     for (int64_t m = 0; m < M; m++) {
         const R *a = A + m * K;
         R *c = C + m * N;
-        for (int64_t n = n0; n < n1; n += 4) {
+        for (int64_t n = n0; n < nv; n += VW) {
+            VEC s[VW];
+#pragma GCC unroll 16
+            for (int64_t i = 0; i < VW; i++) s[i] = (VEC){0};
+            for (int64_t k = 0; k < kv; k += VW) {
+                const VEC x = *(const VEC *)(a + k);
+#pragma GCC unroll 16
+                for (int64_t i = 0; i < VW; i++) s[i] += x * *(const VEC *)(W + (n + i) * K + k);
+            }
+            VEC r = SFX(sum_lanes)(s);
+            for (int64_t i = 0; i < VW && kv < K; i++)
+                for (int64_t k = kv; k < K; k++) r[i] += a[k] * W[(n + i) * K + k];
+            if (accumulate) r += *(const VEC *)(c + n);
+            *(VEC *)(c + n) = r;
+        }
+        for (int64_t n = nv; n < n1; n += 4) {
             const int64_t nn = n1 - n < 4 ? n1 - n : 4;
             const R *w[4];
             for (int i = 0; i < 4; i++) w[i] = W + (n + (i < nn ? i : 0)) * K;
