@@ -32,6 +32,7 @@ Recurrent     (L layers, D = 1 or 2 directions, cell maths in ``rnnkit.cells``)
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -320,6 +321,19 @@ class Recurrent(Module):
         self._cache = None
         self.caches: list[list] = []
         self.hidden_grads: list[list] = []
+
+    def __getstate__(self) -> dict:
+        """For copy.deepcopy (and copy.copy): the chosen cell implementation, a module,
+        by its name; the kernels' view of the weights is left behind (a copy has its
+        own arrays and builds its own)."""
+        state = self.__dict__.copy()
+        state["_cell"] = self._cell.__name__
+        state["_kernel_plan"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cell = importlib.import_module(state["_cell"])
 
     @property
     def num_directions(self) -> int:

@@ -456,6 +456,38 @@ def test_no_grad_forward_when_the_direct_path_does_not_apply(cell, change):
         np.testing.assert_allclose(a, b, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_generation_steps_follow_the_weights_of_this_layer(cell):
+    # the step path keeps the weights' addresses: new values loaded in place must be
+    # used, and a deep copy (new arrays) must read its own, also once the original is gone
+    import copy
+    import gc
+
+    def step_and_forward(layer, x):
+        with rk.no_grad():
+            y, _ = layer.forward(x)
+        want, _ = layer.forward(x)
+        return y, want
+
+    rng = np.random.default_rng(8)
+    layer = rk.Recurrent(cell, 3, 5, num_layers=2, dtype=np.float64, seed=1)
+    x = rng.normal(size=(1, 1, 3))
+    y0, want0 = step_and_forward(layer, x)
+    np.testing.assert_allclose(y0, want0, rtol=0, atol=1e-12)
+    layer.load_state_dict({k: rng.normal(size=v.shape) for k, v in layer.params.items()})
+    y1, want1 = step_and_forward(layer, x)
+    np.testing.assert_allclose(y1, want1, rtol=0, atol=1e-12)
+    assert not np.allclose(y1, y0)
+    twin = copy.deepcopy(layer)
+    del layer
+    gc.collect()
+    junk = [np.full((5 * 4, 5), 1e3) for _ in range(50)]      # reuse the freed memory
+    y2, want2 = step_and_forward(twin, x)
+    np.testing.assert_allclose(y2, want2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(y2, y1, rtol=0, atol=1e-12)
+    del junk
+
+
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 @pytest.mark.parametrize("cell,nl", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
 def test_generation_steps_under_no_grad_equal_forward(cell, nl, bias):
