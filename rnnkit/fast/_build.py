@@ -49,7 +49,7 @@ _loaded = False                      # True once a load was attempted (success o
 _kernels = {}                        # np.dtype -> Kernels
 _status = "not loaded yet"
 _lib = None
-_flops_per_thread = 1 << 21          # FLOPS_PER_THREAD in _fastrnn.c
+_flops_per_thread = 1 << 18          # FLOPS_PER_THREAD in _fastrnn.c
 
 
 def cache_dir() -> Path:

@@ -31,11 +31,13 @@
  * element-wise work by rows; two barriers a step separate the phases.  The
  * thread count is OpenMP's (OMP_NUM_THREADS), capped by the panels and, unless
  * the weights are at least SPLIT_BYTES (then the caches decide), by the work:
- * one thread per FLOPS_PER_THREAD of products per step (~2 MFLOP, ~20 us; a
- * training loop asks TRAIN_WORK times that, see rk_threads).
- * Below that the barriers cost more than the split saves (measured on 2 cores:
- * LSTM B=32 H=128 and generation H=256 0.57x the one-thread time; GRU B=16
- * H=64 1.65x).
+ * one thread per FLOPS_PER_THREAD of products per step (256 KFLOP, a few us)
+ * for inference; a training loop asks TRAIN_WORK times that (8 MFLOP), see
+ * rk_threads.  Below that the barriers (~0.6 us each on 2 cores) cost more than
+ * the split saves.  Measured on 2 cores, inference, T=100: LSTM B=16 H=64 0.69x
+ * the one-thread time, GRU 0.89x, RNN B=32 H=128 0.79x; LSTM B=32 H=128 and
+ * generation H=256 0.57x; training loops split at 256 KFLOP took 2.4x as long
+ * (LSTM and GRU B=32 H=128 forward+backward).
  *
  * Conventions: arrays are C-contiguous, time-major; `lens` is NULL (every
  * sequence has all T steps) or B int64 lengths in [1, T]: step t (0-based) is
@@ -81,9 +83,9 @@
 #define RK_MR 4
 #endif
 #define PACK_MIN_ROWS 4
-#define FLOPS_PER_THREAD (1 << 21)
+#define FLOPS_PER_THREAD (1 << 18)
 #define SPLIT_BYTES (1 << 19)
-#define TRAIN_WORK 4
+#define TRAIN_WORK 32
 
 /* A barrier among a loop's threads, and nothing when it runs on one (GNU OpenMP
  * would still pay for one: ~0.3 us, 400 of them in a 200-step forward). */
