@@ -48,7 +48,9 @@ weight gradient) are compared with torch's (or, without torch, with the first
 peer's that runs the mode); a peer that disagrees is not timed and the run exits
 with status 1. Timing runs in interleaved rounds — every round visits every case
 and, within it, every peer in a rotated order — so slow drifts of the machine
-(other processes, clock changes) fall on all peers alike. Each timing call repeats
+(other processes, clock changes) fall on all peers alike; each timing call first
+waits ``SETTLE_S`` idle, so the thread pools of the peer that ran before (they
+spin for a while after their last call) are asleep and do not take its cores. Each timing call repeats
 the case enough times to last about ``--target`` seconds; the table reports the
 median and minimum over all repetitions, the ratio of medians to torch ("vs torch",
 < 1: faster than torch) and to the best target peer ("vs best"), the
@@ -106,6 +108,7 @@ DEFAULT_PEERS = ("rnnkit", "rnnkit.fast", "torch", "jax", "onnxruntime")
 TARGET_PEERS = {"fwd": ("torch", "onnxruntime"), "gen": ("torch", "onnxruntime"),
                 "fwdbwd": ("torch", "jax")}
 SHORT_NAMES = {"onnxruntime": "ort"}
+SETTLE_S = 0.1           # idle before each timing call: thread pools spin 10-20 ms after their work
 
 
 @dataclass(frozen=True)
@@ -700,6 +703,7 @@ def _handle(peer, runners, req) -> dict:
         return {"mb": mb, "how": how}
     if op == "time":
         gc.collect()
+        time.sleep(SETTLE_S)               # the previous peer's idle threads stop spinning
         gc.disable()
         try:
             times = [_timed(fn) for _ in range(req["reps"])]

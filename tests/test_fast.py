@@ -523,3 +523,19 @@ def test_both_ways_of_projecting_the_inputs(cell, nl, lengths, where, loop, monk
     y, final = fast.get(cell).infer(params, x, None, lengths, **kw(cell, nl))
     want_y, want_final, _ = CELLS[cell].forward(params, x, None, lengths, **kw(cell, nl))
     assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, TOL[np.float64])
+
+
+def test_importing_rnnkit_first_shortens_openblas_spinning():
+    # OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when NumPy loads it: imported first,
+    # rnnkit sets it (unless the user did); after NumPy it changes nothing
+    probe = "import os, {first}; import {second}; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+
+    def run(code, **extra):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**env, **extra}, check=True)
+        return out.stdout.strip()
+
+    assert run(probe.format(first="rnnkit", second="numpy")) == "20"
+    assert run(probe.format(first="rnnkit", second="numpy"), OPENBLAS_THREAD_TIMEOUT="24") == "24"
+    assert run(probe.format(first="numpy", second="rnnkit")) == "None"
