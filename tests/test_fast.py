@@ -539,3 +539,15 @@ def test_importing_rnnkit_first_shortens_openblas_spinning():
     assert run(probe.format(first="rnnkit", second="numpy")) == "20"
     assert run(probe.format(first="rnnkit", second="numpy"), OPENBLAS_THREAD_TIMEOUT="24") == "24"
     assert run(probe.format(first="numpy", second="rnnkit")) == "None"
+
+
+def test_loading_the_kernels_shortens_openmp_spinning():
+    # GNU OpenMP reads GOMP_SPINCOUNT when the kernels' library loads it: set unless
+    # the user set it
+    code = ("import os; from rnnkit import fast; fast.available(); "
+            "print(os.environ.get('GOMP_SPINCOUNT'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "RNNKIT_NO_COMPILE")}
+    for extra, want in (({}, str(_build.GOMP_SPINCOUNT)), ({"GOMP_SPINCOUNT": "7"}, "7")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**env, **extra}, check=True)
+        assert out.stdout.strip() == want

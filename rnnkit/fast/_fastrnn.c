@@ -31,13 +31,13 @@
  * element-wise work by rows; two barriers a step separate the phases.  The
  * thread count is OpenMP's (OMP_NUM_THREADS), capped by the panels and, unless
  * the weights are at least SPLIT_BYTES (then the caches decide), by the work:
- * one thread per FLOPS_PER_THREAD of products per step (256 KFLOP, a few us)
- * for inference; a training loop asks TRAIN_WORK times that (8 MFLOP), see
- * rk_threads.  Below that the barriers (~0.6 us each on 2 cores) cost more than
- * the split saves.  Measured on 2 cores, inference, T=100: LSTM B=16 H=64 0.69x
- * the one-thread time, GRU 0.89x, RNN B=32 H=128 0.79x; LSTM B=32 H=128 and
- * generation H=256 0.57x; training loops split at 256 KFLOP took 2.4x as long
- * (LSTM and GRU B=32 H=128 forward+backward).
+ * one thread per FLOPS_PER_THREAD of products per step (256 KFLOP, a few us).
+ * Below that the barriers (~0.6 us each on 2 cores) cost more than the split
+ * saves.  Measured on 2 cores, T=100, against one thread: inference LSTM B=16
+ * H=64 0.69x, GRU 0.89x, RNN B=32 H=128 0.79x, LSTM B=32 H=128 and generation
+ * H=256 0.57x; forward+backward B=32 H=128 LSTM 0.76x, GRU 0.73x, RNN 0.65x.
+ * Threads that wait spin (GOMP_SPINCOUNT, set by the loader) only briefly: the
+ * NumPy products of a training step need the cores right after a loop.
  *
  * Conventions: arrays are C-contiguous, time-major; `lens` is NULL (every
  * sequence has all T steps) or B int64 lengths in [1, T]: step t (0-based) is
@@ -85,7 +85,6 @@
 #define PACK_MIN_ROWS 4
 #define FLOPS_PER_THREAD (1 << 18)
 #define SPLIT_BYTES (1 << 19)
-#define TRAIN_WORK 32
 
 /* A barrier among a loop's threads, and nothing when it runs on one (GNU OpenMP
  * would still pay for one: ~0.3 us, 400 of them in a 200-step forward). */
@@ -131,16 +130,12 @@ void rk_set_max_threads(int n)
 }
 
 /* Threads for a loop whose steps each do `flops` of products with `bytes` of
- * weights split into `panels` column panels.  A training loop (`train`) asks
- * TRAIN_WORK times the work before it splits: the BLAS products around it (the
- * weight gradients) have threads of their own that keep spinning after they
- * return and delay the loop's barriers (LSTM B=32 H=128 forward+backward on 2
- * cores: 2.2x torch's time split, 1.3x on one thread). */
-static int rk_threads(int64_t flops, int64_t bytes, int64_t panels, int train)
+ * weights split into `panels` column panels. */
+static int rk_threads(int64_t flops, int64_t bytes, int64_t panels)
 {
     int64_t n = rk_max_threads();
     if (rk_flops_per_thread > 0 && bytes < SPLIT_BYTES) {
-        const int64_t by_work = flops / (rk_flops_per_thread * (train ? TRAIN_WORK : 1));
+        const int64_t by_work = flops / rk_flops_per_thread;
         if (n > by_work) n = by_work;
     }
     if (n > panels) n = panels;
@@ -660,7 +655,7 @@ int SFX(rnn_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, H, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H), 1);
+    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -696,7 +691,7 @@ int SFX(rnn_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     const int64_t BH = B * H;
     R *P = SFX(packed_alloc)(H, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * H * H, H * H * (int64_t)sizeof(R), PANELS(H), 1);
+    const int nt = rk_threads(2 * B * H * H, H * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -736,7 +731,7 @@ int SFX(lstm_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N), 1);
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -775,7 +770,7 @@ int SFX(lstm_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R 
     const int64_t BH = B * H, G = 4 * H;
     R *P = SFX(packed_alloc)(G, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H), 1);
+    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -820,7 +815,7 @@ int SFX(gru_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N), 1);
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -858,7 +853,7 @@ int SFX(gru_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *
     const int64_t BH = B * H, G = 3 * H;
     R *P = SFX(packed_alloc)(G, H, 1);
     if (!P) return -1;                       /* out of memory */
-    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H), 1);
+    const int nt = rk_threads(2 * B * G * H, G * H * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -907,7 +902,7 @@ int SFX(rnn_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu,
     R *P = SFX(packed_alloc)(H, H, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, H, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H), 0);
+    const int nt = rk_threads(2 * B * H * K, H * K * (int64_t)sizeof(R), PANELS(H));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -940,7 +935,7 @@ int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t 
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N), 0);
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
@@ -975,7 +970,7 @@ int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I
     R *P = SFX(packed_alloc)(H, N, T * B >= PACK_MIN_ROWS);
     R *P_ih = SFX(input_panels)(T, B, I, N, x);
     const int64_t K = H + (x ? I : 0);         /* W_hh's depth, and W_ih's in the loop */
-    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N), 0);
+    const int nt = rk_threads(2 * B * N * K, N * K * (int64_t)sizeof(R), PANELS(N));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t b0, b1, p0, p1;
