@@ -41,6 +41,7 @@ from rnnkit import init as _init
 from rnnkit._checks import (check_choice, check_dtype, check_float_array, check_lengths,
                             check_positive_int, check_shape)
 from rnnkit.cells import CELLS, GATES
+from rnnkit.fast._build import kernels
 from rnnkit.fast._util import addr, scratch
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
@@ -442,9 +443,8 @@ class Recurrent(Module):
     def _kernel_weights(self):
         """The weights as the C loops read them, or None when one is not readable as it is.
 
-        Returns (arrays, weights, ptrs, address of ptrs): the parameters in kernel order,
-        per layer (W_ih, W_hh, b_ih, b_hh) with None for no bias, and their addresses as
-        the int64 array ``stack_inf`` takes. Checked (dtype, shape, C order) once and kept
+        Returns (weights, ptrs): per layer (W_ih, W_hh, b_ih, b_hh), None for no bias, and
+        the address of their addresses, the int64 array ``stack_inf`` takes. Checked (dtype, shape, C order) once and kept
         while every parameter is the same array object: training and
         ``load_state_dict`` change their values in place, which the addresses follow.
         The plan holds the arrays (so no other object can take their ids) and is keyed
@@ -452,7 +452,7 @@ class Recurrent(Module):
         """
         P, plan = self._params, self._kernel_plan
         if plan is not None and tuple(map(id, map(P.get, plan[0]))) == plan[1]:
-            return plan[2:]
+            return plan[3], plan[5]
         names = [f"{k}_l{layer}" for layer in range(self.num_layers)
                  for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         arrays = [P.get(n) for n in names]
@@ -465,7 +465,7 @@ class Recurrent(Module):
                 return None
         ptrs = np.array([addr(a) or 0 for a in arrays], dtype=np.int64)
         self._kernel_plan = (names, tuple(map(id, arrays)), arrays, weights, ptrs, addr(ptrs))
-        return self._kernel_plan[2:]
+        return weights, self._kernel_plan[5]
 
     def _infer_compiled(self, x, h0, lengths):
         """Inference through the compiled loops, the arguments checked once (by forward).
@@ -480,8 +480,6 @@ class Recurrent(Module):
             x (T, B, I), h0 as from _check_states -> y (T, B, H), h_n (L, B, H) or the
             (h_n, c_n) pair
         """
-        from rnnkit.fast._build import kernels
-
         cell = self._cell                 # this forward's implementation (_pick_cell)
         if (self.bidirectional or (self.training and self.dropout > 0.0)
                 or not hasattr(cell, "run_infer")):
@@ -496,13 +494,13 @@ class Recurrent(Module):
         if lengths is not None and not np.all(lengths == T):
             lens = np.ascontiguousarray(lengths, dtype=np.int64)
         if T * B < 4 and lens is None:    # a generation step: the whole stack in one C call
-            return self._step_compiled(k, x, h0, plan[3])
+            return self._step_compiled(k, x, h0, plan[1])
         inp, finals = x, []
         relu = int(self.nonlinearity == "relu")
-        for (w_ih, w_hh, b_ih, b_hh), state in zip(plan[1], self._per_layer(h0)):
+        for (w_ih, w_hh, b_ih, b_hh), state in zip(plan[0], self._per_layer(h0)):
             if self.cell == "lstm":
-                h0, c0 = state if state is not None else (None, None)
-                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, h0, c0, lens)
+                h, c = state if state is not None else (None, None)
+                inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, h, c, lens)
             elif self.cell == "gru":
                 inp, final = cell.run_infer(k, inp, w_ih, w_hh, b_ih, b_hh, state, lens)
             else:
