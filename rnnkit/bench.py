@@ -51,10 +51,12 @@ and, within it, every peer in a rotated order — so slow drifts of the machine
 (other processes, clock changes) fall on all peers alike; each timing call first
 waits ``SETTLE_S`` idle, so the thread pools of the peer that ran before (they
 spin for a while after their last call) are asleep and do not take its cores, and
-runs the case once untimed, so what is timed is the steady state of a loop that
-repeats one shape (a worker runs every case; the first call after another case's
-finds its buffers gone: on a 2-core VM that first LSTM B=64 H=512 forward+backward
-took 180-380 ms against 160-170 after it). Each timing call repeats
+runs the case ``WARM_CALLS`` times untimed, so what is timed is the steady state of
+a loop that repeats one shape. A worker runs every case, and the first calls after
+other cases' find their memory gone (a layer's caches and the next forward's
+alternate between two buffers, so it takes two calls to map both again): on a
+2-core VM, LSTM B=64 H=512 forward+backward took 180-380 ms in those calls and
+160-170 after them. Each timing call repeats
 the case enough times to last about ``--target`` seconds; the table reports the
 median and minimum over all repetitions, the ratio of medians to torch ("vs torch",
 < 1: faster than torch) and to the best target peer ("vs best"), the
@@ -112,6 +114,7 @@ DEFAULT_PEERS = ("rnnkit", "rnnkit.fast", "torch", "jax", "onnxruntime")
 TARGET_PEERS = {"fwd": ("torch", "onnxruntime"), "gen": ("torch", "onnxruntime"),
                 "fwdbwd": ("torch", "jax")}
 SHORT_NAMES = {"onnxruntime": "ort"}
+WARM_CALLS = 2            # untimed calls before each timing call's repetitions
 SETTLE_S = 0.1           # idle before each timing call: thread pools spin 10-20 ms after their work
 
 
@@ -710,7 +713,8 @@ def _handle(peer, runners, req) -> dict:
         time.sleep(SETTLE_S)               # the previous peer's idle threads stop spinning
         gc.disable()
         try:
-            fn()                           # untimed: this case's memory is in place again
+            for _ in range(WARM_CALLS):    # untimed: this case's memory is in place again
+                fn()
             times = [_timed(fn) for _ in range(req["reps"])]
         finally:
             gc.enable()

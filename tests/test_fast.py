@@ -432,9 +432,18 @@ def test_a_freed_workspace_is_reused_and_a_held_one_is_not():
     del view
     (d,), _ = _util.workspace(np.float32, shape)
     assert id(d.base) == first and len(_util._POOL) == 2
-    for _ in range(2 * _util._POOL_MAX):      # the pool stays bounded
-        _util.workspace(np.float32, (64, 1024 + _))
-    assert len(_util._POOL) <= _util._POOL_MAX
+    del c, d
+    for i in range(2 * _util._POOL_FREE_MAX):  # free buffers: the newest few are kept
+        _util.workspace(np.float32, (64, 1024 + i))
+    assert len(_util._POOL) == _util._POOL_FREE_MAX + 1        # + the one just handed out
+    held = [_util.workspace(np.float32, (64, 2048 + i))[0][0] for i in range(2 * _util._POOL_FREE_MAX)]
+    assert all(any(buf is h.base for buf in _util._POOL) for h in held)   # in use: all kept
+    again = _util.workspace(np.float32, (64, 2048))[0][0]
+    assert again.base is not held[0].base                          # held[0] is still in use
+    freed = id(held.pop(0).base)
+    assert id(_util.workspace(np.float32, (64, 2048))[0][0].base) == freed   # freed: reused
+    held += [_util.workspace(np.float32, (8, 1024 + i))[0][0] for i in range(2 * _util._POOL_MAX)]
+    assert len(_util._POOL) <= _util._POOL_MAX                     # bounded even when all are in use
     _util.release_pool()
     assert _util._POOL == []
 

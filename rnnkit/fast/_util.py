@@ -17,9 +17,14 @@ from rnnkit.fast import _build
 # array made from it is alive any more: every view holds a reference to the buffer
 # (its ``base``), so the buffer's reference count says whether one is. Reusing
 # memory that is still mapped saves the page faults of fresh large allocations,
-# which cost as much as the time loop itself at mid-sized shapes.
+# which cost as much as the time loop itself at mid-sized shapes. Buffers still in
+# use stay tracked (a model of many layers keeps each layer's cache alive between
+# steps: with them counted against one small limit, the pool forgot the buffers
+# of one step before the next asked for them again); of the free ones, the least
+# recently used beyond _POOL_FREE_MAX are let go.
 _POOL: list = []
-_POOL_MAX = 8                          # buffers tracked; the least recently used free one goes
+_POOL_MAX = 64                         # buffers tracked, in use or free
+_POOL_FREE_MAX = 8                     # free buffers kept for reuse
 _POOL_MIN_BYTES = 1 << 16              # smaller allocations are cheap: not pooled
 _pool_lock = threading.Lock()
 
@@ -41,9 +46,12 @@ def _buffer(dtype, n: int) -> np.ndarray:
                 return buf
         buf = np.empty(n, dtype=dtype)
         _POOL.append(buf)
-        if len(_POOL) > _POOL_MAX:             # forget the oldest free buffer, else the oldest
-            drop = next((i for i in range(len(_POOL) - 1) if _free(i)), 0)
-            del _POOL[drop]
+        free = [i for i in range(len(_POOL) - 1) if _free(i)]          # oldest first
+        drop = free[:max(0, len(free) - _POOL_FREE_MAX)]
+        if len(_POOL) - len(drop) > _POOL_MAX:   # too many in use: forget the oldest
+            drop = sorted(set(drop) | {next(i for i in range(len(_POOL)) if i not in drop)})
+        for i in reversed(drop):
+            del _POOL[i]
         return buf
 
 
