@@ -846,6 +846,9 @@ def main(argv=None) -> int:
     target = args.target if args.target is not None else (0.005 if args.quick else 0.2)
     if rounds < 1 or target <= 0:
         raise ValueError(f"bench: --rounds must be >= 1 and --target > 0, got {rounds} and {target}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"bench: --threads must be >= 1 (leave it out for the libraries' own), "
+                         f"got {args.threads}")
 
     # one thread in quick mode: a smoke test must not stall on threads that spin
     # while a busy machine has descheduled their partner

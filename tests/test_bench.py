@@ -107,6 +107,7 @@ def test_flops_of_a_two_layer_lstm():
     (["--cells", "lstm,transformer"], "--cells"),
     (["--shapes", "huge"], "--shapes"),
     (["--rounds", "0"], "--rounds"),
+    (["--threads", "0"], "--threads"),
 ])
 def test_bad_arguments(argv, match):
     with pytest.raises(ValueError, match=match):
