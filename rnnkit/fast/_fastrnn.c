@@ -352,43 +352,37 @@ static inline VEC SFX(sum_lanes)(VEC *s)
 /* Columns [n0, n1) of C (M, N) = (C +) A (M, K) @ W^T for W (N, K) unpacked
  * (short sequences: packing W would cost more than the product): dot products
  * of rows, VW columns at a time in VW vector accumulators summed across their
- * lanes together (sum_lanes), the last columns four at a time. */
+ * lanes together (sum_lanes).  A last, partial group reads row n again in place
+ * of the rows past n1 and stores only its own columns. */
 static void SFX(gemm_nt)(int64_t M, int64_t N, int64_t K, const R *A, const R *W, R *C,
                          int accumulate, int64_t n0, int64_t n1)
 {
-    const int64_t kv = K - K % VW, nv = n0 + (n1 - n0) / VW * VW;
+    const int64_t kv = K - K % VW;
     for (int64_t m = 0; m < M; m++) {
         const R *a = A + m * K;
         R *c = C + m * N;
-        for (int64_t n = n0; n < nv; n += VW) {
+        for (int64_t n = n0; n < n1; n += VW) {
+            const int64_t nn = n1 - n < VW ? n1 - n : VW;
+            const R *w[VW];
             VEC s[VW];
 #pragma GCC unroll 16
-            for (int64_t i = 0; i < VW; i++) s[i] = (VEC){0};
+            for (int64_t i = 0; i < VW; i++) {
+                w[i] = W + (n + (i < nn ? i : 0)) * K;
+                s[i] = (VEC){0};
+            }
             for (int64_t k = 0; k < kv; k += VW) {
                 const VEC x = *(const VEC *)(a + k);
 #pragma GCC unroll 16
-                for (int64_t i = 0; i < VW; i++) s[i] += x * *(const VEC *)(W + (n + i) * K + k);
+                for (int64_t i = 0; i < VW; i++) s[i] += x * *(const VEC *)(w[i] + k);
             }
             VEC r = SFX(sum_lanes)(s);
-            for (int64_t i = 0; i < VW && kv < K; i++)
-                for (int64_t k = kv; k < K; k++) r[i] += a[k] * W[(n + i) * K + k];
-            if (accumulate) r += *(const VEC *)(c + n);
-            *(VEC *)(c + n) = r;
-        }
-        for (int64_t n = nv; n < n1; n += 4) {
-            const int64_t nn = n1 - n < 4 ? n1 - n : 4;
-            const R *w[4];
-            for (int i = 0; i < 4; i++) w[i] = W + (n + (i < nn ? i : 0)) * K;
-            VEC s[4] = {{0}, {0}, {0}, {0}};
-            for (int64_t k = 0; k < kv; k += VW) {
-                const VEC x = *(const VEC *)(a + k);
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) s[i] += x * *(const VEC *)(w[i] + k);
-            }
-            for (int i = 0; i < nn; i++) {
-                R d = kv ? SFX(hsum)(s[i]) : 0;
-                for (int64_t k = kv; k < K; k++) d += a[k] * w[i][k];
-                c[n + i] = accumulate ? c[n + i] + d : d;
+            for (int64_t i = 0; i < nn && kv < K; i++)
+                for (int64_t k = kv; k < K; k++) r[i] += a[k] * w[i][k];
+            if (nn == VW) {
+                if (accumulate) r += *(const VEC *)(c + n);
+                *(VEC *)(c + n) = r;
+            } else {
+                for (int64_t i = 0; i < nn; i++) c[n + i] = accumulate ? c[n + i] + r[i] : r[i];
             }
         }
     }
