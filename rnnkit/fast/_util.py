@@ -47,11 +47,10 @@ def _buffer(dtype, n: int) -> np.ndarray:
         buf = np.empty(n, dtype=dtype)
         _POOL.append(buf)
         free = [i for i in range(len(_POOL) - 1) if _free(i)]          # oldest first
-        drop = free[:max(0, len(free) - _POOL_FREE_MAX)]
-        if len(_POOL) - len(drop) > _POOL_MAX:   # too many in use: forget the oldest
-            drop = sorted(set(drop) | {next(i for i in range(len(_POOL)) if i not in drop)})
-        for i in reversed(drop):
+        for i in reversed(free[:max(0, len(free) - _POOL_FREE_MAX)]):
             del _POOL[i]
+        if len(_POOL) > _POOL_MAX:             # all in use: stop tracking the oldest
+            del _POOL[0]
         return buf
 
 
@@ -92,16 +91,12 @@ def scratch(dtype, n: int) -> int:
     the same memory serves every call of a thread, which runs them one at a time,
     while other threads have their own. It grows to the largest n asked for.
     """
-    key = (dtype, n)
-    found = getattr(_scratch, "last", None)
-    if found is not None and found[0] == key:
-        return found[1]
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    buf = buffers.get(dtype)
-    if buf is None or buf.size < n:
-        buf = buffers[dtype] = np.empty(n, dtype=dtype)
-    _scratch.last = (key, addr(buf))
-    return _scratch.last[1]
+    buffers = _scratch.__dict__.setdefault("buffers", {})      # dtype -> (array, address)
+    found = buffers.get(dtype)
+    if found is None or found[0].size < n:
+        buf = np.empty(n, dtype=dtype)
+        found = buffers[dtype] = (buf, addr(buf))
+    return found[1]
 
 
 def empty(dtype, shape) -> np.ndarray:
