@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,15 @@ from rnnkit.module import Module
 CELL_NAMES = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 _CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}     # stack_inf's cell argument
+
+
+class _KernelPlan(NamedTuple):
+    """Recurrent's weights as the C loops read them (see Recurrent._kernel_weights)."""
+    names: list            # parameter names, 4 per layer
+    ids: tuple             # id() of each parameter (None for no bias) when checked
+    weights: list          # per layer (W_ih, W_hh, b_ih, b_hh): holds the arrays
+    ptrs: np.ndarray       # their addresses, int64 (0 for None)
+    address: int           # the address of ptrs
 
 
 # -- shared checks ---------------------------------------------------------------------
@@ -444,15 +454,16 @@ class Recurrent(Module):
         """The weights as the C loops read them, or None when one is not readable as it is.
 
         Returns (weights, ptrs): per layer (W_ih, W_hh, b_ih, b_hh), None for no bias, and
-        the address of their addresses, the int64 array ``stack_inf`` takes. Checked (dtype, shape, C order) once and kept
-        while every parameter is the same array object: training and
-        ``load_state_dict`` change their values in place, which the addresses follow.
-        The plan holds the arrays (so no other object can take their ids) and is keyed
-        by the ids, so a copy of the layer (``copy.deepcopy``: new arrays) builds its own.
+        the address of their addresses, the int64 array ``stack_inf`` takes. Checked
+        (dtype, shape, C order) once and kept while every parameter is the same array
+        object: training and ``load_state_dict`` change their values in place, which the
+        addresses follow. The plan holds the arrays (so no other object can take their
+        ids) and is keyed by the ids, so a copy of the layer (``copy.deepcopy``: new
+        arrays) builds its own.
         """
         P, plan = self._params, self._kernel_plan
-        if plan is not None and tuple(map(id, map(P.get, plan[0]))) == plan[1]:
-            return plan[3], plan[5]
+        if plan is not None and tuple(map(id, map(P.get, plan.names))) == plan.ids:
+            return plan.weights, plan.address
         names = [f"{k}_l{layer}" for layer in range(self.num_layers)
                  for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         arrays = [P.get(n) for n in names]
@@ -464,8 +475,8 @@ class Recurrent(Module):
                                      and a.flags.c_contiguous) for a, shape in zip(w, shapes)):
                 return None
         ptrs = np.array([addr(a) or 0 for a in arrays], dtype=np.int64)
-        self._kernel_plan = (names, tuple(map(id, arrays)), arrays, weights, ptrs, addr(ptrs))
-        return weights, self._kernel_plan[5]
+        self._kernel_plan = _KernelPlan(names, tuple(map(id, arrays)), weights, ptrs, addr(ptrs))
+        return weights, self._kernel_plan.address
 
     def _infer_compiled(self, x, h0, lengths):
         """Inference through the compiled loops, the arguments checked once (by forward).
