@@ -108,7 +108,9 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     seconds) and "seconds" (the whole demo); "interrupted" is True when Ctrl-C
     stopped a run (its checkpoint is saved; no report is written then).
     """
-    from rnnkit.cli import _a_cell, _jsonable, lm_sample_callback, write_forecast_outputs, write_lm_report
+    from rnnkit.tasks.forecast_outputs import write_forecast_outputs
+    from rnnkit.tasks.lm_report import lm_sample_callback, write_lm_report
+    from rnnkit.tasks.run import a_cell, jsonable
     from rnnkit.data.builtin import builtin_series, stdlib_text
     from rnnkit.data.text import split_text
     from rnnkit.io import atomic_write, save_json
@@ -136,7 +138,7 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     text = stdlib_text(max_chars=cfg["text_chars"])
     lm_dir = out / LM_DIR
     lm_limit = max(1.0, LM_SHARE * budget if not quick else min(3.0, 0.4 * budget))
-    say(f"[1/2] character language model: {_a_cell(cfg['lm']['cell'])} with {cfg['lm']['hidden_size']} units "
+    say(f"[1/2] character language model: {a_cell(cfg['lm']['cell'])} with {cfg['lm']['hidden_size']} units "
         f"reads {len(text.text):,} characters of Python's standard library",
         f"      ({', '.join(text.files)}), trained for up to {lm_limit:.0f} s; a sample after each epoch:")
     val_fraction = 0.1
@@ -244,6 +246,6 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
         "forecast": {"dir": str(fc_dir), "series": series.name, "metrics": met, "seconds": fc_s},
         "seconds": total,
     })
-    save_json(out / SUMMARY, _jsonable(summary))
+    save_json(out / SUMMARY, jsonable(summary))
     say(f"done in {total:.0f} s")
     return summary

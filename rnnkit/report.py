@@ -228,6 +228,14 @@ def write_run_report(run_dir, title: str, sections: list[Section] | None = None,
                         records=records, timing=timing)
 
 
-__all__ = ["Section", "render", "write_report", "write_run_report", "training_figure",
+def write_table_report(out_dir, title: str, table: str, png=None, note: str | None = None) -> Path:
+    """``out_dir/report.html`` of one section: a text table, an optional note and the
+    figure in the PNG file ``png`` (a diagnostic's result); returns its path."""
+    figures = [Path(png).read_bytes()] if png else []
+    sec = Section(title, text=table + (f"\n\n{note}" if note else ""), figures=figures)
+    return write_report(Path(out_dir) / "report.html", f"rnnkit {title}", [sec])
+
+
+__all__ = ["Section", "render", "write_report", "write_run_report", "write_table_report", "training_figure",
            "figure_png", "save_figure", "read_metrics", "have_matplotlib", "pyplot"]
 

@@ -189,13 +189,14 @@ def test_lm_bad_input_is_one_line(lm_dir, tmp_path, capsys):
         (["train-lm", str(empty), "--out", str(tmp_path / "b")], "empty"),
         (["evaluate", str(lm_dir), str(other)], "not seen in training"),
         (["generate", str(lm_dir), "--prompt", "QQ"], "not seen in training"),
-        (["generate", str(lm_dir), "--top-p", "1.5"], "top_p"),
         (["generate", str(tmp_path / "nothing-here")], "not found"),
     ]
     for argv, needle in cases:
         assert main(argv) == 1, argv
         assert needle in one_error_line(capsys.readouterr().err), argv
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert main(["generate", str(lm_dir), "--top-p", "1.5"]) == 2      # checked by the parser
+    assert "--top-p" in capsys.readouterr().err
 
 
 def test_out_that_is_a_file_or_holds_a_model_is_refused(lm_dir, text_file, tmp_path, capsys):
@@ -265,7 +266,7 @@ def test_activations_page(lm_dir, text_file, tmp_path, capsys):
 
 
 def test_blas_threads_are_set_and_restored():
-    from rnnkit.cli import _blas_thread_controls, blas_threads
+    from rnnkit.blas import blas_thread_controls as _blas_thread_controls, blas_threads
 
     controls = _blas_thread_controls()
     if not controls:
@@ -277,6 +278,19 @@ def test_blas_threads_are_set_and_restored():
     assert get() == before
     with blas_threads(None) as b:
         assert not b.applied and get() == before
+
+
+def test_an_exception_that_is_not_rnnkit_error_is_shown_as_a_bug(lm_dir, monkeypatch, capsys):
+    from rnnkit.tasks.lm import CharLanguageModel
+
+    def broken(self, *args, **kwargs):
+        return 1 // 0
+
+    monkeypatch.setattr(CharLanguageModel, "sample", broken)
+    assert main(["generate", str(lm_dir), "--length", "5"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ZeroDivisionError" in err
+    assert "this is a bug in rnnkit" in err and not err.startswith("error:")
 
 
 def test_debug_env_shows_the_exception(lm_dir, monkeypatch):
@@ -454,8 +468,9 @@ def test_gradients_command(tmp_path, capsys):
     assert len(res["cells"]["rnn"]["grad_norm"]) == 13
     assert (out / "gradients.png").read_bytes().startswith(PNG_SIGNATURE)
     assert parse_html(out / "report.html").imgs
-    assert main(["gradients", "--init", "radius=-1", "--out", str(tmp_path / "h")]) == 1
-    assert "radius" in one_error_line(capsys.readouterr().err)
+    assert main(["gradients", "--init", "radius=-1", "--out", str(tmp_path / "h")]) == 2   # a usage error
+    err = capsys.readouterr().err
+    assert "--init" in err and "radius" in err and not (tmp_path / "h").exists()
 
 
 def test_memory_command(tmp_path, capsys):

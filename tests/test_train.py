@@ -531,3 +531,79 @@ def test_bad_batch_sources_are_refused():
     with pytest.raises(ValueError, match="checkpoint_every needs an out_dir"):
         Trainer(Regressor(), quiet(checkpoint_every=2))
     assert isinstance(Trainer(Regressor(), quiet(epochs=1)).fit(reg_batches(n=1)), History)
+
+
+# -- callbacks ------------------------------------------------------------------------------
+
+class Recorder(rk.train.Callback):
+    """Every hook call, in order, with what it was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_start(self, trainer):
+        self.calls.append(("start", trainer.step))
+
+    def on_step(self, trainer, info):
+        assert trainer.step == info["step"]           # called after the step is complete
+        self.calls.append(("step", info))
+
+    def on_record(self, trainer, record):
+        self.calls.append(("record", record))
+
+    def on_eval(self, trainer, info):
+        self.calls.append(("eval", info))
+
+    def on_epoch_end(self, trainer, info):
+        self.calls.append(("epoch_end", info))
+
+    def on_checkpoint(self, trainer, info):
+        assert os.path.isfile(os.path.join(info["path"], "model.npz"))    # written before the call
+        self.calls.append(("checkpoint", info))
+
+    def on_end(self, trainer, history):
+        self.calls.append(("end", history))
+
+    def of(self, kind):
+        return [arg for k, arg in self.calls if k == kind]
+
+
+def test_callbacks_see_steps_evaluations_checkpoints_and_the_end(tmp_path):
+    rec = Recorder()
+    batches = reg_batches(n=4)
+    trainer = Trainer(Regressor(), quiet(epochs=2, val_every=3, log_every=2), tmp_path, callbacks=[rec])
+    hist = trainer.fit(batches, reg_batches(n=2, seed=1))
+    assert rec.calls[0] == ("start", 0) and rec.calls[-1] == ("end", hist)
+    steps = rec.of("step")
+    assert [s["step"] for s in steps] == list(range(1, 9))
+    assert [(s["epoch"], s["batch"]) for s in steps] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4)]
+    assert all(math.isfinite(s["loss"]) and s["grad_norm"] > 0 and s["lr"] > 0 for s in steps)
+    evals = rec.of("eval")
+    assert [e["step"] for e in evals] == [3, 4, 6, 8]          # every 3 steps and at the epoch ends
+    assert [e["val_loss"] for e in evals] == [r["val_loss"] for r in hist.records if r["event"] == "val"]
+    best = [e for e in evals if e["improved"]]
+    assert best and all(e["best_step"] == e["step"] for e in best)
+    assert [e["epoch"] for e in rec.of("epoch_end")] == [1, 2]
+    cps = rec.of("checkpoint")
+    assert [c["step"] for c in cps if c["kind"] == "best"] == [e["step"] for e in best]
+    assert [c["step"] for c in cps if c["kind"] == "resume"] == [4, 8, 8]   # epoch ends and the end
+    assert rec.of("record") == hist.records                      # every metrics.jsonl line, as written
+    # checkpoints are reported after they are on disk; a checkpoint's weights are the model's then
+    assert rkio.load_checkpoint(tmp_path).meta["step"] == 8
+
+
+def test_a_callback_that_raises_keyboard_interrupt_stops_like_ctrl_c(tmp_path):
+    class StopAt(rk.train.Callback):
+        def on_step(self, trainer, info):
+            if info["step"] == 3:
+                raise KeyboardInterrupt
+
+    trainer = Trainer(Regressor(), quiet(epochs=5), tmp_path, callbacks=StopAt())
+    hist = trainer.fit(reg_batches())
+    assert hist.interrupted and hist.step == 3
+    assert json.loads((tmp_path / "trainer.json").read_text())["step"] == 3
+
+
+def test_callbacks_must_have_hooks():
+    with pytest.raises(TypeError, match="callbacks"):
+        Trainer(Regressor(), quiet(), callbacks=[print])

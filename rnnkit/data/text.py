@@ -44,6 +44,9 @@ from rnnkit.errors import CheckpointError, RnnkitError
 __all__ = [
     "CharVocab",
     "read_text",
+    "read_texts",
+    "read_lines",
+    "read_pairs",
     "split_text",
     "stream_batches",
     "count_stream_batches",
@@ -220,6 +223,42 @@ def read_text(path, encoding: str = "utf-8", max_chars: int | None = None) -> st
     if not text.strip():
         raise RnnkitError(f"{path}: the text is empty")
     return text
+
+
+def read_texts(paths) -> str:
+    """The files' texts (:func:`read_text`) joined in order; each missing or empty file is
+    an RnnkitError. A newline goes between two files where the first has no final one."""
+    parts = [read_text(p) for p in paths]
+    return "".join(t if t.endswith("\n") or i == len(parts) - 1 else t + "\n" for i, t in enumerate(parts))
+
+
+def read_lines(path, what: str = "input file") -> list[str]:
+    """The non-blank lines of a UTF-8 text file (one input per line)."""
+    _, text = read_file_text(path, "utf-8", what)
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def read_pairs(path) -> tuple[list[str], list[str]]:
+    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped).
+
+    A line without a tab, an empty source or a file without pairs is an RnnkitError
+    naming the file and line.
+    """
+    path, text = read_file_text(path, "utf-8", "pairs file")
+    sources, targets = [], []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
+        src, tgt = line.split("\t", 1)
+        if not src:
+            raise RnnkitError(f"{path}, line {n}: the source (before the tab) is empty")
+        sources.append(src)
+        targets.append(tgt)
+    if not sources:
+        raise RnnkitError(f"{path}: no 'source<TAB>target' lines")
+    return sources, targets
 
 
 def split_text(text, val_fraction: float = 0.1):

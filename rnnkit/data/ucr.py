@@ -32,7 +32,7 @@ from rnnkit._checks import check_choice
 from rnnkit.data._util import read_file_text
 from rnnkit.errors import RnnkitError
 
-__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences"]
+__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences", "read_labeled_file"]
 
 _MISSING = ("error", "trim", "interpolate")
 
@@ -277,3 +277,12 @@ def read_labeled_sequences(path, **kwargs):
         raise RnnkitError(f"{os.fspath(path)}: unsupported file type {suffix or '(none)'!r}; "
                           f"expected one of {', '.join(readers)}")
     return readers[suffix](path, **kwargs)
+
+
+def read_labeled_file(path, missing: str = "trim"):
+    """(X, y) of a classification file (:func:`read_labeled_sequences`) that must hold class
+    labels; a file without them is an RnnkitError naming it."""
+    X, y = read_labeled_sequences(path, missing=missing)
+    if y is None:
+        raise RnnkitError(f"{os.fspath(path)}: the file has no class labels")
+    return X, y

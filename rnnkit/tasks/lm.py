@@ -55,6 +55,7 @@ from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
+from rnnkit.train.callbacks import Callback
 
 __all__ = ["CharLanguageModel"]
 
@@ -82,6 +83,36 @@ def _stream_shape(n: int, batch_size: int, seq_len: int) -> tuple[int, int]:
     T = min(seq_len, n - 1)
     B = max(1, min(batch_size, (n - 1) // T))
     return B, T
+
+
+class _EpochCallback(Callback):
+    """Calls ``callback(lm, info)`` after every epoch of this fit, and once more at the end
+    with ``lm.history_`` set (for the epoch training stopped in, or the restored best weights)."""
+
+    def __init__(self, lm, callback):
+        self.lm, self.callback, self.reported = lm, callback, 0
+
+    def _report(self, trainer, epoch: int) -> None:
+        if epoch <= self.reported:
+            return
+        self.reported = epoch
+        vals = [r["val_loss"] for r in trainer.history.records if r["event"] == "val"]
+        v = vals[-1] if vals else None
+        self.callback(self.lm, {"epoch": epoch, "step": trainer.step, "val_loss": v,
+                                "val_bits_per_char": None if v is None else v / _LN2})
+
+    def on_start(self, trainer) -> None:
+        self.reported = trainer.epoch       # epochs of a resumed run were reported before
+
+    def on_epoch_end(self, trainer, info: dict) -> None:
+        self._report(trainer, info["epoch"])
+
+    def on_end(self, trainer, history) -> None:
+        self.lm.history_ = history
+        # the last epoch: complete, ended early (early stopping) or cut short (limits)
+        last = max([history.epochs_completed] + [r["epoch"] for r in history.records
+                                                 if r.get("epoch") is not None])
+        self._report(trainer, last)
 
 
 class CharLanguageModel:
@@ -206,23 +237,8 @@ class CharLanguageModel:
         B, T = _stream_shape(len(train_ids), self.batch_size, self.seq_len)
         carry_at = None if k1 is None or k1 >= T else k1
         slack = (len(train_ids) - 1) - B * T                 # room for a random start offset
-        started = {"first": None, "reported": 0}
-        history_ref = {}
-
-        def report(epoch: int) -> None:
-            if callback is None or epoch <= started["reported"]:
-                return
-            started["reported"] = epoch
-            vals = [r["val_loss"] for r in history_ref["trainer"].history.records if r["event"] == "val"]
-            v = vals[-1] if vals else None
-            callback(self, {"epoch": epoch, "step": history_ref["trainer"].step, "val_loss": v,
-                            "val_bits_per_char": None if v is None else v / _LN2})
 
         def train_batches(epoch, rng):
-            if started["first"] is None:
-                started["first"] = started["reported"] = epoch
-            else:
-                report(epoch)           # called at the start of epoch e: e epochs are done
             offset = int(rng.integers(0, min(slack, T - 1) + 1)) if slack > 0 else 0
             return list(stream_batches(train_ids, B, T, k1=carry_at, offset=offset))
 
@@ -241,15 +257,12 @@ class CharLanguageModel:
                              restore_best=True, seed=self.seed, quiet=quiet,
                              log_every=max(1, min(50, len(train_ids) // (B * T))))
         train_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), TRAIN_DIR)
-        trainer = Trainer(self.model_, config, train_dir)
-        history_ref["trainer"] = trainer
+        callbacks = [] if callback is None else [_EpochCallback(self, callback)]
+        trainer = Trainer(self.model_, config, train_dir, callbacks=callbacks)
         if out_dir is not None and saved is None:
             self.save(out_dir)          # the vocabulary is on disk from the start (for resume)
+        self.history_ = None
         self.history_ = trainer.fit(train_batches, val_batches, resume=resume)
-        # the last epoch: complete, ended early (early stopping) or cut short (limits)
-        last = max([self.history_.epochs_completed] + [r["epoch"] for r in self.history_.records
-                                                        if r.get("epoch") is not None])
-        report(last)
         if out_dir is not None:
             self.save(out_dir)
         return self

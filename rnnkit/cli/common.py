@@ -1,0 +1,230 @@
+"""What the commands share: argument types, the help layout, option groups defined once,
+and the checks of output directories.
+
+Argument types raise ``argparse.ArgumentTypeError``: argparse reports them as usage
+errors (exit status 2) naming the flag. Each option group (:func:`add_training_options`,
+:func:`add_model_options`, :func:`add_run_options`, :func:`add_threads_option`) writes
+each default once; the help shows it (``(default: …)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from rnnkit.errors import RnnkitError
+
+CELLS = ("lstm", "gru", "rnn", "rnn-relu")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+DIAGNOSTIC_CELLS = ("rnn", "rnn-relu", "irnn", "lstm", "gru")
+
+
+# -- argument types: errors here are argparse usage errors (exit status 2) -------------------
+
+def whole_number(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {v}")
+        return v
+    return parse
+
+
+positive_int = whole_number(1)
+nonneg_int = whole_number(0)
+
+
+def finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
+def fraction(text: str) -> float:
+    v = finite_float(text)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return v
+
+
+def probability(text: str) -> float:
+    """A number in (0, 1]."""
+    v = finite_float(text)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return v
+
+
+def clip_bound(text: str):
+    """A gradient-norm bound, or 0/"none" for no clipping."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    return positive_float(text)
+
+
+def quantile_levels(text: str) -> list[float]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        qs = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated levels like 0.1,0.5,0.9, got {text!r}") from None
+    if len(qs) < 2 or any(not 0 < q < 1 for q in qs) or len(set(qs)) != len(qs):
+        raise argparse.ArgumentTypeError(f"expected at least 2 distinct levels in (0, 1), got {text!r}")
+    return sorted(qs)
+
+
+def period_arg(text: str):
+    """'auto', 'none' or a whole number >= 2."""
+    key = text.strip().lower()
+    if key == "auto":
+        return "auto"
+    if key in ("none", "0"):
+        return None
+    try:
+        v = int(key)
+    except ValueError:
+        v = 0
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'none' or a whole number >= 2, got {text!r}")
+    return v
+
+
+def cell_list(allowed):
+    def parse(text: str) -> list[str]:
+        cells = [c.strip().lower() for c in text.split(",") if c.strip()]
+        bad = [c for c in cells if c not in allowed]
+        if not cells or bad:
+            raise argparse.ArgumentTypeError(f"expected comma-separated cells from {','.join(allowed)}, "
+                                             f"got {text!r}")
+        if len(set(cells)) != len(cells):
+            raise argparse.ArgumentTypeError(f"a cell is repeated in {text!r}")
+        return cells
+    return parse
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description/epilog layout and appends a default where it says something."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" not in text and action.option_strings
+                and action.default not in (None, False, argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
+
+
+
+
+# -- option groups: each default is written once, here or in the one call that sets it -------
+
+def add_threads_option(p, default: int | None) -> None:
+    p.add_argument("--threads", type=positive_int, default=default,
+                   help="threads of the BLAS behind NumPy's matrix products (unset: the BLAS's own choice); "
+                        "1 is usually fastest for recurrent models this size, and much faster on a busy machine")
+
+
+def add_model_options(p, cell: str, hidden: int, layers: int = 1, dropout: float = 0.0) -> None:
+    """--cell, --hidden, --layers, --dropout of a task's network."""
+    p.add_argument("--cell", choices=CELLS, default=cell, help="recurrent cell")
+    p.add_argument("--hidden", type=positive_int, default=hidden, help="hidden units per layer")
+    p.add_argument("--layers", type=positive_int, default=layers, help="stacked recurrent layers")
+    p.add_argument("--dropout", type=fraction, default=dropout,
+                   help="dropout between layers and before the output layer")
+
+
+def add_training_options(p, epochs: int, lr: float, clip, patience) -> None:
+    """--epochs, --time-limit, --optimizer, --lr, --clip, --patience."""
+    p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training data at most")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop training after this many seconds (the best weights so far are kept)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    p.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
+    p.add_argument("--clip", type=clip_bound, default=clip, metavar="NORM",
+                   help="bound on the global gradient norm; 'none' turns clipping off")
+    p.add_argument("--patience", type=positive_int, default=patience,
+                   help="stop after this many epochs without a better validation loss")
+
+
+def add_run_options(p, seed_help: str) -> None:
+    """--seed, --force, --quiet of a training command."""
+    p.add_argument("--seed", type=nonneg_int, default=0, help=seed_help)
+    p.add_argument("--force", action="store_true", help="replace a model already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_command(subparsers, name: str, summary: str, description: str, example: str):
+    """A subcommand with a description and an ``example:`` epilog."""
+    return subparsers.add_parser(name, help=summary, description=description,
+                                 epilog="example:\n" + indent(example.strip(), "  "),
+                                 formatter_class=HelpFormatter)
+
+
+# -- small helpers of the commands -------------------------------------------------------------
+
+def echo(args, *lines) -> None:
+    """Progress for people, on stdout, unless --quiet."""
+    if not getattr(args, "quiet", False):
+        for line in lines:
+            print(line, flush=True)
+
+
+def indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def check_out_dir(path, option: str = "--out") -> Path:
+    """``path`` as a directory to write into; an existing file there is an error."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise RnnkitError(f"{option} {path}: is an existing file, not a directory; choose another {option}")
+    return p
+
+
+def check_out_file(path, option: str = "--out") -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise RnnkitError(f"{option} {path}: is a directory; give a file name such as {p / 'units.html'}")
+    return p
+
+
+def guard_model_dir(path: Path, force: bool, option: str = "--out", extra: str = "") -> None:
+    """Refuse to train into a directory that already holds a trained model, unless forced."""
+    from rnnkit.tasks.run import saved_task
+
+    if force or not (path / "config.json").is_file():
+        return
+    task = saved_task(path)
+    what = f"a trained model (task {task!r})" if task else "a model checkpoint"
+    raise RnnkitError(f"{option} {path}: already holds {what}; pass --force to replace it{extra}, "
+                      f"or choose another {option}")
+
+
+def interrupted(what: str) -> int:
+    """Say on stderr that Ctrl-C stopped training and what was kept; exit status 130."""
+    import sys
+
+    print(what, file=sys.stderr)
+    return 130

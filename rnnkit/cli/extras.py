@@ -1,0 +1,56 @@
+"""``rnnkit demo`` and ``rnnkit bench``: entries to library functions with their own output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit.cli.common import add_command, nonneg_int, positive_float
+
+
+def register_demo(sub) -> None:
+    p = add_command(sub, "demo", "train a character model and a forecaster on data already on this machine",
+                    "Train a small character LSTM on Python's own standard-library source, printing samples\n"
+                    "as it learns; then a forecaster on a built-in daily series, backtested against naive and\n"
+                    "seasonal-naive baselines. Writes one report.html linking both runs. Nothing is downloaded.",
+                    "rnnkit demo --out rnnkit-demo --time-limit 120")
+    p.add_argument("--out", default="rnnkit-demo", metavar="DIR", help="directory for the runs and report.html")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
+                   help="wall-time budget of the whole demo (default 110, or 8 with --quick)")
+    p.add_argument("--quick", action="store_true", help="tiny models for a few seconds: a smoke test")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of weights, data order and samples")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files that "
+                                                        "are not from a demo")
+    p.add_argument("--quiet", action="store_true", help="print only where the report is")
+    p.set_defaults(func=cmd_demo)
+
+
+def register_bench(sub) -> None:
+    # bench parses its own options (rnnkit.bench); listed here for `rnnkit --help`
+    p = sub.add_parser("bench", add_help=False, help="time forward/BPTT against other implementations "
+                                                     "(`rnnkit bench --help` for options)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="options of rnnkit bench")
+    p.set_defaults(func=lambda a: cmd_bench(a.args))
+
+
+def cmd_demo(args) -> int:
+    from rnnkit.demo import run_demo
+
+    result = run_demo(out=args.out, time_limit=args.time_limit, quick=args.quick, seed=args.seed,
+                      echo=None if args.quiet else print, force=args.force)
+    if result.get("interrupted"):
+        print(f"interrupted; what was finished is in {result['out']}", file=sys.stderr)
+        return 130
+    print(f"report: {result['report']}")
+    return 0
+
+
+def cmd_bench(argv) -> int:
+    from rnnkit import bench
+    from rnnkit.errors import RnnkitError
+
+    try:
+        return int(bench.main(argv) or 0)
+    except ValueError as exc:
+        # rnnkit.bench checks its own command-line options and reports them as ValueError
+        raise RnnkitError(str(exc)) from exc

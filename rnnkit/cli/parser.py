@@ -1,0 +1,92 @@
+"""The ``rnnkit`` parser and :func:`main`, the one place errors become exit statuses.
+
+Exit status: 0 done; 1 an error of the input or the run (:class:`~rnnkit.errors.RnnkitError`:
+one line ``error: …`` on stderr); 2 a usage error (argparse's message); 70 a bug (any
+other exception: the traceback and a line saying it is a bug); 130 interrupted
+(Ctrl-C; training saves its checkpoint first); 141 stdout closed early.
+``RNNKIT_DEBUG=1`` lets every exception propagate, with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from rnnkit._version import __version__
+from rnnkit.cli import apply, classify, diagnostics, extras, forecast, lm, seq2seq
+from rnnkit.cli.common import HelpFormatter, add_threads_option
+from rnnkit.errors import RnnkitError
+
+__all__ = ["build_parser", "main"]
+
+#: what adds each command group, in the order ``rnnkit --help`` lists them
+GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, classify.register,
+          seq2seq.register, diagnostics.register, extras.register_bench)
+EXIT_BUG = 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnkit", formatter_class=HelpFormatter,
+        description="Recurrent neural networks (RNN, LSTM, GRU) trained by hand-written BPTT in NumPy.\n"
+                    "Start with `rnnkit demo`: it needs no download and takes about two minutes.",
+        epilog="example:\n  rnnkit demo\n  rnnkit train-lm book.txt --out runs/book --time-limit 600\n"
+               "  rnnkit generate runs/book --prompt 'The ' --length 300\n\n"
+               "`rnnkit COMMAND --help` describes a command.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in GROUPS:
+        register(sub)
+    for name, p in sub.choices.items():
+        if name != "bench":          # bench has its own --threads (for every worker it starts)
+            add_threads_option(p, 1 if name == "demo" else None)
+    return parser
+
+
+def _debug() -> bool:
+    return os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``rnnkit`` command; returns the exit status (see the module docstring)."""
+    from rnnkit.blas import blas_threads
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "bench":
+            return extras.cmd_bench(argv[1:])      # bench parses its own options (and --help)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 0
+        with blas_threads(getattr(args, "threads", None)):
+            return int(args.func(args) or 0)
+    except SystemExit as exc:            # argparse: --help, --version, usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout was closed early (`rnnkit generate … | head`): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 141
+    except RnnkitError as exc:
+        if _debug():
+            raise
+        print(f"error: {' '.join((str(exc) or type(exc).__name__).split())}", file=sys.stderr)
+        return 1
+    except Exception:
+        if _debug():
+            raise
+        traceback.print_exc()
+        print(f"rnnkit {__version__}: this is a bug in rnnkit, not a problem with your input; please report "
+              f"it with the traceback above and the command line", file=sys.stderr)
+        return EXIT_BUG

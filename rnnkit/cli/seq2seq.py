@@ -1,0 +1,111 @@
+"""``rnnkit seq2seq``: train an encoder-decoder on text pairs, or translate with one."""
+
+from __future__ import annotations
+
+from rnnkit.cli.common import (add_command, add_model_options, add_run_options, add_training_options,
+                               check_out_dir, echo, fraction, guard_model_dir, interrupted, positive_int)
+from rnnkit.errors import RnnkitError
+
+
+def register(sub) -> None:
+    p = add_command(sub, "seq2seq", "train an encoder-decoder on text pairs, or translate with one",
+                    "Train: --out DIR with --train FILE (lines 'source<TAB>target') or, without --train, the\n"
+                    "built-in task of reading dates written by people ('3 March 2021', 'Mar 3, 21') as ISO\n"
+                    "dates. DIR receives the model, metrics.json, char_accuracy.png, training.png, report.html.\n"
+                    "Translate: --model DIR followed by the inputs (or --input-file); prints 'input<TAB>output'.",
+                    "rnnkit seq2seq --out runs/dates --time-limit 300\n"
+                    "rnnkit seq2seq --model runs/dates 'March 3, 2021' '12.07.99'")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="with --model: texts to translate")
+    p.add_argument("--out", default=None, metavar="DIR", help="train and write the run here")
+    p.add_argument("--model", default=None, metavar="DIR", help="translate with the model in DIR")
+    p.add_argument("--input-file", default=None, metavar="FILE", help="with --model: one input per line")
+    p.add_argument("--train", default=None, metavar="FILE", help="training pairs, 'source<TAB>target' per line "
+                                                                  "(default: the built-in dates task)")
+    p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
+    p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")
+    add_model_options(p, cell="lstm", hidden=128)
+    p.add_argument("--embedding", type=positive_int, default=32, help="character embedding size")
+    p.add_argument("--unidirectional", action="store_true", help="read the source left to right only")
+    p.add_argument("--val-fraction", type=fraction, default=0.1, help="held-out pairs for validation")
+    p.add_argument("--batch", type=positive_int, default=32, help="pairs per step")
+    add_training_options(p, epochs=30, lr=5e-3, clip=1.0, patience=5)
+    p.add_argument("--beam", type=positive_int, default=1, metavar="WIDTH",
+                   help="beam width for translating and the test score (1: greedy)")
+    add_run_options(p, seed_help="seed of weights, split, data order and dates")
+    p.set_defaults(func=cmd_seq2seq)
+
+
+def cmd_seq2seq(args) -> int:
+    if (args.model is None) == (args.out is None):
+        raise RnnkitError("seq2seq: give --out DIR to train a model, or --model DIR with inputs to "
+                          "translate (not both)")
+    if args.model is not None:
+        return _seq2seq_predict(args)
+    if args.inputs:
+        raise RnnkitError(f"seq2seq: inputs to translate ({args.inputs[0]!r}, …) need --model DIR; "
+                          f"train first with --out DIR")
+    return _seq2seq_train(args)
+
+
+def _seq2seq_train(args) -> int:
+    from rnnkit.data.text import read_pairs
+    from rnnkit.tasks.run import a_cell, write_json
+    from rnnkit.tasks.seq2seq import Seq2Seq
+
+    out = check_out_dir(args.out)
+    guard_model_dir(out, args.force)
+    if args.train is not None:
+        sources, targets = read_pairs(args.train)
+        what = f"{len(sources)} pairs from {args.train}"
+    else:
+        from rnnkit.data.synthetic import date_dataset
+
+        sources, targets = date_dataset(args.dates, seed=args.seed)
+        what = f"{len(sources)} built-in date pairs (e.g. {sources[0]!r} -> {targets[0]!r})"
+    test = read_pairs(args.test) if args.test is not None else None
+    if test is not None:
+        # the model reads only characters of the training sources: say so before training
+        seen = set("".join(sources))
+        unseen = sorted(set("".join(test[0])) - seen)
+        if unseen:
+            raise RnnkitError(f"--test {args.test}: sources hold characters that no training source has: "
+                              f"{', '.join(map(repr, unseen[:20]))}")
+    s2s = Seq2Seq(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, embedding_dim=args.embedding,
+                  bidirectional=not args.unidirectional, dropout=args.dropout, batch_size=args.batch,
+                  seed=args.seed)
+    echo(args, f"training {a_cell(args.cell)} encoder-decoder on {what}")
+    s2s.fit(sources, targets, val_fraction=args.val_fraction, epochs=args.epochs, time_limit=args.time_limit,
+            optimizer=args.optimizer, lr=args.lr, clip=args.clip, patience=args.patience, out_dir=out,
+            quiet=args.quiet)
+    metrics = {"pairs": len(sources), "steps": s2s.history_.step, "stop_reason": s2s.history_.stop_reason,
+               "validation": s2s.val_scores_, "test": None}
+    if test is not None:
+        metrics["test"] = s2s.evaluate(test[0], test[1], beam_width=args.beam)
+    write_json(out / "metrics.json", metrics)
+    if s2s.history_.interrupted:
+        return interrupted(f"interrupted at step {s2s.history_.step}; the model trained so far and its report "
+                           f"are in {out}")
+    lines = []
+    for name in ("validation", "test"):
+        sc = metrics[name]
+        if sc is not None:
+            lines.append(f"{name}: exact match {sc['exact_match']:.4f}, character accuracy "
+                         f"{sc['char_accuracy']:.4f} ({sc['n']} pairs)")
+    echo(args, *lines, f"model: {out}", f"report: {out / 'report.html'}",
+          f"translate with: rnnkit seq2seq --model {out} 'INPUT'")
+    return 0
+
+
+def _seq2seq_predict(args) -> int:
+    from rnnkit.data.text import read_lines
+    from rnnkit.tasks.seq2seq import Seq2Seq
+
+    inputs = list(args.inputs)
+    if args.input_file is not None:
+        inputs += read_lines(args.input_file)
+    if not inputs:
+        raise RnnkitError("seq2seq --model: give the inputs to translate (arguments or --input-file FILE)")
+    s2s = Seq2Seq.load(args.model)
+    for src, pred in zip(inputs, s2s.predict(inputs, beam_width=args.beam)):
+        print(f"{src}\t{pred}")
+    return 0

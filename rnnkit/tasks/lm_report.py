@@ -1,0 +1,123 @@
+"""The language model's run: the sample printed after each epoch and the report.
+
+:func:`lm_sample_callback` makes the ``callback`` of ``CharLanguageModel.fit`` that
+shows how the model learns; :func:`write_lm_report` writes ``report.html`` and
+``training.png`` of a trained model's run directory.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+__all__ = ["lm_sample_callback", "write_lm_report"]
+
+
+def lm_sample_callback(prompt: str, length: int = 200, temperature: float = 0.8, seed: int = 0,
+                       echo=print, collected: list | None = None, show=None):
+    """A ``CharLanguageModel.fit`` callback that prints a sample after every epoch.
+
+    ``fit`` calls it once more when training has ended, with the best weights
+    restored: that sample is shown only if those weights were not sampled already
+    (when the run stopped before any validation, or in the middle of an epoch after
+    a better one). Each sample shown (epoch, step, validation bits per character,
+    text, whether it is the final one) is appended to ``collected`` for the report.
+    ``show(head, text)``, when given, prints a sample instead of ``echo``.
+    """
+    seen_steps = set()
+
+    def callback(lm, info):
+        bits = info.get("val_bits_per_char")
+        step = info["step"]
+        final = False
+        hist = lm.history_                    # set by fit only after the Trainer returned
+        if hist is not None:
+            if hist.best_step is not None:
+                if hist.best_step in seen_steps:
+                    return                    # the restored best weights were sampled at their epoch's end
+                if hist.best_step != step:    # stopped after the best epoch: its weights are back
+                    step, bits, final = hist.best_step, hist.best_val_loss / math.log(2.0), True
+            elif hist.stop_reason != "epochs":
+                final = True                  # stopped within an epoch, without validation
+        seen_steps.add(step)
+        text = (prompt or "") + lm.sample(prompt or None, length, temperature=temperature, seed=seed)
+        head = (f"end of training (weights of step {step})" if final else f"epoch {info['epoch']}, step {step}")
+        if bits is not None:
+            head += f", validation {bits:.3f} bits/char"
+        if collected is not None:
+            collected.append({"epoch": info["epoch"], "step": step, "val_bits_per_char": bits, "sample": text,
+                              "final": final, "head": head})
+        if show is not None:
+            show(head, text)
+        elif echo is not None:
+            echo(f"{head}; sample at temperature {temperature:g}:")
+            echo("\n".join("    " + line for line in text.split("\n")))
+    return callback
+
+
+def _entropy_bits(p) -> float:
+    import numpy as np
+
+    p = np.asarray(p, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str | None,
+                    samples: list | None = None, prompt: str = "", final_temperatures=(0.5, 0.8, 1.0),
+                    sample_length: int = 300, seed: int = 0, timing: dict | None = None,
+                    title: str = "rnnkit character language model") -> dict:
+    """Write ``out_dir/report.html`` (and ``training.png``) for a trained language model.
+
+    The report holds the data, the validation bits per character against the
+    unigram and uniform baselines, the samples printed during training, fresh
+    samples at a few temperatures, the training curves (from ``out_dir/train``) and
+    the configuration. Returns the numbers it reports (also for the demo's page).
+    """
+    from rnnkit.report import Section, have_matplotlib, read_metrics, save_figure, training_figure, write_report
+
+    out_dir = Path(out_dir)
+    records = read_metrics(out_dir / "train" / "metrics.jsonl")
+    hist = lm.history_
+    val_bits = None
+    if hist is not None and hist.best_val_loss is not None:
+        val_bits = hist.best_val_loss / math.log(2.0)
+    elif val_text:
+        # no validation pass finished (a short time limit): score the start of the held-out text
+        val_bits = lm.evaluate(val_text[:20_000])["bits_per_char"]
+    V = len(lm.vocab_)
+    unigram_bits = _entropy_bits(lm.unigram_)
+    summary = {"source": source, "train_chars": train_chars, "val_chars": len(val_text or ""),
+               "vocab_size": V, "val_bits_per_char": val_bits, "unigram_bits_per_char": unigram_bits,
+               "uniform_bits_per_char": math.log2(V), "steps": None if hist is None else hist.step,
+               "stop_reason": None if hist is None else hist.stop_reason}
+    final = []
+    for t in final_temperatures:
+        final.append((t, prompt + lm.sample(prompt or None, sample_length, temperature=t, seed=seed)))
+    summary["final_samples"] = [{"temperature": t, "text": s} for t, s in final]
+    summary["samples_during_training"] = list(samples or [])
+
+    sections = [Section("Data", table=[["source", source], ["training characters", train_chars],
+                                       ["validation characters", len(val_text or "")],
+                                       ["vocabulary", f"{V} characters"]], header=["", ""])]
+    rows = [["this model (validation)", "-" if val_bits is None else val_bits],
+            ["unigram: character frequencies only", unigram_bits],
+            [f"uniform over {V} characters", math.log2(V)]]
+    sections.append(Section("Bits per character (lower is better)", table=rows, header=["model", "bits/char"]))
+    if samples:
+        lines = []
+        for s in samples:
+            lines.append(f"--- {s['head']}\n{s['sample']}")
+        sections.append(Section("Samples during training", text="\n\n".join(lines)))
+    sections.append(Section("Samples from the final model",
+                            text="\n\n".join(f"--- temperature {t:g}\n{s}" for t, s in final)))
+    figures = {}
+    if records and have_matplotlib():
+        fig = training_figure(records)
+        if fig is not None:
+            figures["training"] = save_figure(fig, out_dir / "training.png")
+    config = {"task": "lm", "params": lm.get_params(), "model": lm.model_.config()}
+    path = write_report(out_dir / "report.html", title, sections, config=config, records=records, timing=timing)
+    summary["report"] = str(path)
+    summary["training_png"] = figures.get("training")
+    return summary
