@@ -115,8 +115,8 @@ def check_number(value, name: str, where: str, low: float | None = None, high: f
         return None
     v = _item(value)
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        none = " or None" if allow_none else ""
-        raise TypeError(f"{where}: {name} must be a number{none}, got {type(value).__name__}")
+        none = "None or " if allow_none else ""
+        raise TypeError(f"{where}: {name} must be {none}a number, got {type(value).__name__}")
     v = float(v)
     if not math.isfinite(v):
         raise ValueError(f"{where}: {name} must be finite, got {v}")

@@ -337,7 +337,7 @@ def test_regression_errors():
         L.mse(p, np.zeros((3, 2), dtype=bool))
     with pytest.raises(ValueError, match="NaN or inf at 1 valid"):
         L.mse(p, np.array([[0, 0], [np.nan, 0], [0, 0]]))
-    with pytest.raises(ValueError, match="delta must be a positive"):
+    with pytest.raises(ValueError, match="delta must be > 0, got 0"):
         L.huber(p, p, delta=0)
     with pytest.raises(ValueError, match=r"Q = 3.*got \(3, 2\)"):
         L.quantile_loss(p, np.zeros(3), [0.1, 0.5, 0.9])

@@ -25,8 +25,8 @@ import datetime as _dt
 
 import numpy as np
 
-from rnnkit._checks import check_positive_int
-from rnnkit.data._util import as_rng, check_number
+from rnnkit._checks import check_number, check_positive_int
+from rnnkit.data._util import as_rng
 
 __all__ = [
     "seasonal_series",

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit._checks import check_choice, check_positive_int
+from rnnkit._checks import check_choice, check_number, check_positive_int
 from rnnkit.diagnostics._cellspec import parse_cells
 from rnnkit.errors import RnnkitError
 from rnnkit.init import make_rng
@@ -356,8 +356,7 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     check_choice(task, "task", TASKS, where)
     specs = parse_cells(list(cells) if not isinstance(cells, str) else cells, where)
     T = check_positive_int(length, "length", where, minimum=2)
-    if isinstance(beat_factor, bool) or not isinstance(beat_factor, (int, float)) or not 0 < beat_factor <= 1:
-        raise ValueError(f"{where}: beat_factor must be a number in (0, 1], got {beat_factor!r}")
+    beat_factor = check_number(beat_factor, "beat_factor", where, 0.0, 1.0, low_open=True)
     if lr is not None and not isinstance(lr, (int, float, dict)):
         raise TypeError(f"{where}: lr must be None, a number or a dict cell -> number, got {type(lr).__name__}")
     digits = None
