@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import rel_err
 from rnnkit import optim as O
 from rnnkit.module import Module
 
@@ -48,9 +49,6 @@ def grad_sequence(steps, dtype, seed=1):
     return [{k: (rng.normal(size=s) * (0.1, 1.0, 5.0)[t % 3]).astype(dtype) for k, s in SHAPES.items()}
             for t in range(steps)]
 
-
-def rel_err(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 def torch_optimizer(torch, name, tensors, lr, kw):

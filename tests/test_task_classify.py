@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import numeric_grad
 from rnnkit import io as rkio
 from rnnkit.data import dna_motif_dataset
 from rnnkit.errors import CheckpointError, RnnkitError
@@ -151,15 +152,7 @@ def test_class_weighted_gradients_match_finite_differences():
     model.backward()
     eps = 1e-6
     for name, param in model.params.items():
-        num = np.zeros_like(param)
-        for idx in np.ndindex(param.shape):
-            orig = param[idx]
-            param[idx] = orig + eps
-            lp = model.loss(batch)[0]
-            param[idx] = orig - eps
-            lm = model.loss(batch)[0]
-            param[idx] = orig
-            num[idx] = (lp - lm) / (2 * eps)
+        num = numeric_grad(lambda: model.loss(batch)[0], param, eps)
         np.testing.assert_allclose(model.grads[name], num, rtol=1e-5, atol=1e-8, err_msg=name)
 
 
