@@ -9,10 +9,17 @@ Helpers, imported by the test modules (``from conftest import rel_err``):
   comparison uses (finite differences, torch, ONNX Runtime, optimizers);
 * :func:`numeric_grad` — central finite differences of a scalar function;
 * :func:`assert_close` / :func:`assert_all_close` — compare tensors by name
-  against an oracle (torch, ONNX Runtime), the failure naming the tensor.
+  against an oracle (torch, ONNX Runtime), the failure naming the tensor;
+* :func:`assert_plots` — a run's PNG plots and the report's embedded images, present
+  with matplotlib and absent without it (:data:`HAVE_MATPLOTLIB`), so the tests
+  pass either way and check what each case must do.
 """
 
+import base64
+import importlib.util
 import os
+import re
+from pathlib import Path
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -70,3 +77,29 @@ def assert_all_close(ours: dict, theirs: dict, rtol: float, peer: str = "torch")
     """:func:`assert_close` for every name of two dicts with the same keys; returns the errors."""
     assert sorted(ours) == sorted(theirs), f"different tensors: {sorted(ours)} vs {peer}'s {sorted(theirs)}"
     return {name: assert_close(name, ours[name], theirs[name], rtol, peer) for name in sorted(ours)}
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def embedded_pngs(html: str) -> list[bytes]:
+    """The images a report embeds as PNG data URIs, decoded."""
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+def assert_plots(directory, *names: str, report: str | None = "report.html") -> None:
+    """With matplotlib: the PNG files ``names`` in ``directory`` and at least one PNG
+    embedded in its ``report``. Without: neither (a run never fails for want of plots)."""
+    directory = Path(directory)
+    images = embedded_pngs((directory / report).read_text(encoding="utf-8")) if report else None
+    if HAVE_MATPLOTLIB:
+        for name in names:
+            assert (directory / name).read_bytes().startswith(PNG_SIGNATURE), name
+        if images is not None:
+            assert images and all(png.startswith(PNG_SIGNATURE) for png in images), report
+    else:
+        for name in names:
+            assert not (directory / name).exists(), f"{name} without matplotlib"
+        if images is not None:
+            assert images == [], f"{report} embeds images without matplotlib"
