@@ -13,7 +13,7 @@ Pure NumPy and the standard library (matplotlib only inside
   :func:`read_labeled_csv`, :func:`read_labeled_sequences`
 * built-in — :func:`stdlib_text`, :func:`builtin_series`
 * synthetic — :func:`seasonal_series`, :func:`temperature_series`,
-  :func:`dna_motif_dataset`, :func:`date_dataset`
+  :func:`dna_motif_dataset`, :func:`date_dataset`, :func:`digit_images`
 """
 
 from rnnkit._lazy import attach as _attach
@@ -26,5 +26,6 @@ __getattr__, __dir__, __all__ = _attach(__name__, attributes={
     "sequences": ["pad_sequences", "LabelEncoder", "minibatches", "class_weights", "encode_strings", "one_hot"],
     "ucr": ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences"],
     "builtin": ["BuiltinText", "BuiltinSeries", "stdlib_text", "builtin_series"],
-    "synthetic": ["seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS"],
+    "synthetic": ["seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS",
+                  "digit_images"],
 })
