@@ -1,7 +1,9 @@
-"""Argument checks shared by every layer: clear errors instead of NumPy's deep ones.
+"""The library's argument checks, one of each: clear errors instead of NumPy's deep ones.
 
 Each check names the caller (``where``, e.g. ``"LSTM"``) and the argument, and says
 what was expected and what came: ``LSTM: expected x with 3 dims (T, B, I), got 2``.
+A wrong type is a TypeError, a wrong value a ValueError. Scalars may come as Python
+or NumPy scalars or 0-d arrays (what a state dict loaded from ``.npz`` holds).
 """
 
 from __future__ import annotations
@@ -90,9 +92,71 @@ def check_choice(value, name: str, choices, where: str):
 
 
 def check_positive_int(value, name: str, where: str, minimum: int = 1) -> int:
-    """Raise TypeError/ValueError unless ``value`` is an int >= minimum."""
+    """``value`` as a Python int >= ``minimum``: TypeError for a non-integer (bools and
+    floats included, even 2.0), ValueError below the minimum."""
+    value = _item(value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{where}: {name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_number(value, name: str, where: str, low: float | None = None, high: float | None = None, *,
+                 low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> float | None:
+    """``value`` as a finite Python float in [low, high] (either end open as asked, either
+    bound None for none); None passes through with ``allow_none``.
+
+    A Python float keeps NumPy arithmetic in an array's dtype (a NumPy float64 scalar
+    would promote float32 parameters to float64). The error states the rule:
+    ``must be >= 0``, ``must be < 1`` or ``must lie in [0, 1)``, and ``must be finite``.
+    """
+    if value is None and allow_none:
+        return None
+    v = _item(value)
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        none = "None or " if allow_none else ""
+        raise TypeError(f"{where}: {name} must be {none}a number, got {type(value).__name__}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: {name} must be finite, got {v}")
+    below = low is not None and (v <= low if low_open else v < low)
+    above = high is not None and (v >= high if high_open else v > high)
+    if below or above:
+        if low is not None and high is not None:
+            rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            rule = f"be {'>' if low_open else '>='} {low:g}"
+        else:
+            rule = f"be {'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"{where}: {name} must {rule}, got {value}")
+    return v
+
+
+def check_prob(p, name: str, where: str) -> float:
+    """A probability that can be dropped: a number in [0, 1) (1 would drop everything)."""
+    return check_number(p, name, where, 0.0, 1.0, high_open=True)
+
+
+def check_flag(value, name: str, where: str) -> bool:
+    """``value`` as a bool; only True or False (or NumPy's bools) are accepted: 1, "yes"
+    and None are TypeErrors rather than silently true or false."""
+    value = _item(value)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_seed(seed, where: str, allow_none: bool = True) -> int | None:
+    """A seed: an int >= 0, or None (fresh entropy) when ``allow_none``."""
+    if seed is None and allow_none:
+        return None
+    if isinstance(seed, bool) or not isinstance(_item(seed), (int, np.integer)):
+        none = "None or " if allow_none else ""
+        raise TypeError(f"{where}: seed must be {none}an integer, got {type(seed).__name__}")
+    return check_positive_int(seed, "seed", where, minimum=0)
+
+
+def _item(value):
+    """A 0-d array as its Python scalar; anything else as it is."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value

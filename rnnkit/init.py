@@ -37,21 +37,10 @@ import math
 
 import numpy as np
 
-from rnnkit._checks import check_choice, check_dtype, check_positive_int
+from rnnkit._checks import check_choice, check_dtype, check_number, check_positive_int, check_seed
 from rnnkit.cells import GATES  # the gate blocks G of each cell (PyTorch's layout)
 
 SCHEMES = ("default", "xavier_orthogonal", "irnn")
-
-
-def check_seed(seed, where: str):
-    """``seed`` must be None (fresh entropy) or an int >= 0; returns it (as an int)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"{where}: seed must be None or an integer, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"{where}: seed must be >= 0, got {seed}")
-    return int(seed)
 
 
 def make_rng(seed, where: str) -> np.random.Generator:
@@ -119,18 +108,10 @@ def param_names(num_layers: int, bidirectional: bool, bias: bool) -> list[str]:
     return names
 
 
-def _check_gain(gain, where: str) -> float:
-    if isinstance(gain, bool) or not isinstance(gain, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: init_gain must be a number, got {type(gain).__name__}")
-    if not (math.isfinite(gain) and gain > 0):
-        raise ValueError(f"{where}: init_gain must be a finite number > 0, got {gain}")
-    return float(gain)
-
-
 def check_scheme(cell: str, scheme, nonlinearity: str, bias: bool, forget_bias, gain, where: str):
     """Validate an initialisation request; return ``(forget_bias or None, gain)`` as floats."""
     check_choice(scheme, "init", SCHEMES, where)
-    gain = _check_gain(gain, where)
+    gain = check_number(gain, "init_gain", where, 0.0, low_open=True)
     if scheme == "default" and gain != 1.0:
         raise ValueError(f"{where}: init_gain scales the recurrent weights of init='xavier_orthogonal' "
                          f"or 'irnn'; init='default' takes none, got init_gain={gain}")
@@ -143,11 +124,7 @@ def check_scheme(cell: str, scheme, nonlinearity: str, bias: bool, forget_bias, 
                              f"(use forget_bias=None)")
         if not bias:
             raise ValueError(f"{where}: forget_bias needs bias=True (there is no bias to set)")
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{where}: forget_bias must be None or a number, got {type(forget_bias).__name__}")
-        if not math.isfinite(forget_bias):
-            raise ValueError(f"{where}: forget_bias must be finite, got {forget_bias}")
-        forget_bias = float(forget_bias)
+        forget_bias = check_number(forget_bias, "forget_bias", where, allow_none=True)
     return forget_bias, gain
 
 

@@ -39,8 +39,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnkit import init as _init
-from rnnkit._checks import (check_choice, check_dtype, check_float_array, check_lengths,
-                            check_positive_int, check_shape)
+from rnnkit._checks import (check_choice, check_dtype, check_flag, check_float_array, check_lengths,
+                            check_positive_int, check_prob, check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES
 from rnnkit.fast._build import kernels
 from rnnkit.fast._util import addr, scratch
@@ -62,21 +62,6 @@ class _KernelPlan(NamedTuple):
 
 
 # -- shared checks ---------------------------------------------------------------------
-def _check_bool(value, name: str, where: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
-def _check_probability(p, name: str, where: str) -> float:
-    """p must be a real number in [0, 1) (1 would drop everything and divide by zero)."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number in [0, 1), got {type(p).__name__}")
-    if not (0.0 <= p < 1.0):
-        raise ValueError(f"{where}: {name} must lie in [0, 1), got {p}")
-    return float(p)
-
-
 def _check_input(x, name: str, dtype, where: str, ndim=None, dims: str = "", finite: bool = True):
     """A float array of the layer's dtype (a mismatch is a TypeError, not a cast)."""
     x = check_float_array(x, name, where, ndim=ndim, dims=dims, finite=finite)
@@ -114,7 +99,7 @@ class Linear(Module):
         where = "Linear"
         self.in_features = check_positive_int(in_features, "in_features", where)
         self.out_features = check_positive_int(out_features, "out_features", where)
-        self.bias = _check_bool(bias, "bias", where)
+        self.bias = check_flag(bias, "bias", where)
         self.dtype = check_dtype(dtype, where)
         rng = _init.make_rng(seed, where)
         bound = 1.0 / math.sqrt(self.in_features)
@@ -229,7 +214,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, seed=None):
         super().__init__()
         where = "Dropout"
-        self.p = _check_probability(p, "p", where)
+        self.p = check_prob(p, "p", where)
         self._rng = _init.make_rng(seed, where)
         self._mask = None
         self._shape = None
@@ -310,16 +295,16 @@ class Recurrent(Module):
         if cell != "rnn" and nonlinearity != "tanh":
             raise ValueError(f"{where}: nonlinearity applies to cell 'rnn' only; {cell} uses fixed "
                              f"sigmoid/tanh gates, got nonlinearity={nonlinearity!r}")
-        self.bias = _check_bool(bias, "bias", where)
-        self.batch_first = _check_bool(batch_first, "batch_first", where)
-        self.dropout = _check_probability(dropout, "dropout", where)
-        self.bidirectional = _check_bool(bidirectional, "bidirectional", where)
+        self.bias = check_flag(bias, "bias", where)
+        self.batch_first = check_flag(batch_first, "batch_first", where)
+        self.dropout = check_prob(dropout, "dropout", where)
+        self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dtype = check_dtype(dtype, where)
         self.init = init
         self.forget_bias, self.init_gain = _init.check_scheme(cell, init, nonlinearity, self.bias,
                                                               forget_bias, init_gain, where)
         # two independent streams, so dropout draws never shift the initial weights
-        init_seq, dropout_seq = np.random.SeedSequence(_init.check_seed(seed, where)).spawn(2)
+        init_seq, dropout_seq = np.random.SeedSequence(check_seed(seed, where)).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         params = _init.recurrent_params(cell, self.input_size, self.hidden_size, self.num_layers,
                                         self.bidirectional, self.bias, init, self.forget_bias,

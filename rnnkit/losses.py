@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit._checks import check_number
+
 __all__ = [
     "log_softmax",
     "softmax",
@@ -290,10 +292,7 @@ def huber(pred: np.ndarray, target: np.ndarray, delta: float = 1.0,
         returns: (loss: float, dpred (...) in pred's dtype)
     """
     where = "huber"
-    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: delta must be a number, got {type(delta).__name__}")
-    if not (np.isfinite(delta) and delta > 0):
-        raise ValueError(f"{where}: delta must be a positive finite number, got {delta}")
+    delta = check_number(delta, "delta", where, 0.0, low_open=True)
     e, n = _residual(pred, target, mask, where)
     dt = e.dtype.type
     a = np.abs(e)

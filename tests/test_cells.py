@@ -9,6 +9,7 @@ so every output and the final state are used.
 import numpy as np
 import pytest
 
+from conftest import numeric_grad, rel_err
 from rnnkit.cells import CELLS, GATES, gru, lstm, rnn
 
 PARAM_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -17,12 +18,6 @@ CASE_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]
 T, B, I, H = 5, 3, 3, 4
 RAGGED = np.array([3, 5, 1])          # unsorted, includes 1 and T
 EPS = 1e-6
-
-
-def rel_err(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-300)
-    return float(np.abs(a - b).max() / scale)
 
 
 def make_params(cell, rng, bias=True, dtype=np.float64, i=I, h=H):
@@ -72,20 +67,6 @@ def loss_value(cell, nl, inputs, lengths, R, S, Sc):
     if cell == "lstm":
         return float(np.sum(y * R) + np.sum(final[0] * S) + np.sum(final[1] * Sc))
     return float(np.sum(y * R) + np.sum(final * S))
-
-
-def numeric_grad(f, arr, eps=EPS):
-    """Central differences of the scalar f() w.r.t. every entry of arr (perturbed in place)."""
-    g = np.empty_like(arr)
-    for idx in np.ndindex(arr.shape):
-        orig = arr[idx]
-        arr[idx] = orig + eps
-        lp = f()
-        arr[idx] = orig - eps
-        lm = f()
-        arr[idx] = orig
-        g[idx] = (lp - lm) / (2 * eps)
-    return g
 
 
 def analytic_grads(cell, nl, inputs, lengths, R, S, Sc, return_dh=False):

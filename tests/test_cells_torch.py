@@ -8,6 +8,7 @@ pack_padded_sequence(enforce_sorted=False).
 import numpy as np
 import pytest
 
+from conftest import assert_close
 from rnnkit.cells import CELLS
 
 torch = pytest.importorskip("torch")
@@ -17,18 +18,6 @@ RAGGED = np.array([4, 6, 1, 3])      # unsorted, includes 1 and T
 TOL = {np.float32: 1e-5, np.float64: 1e-10}
 CASES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", None), ("gru", None)]
 CASE_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]
-
-
-def assert_close(name, ours, theirs, rtol):
-    """Relative error max|a−b| / max(|a|, |b|) of one named tensor; the failure names it."""
-    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    assert ours.dtype == theirs.dtype, f"{name}: dtype {ours.dtype} vs torch {theirs.dtype}"
-    a, b = ours.astype(np.float64), theirs.astype(np.float64)
-    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-300)
-    err = np.abs(a - b).max() / scale
-    assert err < rtol, f"{name} differs from torch: relative error {err:.3e} (tolerance {rtol:.0e})"
-    return err
 
 
 def torch_module(cell, nl, bias, dtype):

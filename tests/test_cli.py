@@ -1,7 +1,6 @@
 """The rnnkit command: exit codes, files written, output, and one-line errors for bad input."""
 
 import argparse
-import base64
 import csv
 import json
 import math
@@ -14,11 +13,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from conftest import assert_plots
 from rnnkit import __version__
 from rnnkit.cli import build_parser, main
 from rnnkit.errors import RnnkitError
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY_LM = ["--cell", "gru", "--hidden", "12", "--layers", "1", "--embedding", "6", "--seq-len", "24",
            "--batch", "4", "--epochs", "2", "--lr", "0.01"]
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40
@@ -138,8 +137,7 @@ def test_train_lm_prints_samples_and_writes_the_run(text_file, tmp_path, capsys)
     for name in ("config.json", "model.npz", "report.html", "train/config.json", "train/metrics.jsonl",
                  "train/best/model.npz"):
         assert (out / name).is_file(), name
-    page = parse_html(out / "report.html")
-    assert page.imgs and all(base64.b64decode(s.split(",", 1)[1]).startswith(PNG_SIGNATURE) for s in page.imgs)
+    assert_plots(out)
     html_text = (out / "report.html").read_text(encoding="utf-8")
     assert "Samples during training" in html_text and "bits/char" in html_text
 
@@ -343,8 +341,7 @@ def test_forecast_writes_predictions_metrics_plot_and_report(series_csv, tmp_pat
     assert [int(r["step"]) for r in pred] == list(range(1, H + 1))
     assert [int(r["row"]) for r in pred] == list(range(240, 240 + H))
     assert all(float(r["lower"]) <= float(r["forecast"]) <= float(r["upper"]) for r in pred)
-    assert (out / "forecast.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert parse_html(out / "report.html").imgs
+    assert_plots(out, "forecast.png")
 
 
 def test_forecast_bad_input_fails_before_writing(series_csv, tmp_path, capsys):
@@ -405,7 +402,7 @@ def test_classify_writes_metrics_confusion_and_predictions(tmp_path, capsys):
     assert len(preds) == 10 and {p["label"] for p in preds} == {"up", "down"}
     hits = sum(p["label"] == p["predicted"] for p in preds)
     assert hits == np.trace(conf)
-    assert (out / "confusion_matrix_test.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert_plots(out, "confusion_matrix_test.png", report=None)
     assert (out / "report.html").is_file()
 
 
@@ -466,8 +463,7 @@ def test_gradients_command(tmp_path, capsys):
     res = json.loads((out / "gradients.json").read_text())
     assert set(res["cells"]) == {"rnn", "gru"} and res["length"] == 12
     assert len(res["cells"]["rnn"]["grad_norm"]) == 13
-    assert (out / "gradients.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert parse_html(out / "report.html").imgs
+    assert_plots(out, "gradients.png")
     assert main(["gradients", "--init", "radius=-1", "--out", str(tmp_path / "h")]) == 2   # a usage error
     err = capsys.readouterr().err
     assert "--init" in err and "radius" in err and not (tmp_path / "h").exists()

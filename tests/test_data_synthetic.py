@@ -8,6 +8,7 @@ import pytest
 from rnnkit.data import (
     DATE_FORMATS,
     date_dataset,
+    digit_images,
     dna_motif_dataset,
     encode_strings,
     make_windows,
@@ -119,3 +120,23 @@ def test_seasonal_series_feeds_windows():
     s = seasonal_series(n=100, period=10, seed=0)
     X, Y = make_windows(s, lookback=20, horizon=10)
     assert X.shape == (71, 20, 1) and Y.shape == (71, 10, 1)
+
+
+def test_digit_images_are_balanced_seeded_and_need_several_rows():
+    x, y = digit_images(600, seed=3)
+    assert x.shape == (600, 8, 8) and x.dtype == np.float64 and y.dtype == np.int64
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    assert np.array_equal(np.bincount(y), np.full(10, 60))
+    x2, y2 = digit_images(600, seed=3)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    assert not np.array_equal(digit_images(600, seed=4)[0], x)
+
+    def ridge_accuracy(cols):          # a linear classifier, fitted on 500 images, scored on 100
+        a = np.c_[x.reshape(600, 64)[:, cols], np.ones(600)]
+        w = np.linalg.solve(a[:500].T @ a[:500] + 0.1 * np.eye(a.shape[1]), a[:500].T @ np.eye(10)[y[:500]])
+        return float(np.mean((a[500:] @ w).argmax(axis=1) == y[500:]))
+
+    assert ridge_accuracy(slice(0, 64)) > 0.5          # the digits can be told apart (chance 0.1) ...
+    assert ridge_accuracy(slice(48, 64)) < 0.4         # ... but not from the last two rows alone
+    with pytest.raises(ValueError, match="digit_images: n must be >= 1"):
+        digit_images(0)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
+from conftest import assert_all_close, rel_err
 from rnnkit.errors import RnnkitError
 from rnnkit.export import MIN_OPSET, OnnxRunner, export_onnx, run_onnx
 from rnnkit.models import OneToOne, SequenceClassifier, SequenceRegressor, SequenceTagger
@@ -28,21 +29,10 @@ CELLS = {"rnn_tanh": ("rnn", "tanh"), "rnn_relu": ("rnn", "relu"), "lstm": ("lst
          "gru": ("gru", "tanh")}
 
 
-def rel_error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """max |ours − theirs| / max |theirs| (absolute when theirs is all zero)."""
-    scale = max(float(np.max(np.abs(theirs))), 1e-30)
-    return float(np.max(np.abs(ours - theirs))) / scale
-
-
-def assert_all_close(onnx_out: dict, ours: dict) -> None:
-    """Compare by name; the failure names the tensor that differs."""
-    assert sorted(onnx_out) == sorted(ours)
-    for name in sorted(ours):
-        a, b = onnx_out[name], ours[name]
-        assert a.shape == b.shape, f"{name}: ONNX shape {a.shape} vs rnnkit's {b.shape}"
-        assert a.dtype == np.float32, f"{name}: ONNX dtype {a.dtype}"
-        err = rel_error(a, b)
-        assert err < RTOL, f"{name}: relative error {err:.3e} vs rnnkit exceeds {RTOL:.0e}"
+def assert_onnx_close(onnx_out: dict, ours: dict) -> None:
+    """ONNX Runtime's outputs equal rnnkit's, tensor by tensor (float32, to RTOL)."""
+    assert all(a.dtype == np.float32 for a in onnx_out.values())
+    assert_all_close(onnx_out, ours, RTOL, peer="rnnkit")
 
 
 def perturb(module, seed: int) -> None:
@@ -90,7 +80,7 @@ def test_recurrent_matches_forward(tmp_path, name, num_layers, bidirectional, bi
     for lengths in (None, RAGGED):
         y, h_n = layer.forward(x, h0, lengths)
         y_o, h_n_o = runner.run(x, h0, lengths)
-        assert_all_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
+        assert_onnx_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
     if bidirectional:
         # the reverse direction of a ragged sequence starts at its own last step
         assert np.all(y_o[1:, 1] == 0) and np.all(y_o[3:, 2] == 0)
@@ -109,7 +99,7 @@ def test_batch_first_opset_min_and_no_optional_inputs(tmp_path, cell):
     assert proto.opset_import[0].version == MIN_OPSET
     y, h_n = layer.forward(x, h0, RAGGED)
     y_o, h_n_o = run_onnx(path, x, h0, RAGGED)
-    assert_all_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
+    assert_onnx_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
 
     # without the h0/c0 and lengths inputs: zeros and whole sequences
     bare = export_onnx(layer, tmp_path / "bare.onnx", initial_state=False, lengths=False)
@@ -117,7 +107,7 @@ def test_batch_first_opset_min_and_no_optional_inputs(tmp_path, cell):
     assert runner.input_names == ["x"]
     y, h_n = layer.forward(x)
     y_o, h_n_o = runner.run(x)
-    assert_all_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
+    assert_onnx_close({"y": y_o, **split_state(cell, h_n_o)}, {"y": y, **split_state(cell, h_n)})
     with pytest.raises(ValueError, match="initial_state=False"):
         runner.run(x, h0)
     with pytest.raises(ValueError, match="lengths=False"):
@@ -131,7 +121,7 @@ def test_float64_layer_exports_as_float32_by_default(tmp_path):
     y, h_n = layer.forward(x, lengths=RAGGED)
     y_o, h_n_o = run_onnx(export_onnx(layer, tmp_path / "f32.onnx"), x, lengths=RAGGED)
     assert y_o.dtype == np.float32
-    assert rel_error(y_o, y) < RTOL and rel_error(h_n_o, h_n) < RTOL
+    assert rel_err(y_o, y) < RTOL and rel_err(h_n_o, h_n) < RTOL
 
     path = export_onnx(layer, tmp_path / "f64.onnx", dtype="float64")
     proto = onnx.load(path)
@@ -159,16 +149,14 @@ def test_tagger_with_ids_matches_predict_and_steps(tmp_path):
     state = random_state("lstm", 2, rng)
     out, s = model.predict(x, RAGGED, state)
     out_o, s_o = runner.run(x, state, RAGGED)
-    assert_all_close({"logits": out_o, **split_state("lstm", s_o)},
-                     {"logits": out, **split_state("lstm", s)})
+    assert_onnx_close({"logits": out_o, **split_state("lstm", s_o)}, {"logits": out, **split_state("lstm", s)})
 
     # generation: one step at a time, carrying only the state
     s, s_o = None, None
     for t in range(T):
         out, s = model.step(x[t], s)
         out_o, s_o = runner.step(x[t], s_o)
-        assert_all_close({"logits": out_o, **split_state("lstm", s_o)},
-                         {"logits": out, **split_state("lstm", s)})
+        assert_onnx_close({"logits": out_o, **split_state("lstm", s_o)}, {"logits": out, **split_state("lstm", s)})
     with pytest.raises(ValueError, match="vocab_size=7"):
         runner.run(np.full((T, B), 7))
     with pytest.raises(TypeError, match="integer ids"):
@@ -188,7 +176,7 @@ def test_tagger_with_features_bidirectional_quantiles(tmp_path):
     out_o, s_o = runner.run(x, lengths=RAGGED)
     assert s is None and s_o is None
     assert out_o.shape == (T, B, 2, 3)
-    assert_all_close({"prediction": out_o}, {"prediction": out})
+    assert_onnx_close({"prediction": out_o}, {"prediction": out})
     with pytest.raises(ValueError, match="takes no state"):
         runner.run(x, np.zeros((4, B, H), np.float32))
     with pytest.raises(ValueError, match="step by step"):
@@ -209,8 +197,7 @@ def test_classifier_last_pooling(tmp_path, cell, num_layers, bidirectional):
     assert runner.output_names == ["logits"]
     x = np.random.default_rng(6).integers(0, 6, (T, B))
     for lengths in (None, RAGGED):
-        assert_all_close({"logits": runner.run(x, lengths=lengths)},
-                         {"logits": model.predict_logits(x, lengths)})
+        assert_onnx_close({"logits": runner.run(x, lengths=lengths)}, {"logits": model.predict_logits(x, lengths)})
 
 
 def test_regressor_last_pooling_with_features(tmp_path):
@@ -221,7 +208,7 @@ def test_regressor_last_pooling_with_features(tmp_path):
     x = np.random.default_rng(8).standard_normal((T, B, I))          # float64: the runner casts
     pred = model.predict(x, RAGGED)
     pred_o = run_onnx(path, x, lengths=RAGGED)
-    assert_all_close({"prediction": pred_o}, {"prediction": pred})
+    assert_onnx_close({"prediction": pred_o}, {"prediction": pred})
     with pytest.raises(ValueError, match="takes no state"):
         run_onnx(path, x, h0=np.zeros((4, B, H), np.float32))
 
@@ -290,7 +277,7 @@ def test_overwrite_is_atomic_and_leaves_no_temp_files(tmp_path):
     assert os.listdir(tmp_path) == ["m.onnx"]
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
     y_o, _ = run_onnx(path, x)
-    assert rel_error(y_o, b.forward(x)[0]) < RTOL and rel_error(y_o, a.forward(x)[0]) > 1e-2
+    assert rel_err(y_o, b.forward(x)[0]) < RTOL and rel_err(y_o, a.forward(x)[0]) > 1e-2
 
 
 def test_clear_errors_without_onnx_or_onnxruntime(tmp_path, monkeypatch):

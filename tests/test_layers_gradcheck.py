@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
+from conftest import numeric_grad, rel_err
 
 EPS = 1e-6
 TOL = 1e-6
@@ -16,32 +17,13 @@ T, B, I, H = 4, 3, 2, 3            # T >= 3, I != H, B >= 2
 RAGGED = np.array([4, 2, 3])
 
 
-def numeric_grad(f, a: np.ndarray) -> np.ndarray:
-    """∂f/∂a by central differences, perturbing ``a`` in place (restored afterwards)."""
-    g = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + EPS
-        f_plus = f()
-        a[idx] = old - EPS
-        f_minus = f()
-        a[idx] = old
-        g[idx] = (f_plus - f_minus) / (2 * EPS)
-    return g
-
-
-def rel_error(numeric: np.ndarray, analytic: np.ndarray) -> float:
-    scale = max(float(np.max(np.abs(numeric))), 1e-12)
-    return float(np.max(np.abs(numeric - analytic))) / scale
-
-
 def assert_grads(f, tensors: dict, analytic: dict) -> None:
     """Check every named tensor; the failure names the tensor."""
     assert sorted(tensors) == sorted(analytic)
     for name, a in tensors.items():
-        num = numeric_grad(f, a)
+        num = numeric_grad(f, a, EPS)
         assert np.max(np.abs(num)) > 0, f"{name}: numeric gradient is zero, the check would be vacuous"
-        err = rel_error(num, analytic[name])
+        err = rel_err(num, analytic[name])
         assert err < TOL, f"{name}: relative error {err:.3e} vs finite differences"
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
+from conftest import assert_all_close
 
 torch = pytest.importorskip("torch")
 
@@ -21,23 +22,6 @@ RAGGED = np.array([5, 1, 3])          # includes the full length and length 1
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}
 CELLS = {"rnn_tanh": ("rnn", "tanh"), "rnn_relu": ("rnn", "relu"), "lstm": ("lstm", "tanh"),
          "gru": ("gru", "tanh")}
-
-
-def rel_error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """max |ours − theirs| / max |theirs| (absolute when theirs is all zero)."""
-    scale = max(float(np.max(np.abs(theirs))), 1e-30) if theirs.size else 1.0
-    return float(np.max(np.abs(ours - theirs))) / scale if theirs.size else 0.0
-
-
-def assert_all_close(ours: dict, theirs: dict, rtol: float) -> None:
-    """Compare tensors by name; the failure names the first tensor that differs."""
-    assert sorted(ours) == sorted(theirs), f"different tensors: {sorted(ours)} vs {sorted(theirs)}"
-    for name in sorted(ours):
-        a, b = ours[name], theirs[name]
-        assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch's {b.shape}"
-        assert a.dtype == b.dtype, f"{name}: dtype {a.dtype} vs torch's {b.dtype}"
-        err = rel_error(a, b)
-        assert err < rtol, f"{name}: relative error {err:.3e} vs torch exceeds {rtol:.0e}"
 
 
 def make_torch(cell, nonlinearity, num_layers, bidirectional, batch_first, bias, dtype):

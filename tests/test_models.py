@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import numeric_grad
 import rnnkit.models as M
 from rnnkit.models import (AdditiveAttention, EncoderDecoder, OneToMany, OneToOne, SequenceClassifier,
                            SequenceRegressor, SequenceTagger, build)
@@ -42,16 +43,7 @@ def numeric_grads(model, batch, state=None, eps=1e-6):
     """Central differences of the full loss, recomputed from scratch for each entry."""
     out = {}
     for name, p in model.params.items():
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            orig = p[idx]
-            p[idx] = orig + eps
-            lp = model.loss(batch, state)[0]
-            p[idx] = orig - eps
-            lm = model.loss(batch, state)[0]
-            p[idx] = orig
-            g[idx] = (lp - lm) / (2 * eps)
-        out[name] = g
+        out[name] = numeric_grad(lambda: model.loss(batch, state)[0], p, eps)
     return out
 
 
@@ -212,28 +204,12 @@ def test_attention_gradcheck_and_weights():
     att.zero_grad()
     dh = att.backward(R, W)
     eps = 1e-6
-    num = np.zeros_like(h)
-    for idx in np.ndindex(h.shape):
-        o = h[idx]
-        h[idx] = o + eps
-        lp = f()
-        h[idx] = o - eps
-        lm = f()
-        h[idx] = o
-        num[idx] = (lp - lm) / (2 * eps)
+    num = numeric_grad(f, h, eps)
     assert np.linalg.norm(num - dh) / np.linalg.norm(num) < 1e-7
     assert np.all(dh[~mask] == 0)
     analytic = {k: v.copy() for k, v in att.grads.items()}
     for name, p in att.params.items():
-        numg = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            o = p[idx]
-            p[idx] = o + eps
-            lp = f()
-            p[idx] = o - eps
-            lm = f()
-            p[idx] = o
-            numg[idx] = (lp - lm) / (2 * eps)
+        numg = numeric_grad(f, p, eps)
         assert np.linalg.norm(numg - analytic[name]) / np.linalg.norm(numg) < 1e-7, name
 
 

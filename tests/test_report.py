@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from conftest import PNG_SIGNATURE
 from rnnkit import report as rp
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
 

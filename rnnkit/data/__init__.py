@@ -13,50 +13,19 @@ Pure NumPy and the standard library (matplotlib only inside
   :func:`read_labeled_csv`, :func:`read_labeled_sequences`
 * built-in — :func:`stdlib_text`, :func:`builtin_series`
 * synthetic — :func:`seasonal_series`, :func:`temperature_series`,
-  :func:`dna_motif_dataset`, :func:`date_dataset`
+  :func:`dna_motif_dataset`, :func:`date_dataset`, :func:`digit_images`
 """
 
-from rnnkit.data.builtin import BuiltinSeries, BuiltinText, builtin_series, stdlib_text
-from rnnkit.data.sequences import (
-    LabelEncoder,
-    class_weights,
-    encode_strings,
-    minibatches,
-    one_hot,
-    pad_sequences,
-)
-from rnnkit.data.series import (
-    MinMaxScaler,
-    SeriesData,
-    StandardScaler,
-    make_scaler,
-    make_windows,
-    read_csv,
-    scaler_from_dict,
-    split_series,
-    split_sizes,
-)
-from rnnkit.data.synthetic import (
-    DATE_FORMATS,
-    date_dataset,
-    dna_motif_dataset,
-    seasonal_series,
-    temperature_series,
-)
-from rnnkit.data.text import CharVocab, count_stream_batches, read_text, split_text, stream_batches
-from rnnkit.data.ucr import read_labeled_csv, read_labeled_sequences, read_ucr_ts, read_ucr_tsv
+from rnnkit._lazy import attach as _attach
 
-__all__ = [
-    # text
-    "CharVocab", "read_text", "split_text", "stream_batches", "count_stream_batches",
-    # series
-    "SeriesData", "read_csv", "StandardScaler", "MinMaxScaler", "make_scaler", "scaler_from_dict",
-    "make_windows", "split_sizes", "split_series",
-    # sequences
-    "pad_sequences", "LabelEncoder", "minibatches", "class_weights", "encode_strings", "one_hot",
-    # labelled series files
-    "read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences",
-    # built-in and synthetic
-    "BuiltinText", "BuiltinSeries", "stdlib_text", "builtin_series",
-    "seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS",
-]
+# Each reader is imported on first use: a language model never loads the CSV readers.
+__getattr__, __dir__, __all__ = _attach(__name__, attributes={
+    "text": ["CharVocab", "read_text", "split_text", "stream_batches", "count_stream_batches"],
+    "series": ["SeriesData", "read_csv", "StandardScaler", "MinMaxScaler", "make_scaler", "scaler_from_dict",
+               "make_windows", "split_sizes", "split_series"],
+    "sequences": ["pad_sequences", "LabelEncoder", "minibatches", "class_weights", "encode_strings", "one_hot"],
+    "ucr": ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences"],
+    "builtin": ["BuiltinText", "BuiltinSeries", "stdlib_text", "builtin_series"],
+    "synthetic": ["seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS",
+                  "digit_images"],
+})

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from rnnkit._checks import check_seed
 from rnnkit.errors import RnnkitError
 
 
@@ -46,19 +47,4 @@ def as_rng(seed, where: str) -> np.random.Generator:
         return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"{where}: seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
-    return np.random.default_rng(seed)
-
-
-def check_number(value, name: str, where: str, low: float | None = None, high: float | None = None,
-                 high_open: bool = False) -> float:
-    """A finite real number in [low, high] (or [low, high) with ``high_open``) as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    too_high = high is not None and (v >= high if high_open else v > high)
-    if not np.isfinite(v) or (low is not None and v < low) or too_high:
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        interval = f"[{lo}, {hi}{')' if high_open or high is None else ']'}"
-        raise ValueError(f"{where}: {name} must lie in {interval}, got {value}")
-    return v
+    return np.random.default_rng(check_seed(seed, where))

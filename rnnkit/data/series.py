@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit._checks import check_choice, check_positive_int
-from rnnkit.data._util import check_number, read_file_text
+from rnnkit._checks import check_choice, check_number, check_positive_int
+from rnnkit.data._util import read_file_text
 from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = [

@@ -10,25 +10,18 @@ benchmarks, and what the gates and units do.
   character model, units ranked by what they track, a coloured-text HTML page.
 * :mod:`~rnnkit.diagnostics.plots` — the figures (matplotlib, imported lazily).
 
-Everything here is NumPy only at import time.
+Everything here is NumPy only at import time, and each module is imported on first use.
 """
 
-from rnnkit.diagnostics.activations import (collect_activations, encode_text, find_interpretable_units,
-                                            activation_html, text_features, write_activation_report)
-from rnnkit.diagnostics.gradflow import (cell_params, clipped_grad_norms, format_gradient_table,
-                                         gradient_flow_experiment, hidden_grad_norms, hidden_gradients,
-                                         jacobian_norms, jacobian_products, recurrent_jacobian_norms,
-                                         recurrent_saturation, run_gradients, saturation)
-from rnnkit.diagnostics.memory import (ADDING_BASELINE, MEMORY_ADAM_LR, adding_problem, copy_baseline,
-                                       copy_memory, format_memory_table, make_memory_model, run_memory,
-                                       sequential_digits, train_memory_model)
+from rnnkit._lazy import attach as _attach
 
-__all__ = [
-    "hidden_gradients", "hidden_grad_norms", "jacobian_products", "jacobian_norms",
-    "recurrent_jacobian_norms", "cell_params", "saturation", "recurrent_saturation",
-    "clipped_grad_norms", "gradient_flow_experiment", "format_gradient_table", "run_gradients",
-    "ADDING_BASELINE", "MEMORY_ADAM_LR", "adding_problem", "copy_memory", "copy_baseline", "sequential_digits",
-    "make_memory_model", "train_memory_model", "run_memory", "format_memory_table",
-    "encode_text", "collect_activations", "text_features", "find_interpretable_units",
-    "activation_html", "write_activation_report",
-]
+__getattr__, __dir__, __all__ = _attach(__name__, attributes={
+    "gradflow": ["hidden_gradients", "hidden_grad_norms", "jacobian_products", "jacobian_norms",
+                 "recurrent_jacobian_norms", "cell_params", "saturation", "recurrent_saturation",
+                 "clipped_grad_norms", "gradient_flow_experiment", "format_gradient_table", "run_gradients"],
+    "memory": ["ADDING_BASELINE", "MEMORY_ADAM_LR", "adding_problem", "copy_memory", "copy_baseline",
+               "sequential_digits", "make_memory_model", "train_memory_model", "run_memory",
+               "format_memory_table"],
+    "activations": ["encode_text", "collect_activations", "text_features", "find_interpretable_units",
+                    "activation_html", "write_activation_report"],
+})

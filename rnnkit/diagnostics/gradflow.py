@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit import losses
-from rnnkit._checks import check_choice, check_float_array, check_positive_int
+from rnnkit._checks import check_choice, check_float_array, check_number, check_positive_int
 from rnnkit.cells import CELLS, GATES
 from rnnkit.cells.gru import GRUCache
 from rnnkit.cells.lstm import LSTMCache
@@ -330,8 +330,7 @@ def saturation(cache, threshold: float = 0.99) -> dict:
     each step t = 1..T, a (T,) array). Steps past a sequence's length are not counted.
     """
     where = "saturation"
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.5 < threshold < 1:
-        raise ValueError(f"{where}: threshold must be a number in (0.5, 1), got {threshold!r}")
+    threshold = check_number(threshold, "threshold", where, 0.5, 1.0, low_open=True, high_open=True)
     lo = 1.0 - threshold
 
     def sig(a):
@@ -397,8 +396,7 @@ def clipped_grad_norms(grads: dict, max_norm: float) -> dict:
     where = "clipped_grad_norms"
     if not isinstance(grads, dict) or not grads:
         raise TypeError(f"{where}: expected grads to be a non-empty dict of arrays, got {type(grads).__name__}")
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
-        raise ValueError(f"{where}: max_norm must be a number > 0, got {max_norm!r}")
+    max_norm = check_number(max_norm, "max_norm", where, 0.0, low_open=True)
     work = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
     before = {k: float(np.linalg.norm(v)) for k, v in work.items()}
     total = clip_grad_norm(work, max_norm)

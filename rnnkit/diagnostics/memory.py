@@ -20,11 +20,13 @@ Copy memory (Hochreiter & Schmidhuber 1997; as in Arjovsky, Shah & Bengio 2016)
     Baseline: a model without memory outputs blanks until the delimiter and then a
     uniform guess over the 8 symbols: 10 · ln 8 / (T + 20) nats per step.
 
-Sequential digits (needs scikit-learn)
-    scikit-learn's 8×8 digit images read one row per step (T = 8, 8 inputs, pixel/16),
-    classified at the last step (cross-entropy over 10 classes) — a small cousin of
-    pixel-by-pixel MNIST (Le, Jaitly & Hinton 2015). Baseline: the entropy of the
-    training classes' frequencies (≈ ln 10), what a model that ignores the image gets.
+Sequential digits
+    8×8 digit images (:func:`rnnkit.data.digit_images`: a 5×7 font varied as
+    handwriting varies, in NumPy, no download) read one row per step (T = 8, 8
+    inputs in [0, 1]), classified at the last step (cross-entropy over 10 classes) —
+    a small cousin of pixel-by-pixel MNIST (Le, Jaitly & Hinton 2015). Baseline: the
+    entropy of the training classes' frequencies (≈ ln 10), what a model that
+    ignores the image gets.
 
 The models are rnnkit's ready models — :class:`~rnnkit.models.SequenceRegressor`
 (adding) and :class:`~rnnkit.models.SequenceClassifier` (digits), many-to-one with a
@@ -47,9 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit._checks import check_choice, check_positive_int
+from rnnkit._checks import check_choice, check_number, check_positive_int
+from rnnkit.data.synthetic import digit_images
 from rnnkit.diagnostics._cellspec import parse_cells
-from rnnkit.errors import RnnkitError
 from rnnkit.init import make_rng
 from rnnkit.models import SequenceClassifier, SequenceRegressor, SequenceTagger
 from rnnkit.optim import clip_grad_norm, make_optimizer
@@ -148,30 +150,23 @@ def copy_baseline(length: int) -> float:
     return COPY_LENGTH * math.log(COPY_SYMBOLS) / (T + 2 * COPY_LENGTH)
 
 
-def sequential_digits(seed=0, test_fraction: float = 0.25, dtype=np.float32) -> dict:
-    """scikit-learn's 8×8 digits, each read row by row, split into train and test.
+def sequential_digits(seed=0, test_fraction: float = 0.25, dtype=np.float32, n: int = 2000) -> dict:
+    """``n`` 8×8 digit images (:func:`rnnkit.data.digit_images`), each read row by row,
+    split into train and test.
 
     Returns ``{"train": {"x", "y"}, "test": {"x", "y"}, "baseline": float}``: x (8, N, 8)
     pixel intensities in [0, 1], y (N,) labels 0..9; the baseline is the entropy (nats)
-    of the training labels' frequencies. Needs scikit-learn (an RnnkitError otherwise).
+    of the training labels' frequencies.
 
     Shapes:
         -> x (8, N, 8), y (N,)
     """
     where = "sequential_digits"
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise RnnkitError(f"{where}: the sequential digits task needs scikit-learn "
-                          f"(pip install scikit-learn)") from exc
-    if not isinstance(test_fraction, float) or not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"{where}: test_fraction must be a float in (0, 1), got {test_fraction!r}")
-    digits = load_digits()
-    images = np.asarray(digits.images, dtype=np.float64) / 16.0     # (N, 8, 8): rows are steps
-    labels = np.asarray(digits.target, dtype=np.int64)
-    order = make_rng(seed, where).permutation(len(labels))
-    n_test = int(round(test_fraction * len(labels)))
-    test, train = order[:n_test], order[n_test:]
+    test_fraction = check_number(test_fraction, "test_fraction", where, 0.0, 1.0, low_open=True, high_open=True)
+    n = check_positive_int(n, "n", where, minimum=20)
+    images, labels = digit_images(n, seed=make_rng(seed, where))       # (N, 8, 8): rows are steps
+    n_test = int(round(test_fraction * n))
+    test, train = np.arange(n_test), np.arange(n_test, n)             # the images come shuffled
     freq = np.bincount(labels[train], minlength=10) / len(train)
     baseline = float(-np.sum(freq[freq > 0] * np.log(freq[freq > 0])))
 
@@ -356,8 +351,7 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     check_choice(task, "task", TASKS, where)
     specs = parse_cells(list(cells) if not isinstance(cells, str) else cells, where)
     T = check_positive_int(length, "length", where, minimum=2)
-    if isinstance(beat_factor, bool) or not isinstance(beat_factor, (int, float)) or not 0 < beat_factor <= 1:
-        raise ValueError(f"{where}: beat_factor must be a number in (0, 1], got {beat_factor!r}")
+    beat_factor = check_number(beat_factor, "beat_factor", where, 0.0, 1.0, low_open=True)
     if lr is not None and not isinstance(lr, (int, float, dict)):
         raise TypeError(f"{where}: lr must be None, a number or a dict cell -> number, got {type(lr).__name__}")
     digits = None

@@ -69,7 +69,7 @@ import os
 import numpy as np
 
 from rnnkit import io as rkio
-from rnnkit._checks import check_choice, check_lengths, check_positive_int
+from rnnkit._checks import check_choice, check_flag, check_lengths, check_positive_int
 from rnnkit._version import __version__
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import Recurrent
@@ -244,12 +244,6 @@ def _check_exportable(obj, where: str) -> str:
                     f"SequenceTagger, and SequenceClassifier / SequenceRegressor with pooling='last'")
 
 
-def _check_flag(value, name: str, where: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
 def export_onnx(model_or_layer, path, *, opset: int = DEFAULT_OPSET, dtype: str = "float32",
                 initial_state: bool = True, lengths: bool = True) -> str:
     """Write ``model_or_layer`` as an ONNX graph to ``path`` (atomically); returns the path.
@@ -283,8 +277,8 @@ def export_onnx(model_or_layer, path, *, opset: int = DEFAULT_OPSET, dtype: str 
     opset = check_positive_int(opset, "opset", where, minimum=MIN_OPSET)
     dtype = check_choice(str(np.dtype(dtype)) if isinstance(dtype, (type, np.dtype)) else dtype,
                          "dtype", DTYPES, where)
-    initial_state = _check_flag(initial_state, "initial_state", where)
-    lengths = _check_flag(lengths, "lengths", where)
+    initial_state = check_flag(initial_state, "initial_state", where)
+    lengths = check_flag(lengths, "lengths", where)
     onnx = _import_onnx(where)
     if opset > onnx.defs.onnx_opset_version():
         raise ValueError(f"{where}: opset must lie in [{MIN_OPSET}, {onnx.defs.onnx_opset_version()}] "

@@ -103,20 +103,6 @@ def child_seeds(seed, n: int, where: str) -> list:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def check_flag(value, name: str, where: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{where}: {name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
-def check_prob(p, name: str, where: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number in [0, 1), got {type(p).__name__}")
-    if not 0.0 <= float(p) < 1.0:
-        raise ValueError(f"{where}: {name} must lie in [0, 1), got {p}")
-    return float(p)
-
-
 def get_key(batch, key: str, where: str, required: bool = True):
     """``batch[key]``; a missing required key is a KeyError naming the keys that came."""
     if not isinstance(batch, dict):

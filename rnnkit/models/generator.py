@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._checks import check_lengths, check_positive_int
+from rnnkit._checks import check_lengths, check_number, check_positive_int, check_prob
 from rnnkit.layers import Dropout, Embedding, Linear, Recurrent
 from rnnkit.losses import softmax
-from rnnkit.models.base import (Model, OutputHead, check_carry_at, check_prob, child_seeds, copy_state,
-                                eval_mode, float_array, get_key, int_array, model_dtype, parse_cell,
-                                register_model, state_after, time_mask)
+from rnnkit.models.base import (Model, OutputHead, check_carry_at, child_seeds, copy_state, eval_mode,
+                                float_array, get_key, int_array, model_dtype, parse_cell, register_model,
+                                state_after, time_mask)
 
 
 @register_model
@@ -225,8 +225,7 @@ class OneToMany(Model):
         """
         where = f"{self._where}.generate"
         length = check_positive_int(length, "length", where)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
-            raise ValueError(f"{where}: temperature must be a number >= 0, got {temperature!r}")
+        temperature = check_number(temperature, "temperature", where, 0.0)
         if not self.out.classes and temperature != 0:
             raise ValueError(f"{where}: regression outputs are fed back as predicted; temperature must be 0")
         rng = np.random.default_rng(seed)

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._checks import check_lengths, check_positive_int
+from rnnkit._checks import check_flag, check_lengths, check_number, check_positive_int, check_prob
 from rnnkit.layers import Dropout, Embedding, Linear, Recurrent
 from rnnkit.losses import log_softmax, softmax_cross_entropy
-from rnnkit.models.base import (InputEncoder, Model, check_carry_at, check_flag, check_prob, child_seeds,
-                                copy_state, eval_mode, get_key, index_state, int_array, model_dtype,
-                                parse_cell, register_model, state_after)
+from rnnkit.models.base import (InputEncoder, Model, check_carry_at, child_seeds, copy_state, eval_mode,
+                                get_key, index_state, int_array, model_dtype, parse_cell, register_model,
+                                state_after)
 
 
 @register_model
@@ -253,8 +253,7 @@ class EncoderDecoder(Model):
         where = f"{self._where}.beam_search"
         width = check_positive_int(width, "width", where)
         max_len = check_positive_int(max_len, "max_len", where)
-        if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) or length_penalty < 0:
-            raise ValueError(f"{where}: length_penalty must be a number >= 0, got {length_penalty!r}")
+        length_penalty = check_number(length_penalty, "length_penalty", where, 0.0)
         states = self.encode(x, lengths)
         B = (states[0] if isinstance(states, tuple) else states).shape[1]
         results, scores = [], []

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._checks import check_lengths, check_positive_int
+from rnnkit._checks import check_flag, check_lengths, check_positive_int, check_prob
 from rnnkit.layers import Dropout, Linear, Recurrent
-from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at, check_flag, check_prob,
-                                check_state, child_seeds, copy_state, eval_mode, get_key, model_dtype,
-                                parse_cell, register_model, state_after, time_mask)
+from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at, check_state, child_seeds,
+                                copy_state, eval_mode, get_key, model_dtype, parse_cell, register_model,
+                                state_after, time_mask)
 
 
 @register_model

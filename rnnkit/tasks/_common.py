@@ -1,36 +1,23 @@
-"""What every task shares: argument checks and saving/loading a task's checkpoint."""
+"""What every task shares: argument checks and saving/loading a task's checkpoint.
+
+``check_number`` and ``check_flag`` are :mod:`rnnkit._checks`' (the library's one set of
+checks), importable from here too.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
 from rnnkit import io as rkio
-from rnnkit._checks import check_positive_int
+from rnnkit._checks import check_flag, check_number
+from rnnkit._checks import check_seed as _check_seed
 from rnnkit.errors import CheckpointError
-from rnnkit.models.base import check_flag, parse_cell
+from rnnkit.models.base import parse_cell
 
 __all__ = ["check_number", "check_flag", "check_cell", "check_task_dtype", "check_seed", "save_task",
            "load_task", "restore_model"]
-
-
-def check_number(value, name: str, where: str, low: float, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, allow_none: bool = False):
-    """``value`` as a float in the interval [low, high] (ends open as asked); None passes
-    through with ``allow_none``. TypeError for a non-number, ValueError out of range."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    bad = (not math.isfinite(v) or (v <= low if low_open else v < low)
-           or (high is not None and (v >= high if high_open else v > high)))
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open or high is None else "]"
-        raise ValueError(f"{where}: {name} must lie in {lo}{low}, {'inf' if high is None else high}{hi}, got {value}")
-    return v
 
 
 def check_cell(cell, where: str) -> str:
@@ -49,7 +36,7 @@ def check_task_dtype(dtype, where: str) -> str:
 
 def check_seed(seed, where: str) -> int:
     """A task's seed: an int >= 0 (it seeds weights, data order, splits and dropout)."""
-    return check_positive_int(seed, "seed", where, minimum=0)
+    return _check_seed(seed, where, allow_none=False)
 
 
 def save_task(directory, model, meta: dict) -> str:

@@ -1,0 +1,67 @@
+"""What ``import rnnkit`` costs, on top of NumPy's own import.
+
+Each statement runs in a fresh interpreter (``python -c``), in interleaved rounds so
+a busy machine slows every statement alike; the script prints the median and the
+minimum wall time over the rounds, and each statement's median minus the median
+of ``import numpy`` (the goal: ``import numpy, rnnkit`` adds at most 40 ms).
+``import rnnkit`` itself loads neither NumPy nor any task (PEP 562 lazy names);
+the later rows show what the first use of a name costs.
+
+    python benchmarks/import_time.py [--rounds 30] [--rnnkit-path DIR]
+
+``--rnnkit-path`` puts a checkout first on ``sys.path`` (e.g. to compare branches);
+the default is this checkout. Every statement runs with ``OPENBLAS_THREAD_TIMEOUT=20``
+(what ``import rnnkit`` sets before NumPy loads), else ``import numpy`` alone would
+also pay for OpenBLAS's slower thread shutdown at exit and the difference would not
+be the import's. ``python -X importtime -c "import rnnkit"`` shows the
+modules one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+STATEMENTS = [
+    "pass",
+    "import numpy",
+    "import rnnkit",
+    "import numpy, rnnkit",
+    "import rnnkit; rnnkit.Recurrent",
+    "import rnnkit; rnnkit.Trainer",
+    "import rnnkit; rnnkit.CharLanguageModel",
+    "import rnnkit; rnnkit.Forecaster",
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
+    parser.add_argument("--rnnkit-path", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        help="directory holding the rnnkit package to time (default: this checkout)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="20", PYTHONPATH=os.pathsep.join(filter(None, [args.rnnkit_path,
+                                                                     os.environ.get("PYTHONPATH")])))
+    times: dict[str, list[float]] = {s: [] for s in STATEMENTS}
+    for _ in range(args.rounds):
+        for stmt in STATEMENTS:
+            t0 = time.perf_counter()
+            # cwd "/": the interpreter puts the current directory first on sys.path
+            subprocess.run([sys.executable, "-c", stmt], env=env, check=True, cwd=os.sep)
+            times[stmt].append((time.perf_counter() - t0) * 1e3)
+    numpy_median = statistics.median(times["import numpy"])
+    print(f"{'statement':42s} {'median ms':>10s} {'min ms':>8s} {'- numpy':>8s}")
+    for stmt in STATEMENTS:
+        med = statistics.median(times[stmt])
+        print(f"{stmt:42s} {med:10.1f} {min(times[stmt]):8.1f} {med - numpy_median:+8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
