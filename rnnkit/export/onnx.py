@@ -272,8 +272,6 @@ def export_onnx(model_or_layer, path, *, opset: int = DEFAULT_OPSET, dtype: str 
     """
     where = "export_onnx"
     kind = _check_exportable(model_or_layer, where)
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
-        raise TypeError(f"{where}: opset must be an integer >= {MIN_OPSET}, got {type(opset).__name__}")
     opset = check_positive_int(opset, "opset", where, minimum=MIN_OPSET)
     dtype = check_choice(str(np.dtype(dtype)) if isinstance(dtype, (type, np.dtype)) else dtype,
                          "dtype", DTYPES, where)

@@ -38,12 +38,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import math
 
 import numpy as np
 
 from rnnkit import losses as _losses
-from rnnkit._checks import check_choice, check_dtype, check_positive_int
+from rnnkit._checks import check_choice, check_dtype, check_number, check_positive_int
 from rnnkit.grad_mode import no_grad
 from rnnkit.init import make_rng
 from rnnkit.layers import Embedding, Recurrent
@@ -294,10 +293,7 @@ class OutputHead:
                 self.size = self.output_size * len(q)
         if quantiles is not None and loss != "quantile":
             raise ValueError(f"{where}: quantiles apply to loss='quantile' only, got loss={loss!r}")
-        if isinstance(huber_delta, bool) or not isinstance(huber_delta, (int, float, np.integer, np.floating)) \
-                or not (math.isfinite(huber_delta) and huber_delta > 0):
-            raise ValueError(f"{where}: huber_delta must be a positive number, got {huber_delta!r}")
-        self.huber_delta = float(huber_delta)
+        self.huber_delta = check_number(huber_delta, "huber_delta", where, 0.0, low_open=True)
         self.loss_name = loss
         self.where = where
 
