@@ -2,8 +2,9 @@
 
 Each statement runs in a fresh interpreter (``python -c``), in interleaved rounds so
 a busy machine slows every statement alike; the script prints the median and the
-minimum wall time over the rounds, and each statement's median minus the median
-of ``import numpy`` (the goal: ``import numpy, rnnkit`` adds at most 40 ms).
+minimum wall time over the rounds, the median CPU time (user + system: less
+disturbed by other processes), and each statement's medians minus those of
+``import numpy`` (the goal: ``import numpy, rnnkit`` adds at most 40 ms).
 ``import rnnkit`` itself loads neither NumPy nor any task (PEP 562 lazy names);
 the later rows show what the first use of a name costs.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,18 +50,22 @@ def main(argv=None) -> int:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="20", PYTHONPATH=os.pathsep.join(filter(None, [args.rnnkit_path,
                                                                      os.environ.get("PYTHONPATH")])))
-    times: dict[str, list[float]] = {s: [] for s in STATEMENTS}
+    wall: dict[str, list[float]] = {s: [] for s in STATEMENTS}
+    cpu: dict[str, list[float]] = {s: [] for s in STATEMENTS}
     for _ in range(args.rounds):
         for stmt in STATEMENTS:
-            t0 = time.perf_counter()
+            r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
             # cwd "/": the interpreter puts the current directory first on sys.path
             subprocess.run([sys.executable, "-c", stmt], env=env, check=True, cwd=os.sep)
-            times[stmt].append((time.perf_counter() - t0) * 1e3)
-    numpy_median = statistics.median(times["import numpy"])
-    print(f"{'statement':42s} {'median ms':>10s} {'min ms':>8s} {'- numpy':>8s}")
+            t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall[stmt].append((t1 - t0) * 1e3)
+            cpu[stmt].append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e3)
+    base_wall, base_cpu = statistics.median(wall["import numpy"]), statistics.median(cpu["import numpy"])
+    print(f"{'statement':42s} {'wall med':>9s} {'wall min':>9s} {'- numpy':>8s} {'cpu med':>8s} {'- numpy':>8s}")
     for stmt in STATEMENTS:
-        med = statistics.median(times[stmt])
-        print(f"{stmt:42s} {med:10.1f} {min(times[stmt]):8.1f} {med - numpy_median:+8.1f}")
+        w, c = statistics.median(wall[stmt]), statistics.median(cpu[stmt])
+        print(f"{stmt:42s} {w:9.1f} {min(wall[stmt]):9.1f} {w - base_wall:+8.1f} {c:8.1f} {c - base_cpu:+8.1f}")
+    print("milliseconds; '- numpy': the median minus that of `import numpy`")
     return 0
 
 
