@@ -203,10 +203,11 @@ def check_out_dir(path, option: str = "--out") -> Path:
     return p
 
 
-def check_out_file(path, option: str = "--out") -> Path:
+def check_out_file(path, option: str = "--out", example: str = "units.html") -> Path:
+    """``path`` as a file to write; an existing directory there is an error."""
     p = Path(path)
     if p.is_dir():
-        raise RnnkitError(f"{option} {path}: is a directory; give a file name such as {p / 'units.html'}")
+        raise RnnkitError(f"{option} {path}: is a directory; give a file name such as {p / example}")
     return p
 
 

@@ -54,7 +54,7 @@ def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
     from rnnkit.data.sniff import choose_date_column
     from rnnkit.tasks.forecast import Forecaster
-    from rnnkit.tasks.forecast_outputs import metrics_table, write_forecast_outputs
+    from rnnkit.tasks.forecast.report import metrics_table
     from rnnkit.tasks.run import a_cell
 
     out = check_out_dir(args.out)
@@ -82,14 +82,14 @@ def cmd_forecast(args) -> int:
            val_fraction=args.val_fraction, test_fraction=args.test_fraction, epochs=args.epochs,
            time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
            patience=args.patience, out_dir=out, quiet=args.quiet)
-    metrics = write_forecast_outputs(fc, out, data.values, data.dates)
     if fc.history_.interrupted:
         return interrupted(f"interrupted at step {fc.history_.step}; the model trained so far and its report "
                            f"are in {out}")
     lines = []
-    if metrics["metrics"]:
-        lines.append(f"backtest on the test part ({metrics['test_origins']} origins), MASE (lower is better):")
-        for row in metrics_table(metrics["metrics"]):
+    res = fc.test_backtest_
+    if res is not None:
+        lines.append(f"backtest on the test part ({len(res['origins'])} origins), MASE (lower is better):")
+        for row in metrics_table(res["metrics"]):
             lines.append(f"  {row[0]:<22} {row[-1]:.4f}")
     else:
         lines.append("no test part long enough for a backtest (raise --test-fraction)")

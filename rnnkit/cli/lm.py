@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -84,9 +85,9 @@ def _lm_params(args, saved: dict | None) -> dict:
 
 def cmd_train_lm(args) -> int:
     from rnnkit import io as rkio
-    from rnnkit.data.text import read_texts, split_text
+    from rnnkit.data.text import read_texts
     from rnnkit.tasks.lm import CharLanguageModel
-    from rnnkit.tasks.lm_report import lm_sample_callback, write_lm_report
+    from rnnkit.tasks.lm_report import SamplePrinter
     from rnnkit.tasks.run import a_cell, saved_task
 
     out = check_out_dir(args.out)
@@ -104,27 +105,23 @@ def cmd_train_lm(args) -> int:
         guard_model_dir(out, args.force, extra=" (or --resume to continue training it)")
     params = _lm_params(args, saved)
     lm = CharLanguageModel(**params)
-    train_text, val_text = split_text(text, args.val_fraction) if args.val_fraction else (text, None)
-    samples = []
     callback = None
     if not args.quiet:
-        callback = lm_sample_callback(args.prompt, args.sample_length, args.temperature, params["seed"],
-                                      collected=samples)
+        callback = SamplePrinter(args.prompt, args.sample_length, args.temperature, params["seed"])
     source = ", ".join(os.fspath(p) for p in args.text) + f" ({len(text):,} characters)"
     echo(args, f"training {a_cell(params['cell'])} character language model on {source}")
     lm.fit(text, val_fraction=args.val_fraction, epochs=args.epochs, time_limit=args.time_limit,
            max_steps=args.max_steps, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
-           patience=args.patience, out_dir=out, quiet=args.quiet, resume=args.resume, callback=callback)
+           patience=args.patience, out_dir=out, quiet=args.quiet, resume=args.resume, callback=callback,
+           source=source)
     hist = lm.history_
     if hist.interrupted:
         return interrupted(f"interrupted at step {hist.step}; the checkpoint in {out / 'train'} is saved: continue "
                            f"with `rnnkit train-lm {' '.join(os.fspath(p) for p in args.text)} --out {out} --resume`")
-    summary = write_lm_report(lm, out, source=source, train_chars=len(train_text), val_text=val_text,
-                              samples=samples, prompt=args.prompt, seed=params["seed"])
-    bits = summary["val_bits_per_char"]
+    bits = None if hist.best_val_loss is None else hist.best_val_loss / math.log(2.0)
     echo(args, f"stopped ({hist.stop_reason}) after {hist.step} steps"
-          + ("" if bits is None else f"; validation {bits:.3f} bits/char"),
-          f"model: {out}", f"report: {summary['report']}")
+         + ("" if bits is None else f"; validation {bits:.3f} bits/char"),
+         f"model: {out}", f"report: {out / 'report.html'}")
     return 0
 
 

@@ -49,7 +49,7 @@ def cmd_seq2seq(args) -> int:
 
 def _seq2seq_train(args) -> int:
     from rnnkit.data.text import read_pairs
-    from rnnkit.tasks.run import a_cell, write_json
+    from rnnkit.tasks.run import a_cell
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     out = check_out_dir(args.out)
@@ -75,19 +75,14 @@ def _seq2seq_train(args) -> int:
                   seed=args.seed)
     echo(args, f"training {a_cell(args.cell)} encoder-decoder on {what}")
     s2s.fit(sources, targets, val_fraction=args.val_fraction, epochs=args.epochs, time_limit=args.time_limit,
-            optimizer=args.optimizer, lr=args.lr, clip=args.clip, patience=args.patience, out_dir=out,
-            quiet=args.quiet)
-    metrics = {"pairs": len(sources), "steps": s2s.history_.step, "stop_reason": s2s.history_.stop_reason,
-               "validation": s2s.val_scores_, "test": None}
-    if test is not None:
-        metrics["test"] = s2s.evaluate(test[0], test[1], beam_width=args.beam)
-    write_json(out / "metrics.json", metrics)
+            optimizer=args.optimizer, lr=args.lr, clip=args.clip, patience=args.patience,
+            test_sources=None if test is None else test[0], test_targets=None if test is None else test[1],
+            beam_width=args.beam, out_dir=out, quiet=args.quiet)
     if s2s.history_.interrupted:
         return interrupted(f"interrupted at step {s2s.history_.step}; the model trained so far and its report "
                            f"are in {out}")
     lines = []
-    for name in ("validation", "test"):
-        sc = metrics[name]
+    for name, sc in (("validation", s2s.val_scores_), ("test", s2s.test_scores_)):
         if sc is not None:
             lines.append(f"{name}: exact match {sc['exact_match']:.4f}, character accuracy "
                          f"{sc['char_accuracy']:.4f} ({sc['n']} pairs)")
