@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from rnnkit.cli.common import (add_command, add_model_options, add_run_options, add_training_options,
-                               check_out_dir, echo, fraction, guard_model_dir, interrupted, positive_int)
+from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
+                               add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
+                               interrupted, positive_int, task_option)
+
+TASK = "rnnkit.tasks.classify:SequenceClassifier"
+FIT = TASK + ".fit"
 
 
 def register(sub) -> None:
@@ -17,17 +21,17 @@ def register(sub) -> None:
     p.add_argument("train", metavar="TRAIN", help="labelled training file (.tsv, .ts or .csv)")
     p.add_argument("--test", default=None, metavar="TEST", help="labelled test file of the same format")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
-    add_model_options(p, cell="gru", hidden=64)
+    add_model_options(p, TASK)
     p.add_argument("--bidirectional", action="store_true", help="read the series in both directions")
-    p.add_argument("--pooling", choices=("attention", "mean", "last"), default="attention",
-                   help="how the states over time become one vector")
+    task_option(p, "--pooling", "pooling", TASK, choices=("attention", "mean", "last"),
+                help="how the states over time become one vector")
     p.add_argument("--balanced", action="store_true", help="weight classes inversely to their frequency")
-    p.add_argument("--missing", choices=("error", "trim", "interpolate"), default="trim",
-                   help="missing values: error, trim the padding at the end, or interpolate")
-    p.add_argument("--val-fraction", type=fraction, default=0.15, help="stratified validation part of TRAIN")
-    p.add_argument("--batch", type=positive_int, default=32, help="sequences per step")
-    add_training_options(p, epochs=50, lr=5e-3, clip=1.0, patience=8)
-    add_run_options(p, seed_help="seed of weights, split and data order")
+    task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
+                help="missing values: error, trim the padding at the end, or interpolate")
+    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
+    task_option(p, "--batch", "batch_size", TASK, type=positive_int, help="sequences per step")
+    add_training_options(p, FIT)
+    add_run_options(p, TASK, seed_help="seed of weights, split and data order")
     p.set_defaults(func=cmd_classify)
 
 
@@ -37,14 +41,11 @@ def cmd_classify(args) -> int:
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
-    clf = SequenceClassifier(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers,
-                             bidirectional=args.bidirectional, pooling=args.pooling, dropout=args.dropout,
-                             class_weight="balanced" if args.balanced else None, batch_size=args.batch,
-                             seed=args.seed)
-    echo(args, f"training {a_cell(args.cell)} classifier on {args.train}")
-    clf.fit_files(args.train, args.test, missing=args.missing, val_fraction=args.val_fraction, epochs=args.epochs,
-                  time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
-                  patience=args.patience, out_dir=out, quiet=args.quiet)
+    clf = SequenceClassifier(bidirectional=args.bidirectional, class_weight="balanced" if args.balanced else None,
+                             **given(args, *MODEL_PARAMS, "pooling", "batch_size", "seed"))
+    echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
+    clf.fit_files(args.train, args.test, out_dir=out, quiet=args.quiet,
+                  **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
     if clf.history_.interrupted:
         return interrupted(f"interrupted at step {clf.history_.step}; the model trained so far and its report "
                            f"are in {out}")
