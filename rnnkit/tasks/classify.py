@@ -30,11 +30,9 @@ F1 = 2PR/(P+R) (0 when undefined), their unweighted means (macro), and the confu
 matrix C[i, j] = number of sequences of true class i predicted as class j.
 
 Files: :meth:`SequenceClassifier.fit_files` reads UCR ``.tsv``, UEA ``.ts`` and labelled
-CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. A fitted
-classifier is a checkpoint directory: ``config.json`` (the model config; in ``meta``
-``"task": "classify"``, the parameters, classes, scaler or alphabet) and ``model.npz``;
-``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
-``confusion_matrix.png``, ``training.png`` and ``report.html``.
+CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. ``fit(out_dir=D)``
+writes the run directory of :mod:`rnnkit.tasks.run` (``meta``: ``"task": "classify"``, the
+parameters, classes, scaler or alphabet), with ``confusion_matrix.png`` (and ``_test``).
 """
 
 from __future__ import annotations
@@ -244,7 +242,7 @@ class SequenceClassifier:
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
-        from rnnkit.data.sequences import LabelEncoder, class_weights
+        from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
         from rnnkit.data.series import StandardScaler
         from rnnkit.data.text import CharVocab
         from rnnkit.train import TrainConfig, Trainer
@@ -276,21 +274,7 @@ class SequenceClassifier:
             self.alphabet_ = self.vocab_ = None
         self.model_ = None
 
-        # class weights
-        cw = self.class_weight
-        if cw is None:
-            self.class_weights_ = None
-        elif cw == "balanced":
-            self.class_weights_ = class_weights(ids, K, "balanced")
-        else:
-            missing = [c for c in self.encoder_.classes if c not in cw]
-            extra = [k for k in cw if k not in self.encoder_.classes]
-            if missing or extra:
-                raise ValueError(f"{where}: class_weight must give a weight for every class and no other; "
-                                 f"missing {missing}, unknown {extra}")
-            self.class_weights_ = np.array([float(cw[c]) for c in self.encoder_.classes])
-        if self.class_weights_ is not None and np.any(self.class_weights_ <= 0):
-            raise ValueError(f"{where}: class weights must be positive, got {self.class_weights_.tolist()}")
+        self.class_weights_ = class_weights_for(self.class_weight, ids, self.encoder_.classes, where)
 
         self.model_ = self._build_model(K)
         enc = self._encode(X, where)
@@ -300,14 +284,7 @@ class SequenceClassifier:
             tr_idx = np.arange(n)
             val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
         elif val_fraction > 0:
-            rng = np.random.default_rng([self.seed, 1])
-            val_mask = np.zeros(n, dtype=bool)
-            for k in range(K):
-                members = np.flatnonzero(ids == k)
-                take = int(round(val_fraction * len(members)))
-                if len(members) >= 2:
-                    take = min(max(take, 1), len(members) - 1)
-                    val_mask[rng.choice(members, size=take, replace=False)] = True
+            val_mask = stratified_split(ids, K, val_fraction, self.seed)
             tr_idx = np.flatnonzero(~val_mask)
             val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
             val_ids = ids[val_mask]

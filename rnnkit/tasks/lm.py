@@ -35,8 +35,8 @@ that symbol (which the model only knows as "rare").
 A saved model is a checkpoint directory (:mod:`rnnkit.io`): ``config.json`` (the
 model config, and in ``meta``: ``"task": "lm"``, the vocabulary, the
 CharLanguageModel parameters and the training text's character frequencies) and
-``model.npz``. ``fit(out_dir=D)`` saves the model to D and keeps the Trainer's
-resumable checkpoints, ``metrics.jsonl`` and ``best/`` under ``D/train``.
+``model.npz``. ``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`
+(the Trainer's resumable checkpoints under ``D/train``).
 """
 
 from __future__ import annotations

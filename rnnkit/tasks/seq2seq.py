@@ -32,8 +32,9 @@ human formats ("3 March 2021", "Mar 3, 21", "03.03.2021", …) to ISO 8601.
 
 A fitted model is a checkpoint directory: ``config.json`` (the model config; in
 ``meta`` ``"task": "seq2seq"``, the parameters and both alphabets) and ``model.npz``;
-``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
-``char_accuracy.png``, ``training.png`` and ``report.html``.
+``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`, with
+``char_accuracy.png``. chrF and BLEU (:func:`rnnkit.tasks.metrics.text_scores`) are
+scored when sacrebleu is installed.
 """
 
 from __future__ import annotations

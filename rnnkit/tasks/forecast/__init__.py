@@ -60,8 +60,12 @@ lag of the highest local maximum of r_k if that maximum exceeds 0.3, else none.
 A fitted forecaster is saved as a checkpoint directory (:mod:`rnnkit.io`):
 ``config.json`` (the model config; in ``meta`` ``"task": "forecast"``, the
 parameters, the scaler and the data description) and ``model.npz``.
-``fit(out_dir=D)`` also leaves the Trainer's ``metrics.jsonl`` and ``best/``,
-``forecast.png``, ``training.png`` and ``report.html`` in D.
+``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`, with
+``backtest.csv``, ``predictions.csv`` and ``forecast.png``.
+
+Modules: ``forecaster.py`` (the task), ``windows.py`` (reading, scaling, windows,
+the strategies), ``metrics.py`` (errors, baselines, period inference),
+``report.py`` (the run's files and report).
 """
 
 from rnnkit.tasks.forecast.forecaster import Forecaster
