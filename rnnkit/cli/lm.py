@@ -79,23 +79,19 @@ def _lm_params(args, saved: dict | None) -> dict:
 
 
 def cmd_train_lm(args) -> int:
-    from rnnkit import io as rkio
     from rnnkit.data.text import read_texts
     from rnnkit.tasks.lm import CharLanguageModel
     from rnnkit.tasks.lm_report import SamplePrinter
-    from rnnkit.tasks.run import a_cell, saved_task
+    from rnnkit.tasks.run import a_cell
 
     out = check_out_dir(args.out)
     text = read_texts(args.text)
     saved = None
     if args.resume:
-        if not rkio.is_checkpoint(out / "train"):
-            raise RnnkitError(f"--resume: {out} holds no training checkpoint ({out / 'train' / 'config.json'} "
-                              f"is missing); train without --resume first")
-        task = saved_task(out)
-        if task != "lm":
-            raise RnnkitError(f"--resume: {out} holds a model of task {task!r}, not a character language model")
-        saved = rkio.load_json(out / "config.json").get("meta", {}).get("params")
+        try:
+            saved = CharLanguageModel.run_params(out)
+        except RnnkitError as exc:
+            raise RnnkitError(f"--resume: {exc}; train without --resume first") from exc
     else:
         guard_model_dir(out, args.force, extra=" (or --resume to continue training it)")
     lm = CharLanguageModel(**_lm_params(args, saved))

@@ -458,6 +458,21 @@ class CharLanguageModel:
         return {"task": TASK, "kind": "model", "vocab": self.vocab_.to_dict(), "params": self.get_params(),
                 "unigram": [float(p) for p in self.unigram_]}
 
+    @staticmethod
+    def run_params(directory) -> dict:
+        """The parameters of the language-model run in ``directory``, which
+        ``fit(out_dir=directory, resume=True)`` continues; a CheckpointError when the
+        directory holds no training checkpoint or another task's run."""
+        directory = os.fspath(directory)
+        if not rkio.is_checkpoint(os.path.join(directory, "train")):
+            raise CheckpointError(f"{directory} holds no training checkpoint "
+                                  f"({os.path.join(directory, 'train', rkio.CONFIG_FILE)} is missing)")
+        meta = rkio.load_json(os.path.join(directory, rkio.CONFIG_FILE)).get("meta", {})
+        if meta.get("task") != TASK or not isinstance(meta.get("params"), dict):
+            raise CheckpointError(f"{directory} holds a model of task {meta.get('task')!r}, not a character "
+                                  f"language model")
+        return dict(meta["params"])
+
     @classmethod
     def load(cls, directory) -> "CharLanguageModel":
         """Read a model written by :meth:`save` (or by ``fit(out_dir=...)``).
