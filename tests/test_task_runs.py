@@ -235,3 +235,22 @@ def test_lm_run_directory_serves_generate_during_training(tmp_path, capsys):
     lm.fit(TEXT, epochs=3, lr=0.01, out_dir=run, callbacks=[spy])
     assert spy.seen["task"] == 0 and len(capsys.readouterr().out) == 21
     assert spy.seen["trained"] and spy.seen["best"] and spy.seen["training"]["finished"] is False
+
+
+def test_without_validation_every_checkpoint_updates_the_model(tmp_path):
+    from rnnkit.tasks.classify import SequenceClassifier
+
+    class Steps(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_checkpoint(self, trainer, info):
+            self.seen.append((trainer.step, rkio.load_checkpoint(tmp_path / "run").meta["training"]["step"]))
+
+    X = [np.sin(np.arange(12) / (2 + i % 2)) for i in range(16)]
+    y = [i % 2 for i in range(16)]
+    spy = Steps()
+    SequenceClassifier(hidden_size=4, batch_size=8).fit(X, y, val_fraction=0, epochs=3, out_dir=tmp_path / "run",
+                                                        callbacks=[spy])
+    assert [s for s, _ in spy.seen] == [2, 4, 6, 6]          # each epoch's end, and the end
+    assert all(step == saved for step, saved in spy.seen)     # config.json + model.npz of that step

@@ -130,8 +130,9 @@ def training_meta(history, finished: bool) -> dict:
 class RunWriter(Callback):
     """Keeps ``run_dir/config.json`` + ``model.npz`` current while a task trains.
 
-    At every improvement of the validation loss and at the first checkpoint, the
-    best weights so far (the current ones before any evaluation) are written with
+    At every improvement of the validation loss and at the first checkpoint (at every
+    checkpoint while there is no validation loss), the best weights so far (the
+    current ones before any evaluation) are written with
     ``meta()`` (the task's own meta: task name, parameters, fitted state) and
     ``"training"`` saying how far training got, ``"finished": false``.
     """
@@ -149,7 +150,8 @@ class RunWriter(Callback):
         self.written = True
 
     def on_checkpoint(self, trainer, info: dict) -> None:
-        if info["kind"] == "best" or not self.written:
+        # without validation there is no "best": the latest checkpoint's weights are the model
+        if info["kind"] == "best" or not self.written or trainer.best_params is None:
             self._write(trainer)
 
 
