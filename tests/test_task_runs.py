@@ -254,3 +254,69 @@ def test_without_validation_every_checkpoint_updates_the_model(tmp_path):
                                                         callbacks=[spy])
     assert [s for s, _ in spy.seen] == [2, 4, 6, 6]          # each epoch's end, and the end
     assert all(step == saved for step, saved in spy.seen)     # config.json + model.npz of that step
+
+
+def test_a_replacement_cut_short_between_its_two_moves_is_finished_by_the_reader(tmp_path):
+    """kill -9 after model.npz moved into place but before config.json followed: the next
+    load finishes the move instead of refusing a mixed pair."""
+    import os
+
+    from rnnkit.errors import CheckpointError
+    from rnnkit.tasks.classify import SequenceClassifier
+    from rnnkit.tasks.run import PENDING_DIR
+
+    X = [np.sin(np.arange(12) / (2 + i % 2)) for i in range(16)]
+    y = [i % 2 for i in range(16)]
+    clf = SequenceClassifier(hidden_size=4, batch_size=8).fit(X, y, val_fraction=0, epochs=1)
+    run = tmp_path / "run"
+    clf.save(run)
+    assert sorted(os.listdir(run)) == ["config.json", "model.npz"]          # no .pending left behind
+    newer = {k: v + 1.0 for k, v in clf.model_.state_dict().items()}
+    rkio.save_checkpoint(run / PENDING_DIR, clf.model_.config(), newer, None, meta=clf._meta())
+    os.replace(run / PENDING_DIR / "model.npz", run / "model.npz")         # ... and then the kill
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        rkio.load_checkpoint(run)
+    loaded = SequenceClassifier.load(run)
+    for k, v in newer.items():
+        np.testing.assert_array_equal(loaded.model_.state_dict()[k], v)
+    rkio.load_checkpoint(run)                                             # the pair matches again
+
+
+def test_kill_9_during_training_leaves_a_usable_run(runs, tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("no SIGKILL on this platform")
+    _, files = runs
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(__import__("pathlib").Path(__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "classify", str(files["train"]), "--out", str(run),
+                             "--hidden", "8", "--epochs", "100000", "--patience", "100000", "--quiet"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                step = json.loads((run / "config.json").read_text())["meta"]["training"]["step"]
+            except (OSError, ValueError, KeyError):
+                step = 0
+            if step >= 10:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.3)                       # somewhere in the middle of training and its writes
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    assert main(["predict", str(run), str(files["test"])]) == 0
+    assert len(csv_rows(capsys.readouterr().out)) == 10
+    assert main(["evaluate", str(run), str(files["test"])]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
+    assert json.loads((run / "config.json").read_text())["meta"]["training"]["finished"] is False

@@ -4,9 +4,9 @@ and the checks of output directories.
 Argument types raise ``argparse.ArgumentTypeError``: argparse reports them as usage
 errors (exit status 2) naming the flag. The option groups (:func:`add_model_options`,
 :func:`add_training_options`, :func:`add_run_options`) are defined once for every
-training command; their options are :func:`task_option`\ s, whose default is the
-task's own (written once, in its signature) and shown by ``--help``. A command passes
-a task only the options that were given (:func:`given`).
+training command; their options are task options (:func:`task_option`), whose
+default is the task's own (written once, in its signature) and shown by ``--help``.
+A command passes a task only the options that were given (:func:`given`).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
-from rnnkit.tasks.run import RunWriter, training_meta
+from rnnkit.tasks.run import RunWriter, recover_model, training_meta
 from rnnkit.tasks.run import train_dir as run_train_dir
 from rnnkit.train.callbacks import Callback, check_callbacks
 
@@ -481,6 +481,7 @@ class CharLanguageModel:
         match, is a CheckpointError naming it.
         """
         directory = os.fspath(directory)
+        recover_model(directory)
         ckpt = rkio.load_checkpoint(directory)
         meta = ckpt.meta
         if meta.get("task") != TASK:

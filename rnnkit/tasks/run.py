@@ -34,11 +34,13 @@ import os
 from rnnkit.errors import CheckpointError
 from rnnkit.train.callbacks import Callback
 
-__all__ = ["TRAIN_DIR", "JOBS", "RunWriter", "train_dir", "training_meta", "write_model", "load_run",
+__all__ = ["TRAIN_DIR", "JOBS", "RunWriter", "train_dir", "training_meta", "write_model", "recover_model",
+           "load_run",
            "job_class", "saved_task", "jsonable", "write_json", "write_text", "write_csv", "csv_text", "a_cell"]
 
 TRAIN_DIR = "train"
 METRICS_JSON = "metrics.json"
+PENDING_DIR = ".pending"
 
 #: task name in config.json -> (module, class) of the task that reads it
 JOBS = {"lm": ("rnnkit.tasks.lm", "CharLanguageModel"),
@@ -101,11 +103,84 @@ def write_csv(path, header: list, rows) -> None:
 
 def write_model(directory, model, meta: dict, arrays=None) -> str:
     """``directory/config.json`` + ``model.npz``: ``model``'s config with ``meta`` and
-    ``arrays`` (default: the model's own weights); returns the path."""
+    ``arrays`` (default: the model's own weights); returns the path.
+
+    The two files are replaced as a pair: written complete to ``directory/.pending``
+    first, then moved into place, the weights first. A reader never loads one file of
+    each (config.json records the weights' SHA-256, so a mixed pair is refused), and a
+    crash between the two moves is finished by the next reader (:func:`recover_model`).
+    """
     from rnnkit import io as rkio
 
-    return rkio.save_checkpoint(directory, model.config(), model.state_dict() if arrays is None else arrays,
-                                None, meta=meta)
+    directory = os.fspath(directory)
+    pending = os.path.join(directory, PENDING_DIR)
+    rkio.save_checkpoint(pending, model.config(), model.state_dict() if arrays is None else arrays,
+                         None, meta=meta)
+    _move(pending, directory, rkio.MODEL_FILE)
+    _move(pending, directory, rkio.CONFIG_FILE)
+    try:
+        os.rmdir(pending)
+    except OSError:
+        pass                    # another write has begun, or a reader's recovery is under way
+    return directory
+
+
+def _move(src_dir: str, dst_dir: str, name: str) -> bool:
+    """Rename ``src_dir/name`` over ``dst_dir/name`` durably; False when it is not there
+    (a reader's :func:`recover_model` moved it first)."""
+    try:
+        os.replace(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+    except FileNotFoundError:
+        return False
+    try:
+        fd = os.open(dst_dir, os.O_RDONLY)
+    except OSError:
+        return True             # Windows: directories cannot be opened; a rename is durable there
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return True
+
+
+def _model_sha(path: str) -> str | None:
+    import hashlib
+
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _listed_sha(config_path: str) -> str | None:
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            return json.load(f)["files"]["model.npz"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def recover_model(directory) -> None:
+    """Finish a :func:`write_model` that a crash (``kill -9``) cut short between its two
+    moves. Then ``model.npz`` holds the new weights and ``config.json`` still lists the
+    old ones' SHA-256, while the new ``config.json`` waits in ``.pending``: it is moved
+    into place (or, the other way round, the waiting ``model.npz``). A matching pair is
+    left alone."""
+    directory = os.fspath(directory)
+    pending = os.path.join(directory, PENDING_DIR)
+    if not os.path.isdir(pending):
+        return
+    config, weights = os.path.join(directory, "config.json"), os.path.join(directory, "model.npz")
+    have, want = _model_sha(weights), _listed_sha(config)
+    if have is None or have == want:
+        return
+    if _listed_sha(os.path.join(pending, "config.json")) == have:
+        _move(pending, directory, "config.json")
+    elif _model_sha(os.path.join(pending, "model.npz")) == want:
+        _move(pending, directory, "model.npz")
 
 
 # -- the run directory -----------------------------------------------------------------------
@@ -182,6 +257,7 @@ def load_run(directory):
         what = "not found" if not os.path.exists(directory) else "holds no config.json"
         raise CheckpointError(f"{directory}: {what}; give a directory written by rnnkit train-lm, forecast, "
                               f"classify or seq2seq")
+    recover_model(directory)
     task = saved_task(directory)
     if task not in JOBS:
         raise CheckpointError(f"{directory}: config.json names no task this rnnkit knows (task {task!r}; "
