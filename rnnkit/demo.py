@@ -108,8 +108,7 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     seconds) and "seconds" (the whole demo); "interrupted" is True when Ctrl-C
     stopped a run (its checkpoint is saved; no report is written then).
     """
-    from rnnkit.tasks.forecast_outputs import write_forecast_outputs
-    from rnnkit.tasks.lm_report import lm_sample_callback, write_lm_report
+    from rnnkit.tasks.lm_report import SamplePrinter, write_lm_report
     from rnnkit.tasks.run import a_cell, jsonable
     from rnnkit.data.builtin import builtin_series, stdlib_text
     from rnnkit.data.text import split_text
@@ -143,12 +142,12 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
         f"      ({', '.join(text.files)}), trained for up to {lm_limit:.0f} s; a sample after each epoch:")
     val_fraction = 0.1
     train_text, val_text = split_text(text.text, val_fraction)
-    samples: list = []
 
     def show(head, sample):
         say(f"  {head} ({time.perf_counter() - start:.0f} s):", "\n".join("    | " + ln for ln in sample.split("\n")))
 
-    callback = lm_sample_callback(PROMPT, cfg["sample_length"], 0.8, seed, collected=samples, show=show)
+    callback = SamplePrinter(PROMPT, cfg["sample_length"], 0.8, seed, show=show)
+    samples = callback.collected
     t0 = time.perf_counter()
     lm = CharLanguageModel(**cfg["lm"], seed=seed)
     lm.fit(text.text, val_fraction=val_fraction, time_limit=lm_limit, out_dir=lm_dir, quiet=True,
@@ -189,16 +188,17 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     if fc.history_.interrupted:
         say(f"interrupted; the forecaster trained so far is in {fc_dir}")
         return {**summary, "interrupted": True, "report": None}
-    metrics = write_forecast_outputs(fc, fc_dir, series.values, series.dates)
     fc_s = time.perf_counter() - t0
-    met = metrics["metrics"] or {}
+    test = fc.test_backtest_
+    met = {} if test is None else test["metrics"]
+    origins = 0 if test is None else len(test["origins"])
     lines = []
     for name, label in (("model", "LSTM forecaster" if fc.cell == "lstm" else "RNN forecaster"),
                         ("naive", "naive (last value)"), ("seasonal_naive", f"seasonal naive ({period} back)")):
         if met.get(name):
             lines.append(f"  {label:<26} MAE {met[name]['mae']:10.4g}   MASE {met[name]['mase']:.3f}")
     verdict = _verdict(met, series.name)
-    say(f"  backtest over {metrics['test_origins']} forecast origins (lower is better):", *lines,
+    say(f"  backtest over {origins} forecast origins (lower is better):", *lines,
         *([f"  {verdict}"] if verdict else []), f"  run: {fc_dir}")
 
     # -- the report over both ----------------------------------------------------------------
@@ -228,7 +228,7 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
         Section("Character language model", text=lm_text, table=lm_rows, header=["", ""],
                 figures=[lm_png] if lm_png else []),
         Section("Forecaster", text=f"{series.description}\nhorizon {fc.horizon}, lookback {fc.lookback_}; "
-                                   f"{metrics['test_origins']} origins in the test part\n{verdict}",
+                                   f"{origins} origins in the test part\n{verdict}",
                 table=fc_rows, header=["forecaster", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE"],
                 figures=[fc_png] if fc_png else []),
     ]

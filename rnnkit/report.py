@@ -213,10 +213,10 @@ def write_report(path, title: str, sections: list[Section], config: dict | None 
 
 def write_run_report(run_dir, title: str, sections: list[Section] | None = None,
                      config: dict | None = None, timing: dict | None = None) -> Path:
-    """The report of a training run directory: reads its ``metrics.jsonl`` and also
+    """The report of a training run directory: reads its ``train/metrics.jsonl`` and also
     writes ``training.png`` beside ``report.html`` when matplotlib is there."""
     run_dir = Path(run_dir)
-    records = read_metrics(run_dir / "metrics.jsonl")
+    records = read_metrics(run_dir / "train" / "metrics.jsonl")
     if records and have_matplotlib():
         fig = training_figure(records)
         if fig is not None:

@@ -368,10 +368,17 @@ def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys)
     out = tmp_path / "fc"
     assert main(["forecast", str(good), "--column", "units", "--horizon", "3", "--out", str(out), "--hidden", "4",
                  "--epochs", "1", "--test-fraction", "0.1", "--quiet"]) == 0
-    for argv in (["generate", str(out)], ["evaluate", str(out), str(good)], ["seq2seq", "--model", str(out), "x"],
+    for argv in (["generate", str(out)], ["seq2seq", "--model", str(out), "x"],
                  ["activations", str(out), str(good), "--out", str(tmp_path / "u.html")]):
         assert main(argv) == 1
         assert "forecast" in one_error_line(capsys.readouterr().err), argv
+    # predict and evaluate read the job from config.json: a forecaster scores a CSV
+    assert main(["evaluate", str(out), str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "forecast"
+    assert main(["evaluate", str(out), str(tmp_path / "nothing.csv")]) == 1
+    assert "nothing.csv" in one_error_line(capsys.readouterr().err)
+    assert main(["evaluate", str(tmp_path), str(good)]) == 1
+    assert "config.json" in one_error_line(capsys.readouterr().err)
 
 
 # -- classification and sequence to sequence --------------------------------------------------

@@ -148,7 +148,8 @@ def test_training_figure_needs_a_loss():
 
 def test_write_run_report_reads_metrics_and_config(tmp_path):
     pytest.importorskip("matplotlib")
-    with (tmp_path / "metrics.jsonl").open("w", encoding="utf-8") as f:
+    (tmp_path / "train").mkdir()
+    with (tmp_path / "train" / "metrics.jsonl").open("w", encoding="utf-8") as f:
         for r in RECORDS:
             f.write(json.dumps(r) + "\n")
     (tmp_path / "config.json").write_text(json.dumps({"model": {"cell": "gru"}}), encoding="utf-8")

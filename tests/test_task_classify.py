@@ -57,7 +57,7 @@ def test_dna_motif_far_from_the_end(dna_run):
 
 def test_run_directory_and_save_load_identical_probabilities(dna_run, tmp_path):
     clf, out, X_test, _ = dna_run
-    for name in ("config.json", "model.npz", "metrics.jsonl", "report.html"):
+    for name in ("config.json", "model.npz", "train/metrics.jsonl", "metrics.json", "report.html"):
         assert os.path.isfile(os.path.join(out, name)), name
     assert_plots(out, "confusion_matrix.png", "training.png")
     with open(os.path.join(out, "config.json")) as f:

@@ -65,13 +65,14 @@ def test_backtest_baselines_and_mase_scale(direct, series):
 
 def test_run_directory_and_save_load_identical(direct, series, tmp_path):
     fc, out = direct
-    for name in ("config.json", "model.npz", "metrics.jsonl", "report.html"):
+    for name in ("config.json", "model.npz", "train/metrics.jsonl", "metrics.json", "backtest.csv",
+                 "predictions.csv", "report.html"):
         assert os.path.isfile(os.path.join(out, name)), name
     assert_plots(out, "forecast.png", "training.png")
     with open(os.path.join(out, "config.json")) as f:
         header = json.load(f)
     assert header["meta"]["task"] == "forecast"
-    lines = open(os.path.join(out, "metrics.jsonl")).read().splitlines()
+    lines = open(os.path.join(out, "train", "metrics.jsonl")).read().splitlines()
     assert any(json.loads(line)["event"] == "val" for line in lines)
     html = open(os.path.join(out, "report.html"), encoding="utf-8").read()
     assert "Backtest on the test part" in html and "seasonal naive" in html

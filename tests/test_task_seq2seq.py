@@ -56,7 +56,7 @@ def test_beam_width_one_equals_greedy_and_wider_beams_decode(run, dates):
 
 def test_run_directory_and_save_load_identical(run, dates, tmp_path):
     model, out = run
-    for name in ("config.json", "model.npz", "metrics.jsonl", "report.html"):
+    for name in ("config.json", "model.npz", "train/metrics.jsonl", "metrics.json", "report.html"):
         assert os.path.isfile(os.path.join(out, name)), name
     assert_plots(out, "char_accuracy.png", "training.png")
     with open(os.path.join(out, "config.json")) as f:

@@ -2,9 +2,11 @@
 and the checks of output directories.
 
 Argument types raise ``argparse.ArgumentTypeError``: argparse reports them as usage
-errors (exit status 2) naming the flag. Each option group (:func:`add_training_options`,
-:func:`add_model_options`, :func:`add_run_options`, :func:`add_threads_option`) writes
-each default once; the help shows it (``(default: …)``).
+errors (exit status 2) naming the flag. The option groups (:func:`add_model_options`,
+:func:`add_training_options`, :func:`add_run_options`) are defined once for every
+training command; their options are task options (:func:`task_option`), whose
+default is the task's own (written once, in its signature) and shown by ``--help``.
+A command passes a task only the options that were given (:func:`given`).
 """
 
 from __future__ import annotations
@@ -126,53 +128,92 @@ def cell_list(allowed):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description/epilog layout and appends a default where it says something."""
+    """Keeps the description/epilog layout and appends each option's default: its own, or
+    for a task option (:func:`task_option`) the task's (read from its signature only
+    when the help is shown, so ``rnnkit`` starts without importing the tasks)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if ("%(default)" not in text and action.option_strings
-                and action.default not in (None, False, argparse.SUPPRESS)):
+        source = getattr(action, "task_default", None)
+        if source is not None:
+            value = task_default(*source)
+            if value is not None:
+                text += f" (default: {value})"
+        elif ("%(default)" not in text and action.option_strings
+                and action.default not in (None, False, "", argparse.SUPPRESS)):
             text += " (default: %(default)s)"
         return text
 
 
+# -- option groups: each default is written once, in the task's signature or here ------------
+
+def task_default(target: str, param: str):
+    """The default of ``param`` in ``target``'s signature ("module:Class" for the
+    constructor, "module:Class.method")."""
+    import importlib
+    import inspect
+
+    module, _, path = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, type):
+        obj = obj.__init__
+    return inspect.signature(obj).parameters[param].default
 
 
-# -- option groups: each default is written once, here or in the one call that sets it -------
+def task_option(p, flag: str, param: str, target: str, **kwargs):
+    """An option that sets the task argument ``param`` of ``target``: left out, it is absent
+    from the parsed arguments and the task's own default applies (the help shows it)."""
+    if "choices" not in kwargs:
+        kwargs.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+    action = p.add_argument(flag, dest=param, default=argparse.SUPPRESS, **kwargs)
+    action.task_default = (target, param)
+    return action
+
+
+def given(args, *params) -> dict:
+    """The task arguments among ``params`` that were given on the command line."""
+    return {k: getattr(args, k) for k in params if hasattr(args, k)}
+
+
+MODEL_PARAMS = ("cell", "hidden_size", "num_layers", "dropout")
+TRAINING_PARAMS = ("epochs", "time_limit", "optimizer", "lr", "clip", "patience")
+
+
+def add_model_options(p, task: str) -> None:
+    """--cell, --hidden, --layers, --dropout: the network of ``task`` ("module:Class")."""
+    task_option(p, "--cell", "cell", task, choices=CELLS, help="recurrent cell")
+    task_option(p, "--hidden", "hidden_size", task, type=positive_int, help="hidden units per layer")
+    task_option(p, "--layers", "num_layers", task, type=positive_int, help="stacked recurrent layers")
+    task_option(p, "--dropout", "dropout", task, type=fraction,
+                help="dropout between layers (and before the output layer)")
+
+
+def add_training_options(p, fit: str) -> None:
+    """--epochs, --time-limit, --optimizer, --lr, --clip, --patience of ``fit`` ("module:Class.fit")."""
+    task_option(p, "--epochs", "epochs", fit, type=positive_int, help="passes over the training data at most")
+    task_option(p, "--time-limit", "time_limit", fit, type=positive_float, metavar="SECONDS",
+                help="stop training after this many seconds (the best weights so far are kept)")
+    task_option(p, "--optimizer", "optimizer", fit, choices=OPTIMIZERS, help="the optimizer")
+    task_option(p, "--lr", "lr", fit, type=positive_float, help="learning rate")
+    task_option(p, "--clip", "clip", fit, type=clip_bound, metavar="NORM",
+                help="bound on the global gradient norm; 'none' turns clipping off")
+    task_option(p, "--patience", "patience", fit, type=positive_int,
+                help="stop after this many epochs without a better validation loss")
+
+
+def add_run_options(p, task: str, seed_help: str) -> None:
+    """--seed (of ``task``), --force, --quiet of a training command."""
+    task_option(p, "--seed", "seed", task, type=nonneg_int, help=seed_help)
+    p.add_argument("--force", action="store_true", help="replace a model already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
 
 def add_threads_option(p, default: int | None) -> None:
     p.add_argument("--threads", type=positive_int, default=default,
                    help="threads of the BLAS behind NumPy's matrix products (unset: the BLAS's own choice); "
                         "1 is usually fastest for recurrent models this size, and much faster on a busy machine")
-
-
-def add_model_options(p, cell: str, hidden: int, layers: int = 1, dropout: float = 0.0) -> None:
-    """--cell, --hidden, --layers, --dropout of a task's network."""
-    p.add_argument("--cell", choices=CELLS, default=cell, help="recurrent cell")
-    p.add_argument("--hidden", type=positive_int, default=hidden, help="hidden units per layer")
-    p.add_argument("--layers", type=positive_int, default=layers, help="stacked recurrent layers")
-    p.add_argument("--dropout", type=fraction, default=dropout,
-                   help="dropout between layers and before the output layer")
-
-
-def add_training_options(p, epochs: int, lr: float, clip, patience) -> None:
-    """--epochs, --time-limit, --optimizer, --lr, --clip, --patience."""
-    p.add_argument("--epochs", type=positive_int, default=epochs, help="passes over the training data at most")
-    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
-                   help="stop training after this many seconds (the best weights so far are kept)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
-    p.add_argument("--lr", type=positive_float, default=lr, help="learning rate")
-    p.add_argument("--clip", type=clip_bound, default=clip, metavar="NORM",
-                   help="bound on the global gradient norm; 'none' turns clipping off")
-    p.add_argument("--patience", type=positive_int, default=patience,
-                   help="stop after this many epochs without a better validation loss")
-
-
-def add_run_options(p, seed_help: str) -> None:
-    """--seed, --force, --quiet of a training command."""
-    p.add_argument("--seed", type=nonneg_int, default=0, help=seed_help)
-    p.add_argument("--force", action="store_true", help="replace a model already in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def add_command(subparsers, name: str, summary: str, description: str, example: str):
@@ -203,10 +244,11 @@ def check_out_dir(path, option: str = "--out") -> Path:
     return p
 
 
-def check_out_file(path, option: str = "--out") -> Path:
+def check_out_file(path, option: str = "--out", example: str = "units.html") -> Path:
+    """``path`` as a file to write; an existing directory there is an error."""
     p = Path(path)
     if p.is_dir():
-        raise RnnkitError(f"{option} {path}: is a directory; give a file name such as {p / 'units.html'}")
+        raise RnnkitError(f"{option} {path}: is a directory; give a file name such as {p / example}")
     return p
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from rnnkit.cli.common import (add_command, add_model_options, add_run_options, add_training_options,
-                               check_out_dir, echo, fraction, guard_model_dir, interrupted, period_arg,
-                               positive_int, quantile_levels)
+from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
+                               add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
+                               interrupted, period_arg, positive_int, quantile_levels, task_option)
 from rnnkit.errors import RnnkitError
+
+TASK = "rnnkit.tasks.forecast:Forecaster"
+FIT = TASK + ".fit"
 
 
 def register(sub) -> None:
@@ -21,23 +24,23 @@ def register(sub) -> None:
                    help="series column to forecast (repeat for several; default every numeric column)")
     p.add_argument("--date-column", default=None, metavar="NAME",
                    help="column of date labels (default: one named date/time/..., or a non-numeric first column)")
-    p.add_argument("--fill", choices=("error", "interpolate", "ffill", "drop"), default="error",
-                   help="what to do with empty cells")
+    task_option(p, "--fill", "fill", FIT, choices=("error", "interpolate", "ffill", "drop"),
+                help="what to do with empty cells")
     p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
     p.add_argument("--lookback", type=positive_int, default=None,
                    help="rows the network reads (default: 2 periods, or max(2*horizon, 24))")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
-    add_model_options(p, cell="lstm", hidden=64)
-    p.add_argument("--strategy", choices=("direct", "recursive"), default="direct",
-                   help="direct: all horizon steps at once; recursive: one step rolled forward")
+    add_model_options(p, TASK)
+    task_option(p, "--strategy", "strategy", TASK, choices=("direct", "recursive"),
+                help="direct: all horizon steps at once; recursive: one step rolled forward")
     p.add_argument("--quantiles", type=quantile_levels, default=None, metavar="Q1,Q2,...",
                    help="train quantile outputs (pinball loss) for prediction bands, e.g. 0.1,0.5,0.9")
-    p.add_argument("--period", type=period_arg, default="auto",
-                   help="seasonal period in rows for the seasonal-naive baseline, 'auto' or 'none'")
-    p.add_argument("--val-fraction", type=fraction, default=0.15, help="validation part (early stopping)")
-    p.add_argument("--test-fraction", type=fraction, default=0.15, help="test part (backtest)")
-    add_training_options(p, epochs=100, lr=3e-3, clip=1.0, patience=10)
-    add_run_options(p, seed_help="seed of weights and data order")
+    task_option(p, "--period", "period", TASK, type=period_arg,
+                help="seasonal period in rows for the seasonal-naive baseline, 'auto' or 'none'")
+    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="validation part (early stopping)")
+    task_option(p, "--test-fraction", "test_fraction", FIT, type=fraction, help="test part (backtest)")
+    add_training_options(p, FIT)
+    add_run_options(p, TASK, seed_help="seed of weights and data order")
     p.set_defaults(func=cmd_forecast)
 
 
@@ -54,16 +57,17 @@ def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
     from rnnkit.data.sniff import choose_date_column
     from rnnkit.tasks.forecast import Forecaster
-    from rnnkit.tasks.forecast_outputs import metrics_table, write_forecast_outputs
+    from rnnkit.tasks.forecast.report import metrics_table
     from rnnkit.tasks.run import a_cell
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
     columns = args.column
+    fill = given(args, "fill")
     date_column = choose_date_column(args.csv, columns, args.date_column)
     # read once here: a missing file, a non-numeric column or a gap fails before anything is written
     try:
-        data = read_csv(args.csv, columns, date_column, fill=args.fill)
+        data = read_csv(args.csv, columns, date_column, **fill)
     except RnnkitError as exc:
         raise RnnkitError(csv_hint(str(exc), columns)) from exc
     N = len(data.values)
@@ -72,24 +76,21 @@ def cmd_forecast(args) -> int:
     if args.lookback is not None and args.lookback + args.horizon > N:
         raise RnnkitError(f"--lookback {args.lookback} + --horizon {args.horizon} = "
                           f"{args.lookback + args.horizon} rows is longer than {args.csv} ({N} rows)")
-    fc = Forecaster(lookback=args.lookback, horizon=args.horizon, strategy=args.strategy, cell=args.cell,
-                    hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
-                    intervals="quantile" if args.quantiles else None,
-                    quantiles=args.quantiles or (0.1, 0.5, 0.9), period=args.period, seed=args.seed)
-    echo(args, f"training {a_cell(args.cell)} forecaster of {', '.join(data.columns)} ({N} rows) "
-                f"{args.horizon} step{'' if args.horizon == 1 else 's'} ahead")
-    fc.fit(args.csv, columns=columns, date_column=date_column, fill=args.fill,
-           val_fraction=args.val_fraction, test_fraction=args.test_fraction, epochs=args.epochs,
-           time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
-           patience=args.patience, out_dir=out, quiet=args.quiet)
-    metrics = write_forecast_outputs(fc, out, data.values, data.dates)
+    bands = {} if args.quantiles is None else {"intervals": "quantile", "quantiles": args.quantiles}
+    fc = Forecaster(lookback=args.lookback, horizon=args.horizon, **bands,
+                    **given(args, *MODEL_PARAMS, "strategy", "period", "seed"))
+    echo(args, f"training {a_cell(fc.cell)} forecaster of {', '.join(data.columns)} ({N} rows) "
+               f"{args.horizon} step{'' if args.horizon == 1 else 's'} ahead")
+    fc.fit(args.csv, columns=columns, date_column=date_column, out_dir=out, quiet=args.quiet, **fill,
+           **given(args, "val_fraction", "test_fraction", *TRAINING_PARAMS))
     if fc.history_.interrupted:
         return interrupted(f"interrupted at step {fc.history_.step}; the model trained so far and its report "
                            f"are in {out}")
     lines = []
-    if metrics["metrics"]:
-        lines.append(f"backtest on the test part ({metrics['test_origins']} origins), MASE (lower is better):")
-        for row in metrics_table(metrics["metrics"]):
+    res = fc.test_backtest_
+    if res is not None:
+        lines.append(f"backtest on the test part ({len(res['origins'])} origins), MASE (lower is better):")
+        for row in metrics_table(res["metrics"]):
             lines.append(f"  {row[0]:<22} {row[-1]:.4f}")
     else:
         lines.append("no test part long enough for a backtest (raise --test-fraction)")

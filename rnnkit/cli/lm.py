@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
-from rnnkit.cli.common import (CELLS, add_command, add_training_options, check_out_dir, echo, fraction,
-                               guard_model_dir, interrupted, nonneg_float, nonneg_int, positive_int,
-                               probability)
+from rnnkit.cli.common import (TRAINING_PARAMS, add_command, add_model_options, add_training_options,
+                               check_out_dir, echo, fraction, given, guard_model_dir, interrupted, nonneg_float,
+                               nonneg_int, positive_int, probability, task_option)
 from rnnkit.errors import RnnkitError
+
+TASK = "rnnkit.tasks.lm:CharLanguageModel"
+FIT = TASK + ".fit"
 
 
 def register(sub) -> None:
@@ -22,21 +26,16 @@ def register(sub) -> None:
                     "rnnkit train-lm book.txt --out runs/book --resume --epochs 40")
     p.add_argument("text", nargs="+", metavar="TEXT", help="UTF-8 text file(s), joined in order")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
-    # no argparse defaults: an option left out takes the saved run's value with --resume,
-    # else CharLanguageModel's default (shown in the help from its signature)
-    p.add_argument("--cell", choices=CELLS, default=None, help="recurrent cell (default lstm)")
-    p.add_argument("--hidden", type=positive_int, default=None, help="hidden units per layer (default 128)")
-    p.add_argument("--layers", type=positive_int, default=None, help="stacked recurrent layers (default 2)")
-    p.add_argument("--embedding", type=positive_int, default=None,
-                   help="character embedding size (default 32)")
-    p.add_argument("--dropout", type=fraction, default=None, help="dropout between layers (default 0)")
-    p.add_argument("--seq-len", type=positive_int, default=None,
-                   help="truncated-BPTT window in characters (default 64)")
-    p.add_argument("--batch", type=positive_int, default=None, help="parallel text streams (default 32)")
-    add_training_options(p, epochs=20, lr=2e-3, clip=5.0, patience=3)
-    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many optimizer steps")
-    p.add_argument("--val-fraction", type=fraction, default=0.1, help="held-out end of the text")
-    p.add_argument("--seed", type=nonneg_int, default=None, help="seed of weights and data order (default 0)")
+    # an option of the network left out takes the saved run's value with --resume, else
+    # CharLanguageModel's default
+    add_model_options(p, TASK)
+    task_option(p, "--embedding", "embedding_dim", TASK, type=positive_int, help="character embedding size")
+    task_option(p, "--seq-len", "seq_len", TASK, type=positive_int, help="truncated-BPTT window in characters")
+    task_option(p, "--batch", "batch_size", TASK, type=positive_int, help="parallel text streams")
+    add_training_options(p, FIT)
+    task_option(p, "--max-steps", "max_steps", FIT, type=positive_int, help="stop after this many optimizer steps")
+    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="held-out end of the text")
+    task_option(p, "--seed", "seed", TASK, type=nonneg_int, help="seed of weights and data order")
     p.add_argument("--prompt", default="", help="text the printed samples start from")
     p.add_argument("--sample-length", type=positive_int, default=200, help="characters per printed sample")
     p.add_argument("--temperature", type=nonneg_float, default=0.8, help="temperature of the printed samples")
@@ -62,69 +61,55 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def _lm_params(args, saved: dict | None) -> dict:
-    """The CharLanguageModel arguments: the options given, else the saved run's, else the defaults."""
-    from rnnkit.tasks.lm import CharLanguageModel
+# the network's options: a resumed run keeps its saved values
+NETWORK = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers", "embedding_dim": "--embedding",
+           "dropout": "--dropout", "seq_len": "--seq-len", "batch_size": "--batch", "seed": "--seed"}
 
-    defaults = CharLanguageModel().get_params()
-    options = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers",
-               "embedding_dim": "--embedding", "dropout": "--dropout", "seq_len": "--seq-len",
-               "batch_size": "--batch", "seed": "--seed"}
-    given = {"cell": args.cell, "hidden_size": args.hidden, "num_layers": args.layers,
-             "embedding_dim": args.embedding, "dropout": args.dropout, "seq_len": args.seq_len,
-             "batch_size": args.batch, "seed": args.seed}
-    if saved is not None:
-        for k, v in given.items():
-            if v is not None and k in saved and v != saved[k]:
-                raise RnnkitError(f"--resume: {options[k]} {v} differs from the saved run's {saved[k]!r}; "
-                                  f"leave {options[k]} out to continue the run as it was")
-        return {**defaults, **{k: v for k, v in saved.items() if k in defaults}}
-    return {**defaults, **{k: v for k, v in given.items() if v is not None}}
+
+def _lm_params(args, saved: dict | None) -> dict:
+    """The CharLanguageModel arguments: the options given, else the saved run's (with --resume)."""
+    options = given(args, *NETWORK)
+    if saved is None:
+        return options
+    for k, v in options.items():
+        if k in saved and v != saved[k]:
+            raise RnnkitError(f"--resume: {NETWORK[k]} {v} differs from the saved run's {saved[k]!r}; "
+                              f"leave {NETWORK[k]} out to continue the run as it was")
+    return {k: v for k, v in saved.items() if k in NETWORK or k in ("unknown_char", "dtype")}
 
 
 def cmd_train_lm(args) -> int:
-    from rnnkit import io as rkio
-    from rnnkit.data.text import read_texts, split_text
+    from rnnkit.data.text import read_texts
     from rnnkit.tasks.lm import CharLanguageModel
-    from rnnkit.tasks.lm_report import lm_sample_callback, write_lm_report
-    from rnnkit.tasks.run import a_cell, saved_task
+    from rnnkit.tasks.lm_report import SamplePrinter
+    from rnnkit.tasks.run import a_cell
 
     out = check_out_dir(args.out)
     text = read_texts(args.text)
     saved = None
     if args.resume:
-        if not rkio.is_checkpoint(out / "train"):
-            raise RnnkitError(f"--resume: {out} holds no training checkpoint ({out / 'train' / 'config.json'} "
-                              f"is missing); train without --resume first")
-        task = saved_task(out)
-        if task != "lm":
-            raise RnnkitError(f"--resume: {out} holds a model of task {task!r}, not a character language model")
-        saved = rkio.load_json(out / "config.json").get("meta", {}).get("params")
+        try:
+            saved = CharLanguageModel.run_params(out)
+        except RnnkitError as exc:
+            raise RnnkitError(f"--resume: {exc}; train without --resume first") from exc
     else:
         guard_model_dir(out, args.force, extra=" (or --resume to continue training it)")
-    params = _lm_params(args, saved)
-    lm = CharLanguageModel(**params)
-    train_text, val_text = split_text(text, args.val_fraction) if args.val_fraction else (text, None)
-    samples = []
+    lm = CharLanguageModel(**_lm_params(args, saved))
     callback = None
     if not args.quiet:
-        callback = lm_sample_callback(args.prompt, args.sample_length, args.temperature, params["seed"],
-                                      collected=samples)
+        callback = SamplePrinter(args.prompt, args.sample_length, args.temperature, lm.seed)
     source = ", ".join(os.fspath(p) for p in args.text) + f" ({len(text):,} characters)"
-    echo(args, f"training {a_cell(params['cell'])} character language model on {source}")
-    lm.fit(text, val_fraction=args.val_fraction, epochs=args.epochs, time_limit=args.time_limit,
-           max_steps=args.max_steps, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
-           patience=args.patience, out_dir=out, quiet=args.quiet, resume=args.resume, callback=callback)
+    echo(args, f"training {a_cell(lm.cell)} character language model on {source}")
+    lm.fit(text, out_dir=out, quiet=args.quiet, resume=args.resume, callback=callback, source=source,
+           **given(args, "val_fraction", "max_steps", *TRAINING_PARAMS))
     hist = lm.history_
     if hist.interrupted:
         return interrupted(f"interrupted at step {hist.step}; the checkpoint in {out / 'train'} is saved: continue "
                            f"with `rnnkit train-lm {' '.join(os.fspath(p) for p in args.text)} --out {out} --resume`")
-    summary = write_lm_report(lm, out, source=source, train_chars=len(train_text), val_text=val_text,
-                              samples=samples, prompt=args.prompt, seed=params["seed"])
-    bits = summary["val_bits_per_char"]
+    bits = None if hist.best_val_loss is None else hist.best_val_loss / math.log(2.0)
     echo(args, f"stopped ({hist.stop_reason}) after {hist.step} steps"
-          + ("" if bits is None else f"; validation {bits:.3f} bits/char"),
-          f"model: {out}", f"report: {summary['report']}")
+         + ("" if bits is None else f"; validation {bits:.3f} bits/char"),
+         f"model: {out}", f"report: {out / 'report.html'}")
     return 0
 
 

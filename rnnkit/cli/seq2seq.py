@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from rnnkit.cli.common import (add_command, add_model_options, add_run_options, add_training_options,
-                               check_out_dir, echo, fraction, guard_model_dir, interrupted, positive_int)
+from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
+                               add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
+                               interrupted, positive_int, task_option)
+
+TASK = "rnnkit.tasks.seq2seq:Seq2Seq"
+FIT = TASK + ".fit"
 from rnnkit.errors import RnnkitError
 
 
@@ -23,15 +27,15 @@ def register(sub) -> None:
                                                                   "(default: the built-in dates task)")
     p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")
-    add_model_options(p, cell="lstm", hidden=128)
-    p.add_argument("--embedding", type=positive_int, default=32, help="character embedding size")
+    add_model_options(p, TASK)
+    task_option(p, "--embedding", "embedding_dim", TASK, type=positive_int, help="character embedding size")
     p.add_argument("--unidirectional", action="store_true", help="read the source left to right only")
-    p.add_argument("--val-fraction", type=fraction, default=0.1, help="held-out pairs for validation")
-    p.add_argument("--batch", type=positive_int, default=32, help="pairs per step")
-    add_training_options(p, epochs=30, lr=5e-3, clip=1.0, patience=5)
-    p.add_argument("--beam", type=positive_int, default=1, metavar="WIDTH",
-                   help="beam width for translating and the test score (1: greedy)")
-    add_run_options(p, seed_help="seed of weights, split, data order and dates")
+    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="held-out pairs for validation")
+    task_option(p, "--batch", "batch_size", TASK, type=positive_int, help="pairs per step")
+    add_training_options(p, FIT)
+    task_option(p, "--beam", "beam_width", FIT, type=positive_int, metavar="WIDTH",
+                help="beam width for translating and the test score (1: greedy)")
+    add_run_options(p, TASK, seed_help="seed of weights, split, data order and dates")
     p.set_defaults(func=cmd_seq2seq)
 
 
@@ -49,7 +53,7 @@ def cmd_seq2seq(args) -> int:
 
 def _seq2seq_train(args) -> int:
     from rnnkit.data.text import read_pairs
-    from rnnkit.tasks.run import a_cell, write_json
+    from rnnkit.tasks.run import a_cell
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     out = check_out_dir(args.out)
@@ -60,7 +64,7 @@ def _seq2seq_train(args) -> int:
     else:
         from rnnkit.data.synthetic import date_dataset
 
-        sources, targets = date_dataset(args.dates, seed=args.seed)
+        sources, targets = date_dataset(args.dates, **given(args, "seed"))
         what = f"{len(sources)} built-in date pairs (e.g. {sources[0]!r} -> {targets[0]!r})"
     test = read_pairs(args.test) if args.test is not None else None
     if test is not None:
@@ -70,24 +74,17 @@ def _seq2seq_train(args) -> int:
         if unseen:
             raise RnnkitError(f"--test {args.test}: sources hold characters that no training source has: "
                               f"{', '.join(map(repr, unseen[:20]))}")
-    s2s = Seq2Seq(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, embedding_dim=args.embedding,
-                  bidirectional=not args.unidirectional, dropout=args.dropout, batch_size=args.batch,
-                  seed=args.seed)
-    echo(args, f"training {a_cell(args.cell)} encoder-decoder on {what}")
-    s2s.fit(sources, targets, val_fraction=args.val_fraction, epochs=args.epochs, time_limit=args.time_limit,
-            optimizer=args.optimizer, lr=args.lr, clip=args.clip, patience=args.patience, out_dir=out,
-            quiet=args.quiet)
-    metrics = {"pairs": len(sources), "steps": s2s.history_.step, "stop_reason": s2s.history_.stop_reason,
-               "validation": s2s.val_scores_, "test": None}
-    if test is not None:
-        metrics["test"] = s2s.evaluate(test[0], test[1], beam_width=args.beam)
-    write_json(out / "metrics.json", metrics)
+    s2s = Seq2Seq(**given(args, *MODEL_PARAMS, "embedding_dim", "batch_size", "seed"),
+                  **({"bidirectional": False} if args.unidirectional else {}))
+    echo(args, f"training {a_cell(s2s.cell)} encoder-decoder on {what}")
+    s2s.fit(sources, targets, test_sources=None if test is None else test[0],
+            test_targets=None if test is None else test[1], out_dir=out, quiet=args.quiet,
+            **given(args, "val_fraction", "beam_width", *TRAINING_PARAMS))
     if s2s.history_.interrupted:
         return interrupted(f"interrupted at step {s2s.history_.step}; the model trained so far and its report "
                            f"are in {out}")
     lines = []
-    for name in ("validation", "test"):
-        sc = metrics[name]
+    for name, sc in (("validation", s2s.val_scores_), ("test", s2s.test_scores_)):
         if sc is not None:
             lines.append(f"{name}: exact match {sc['exact_match']:.4f}, character accuracy "
                          f"{sc['char_accuracy']:.4f} ({sc['n']} pairs)")
@@ -106,6 +103,6 @@ def _seq2seq_predict(args) -> int:
     if not inputs:
         raise RnnkitError("seq2seq --model: give the inputs to translate (arguments or --input-file FILE)")
     s2s = Seq2Seq.load(args.model)
-    for src, pred in zip(inputs, s2s.predict(inputs, beam_width=args.beam)):
+    for src, pred in zip(inputs, s2s.predict(inputs, **given(args, "beam_width"))):
         print(f"{src}\t{pred}")
     return 0

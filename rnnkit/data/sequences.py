@@ -28,6 +28,8 @@ __all__ = [
     "LabelEncoder",
     "minibatches",
     "class_weights",
+    "stratified_split",
+    "class_weights_for",
     "encode_strings",
     "one_hot",
 ]
@@ -268,6 +270,46 @@ def minibatches(x, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
             yield batch
 
     return generate()
+
+
+def stratified_split(ids, num_classes: int, fraction: float, seed: int) -> np.ndarray:
+    """A held-out mask: ``fraction`` of every class's members (at least one and not all of
+    a class of two or more), drawn with ``default_rng([seed, 1])``.
+
+    Shapes:
+        ids: int (n,)  ->  bool (n,), True for the held-out part
+    """
+    rng = np.random.default_rng([seed, 1])
+    mask = np.zeros(len(ids), dtype=bool)
+    for k in range(num_classes):
+        members = np.flatnonzero(ids == k)
+        take = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            take = min(max(take, 1), len(members) - 1)
+            mask[rng.choice(members, size=take, replace=False)] = True
+    return mask
+
+
+def class_weights_for(class_weight, ids, classes, where: str):
+    """A classifier's per-class weights: None (no weighting), "balanced" (:func:`class_weights`)
+    or a dict label -> positive weight naming every class and no other.
+
+    Shapes:
+        ids: int (n,) class ids; classes: the labels in id order  ->  float64 (K,) or None
+    """
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        return class_weights(ids, len(classes), "balanced")
+    missing = [c for c in classes if c not in class_weight]
+    extra = [k for k in class_weight if k not in classes]
+    if missing or extra:
+        raise ValueError(f"{where}: class_weight must give a weight for every class and no other; "
+                         f"missing {missing}, unknown {extra}")
+    w = np.array([float(class_weight[c]) for c in classes])
+    if np.any(w <= 0):
+        raise ValueError(f"{where}: class weights must be positive, got {w.tolist()}")
+    return w
 
 
 def class_weights(labels, num_classes: int | None = None, kind: str = "balanced") -> np.ndarray:

@@ -47,6 +47,7 @@ __all__ = [
     "read_texts",
     "read_lines",
     "read_pairs",
+    "read_sources",
     "split_text",
     "stream_batches",
     "count_stream_batches",
@@ -259,6 +260,16 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
     if not sources:
         raise RnnkitError(f"{path}: no 'source<TAB>target' lines")
     return sources, targets
+
+
+def read_sources(path) -> tuple[list[str], list[str] | None]:
+    """Inputs for a sequence-to-sequence model: ``(sources, targets)`` of a pairs file
+    (every non-blank line ``source<TAB>target``, see :func:`read_pairs`), else
+    ``(lines, None)``: one input per non-blank line."""
+    lines = read_lines(path)
+    if lines and all("\t" in line for line in lines):
+        return read_pairs(path)
+    return lines, None
 
 
 def split_text(text, val_fraction: float = 0.1):

@@ -32,7 +32,8 @@ from rnnkit._checks import check_choice
 from rnnkit.data._util import read_file_text
 from rnnkit.errors import RnnkitError
 
-__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences", "read_labeled_file"]
+__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences", "read_labeled_file",
+           "read_sequence_files"]
 
 _MISSING = ("error", "trim", "interpolate")
 
@@ -286,3 +287,43 @@ def read_labeled_file(path, missing: str = "trim"):
     if y is None:
         raise RnnkitError(f"{os.fspath(path)}: the file has no class labels")
     return X, y
+
+
+def read_sequence_files(path, missing: str = "trim", text: bool = False):
+    """Sequences to classify from a file or from every file of a folder (sorted by name).
+
+    Numeric sequences (``text=False``): ``.tsv``, ``.ts`` or ``.csv`` files as
+    :func:`read_labeled_sequences` reads them. Strings (``text=True``): UTF-8 text
+    files, one sequence per non-blank line, or ``label<TAB>sequence`` per line.
+    Returns ``(X, y, files)``: the sequences, their labels (None when a file has
+    none) and the file each came from. A folder with no such file, or files of which
+    some have labels and some not, is an RnnkitError.
+    """
+    path = os.fspath(path)
+    suffixes = (".txt", ".tsv") if text else (".tsv", ".ts", ".csv")
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(path, f)))
+        if not files:
+            raise RnnkitError(f"{path}: the folder holds no {', '.join(suffixes)} file to read sequences from")
+    else:
+        files = [path]
+    X, y, sources, labelled = [], [], [], set()
+    for f in files:
+        if text:
+            _, content = read_file_text(f, "utf-8", "sequence file")
+            lines = [ln for ln in content.split("\n") if ln.strip()]
+            has = all("\t" in ln for ln in lines) and bool(lines)
+            xs = [ln.split("\t", 1)[1] if has else ln for ln in lines]
+            ys = [ln.split("\t", 1)[0] for ln in lines] if has else None
+        else:
+            xs, ys = read_labeled_sequences(f, missing=missing)
+        if not len(xs):
+            raise RnnkitError(f"{f}: holds no sequences")
+        labelled.add(ys is not None)
+        X.extend(xs)
+        y.extend(ys if ys is not None else [None] * len(xs))
+        sources.extend([f] * len(xs))
+    if len(labelled) > 1:
+        raise RnnkitError(f"{path}: some files have class labels and some do not")
+    return X, (y if labelled == {True} else None), sources

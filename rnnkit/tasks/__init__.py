@@ -1,5 +1,12 @@
-"""The user-facing jobs, scikit-learn-like: fit, predict / sample, evaluate, save, load.
+"""The user-facing jobs, scikit-learn-like: fit, predict, evaluate, save, load.
 
-Each task lives in its own module (``rnnkit.tasks.lm`` for the character language
-model) and is imported from there, so importing this package costs nothing.
+    lm.py          CharLanguageModel (lm_report.py: its samples and report)
+    classify.py    SequenceClassifier (classify_run.py: its metrics, predictions, report)
+    forecast/      Forecaster
+    seq2seq.py     Seq2Seq
+    run.py         the run directory every task writes, and load_run(DIR) for any job
+    metrics.py     scores shared by the jobs (classification report, exact match, chrF, BLEU)
+
+Each task lives in its own module and is imported from there, so importing this
+package costs nothing.
 """

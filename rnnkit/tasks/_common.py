@@ -41,13 +41,19 @@ def check_seed(seed, where: str) -> int:
 
 def save_task(directory, model, meta: dict) -> str:
     """Write a task's network and ``meta`` (its task name, parameters, fitted state) to
-    ``directory`` (config.json + model.npz, atomically); returns the path."""
-    return rkio.save_checkpoint(directory, model.config(), model.state_dict(), None, meta=meta)
+    ``directory`` (config.json + model.npz, replaced as a pair: :func:`rnnkit.tasks.run.write_model`);
+    returns the path."""
+    from rnnkit.tasks.run import write_model
+
+    return write_model(directory, model, meta)
 
 
 def load_task(directory, task: str, cls_name: str) -> rkio.Checkpoint:
     """Load a checkpoint and check it was written by ``task`` (CheckpointError if not)."""
+    from rnnkit.tasks.run import recover_model
+
     directory = os.fspath(directory)
+    recover_model(directory)
     ckpt = rkio.load_checkpoint(directory)
     found = ckpt.meta.get("task")
     if found != task:

@@ -30,11 +30,9 @@ F1 = 2PR/(P+R) (0 when undefined), their unweighted means (macro), and the confu
 matrix C[i, j] = number of sequences of true class i predicted as class j.
 
 Files: :meth:`SequenceClassifier.fit_files` reads UCR ``.tsv``, UEA ``.ts`` and labelled
-CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. A fitted
-classifier is a checkpoint directory: ``config.json`` (the model config; in ``meta``
-``"task": "classify"``, the parameters, classes, scaler or alphabet) and ``model.npz``;
-``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
-``confusion_matrix.png``, ``training.png`` and ``report.html``.
+CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. ``fit(out_dir=D)``
+writes the run directory of :mod:`rnnkit.tasks.run` (``meta``: ``"task": "classify"``, the
+parameters, classes, scaler or alphabet), with ``confusion_matrix.png`` (and ``_test``).
 """
 
 from __future__ import annotations
@@ -51,35 +49,13 @@ from rnnkit.models import build
 from rnnkit.models.sequence import POOLINGS
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
+from rnnkit.tasks.metrics import classification_report
+from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
+from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
-
-
-# -- metrics ---------------------------------------------------------------------------
-
-def classification_report(y_true, y_pred, num_classes: int) -> dict:
-    """Accuracy, per-class precision/recall/F1/support, macro means, confusion matrix.
-
-    Shapes:
-        y_true, y_pred: int (n,) in [0, num_classes)  ->  dict; "confusion" (K, K) int64
-    """
-    t = np.asarray(y_true, dtype=np.int64)
-    p = np.asarray(y_pred, dtype=np.int64)
-    K = num_classes
-    conf = np.zeros((K, K), dtype=np.int64)
-    np.add.at(conf, (t, p), 1)
-    tp = np.diag(conf).astype(np.float64)
-    pred_n = conf.sum(axis=0).astype(np.float64)
-    true_n = conf.sum(axis=1).astype(np.float64)
-    precision = np.divide(tp, pred_n, out=np.zeros(K), where=pred_n > 0)
-    recall = np.divide(tp, true_n, out=np.zeros(K), where=true_n > 0)
-    s = precision + recall
-    f1 = np.divide(2 * precision * recall, s, out=np.zeros(K), where=s > 0)
-    return {"accuracy": float(tp.sum() / max(len(t), 1)), "precision": precision, "recall": recall,
-            "f1": f1, "support": true_n.astype(np.int64), "macro_precision": float(precision.mean()),
-            "macro_recall": float(recall.mean()), "macro_f1": float(f1.mean()), "confusion": conf}
 
 
 # -- the task ------------------------------------------------------------------------------
@@ -135,7 +111,8 @@ class SequenceClassifier:
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
         self.model_ = None
-        self.history_ = None
+        self.history_ = self.files_ = None
+        self.missing_ = "trim"          # how fit_files read missing values; predict_file reads the same way
 
     # -- parameters ------------------------------------------------------------------------
     def get_params(self) -> dict:
@@ -244,10 +221,10 @@ class SequenceClassifier:
         return self.encoder_.transform(plain)
 
     # -- fit -------------------------------------------------------------------------------------
-    def fit(self, X, y, *, X_val=None, y_val=None, val_fraction: float = 0.15, epochs: int = 50,
+    def fit(self, X, y, *, X_val=None, y_val=None, X_test=None, y_test=None, val_fraction: float = 0.15, epochs: int = 50,
             time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
             lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 8, out_dir=None,
-            quiet: bool = True) -> "SequenceClassifier":
+            quiet: bool = True, callbacks=None) -> "SequenceClassifier":
         """Train on sequences ``X`` with labels ``y``; returns self.
 
         Args:
@@ -256,13 +233,16 @@ class SequenceClassifier:
             y: n labels (strings, integers, …).
             X_val, y_val: a validation set; otherwise ``val_fraction`` of the training
                 sequences, stratified by class, is held out (0: no validation).
+            X_test, y_test: a test set scored at the end (``test_evaluation_``; in the run
+                directory, the report and ``predictions.csv``).
             epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
                 (patience: epochs without a better validation loss; the best weights
                 are kept).
-            out_dir: write the run directory (module docstring).
+            out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
             quiet: False shows a progress bar (on a terminal) or log lines.
+            callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
-        from rnnkit.data.sequences import LabelEncoder, class_weights
+        from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
         from rnnkit.data.series import StandardScaler
         from rnnkit.data.text import CharVocab
         from rnnkit.train import TrainConfig, Trainer
@@ -279,6 +259,9 @@ class SequenceClassifier:
             raise RnnkitError(f"{where}: y holds one class only ({self.encoder_.classes[0]!r}); a classifier "
                               f"needs at least two")
         ids = self.encoder_.transform(y)
+        if X_test is not None:
+            # a test class never seen in training fails here, before training
+            self._labels(y_test, len(X_test), f"{where}: y_test")
         if self.kind_ == "strings":
             chars = self.alphabet if self.alphabet is not None else "".join(sorted(set("".join(X))))
             self.alphabet_ = chars
@@ -291,21 +274,7 @@ class SequenceClassifier:
             self.alphabet_ = self.vocab_ = None
         self.model_ = None
 
-        # class weights
-        cw = self.class_weight
-        if cw is None:
-            self.class_weights_ = None
-        elif cw == "balanced":
-            self.class_weights_ = class_weights(ids, K, "balanced")
-        else:
-            missing = [c for c in self.encoder_.classes if c not in cw]
-            extra = [k for k in cw if k not in self.encoder_.classes]
-            if missing or extra:
-                raise ValueError(f"{where}: class_weight must give a weight for every class and no other; "
-                                 f"missing {missing}, unknown {extra}")
-            self.class_weights_ = np.array([float(cw[c]) for c in self.encoder_.classes])
-        if self.class_weights_ is not None and np.any(self.class_weights_ <= 0):
-            raise ValueError(f"{where}: class weights must be positive, got {self.class_weights_.tolist()}")
+        self.class_weights_ = class_weights_for(self.class_weight, ids, self.encoder_.classes, where)
 
         self.model_ = self._build_model(K)
         enc = self._encode(X, where)
@@ -315,14 +284,7 @@ class SequenceClassifier:
             tr_idx = np.arange(n)
             val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
         elif val_fraction > 0:
-            rng = np.random.default_rng([self.seed, 1])
-            val_mask = np.zeros(n, dtype=bool)
-            for k in range(K):
-                members = np.flatnonzero(ids == k)
-                take = int(round(val_fraction * len(members)))
-                if len(members) >= 2:
-                    take = min(max(take, 1), len(members) - 1)
-                    val_mask[rng.choice(members, size=take, replace=False)] = True
+            val_mask = stratified_split(ids, K, val_fraction, self.seed)
             tr_idx = np.flatnonzero(~val_mask)
             val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
             val_ids = ids[val_mask]
@@ -345,17 +307,21 @@ class SequenceClassifier:
                              patience=patience if val_batches is not None else None, restore_best=True,
                              seed=self.seed, quiet=quiet,
                              log_every=max(1, min(50, -(-len(train_enc) // bs))))
-        trainer = Trainer(self.model_, config, None if out_dir is None else os.fspath(out_dir))
+        self.history_ = None
+        self.val_evaluation_ = self.test_evaluation_ = None
+        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
         self.history_ = trainer.fit(train_batches, val_batches)
         self.model_.eval()
-        self.val_evaluation_ = None
         if len(val_enc):
             self.val_evaluation_ = self._jsonable_report(
                 classification_report(val_ids, self._predict_ids(val_enc), K))
-        self.test_evaluation_ = None
+        test = None
+        if X_test is not None:
+            test = (X_test, y_test)
+            self.test_evaluation_ = self.evaluate(X_test, y_test)
         if out_dir is not None:
-            self.save(out_dir)
-            self._write_run(out_dir)
+            self.write_run(out_dir, test)
         return self
 
     def fit_files(self, train_path, test_path=None, *, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
@@ -371,6 +337,7 @@ class SequenceClassifier:
         from rnnkit.data.ucr import read_labeled_sequences
 
         where = "SequenceClassifier.fit_files"
+        self.missing_ = check_choice(missing, "missing", ("error", "trim", "interpolate"), where)
         X, y = read_labeled_sequences(train_path, missing=missing)
         if y is None:
             raise RnnkitError(f"{where}: {os.fspath(train_path)} has no class labels (@classLabel false)")
@@ -380,14 +347,9 @@ class SequenceClassifier:
             if yt is None:
                 raise RnnkitError(f"{where}: {os.fspath(test_path)} has no class labels")
             test = (Xt, yt)
-        out_dir = fit_kwargs.pop("out_dir", None)
-        self.fit(X, y, out_dir=out_dir, **fit_kwargs)
-        if test is not None:
-            self.test_evaluation_ = self.evaluate(*test)
-            if out_dir is not None:      # again, now with the test evaluation in meta and report
-                self.save(out_dir)
-                self._write_run(out_dir)
-        return self
+        self.files_ = {"train": os.fspath(train_path), "test": None if test_path is None else os.fspath(test_path)}
+        return self.fit(X, y, X_test=None if test is None else test[0], y_test=None if test is None else test[1],
+                        **fit_kwargs)
 
     def _build_model(self, K: int):
         kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
@@ -471,80 +433,58 @@ class SequenceClassifier:
         out["confusion"] = np.asarray(rep["confusion"]).tolist()
         return out
 
-    # -- plots and the run report ------------------------------------------------------------------
-    def plot_confusion(self, evaluation: dict, normalize: bool = True):
-        """The confusion matrix of an :meth:`evaluate` result (rows normalised to recall
-        with ``normalize``, counts written in the cells). Returns a matplotlib figure."""
-        from rnnkit.report import pyplot
+    # -- the run directory and files ----------------------------------------------------------------
+    def write_run(self, out_dir, test=None) -> None:
+        """Write the run directory of a fitted classifier (:mod:`rnnkit.tasks.run`): the model,
+        ``metrics.json``, the report and, with ``test`` = (X, y), ``predictions.csv``."""
+        from rnnkit.tasks.classify_run import write_classify_run
 
-        plt = pyplot()
-        conf = np.asarray(evaluation["confusion"], dtype=np.float64)
-        labels = [str(c) for c in evaluation.get("classes", self.classes_)]
-        K = len(labels)
-        rows = conf.sum(axis=1, keepdims=True)
-        shown = np.divide(conf, rows, out=np.zeros_like(conf), where=rows > 0) if normalize else conf
-        size = min(max(3.5, 1.0 + 0.6 * K), 12)
-        fig, ax = plt.subplots(figsize=(size + 1.5, size))
-        im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        if K <= 30:
-            ax.set_xticks(range(K), labels, rotation=45 if K > 6 else 0, ha="right" if K > 6 else "center")
-            ax.set_yticks(range(K), labels)
-            for i in range(K):
-                for j in range(K):
-                    ax.text(j, i, f"{int(conf[i, j])}", ha="center", va="center", fontsize=8,
-                            color="white" if shown[i, j] > 0.5 * (shown.max() or 1) else "black")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"confusion matrix (accuracy {evaluation['accuracy']:.3f})")
-        fig.tight_layout()
-        return fig
+        self.save(out_dir)
+        write_classify_run(self, out_dir, test)
 
-    @staticmethod
-    def _per_class_rows(ev: dict) -> list[list]:
-        return [[c, p, r, f, s] for c, p, r, f, s in zip(ev["classes"], ev["precision"], ev["recall"],
-                                                        ev["f1"], ev["support"])]
+    def _read_inputs(self, path, where: str):
+        from rnnkit.data.ucr import read_sequence_files
 
-    def _write_run(self, out_dir) -> None:
-        from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+        self._check_fitted(where)
+        return read_sequence_files(path, missing=self.missing_, text=self.kind_ == "strings")
 
-        out_dir = os.fspath(out_dir)
-        data = [["input", self.kind_ if self.kind_ == "strings" else f"numeric, {self.n_features_} feature(s)"],
-                ["classes", len(self.classes_)], ["pooling", self.pooling],
-                ["class weights", "none" if self.class_weights_ is None else
-                 ", ".join(f"{c}: {w:.3g}" for c, w in zip(self.classes_, self.class_weights_))]]
-        if self.kind_ == "strings":
-            data.append(["alphabet", self.alphabet_])
-        sections = [Section("Data", table=data, header=["", ""])]
-        for title, ev, png in (("Validation", self.val_evaluation_, "confusion_matrix.png"),
-                               ("Test", self.test_evaluation_, "confusion_matrix_test.png")):
-            if ev is None:
-                continue
-            figs = []
-            if have_matplotlib():
-                figs.append(save_figure(self.plot_confusion(ev), os.path.join(out_dir, png)))
-            text = (f"accuracy {ev['accuracy']:.4f}; macro precision {ev['macro_precision']:.4f}, "
-                    f"recall {ev['macro_recall']:.4f}, F1 {ev['macro_f1']:.4f} "
-                    f"({sum(ev['support'])} sequences)")
-            sections.append(Section(f"{title}: per-class metrics", text=text, table=self._per_class_rows(ev),
-                                    header=["class", "precision", "recall", "F1", "support"], figures=figs))
-        write_run_report(out_dir, "rnnkit sequence classifier", sections,
-                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
+    def predict_file(self, path) -> str:
+        """A predictions CSV for the sequences in a file or a folder of files (UCR .tsv, UEA
+        .ts, CSV; for strings, text files of one sequence per line): index, [file], [label],
+        predicted, its probability and p(class) for every class."""
+        from rnnkit.tasks.classify_run import prediction_table
+
+        X, y, files = self._read_inputs(path, "predict_file")
+        header, rows = prediction_table(self, X, y, files if os.path.isdir(os.fspath(path)) else None)
+        return csv_text(header, rows)
+
+    def evaluate_file(self, path) -> dict:
+        """:meth:`evaluate` on the labelled sequences of a file or folder: accuracy, macro F1,
+        per-class metrics and the confusion matrix."""
+        X, y, _ = self._read_inputs(path, "evaluate_file")
+        if y is None:
+            raise RnnkitError(f"{os.fspath(path)}: the sequences have no class labels to evaluate against")
+        return self.evaluate(X, y)
 
     # -- files -------------------------------------------------------------------------------------
     def save(self, directory) -> str:
         """Write the fitted classifier to ``directory`` (config.json + model.npz); returns the path."""
         self._check_fitted("save")
-        state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
-                 "n_features": self.n_features_,
-                 "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
-                 "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
-        meta = {"task": TASK, "params": self.get_params(), "state": state}
+        meta = {**self._meta(), "training": training_meta(self.history_, finished=self.history_ is not None
+                                                          and not self.history_.interrupted)}
         for name in ("val", "test"):
             ev = getattr(self, f"{name}_evaluation_", None)
             if ev is not None:
                 meta[f"{name}_accuracy"] = float(ev["accuracy"])
         return save_task(directory, self.model_, meta)
+
+    def _meta(self) -> dict:
+        """The task's meta for config.json: parameters and the fitted state."""
+        state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
+                 "n_features": self.n_features_, "missing": self.missing_,
+                 "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
+                 "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
+        return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod
     def load(cls, directory) -> "SequenceClassifier":
@@ -570,10 +510,12 @@ class SequenceClassifier:
             clf.n_features_ = s["n_features"]
             clf.scaler_ = None if s["scaler"] is None else scaler_from_dict(s["scaler"])
             clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
+            clf.missing_ = s.get("missing", "trim")
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
         clf.model_ = restore_model(directory, ckpt, model, clf._build_model(clf.encoder_.num_classes).config(),
                                    "does not match the classifier's parameters, classes and inputs")
         clf.val_evaluation_ = clf.test_evaluation_ = None
+        clf.history_ = clf.files_ = None
         return clf

@@ -35,8 +35,8 @@ that symbol (which the model only knows as "rare").
 A saved model is a checkpoint directory (:mod:`rnnkit.io`): ``config.json`` (the
 model config, and in ``meta``: ``"task": "lm"``, the vocabulary, the
 CharLanguageModel parameters and the training text's character frequencies) and
-``model.npz``. ``fit(out_dir=D)`` saves the model to D and keeps the Trainer's
-resumable checkpoints, ``metrics.jsonl`` and ``best/`` under ``D/train``.
+``model.npz``. ``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`
+(the Trainer's resumable checkpoints under ``D/train``).
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
-from rnnkit.train.callbacks import Callback
+from rnnkit.tasks.run import RunWriter, recover_model, training_meta
+from rnnkit.tasks.run import train_dir as run_train_dir
+from rnnkit.train.callbacks import Callback, check_callbacks
 
 __all__ = ["CharLanguageModel"]
 
 TASK = "lm"
-TRAIN_DIR = "train"
 _LN2 = math.log(2.0)
 
 
@@ -181,7 +182,8 @@ class CharLanguageModel:
     def fit(self, text: str, val_text: str | None = None, val_fraction: float = 0.1, epochs: int = 20,
             time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
             lr: float = 2e-3, clip: float | None = 5.0, patience: int | None = 3, k1: int | None = None,
-            out_dir=None, quiet: bool = True, resume: bool = False, callback=None) -> "CharLanguageModel":
+            out_dir=None, quiet: bool = True, resume: bool = False, callback=None, callbacks=None,
+            source: str | None = None) -> "CharLanguageModel":
         """Train on ``text`` with truncated BPTT; returns self.
 
         Args:
@@ -194,13 +196,18 @@ class CharLanguageModel:
                 validation loss (None: never); the best weights are kept either way.
             k1: TBPTT(k1, seq_len): windows start k1 steps apart and the state after
                 k1 steps is carried (default: seq_len, no overlap).
-            out_dir: save the model there and keep the Trainer's checkpoints, metrics
-                and best weights in ``out_dir/train``.
+            out_dir: write the run directory (:mod:`rnnkit.tasks.run`): the model (kept
+                current while training), ``train/``, ``metrics.json``, ``training.png``
+                and ``report.html`` (with the samples a :class:`~rnnkit.tasks.lm_report.SamplePrinter`
+                callback collected).
             quiet: no progress output. resume: continue the run in ``out_dir``.
             callback: ``callback(lm, info)`` after every epoch, e.g. to print a sample;
                 ``info`` has "epoch" (1-based), "step", "val_loss" and "val_bits_per_char"
                 (None without validation).
+            callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
+            source: what the text is, for the report (default: its length).
         """
+        from rnnkit.tasks.lm_report import write_lm_report
         from rnnkit.train import TrainConfig, Trainer   # the training loop only when training
 
         where = "CharLanguageModel.fit"
@@ -256,15 +263,20 @@ class CharLanguageModel:
                              patience=patience if val_batches is not None else None,
                              restore_best=True, seed=self.seed, quiet=quiet,
                              log_every=max(1, min(50, len(train_ids) // (B * T))))
-        train_dir = None if out_dir is None else os.path.join(os.fspath(out_dir), TRAIN_DIR)
-        callbacks = [] if callback is None else [_EpochCallback(self, callback)]
-        trainer = Trainer(self.model_, config, train_dir, callbacks=callbacks)
+        train_dir = run_train_dir(out_dir)
+        self.history_ = None
+        hooks = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        hooks += [] if callback is None else [_EpochCallback(self, callback)]
+        trainer = Trainer(self.model_, config, train_dir, callbacks=hooks + check_callbacks(callbacks, where))
         if out_dir is not None and saved is None:
             self.save(out_dir)          # the vocabulary is on disk from the start (for resume)
-        self.history_ = None
         self.history_ = trainer.fit(train_batches, val_batches, resume=resume)
         if out_dir is not None:
             self.save(out_dir)
+            write_lm_report(self, out_dir, source=source or f"{len(text):,} characters",
+                            train_chars=len(train_text), val_text=val_text,
+                            samples=getattr(callback, "collected", None), prompt=getattr(callback, "prompt", ""),
+                            seed=self.seed)
         return self
 
     # -- encoding ------------------------------------------------------------------------------
@@ -404,6 +416,31 @@ class CharLanguageModel:
         nats = nll / n
         return {"nats_per_char": nats, "bits_per_char": nats / _LN2, "chars": n}
 
+    def predict(self, prompts, length: int = 200, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        """The continuation of ``length`` characters of every prompt (greedy by default;
+        see :meth:`sample`)."""
+        if isinstance(prompts, str):
+            raise TypeError("CharLanguageModel.predict: prompts must be a list of strings, got one str "
+                            "(wrap it in a list, or use sample)")
+        return [self.sample(p, length, temperature=temperature, seed=seed) for p in prompts]
+
+    def predict_file(self, path, length: int = 200) -> str:
+        """A CSV (prompt, continuation) of the greedy continuation of every non-blank line of
+        a text file."""
+        from rnnkit.data.text import read_lines
+        from rnnkit.tasks.run import csv_text
+
+        self._check_fitted("predict_file")
+        prompts = read_lines(path, "prompt file")
+        return csv_text(["prompt", "continuation"], zip(prompts, self.predict(prompts, length)))
+
+    def evaluate_file(self, path) -> dict:
+        """:meth:`evaluate` on a UTF-8 text file: nats and bits per character."""
+        from rnnkit.data.text import read_text
+
+        self._check_fitted("evaluate_file")
+        return self.evaluate(read_text(path))
+
     def score(self, text: str) -> float:
         """Negative bits per character of ``text`` (higher is better, as scikit-learn scores)."""
         return -self.evaluate(text)["bits_per_char"]
@@ -412,9 +449,29 @@ class CharLanguageModel:
     def save(self, directory) -> str:
         """Write the model to ``directory`` (config.json + model.npz, atomically); returns the path."""
         self._check_fitted("save")
-        meta = {"task": TASK, "kind": "model", "vocab": self.vocab_.to_dict(), "params": self.get_params(),
+        h = self.history_
+        return save_task(directory, self.model_,
+                         {**self._meta(), "training": training_meta(h, finished=h is not None and not h.interrupted)})
+
+    def _meta(self) -> dict:
+        """The task's meta for config.json: parameters, vocabulary, character frequencies."""
+        return {"task": TASK, "kind": "model", "vocab": self.vocab_.to_dict(), "params": self.get_params(),
                 "unigram": [float(p) for p in self.unigram_]}
-        return save_task(directory, self.model_, meta)
+
+    @staticmethod
+    def run_params(directory) -> dict:
+        """The parameters of the language-model run in ``directory``, which
+        ``fit(out_dir=directory, resume=True)`` continues; a CheckpointError when the
+        directory holds no training checkpoint or another task's run."""
+        directory = os.fspath(directory)
+        if not rkio.is_checkpoint(os.path.join(directory, "train")):
+            raise CheckpointError(f"{directory} holds no training checkpoint "
+                                  f"({os.path.join(directory, 'train', rkio.CONFIG_FILE)} is missing)")
+        meta = rkio.load_json(os.path.join(directory, rkio.CONFIG_FILE)).get("meta", {})
+        if meta.get("task") != TASK or not isinstance(meta.get("params"), dict):
+            raise CheckpointError(f"{directory} holds a model of task {meta.get('task')!r}, not a character "
+                                  f"language model")
+        return dict(meta["params"])
 
     @classmethod
     def load(cls, directory) -> "CharLanguageModel":
@@ -424,6 +481,7 @@ class CharLanguageModel:
         match, is a CheckpointError naming it.
         """
         directory = os.fspath(directory)
+        recover_model(directory)
         ckpt = rkio.load_checkpoint(directory)
         meta = ckpt.meta
         if meta.get("task") != TASK:

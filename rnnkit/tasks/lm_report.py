@@ -1,8 +1,8 @@
 """The language model's run: the sample printed after each epoch and the report.
 
-:func:`lm_sample_callback` makes the ``callback`` of ``CharLanguageModel.fit`` that
-shows how the model learns; :func:`write_lm_report` writes ``report.html`` and
-``training.png`` of a trained model's run directory.
+:class:`SamplePrinter` is a ``callback`` of ``CharLanguageModel.fit`` that shows how
+the model learns; :func:`write_lm_report` writes ``report.html``, ``training.png`` and
+``metrics.json`` of a trained model's run directory (``fit(out_dir=...)`` calls it).
 """
 
 from __future__ import annotations
@@ -10,49 +10,55 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["lm_sample_callback", "write_lm_report"]
+from rnnkit.tasks.run import METRICS_JSON, write_json
+
+__all__ = ["SamplePrinter", "write_lm_report"]
 
 
-def lm_sample_callback(prompt: str, length: int = 200, temperature: float = 0.8, seed: int = 0,
-                       echo=print, collected: list | None = None, show=None):
+class SamplePrinter:
     """A ``CharLanguageModel.fit`` callback that prints a sample after every epoch.
 
     ``fit`` calls it once more when training has ended, with the best weights
     restored: that sample is shown only if those weights were not sampled already
     (when the run stopped before any validation, or in the middle of an epoch after
     a better one). Each sample shown (epoch, step, validation bits per character,
-    text, whether it is the final one) is appended to ``collected`` for the report.
-    ``show(head, text)``, when given, prints a sample instead of ``echo``.
+    text, whether it is the final one) is appended to ``collected``, which the run's
+    report shows. ``show(head, text)``, when given, prints a sample instead of ``echo``.
     """
-    seen_steps = set()
 
-    def callback(lm, info):
+    def __init__(self, prompt: str = "", length: int = 200, temperature: float = 0.8, seed: int = 0,
+                 echo=print, show=None):
+        self.prompt, self.length, self.temperature, self.seed = prompt or "", length, temperature, seed
+        self.echo, self.show = echo, show
+        self.collected: list[dict] = []
+        self._seen_steps: set[int] = set()
+
+    def __call__(self, lm, info) -> None:
         bits = info.get("val_bits_per_char")
         step = info["step"]
         final = False
         hist = lm.history_                    # set by fit only after the Trainer returned
         if hist is not None:
             if hist.best_step is not None:
-                if hist.best_step in seen_steps:
+                if hist.best_step in self._seen_steps:
                     return                    # the restored best weights were sampled at their epoch's end
                 if hist.best_step != step:    # stopped after the best epoch: its weights are back
                     step, bits, final = hist.best_step, hist.best_val_loss / math.log(2.0), True
             elif hist.stop_reason != "epochs":
                 final = True                  # stopped within an epoch, without validation
-        seen_steps.add(step)
-        text = (prompt or "") + lm.sample(prompt or None, length, temperature=temperature, seed=seed)
+        self._seen_steps.add(step)
+        text = self.prompt + lm.sample(self.prompt or None, self.length, temperature=self.temperature,
+                                       seed=self.seed)
         head = (f"end of training (weights of step {step})" if final else f"epoch {info['epoch']}, step {step}")
         if bits is not None:
             head += f", validation {bits:.3f} bits/char"
-        if collected is not None:
-            collected.append({"epoch": info["epoch"], "step": step, "val_bits_per_char": bits, "sample": text,
-                              "final": final, "head": head})
-        if show is not None:
-            show(head, text)
-        elif echo is not None:
-            echo(f"{head}; sample at temperature {temperature:g}:")
-            echo("\n".join("    " + line for line in text.split("\n")))
-    return callback
+        self.collected.append({"epoch": info["epoch"], "step": step, "val_bits_per_char": bits, "sample": text,
+                               "final": final, "head": head})
+        if self.show is not None:
+            self.show(head, text)
+        elif self.echo is not None:
+            self.echo(f"{head}; sample at temperature {self.temperature:g}:")
+            self.echo("\n".join("    " + line for line in text.split("\n")))
 
 
 def _entropy_bits(p) -> float:
@@ -67,7 +73,8 @@ def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str
                     samples: list | None = None, prompt: str = "", final_temperatures=(0.5, 0.8, 1.0),
                     sample_length: int = 300, seed: int = 0, timing: dict | None = None,
                     title: str = "rnnkit character language model") -> dict:
-    """Write ``out_dir/report.html`` (and ``training.png``) for a trained language model.
+    """Write ``out_dir/report.html``, ``training.png`` and ``metrics.json`` for a trained
+    language model.
 
     The report holds the data, the validation bits per character against the
     unigram and uniform baselines, the samples printed during training, fresh
@@ -94,6 +101,7 @@ def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str
     final = []
     for t in final_temperatures:
         final.append((t, prompt + lm.sample(prompt or None, sample_length, temperature=t, seed=seed)))
+    write_json(out_dir / METRICS_JSON, summary)
     summary["final_samples"] = [{"temperature": t, "text": s} for t, s in final]
     summary["samples_during_training"] = list(samples or [])
 

@@ -32,8 +32,9 @@ human formats ("3 March 2021", "Mar 3, 21", "03.03.2021", …) to ISO 8601.
 
 A fitted model is a checkpoint directory: ``config.json`` (the model config; in
 ``meta`` ``"task": "seq2seq"``, the parameters and both alphabets) and ``model.npz``;
-``fit(out_dir=D)`` adds the Trainer's ``metrics.jsonl`` and ``best/``,
-``char_accuracy.png``, ``training.png`` and ``report.html``.
+``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`, with
+``char_accuracy.png``. chrF and BLEU (:func:`rnnkit.tasks.metrics.text_scores`) are
+scored when sacrebleu is installed.
 """
 
 from __future__ import annotations
@@ -46,36 +47,15 @@ from rnnkit._checks import check_positive_int
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
+from rnnkit.tasks.metrics import char_accuracy, exact_match, text_scores
+from rnnkit.tasks.run import METRICS_JSON, RunWriter, train_dir, training_meta, write_json
+from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
 
 TASK = "seq2seq"
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3
-
-
-def exact_match(predictions, targets) -> float:
-    """The fraction of predictions equal to their targets."""
-    if len(predictions) != len(targets) or not targets:
-        raise ValueError(f"exact_match: need equally many (>= 1) predictions and targets, got "
-                         f"{len(predictions)} and {len(targets)}")
-    return float(np.mean([p == t for p, t in zip(predictions, targets)]))
-
-
-def char_accuracy(predictions, targets) -> float:
-    """Position-by-position character accuracy (module docstring)."""
-    if len(predictions) != len(targets) or not targets:
-        raise ValueError(f"char_accuracy: need equally many (>= 1) predictions and targets, got "
-                         f"{len(predictions)} and {len(targets)}")
-    hit = total = 0
-    for p, t in zip(predictions, targets):
-        hit += sum(a == b for a, b in zip(p, t))
-        total += max(len(p), len(t))
-    return float(hit / total) if total else 1.0
-
-
-
-
 
 
 def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
@@ -191,7 +171,8 @@ class Seq2Seq:
     def fit(self, sources, targets, *, val_sources=None, val_targets=None, val_fraction: float = 0.1,
             epochs: int = 30, time_limit: float | None = None, max_steps: int | None = None,
             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 5,
-            out_dir=None, quiet: bool = True) -> "Seq2Seq":
+            test_sources=None, test_targets=None, beam_width: int = 1, out_dir=None, quiet: bool = True,
+            callbacks=None) -> "Seq2Seq":
         """Train on pairs ``sources[i] -> targets[i]`` (strings); returns self.
 
         Args:
@@ -200,8 +181,11 @@ class Seq2Seq:
             epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
                 (patience: epochs without a better validation loss; the best weights
                 are kept).
-            out_dir: write the run directory (module docstring).
+            test_sources, test_targets: test pairs scored at the end (:meth:`evaluate`
+                with ``beam_width``; ``test_scores_``, and ``metrics.json`` of the run).
+            out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
             quiet: False shows a progress bar (on a terminal) or log lines.
+            callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
         from rnnkit.data.sequences import minibatches
         from rnnkit.train import TrainConfig, Trainer
@@ -249,15 +233,18 @@ class Seq2Seq:
                              time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
                              patience=patience if val_batches is not None else None, restore_best=True,
                              seed=self.seed, quiet=quiet, log_every=max(1, min(50, -(-len(X) // bs))))
-        trainer = Trainer(self.model_, config, None if out_dir is None else os.fspath(out_dir))
+        self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None
+        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
         self.history_ = trainer.fit(train_batches, val_batches)
         self.model_.eval()
-        self.val_scores_, self._val_examples = None, None
         if vs:
             pred = self.predict(vs)
             self.val_scores_ = {"exact_match": exact_match(pred, vt), "char_accuracy": char_accuracy(pred, vt),
                                 "n": len(vs)}
             self._val_examples = (vs, vt, pred)
+        if test_sources is not None:
+            self.test_scores_ = self.evaluate(test_sources, test_targets, beam_width=beam_width)
         if out_dir is not None:
             self.save(out_dir)
             self._write_run(out_dir, len(tr))
@@ -321,16 +308,32 @@ class Seq2Seq:
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, sources, targets, beam_width: int = 1) -> dict:
-        """{"exact_match", "char_accuracy", "n"} of the decoded ``sources`` against ``targets``."""
+        """{"n", "exact_match", "char_accuracy", "chrf", "bleu"} of the decoded ``sources``
+        against ``targets`` (:func:`rnnkit.tasks.metrics.text_scores`: chrF and BLEU need
+        sacrebleu; without it they are None and "note" says so)."""
         self._check_fitted("evaluate")
         where = "Seq2Seq.evaluate"
         sources = _strings(sources, "sources", where)
         targets = _strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
-        pred = self.predict(sources, beam_width=beam_width)
-        return {"exact_match": exact_match(pred, targets), "char_accuracy": char_accuracy(pred, targets),
-                "n": len(targets)}
+        return text_scores(self.predict(sources, beam_width=beam_width), targets)
+
+    def predict_file(self, path, beam_width: int = 1) -> str:
+        """``source<TAB>output`` lines for the inputs of a file: one source per line, or
+        ``source<TAB>target`` pairs (the targets are not used)."""
+        from rnnkit.data.text import read_sources
+
+        self._check_fitted("predict_file")
+        sources, _ = read_sources(path)
+        return "".join(f"{s}\t{p}\n" for s, p in zip(sources, self.predict(sources, beam_width=beam_width)))
+
+    def evaluate_file(self, path, beam_width: int = 1) -> dict:
+        """:meth:`evaluate` on a file of ``source<TAB>target`` pairs."""
+        from rnnkit.data.text import read_pairs
+
+        self._check_fitted("evaluate_file")
+        return self.evaluate(*read_pairs(path), beam_width=beam_width)
 
     def score(self, sources, targets, beam_width: int = 1, metric: str = "exact_match") -> float:
         """Exact-match accuracy (``metric="exact_match"``) or character accuracy
@@ -403,6 +406,11 @@ class Seq2Seq:
                                     table=[[vs[i], vt[i], pred[i], "yes" if pred[i] == vt[i] else "no"]
                                            for i in shown],
                                     header=["source", "target", "prediction", "exact"]))
+        h = self.history_
+        write_json(os.path.join(out_dir, METRICS_JSON), {
+            "pairs": n_train + (0 if self.val_scores_ is None else self.val_scores_["n"]),
+            "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
+            "validation": self.val_scores_, "test": self.test_scores_})
         write_run_report(out_dir, "rnnkit sequence to sequence", sections,
                          config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
 
@@ -410,12 +418,17 @@ class Seq2Seq:
     def save(self, directory) -> str:
         """Write the fitted model to ``directory`` (config.json + model.npz); returns the path."""
         self._check_fitted("save")
-        meta = {"task": TASK, "params": self.get_params(),
-                "state": {"source_chars": self.source_chars_, "target_chars": self.target_chars_,
-                          "max_target_length": int(self.max_target_length_)}}
+        h = self.history_
+        meta = {**self._meta(), "training": training_meta(h, finished=h is not None and not h.interrupted)}
         if getattr(self, "val_scores_", None) is not None:
             meta["val_scores"] = dict(self.val_scores_)
         return save_task(directory, self.model_, meta)
+
+    def _meta(self) -> dict:
+        """The task's meta for config.json: parameters and both alphabets."""
+        return {"task": TASK, "params": self.get_params(),
+                "state": {"source_chars": self.source_chars_, "target_chars": self.target_chars_,
+                          "max_target_length": int(self.max_target_length_)}}
 
     @classmethod
     def load(cls, directory) -> "Seq2Seq":
@@ -435,5 +448,5 @@ class Seq2Seq:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
         s2s.model_ = restore_model(directory, ckpt, model, s2s._build_model().config(),
                                    "does not match the parameters and alphabets")
-        s2s.val_scores_ = s2s._val_examples = None
+        s2s.history_ = s2s.val_scores_ = s2s.test_scores_ = s2s._val_examples = None
         return s2s

@@ -137,6 +137,11 @@ class Trainer:
         self._started = False          # False until a fresh fit or a resume set things up
 
     @property
+    def best_params(self) -> dict | None:
+        """The weights of the best validation loss so far (None before the first evaluation)."""
+        return self._best_params
+
+    @property
     def _plateau(self) -> bool:
         return self.config.schedule is not None and self.config.schedule.lower() == "plateau"
 

@@ -1,0 +1,467 @@
+"""The :class:`Forecaster` task: fit, predict, backtest, save and load (see :mod:`rnnkit.tasks.forecast`)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnkit._checks import check_choice, check_positive_int
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
+                                  load_task, restore_model, save_task)
+from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
+from rnnkit.tasks.forecast.windows import Windows, as_values
+from rnnkit.tasks.run import RunWriter, train_dir, training_meta
+from rnnkit.train.callbacks import check_callbacks
+
+__all__ = ["Forecaster"]
+
+TASK = "forecast"
+STRATEGIES = ("direct", "recursive")
+INTERVALS = (None, "quantile", "mc_dropout")
+
+
+def _optional_int(value, name: str, where: str, minimum: int = 1):
+    return None if value is None else check_positive_int(value, name, where, minimum=minimum)
+
+
+class Forecaster(Windows):
+    """A recurrent forecaster of the next ``horizon`` rows of a (multivariate) series.
+
+    Args:
+        lookback: rows the network reads (None: 2·period when a period is known,
+            else max(2·horizon, 24); shortened to leave windows when data are short).
+        horizon: rows to forecast (H).
+        strategy: "direct" (H·n_targets outputs at once) or "recursive" (a one-step
+            model rolled forward).
+        cell, hidden_size, num_layers, dropout: the recurrent network ("lstm", "gru",
+            "rnn", "rnn-relu"); dropout acts between layers and before the head.
+        loss: "mse" (default), "mae" or "huber" (ignored with intervals="quantile").
+        intervals: None, "quantile" (pinball loss on ``quantiles``, direct strategy only)
+            or "mc_dropout" (needs dropout > 0).
+        quantiles: the quantile levels of the bands (default 0.1, 0.5, 0.9: an 80 %
+            interval around the median).
+        scaler: "standard" (default) or "minmax", fitted on the training part.
+        relative: inputs and targets relative to the window's last value (default True).
+        period: the seasonal period in rows, "auto" (inferred from the training part)
+            or None (no seasonal baseline; MASE then scales by the one-step naive).
+        batch_size, dtype, seed: training batches, float dtype, the seed of weights,
+            data order and dropout.
+
+    After :meth:`fit`: ``model_``, ``history_``, ``scaler_``, ``lookback_``, ``period_``,
+    ``mase_lag_``, ``mase_scale_``, ``columns_``, ``targets_``, ``split_`` (rows of the
+    train/validation/test parts) and ``test_backtest_`` (the backtest on the test part,
+    or None).
+    """
+
+    def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "direct",
+                 cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0,
+                 loss: str = "mse", intervals: str | None = None, quantiles=(0.1, 0.5, 0.9),
+                 scaler: str = "standard", relative: bool = True, period="auto", batch_size: int = 32,
+                 dtype: str = "float32", seed: int = 0):
+        where = "Forecaster"
+        self.lookback = _optional_int(lookback, "lookback", where)
+        self.horizon = check_positive_int(horizon, "horizon", where)
+        self.strategy = check_choice(strategy, "strategy", STRATEGIES, where)
+        self.cell = check_cell(cell, where)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
+        self.loss = check_choice(loss, "loss", ("mse", "mae", "huber"), where)
+        self.intervals = check_choice(intervals, "intervals", INTERVALS, where)
+        q = sorted(check_number(v, "quantiles", where, 0.0, 1.0, low_open=True, high_open=True)
+                   for v in (quantiles if isinstance(quantiles, (list, tuple, np.ndarray)) else [quantiles]))
+        if len(q) < 2 or len(set(q)) != len(q):
+            raise ValueError(f"{where}: quantiles must be at least 2 distinct levels in (0, 1), got {quantiles!r}")
+        self.quantiles = q
+        if self.intervals == "quantile" and self.strategy == "recursive":
+            raise ValueError(f"{where}: intervals='quantile' needs strategy='direct' (a recursive forecast "
+                             f"feeds one value back per step); use intervals='mc_dropout' with recursive")
+        if self.intervals == "mc_dropout" and self.dropout == 0.0:
+            raise ValueError(f"{where}: intervals='mc_dropout' needs dropout > 0 (e.g. dropout=0.2)")
+        self.scaler = check_choice(scaler, "scaler", ("standard", "minmax"), where)
+        self.relative = check_flag(relative, "relative", where)
+        if period != "auto" and period is not None:
+            period = check_positive_int(period, "period", where, minimum=2)
+        self.period = period
+        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
+        self.model_ = None
+        self.history_ = None
+
+    # -- parameters ------------------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor arguments (JSON-able)."""
+        return {"lookback": self.lookback, "horizon": self.horizon, "strategy": self.strategy,
+                "cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "dropout": self.dropout, "loss": self.loss, "intervals": self.intervals,
+                "quantiles": list(self.quantiles), "scaler": self.scaler, "relative": self.relative,
+                "period": self.period, "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+
+    def __repr__(self) -> str:
+        return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    def _check_fitted(self, what: str) -> None:
+        if self.model_ is None:
+            raise RnnkitError(f"Forecaster.{what}: the forecaster is not fitted; call fit(series) or "
+                              f"Forecaster.load(directory) first")
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, series, covariates=None, *, columns=None, targets=None, covariate_columns=None,
+            date_column=None, fill: str = "error", val_fraction: float = 0.15, test_fraction: float = 0.15,
+            epochs: int = 100, time_limit: float | None = None, max_steps: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 10,
+            out_dir=None, quiet: bool = True, callbacks=None) -> "Forecaster":
+        """Train on ``series``; returns self.
+
+        Args:
+            series: an array (N,) or (N, F), or a CSV path (read with
+                :func:`rnnkit.data.read_csv`: ``columns`` are the series columns, default
+                every column but ``date_column`` and ``covariate_columns``; ``fill`` says
+                what to do with empty cells: "error", "interpolate", "ffill", "drop").
+            covariates: (N, C) extra inputs known for the past (arrays only).
+            targets: which series columns to forecast (indices, or names for a CSV;
+                default all). The other columns are inputs only (direct strategy).
+            val_fraction, test_fraction: the time-ordered validation part (early
+                stopping, best weights) and test part (scored by a backtest, in
+                ``test_backtest_`` and the report). test_fraction may be 0.
+            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
+                (clip is the global gradient-norm bound; patience counts epochs
+                without a better validation loss).
+            out_dir: write the run directory (:mod:`rnnkit.tasks.run`; also ``backtest.csv``
+                and ``predictions.csv``, the forecast after the end of the data).
+            quiet: False shows a progress bar (on a terminal) or log lines.
+            callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
+
+        Shapes:
+            series (N,) or (N, F), covariates (N, C)
+        """
+        from rnnkit.data.series import make_scaler, split_sizes
+        from rnnkit.train import TrainConfig, Trainer
+
+        where = "Forecaster.fit"
+        check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
+        values, cov, names, dates = self._read(series, covariates, columns, covariate_columns, date_column,
+                                               fill, where)
+        # how a CSV was read, so backtest(path) reads a file of the same layout the same way
+        self.csv_options_ = None
+        if isinstance(series, (str, os.PathLike)):
+            self.csv_options_ = {"columns": columns if columns is None or isinstance(columns, (str, int))
+                                 else list(columns),
+                                 "covariate_columns": covariate_columns if covariate_columns is None
+                                 or isinstance(covariate_columns, (str, int)) else list(covariate_columns),
+                                 "date_column": date_column, "fill": fill}
+        N, F = values.shape
+        # a 1-D series (or one CSV column) gets 1-D forecasts (H,); an (N, 1) array gets (H, 1)
+        self.univariate_ = F == 1 and (isinstance(series, (str, os.PathLike)) or np.ndim(series) == 1)
+        self.n_features_, self.n_covariates_ = F, 0 if cov is None else cov.shape[1]
+        self.columns_ = names
+        self.targets_ = self._resolve_targets(targets, names, where)
+        if self.strategy == "recursive" and len(self.targets_) != F:
+            raise ValueError(f"{where}: strategy='recursive' feeds its forecasts back as inputs, so it must "
+                             f"forecast every series column ({F}); got targets {targets!r}. Use "
+                             f"strategy='direct', or pass the other columns as covariates")
+        n_train, n_val, n_test = split_sizes(N, val_fraction, test_fraction)
+        self.split_ = {"train": n_train, "validation": n_val, "test": n_test}
+        H = self.horizon
+        train_vals = values[:n_train]
+
+        # period, lookback
+        if self.period == "auto":
+            self.period_ = infer_period(train_vals[:, self.targets_[0]])
+        else:
+            self.period_ = self.period
+        self.lookback_ = self._choose_lookback(n_train)
+        need = self.lookback_ + (H if self.strategy == "direct" else 1)
+        if need > n_train:
+            raise RnnkitError(
+                f"{where}: the training part has {n_train} rows (of {N}; val_fraction={val_fraction}, "
+                f"test_fraction={test_fraction}), too short for lookback={self.lookback_} + "
+                f"horizon={H if self.strategy == 'direct' else 1} = {need}; use a shorter lookback or "
+                f"horizon, or more data")
+        if n_val and n_val < (H if self.strategy == "direct" else 1):
+            raise RnnkitError(f"{where}: the validation part has {n_val} rows, fewer than horizon={H}; "
+                              f"raise val_fraction (or set it to 0 to train without early stopping)")
+
+        # scaling and the MASE scale from the training part only
+        full = values if cov is None else np.concatenate([values, cov], axis=1)
+        self.scaler_ = make_scaler(self.scaler).fit(full[:n_train])
+        m = self.period_ if self.period_ is not None and self.period_ < n_train else 1
+        self.mase_lag_ = m
+        diffs = np.abs(train_vals[m:, self.targets_] - train_vals[:-m, self.targets_])
+        scale = diffs.mean(axis=0)
+        self.mase_scale_ = np.where(scale > 0, scale, 1.0)
+
+        z = self.scaler_.transform(full)
+        x_tr, y_tr = self._train_arrays(z, 0, n_train)
+        val_batches = None
+        if n_val:
+            x_va, y_va = self._train_arrays(z, n_train, n_train + n_val)
+            val_batches = [{"x": x_va[:, i:i + 256], "y": y_va[i:i + 256]} for i in range(0, y_va.shape[0], 256)]
+        n = y_tr.shape[0]
+        bs = min(self.batch_size, n)
+
+        def train_batches(epoch, rng):
+            order = rng.permutation(n)
+            # a last batch of fewer than half a batch joins the one before (no noisy tiny steps)
+            starts = list(range(0, n, bs))
+            if len(starts) > 1 and n - starts[-1] < bs // 2:
+                starts.pop()
+            for i, s in enumerate(starts):
+                e = starts[i + 1] if i + 1 < len(starts) else n
+                idx = order[s:e]
+                yield {"x": x_tr[:, idx], "y": y_tr[idx]}
+
+        self.model_ = self._build_model()
+        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
+                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
+                             patience=patience if val_batches is not None else None, restore_best=True,
+                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, -(-n // bs))))
+        # until training ends: no residual spread yet, no test scores (the run directory's model
+        # during training is a point forecaster)
+        self.history_, self.test_backtest_ = None, None
+        self.noise_std_ = np.zeros(y_tr.shape[1])
+        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
+        self.history_ = trainer.fit(lambda e, r: list(train_batches(e, r)), val_batches)
+        self.model_.eval()
+        # residual spread for the Monte-Carlo bands, on data the weights were not fitted to
+        x_res, y_res = (x_va, y_va) if n_val else (x_tr, y_tr)
+        if self.intervals == "quantile":
+            self.noise_std_ = np.zeros(y_res.shape[1])           # the quantile head carries the spread
+        else:
+            resid = y_res.astype(np.float64) - np.asarray(self._forward(x_res, sample=False), dtype=np.float64)
+            self.noise_std_ = np.sqrt((resid ** 2).mean(axis=0))                    # (H·out,)
+
+        if n_test >= H:
+            self.test_backtest_ = self.backtest(values, cov, start=n_train + n_val, seed=self.seed)
+        if out_dir is not None:
+            self.write_run(out_dir, values, cov, dates)
+        return self
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(self, history, covariates=None, future_covariates=None) -> np.ndarray:
+        """Forecast the ``horizon`` rows after ``history`` (original units).
+
+        The point forecast is the median for intervals="quantile" and the dropout-free
+        network otherwise.
+
+        Shapes:
+            history (N,) or (N, F) with N >= lookback_, covariates (N, C),
+            future_covariates (H, C) (recursive with covariates only)
+            -> (H,) for a univariate series, else (H, n_targets)
+        """
+        self._check_fitted("predict")
+        where = "Forecaster.predict"
+        values, cov = self._history(history, covariates, where)
+        fc = self._future_cov(future_covariates, where)
+        zwin = self._windows_for(values, cov, [len(values)])
+        zfc = None if fc is None else self._scale_cov(fc)[None]
+        out = self._forecast_scaled(zwin, zfc)
+        if self.intervals == "quantile":
+            out = np.sort(out, axis=-1)[..., self._median_index()]
+        return self._shape_out(self._unscale(out)[0])
+
+    def predict_interval(self, history, covariates=None, future_covariates=None, n_samples: int = 100,
+                         seed: int | None = None) -> dict:
+        """Forecast with prediction bands: {"lower", "median", "upper", "quantiles"}.
+
+        "lower"/"upper" are the lowest and highest of ``quantiles`` (an 80 % band for
+        0.1/0.9) and "quantiles" all levels, stacked on a last axis. intervals="quantile"
+        reads them off the quantile head (sorted across levels); "mc_dropout" draws
+        ``n_samples`` forecasts with dropout on (``seed`` fixes the draw).
+
+        Shapes:
+            -> lower, median, upper like :meth:`predict`; quantiles (..., Q)
+        """
+        self._check_fitted("predict_interval")
+        where = "Forecaster.predict_interval"
+        if self.intervals is None:
+            raise RnnkitError(f"{where}: the forecaster was built without intervals; use "
+                              f"Forecaster(intervals='quantile') or intervals='mc_dropout' (with dropout > 0)")
+        values, cov = self._history(history, covariates, where)
+        fc = self._future_cov(future_covariates, where)
+        zwin = self._windows_for(values, cov, [len(values)])
+        zfc = None if fc is None else self._scale_cov(fc)[None]
+        q = self._bands(zwin, zfc, n_samples, seed, where)[0]                 # (H, T, Q)
+        return self._band_dict(q)
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def backtest(self, series, covariates=None, n_origins: int | None = None, step: int = 1,
+                 start: int | None = None, n_samples: int = 100, seed: int | None = None) -> dict:
+        """Rolling-origin evaluation of the model and the naive baselines (module docstring).
+
+        Origins (first forecast rows) run from ``start`` (default: the first row with a
+        full lookback window and, for the seasonal baseline, one period of history)
+        in steps of ``step`` up to N − H; ``n_origins`` keeps the last ones. The model
+        is not refitted. MASE divides by the training part's scale ``mase_scale_``.
+        ``n_samples`` and ``seed`` are the Monte-Carlo draws of intervals="mc_dropout".
+
+        Returns a dict: "metrics" {"model", "naive", "seasonal_naive" (None without a
+        period)} each {"mae", "rmse", "mape", "smape", "mase"}; "origins" (n,);
+        "actual", "forecast", "naive", "seasonal_naive" arrays (n, H, n_targets); with
+        intervals also "lower", "upper" and "coverage" (the fraction of actual values
+        inside [lower, upper]); "period", "mase_lag", "horizon".
+
+        Shapes:
+            series (N,) or (N, F) (or a CSV path, read with fit's columns, covariate_columns,
+            date_column and fill), covariates (N, C)
+        """
+        self._check_fitted("backtest")
+        where = "Forecaster.backtest"
+        if isinstance(series, (str, os.PathLike)):
+            opts = self.csv_options_ or {"columns": None, "covariate_columns": None, "date_column": None,
+                                         "fill": "error"}
+            values, cov, _, _ = self._read(series, None, opts["columns"], opts["covariate_columns"],
+                                           opts["date_column"], opts["fill"], where)
+        else:
+            values = as_values(series, "series", where)
+            cov = None if covariates is None else as_values(covariates, "covariates", where)
+        self._check_like_fit(values, cov, where)
+        step = check_positive_int(step, "step", where)
+        N, H, L = len(values), self.horizon, self.lookback_
+        m = self.period_
+        first = max(L, m or 1)
+        start = first if start is None else max(check_positive_int(start, "start", where, minimum=0), first)
+        if start + H > N:
+            raise RnnkitError(f"{where}: the series has {N} rows; a backtest needs lookback={L}"
+                              + (f" (and period={m})" if m else "") + f" rows of history before the first "
+                              f"origin {start} and horizon={H} rows after it")
+        origins = np.arange(start, N - H + 1, step)
+        if n_origins is not None:
+            origins = origins[-check_positive_int(n_origins, "n_origins", where):]
+        if self.strategy == "recursive" and self.n_covariates_:
+            fc = cov[origins[:, None] + np.arange(H)]                         # (n, H, C)
+            zfc = self._scale_cov(fc)
+        else:
+            zfc = None
+        zwin = self._windows_for(values, cov, origins)
+        tg = list(self.targets_)
+        actual = values[origins[:, None] + np.arange(H)][:, :, tg]
+        result = {"origins": origins, "horizon": H, "period": m, "mase_lag": self.mase_lag_, "actual": actual}
+        if self.intervals is not None:
+            q = self._unscale(self._bands(zwin, zfc, n_samples, seed, where), axis_targets=-2)
+            result["lower"], result["upper"] = q[..., 0], q[..., -1]
+            inside = (actual >= result["lower"]) & (actual <= result["upper"])
+            result["coverage"] = float(inside.mean())
+        out = self._forecast_scaled(zwin, zfc)
+        if self.intervals == "quantile":
+            out = np.sort(out, axis=-1)[..., self._median_index()]
+        result["forecast"] = self._unscale(out)
+        result["naive"] = np.repeat(values[origins - 1][:, None, tg], H, axis=1)
+        scale = self.mase_scale_
+        metrics = {"model": forecast_metrics(actual, result["forecast"], scale),
+                   "naive": forecast_metrics(actual, result["naive"], scale), "seasonal_naive": None}
+        if m:
+            result["seasonal_naive"] = np.stack([seasonal_naive(values[:, tg], o, H, m) for o in origins])
+            metrics["seasonal_naive"] = forecast_metrics(actual, result["seasonal_naive"], scale)
+        result["metrics"] = metrics
+        return result
+
+    def score(self, series, covariates=None, **kwargs) -> float:
+        """Negative MASE of a backtest on ``series`` (higher is better, as scikit-learn scores)."""
+        return -self.backtest(series, covariates, **kwargs)["metrics"]["model"]["mase"]
+
+    # -- the run directory and files ------------------------------------------------------------
+    def write_run(self, out_dir, values, cov=None, dates=None) -> None:
+        """Write the run directory of a fitted forecaster (:mod:`rnnkit.tasks.run`): the model,
+        ``metrics.json``, ``backtest.csv``, ``predictions.csv``, the plots and the report.
+
+        Shapes:
+            values (N, F) the series it was fitted on; cov (N, C) or None; dates: N labels or None
+        """
+        from rnnkit.tasks.forecast.report import write_forecast_outputs, write_forecast_report
+
+        self.save(out_dir)
+        write_forecast_outputs(self, out_dir, values, cov, dates)
+        write_forecast_report(self, out_dir, values, cov, dates)
+
+    def _read_like_fit(self, path, where: str):
+        self._check_fitted(where)
+        opts = self.csv_options_ or {"columns": None, "covariate_columns": None, "date_column": None,
+                                     "fill": "error"}
+        values, cov, _, _ = self._read(path, None, opts["columns"], opts["covariate_columns"],
+                                       opts["date_column"], opts["fill"], where)
+        self._check_like_fit(values, cov, where)
+        return values, cov
+
+    def predict_file(self, path) -> str:
+        """The forecast of the ``horizon`` rows after the history in a CSV file (read with
+        fit's columns, date column and fill) as CSV: step, row, target, forecast[, lower, upper]."""
+        from rnnkit.tasks.forecast.report import forecast_csv
+
+        where = "Forecaster.predict_file"
+        values, cov = self._read_like_fit(path, where)
+        if self.n_covariates_ and self.strategy == "recursive":
+            raise RnnkitError(f"{where}: a recursive forecaster with covariates needs their future values; "
+                              f"use Forecaster.predict(history, covariates, future_covariates)")
+        return forecast_csv(self, values, cov)
+
+    def evaluate_file(self, path) -> dict:
+        """A rolling-origin :meth:`backtest` over every origin of a CSV file: MAE, RMSE, MAPE,
+        sMAPE and MASE of the model next to the naive and seasonal-naive baselines."""
+        values, cov = self._read_like_fit(path, "Forecaster.evaluate_file")
+        res = self.backtest(values, cov, seed=self.seed)
+        out = {"rows": len(values), "origins": int(len(res["origins"])), "horizon": self.horizon,
+               "period": res["period"], "mase_lag": res["mase_lag"], "metrics": res["metrics"]}
+        if "coverage" in res:
+            out["coverage"], out["band"] = res["coverage"], [self.quantiles[0], self.quantiles[-1]]
+        return out
+
+    # -- files ---------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"scaler": self.scaler_.to_dict(), "n_features": self.n_features_,
+                "n_covariates": self.n_covariates_, "columns": list(self.columns_), "targets": list(self.targets_),
+                "univariate": bool(self.univariate_), "lookback": int(self.lookback_),
+                "period": None if self.period_ is None else int(self.period_), "mase_lag": int(self.mase_lag_),
+                "mase_scale": [float(v) for v in self.mase_scale_], "split": dict(self.split_),
+                "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_}
+
+    def _meta(self) -> dict:
+        """The task's meta for config.json: parameters and the fitted state."""
+        return {"task": TASK, "params": self.get_params(), "state": self._state()}
+
+    def save(self, directory) -> str:
+        """Write the fitted forecaster to ``directory`` (config.json + model.npz); returns the path."""
+        self._check_fitted("save")
+        h = self.history_
+        meta = {**self._meta(), "training": training_meta(h, finished=h is not None and not h.interrupted)}
+        if getattr(self, "test_backtest_", None) is not None:
+            meta["test_metrics"] = self.test_backtest_["metrics"]
+        return save_task(directory, self.model_, meta)
+
+    @classmethod
+    def load(cls, directory) -> "Forecaster":
+        """Read a forecaster written by :meth:`save` or ``fit(out_dir=...)``.
+
+        A directory of another task is a CheckpointError ("… was written by task 'lm',
+        not 'forecast'"); so is one whose files do not match.
+        """
+        from rnnkit.data.series import scaler_from_dict
+        from rnnkit.models import build
+
+        directory = os.fspath(directory)
+        ckpt = load_task(directory, TASK, "Forecaster")
+        try:
+            meta = ckpt.meta
+            fc = cls(**meta["params"])
+            s = meta["state"]
+            fc.scaler_ = scaler_from_dict(s["scaler"])
+            fc.n_features_, fc.n_covariates_ = int(s["n_features"]), int(s["n_covariates"])
+            fc.columns_, fc.targets_ = list(s["columns"]), [int(t) for t in s["targets"]]
+            fc.univariate_, fc.lookback_ = bool(s["univariate"]), int(s["lookback"])
+            fc.period_ = None if s["period"] is None else int(s["period"])
+            fc.mase_lag_ = int(s["mase_lag"])
+            fc.mase_scale_ = np.asarray(s["mase_scale"], dtype=np.float64)
+            fc.split_ = dict(s["split"])
+            fc.noise_std_ = np.asarray(s["noise_std"], dtype=np.float64)
+            fc.csv_options_ = s.get("csv_options")
+            model = build(ckpt.config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{directory}: config.json does not describe a valid forecaster: {exc}") from exc
+        fc.model_ = restore_model(directory, ckpt, model, fc._build_model().config(),
+                                  "does not match the forecaster's parameters and data description")
+        fc.test_backtest_ = fc.history_ = None
+        return fc
