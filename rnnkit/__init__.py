@@ -1,19 +1,6 @@
 """rnnkit: recurrent neural networks with hand-written BPTT in NumPy."""
 
-import os as _os
-import sys as _sys
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-
-# NumPy's OpenBLAS keeps its idle threads spinning for 2^28 cycles (~0.1 s) after
-# each product. A training step runs the compiled time loops (rnnkit.fast) right
-# after the weight-gradient products, and their threads then share the cores with
-# those spinners: LSTM B=64 H=256 T=100 forward 73 ms instead of 28 on 2 cores.
-# 2^20 cycles (well under a millisecond) keeps OpenBLAS's threads warm between
-# the products of one step. OpenBLAS reads it when NumPy loads it, so it acts
-# only when rnnkit is imported first (the rnnkit command always is); a value the
-# user set wins.
-if "numpy" not in _sys.modules:
-    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 from rnnkit._lazy import attach as _attach
 from rnnkit._version import __version__

@@ -16,3 +16,7 @@ class CheckpointError(RnnkitError):
 
 class DivergenceError(RnnkitError):
     """Training produced a NaN or inf loss or gradient."""
+
+
+class PerformanceWarning(UserWarning):
+    """rnnkit runs, but slower than it could: e.g. the compiled loops were not built."""

@@ -42,8 +42,8 @@ from rnnkit import init as _init
 from rnnkit._checks import (check_choice, check_dtype, check_flag, check_float_array, check_lengths,
                             check_positive_int, check_prob, check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES
-from rnnkit.fast._build import kernels
-from rnnkit.fast._util import addr, scratch
+from rnnkit.fast import kernels
+from rnnkit.fast._util import scratch
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -57,8 +57,7 @@ class _KernelPlan(NamedTuple):
     names: list            # parameter names, 4 per layer
     ids: tuple             # id() of each parameter (None for no bias) when checked
     weights: list          # per layer (W_ih, W_hh, b_ih, b_hh): holds the arrays
-    ptrs: np.ndarray       # their addresses, int64 (0 for None)
-    address: int           # the address of ptrs
+    flat: tuple            # the same, 4 per layer in one tuple (stack_inf's argument)
 
 
 # -- shared checks ---------------------------------------------------------------------
@@ -438,17 +437,16 @@ class Recurrent(Module):
     def _kernel_weights(self):
         """The weights as the C loops read them, or None when one is not readable as it is.
 
-        Returns (weights, ptrs): per layer (W_ih, W_hh, b_ih, b_hh), None for no bias, and
-        the address of their addresses, the int64 array ``stack_inf`` takes. Checked
+        Returns (weights, flat): per layer (W_ih, W_hh, b_ih, b_hh), None for no bias, and
+        the same 4 per layer in one tuple, as ``stack_inf`` takes them. Checked
         (dtype, shape, C order) once and kept while every parameter is the same array
-        object: training and ``load_state_dict`` change their values in place, which the
-        addresses follow. The plan holds the arrays (so no other object can take their
+        object: training and ``load_state_dict`` change their values in place. The plan holds the arrays (so no other object can take their
         ids) and is keyed by the ids, so a copy of the layer (``copy.deepcopy``: new
         arrays) builds its own.
         """
         P, plan = self._params, self._kernel_plan
         if plan is not None and tuple(map(id, map(P.get, plan.names))) == plan.ids:
-            return plan.weights, plan.address
+            return plan.weights, plan.flat
         names = [f"{k}_l{layer}" for layer in range(self.num_layers)
                  for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         arrays = [P.get(n) for n in names]
@@ -459,9 +457,8 @@ class Recurrent(Module):
             if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape
                                      and a.flags.c_contiguous) for a, shape in zip(w, shapes)):
                 return None
-        ptrs = np.array([addr(a) or 0 for a in arrays], dtype=np.int64)
-        self._kernel_plan = _KernelPlan(names, tuple(map(id, arrays)), weights, ptrs, addr(ptrs))
-        return weights, self._kernel_plan.address
+        self._kernel_plan = _KernelPlan(names, tuple(map(id, arrays)), weights, tuple(arrays))
+        return weights, self._kernel_plan.flat
 
     def _infer_compiled(self, x, h0, lengths):
         """Inference through the compiled loops, the arguments checked once (by forward).
@@ -480,7 +477,7 @@ class Recurrent(Module):
         if (self.bidirectional or (self.training and self.dropout > 0.0)
                 or not hasattr(cell, "run_infer")):
             return None
-        k = kernels(self.dtype)
+        k = kernels()
         plan = None if k is None else self._kernel_weights()
         if plan is None:
             return None
@@ -504,12 +501,12 @@ class Recurrent(Module):
             finals.append(final)
         return inp, self._stack_states(finals, B)
 
-    def _step_compiled(self, k, x, h0, ptrs):
+    def _step_compiled(self, k, x, h0, weights):
         """The whole stack in one C call (``stack_inf``) for T·B < 4: a generation step
         pays for each call into C and each array it allocates, so there is one call,
         h_n and c_n share one buffer and the loop's scratch is this thread's
         (:func:`rnnkit.fast._util.scratch`). Arguments as checked by forward (every
-        length is T); ptrs: the weights' addresses from :meth:`_kernel_weights`.
+        length is T); weights: the flat tuple from :meth:`_kernel_weights`.
 
         Shapes:
             x (T, B, I), h0 (L, B, H), the (h0, c0) pair or None -> y (T, B, H), h_n like h0
@@ -525,9 +522,8 @@ class Recurrent(Module):
         else:
             states[0] = h0
         y = np.empty((T, B, H), dtype=dt)
-        h = addr(states)
         k.stack_inf(_CELL_CODES[self.cell], int(self.nonlinearity == "relu"), L, T, B, H, I,
-                    addr(x), ptrs, h, h + L * B * H * dt.itemsize if lstm else None, addr(y),
+                    x, weights, states[0], states[1] if lstm else None, y,
                     scratch(dt, 4 * H + 2 * B * G * H + T * B * H))
         return y, ((states[0], states[1]) if lstm else states[0])
 

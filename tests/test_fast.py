@@ -4,11 +4,13 @@ The reference is what the finite-difference and torch tests prove; here every fa
 cell is compared with it value by value — outputs, final states, the whole cache,
 dx, dh0, every weight gradient and δh — in float64 (to 1e-12) and float32 (to
 1e-5), with ragged lengths, h0 given or None, d_final_state given or None, on one
-thread and with the batch split among threads. Also: the build (cache,
-concurrency, silence, no compiler), the switch-off variable and the errors.
+thread and with the batch split among threads, in every instruction set's build
+of the loops the CPU runs. Also: the NumPy fallback and its one warning, the
+switch-off variable, the environment left alone, and the errors.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,11 +20,12 @@ import pytest
 
 from rnnkit import fast
 from rnnkit.cells import CELLS, GATES
-from rnnkit.fast import _build
 from rnnkit.fast import gru as fast_gru
 
-if _build.find_compiler() is None:
-    pytest.skip("no C compiler here: rnnkit.fast cannot be built", allow_module_level=True)
+HAVE_CC = any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
+if not fast.available() and not HAVE_CC:
+    pytest.skip("no C compiler here: rnnkit.fast._fastrnn was not built", allow_module_level=True)
+ISAS = fast._ext.ISAS if fast.available() else ()
 
 CASES = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 CASE_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]
@@ -97,13 +100,13 @@ def loop(request):
     if request.param == "serial":
         yield request.param
         return
-    flops = _build.set_flops_per_thread(0)
-    threads = _build.set_max_threads(3)
+    flops = fast.set_flops_per_thread(0)
+    threads = fast.set_max_threads(3)
     try:
         yield request.param
     finally:
-        _build.set_flops_per_thread(flops)
-        _build.set_max_threads(threads)
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)
 
 
 def run_both(cell, nl, dtype, lengths, with_h0, with_dfinal, seed=0, t=T, b=B, i=I, h=H,
@@ -219,21 +222,19 @@ def test_single_step_calls_carry_the_state(loop):
         assert_same((y_f, s_f), (y_r, s_r), 1e-12, f"{cell} single steps")
 
 
-def use_build(build, tmp_path, monkeypatch):
-    """Run the kernels of this machine's build, or of one without -march=native (on
-    x86: SSE2 vectors, so other panel widths, row blocks and lanes per vector)."""
-    if build == "portable":
-        monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
-        lib, why = _build._open_library(flag_sets=(("-O3",),))
-        assert lib is not None, why
-        for dt, suffix in ((np.float32, "f32"), (np.float64, "f64")):
-            monkeypatch.setitem(_build._kernels, np.dtype(dt), _build.Kernels(lib, suffix))
+@pytest.fixture(params=ISAS)
+def build(request):
+    """Run the loops built for each instruction set this CPU runs (on x86-64: SSE2,
+    AVX2 and AVX-512 vectors, so other panel widths, row blocks and lanes per vector)."""
+    old = fast.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        fast.set_isa(old)
 
 
-@pytest.mark.parametrize("build", ["native", "portable"])
-def test_odd_sizes_in_both_builds(build, tmp_path, monkeypatch):
+def test_odd_sizes_in_every_build(build):
     # sizes that leave a partial panel and partial row blocks
-    use_build(build, tmp_path, monkeypatch)
     for cell, nl in CASES:
         for dtype in (np.float64, np.float32):
             ours, ref = run_both(cell, nl, dtype, np.array([6, 2, 5, 1, 6, 3, 4]), True, True,
@@ -264,9 +265,12 @@ def test_errors_match_the_reference(cell):
         f.backward(params, cache, np.zeros((T, B, H + 1)))
 
 
-def test_the_kernels_build_where_there_is_a_compiler():
-    # a compiler that cannot build _fastrnn.c is a bug, not a reason to skip
+def test_the_loops_are_built_where_there_is_a_compiler():
+    # a compiler that cannot build _fastrnn is a bug, not a reason to skip
     assert fast.available(), fast.status()
+    ext = fast._ext
+    assert ext.ISAS[0] == "baseline" and fast.isa() == ext.ISAS[-1]     # the best runs
+    assert ext.ABI_VERSION >= 10 and ext.FLOPS_PER_THREAD > 0
 
 
 def test_get_and_status():
@@ -276,12 +280,14 @@ def test_get_and_status():
         assert callable(mod.forward) and callable(mod.backward)
     with pytest.raises(ValueError, match="cell must be one of"):
         fast.get("transformer")
-    assert fast.status().startswith("loaded ")
+    assert fast.status().startswith(f"C loops ({fast.isa()} of ")
+    with pytest.raises(ValueError, match="not one of"):
+        fast.set_isa("mmx")
 
 
 def test_no_compile_variable_gives_the_reference(monkeypatch):
     monkeypatch.setenv("RNNKIT_NO_COMPILE", "1")
-    assert fast.get("lstm") is None and not fast.available()
+    assert fast.get("lstm") is None and fast.kernels() is None
     assert "RNNKIT_NO_COMPILE" in fast.status()
     # the fast modules, called anyway, are then exactly the reference
     rng = np.random.default_rng(7)
@@ -303,7 +309,7 @@ def test_a_forked_child_runs_after_the_parent_used_threads():
     params = make_params("lstm", rng, np.float32, h=32)
     x = rng.normal(size=(5, 8, I)).astype(np.float32)
     assert fast.available()                        # loaded, so that the settings below apply
-    flops, threads = _build.set_flops_per_thread(0), _build.set_max_threads(2)
+    flops, threads = fast.set_flops_per_thread(0), fast.set_max_threads(2)
     try:
         y, _, _ = fast.get("lstm").forward(params, x)
         ctx = mp.get_context("fork")
@@ -317,83 +323,43 @@ def test_a_forked_child_runs_after_the_parent_used_threads():
         assert not hung, "the forked child hung in the kernels"
         assert np.array_equal(queue.get(timeout=10), y)
     finally:
-        _build.set_flops_per_thread(flops)
-        _build.set_max_threads(threads)
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)
 
 
 def _child_forward(params, x, queue):
     queue.put(fast.get("lstm").forward(params, x)[0])
 
 
-# ------------------------------------------------------------------------- the build
+# ------------------------------------------------------------- without the loops
 
-PROBE = textwrap.dedent("""
+NO_LOOPS = textwrap.dedent("""
+    import sys, warnings
+    sys.modules["rnnkit.fast._fastrnn"] = None          # as if it had not been built
     import numpy as np
+    import rnnkit
     from rnnkit import fast
-    mod = fast.get("lstm")
-    ok = mod is not None
-    if ok:
-        rng = np.random.default_rng(0)
-        p = {"weight_ih": rng.normal(size=(8, 3)), "weight_hh": rng.normal(size=(8, 2))}
-        y, _, _ = mod.forward(p, rng.normal(size=(4, 2, 3)))
-        ok = bool(np.isfinite(y).all())
-    open(OUT, "w").write(f"{ok}|{fast.status()}")
+    warnings.simplefilter("always")                     # a once-only warning must not need a filter
+    with warnings.catch_warnings(record=True) as caught:
+        layer = rnnkit.Recurrent("lstm", 3, 4, num_layers=2, dtype="float32")
+        x = np.ones((5, 2, 3), dtype=np.float32)
+        for _ in range(3):
+            y, _ = layer.forward(x)
+            layer.backward(np.ones_like(y))
+    msgs = [str(w.message) for w in caught if issubclass(w.category, rnnkit.errors.PerformanceWarning)]
+    print(len(msgs), fast.status(), sep="|")
+    print(msgs[0] if msgs else "")
 """)
 
 
-def run_probe(tmp_path, name, env_extra):
-    out = tmp_path / f"{name}.txt"
-    env = {**os.environ, **env_extra}
-    env.pop("RNNKIT_NO_COMPILE", None)
-    proc = subprocess.Popen([sys.executable, "-c", PROBE.replace("OUT", repr(str(out)))], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return proc, out
-
-
-def test_build_is_cached_silent_and_safe_when_concurrent(tmp_path):
-    cache = tmp_path / "cache"
-    procs = [run_probe(tmp_path, f"p{i}", {"RNNKIT_CACHE": str(cache)}) for i in range(3)]
-    for proc, out in procs:
-        stdout, stderr = proc.communicate(timeout=240)
-        assert proc.returncode == 0, stderr.decode()
-        assert stdout == b"" and stderr == b"", "building must print nothing"
-        ok, status = out.read_text().split("|", 1)
-        assert ok == "True", status
-    libs = sorted(p.name for p in cache.iterdir())
-    assert len(libs) == 1 and libs[0].startswith("_fastrnn-") and libs[0].endswith(".so"), libs
-    mtime = (cache / libs[0]).stat().st_mtime_ns
-    proc, out = run_probe(tmp_path, "again", {"RNNKIT_CACHE": str(cache)})
-    assert proc.wait(timeout=240) == 0
-    assert out.read_text().startswith("True|")
-    assert (cache / libs[0]).stat().st_mtime_ns == mtime, "the cached library must be reused"
-
-
-@pytest.mark.parametrize("cc,reason", [("/nonexistent/cc", "no C compiler"), ("false", "failed")])
-def test_without_a_working_compiler_the_numpy_path_runs(tmp_path, cc, reason):
-    cache = tmp_path / "cache"
-    proc, out = run_probe(tmp_path, "nocc", {"RNNKIT_CACHE": str(cache), "CC": cc})
-    stdout, stderr = proc.communicate(timeout=240)
-    assert proc.returncode == 0 and stdout == b"" and stderr == b"", stderr.decode()
-    ok, status = out.read_text().split("|", 1)
-    assert ok == "False" and reason in status
-    # nothing half-built stays; a failed build leaves only markers, so that later
-    # processes do not pay for the same failure again
-    left = sorted(p.name for p in cache.iterdir()) if cache.exists() else []
-    assert all(name.endswith(".failed") for name in left), left
-    if cc == "false":
-        assert len(left) == len(_build.FLAG_SETS)
-        proc, out = run_probe(tmp_path, "again", {"RNNKIT_CACHE": str(cache), "CC": cc})
-        assert proc.wait(timeout=240) == 0
-        assert out.read_text().startswith("False|") and "failed" in out.read_text()
-
-
-def test_library_path_depends_on_source_and_flags(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
-    cc = _build.find_compiler()
-    a = _build.library_path(cc, ("-O3",))
-    b = _build.library_path(cc, ("-O3", "-march=native"))
-    assert a.parent == tmp_path and a != b
-    assert _build.cache_dir() == tmp_path
+def test_without_the_loops_numpy_runs_and_says_so_once():
+    out = subprocess.run([sys.executable, "-c", NO_LOOPS], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "RNNKIT_NO_COMPILE"})
+    first, message = out.stdout.strip().split("\n")
+    count, status = first.split("|")
+    assert count == "1", out.stdout
+    assert status.startswith("NumPy cells: rnnkit.fast._fastrnn is not built")
+    assert "NumPy cells run instead" in message
 
 
 @pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
@@ -419,30 +385,30 @@ def test_a_freed_workspace_is_reused_and_a_held_one_is_not():
     from rnnkit.fast import _util
     _util.release_pool()
     shape = (64, 1024)                       # 256 KiB of float32: pooled
-    (a,), _ = _util.workspace(np.float32, shape)
+    (a,) = _util.workspace(np.float32, shape)
     first = id(a.base)
     view = a[3:5]
     del a
-    (b,), _ = _util.workspace(np.float32, shape)
+    (b,) = _util.workspace(np.float32, shape)
     second = id(b.base)
     assert second != first                    # `view` still holds the first buffer
     del b
-    (c,), _ = _util.workspace(np.float32, shape)
+    (c,) = _util.workspace(np.float32, shape)
     assert id(c.base) == second               # freed: the same memory comes back
     del view
-    (d,), _ = _util.workspace(np.float32, shape)
+    (d,) = _util.workspace(np.float32, shape)
     assert id(d.base) == first and len(_util._POOL) == 2
     del c, d
     for i in range(2 * _util._POOL_FREE_MAX):  # free buffers: the newest few are kept
         _util.workspace(np.float32, (64, 1024 + i))
     assert len(_util._POOL) == _util._POOL_FREE_MAX + 1        # + the one just handed out
-    held = [_util.workspace(np.float32, (64, 2048 + i))[0][0] for i in range(2 * _util._POOL_FREE_MAX)]
+    held = [_util.workspace(np.float32, (64, 2048 + i))[0] for i in range(2 * _util._POOL_FREE_MAX)]
     assert all(any(buf is h.base for buf in _util._POOL) for h in held)   # in use: all kept
-    again = _util.workspace(np.float32, (64, 2048))[0][0]
+    again = _util.workspace(np.float32, (64, 2048))[0]
     assert again.base is not held[0].base                          # held[0] is still in use
     freed = id(held.pop(0).base)
-    assert id(_util.workspace(np.float32, (64, 2048))[0][0].base) == freed   # freed: reused
-    held += [_util.workspace(np.float32, (8, 1024 + i))[0][0] for i in range(2 * _util._POOL_MAX)]
+    assert id(_util.workspace(np.float32, (64, 2048))[0].base) == freed   # freed: reused
+    held += [_util.workspace(np.float32, (8, 1024 + i))[0] for i in range(2 * _util._POOL_MAX)]
     assert len(_util._POOL) <= _util._POOL_MAX                     # bounded even when all are in use
     _util.release_pool()
     assert _util._POOL == []
@@ -482,12 +448,10 @@ def test_infer_single_steps_carry_the_state(cell, nl):
     assert_same({"y": np.concatenate(ys), "final": s}, {"y": want_y, "final": want_final}, 1e-12)
 
 
-@pytest.mark.parametrize("build", ["native", "portable"])
-def test_short_calls_at_odd_sizes_in_both_builds(build, tmp_path, monkeypatch):
+def test_short_calls_at_odd_sizes_in_every_build(build):
     # T·B < 4 reads W unpacked, a vector's width of columns at a time with their sums
     # across lanes done together: sizes (I = 19, H = 21) leave a partial vector of
     # depth and columns past the last whole group; 1 to 3 rows
-    use_build(build, tmp_path, monkeypatch)
     rng = np.random.default_rng(14)
     for cell, nl in CASES:
         for dtype in (np.float64, np.float32):
@@ -534,29 +498,17 @@ def test_both_ways_of_projecting_the_inputs(cell, nl, lengths, where, loop, monk
     assert_same({"y": y, "final": final}, {"y": want_y, "final": want_final}, TOL[np.float64])
 
 
-def test_importing_rnnkit_first_shortens_openblas_spinning():
-    # OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when NumPy loads it: imported first,
-    # rnnkit sets it (unless the user did); after NumPy it changes nothing
-    probe = "import os, {first}; import {second}; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-
-    def run(code, **extra):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**env, **extra}, check=True)
-        return out.stdout.strip()
-
-    assert run(probe.format(first="rnnkit", second="numpy")) == "20"
-    assert run(probe.format(first="rnnkit", second="numpy"), OPENBLAS_THREAD_TIMEOUT="24") == "24"
-    assert run(probe.format(first="numpy", second="rnnkit")) == "None"
-
-
-def test_loading_the_kernels_shortens_openmp_spinning():
-    # GNU OpenMP reads GOMP_SPINCOUNT when the kernels' library loads it: set unless
-    # the user set it
-    code = ("import os; from rnnkit import fast; fast.available(); "
-            "print(os.environ.get('GOMP_SPINCOUNT'))")
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "RNNKIT_NO_COMPILE")}
-    for extra, want in (({}, str(_build.GOMP_SPINCOUNT)), ({"GOMP_SPINCOUNT": "7"}, "7")):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**env, **extra}, check=True)
-        assert out.stdout.strip() == want
+def test_rnnkit_sets_no_environment_variables():
+    # speed must not depend on import order: rnnkit changes nothing process-wide,
+    # imported before or after NumPy, and running the loops changes nothing either
+    code = ("import os; before = dict(os.environ); import {first}, {second}; "
+            "from rnnkit import fast; import numpy as np; "
+            "p = {{'weight_ih': np.ones((8, 3)), 'weight_hh': np.ones((8, 2))}}; "
+            "fast.get('lstm').forward(p, np.ones((4, 2, 3))); "
+            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT", "RNNKIT_NO_COMPILE")}
+    for first, second in (("rnnkit", "numpy"), ("numpy", "rnnkit")):
+        out = subprocess.run([sys.executable, "-c", code.format(first=first, second=second)],
+                             capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == "[]", (first, out.stdout)

@@ -3,10 +3,10 @@
 ``rnnkit.cells.{rnn,lstm,gru}`` are the readable reference that the gradient
 checks prove. This package holds drop-in twins, ``rnnkit.fast.{rnn,lstm,gru}``,
 with exactly the same ``forward``/``backward`` contract and cache (and ``infer``,
-forward without a cache), whose time loop runs in ``_fastrnn.c``: per step the
-products by W_ih (when it is small enough to stay in the cache) and W_hh, from
-copies packed once per call for the CPU's vector units, and one fused pass of
-the gate arithmetic, with no Python and no temporaries in between. OpenMP
+forward without a cache), whose time loop runs in C (``_kernels.c``): per step
+the products by W_ih (when it is small enough to stay in the cache) and W_hh,
+from copies packed once per call for the CPU's vector units, and one fused pass
+of the gate arithmetic, with no Python and no temporaries in between. OpenMP
 threads (``OMP_NUM_THREADS``) share each step's products by columns and its
 element-wise work by rows. NumPy still does the once-per-sequence products (a
 large input projection, dx and the weight gradients). The tests prove the fast
@@ -16,20 +16,33 @@ Choose an implementation with :func:`get`::
 
     cell = rnnkit.fast.get("lstm") or rnnkit.cells.CELLS["lstm"]
 
-The C file is compiled on first use with the machine's C compiler into a
-per-user cache (``$RNNKIT_CACHE``, else ``~/.cache/rnnkit``; see
-``rnnkit.fast._build``). With no compiler, a failed build, or the environment
-variable ``RNNKIT_NO_COMPILE=1``, :func:`get` returns None and the NumPy
-reference runs; :func:`status` says why. Importing this package compiles nothing.
+The loops are the extension module ``rnnkit.fast._fastrnn``, compiled when
+rnnkit is installed (``setup.py``): one build holds them for several
+instruction sets and runs the best the CPU has (:func:`isa`). Where it could
+not be built (no C compiler at install time), :func:`get` returns None, the
+NumPy reference runs and the first call says so (one :class:`PerformanceWarning`
+per process). The environment variable ``RNNKIT_NO_COMPILE=1`` switches the
+compiled loops off, silently; :func:`status` says which runs and why.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import warnings
+
+from rnnkit.errors import PerformanceWarning
+
+try:
+    from rnnkit.fast import _fastrnn as _ext
+    _MISSING = ""
+except ImportError as _exc:            # built without a compiler: the NumPy cells run
+    _ext = None
+    _MISSING = f"rnnkit.fast._fastrnn is not built ({_exc})"
 
 CELL_NAMES = ("rnn", "lstm", "gru")
 _MODULES: dict = {}
+_warned = False
 
 
 def enabled() -> bool:
@@ -39,11 +52,30 @@ def enabled() -> bool:
 
 
 def available() -> bool:
-    """Whether the compiled kernels can run here (compiles them on the first call)."""
+    """Whether the compiled loops were built (whatever RNNKIT_NO_COMPILE says)."""
+    return _ext is not None
+
+
+def kernels():
+    """The extension module whose functions are the C loops, or None when they cannot run.
+
+    None when the switch is off, or when they were not built: then the first call
+    warns (once per process) that the NumPy cells run instead.
+    """
     if not enabled():
-        return False
-    from rnnkit.fast._build import kernels
-    return kernels("float32") is not None
+        return None
+    if _ext is None:
+        _warn_missing()
+    return _ext
+
+
+def _warn_missing() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(f"rnnkit.fast: the compiled loops cannot run: {_MISSING}; the NumPy cells "
+                      f"run instead, several times slower (reinstall rnnkit where a C compiler "
+                      f"is found to build them)", PerformanceWarning, stacklevel=3)
 
 
 def get(cell: str):
@@ -53,24 +85,58 @@ def get(cell: str):
     arguments, results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]``.
     """
     module = _MODULES.get(cell) if isinstance(cell, str) else None
-    if module is not None:              # the kernels loaded before: only the switch can say no
+    if module is not None:              # imported before: only the switch can say no
         return module if enabled() else None
     if cell not in CELL_NAMES:
         raise ValueError(f"fast.get: cell must be one of {', '.join(map(repr, CELL_NAMES))}, "
                          f"got {cell!r}")
-    if not available():
+    if kernels() is None:
         return None
     module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
     return module
 
 
 def status() -> str:
-    """One line on the fast path: disabled, unavailable (and why), or loaded (and how)."""
+    """One line on the fast path: what runs (C loops and how, or NumPy) and why."""
+    if _ext is None:
+        return f"NumPy cells: {_MISSING}"
     if not enabled():
-        return "disabled by RNNKIT_NO_COMPILE"
-    from rnnkit.fast import _build
-    available()
-    return _build.status()
+        return "NumPy cells: the C loops are switched off by RNNKIT_NO_COMPILE"
+    openmp = f"OpenMP, up to {max_threads()} threads" if _ext.OPENMP else "no OpenMP, 1 thread"
+    return f"C loops ({isa()} of {', '.join(_ext.ISAS)}; {openmp})"
 
 
-__all__ = ["get", "available", "enabled", "status", "CELL_NAMES"]
+def isa() -> str:
+    """The instruction set whose loops run ("avx512", "avx2", "baseline"), or "" without them."""
+    return "" if _ext is None else _ext.isa()
+
+
+def set_isa(name: str) -> str:
+    """Run the loops built for the instruction set ``name`` (one of ``_fastrnn.ISAS`` that this
+    CPU runs); return the one that ran. For tests and comparisons: the best runs by default."""
+    if _ext is None:
+        raise RuntimeError(f"rnnkit.fast.set_isa: {_MISSING}")
+    return _ext.set_isa(name)
+
+
+def max_threads() -> int:
+    """How many threads the loops may use now (1 without the loops or OpenMP)."""
+    return 1 if _ext is None else _ext.max_threads()
+
+
+def set_max_threads(n: int) -> int:
+    """Let later calls from this thread use up to ``n`` threads; return the old limit (or 1)."""
+    return 1 if _ext is None else _ext.set_max_threads(int(n))
+
+
+def set_flops_per_thread(flops: int) -> int:
+    """Set the products (FLOPs per step) each thread needs; return the old value.
+
+    0 uses all threads whatever the size (the tests use it to run the threaded
+    loops on small problems). No effect without the loops.
+    """
+    return 0 if _ext is None else _ext.set_flops_per_thread(int(flops))
+
+
+__all__ = ["get", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
+           "set_max_threads", "set_flops_per_thread", "CELL_NAMES"]

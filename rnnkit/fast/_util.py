@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import math
 import sys
 import threading
@@ -10,7 +9,7 @@ import threading
 import numpy as np
 
 from rnnkit._checks import check_float_array, check_lengths, check_shape
-from rnnkit.fast import _build
+from rnnkit import fast
 
 
 # Buffers handed out by workspace(), newest last. A buffer is reused only when no
@@ -63,45 +62,42 @@ def release_pool() -> None:
 def workspace(dtype, *shapes):
     """C-contiguous arrays of ``shapes`` carved from one buffer, their contents undefined.
 
-    Returns ``(arrays, addresses)``. One allocation and one address lookup instead
-    of one per array keeps the per-call overhead of short sequences (a generation
-    loop calls with T = 1) small. The arrays do not overlap. The buffer comes from
-    a small pool and is reused once no array carved from it is alive: a training
-    loop that drops the last step's caches gets the same memory back.
+    One allocation instead of one per array keeps the per-call overhead of short
+    sequences (a generation loop calls with T = 1) small. The arrays do not
+    overlap. The buffer comes from a small pool and is reused once no array
+    carved from it is alive: a training loop that drops the last step's caches
+    gets the same memory back.
     """
     dt = np.dtype(dtype)
     sizes = [math.prod(s) for s in shapes]
     buf = _buffer(dt, sum(sizes))
-    base = addr(buf)
-    arrays, addresses, off = [], [], 0
+    arrays, off = [], 0
     for shape, n in zip(shapes, sizes):
         arrays.append(buf[off:off + n].reshape(shape))
-        addresses.append(base + off * dt.itemsize)
         off += n
-    return arrays, addresses
+    return arrays
 
 
 _scratch = threading.local()
 
 
-def scratch(dtype, n: int) -> int:
-    """The address of this thread's scratch of at least n elements of ``dtype``.
+def scratch(dtype, n: int) -> np.ndarray:
+    """This thread's scratch array of at least n elements of ``dtype``.
 
     For a C call that needs working memory only while it runs (a generation step):
     the same memory serves every call of a thread, which runs them one at a time,
     while other threads have their own. It grows to the largest n asked for.
     """
-    buffers = _scratch.__dict__.setdefault("buffers", {})      # dtype -> (array, address)
-    found = buffers.get(dtype)
-    if found is None or found[0].size < n:
-        buf = np.empty(n, dtype=dtype)
-        found = buffers[dtype] = (buf, addr(buf))
-    return found[1]
+    buffers = _scratch.__dict__.setdefault("buffers", {})      # dtype -> array
+    buf = buffers.get(dtype)
+    if buf is None or buf.size < n:
+        buf = buffers[dtype] = np.empty(n, dtype=dtype)
+    return buf
 
 
 def empty(dtype, shape) -> np.ndarray:
     """One pooled C-contiguous array (see :func:`workspace`), its contents undefined."""
-    return workspace(dtype, shape)[0][0]
+    return workspace(dtype, shape)[0]
 
 
 # The C loops project each step's inputs themselves (x_t W_ihᵀ just before the
@@ -117,7 +113,7 @@ IN_LOOP_MAX_BYTES = 1 << 19
 
 def project_in_loop(T: int, B: int, w_ih) -> bool:
     """Whether the C loop should project the inputs step by step (else: NumPy first)."""
-    return T * B < 4 or w_ih.nbytes <= IN_LOOP_MAX_BYTES or _build.max_threads() > 1
+    return T * B < 4 or w_ih.nbytes <= IN_LOOP_MAX_BYTES or fast.max_threads() > 1
 
 
 def project(x, w_ih, out):
@@ -160,24 +156,6 @@ def d_outputs_arg(d_outputs, shape, dtype, where: str):
     d = check_float_array(d_outputs, "d_outputs", where, ndim=3, dims="(T, B, H)", finite=False)
     check_shape(d, shape, "d_outputs", where)
     return np.ascontiguousarray(d, dtype=dtype)
-
-
-_NO_BYTES = ctypes.c_char * 0
-
-
-def addr(a):
-    """Address of a C-contiguous array's data, or None (NULL) for None.
-
-    Through the buffer protocol (about 0.6 µs) rather than ``a.ctypes.data``
-    (about 3 µs, which counts in a generation loop); read-only arrays, which the
-    protocol will not hand out writable, take the slow way.
-    """
-    if a is None:
-        return None
-    try:
-        return ctypes.addressof(_NO_BYTES.from_buffer(a))
-    except (TypeError, ValueError, BufferError):
-        return a.ctypes.data
 
 
 def folded_bias(b_ih, b_hh, n: int, dtype):

@@ -21,8 +21,7 @@ from rnnkit.cells import gru as _ref
 from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.gru import GRUCache
 from rnnkit.fast import _util
-from rnnkit.fast import enabled as _enabled
-from rnnkit.fast._build import kernels as _kernels
+from rnnkit.fast import kernels as _kernels
 
 WHERE = "GRU"
 G = 3
@@ -60,22 +59,21 @@ def forward(params, x, h0=None, lengths=None):
     Shapes:
         x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
     ba, b_hn = _biases(b_ih, b_hh, H, x.dtype)
     # gates (T, B, 3H): each step's input projection (the kernel projects x_t),
     # the gates after the loop; u (B, 3H): the scratch for each step's hidden side
-    (gates, h, hn, y, _), (p_g, p_h, p_hn, p_y, p_u) = _util.workspace(
+    gates, h, hn, y, u = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
     h[0] = h_init
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, gates)
-    k.gru_fwd(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
-              _util.addr(ba), p_u, _util.addr(b_hn), _util.addr(w_hh), p_h, p_hn, p_y)
+    k.gru_fwd(T, B, H, lens, I, x_in, w_in, gates, ba, u, b_hn, w_hh, h, hn, y)
     cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
     return y, h[T].copy(), cache
 
@@ -86,7 +84,7 @@ def infer(params, x, h0=None, lengths=None):
     Returns:
         (outputs, h_T)
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
@@ -104,15 +102,14 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     dt = x.dtype
     ba, b_hn = _biases(b_ih, b_hh, H, dt)
     # the state, updated in place; y; one step's input and hidden sides
-    (y, h, a, u), (p_y, p_h, p_a, p_u) = _util.workspace(
+    y, h, a, u = _util.workspace(
         dt, (T, B, H), (B, H), (B, G * H), (B, G * H))
     h[...] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):       # all steps' input sides first
         x_in, w_in = None, None
-        p_a = _util.addr(_util.project(x, w_ih, a := _util.empty(dt, (T, B, G * H))))
-    k.gru_inf(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_a,
-              _util.addr(ba), p_u, _util.addr(b_hn), _util.addr(w_hh), p_h, p_y)
+        a = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))
+    k.gru_inf(T, B, H, lens, I, x_in, w_in, a, ba, u, b_hn, w_hh, h, y)
     h = h.copy()                                   # not a view keeping y's buffer alive
     return y, h
 
@@ -129,7 +126,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """
     if not isinstance(cache, GRUCache):
         raise TypeError(f"{WHERE}: expected the cache from gru.forward, got {type(cache).__name__}")
-    k = _kernels(cache.x.dtype) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
     x, h, gates, hn, mask = cache
@@ -141,12 +138,12 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
     w_hh = np.ascontiguousarray(w_hh)
     d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
-    (da, du, dh), (p_da, p_du, p_dh) = _util.workspace(dt, (T, B, G * H), (T, B, G * H), (B, H))
+    da, du, dh = _util.workspace(dt, (T, B, G * H), (T, B, G * H), (B, H))
     dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     lens = _util.lengths_from_mask(mask)
-    k.gru_bwd(T, B, H, _util.addr(lens), _util.addr(gates), _util.addr(hn), _util.addr(h),
-              _util.addr(w_hh), _util.addr(d_out), p_dh, p_da, p_du, _util.addr(dh_all))
+    k.gru_bwd(T, B, H, lens, gates, hn, h,
+              w_hh, d_out, dh, da, du, dh_all)
     dx, grads = param_grads(params, x, h[:-1], da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all

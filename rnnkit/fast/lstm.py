@@ -11,7 +11,7 @@ the input projection of all steps before the loop (the kernel adds b_ih + b_hh) 
 after the backward loop, dx and the weight gradients (one product each). The
 loop itself — each step's ``h @ W_hh.T`` (``dz @ W_hh`` backward) and the fused
 gate arithmetic — is one call into ``_fastrnn.c``. Without the compiled kernels
-(no compiler, or ``RNNKIT_NO_COMPILE=1``) both functions are the reference's.
+(not built, or ``RNNKIT_NO_COMPILE=1``) both functions are the reference's.
 
 The caches are interchangeable: either backward accepts either forward's cache.
 """
@@ -24,8 +24,7 @@ from rnnkit.cells import lstm as _ref
 from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.lstm import LSTMCache, split_pair
 from rnnkit.fast import _util
-from rnnkit.fast import enabled as _enabled
-from rnnkit.fast._build import kernels as _kernels
+from rnnkit.fast import kernels as _kernels
 
 WHERE = "LSTM"
 G = 4
@@ -56,14 +55,14 @@ def forward(params, x, h0=None, lengths=None):
         x (T, B, I), h0 = (h0, c0) each (B, H), lengths (B,)
         -> outputs (T, B, H), h_T and c_T (B, H)
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
     bias = _util.folded_bias(b_ih, b_hh, G * H, x.dtype)    # b_ih + b_hh, added by the kernel
     # gates (T, B, 4H): each step's input projection, then its gates (the kernel
     # projects x_t just before the recurrent product adds to it)
-    (gates, h, c, tanh_c, y), (p_g, p_h, p_c, p_tc, p_y) = _util.workspace(
+    gates, h, c, tanh_c, y = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
     x_in, w_in = x, w_ih
     h[0] = h_init
@@ -71,8 +70,7 @@ def forward(params, x, h0=None, lengths=None):
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, gates)
-    k.lstm_fwd(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
-               _util.addr(bias), _util.addr(w_hh), p_h, p_c, p_tc, p_y)
+    k.lstm_fwd(T, B, H, lens, I, x_in, w_in, gates, bias, w_hh, h, c, tanh_c, y)
     cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
                       mask=_util.mask_from_lengths(lens, T))
     return y, (h[T].copy(), c[T].copy()), cache
@@ -87,7 +85,7 @@ def infer(params, x, h0=None, lengths=None):
     Returns:
         (outputs, (h_T, c_T))
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
@@ -105,7 +103,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
     dt = x.dtype
     bias = _util.folded_bias(b_ih, b_hh, G * H, dt)    # b_ih + b_hh, added by the kernel
     # the state, updated in place; y; the gates of one step (when the kernel projects x_t)
-    (y, h, c, gates), (p_y, p_h, p_c, p_g) = _util.workspace(
+    y, h, c, gates = _util.workspace(
         dt, (T, B, H), (B, H), (B, H), (B, G * H))
     h[...] = 0 if h0 is None else h0
     c[...] = 0 if c0 is None else c0
@@ -113,9 +111,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
     if not _util.project_in_loop(T, B, w_ih):       # all steps' gates first
         x_in, w_in = None, None
         gates = _util.project(x, w_ih, _util.empty(dt, (T, B, G * H)))
-        p_g = _util.addr(gates)
-    k.lstm_inf(T, B, H, _util.addr(lens), I, _util.addr(x_in), _util.addr(w_in), p_g,
-               _util.addr(bias), _util.addr(w_hh), p_h, p_c, p_y)
+    k.lstm_inf(T, B, H, lens, I, x_in, w_in, gates, bias, w_hh, h, c, y)
     h, c = h.copy(), c.copy()                      # not views keeping y's buffer alive
     return y, (h, c)
 
@@ -132,7 +128,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """
     if not isinstance(cache, LSTMCache):
         raise TypeError(f"{WHERE}: expected the cache from lstm.forward, got {type(cache).__name__}")
-    k = _kernels(cache.x.dtype) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
     x, h, c, gates, tanh_c, mask = cache
@@ -142,15 +138,15 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
     d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
     dh_T, dc_T = split_pair(d_final_state, "d_final_state")
-    (dz, dh, dc), (p_dz, p_dh, p_dc) = _util.workspace(dt, (T, B, G * H), (B, H), (B, H))
+    dz, dh, dc = _util.workspace(dt, (T, B, G * H), (B, H), (B, H))
     dh[...] = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False)
     dc[...] = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False)
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     # every array the C call reads is bound to a name, so none is freed under it
     gates, c, tanh_c, w_hh = (np.ascontiguousarray(a) for a in (gates, c, tanh_c, w_hh))
     lens = _util.lengths_from_mask(mask)
-    k.lstm_bwd(T, B, H, _util.addr(lens), _util.addr(gates), _util.addr(c), _util.addr(tanh_c),
-               _util.addr(w_hh), _util.addr(d_out), p_dh, p_dc, p_dz, _util.addr(dh_all))
+    k.lstm_bwd(T, B, H, lens, gates, c, tanh_c,
+               w_hh, d_out, dh, dc, dz, dh_all)
     dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     dh0, dc0 = dh.copy(), dc.copy()
     if return_dh:

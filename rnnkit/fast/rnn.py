@@ -21,8 +21,7 @@ from rnnkit.cells import rnn as _ref
 from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
 from rnnkit.cells.rnn import NONLINEARITIES, RNNCache
 from rnnkit.fast import _util
-from rnnkit.fast import enabled as _enabled
-from rnnkit.fast._build import kernels as _kernels
+from rnnkit.fast import kernels as _kernels
 
 WHERE = "RNN"
 G = 1
@@ -51,7 +50,7 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     Shapes:
         x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths, nonlinearity)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
@@ -59,14 +58,14 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     dt = x.dtype
     bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     a = _util.empty(dt, (T, B, H))    # pre-activations (the kernel projects x_t into a_t)
-    (h, y), (p_h, p_y) = _util.workspace(dt, (T + 1, B, H), (T, B, H))
+    h, y = _util.workspace(dt, (T + 1, B, H), (T, B, H))
     h[0] = h_init
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, a)
-    k.rnn_fwd(T, B, H, _util.addr(lens), relu, I, _util.addr(x_in), _util.addr(w_in),
-              _util.addr(a), _util.addr(bias), _util.addr(w_hh), p_h, p_y)
+    k.rnn_fwd(T, B, H, lens, relu, I, x_in, w_in,
+              a, bias, w_hh, h, y)
     cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
     return y, h[T].copy(), cache
 
@@ -77,7 +76,7 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     Returns:
         (outputs, h_T)
     """
-    k = _kernels(getattr(x, "dtype", None)) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths, nonlinearity)
     x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
@@ -97,14 +96,13 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
     dt = x.dtype
     bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     # the state, updated in place; y; one step's pre-activations
-    (y, h, a), (p_y, p_h, p_a) = _util.workspace(dt, (T, B, H), (B, H), (B, H))
+    y, h, a = _util.workspace(dt, (T, B, H), (B, H), (B, H))
     h[...] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):       # all steps' pre-activations first
         x_in, w_in = None, None
-        p_a = _util.addr(_util.project(x, w_ih, a := _util.empty(dt, (T, B, H))))
-    k.rnn_inf(T, B, H, _util.addr(lens), relu, I, _util.addr(x_in), _util.addr(w_in), p_a,
-              _util.addr(bias), _util.addr(w_hh), p_h, p_y)
+        a = _util.project(x, w_ih, _util.empty(dt, (T, B, H)))
+    k.rnn_inf(T, B, H, lens, relu, I, x_in, w_in, a, bias, w_hh, h, y)
     h = h.copy()                                   # not a view keeping y's buffer alive
     return y, h
 
@@ -121,7 +119,7 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """
     if not isinstance(cache, RNNCache):
         raise TypeError(f"{WHERE}: expected the cache from rnn.forward, got {type(cache).__name__}")
-    k = _kernels(cache.x.dtype) if _enabled() else None
+    k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
     x, mask = cache.x, cache.mask
@@ -131,14 +129,14 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
     H = cache.h.shape[2]
     d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
-    (da, dh), (p_da, p_dh) = _util.workspace(dt, (T, B, H), (B, H))
+    da, dh = _util.workspace(dt, (T, B, H), (B, H))
     dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     # every array the C call reads is bound to a name, so none is freed under it
     h, w_hh = np.ascontiguousarray(cache.h), np.ascontiguousarray(w_hh)
     lens = _util.lengths_from_mask(mask)
-    k.rnn_bwd(T, B, H, _util.addr(lens), relu, _util.addr(h), _util.addr(w_hh),
-              _util.addr(d_out), p_dh, p_da, _util.addr(dh_all))
+    k.rnn_bwd(T, B, H, lens, relu, h, w_hh,
+              d_out, dh, da, dh_all)
     dx, grads = param_grads(params, x, h[:-1], da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all

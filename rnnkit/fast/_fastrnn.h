@@ -1,0 +1,73 @@
+/*
+ * The kernels' interface, declared once: what _kernels.c defines (once per
+ * instruction set it is compiled for) and what the extension module
+ * _fastrnn.c calls.  The compiler checks both sides against these lines.
+ */
+#ifndef RK_FASTRNN_H
+#define RK_FASTRNN_H
+
+#include <stdint.h>
+
+/* The Python side checks it (rnnkit.fast): a stale build is not loaded. */
+#define RK_ABI_VERSION 10
+
+/* Products (FLOPs) per step that each thread of a loop needs before the loop is
+ * split among threads; see rk_threads in _kernels.c. */
+#define RK_FLOPS_PER_THREAD (1 << 18)
+
+/* The loops for one real type R.  Each returns 0, or -1 when it could not
+ * allocate its packed copy of the weights.  _kernels.c documents the
+ * arguments. */
+#define RK_KERNELS(X, R)                                                                         \
+    X(rnn_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,      \
+                const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y))     \
+    X(rnn_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, const R *h,     \
+                const R *w_hh, const R *d_out, R *dh, R *da, R *dh_all))                        \
+    X(lstm_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,   \
+                 const R *w_ih, R *gates, const R *bias, const R *w_hh, R *h, R *c, R *tanh_c,  \
+                 R *y))                                                                         \
+    X(lstm_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *gates,          \
+                 const R *c, const R *tanh_c, const R *w_hh, const R *d_out, R *dh, R *dc,      \
+                 R *dz, R *dh_all))                                                             \
+    X(gru_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,    \
+                const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,     \
+                R *hn, R *y))                                                                   \
+    X(gru_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *gates,           \
+                const R *hn, const R *h, const R *w_hh, const R *d_out, R *dh, R *da, R *du,    \
+                R *dh_all))                                                                     \
+    X(rnn_inf, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,      \
+                const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y))     \
+    X(lstm_inf, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,   \
+                 const R *w_ih, R *gates, const R *bias, const R *w_hh, R *h, R *c, R *y))      \
+    X(gru_inf, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int64_t I, const R *x,    \
+                const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,     \
+                R *y))                                                                          \
+    X(stack_inf, (int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,           \
+                  int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work))
+
+#define RK_FIELD(name, params) int(*name) params;
+typedef struct { RK_KERNELS(RK_FIELD, float) } rk_kernels_f32;
+typedef struct { RK_KERNELS(RK_FIELD, double) } rk_kernels_f64;
+#undef RK_FIELD
+
+/* Every loop of one build: its instruction set's name and both precisions. */
+typedef struct {
+    const char *isa;
+    rk_kernels_f32 f32;
+    rk_kernels_f64 f64;
+} rk_table;
+
+/* The builds, one per instruction set, each from its own compilation of
+ * _kernels.c (RK_ISA names it); the module links those that compiled
+ * (RK_HAVE_<ISA>) and picks the best the CPU runs. */
+extern const rk_table rk_table_baseline;
+extern const rk_table rk_table_avx2;
+extern const rk_table rk_table_avx512;
+
+/* Shared by every build, defined in _fastrnn.c: set in a child made by fork()
+ * (OpenMP's threads did not survive it: loops there run on one thread), and
+ * the products per step each thread needs. */
+extern int rk_serial;
+extern int64_t rk_flops_per_thread;
+
+#endif
