@@ -8,7 +8,7 @@
     classify.py     classify
     seq2seq.py      seq2seq
     diagnostics.py  gradients, memory, activations
-    extras.py       demo, bench
+    extras.py       demo, bench, info
 
 Task modules are imported inside the commands, so ``rnnkit --help`` starts fast.
 """

@@ -1,8 +1,9 @@
-"""``rnnkit demo`` and ``rnnkit bench``: entries to library functions with their own output."""
+"""``rnnkit demo``, ``rnnkit bench`` and ``rnnkit info``: entries to library functions with their own output."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from rnnkit.cli.common import add_command, nonneg_int, positive_float
@@ -31,6 +32,23 @@ def register_bench(sub) -> None:
                                                      "(`rnnkit bench --help` for options)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="options of rnnkit bench")
     p.set_defaults(func=lambda a: cmd_bench(a.args))
+
+
+def register_info(sub) -> None:
+    p = add_command(sub, "info", "versions, which recurrent loops run (C or NumPy) and the BLAS in use",
+                    "Print the versions, whether the compiled loops run (their instruction set and\n"
+                    "OpenMP threads) or the NumPy cells (and why), and the BLAS behind NumPy.",
+                    "rnnkit info --json")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args) -> int:
+    from rnnkit.info import format_info, info
+
+    d = info()
+    print(json.dumps(d, indent=2) if args.json else format_info(d))
+    return 0
 
 
 def cmd_demo(args) -> int:

@@ -23,7 +23,7 @@ __all__ = ["build_parser", "main"]
 
 #: what adds each command group, in the order ``rnnkit --help`` lists them
 GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, classify.register,
-          seq2seq.register, diagnostics.register, extras.register_bench)
+          seq2seq.register, diagnostics.register, extras.register_bench, extras.register_info)
 EXIT_BUG = 70
 
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for register in GROUPS:
         register(sub)
     for name, p in sub.choices.items():
-        if name != "bench":          # bench has its own --threads (for every worker it starts)
+        if name not in ("bench", "info"):   # bench has its own --threads (for every worker it starts)
             add_threads_option(p, 1 if name == "demo" else None)
     return parser
 
