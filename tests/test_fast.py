@@ -512,3 +512,31 @@ def test_rnnkit_sets_no_environment_variables():
         out = subprocess.run([sys.executable, "-c", code.format(first=first, second=second)],
                              capture_output=True, text=True, env=env, check=True)
         assert out.stdout.strip() == "[]", (first, out.stdout)
+
+
+def test_blas_runs_on_one_thread_while_the_loops_run_on_several():
+    from threadpoolctl import threadpool_limits
+    from rnnkit.fast import _util
+    libs = _util._blas_libraries()
+    assert libs, "NumPy's BLAS is found"
+    seen = []
+
+    @_util.one_blas_thread
+    def probe(fail):
+        seen.append([lib.get_num_threads() for lib in libs])
+        if fail:
+            raise RuntimeError("inside")
+
+    threads = fast.set_max_threads(2)
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            probe(False)
+            with pytest.raises(RuntimeError, match="inside"):
+                probe(True)
+            after = [lib.get_num_threads() for lib in libs]
+            fast.set_max_threads(1)                   # one loop thread: BLAS keeps its own
+            probe(False)
+    finally:
+        fast.set_max_threads(threads)
+    assert seen[0] == seen[1] == [1] * len(libs)
+    assert after == [2] * len(libs) and seen[2] == [2] * len(libs)

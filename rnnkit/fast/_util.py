@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -164,3 +165,41 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
         return np.zeros(n, dtype=dtype)
     bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
     return np.ascontiguousarray(bias, dtype=dtype)
+
+
+# One pool of threads at a time. The C loops split their steps among OpenMP
+# threads, which meet at barriers several times a step; BLAS threads busy with
+# (or spinning after) the products around them would take those cores. While a
+# loop runs on several threads, every BLAS that threadpoolctl finds is held to
+# one thread for the whole call (its products are the once-per-sequence ones:
+# the input projection, dx and the weight gradients); their own settings come
+# back after it. Nothing process-wide is set for longer than the call.
+_blas = None                           # threadpoolctl's controllers of the loaded BLAS libraries
+
+
+def _blas_libraries():
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas
+
+
+def one_blas_thread(fn):
+    """Decorate a fast cell's function: while it runs with several loop threads, BLAS uses one."""
+    @functools.wraps(fn)
+    def bounded(*args, **kwargs):
+        if not fast.enabled() or fast.max_threads() <= 1:
+            return fn(*args, **kwargs)
+        saved = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads()
+            if n is not None and n > 1:
+                lib.set_num_threads(1)
+                saved.append((lib, n))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for lib, n in saved:
+                lib.set_num_threads(n)
+    return bounded

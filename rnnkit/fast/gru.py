@@ -50,6 +50,7 @@ def _biases(b_ih, b_hh, H: int, dt):
     return ba, np.ascontiguousarray(b_hh[2 * H:])
 
 
+@_util.one_blas_thread
 def forward(params, x, h0=None, lengths=None):
     """Run the GRU over a whole sequence (the contract of ``rnnkit.cells.gru.forward``).
 
@@ -91,6 +92,7 @@ def infer(params, x, h0=None, lengths=None):
     return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens)
 
 
+@_util.one_blas_thread
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 
@@ -114,6 +116,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     return y, h
 
 
+@_util.one_blas_thread
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.gru.backward``).
 
