@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnnkit import bench
+from rnnkit.bench import peers, tables
 
 
 def run_quick(tmp_path, *extra):
@@ -108,6 +109,7 @@ def test_flops_of_a_two_layer_lstm():
     (["--shapes", "huge"], "--shapes"),
     (["--rounds", "0"], "--rounds"),
     (["--threads", "0"], "--threads"),
+    (["--load", "-1"], "--load"),
 ])
 def test_bad_arguments(argv, match):
     with pytest.raises(ValueError, match=match):
@@ -147,7 +149,7 @@ def test_quick_jax_peer(tmp_path, capsys):
 def test_jax_forward_of_two_layers_equals_rnnkit_and_its_steps(cell):
     pytest.importorskip("jax")
     s = bench.Shape("two", T=4, B=2, I=3, H=5, layers=2)
-    jx, rk = bench._Jax(cell, s, seed=1), bench._RnnkitLayer(cell, s, seed=1)
+    jx, rk = peers._Jax(cell, s, seed=1), peers._RnnkitLayer(cell, s, seed=1)
     got, want = jx.outputs("fwd"), rk.outputs("fwd")
     assert bench.compare(got, want) < 1e-5
     # the scan over the sequence is the single-step program unrolled
@@ -227,7 +229,7 @@ def fake_case(mode, medians):
     ("fwdbwd", {"rnnkit": 3.0, "torch": 1.0, "jax": 1.5}, "torch"),
 ])
 def test_best_peer_is_the_fastest_target_of_the_mode(mode, medians, best):
-    r = bench._summarise(fake_case(mode, medians), peak=100.0)
+    r = tables._summarise(fake_case(mode, medians), peak=100.0)
     assert r["best_peer"] == best
     assert_ratios(r)
     if best is not None:
@@ -244,7 +246,7 @@ def test_summary_has_one_row_per_cell_and_one_column_per_shape_and_mode():
                             (bench.QUICK_SHAPES[2], "gen")):
             case = fake_case(mode, {"rnnkit": 1.0, "torch": 2.0, "onnxruntime": 4.0})
             case.update(cell=cell, shape=shape)
-            results.append(bench._summarise(case, peak=100.0))
+            results.append(tables._summarise(case, peak=100.0))
     summary = bench.summarise_targets(results)
     assert summary["peer"] == "rnnkit"
     assert summary["columns"] == ["tiny fwd", "tiny fwdbwd", "gen"]
@@ -254,3 +256,29 @@ def test_summary_has_one_row_per_cell_and_one_column_per_shape_and_mode():
     assert len(text) == 3 + 2                                        # title, header, rule, 2 cells
     assert text[1].split() == ["cell", "tiny", "fwd", "tiny", "f+b", "gen"]
     assert text[3].split() == ["lstm", "0.50", "torch", "0.50", "torch", "0.50", "torch"]
+
+
+def _children() -> list[str]:
+    """Command lines of this process's live children (Linux /proc)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid():
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.append(f.read().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_load_runs_busy_processes_beside_it_and_stops_them(tmp_path, capsys):
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit", "--cells", "lstm", "--modes", "fwd",
+                           "--load", "2")
+    assert rc == 0 and report["config"]["load"] == 2
+    assert not [c for c in _children() if "while True" in c], "the busy processes must be stopped"
+    pools = report["machine"]["workers"]["rnnkit"]["pools"]
+    assert any(p["internal_api"] in ("openblas", "mkl", "blis", "accelerate", "flexiblas")
+               for p in pools), pools

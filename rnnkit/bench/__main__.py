@@ -1,0 +1,7 @@
+"""``python -m rnnkit.bench``: the same as ``rnnkit bench``."""
+
+import sys
+
+from rnnkit.bench.run import main
+
+sys.exit(main())
