@@ -521,13 +521,13 @@ def test_blas_runs_on_one_thread_while_the_loops_run_on_several():
     assert libs, "NumPy's BLAS is found"
     seen = []
 
-    @_util.one_blas_thread
+    @_util.threads_for_call
     def probe(fail):
         seen.append([lib.get_num_threads() for lib in libs])
         if fail:
             raise RuntimeError("inside")
 
-    threads = fast.set_max_threads(2)
+    threads, flops = fast.set_max_threads(2), fast.set_flops_per_thread(0)   # busy or not
     try:
         with threadpool_limits(limits=2, user_api="blas"):
             probe(False)
@@ -538,5 +538,30 @@ def test_blas_runs_on_one_thread_while_the_loops_run_on_several():
             probe(False)
     finally:
         fast.set_max_threads(threads)
+        fast.set_flops_per_thread(flops)
     assert seen[0] == seen[1] == [1] * len(libs)
     assert after == [2] * len(libs) and seen[2] == [2] * len(libs)
+
+
+def test_a_busy_machine_gets_fewer_loop_threads(monkeypatch):
+    from rnnkit.fast import _util
+    seen = []
+
+    @_util.threads_for_call
+    def probe():
+        seen.append(fast.max_threads())
+
+    threads = fast.set_max_threads(2)
+    try:
+        for free in (1, 2, 8):
+            monkeypatch.setattr(_util, "free_cpus", lambda: free)
+            probe()
+        assert fast.max_threads() == 2                  # the limit comes back after each call
+        flops = fast.set_flops_per_thread(0)            # always split: the load is not asked
+        monkeypatch.setattr(_util, "free_cpus", lambda: 1)
+        probe()
+        fast.set_flops_per_thread(flops)
+    finally:
+        fast.set_max_threads(threads)
+    assert seen == [1, 2, 2, 2]
+    assert 1 <= _util.free_cpus() <= (os.cpu_count() or 1)

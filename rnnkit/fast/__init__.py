@@ -43,6 +43,7 @@ except ImportError as _exc:            # built without a compiler: the NumPy cel
 CELL_NAMES = ("rnn", "lstm", "gru")
 _MODULES: dict = {}
 _warned = False
+_always_split = False                  # set_flops_per_thread(0): every loop on every thread
 
 
 def enabled() -> bool:
@@ -132,11 +133,20 @@ def set_max_threads(n: int) -> int:
 def set_flops_per_thread(flops: int) -> int:
     """Set the products (FLOPs per step) each thread needs; return the old value.
 
-    0 uses all threads whatever the size (the tests use it to run the threaded
-    loops on small problems). No effect without the loops.
+    0 uses all threads whatever the size and however busy the machine is (the
+    tests use it to run the threaded loops on small problems). No effect without
+    the loops.
     """
+    global _always_split
+    _always_split = int(flops) == 0
     return 0 if _ext is None else _ext.set_flops_per_thread(int(flops))
 
 
+def always_split() -> bool:
+    """Whether set_flops_per_thread(0) asked for every loop on every thread (the tests do),
+    whatever its size and however busy the machine is."""
+    return _always_split
+
+
 __all__ = ["get", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
-           "set_max_threads", "set_flops_per_thread", "CELL_NAMES"]
+           "set_max_threads", "set_flops_per_thread", "always_split", "CELL_NAMES"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -167,14 +169,24 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
     return np.ascontiguousarray(bias, dtype=dtype)
 
 
-# One pool of threads at a time. The C loops split their steps among OpenMP
-# threads, which meet at barriers several times a step; BLAS threads busy with
-# (or spinning after) the products around them would take those cores. While a
-# loop runs on several threads, every BLAS that threadpoolctl finds is held to
-# one thread for the whole call (its products are the once-per-sequence ones:
-# the input projection, dx and the weight gradients); their own settings come
-# back after it. Nothing process-wide is set for longer than the call.
+# One pool of threads at a time, and no more threads than the machine has free.
+# The C loops split their steps among OpenMP threads, which meet at barriers
+# several times a step: a thread that waits for a core stalls every step.
+#  - While a loop runs on several threads, every BLAS that threadpoolctl finds is
+#    held to one thread for the whole call (its products are the once-per-sequence
+#    ones: the input projection, dx and the weight gradients), so BLAS threads
+#    busy with (or spinning after) them do not take the loop's cores; their own
+#    settings come back after it.
+#  - A call uses at most as many loop threads as CPUs are not running other work
+#    (``/proc/loadavg``'s count of running tasks, read at most every
+#    LOAD_EVERY_S, less this thread): on a busy machine the loop runs on fewer
+#    threads instead of waiting at barriers for descheduled ones (measured with
+#    the machine at load 10-15 on 2 cores: LSTM T=100 forward+backward one
+#    thread 2-10x faster than two).
+# Nothing process-wide is set for longer than the call.
+LOAD_EVERY_S = 0.1
 _blas = None                           # threadpoolctl's controllers of the loaded BLAS libraries
+_load = [-1.0, 0]                      # (when /proc/loadavg was read, CPUs free then)
 
 
 def _blas_libraries():
@@ -185,21 +197,44 @@ def _blas_libraries():
     return _blas
 
 
-def one_blas_thread(fn):
-    """Decorate a fast cell's function: while it runs with several loop threads, BLAS uses one."""
-    @functools.wraps(fn)
-    def bounded(*args, **kwargs):
-        if not fast.enabled() or fast.max_threads() <= 1:
-            return fn(*args, **kwargs)
-        saved = []
-        for lib in _blas_libraries():
-            n = lib.get_num_threads()
-            if n is not None and n > 1:
-                lib.set_num_threads(1)
-                saved.append((lib, n))
+def free_cpus() -> int:
+    """CPUs not running other tasks now, by /proc/loadavg (all CPUs where it cannot be read)."""
+    now = time.monotonic()
+    if now - _load[0] > LOAD_EVERY_S:
+        cpus = os.cpu_count() or 1     # the CPUs /proc/loadavg counts tasks on
         try:
+            with open("/proc/loadavg", "rb") as fh:
+                running = int(fh.read().split()[3].split(b"/")[0])     # "R/T": running now
+            free = cpus - max(0, running - 1)                          # less this thread
+        except (OSError, ValueError, IndexError):
+            free = cpus
+        _load[:] = [now, max(1, free)]
+    return _load[1]
+
+
+def threads_for_call(fn):
+    """Decorate a fast cell's function: its loops use the threads the machine has free, and
+    BLAS one thread while they use several (see above)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        ceiling = fast.max_threads()
+        if ceiling <= 1 or not fast.enabled():
+            return fn(*args, **kwargs)
+        n = ceiling if fast.always_split() else min(ceiling, free_cpus())
+        if n < ceiling:
+            fast.set_max_threads(n)
+        saved = []
+        try:
+            if n > 1:
+                for lib in _blas_libraries():
+                    old = lib.get_num_threads()
+                    if old is not None and old > 1:
+                        lib.set_num_threads(1)
+                        saved.append((lib, old))
             return fn(*args, **kwargs)
         finally:
-            for lib, n in saved:
-                lib.set_num_threads(n)
-    return bounded
+            for lib, old in saved:
+                lib.set_num_threads(old)
+            if n < ceiling:
+                fast.set_max_threads(ceiling)
+    return run

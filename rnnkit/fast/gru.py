@@ -50,7 +50,7 @@ def _biases(b_ih, b_hh, H: int, dt):
     return ba, np.ascontiguousarray(b_hh[2 * H:])
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None):
     """Run the GRU over a whole sequence (the contract of ``rnnkit.cells.gru.forward``).
 
@@ -92,7 +92,7 @@ def infer(params, x, h0=None, lengths=None):
     return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens)
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 
@@ -116,7 +116,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     return y, h
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.gru.backward``).
 

@@ -45,7 +45,7 @@ def _inputs(params, x, h0, lengths):
             np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, c_init, lens)
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None):
     """Run the LSTM over a whole sequence (the contract of ``rnnkit.cells.lstm.forward``).
 
@@ -93,7 +93,7 @@ def infer(params, x, h0=None, lengths=None):
     return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens)
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 
@@ -118,7 +118,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
     return y, (h, c)
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.lstm.backward``).
 

@@ -41,7 +41,7 @@ def _inputs(params, x, h0, lengths, nonlinearity):
             np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, lens, int(nonlinearity == "relu"))
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     """Run the RNN over a whole sequence (the contract of ``rnnkit.cells.rnn.forward``).
 
@@ -85,7 +85,7 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu)
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 
@@ -109,7 +109,7 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
     return y, h
 
 
-@_util.one_blas_thread
+@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.rnn.backward``).
 
