@@ -11,10 +11,8 @@ the later rows show what the first use of a name costs.
     python benchmarks/import_time.py [--rounds 30] [--rnnkit-path DIR]
 
 ``--rnnkit-path`` puts a checkout first on ``sys.path`` (e.g. to compare branches);
-the default is this checkout. Every statement runs with ``OPENBLAS_THREAD_TIMEOUT=20``
-(what ``import rnnkit`` sets before NumPy loads), else ``import numpy`` alone would
-also pay for OpenBLAS's slower thread shutdown at exit and the difference would not
-be the import's. ``python -X importtime -c "import rnnkit"`` shows the
+the default is this checkout. Every statement runs in the same environment (rnnkit sets
+no variables of its own), so the difference is the import's. ``python -X importtime -c "import rnnkit"`` shows the
 modules one by one.
 """
 
@@ -48,7 +46,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="20", PYTHONPATH=os.pathsep.join(filter(None, [args.rnnkit_path,
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [args.rnnkit_path,
                                                                      os.environ.get("PYTHONPATH")])))
     wall: dict[str, list[float]] = {s: [] for s in STATEMENTS}
     cpu: dict[str, list[float]] = {s: [] for s in STATEMENTS}

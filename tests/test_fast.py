@@ -358,7 +358,7 @@ def test_without_the_loops_numpy_runs_and_says_so_once():
     first, message = out.stdout.strip().split("\n")
     count, status = first.split("|")
     assert count == "1", out.stdout
-    assert status.startswith("NumPy cells: rnnkit.fast._fastrnn is not built")
+    assert status.startswith("NumPy cells: rnnkit.fast._fastrnn ")      # not built, or not loadable
     assert "NumPy cells run instead" in message
 
 

@@ -30,15 +30,22 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from importlib.machinery import EXTENSION_SUFFIXES
 
 from rnnkit.errors import PerformanceWarning
 
 try:
     from rnnkit.fast import _fastrnn as _ext
     _MISSING = ""
-except ImportError as _exc:            # built without a compiler: the NumPy cells run
+except ImportError as _exc:            # installed without a compiler: the NumPy cells run
     _ext = None
-    _MISSING = f"rnnkit.fast._fastrnn is not built ({_exc})"
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if any(name.startswith("_fastrnn.") and name.endswith(tuple(EXTENSION_SUFFIXES))
+           for name in os.listdir(_here)):
+        _MISSING = f"rnnkit.fast._fastrnn could not be loaded ({_exc})"
+    else:
+        _MISSING = ("rnnkit.fast._fastrnn is not built (no working C compiler was found when "
+                    "rnnkit was installed)")
 
 CELL_NAMES = ("rnn", "lstm", "gru")
 _MODULES: dict = {}
