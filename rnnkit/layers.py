@@ -43,7 +43,7 @@ from rnnkit._checks import (check_choice, check_dtype, check_flag, check_float_a
                             check_positive_int, check_prob, check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES
 from rnnkit.fast import kernels
-from rnnkit.fast._util import scratch
+from rnnkit.fast._util import scratch, threads_for_call
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.module import Module
 
@@ -501,6 +501,7 @@ class Recurrent(Module):
             finals.append(final)
         return inp, self._stack_states(finals, B)
 
+    @threads_for_call(blas=False)          # no more loop threads than CPUs free
     def _step_compiled(self, k, x, h0, weights):
         """The whole stack in one C call (``stack_inf``) for T·B < 4: a generation step
         pays for each call into C and each array it allocates, so there is one call,

@@ -14,17 +14,17 @@ from dataclasses import asdict
 
 import numpy as np
 
-import rnnkit.bench as _package
 from rnnkit.bench.peers import (ALL_PEERS, CELLS, DEFAULT_PEERS, MODES, QUICK_SHAPES, RUNNERS,
                                 SHAPES, TARGET_PEERS)
 from rnnkit.bench.tables import format_summary, format_table, summarise_targets, _summarise
 from rnnkit.bench.worker import _CLOCKS, Worker, compare
 
+DESCRIPTION = "Benchmark rnnkit's recurrent layers against PyTorch, JAX and ONNX Runtime on the CPU."
 BUSY = "while True: pass"              # one --load process: a thread that never sleeps
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rnnkit bench", description=_package.__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="rnnkit bench", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="tiny shapes, one round: a smoke test that runs in seconds")

@@ -212,9 +212,13 @@ def free_cpus() -> int:
     return _load[1]
 
 
-def threads_for_call(fn):
+def threads_for_call(fn=None, *, blas: bool = True):
     """Decorate a fast cell's function: its loops use the threads the machine has free, and
-    BLAS one thread while they use several (see above)."""
+    BLAS one thread while they use several (see above; ``blas=False`` for a function that
+    runs no BLAS product)."""
+    if fn is None:
+        return functools.partial(threads_for_call, blas=blas)
+
     @functools.wraps(fn)
     def run(*args, **kwargs):
         ceiling = fast.max_threads()
@@ -225,7 +229,7 @@ def threads_for_call(fn):
             fast.set_max_threads(n)
         saved = []
         try:
-            if n > 1:
+            if n > 1 and blas:
                 for lib in _blas_libraries():
                     old = lib.get_num_threads()
                     if old is not None and old > 1:
