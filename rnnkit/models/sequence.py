@@ -191,6 +191,9 @@ class SequenceClassifier(_ManyToOne):
     Batch keys: "x" (T, B) ids or (T, B, F) floats, optional "lengths" (B,), "y" int (B,).
     """
 
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 1, "lengths": 0, "y": 0}
+
     def __init__(self, num_classes: int = 2, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                  vocab_size: int | None = None, embedding_dim: int | None = None,
                  input_size: int | None = None, pooling: str = "last", attention_size: int | None = None,
@@ -263,6 +266,9 @@ class OneToOne(Model):
 
     Batch keys: "x" int (B,) ids or float (B, F); "y" int (B,) or float (B, O).
     """
+
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 0, "y": 0}
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 64, num_layers: int = 1,
                  vocab_size: int | None = None, embedding_dim: int | None = None,
