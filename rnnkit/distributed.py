@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import DivergenceError, RnnkitError
 
 __all__ = ["SingleProcess", "MPICommunicator", "world", "launched_size", "shard_range", "find_mpiexec",
            "DataParallel", "shard_batch", "batch_size", "assemble_state", "state_shard",
@@ -402,6 +402,17 @@ class DataParallel:
 
     def interrupts(self) -> "_AgreedInterrupt":
         return _AgreedInterrupt(self)
+
+    def all_or_none(self, work, *args):
+        """``work(*args)``, where an error ends every rank: a rank that failed alone would
+        leave the others waiting in a collective (a divergence, seen by all alike, is raised)."""
+        try:
+            return work(*args)
+        except DivergenceError:
+            raise
+        except BaseException as exc:
+            self.fail(exc)
+            raise
 
     def fail(self, exc: BaseException) -> None:
         """Print ``exc`` and end every rank: the others would wait for this one forever."""
