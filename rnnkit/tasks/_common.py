@@ -44,10 +44,9 @@ def save_task(directory, model, meta: dict) -> str:
     ``directory`` (config.json + model.npz, replaced as a pair: :func:`rnnkit.tasks.run.write_model`);
     returns the path. In a data-parallel run (rnnkit.distributed) every rank holds the same
     weights and rank 0 alone writes them."""
-    from rnnkit.distributed import world
-    from rnnkit.tasks.run import write_model
+    from rnnkit.tasks.run import write_model, writes_files
 
-    if not world().is_root:
+    if not writes_files():
         return os.fspath(directory)
     return write_model(directory, model, meta)
 
