@@ -261,3 +261,124 @@ def test_ctrl_c_and_kill_9_stop_every_rank_and_resume_exactly(tmp_path):
             assert r["start"] == steps and r["steps"] == 9 and r["reason"] == "max_steps"
             for k, v in r["params"].items():   # the carried state was assembled and split again
                 np.testing.assert_allclose(v, straight[0]["params"][k], rtol=1e-12, atol=1e-13, err_msg=k)
+
+
+# -- the shards every model's batch_axes cut (in one process) ------------------------------
+
+def _model_cases():
+    from rnnkit import models
+    rng = np.random.default_rng(5)
+    T, B = 5, 6
+    lengths = rng.integers(1, T + 1, size=B)
+    mask = rng.random((T, B)) < 0.8
+    yield (models.SequenceTagger("gru", hidden_size=4, vocab_size=6, embedding_dim=3, num_classes=6,
+                                 dtype="float64", seed=1),
+           {"x": rng.integers(0, 6, (T, B)), "y": rng.integers(0, 6, (T, B)), "mask": mask, "lengths": lengths})
+    yield (models.SequenceClassifier(3, "lstm", hidden_size=4, input_size=2, dtype="float64", seed=2,
+                                     pooling="mean", class_weights=[1.0, 2.5, 0.3]),
+           {"x": rng.standard_normal((T, B, 2)), "lengths": lengths, "y": rng.integers(0, 3, B)})
+    yield (models.SequenceRegressor(2, "rnn", hidden_size=4, input_size=2, dtype="float64", seed=3),
+           {"x": rng.standard_normal((T, B, 2)), "lengths": lengths, "y": rng.standard_normal((B, 2))})
+    yield (models.OneToOne("gru", hidden_size=4, input_size=3, output_size=1, dtype="float64", seed=4),
+           {"x": rng.standard_normal((B, 3)), "y": rng.standard_normal(B)})
+    yield (models.OneToMany(cond_classes=3, num_classes=5, hidden_size=4, embedding_dim=3, dtype="float64", seed=5),
+           {"cond": rng.integers(0, 3, B), "y": rng.integers(0, 5, (T, B)), "lengths": lengths})
+    yield (models.EncoderDecoder(7, src_vocab_size=6, hidden_size=4, embedding_dim=3, dtype="float64", seed=6),
+           {"x": rng.integers(0, 6, (T, B)), "lengths": lengths, "y": rng.integers(0, 7, (T + 1, B))})
+
+
+@pytest.mark.parametrize("case", list(range(6)))
+def test_every_models_shards_recombine_to_the_whole_batch(case):
+    """Σ_r W_r·L_r / Σ_r W_r and Σ_r (W_r/W)·∇L_r over the shards equal the whole batch's
+    loss and gradient: what the allreduce of a data-parallel step computes."""
+    from rnnkit.models import MODELS
+    model, batch = list(_model_cases())[case]
+    assert isinstance(type(model).batch_axes, dict)
+    model.zero_grad()
+    whole, _, _ = model.loss(batch)
+    model.backward()
+    want = {k: g.copy() for k, g in model.grads.items()}
+    n = distributed.batch_size(batch, model.batch_axes)
+    parts = []
+    for r in range(3):
+        start, stop = distributed.shard_range(n, r, 3)
+        model.zero_grad()
+        loss, count, _ = model.loss(distributed.shard_batch(batch, model.batch_axes, start, stop))
+        model.backward()
+        w = count if model.loss_weight is None else model.loss_weight
+        parts.append((float(loss), w, {k: g.copy() for k, g in model.grads.items()}))
+    W = sum(w for _, w, _ in parts)
+    assert abs(sum(l * w for l, w, _ in parts) / W - whole) < 1e-12 * max(1, abs(whole))
+    for k in want:
+        got = sum((w / W) * g[k] for _, w, g in parts)
+        np.testing.assert_allclose(got, want[k], rtol=1e-10, atol=1e-13, err_msg=f"{type(model).__name__} {k}")
+    assert set(MODELS) == {type(m).__name__ for m, _ in _model_cases()}   # every model is covered
+
+
+def test_shard_batch_names_a_key_it_cannot_split():
+    with pytest.raises(ValueError, match="'extra'"):
+        distributed.shard_batch({"x": np.zeros((2, 4)), "extra": np.zeros(4)}, {"x": 1}, 0, 2)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+def _rnnkit(args, timeout=120, **env):
+    return subprocess.run([sys.executable, "-m", "rnnkit", *args], capture_output=True, text=True,
+                          timeout=timeout, env=_env(**env))
+
+
+def test_train_lm_workers_2_matches_one_process(tmp_path):
+    mpiexec()
+    rng = np.random.default_rng(0)
+    words = ["the ", "whale ", "sea ", "ship ", "and ", "of ", "captain ", "white "]
+    (tmp_path / "t.txt").write_text("".join(rng.choice(words, size=3000)))
+    common = ["train-lm", str(tmp_path / "t.txt"), "--hidden", "24", "--layers", "1", "--max-steps", "12",
+              "--epochs", "2", "--threads", "1"]
+    one = _rnnkit(common + ["--out", str(tmp_path / "one")])
+    two = _rnnkit(common + ["--out", str(tmp_path / "two"), "--workers", "2"])
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("model: ") == 1           # rank 1 prints nothing
+    val = {}
+    for name in ("one", "two"):
+        lines = (tmp_path / name / "train" / "metrics.jsonl").read_text().splitlines()
+        val[name] = [json.loads(line)["val_loss"] for line in lines if '"val"' in line]
+    assert len(val["two"]) == len(val["one"]) > 0      # rank 0 alone wrote the metrics
+    np.testing.assert_allclose(val["two"], val["one"], rtol=2e-5)   # float32 rounding
+    assert (tmp_path / "two" / "report.html").is_file()
+
+
+def test_classify_and_forecast_under_mpiexec(tmp_path):
+    exe = mpiexec()
+    rng = np.random.default_rng(1)
+    rows = [[c] + list(np.sin(np.arange(12) * (c + 1) / 3 + rng.random()) + 0.1 * rng.random(12))
+            for c in (1, 2) for _ in range(10)]
+    (tmp_path / "train.tsv").write_text("\n".join("\t".join(f"{v:g}" for v in r) for r in rows) + "\n")
+    lines = ["date,value"] + [f"2000-01-{d + 1:02d},{10 + np.sin(d / 2) + 0.1 * d:.4f}" for d in range(28)]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    for args, out in ((["classify", str(tmp_path / "train.tsv"), "--epochs", "2", "--hidden", "8"], "clf"),
+                      (["forecast", str(tmp_path / "s.csv"), "--epochs", "2", "--hidden", "8", "--horizon", "2",
+                        "--lookback", "4"], "fc")):
+        done = subprocess.run([exe, "-n", "2", sys.executable, "-m", "rnnkit", *args, "--out", str(tmp_path / out),
+                               "--threads", "1"], capture_output=True, text=True, timeout=120, env=_env())
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.count("report: ") == 1
+        assert (tmp_path / out / "report.html").is_file() and (tmp_path / out / "model.npz").is_file()
+
+
+def test_workers_errors_name_the_flag(tmp_path, monkeypatch, capsys):
+    from rnnkit.cli import main
+    from rnnkit.cli.workers import strip_workers
+    assert strip_workers(["a", "--workers", "2", "--b", "--workers=3", "c"]) == ["a", "--b", "c"]
+    monkeypatch.setattr(distributed, "find_mpiexec", lambda: None)
+    (tmp_path / "t.txt").write_text("abc " * 100)
+    assert main(["train-lm", str(tmp_path / "t.txt"), "--out", str(tmp_path / "o"), "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "--workers 2" in err and "rnnkit[mpi]" in err
+    assert not (tmp_path / "o").exists()
+    from rnnkit.cli.workers import start_workers
+    from rnnkit.errors import RnnkitError
+    monkeypatch.setenv("PMI_SIZE", "3")        # as if mpiexec -n 3 had started this process
+    with pytest.raises(RnnkitError, match="--workers 2: this command already runs as 3 MPI processes"):
+        start_workers(["train-lm", "t.txt", "--workers", "2"], 2, None)
+    assert start_workers(["train-lm", "t.txt", "--workers", "3"], 3, None) is None   # go on as a rank
