@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -442,13 +443,11 @@ class _AgreedInterrupt:
                   "(press again to abort at once)", file=sys.stderr, flush=True)
 
     def __enter__(self):
-        import signal
         if threading.current_thread() is threading.main_thread():
             self.old = signal.signal(signal.SIGINT, self)
         return self
 
     def __exit__(self, *exc):
-        import signal
         if self.old is not None:
             signal.signal(signal.SIGINT, self.old)
         return False
