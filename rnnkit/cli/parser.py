@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 return status
         _quiet_other_ranks()
         with blas_threads(getattr(args, "threads", None)):
-            return _ranked(int(args.func(args) or 0))
+            return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -113,11 +113,22 @@ def _quiet_other_ranks() -> None:
         sys.stdout = open(os.devnull, "w")
 
 
-def _ranked(status: int) -> int:
-    """``status``; under MPI with several ranks a failure ends every rank at once, since
-    the others could be waiting for this one in a collective."""
+def _all_done(status: int) -> int:
+    """``status`` once every rank has finished the command: under MPI the other ranks wait
+    for rank 0 to write its outputs (the launcher ends every rank when one exits with a
+    status other than 0, e.g. 130 after an interrupted run)."""
     from rnnkit.distributed import launched_size, world
 
-    if status != 0 and launched_size() > 1:
+    if launched_size() > 1:
+        world().barrier()
+    return status
+
+
+def _ranked(status: int) -> int:
+    """``status`` of a command that failed; under MPI with several ranks the failure ends
+    every rank at once, since the others could be waiting for this one in a collective."""
+    from rnnkit.distributed import launched_size, world
+
+    if launched_size() > 1:
         world().abort(status)
     return status

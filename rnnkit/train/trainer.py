@@ -320,10 +320,11 @@ class Trainer:
         if self._dp is not None and not self.comm.same_on_all(self.model.params):
             raise RnnkitError(f"step {self.step}: the weights differ between the ranks; the MPI "
                               "library's allreduce did not give every rank the same sum")
-        if not self.comm.is_root:
-            return directory
-        return rkio.save_checkpoint(directory, self.model.config(), self.model.state_dict(),
-                                    state, meta={"kind": "resume", "step": self.step})
+        if self.comm.is_root:
+            rkio.save_checkpoint(directory, self.model.config(), self.model.state_dict(),
+                                 state, meta={"kind": "resume", "step": self.step})
+        self.comm.barrier()                # returns once the checkpoint is on disk, on every rank
+        return directory
 
     def state_dict(self) -> dict:
         """The training state as a tree of JSON values and numeric arrays (see io.encode_state).
