@@ -3,7 +3,7 @@ r"""Data parallelism over MPI: the communicator the Trainer averages gradients w
 One process needs no MPI: :func:`world` returns a :class:`SingleProcess` whose
 operations do nothing, and mpi4py is imported only when the process was started by
 an MPI launcher with more than one process (``mpiexec -n N``, ``srun``), which the
-launcher's environment variables tell (``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``, ...).
+launcher's environment variables tell (:data:`SIZE_VARIABLES`).
 MPI is the optional extra ``pip install "rnnkit[mpi]"`` (mpi4py and the MPICH wheel).
 
 The operations (every rank calls each one, in the same order):
@@ -46,8 +46,8 @@ __all__ = ["SingleProcess", "MPICommunicator", "world", "launched_size", "shard_
            "DEFAULT_TIMEOUT"]
 
 #: environment variables MPI launchers set to the number of processes
-SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE",
-                  "MPI_LOCALNRANKS_WORLD")
+#: (Open MPI; MPICH, Intel MPI and srun over PMI; MVAPICH2)
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
 #: seconds a collective may wait before the job is aborted (RNNKIT_MPI_TIMEOUT overrides)
 DEFAULT_TIMEOUT = 900.0
 
@@ -87,9 +87,9 @@ def _timeout_from_env() -> float:
     try:
         t = float(value)
     except ValueError:
-        raise ValueError(f"RNNKIT_MPI_TIMEOUT must be a number of seconds, got {value!r}") from None
+        raise RnnkitError(f"RNNKIT_MPI_TIMEOUT must be a number of seconds, got {value!r}") from None
     if not t > 0:
-        raise ValueError(f"RNNKIT_MPI_TIMEOUT must be > 0 seconds, got {value!r}")
+        raise RnnkitError(f"RNNKIT_MPI_TIMEOUT must be > 0 seconds, got {value!r}")
     return t
 
 

@@ -33,6 +33,11 @@ weights and the history; resuming rebuilds epoch e's batches from the same rng,
 skips the ones already trained on and continues, so N steps + resume to 2N gives
 the same weights, bit for bit, as 2N steps in one go.
 
+Data parallel. When ``comm`` (default :func:`rnnkit.distributed.world`) has several
+ranks, each trains on its shard of every batch, the gradients are averaged before
+clipping, time limits and Ctrl-C are voted on, and rank 0 alone writes; see
+:mod:`rnnkit.distributed` and :mod:`rnnkit.train.checkpoints`.
+
 Callbacks (:mod:`rnnkit.train.callbacks`) see every step, metrics record,
 evaluation, epoch end, checkpoint and the end of training; the progress output
 is one of them (:class:`~rnnkit.train.callbacks.ProgressPrinter`, added unless
