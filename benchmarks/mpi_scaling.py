@@ -12,6 +12,11 @@ trained on per second, counted over the whole global batch. The runs alternate
 (1, 2, 1, 2, ...) so a busy machine disturbs both alike; the median of the repeats and
 the ratio to one process are printed. The last step's training loss of every run is
 printed too: it must be the same for every rank count, up to float rounding.
+
+On a busy machine the wall-clock rates say more about the other processes than
+about rnnkit, so the script also prints the ceiling that compute alone allows: the
+CPU time of one forward+backward pass on the whole batch over that on a 1/N shard,
+measured in one process, alternating, median of 15 (``--no-ceiling`` skips it).
 """
 
 from __future__ import annotations
@@ -61,6 +66,34 @@ def worker(args) -> None:
                           "last_loss": losses[-1], "params": model.num_parameters()}), flush=True)
 
 
+def ceiling(args, ranks: int) -> float:
+    """CPU time of forward+backward on the global batch / on a 1/ranks shard (one thread)."""
+    code = f"""
+import statistics, time, numpy as np
+from rnnkit import models
+m = models.SequenceTagger("lstm", hidden_size={args.hidden}, num_layers={args.layers}, vocab_size=96,
+                          embedding_dim=32, num_classes=96, seed=0)
+rng = np.random.default_rng(0)
+def batch(b):
+    return {{"x": rng.integers(0, 96, ({args.seq_len}, b)), "y": rng.integers(0, 96, ({args.seq_len}, b))}}
+whole, shard = batch({args.batch}), batch(-(-{args.batch} // {ranks}))
+def cpu(b):
+    t0 = time.process_time(); m.zero_grad(); m.loss(b); m.backward(); return time.process_time() - t0
+for _ in range(3):
+    cpu(whole); cpu(shard)
+w, s = [], []
+for _ in range(15):
+    w.append(cpu(whole)); s.append(cpu(shard))
+print(statistics.median(w) / statistics.median(s))
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=3600)
+    if out.returncode != 0:
+        raise SystemExit(f"the ceiling measurement failed:\n{out.stderr[-3000:]}")
+    return float(out.stdout.split()[-1])
+
+
 def run(args, ranks: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -92,6 +125,7 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=64, help="TBPTT window")
     p.add_argument("--chars", type=int, default=400_000, help="characters of the corpus to use")
     p.add_argument("--corpus", default=CORPUS, help="gzip text corpus")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the compute-only ceiling")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -110,7 +144,11 @@ def main() -> None:
         med = statistics.median(r["chars_per_sec"] for r in results[n])
         summary.append({"ranks": n, "median_chars_per_sec": med, "speedup": med / base,
                         "runs": results[n]})
-        print(f"median {n} rank(s): {med:,.0f} chars/s = {med / base:.2f}x {args.ranks[0]} rank(s)")
+        line = f"median {n} rank(s): {med:,.0f} chars/s = {med / base:.2f}x {args.ranks[0]} rank(s)"
+        if n > 1 and not args.no_ceiling:
+            summary[-1]["compute_ceiling"] = c = ceiling(args, n)
+            line += f" (compute alone allows {c:.2f}x)"
+        print(line, flush=True)
     if args.json:
         with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(os.path.abspath(args.json)) or ".",
                                          delete=False, suffix=".tmp") as f:
