@@ -207,7 +207,7 @@ def test_two_ranks_equal_one_process_step_for_step(tmp_path, kind):
 
 
 STOPS = """
-    import json, os, signal, sys
+    import json, os, signal, sys, time
     import numpy as np
     from rnnkit import distributed, models
     from rnnkit.data.text import stream_batches
@@ -221,18 +221,22 @@ STOPS = """
                                          num_classes=7, dtype="float64", seed=3)
     config = TrainConfig(epochs=1, optimizer="adam", lr=0.05, quiet=True, carry_state=True, tbptt_k1=6,
                          tbptt_k2=8, checkpoint_every=1)
+    start = 0
     if mode == "resume":
         trainer = Trainer.resume(out_dir, max_steps=9)
         start = trainer.step
+    elif mode == "time":
+        trainer = Trainer(make(), config.replace(time_limit=1.0, checkpoint_every=None), out_dir)
     else:
         trainer = Trainer(make(), config.replace(max_steps=9 if mode == "straight" else None), out_dir)
-        start = 0
     step = trainer.optimizer.step
     def stepped(grads):
         step(grads)
         n = trainer.step + 1
         if comm.rank == 1 and n == 4 and mode == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if comm.rank == 1 and mode == "time":
+            time.sleep(0.3)                       # rank 1's clock runs out first; rank 0 follows it
         if comm.rank == 1 and n == 4 and mode == "int":
             os.kill(os.getpid(), signal.SIGINT)   # one rank only: the others learn it at the next allreduce
     trainer.optimizer.step = stepped
@@ -254,6 +258,11 @@ def test_ctrl_c_and_kill_9_stop_every_rank_and_resume_exactly(tmp_path):
     # kill -9 of rank 1 during step 4: the launcher ends rank 0; the step-3 checkpoint stays
     killed = run_ranks(tmp_path, STOPS, args=("kill", str(tmp_path / "c")))
     assert killed.returncode != 0 and not list((tmp_path / "reports").iterdir())
+
+    # the time limit is voted on: both ranks stop after the same step
+    timed = reports(run_ranks(tmp_path, STOPS, args=("time", str(tmp_path / "d"))), tmp_path)
+    assert [r["reason"] for r in timed] == ["time_limit"] * 2
+    assert timed[0]["steps"] == timed[1]["steps"] < 9 and timed[0]["params"] == timed[1]["params"]
 
     for directory, steps in (("b", 5), ("c", 3)):
         resumed = reports(run_ranks(tmp_path, STOPS, args=("resume", str(tmp_path / directory))), tmp_path)
