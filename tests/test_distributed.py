@@ -371,7 +371,7 @@ def test_classify_under_mpiexec(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("report: ") == 1          # rank 1 prints nothing
     assert (tmp_path / "clf" / "report.html").is_file() and (tmp_path / "clf" / "model.npz").is_file()
-    records = [json.loads(line) for line in (tmp_path / "clf" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "clf" / "train" / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in records if r["event"] == "val"]
     assert steps == sorted(set(steps)) and steps   # one line per evaluation: rank 0 alone wrote
 
