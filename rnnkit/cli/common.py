@@ -191,7 +191,8 @@ def add_model_options(p, task: str) -> None:
 
 
 def add_training_options(p, fit: str) -> None:
-    """--epochs, --time-limit, --optimizer, --lr, --clip, --patience of ``fit`` ("module:Class.fit")."""
+    """--epochs, --time-limit, --optimizer, --lr, --clip, --patience of ``fit`` ("module:Class.fit"),
+    and --workers (data-parallel processes, :mod:`rnnkit.cli.workers`)."""
     task_option(p, "--epochs", "epochs", fit, type=positive_int, help="passes over the training data at most")
     task_option(p, "--time-limit", "time_limit", fit, type=positive_float, metavar="SECONDS",
                 help="stop training after this many seconds (the best weights so far are kept)")
@@ -201,6 +202,9 @@ def add_training_options(p, fit: str) -> None:
                 help="bound on the global gradient norm; 'none' turns clipping off")
     task_option(p, "--patience", "patience", fit, type=positive_int,
                 help="stop after this many epochs without a better validation loss")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="train data-parallel in N processes on this machine (needs rnnkit[mpi]); "
+                        "--batch stays the global batch. Across machines: mpiexec -n N rnnkit ...")
 
 
 def add_run_options(p, task: str, seed_help: str) -> None:
@@ -253,20 +257,33 @@ def check_out_file(path, option: str = "--out", example: str = "units.html") -> 
 
 
 def guard_model_dir(path: Path, force: bool, option: str = "--out", extra: str = "") -> None:
-    """Refuse to train into a directory that already holds a trained model, unless forced."""
+    """Refuse to train into a directory that already holds a trained model, unless forced
+    (then, data parallel, wait for every rank's check: :func:`all_ranks_checked`)."""
     from rnnkit.tasks.run import saved_task
 
-    if force or not (path / "config.json").is_file():
-        return
-    task = saved_task(path)
-    what = f"a trained model (task {task!r})" if task else "a model checkpoint"
-    raise RnnkitError(f"{option} {path}: already holds {what}; pass --force to replace it{extra}, "
-                      f"or choose another {option}")
+    if not force and (path / "config.json").is_file():
+        task = saved_task(path)
+        what = f"a trained model (task {task!r})" if task else "a model checkpoint"
+        raise RnnkitError(f"{option} {path}: already holds {what}; pass --force to replace it{extra}, "
+                          f"or choose another {option}")
+    all_ranks_checked()
+
+
+def all_ranks_checked() -> None:
+    """Data parallel: wait until every rank has looked at the run directory, so rank 0's
+    first write cannot make another rank's check fail."""
+    from rnnkit.distributed import world
+
+    world().barrier()
 
 
 def interrupted(what: str) -> int:
-    """Say on stderr that Ctrl-C stopped training and what was kept; exit status 130."""
+    """Say on stderr that Ctrl-C stopped training and what was kept (data parallel: rank 0
+    says it); exit status 130."""
     import sys
 
-    print(what, file=sys.stderr)
+    from rnnkit.distributed import world
+
+    if world().is_root:
+        print(what, file=sys.stderr)
     return 130

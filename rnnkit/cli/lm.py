@@ -80,6 +80,7 @@ def _lm_params(args, saved: dict | None) -> dict:
 
 def cmd_train_lm(args) -> int:
     from rnnkit.data.text import read_texts
+    from rnnkit.distributed import world
     from rnnkit.tasks.lm import CharLanguageModel
     from rnnkit.tasks.lm_report import SamplePrinter
     from rnnkit.tasks.run import a_cell
@@ -96,7 +97,7 @@ def cmd_train_lm(args) -> int:
         guard_model_dir(out, args.force, extra=" (or --resume to continue training it)")
     lm = CharLanguageModel(**_lm_params(args, saved))
     callback = None
-    if not args.quiet:
+    if not args.quiet and world().is_root:     # data parallel: rank 0 alone prints samples
         callback = SamplePrinter(args.prompt, args.sample_length, args.temperature, lm.seed)
     source = ", ".join(os.fspath(p) for p in args.text) + f" ({len(text):,} characters)"
     echo(args, f"training {a_cell(lm.cell)} character language model on {source}")

@@ -5,6 +5,11 @@ one line ``error: …`` on stderr); 2 a usage error (argparse's message); 70 a b
 other exception: the traceback and a line saying it is a bug); 130 interrupted
 (Ctrl-C; training saves its checkpoint first); 141 stdout closed early.
 ``RNNKIT_DEBUG=1`` lets every exception propagate, with its traceback.
+
+Data parallel (:mod:`rnnkit.distributed`): ``--workers N`` starts the command again
+as N MPI processes (``mpiexec -n N``) on this machine and returns their exit status;
+under a launcher with several processes only rank 0 prints to stdout, and a rank that
+fails ends every rank (``MPI_Abort``), since the others could be waiting for it.
 """
 
 from __future__ import annotations
@@ -63,14 +68,21 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "func", None) is None:
             parser.print_help()
             return 0
+        workers = getattr(args, "workers", None)
+        if workers is not None:
+            from rnnkit.cli.workers import start_workers
+            status = start_workers(argv, workers, getattr(args, "threads", None))
+            if status is not None:
+                return status
+        _quiet_other_ranks()
         with blas_threads(getattr(args, "threads", None)):
-            return int(args.func(args) or 0)
+            return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _ranked(130)
     except BrokenPipeError:
         # stdout was closed early (`rnnkit generate … | head`): not an error of ours
         try:
@@ -82,11 +94,41 @@ def main(argv: list[str] | None = None) -> int:
         if _debug():
             raise
         print(f"error: {' '.join((str(exc) or type(exc).__name__).split())}", file=sys.stderr)
-        return 1
+        return _ranked(1)
     except Exception:
         if _debug():
             raise
         traceback.print_exc()
         print(f"rnnkit {__version__}: this is a bug in rnnkit, not a problem with your input; please report "
               f"it with the traceback above and the command line", file=sys.stderr)
-        return EXIT_BUG
+        return _ranked(EXIT_BUG)
+
+
+def _quiet_other_ranks() -> None:
+    """Under MPI with several ranks, ranks other than 0 print nothing to stdout: they run
+    the same command and would repeat rank 0's output (errors still go to stderr)."""
+    from rnnkit.distributed import launched_size, world
+
+    if launched_size() > 1 and not world().is_root:
+        sys.stdout = open(os.devnull, "w")
+
+
+def _all_done(status: int) -> int:
+    """``status`` once every rank has finished the command: under MPI the other ranks wait
+    for rank 0 to write its outputs (the launcher ends every rank when one exits with a
+    status other than 0, e.g. 130 after an interrupted run)."""
+    from rnnkit.distributed import launched_size, world
+
+    if launched_size() > 1:
+        world().barrier()
+    return status
+
+
+def _ranked(status: int) -> int:
+    """``status`` of a command that failed; under MPI with several ranks the failure ends
+    every rank at once, since the others could be waiting for this one in a collective."""
+    from rnnkit.distributed import launched_size, world
+
+    if launched_size() > 1:
+        world().abort(status)
+    return status

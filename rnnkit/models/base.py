@@ -296,6 +296,7 @@ class OutputHead:
         self.huber_delta = check_number(huber_delta, "huber_delta", where, 0.0, low_open=True)
         self.loss_name = loss
         self.where = where
+        self.last_weight = None
 
     def config(self) -> dict:
         return {"num_classes": self.num_classes if self.classes else None,
@@ -344,6 +345,8 @@ class OutputHead:
             valid = np.ones(y.shape, dtype=bool) if mask is None else np.broadcast_to(mask, y.shape)
             if self.ignore_index is not None:
                 valid = valid & (y != self.ignore_index)
+            if self.class_weights is not None:   # the weighted mean divides by Σ w_y, not count
+                self.last_weight = float(self.class_weights[y[valid]].sum())
             return loss, d, int(np.count_nonzero(valid))
         positions = raw.size // self.size if mask is None else int(np.count_nonzero(mask))
         if self.loss_name == "quantile":
@@ -437,6 +440,14 @@ class Model(Module):
         for k, v in self._config.items():
             out[k] = _jsonable(v)
         return out
+
+    @property
+    def loss_weight(self) -> float | None:
+        """What the mean of the last ``loss()`` divides by when that is not its ``count``
+        (class weights: Σ w_y over the valid targets), else None. Data-parallel training
+        weights each rank's gradient by it (by ``count`` when None)."""
+        head = getattr(self, "out", None)
+        return None if head is None else head.last_weight
 
     def _cache_for_backward(self, value) -> None:
         self._pending = value if self.training else None

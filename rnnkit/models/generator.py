@@ -51,6 +51,9 @@ class OneToMany(Model):
     (``state`` must be None); it returns the state after ``carry_at`` steps.
     """
 
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"cond": 0, "y": 1, "lengths": 0, "mask": 1}
+
     def __init__(self, cond_classes: int | None = None, cond_size: int | None = None,
                  num_classes: int | None = None, output_size: int | None = None, cell: str = "lstm",
                  hidden_size: int = 64, num_layers: int = 1, embedding_dim: int | None = None,

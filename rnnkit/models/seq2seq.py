@@ -56,6 +56,9 @@ class EncoderDecoder(Model):
     padded with PAD (PAD positions are not scored).
     """
 
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 1, "lengths": 0, "y": 1}
+
     def __init__(self, tgt_vocab_size: int, src_vocab_size: int | None = None,
                  src_input_size: int | None = None, cell: str = "lstm", hidden_size: int = 64,
                  num_layers: int = 1, embedding_dim: int = 32, bidirectional: bool = False,

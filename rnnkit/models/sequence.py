@@ -39,6 +39,9 @@ POOLINGS = ("last", "mean", "attention")
 class _ManyToOne(Model):
     """The shared body of SequenceClassifier and SequenceRegressor."""
 
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 1, "lengths": 0, "y": 0}
+
     def _setup(self, cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
                output_size, loss, huber_delta, quantiles, pooling, attention_size, bidirectional,
                dropout, init, forget_bias, dtype, seed, class_weights=None):
@@ -263,6 +266,9 @@ class OneToOne(Model):
 
     Batch keys: "x" int (B,) ids or float (B, F); "y" int (B,) or float (B, O).
     """
+
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 0, "y": 0}
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 64, num_layers: int = 1,
                  vocab_size: int | None = None, embedding_dim: int | None = None,

@@ -52,6 +52,9 @@ class SequenceTagger(Model):
     tagger carries no state: ``state`` must be None and the returned state is None.
     """
 
+    #: the axis of each batch key that indexes the batch's items (data-parallel shards)
+    batch_axes = {"x": 1, "y": 1, "lengths": 0, "mask": 1}
+
     def __init__(self, cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1,
                  vocab_size: int | None = None, embedding_dim: int | None = None,
                  input_size: int | None = None, num_classes: int | None = None,

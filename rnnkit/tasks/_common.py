@@ -42,9 +42,12 @@ def check_seed(seed, where: str) -> int:
 def save_task(directory, model, meta: dict) -> str:
     """Write a task's network and ``meta`` (its task name, parameters, fitted state) to
     ``directory`` (config.json + model.npz, replaced as a pair: :func:`rnnkit.tasks.run.write_model`);
-    returns the path."""
-    from rnnkit.tasks.run import write_model
+    returns the path. In a data-parallel run (rnnkit.distributed) every rank holds the same
+    weights and rank 0 alone writes them."""
+    from rnnkit.tasks.run import write_model, writes_files
 
+    if not writes_files():
+        return os.fspath(directory)
     return write_model(directory, model, meta)
 
 

@@ -438,7 +438,10 @@ class SequenceClassifier:
         """Write the run directory of a fitted classifier (:mod:`rnnkit.tasks.run`): the model,
         ``metrics.json``, the report and, with ``test`` = (X, y), ``predictions.csv``."""
         from rnnkit.tasks.classify_run import write_classify_run
+        from rnnkit.tasks.run import writes_files
 
+        if not writes_files():      # data parallel: rank 0 alone writes the run directory
+            return
         self.save(out_dir)
         write_classify_run(self, out_dir, test)
 

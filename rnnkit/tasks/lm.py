@@ -55,7 +55,7 @@ from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
-from rnnkit.tasks.run import RunWriter, recover_model, training_meta
+from rnnkit.tasks.run import RunWriter, recover_model, training_meta, writes_files
 from rnnkit.tasks.run import train_dir as run_train_dir
 from rnnkit.train.callbacks import Callback, check_callbacks
 
@@ -271,7 +271,7 @@ class CharLanguageModel:
         if out_dir is not None and saved is None:
             self.save(out_dir)          # the vocabulary is on disk from the start (for resume)
         self.history_ = trainer.fit(train_batches, val_batches, resume=resume)
-        if out_dir is not None:
+        if out_dir is not None and writes_files():      # data parallel: rank 0 alone
             self.save(out_dir)
             write_lm_report(self, out_dir, source=source or f"{len(text):,} characters",
                             train_chars=len(train_text), val_text=val_text,

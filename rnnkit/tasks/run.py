@@ -36,7 +36,8 @@ from rnnkit.train.callbacks import Callback
 
 __all__ = ["TRAIN_DIR", "JOBS", "RunWriter", "train_dir", "training_meta", "write_model", "recover_model",
            "load_run",
-           "job_class", "saved_task", "jsonable", "write_json", "write_text", "write_csv", "csv_text", "a_cell"]
+           "job_class", "saved_task", "jsonable", "write_json", "write_text", "write_csv", "csv_text", "a_cell",
+           "writes_files"]
 
 TRAIN_DIR = "train"
 METRICS_JSON = "metrics.json"
@@ -99,6 +100,15 @@ def csv_text(header: list, rows) -> str:
 def write_csv(path, header: list, rows) -> None:
     """A CSV file (:func:`csv_text`), atomically."""
     write_text(path, csv_text(header, rows))
+
+
+def writes_files() -> bool:
+    """Whether this process writes run directories: always, except on ranks other than 0
+    of a data-parallel run (:mod:`rnnkit.distributed`), where every rank holds the same
+    weights and rank 0 alone writes."""
+    from rnnkit.distributed import world
+
+    return world().is_root
 
 
 def write_model(directory, model, meta: dict, arrays=None) -> str:
@@ -218,6 +228,8 @@ class RunWriter(Callback):
     def _write(self, trainer) -> None:
         from rnnkit.train.checkpoints import DeferInterrupt
 
+        if not writes_files():
+            return
         arrays = trainer.best_params if trainer.best_params is not None else trainer.model.state_dict()
         meta = {**self.meta(), "training": training_meta(trainer.history, finished=False)}
         with DeferInterrupt():

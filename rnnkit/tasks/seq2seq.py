@@ -380,7 +380,10 @@ class Seq2Seq:
 
     def _write_run(self, out_dir, n_train: int) -> None:
         from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+        from rnnkit.tasks.run import writes_files
 
+        if not writes_files():      # data parallel: rank 0 alone writes the run directory
+            return
         out_dir = os.fspath(out_dir)
         data = [["training pairs", n_train],
                 ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["n"]],

@@ -7,6 +7,14 @@ state, step, epoch, batches done in the epoch, the carried state, the random
 generators' states, the best weights and the history. ``best/`` holds the weights
 of the best validation loss; ``metrics.jsonl`` one record per log interval and
 evaluation. Writes are atomic and shielded from Ctrl-C (:class:`DeferInterrupt`).
+
+Data parallel (:mod:`rnnkit.distributed`): rank 0 alone writes. The saved state is
+the whole run's: the carried state of every stream, assembled from the ranks'
+shards, and the random generators of ranks 1..N−1 (``rank_generators``) besides
+rank 0's. Every rank reads the checkpoint on resume (out_dir must be visible to
+all), takes rank 0's weights and optimizer state by broadcast, and cuts its shard
+of the carried state afresh, so a run may resume on another number of ranks (on
+which the generators of ranks ≥ 1 start fresh, seeded with the step).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import zlib
 
 import numpy as np
 
+from rnnkit import distributed
 from rnnkit import io as rkio
 from rnnkit.errors import CheckpointError
 from rnnkit.module import Module
@@ -45,7 +54,9 @@ class DeferInterrupt:
         self.old = None
         if threading.current_thread() is threading.main_thread():
             old = signal.getsignal(signal.SIGINT)
-            if old is not None:  # None: a handler not installed from Python; leave it alone
+            # None: a handler not installed from Python; agreed_stop: data-parallel training,
+            # where Ctrl-C is already a vote to stop after the step. Leave both alone.
+            if old is not None and not getattr(old, "agreed_stop", False):
                 self.old = old
                 signal.signal(signal.SIGINT, self._handler)
         return self
@@ -93,11 +104,14 @@ def model_generators(model: Module) -> dict[str, np.random.Generator]:
     return found
 
 
-def seed_generators(generators: dict, seed: int) -> None:
-    """Seed each generator from (seed, its attribute path): a fresh run is reproducible."""
+def seed_generators(generators: dict, seed: int, rank: int = 0, *extra: int) -> None:
+    """Seed each generator from (seed, its attribute path): a fresh run is reproducible.
+    Rank r > 0 of a data-parallel run adds r (its dropout masks differ from rank 0's)
+    and ``extra``."""
+    more = ((rank,) if rank > 0 else ()) + extra
     for path, gen in generators.items():
         bg = gen.bit_generator
-        bg.state = type(bg)(np.random.SeedSequence([seed, zlib.crc32(path.encode())])).state
+        bg.state = type(bg)(np.random.SeedSequence([seed, zlib.crc32(path.encode()), *more])).state
 
 
 def clear_run_files(out_dir) -> None:
@@ -120,7 +134,15 @@ def save_best(out_dir, model, params: dict, step: int, val_loss: float) -> str:
 
 def training_state(t) -> dict:
     """The training state of Trainer ``t`` as a tree of JSON values and numeric arrays
-    (see :func:`rnnkit.io.encode_state`)."""
+    (see :func:`rnnkit.io.encode_state`). Data parallel: a collective call; the carried
+    state is the whole batch's and ``rank_generators`` is filled on rank 0 only."""
+    carry, rank_generators = t._carry, []
+    if t._dp is not None:
+        start, _, n = t._dp.carry_bounds
+        carry = distributed.assemble_state(t.comm, t._carry, n, start)
+        mine = json.dumps({k: g.bit_generator.state for k, g in t._generators.items()}).encode("utf-8")
+        parts = t.comm.gather_bytes(mine)
+        rank_generators = None if parts is None else [json.loads(p) for p in parts[1:]]
     return {
         "version": STATE_VERSION,
         "train_config": t.config.to_dict(),
@@ -134,7 +156,8 @@ def training_state(t) -> dict:
         "schedule": None if t.schedule is None else t.schedule.state_dict(),
         "warmup": None if t.warmup is None else t.warmup.state_dict(),
         "generators": {k: g.bit_generator.state for k, g in t._generators.items()},
-        "carry": t._carry,
+        "carry": carry,
+        "rank_generators": rank_generators,
         "best": {"val_loss": t.best_val_loss, "step": t.best_step,
                  "bad_evals": t._bad_evals,
                  "params": None if t._best_params is None else dict(t._best_params)},
@@ -179,6 +202,8 @@ def restore_training_state(t, ckpt: rkio.Checkpoint) -> None:
         t._eval_due = bool(s["eval_due"])
         t._last_eval_step = int(s["last_eval_step"])
         t._carry = s["carry"]
+        if t._dp is not None:
+            _restore_rank(t, s)
         best = s["best"]
         t.best_val_loss = best["val_loss"]
         t.best_step = best["step"]
@@ -191,8 +216,35 @@ def restore_training_state(t, ckpt: rkio.Checkpoint) -> None:
     except (KeyError, TypeError, ValueError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise CheckpointError(f"{where}: training state does not fit this trainer: {msg}") from exc
-    if t.out_dir is not None:
+    if t.out_dir is not None and t.comm.is_root:
         # metrics.jsonl mirrors the history: lines written after this checkpoint are
         # dropped, since the steps they describe will run (and be logged) again
         lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in t.history.records)
         rkio.atomic_write(os.path.join(t.out_dir, METRICS_FILE), lambda f: f.write(lines.encode("utf-8")))
+
+
+def _restore_rank(t, s: dict) -> None:
+    """Data parallel, once every rank has read the checkpoint: rank 0's weights and
+    optimizer state go to every rank, each cuts its shard of the carried state and
+    takes its own generators (fresh ones, seeded with the step, when the checkpoint
+    was written by another number of ranks)."""
+    comm = t.comm
+    root = comm.broadcast({"step": t.step, "model": t.model.state_dict(), "optimizer": t.optimizer.state_dict()})
+    if root["step"] != t.step:
+        raise CheckpointError(f"{t.out_dir}: rank {comm.rank} read a checkpoint of step {t.step}, rank 0 one "
+                              f"of step {root['step']}: every rank must see the same out_dir")
+    t.model.load_state_dict(root["model"])
+    t.optimizer.load_state_dict(root["optimizer"])
+    if t._carry is not None:
+        n = (t._carry[0] if isinstance(t._carry, tuple) else t._carry).shape[1]
+        start, stop = distributed.shard_range(n, comm.rank, comm.size)
+        t._carry = distributed.state_shard(t._carry, start, stop) if stop > start else None
+        t._dp.carry_bounds = (start, stop, n)
+    if comm.rank > 0 and t._generators:
+        ranks = s.get("rank_generators") or []
+        mine = ranks[comm.rank - 1] if len(ranks) == comm.size - 1 else None
+        if mine is not None and set(mine) == set(t._generators):
+            for path, state in mine.items():
+                t._generators[path].bit_generator.state = state
+        else:
+            seed_generators(t._generators, t.config.seed, comm.rank, t.step)

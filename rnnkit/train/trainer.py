@@ -33,6 +33,11 @@ weights and the history; resuming rebuilds epoch e's batches from the same rng,
 skips the ones already trained on and continues, so N steps + resume to 2N gives
 the same weights, bit for bit, as 2N steps in one go.
 
+Data parallel. When ``comm`` (default :func:`rnnkit.distributed.world`) has several
+ranks, each trains on its shard of every batch, the gradients are averaged before
+clipping, time limits and Ctrl-C are voted on, and rank 0 alone writes; see
+:mod:`rnnkit.distributed` and :mod:`rnnkit.train.checkpoints`.
+
 Callbacks (:mod:`rnnkit.train.callbacks`) see every step, metrics record,
 evaluation, epoch end, checkpoint and the end of training; the progress output
 is one of them (:class:`~rnnkit.train.callbacks.ProgressPrinter`, added unless
@@ -61,6 +66,7 @@ import os
 import time
 import numpy as np
 
+from rnnkit import distributed
 from rnnkit import io as rkio
 from rnnkit import optim
 from rnnkit.errors import CheckpointError, DivergenceError, RnnkitError
@@ -87,10 +93,12 @@ class Trainer:
     ``config`` may be a :class:`TrainConfig`, a dict (checked by ``from_dict``) or None.
     ``callbacks``: :class:`~rnnkit.train.callbacks.Callback` objects whose hooks run
     during ``fit`` (also ``trainer.callbacks``, a list one may append to).
+    ``comm``: the ranks of a data-parallel run (:mod:`rnnkit.distributed`; default
+    ``distributed.world()``, which is one process unless an MPI launcher started several).
     """
 
     def __init__(self, model: Module, config: TrainConfig | dict | None = None, out_dir=None,
-                 callbacks=None):
+                 callbacks=None, comm=None):
         where = "Trainer"
         for attr in ("loss", "backward", "params", "grads", "config"):
             if not hasattr(model, attr):
@@ -106,6 +114,8 @@ class Trainer:
         self.model = model
         self.config = config
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
+        self.comm = distributed.world() if comm is None else comm
+        self._dp = distributed.DataParallel(self.comm, model) if self.comm.size > 1 else None
         if config.checkpoint_every is not None and self.out_dir is None:
             raise ValueError(f"{where}: checkpoint_every needs an out_dir to write checkpoints to")
         self._params = model.params   # live arrays: a dict taken once stays valid
@@ -147,12 +157,13 @@ class Trainer:
 
     # -- public API --------------------------------------------------------------------
     @classmethod
-    def resume(cls, out_dir, model: Module | None = None, callbacks=None, **overrides) -> "Trainer":
+    def resume(cls, out_dir, model: Module | None = None, callbacks=None, comm=None,
+               **overrides) -> "Trainer":
         """A Trainer restored from the checkpoint in ``out_dir``, ready to ``fit`` on.
 
         ``model`` defaults to ``rnnkit.models.build(config)`` from the checkpoint's
         ``config.json``; the training config is the saved one with ``overrides``
-        applied (e.g. ``max_steps=2000`` to train further).
+        applied (e.g. ``max_steps=2000`` to train further); ``comm`` as in the constructor.
         """
         ckpt = rkio.load_checkpoint(out_dir)
         state = ckpt.training_state
@@ -164,8 +175,11 @@ class Trainer:
             from rnnkit import models  # the model zoo; only needed to rebuild from config.json
             model = models.build(ckpt.config)
         rkio.check_arrays(ckpt.arrays, model, os.path.join(os.fspath(out_dir), rkio.MODEL_FILE))
-        trainer = cls(model, config, out_dir, callbacks=callbacks)
-        trainer._restore(ckpt)
+        trainer = cls(model, config, out_dir, callbacks=callbacks, comm=comm)
+        if trainer._dp is None:
+            trainer._restore(ckpt)
+        else:
+            trainer._dp.all_or_none(trainer._restore, ckpt)
         return trainer
 
     def fit(self, train_batches, val_batches=None, resume: bool = False) -> History:
@@ -192,6 +206,15 @@ class Trainer:
                 raise ValueError("Trainer.fit: resume=True needs the Trainer's out_dir")
             if not rkio.is_checkpoint(self.out_dir):
                 raise CheckpointError(f"{self.out_dir}: no checkpoint to resume from (config.json missing)")
+        if self._dp is None:
+            return self._fit(train_source, val_source, resume)
+        self._dp.agreed_stop, self._dp.interrupted = None, False
+        with self._dp.interrupts():
+            return self._dp.all_or_none(self._fit, train_source, val_source, resume)
+
+    def _fit(self, train_source, val_source, resume: bool) -> History:
+        cfg = self.config
+        if resume:
             self._restore(rkio.load_checkpoint(self.out_dir, expected=self.model))
         elif not self._started:
             self._start_fresh()
@@ -200,7 +223,7 @@ class Trainer:
         self.history.interrupted = False
         self._fit_start = time.perf_counter()
         self._interval = Interval()
-        self._printer = None if cfg.quiet else ProgressPrinter()
+        self._printer = None if cfg.quiet or not self.comm.is_root else ProgressPrinter()
         try:
             try:
                 self._emit("on_start")
@@ -260,8 +283,10 @@ class Trainer:
     def evaluate(self, batches) -> float:
         """Mean loss over ``batches`` (a list or a function () -> iterable), in eval mode.
 
-        The mean is weighted by each batch's item count; with ``carry_state`` the state
-        is carried across the batches (starting from zero), as in training.
+        The mean is weighted by what each batch's mean divides by (its item count, or
+        the sum of the class weights of its targets); with ``carry_state`` the state is
+        carried across the batches (starting from zero), as in training. Data parallel:
+        each rank evaluates its shard of every batch and the sums are reduced.
         """
         source = as_val_source(batches, "batches")
         cfg = self.config
@@ -272,14 +297,21 @@ class Trainer:
             with no_grad():                # forward only: the recurrent layers keep no caches
                 for i, batch in enumerate(source()):
                     check_batch(batch, f"validation batch {i + 1}", cfg.tbptt_k2)
+                    if self._dp is not None:
+                        batch, _ = self._dp.local(batch, f"validation batch {i + 1}")
+                        if batch is None:      # no item of this batch on this rank
+                            continue
                     loss, n, state = self.model.loss(batch, state=carry if cfg.carry_state else None,
                                                      carry_at=carry_at(batch, cfg))
-                    n = int(n)
-                    total += float(loss) * n
-                    count += n
+                    w = getattr(self.model, "loss_weight", None)   # what the batch's mean divides by
+                    w = int(n) if w is None else w
+                    total += float(loss) * w
+                    count += w
                     carry = state if cfg.carry_state else None
         finally:
             self.model.train(was_training)
+        if self._dp is not None:
+            total, count = self._dp.reduce_sums(total, count)
         if count == 0:
             raise RnnkitError("evaluate: the validation batches hold no items (no batches, or all masked)")
         return total / count
@@ -289,18 +321,28 @@ class Trainer:
         directory = self.out_dir if directory is None else os.fspath(directory)
         if directory is None:
             raise ValueError("Trainer.save: no directory given and the Trainer has no out_dir")
-        return rkio.save_checkpoint(directory, self.model.config(), self.model.state_dict(),
-                                    self.state_dict(), meta={"kind": "resume", "step": self.step})
+        state = self.state_dict()          # data parallel: collective; rank 0 alone writes
+        if self._dp is not None and not self.comm.same_on_all(self.model.params):
+            raise RnnkitError(f"step {self.step}: the weights differ between the ranks; the MPI "
+                              "library's allreduce did not give every rank the same sum")
+        if self.comm.is_root:
+            rkio.save_checkpoint(directory, self.model.config(), self.model.state_dict(),
+                                 state, meta={"kind": "resume", "step": self.step})
+        self.comm.barrier()                # returns once the checkpoint is on disk, on every rank
+        return directory
 
     def state_dict(self) -> dict:
-        """The training state as a tree of JSON values and numeric arrays (see io.encode_state)."""
+        """The training state as a tree of JSON values and numeric arrays (see io.encode_state).
+        Data parallel: a collective call (see :func:`~rnnkit.train.checkpoints.training_state`)."""
         return ckpts.training_state(self)
 
     # -- state restore -------------------------------------------------------------------
     def _start_fresh(self) -> None:
         """Seed the model's generators from (seed, path) and clear files of an older run."""
-        ckpts.seed_generators(self._generators, self.config.seed)
-        if self.out_dir is not None:
+        ckpts.seed_generators(self._generators, self.config.seed, self.comm.rank)
+        if self._dp is not None:           # every rank starts from rank 0's weights
+            self.model.load_state_dict(self.comm.broadcast(self.model.state_dict()))
+        if self.out_dir is not None and self.comm.is_root:
             ckpts.clear_run_files(self.out_dir)
         self._started = True
 
@@ -314,6 +356,8 @@ class Trainer:
         cfg = self.config
         if cfg.max_steps is not None and self.step >= cfg.max_steps:
             return "max_steps"
+        if self._dp is not None:           # the ranks' clocks differ: a stop they voted on together
+            return self._dp.agreed_stop
         if cfg.time_limit is not None and time.perf_counter() - self._fit_start >= cfg.time_limit:
             return "time_limit"
         return None
@@ -393,11 +437,18 @@ class Trainer:
             self.model.train()
             self.model.zero_grad()
             state_in = self._carry if cfg.carry_state else None
-            loss, count, state_out = self.model.loss(batch, state=state_in, carry_at=carry_at(batch, cfg))
-            loss, count = float(loss), int(count)
-            if not math.isfinite(loss):
-                self._diverged(n, index, f"the loss is {loss}")
-            self.model.backward()
+            if self._dp is None:
+                loss, count, state_out = self.model.loss(batch, state=state_in, carry_at=carry_at(batch, cfg))
+                loss, count = float(loss), int(count)
+                if not math.isfinite(loss):
+                    self._diverged(n, index, f"the loss is {loss}")
+                self.model.backward()
+            else:   # this rank's shard, then the global mean loss and the averaged gradients
+                time_up = cfg.time_limit is not None and time.perf_counter() - self._fit_start >= cfg.time_limit
+                loss, count, state_out = self._dp.train_step(self.model, batch, state_in, carry_at(batch, cfg),
+                                                             time_up, "training batch")
+                if not math.isfinite(loss):
+                    self._diverged(n, index, f"the loss is {loss}")
             grads = self.model.grads
             raw_norm = None
             if cfg.clip_value is not None:
@@ -475,7 +526,8 @@ class Trainer:
         self._sync_history()
         if improved and self.out_dir is not None:
             with DeferInterrupt():
-                path = ckpts.save_best(self.out_dir, self.model, self._best_params, self.step, val)
+                path = (ckpts.save_best(self.out_dir, self.model, self._best_params, self.step, val)
+                        if self.comm.is_root else os.path.join(self.out_dir, ckpts.BEST_DIR))
             self._emit("on_checkpoint", {"kind": "best", "path": path, "step": self.step})
         self._emit("on_eval", {"step": self.step, "epoch": self.epoch + 1, "val_loss": val,
                                "best_val_loss": self.best_val_loss, "best_step": self.best_step,
@@ -498,7 +550,7 @@ class Trainer:
         full["elapsed"] = round(self._elapsed(), 3)
         full = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in full.items()}
         self.history.records.append(full)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.comm.is_root:
             rkio.append_jsonl(os.path.join(self.out_dir, METRICS_FILE), full)
         self._emit("on_record", full)
 

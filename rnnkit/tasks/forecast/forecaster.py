@@ -373,7 +373,10 @@ class Forecaster(Windows):
             values (N, F) the series it was fitted on; cov (N, C) or None; dates: N labels or None
         """
         from rnnkit.tasks.forecast.report import write_forecast_outputs, write_forecast_report
+        from rnnkit.tasks.run import writes_files
 
+        if not writes_files():      # data parallel: rank 0 alone writes the run directory
+            return
         self.save(out_dir)
         write_forecast_outputs(self, out_dir, values, cov, dates)
         write_forecast_report(self, out_dir, values, cov, dates)
