@@ -1,20 +1,8 @@
-"""Parameter-owning layers: Linear, Embedding, Dropout and the stacked Recurrent layer.
+r"""The stacked recurrent layer: :class:`Recurrent` over the cells of :mod:`rnnkit.cells`.
 
-Each layer follows :class:`rnnkit.module.Module`: ``forward`` caches what
-``backward`` needs, ``backward`` returns the input gradient and *adds* the
-parameter gradients into ``grads``. A ``backward`` with no ``forward`` before it
-is a RuntimeError. Inputs must already have the layer's dtype: a mismatch is a
-TypeError, never a silent cast.
-
-Forward equations and the backward passes derived from them
-(``d·`` is ∂L/∂·; sums run over every leading position n of the input):
-
-Linear        y_n = W x_n + b
-              dW += Σ_n dy_n x_nᵀ,   db += Σ_n dy_n,   dx_n = Wᵀ dy_n
-Embedding     y_n = W[id_n]                      (row lookup)
-              dW[i] += Σ_{n: id_n = i} dy_n      (np.add.at: repeated ids add up)
-Dropout       y = x ⊙ m,  m_j = Bernoulli(1 − p) / (1 − p)   (inverted: E[y] = x)
-              dx = dy ⊙ m;   in eval mode y = x and dx = dy
+It follows :class:`rnnkit.module.Module` like the layers of :mod:`rnnkit.layers.basic`:
+``forward`` caches what ``backward`` needs, ``backward`` returns the input
+gradient and *adds* the parameter gradients into ``grads``.
 
 Recurrent     (L layers, D = 1 or 2 directions, cell maths in ``rnnkit.cells``)
     x⁽⁰⁾ = x,   x⁽ˡ⁾ = m⁽ˡ⁾ ⊙ [h⁽ˡ⁻¹'→⁾ ; h⁽ˡ⁻¹'←⁾]   (dropout mask m⁽ˡ⁾ for l ≥ 1, training only)
@@ -33,18 +21,18 @@ Recurrent     (L layers, D = 1 or 2 directions, cell maths in ``rnnkit.cells``)
 from __future__ import annotations
 
 import importlib
-import math
 from typing import NamedTuple
 
 import numpy as np
 
 from rnnkit import init as _init
-from rnnkit._checks import (check_choice, check_dtype, check_flag, check_float_array, check_lengths,
-                            check_positive_int, check_prob, check_seed, check_shape)
+from rnnkit._checks import (check_choice, check_dtype, check_flag, check_lengths, check_positive_int,
+                            check_prob, check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES
 from rnnkit.fast import kernels
 from rnnkit.fast._util import scratch, threads_for_call
 from rnnkit.grad_mode import is_grad_enabled
+from rnnkit.layers.basic import _check_input, _dropout_mask, _no_forward
 from rnnkit.module import Module
 
 CELL_NAMES = ("rnn", "lstm", "gru")
@@ -58,189 +46,6 @@ class _KernelPlan(NamedTuple):
     ids: tuple             # id() of each parameter (None for no bias) when checked
     weights: list          # per layer (W_ih, W_hh, b_ih, b_hh): holds the arrays
     flat: tuple            # the same, 4 per layer in one tuple (stack_inf's argument)
-
-
-# -- shared checks ---------------------------------------------------------------------
-def _check_input(x, name: str, dtype, where: str, ndim=None, dims: str = "", finite: bool = True):
-    """A float array of the layer's dtype (a mismatch is a TypeError, not a cast)."""
-    x = check_float_array(x, name, where, ndim=ndim, dims=dims, finite=finite)
-    if x.dtype != dtype:
-        raise TypeError(f"{where}: expected {name} of dtype {dtype} (the layer's dtype), got {x.dtype}; "
-                        f"cast it with .astype(np.{dtype}) or build the layer with dtype=np.{x.dtype}")
-    return x
-
-
-def _no_forward(where: str) -> RuntimeError:
-    return RuntimeError(f"{where}: backward called before forward; run forward first, "
-                        f"outside rnnkit.no_grad() (backward uses the values forward cached)")
-
-
-def _dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np.ndarray:
-    """Inverted-dropout mask: 0 with probability p, else 1/(1 − p), in ``dtype``."""
-    keep = rng.random(shape) >= p
-    return (keep / (1.0 - p)).astype(dtype)
-
-
-# -- Linear ----------------------------------------------------------------------------
-class Linear(Module):
-    """y = x Wᵀ + b on the last axis of an array of any rank >= 1.
-
-    Initialised as PyTorch's nn.Linear: W and b ~ U(−1/√in, 1/√in).
-
-    Shapes:
-        x (..., in_features) -> y (..., out_features)
-        weight (out_features, in_features), bias (out_features,)
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype=np.float32, seed=None):
-        super().__init__()
-        where = "Linear"
-        self.in_features = check_positive_int(in_features, "in_features", where)
-        self.out_features = check_positive_int(out_features, "out_features", where)
-        self.bias = check_flag(bias, "bias", where)
-        self.dtype = check_dtype(dtype, where)
-        rng = _init.make_rng(seed, where)
-        bound = 1.0 / math.sqrt(self.in_features)
-        self.register("weight", _init.uniform(rng, (self.out_features, self.in_features), bound, self.dtype))
-        if self.bias:
-            self.register("bias", _init.uniform(rng, (self.out_features,), bound, self.dtype))
-        self._x = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Apply the map; NaN or inf in x is a ValueError.
-
-        Shapes:
-            x (..., in_features) -> (..., out_features)
-        """
-        where = "Linear"
-        x = _check_input(x, "x", self.dtype, where)
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{where}: expected x of shape (..., {self.in_features}) "
-                             f"(in_features last), got {x.shape}")
-        self._x = x
-        y = x @ self._params["weight"].T
-        if self.bias:
-            y += self._params["bias"]
-        return y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Return dx and add dW, db into ``grads``.
-
-        Shapes:
-            dy (..., out_features) -> dx (..., in_features)
-        """
-        where = "Linear"
-        if self._x is None:
-            raise _no_forward(where)
-        dy = _check_input(dy, "dy", self.dtype, where, finite=False)
-        check_shape(dy, self._x.shape[:-1] + (self.out_features,), "dy", where)
-        x2 = self._x.reshape(-1, self.in_features)      # (N, in)
-        dy2 = dy.reshape(-1, self.out_features)         # (N, out)
-        self._grads["weight"] += dy2.T @ x2
-        if self.bias:
-            self._grads["bias"] += dy2.sum(axis=0)
-        return dy @ self._params["weight"]
-
-
-# -- Embedding -------------------------------------------------------------------------
-class Embedding(Module):
-    """Integer ids -> rows of a (num_embeddings, embedding_dim) table.
-
-    Initialised as PyTorch's nn.Embedding: every entry ~ N(0, 1).
-
-    Shapes:
-        ids (...) integers in [0, num_embeddings) -> (..., embedding_dim)
-        weight (num_embeddings, embedding_dim)
-    """
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32, seed=None):
-        super().__init__()
-        where = "Embedding"
-        self.num_embeddings = check_positive_int(num_embeddings, "num_embeddings", where)
-        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
-        self.dtype = check_dtype(dtype, where)
-        rng = _init.make_rng(seed, where)
-        self.register("weight", rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype))
-        self._ids = None
-
-    def forward(self, ids) -> np.ndarray:
-        """Look the ids up (a fresh array). Non-integer ids are a TypeError, ids out of
-        range a ValueError.
-
-        Shapes:
-            ids (...) -> (..., embedding_dim)
-        """
-        where = "Embedding"
-        ids = np.asarray(ids)
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"{where}: expected ids to be integers, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
-            raise ValueError(f"{where}: ids must lie in [0, num_embeddings={self.num_embeddings}), "
-                             f"got min {ids.min()} and max {ids.max()}")
-        self._ids = ids
-        return self._params["weight"][ids]
-
-    def backward(self, dy: np.ndarray) -> None:
-        """Add dy into the rows of ``grads['weight']`` that were looked up; return None
-        (integer ids have no gradient).
-
-        Shapes:
-            dy (..., embedding_dim) with ids' leading shape
-        """
-        where = "Embedding"
-        if self._ids is None:
-            raise _no_forward(where)
-        dy = _check_input(dy, "dy", self.dtype, where, finite=False)
-        check_shape(dy, self._ids.shape + (self.embedding_dim,), "dy", where)
-        # add.at, not +=: a fancy-index += keeps only one update per repeated id
-        np.add.at(self._grads["weight"], self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        return None
-
-
-# -- Dropout ---------------------------------------------------------------------------
-class Dropout(Module):
-    """Inverted dropout (Srivastava et al. 2014): in training each entry is zeroed with
-    probability p and the survivors scaled by 1/(1 − p); in eval mode the identity.
-
-    The masks come from a Generator seeded with ``seed``: the same seed and the same
-    calls give the same masks. A NaN or inf in x is a ValueError.
-
-    Shapes:
-        x (...) -> y of x's shape
-    """
-
-    def __init__(self, p: float = 0.5, seed=None):
-        super().__init__()
-        where = "Dropout"
-        self.p = check_prob(p, "p", where)
-        self._rng = _init.make_rng(seed, where)
-        self._mask = None
-        self._shape = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Shapes: x (...) -> (...)"""
-        where = "Dropout"
-        x = check_float_array(x, "x", where)
-        self._shape = x.shape
-        if not self.training or self.p == 0.0:
-            self._mask = None
-            return x
-        self._mask = _dropout_mask(self._rng, x.shape, self.p, x.dtype)
-        return x * self._mask
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dx = dy ⊙ m with the mask of the last forward (dy itself if none was drawn).
-
-        Shapes:
-            dy (...) of the last forward's shape -> dx (...)
-        """
-        where = "Dropout"
-        if self._shape is None:
-            raise _no_forward(where)
-        dy = check_float_array(dy, "dy", where, finite=False)
-        check_shape(dy, self._shape, "dy", where)
-        return dy if self._mask is None else dy * self._mask
 
 
 # -- Recurrent -------------------------------------------------------------------------
