@@ -132,54 +132,85 @@ def recurrent_params(cell: str, input_size: int, hidden_size: int, num_layers: i
                      bidirectional: bool = False, bias: bool = True, scheme: str = "default",
                      forget_bias: float | None = None, gain: float = 1.0, nonlinearity: str = "tanh",
                      rng: np.random.Generator | None = None, dtype=np.float32,
-                     where: str = "recurrent_params") -> dict[str, np.ndarray]:
+                     where: str = "recurrent_params", options: dict | None = None) -> dict[str, np.ndarray]:
     """Initial parameters of a stacked recurrent layer, by PyTorch's names and shapes.
 
-    Layer 0 reads ``input_size`` features; layer l > 0 reads the H·directions
-    features of the layer below. ``rng`` defaults to a fresh unseeded Generator.
+    Layer 0 reads ``input_size`` features; layer l > 0 reads the P·directions
+    features of the layer below (P = proj_size, else H). ``rng`` defaults to a fresh
+    unseeded Generator. ``options``: the variants (:func:`rnnkit.cells.variants.check_options`),
+    whose parameters are drawn after PyTorch's four in :func:`rnnkit.cells.variants.layout`'s
+    order: weight_hr and the peepholes like the weights, layer-norm gains 1 and
+    biases 0. IndRNN's recurrent vector is U(0, 1) under every scheme (Li et al. 2018).
 
     Shapes:
         weight_ih_l{k}[_reverse]: (G·H, I_k)   weight_hh_l{k}[_reverse]: (G·H, H)
         bias_ih_l{k}[_reverse], bias_hh_l{k}[_reverse]: (G·H,)
     """
+    from rnnkit.cells.variants import layout
+
     check_choice(cell, "cell", tuple(GATES), where)
     input_size = check_positive_int(input_size, "input_size", where)
     H = check_positive_int(hidden_size, "hidden_size", where)
     num_layers = check_positive_int(num_layers, "num_layers", where)
     dtype = check_dtype(dtype, where)
     forget_bias, gain = check_scheme(cell, scheme, nonlinearity, bias, forget_bias, gain, where)
+    options = options or {}
     rng = np.random.default_rng() if rng is None else rng
     G = GATES[cell]
     D = 2 if bidirectional else 1
     bound = 1.0 / math.sqrt(H)
 
+    def draw(key: str, shape: tuple) -> np.ndarray:
+        if key.startswith("ln_"):                     # layer norm: the identity map
+            return np.ones(shape) if key.endswith("_weight") else np.zeros(shape)
+        if cell == "indrnn" and key == "weight_hh":
+            return rng.uniform(0.0, 1.0, size=shape)
+        if scheme == "default":
+            return uniform(rng, shape, bound)
+        if key.startswith("bias") or key in ("weight_ci", "weight_cf", "weight_co"):
+            return np.zeros(shape)
+        if key == "weight_ih":                        # one (H, I) map per gate block
+            return np.concatenate([xavier_uniform(rng, H, shape[1]) for _ in range(G)])
+        if key == "weight_hr":
+            return xavier_uniform(rng, *shape)
+        if scheme == "irnn":
+            return identity(H, gain)
+        return np.concatenate([orthogonal(rng, H, shape[1], gain) for _ in range(G)])
+
     params: dict[str, np.ndarray] = {}
+    out = options.get("proj_size") or H
     for layer in range(num_layers):
-        fan_in = input_size if layer == 0 else H * D
+        fan_in = input_size if layer == 0 else out * D
         for suffix in ("", "_reverse")[:D]:
-            if scheme == "default":
-                w_ih = uniform(rng, (G * H, fan_in), bound)
-                w_hh = uniform(rng, (G * H, H), bound)
-            else:
-                # one block per gate: (G·H, I) = G stacked (H, I) maps
-                w_ih = np.concatenate([xavier_uniform(rng, H, fan_in) for _ in range(G)])
-                if scheme == "irnn":
-                    w_hh = identity(H, gain)
-                else:
-                    w_hh = np.concatenate([orthogonal(rng, H, H, gain) for _ in range(G)])
-            params[f"weight_ih_l{layer}{suffix}"] = w_ih.astype(dtype)
-            params[f"weight_hh_l{layer}{suffix}"] = w_hh.astype(dtype)
-            if not bias:
-                continue
-            if scheme == "default":
-                b_ih = uniform(rng, (G * H,), bound)
-                b_hh = uniform(rng, (G * H,), bound)
-            else:
-                b_ih = np.zeros(G * H)
-                b_hh = np.zeros(G * H)
+            values = {key: draw(key, shape) for key, shape in layout(cell, fan_in, H, bias, options).items()}
             if forget_bias is not None:
-                b_ih[H:2 * H] = forget_bias  # gate order i, f, g, o: f is the second block
-                b_hh[H:2 * H] = 0.0
-            params[f"bias_ih_l{layer}{suffix}"] = b_ih.astype(dtype)
-            params[f"bias_hh_l{layer}{suffix}"] = b_hh.astype(dtype)
+                values["bias_ih"][H:2 * H] = forget_bias  # gate order i, f, g, o: f is the second block
+                values["bias_hh"][H:2 * H] = 0.0
+            for key, value in values.items():
+                params[f"{key}_l{layer}{suffix}"] = value.astype(dtype)
     return params
+
+
+def chrono_init(params: dict, hidden_size: int, t_max: float, rng: np.random.Generator) -> None:
+    """Chrono initialisation of LSTM biases (Tallec & Ollivier 2018), in place.
+
+    For every ``bias_ih_l{k}[_reverse]`` of an LSTM (gate order i, f, g, o): the forget
+    block b_f = log(u), u ~ U(1, t_max − 1), and the input block b_i = −b_f; the same
+    blocks of ``bias_hh`` are set to 0. Forget gates then start at σ(log u) = u/(1+u),
+    so units remember over times spread up to about t_max steps (the range of
+    dependencies the task needs), and the input gates are open where the memory is short.
+    """
+    H = check_positive_int(hidden_size, "hidden_size", "chrono_init")
+    if isinstance(t_max, bool) or not isinstance(t_max, (int, float, np.integer, np.floating)) or not t_max > 2:
+        raise ValueError(f"chrono_init: t_max must be a number > 2 (the longest dependency), got {t_max!r}")
+    keys = [k for k in params if k.startswith("bias_ih_l")]
+    if not keys:
+        raise ValueError("chrono_init: params hold no bias_ih_l* (an LSTM with bias=True is needed)")
+    for key in keys:
+        b_ih, b_hh = params[key], params[key.replace("bias_ih", "bias_hh")]
+        if b_ih.shape != (4 * H,):
+            raise ValueError(f"chrono_init: expected {key} of shape ({4 * H},) (an LSTM's), got {b_ih.shape}")
+        b_f = np.log(rng.uniform(1.0, t_max - 1.0, size=H))
+        b_ih[H:2 * H] = b_f
+        b_ih[:H] = -b_f
+        b_hh[:2 * H] = 0.0

@@ -312,7 +312,7 @@ def test_float32_computes_in_float32(cell, nl):
 
 def test_cell_registry():
     assert set(CELLS) == {"rnn", "lstm", "gru"}
-    assert GATES == {"rnn": 1, "lstm": 4, "gru": 3}
+    assert GATES == {"rnn": 1, "lstm": 4, "gru": 3, "indrnn": 1, "mingru": 2, "minlstm": 3}
     for name, mod in CELLS.items():
         params = make_params(name, np.random.default_rng(7))
         y, _, cache = mod.forward(params, np.ones((2, 1, I)))

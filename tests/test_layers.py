@@ -334,7 +334,7 @@ INF_X[0, 1, 0] = -np.inf
     (lambda: rnn().forward(X32, lengths=[2.5, 2]), TypeError, "lengths to be integers"),
     (lambda: rk.Recurrent("transformer", I, H), ValueError, "cell must be one of 'rnn', 'lstm', 'gru'"),
     (lambda: rnn(nonlinearity="sigmoid"), ValueError, "nonlinearity must be one of 'tanh', 'relu'"),
-    (lambda: rk.Recurrent("gru", I, H, nonlinearity="relu"), ValueError, "nonlinearity applies to cell 'rnn' only"),
+    (lambda: rk.Recurrent("gru", I, H, nonlinearity="relu"), ValueError, "nonlinearity applies to cells 'rnn', 'indrnn' only"),
     (lambda: rnn(dropout=1.0), ValueError, r"dropout must lie in \[0, 1\), got 1.0"),
     (lambda: rnn(dropout=-0.1), ValueError, r"dropout must lie in \[0, 1\)"),
     (lambda: rnn(dropout="0.5"), TypeError, "dropout must be a number"),

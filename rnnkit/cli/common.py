@@ -15,11 +15,14 @@ import argparse
 import math
 from pathlib import Path
 
+from rnnkit.cells.registry import DIAGNOSTIC_CELLS, GRADIENT_CELLS, MODEL_CELLS
 from rnnkit.errors import RnnkitError
 
-CELLS = ("lstm", "gru", "rnn", "rnn-relu")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
-DIAGNOSTIC_CELLS = ("rnn", "rnn-relu", "irnn", "lstm", "gru")
+# the cell names, from their one list: the training commands, `gradients`, `memory`
+CELLS = MODEL_CELLS
+MEMORY_CELLS = DIAGNOSTIC_CELLS
+DIAGNOSTIC_CELLS = GRADIENT_CELLS
 
 
 # -- argument types: errors here are argparse usage errors (exit status 2) -------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from rnnkit.cli.common import (DIAGNOSTIC_CELLS, OPTIMIZERS, add_command, cell_list, check_out_dir,
+from rnnkit.cli.common import (DIAGNOSTIC_CELLS, MEMORY_CELLS, OPTIMIZERS, add_command, cell_list, check_out_dir,
                                check_out_file, clip_bound, echo, finite_float, nonneg_int, positive_float,
                                positive_int)
 
@@ -49,8 +49,8 @@ def register(sub) -> None:
                     "rnnkit memory --task adding --length 100 --cell rnn,irnn,lstm,gru --steps 2000 --out runs/adding")
     p.add_argument("--task", choices=("adding", "copy", "digits"), default="adding", help="the benchmark")
     p.add_argument("--length", type=positive_int, default=100, help="sequence length T (digits: always 8)")
-    p.add_argument("--cell", type=cell_list(DIAGNOSTIC_CELLS), default="rnn,irnn,lstm,gru",
-                   help=f"comma-separated cells from {','.join(DIAGNOSTIC_CELLS)}")
+    p.add_argument("--cell", type=cell_list(MEMORY_CELLS), default="rnn,irnn,lstm,gru",
+                   help=f"comma-separated cells from {','.join(MEMORY_CELLS)}")
     p.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps per cell")
     p.add_argument("--hidden", type=positive_int, default=64, help="hidden units")
     p.add_argument("--batch", type=positive_int, default=32, help="sequences per step")

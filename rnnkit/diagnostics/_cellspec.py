@@ -1,15 +1,11 @@
 """The cell names the diagnostics accept, and what each one means.
 
-A diagnostic compares *kinds* of recurrent network, which are more than the three
-cell modules: a vanilla RNN with tanh, the same with ReLU, and the ReLU RNN with the
-identity initialisation of Le, Jaitly & Hinton (2015) behave very differently.
-
-    name        cell    nonlinearity   initialisation
-    "rnn"       rnn     tanh           the run's ``init``
-    "rnn-relu"  rnn     relu           the run's ``init``
-    "irnn"      rnn     relu           W_hh = I, biases 0 (``rnnkit.init`` scheme "irnn")
-    "lstm"      lstm    -              the run's ``init``
-    "gru"       gru     -              the run's ``init``
+A diagnostic compares *kinds* of recurrent network, which are more than the cell
+modules: a vanilla RNN with tanh, the same with ReLU, and the ReLU RNN with the
+identity initialisation of Le, Jaitly & Hinton (2015) behave very differently. The
+kinds are listed once, in :mod:`rnnkit.cells.registry`; the gradient-flow
+diagnostics take :data:`~rnnkit.cells.registry.GRADIENT_CELLS` ("rnn", "rnn-relu",
+"irnn", "lstm", "gru"), ``rnnkit memory`` takes every kind.
 
 An ``init`` is a scheme of :mod:`rnnkit.init` ("default", "xavier_orthogonal") or
 ``"radius=R"``: the default weights with every H×H gate block of W_hh rescaled to
@@ -20,46 +16,33 @@ vanishing (R < 1) to exploding (R > 1) gradients (Pascanu, Mikolov & Bengio 2013
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-CELL_NAMES = ("rnn", "rnn-relu", "irnn", "lstm", "gru")
+from rnnkit.cells.registry import GRADIENT_CELLS, KINDS, CellSpec
+
 INIT_SCHEMES = ("default", "xavier_orthogonal")
+CELL_NAMES = GRADIENT_CELLS     # what the gradient-flow diagnostics take by default
 
 
-@dataclass(frozen=True)
-class CellSpec:
-    name: str           # one of CELL_NAMES
-    cell: str           # "rnn" | "lstm" | "gru": the module in rnnkit.cells
-    nonlinearity: str   # "tanh" | "relu" (only used by the rnn cell)
-    scheme: str         # the rnnkit.init scheme the weights are drawn with
-
-
-def parse_cell(name, where: str) -> CellSpec:
-    """The :class:`CellSpec` for a name in :data:`CELL_NAMES`."""
+def parse_cell(name, where: str, names=CELL_NAMES) -> CellSpec:
+    """The :class:`~rnnkit.cells.registry.CellSpec` of a name in ``names``."""
     if not isinstance(name, str):
         raise TypeError(f"{where}: a cell name must be a string, got {type(name).__name__}")
     key = name.strip().lower()
-    if key == "rnn":
-        return CellSpec(key, "rnn", "tanh", "default")
-    if key == "rnn-relu":
-        return CellSpec(key, "rnn", "relu", "default")
-    if key == "irnn":
-        return CellSpec(key, "rnn", "relu", "irnn")
-    if key in ("lstm", "gru"):
-        return CellSpec(key, key, "tanh", "default")
-    raise ValueError(f"{where}: cell must be one of {', '.join(map(repr, CELL_NAMES))}, got {name!r}")
+    if key not in names:
+        raise ValueError(f"{where}: cell must be one of {', '.join(map(repr, names))}, got {name!r}")
+    return KINDS[key]
 
 
-def parse_cells(cells, where: str) -> list[CellSpec]:
+def parse_cells(cells, where: str, names=CELL_NAMES) -> list[CellSpec]:
     """A list of names, or one comma-separated string ("rnn,lstm"), as CellSpecs."""
     if isinstance(cells, str):
         cells = [c for c in cells.split(",") if c.strip()]
     if not isinstance(cells, (list, tuple)) or not cells:
         raise ValueError(f"{where}: cells must be a non-empty list of names from "
-                         f"{', '.join(CELL_NAMES)}, got {cells!r}")
-    specs = [parse_cell(c, where) for c in cells]
+                         f"{', '.join(names)}, got {cells!r}")
+    specs = [parse_cell(c, where, names) for c in cells]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: cells must not repeat a name, got {names}")

@@ -34,11 +34,17 @@ Linear head on h_T, and :class:`~rnnkit.models.SequenceTagger` (copy), many-to-m
 so they follow the model contract (``config``, ``loss``, ``backward``), rebuild with
 :func:`rnnkit.models.build` and can be trained by the Trainer too.
 
-Cells (see :mod:`rnnkit.diagnostics._cellspec`): "rnn" (tanh), "rnn-relu", "irnn"
-(ReLU with W_hh = I, biases 0; Le, Jaitly & Hinton 2015), "lstm", "gru".
+Cells: every kind of :mod:`rnnkit.cells.registry` — "rnn" (tanh), "rnn-relu", "irnn"
+(ReLU with W_hh = I, biases 0; Le, Jaitly & Hinton 2015), "lstm", "lstm-chrono" (LSTM
+with chrono biases, Tallec & Ollivier 2018, with T_max the input length), "gru",
+"indrnn", "mingru", "minlstm".
 
 Beating the baseline: a cell *beats* it at the first evaluation whose loss is below
 ``beat_factor`` · baseline (default 0.9), on a fixed evaluation set.
+
+Solving (:func:`solve_threshold`): the adding problem is solved at MSE < 0.01; the copy
+task when the mean cross-entropy over the 10 recalled symbols is below 0.1 nats
+(loss < 0.1 · 10 / (T + 20) per step: about 90 % of the symbols right or better).
 """
 
 from __future__ import annotations
@@ -50,9 +56,10 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
+from rnnkit.cells.registry import DIAGNOSTIC_CELLS
 from rnnkit.data.synthetic import digit_images
 from rnnkit.diagnostics._cellspec import parse_cells
-from rnnkit.init import make_rng
+from rnnkit.init import chrono_init, make_rng
 from rnnkit.models import SequenceClassifier, SequenceRegressor, SequenceTagger
 from rnnkit.optim import clip_grad_norm, make_optimizer
 
@@ -69,7 +76,12 @@ COPY_OUTPUTS = 9        # categories in the output: blank and the 8 symbols
 #: GRU solve it with 1e-2 (at steps 800 and 300) while the LSTM is still on the
 #: baseline plateau after 2000 steps with 2e-3; the ReLU RNNs die at 1e-2 and the
 #: IRNN solves it with 2e-3 (step 150).
-MEMORY_ADAM_LR = {"rnn": 2e-3, "rnn-relu": 2e-3, "irnn": 2e-3, "lstm": 1e-2, "gru": 1e-2}
+#: The new cells: LSTM-chrono takes the LSTM's rate; IndRNN the ReLU RNNs' (its ReLU
+#: units die at 1e-2 as theirs do); minGRU and minLSTM the GRU's.
+MEMORY_ADAM_LR = {"rnn": 2e-3, "rnn-relu": 2e-3, "irnn": 2e-3, "lstm": 1e-2, "gru": 1e-2,
+                  "lstm-chrono": 1e-2, "indrnn": 2e-3, "mingru": 1e-2, "minlstm": 1e-2}
+ADDING_SOLVED = 0.01    # MSE
+COPY_SOLVED = 0.1       # nats per recalled symbol
 
 __all__ = [
     "TASKS",
@@ -78,6 +90,7 @@ __all__ = [
     "adding_problem",
     "copy_memory",
     "copy_baseline",
+    "solve_threshold",
     "sequential_digits",
     "make_memory_model",
     "train_memory_model",
@@ -150,6 +163,16 @@ def copy_baseline(length: int) -> float:
     return COPY_LENGTH * math.log(COPY_SYMBOLS) / (T + 2 * COPY_LENGTH)
 
 
+def solve_threshold(task: str, length: int) -> float:
+    """The loss below which ``task`` counts as solved (see the module docstring)."""
+    if task == "adding":
+        return ADDING_SOLVED
+    if task == "copy":
+        T = check_positive_int(length, "length", "solve_threshold")
+        return COPY_SOLVED * COPY_LENGTH / (T + 2 * COPY_LENGTH)
+    raise ValueError(f"solve_threshold: task must be 'adding' or 'copy', got {task!r}")
+
+
 def sequential_digits(seed=0, test_fraction: float = 0.25, dtype=np.float32, n: int = 2000) -> dict:
     """``n`` 8×8 digit images (:func:`rnnkit.data.digit_images`), each read row by row,
     split into train and test.
@@ -185,26 +208,37 @@ def _task_batch(task: str, n: int, length: int, rng: np.random.Generator, dtype)
 
 
 def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed=0,
-                      dtype="float32", forget_bias: float | None = None):
-    """The model for ``task``, one recurrent layer of ``hidden_size`` units.
+                      dtype="float32", forget_bias: float | None = None, length: int | None = None,
+                      num_layers: int = 1):
+    """The model for ``task``, ``num_layers`` recurrent layers of ``hidden_size`` units.
 
     adding: SequenceRegressor, 2 float inputs → 1 output from h_T (MSE); copy:
     SequenceTagger, 10 input ids through a 16-dim embedding → 9 classes at every step;
     digits: SequenceClassifier, 8 float inputs → 10 classes from h_T. ``cell`` is a
-    diagnostics cell name ("rnn", "rnn-relu", "irnn", "lstm", "gru"); ``forget_bias``
-    applies to the LSTM.
+    kind of :data:`rnnkit.cells.registry.DIAGNOSTIC_CELLS`; ``forget_bias`` applies to
+    the LSTM; "lstm-chrono" needs ``length`` (T), its T_max is the input's length
+    (T, or T + 20 for copy).
     """
     where = "make_memory_model"
     check_choice(task, "task", TASKS, where)
-    spec = parse_cells([cell], where)[0]
-    tagger_cell = "rnn-relu" if spec.nonlinearity == "relu" else spec.cell
-    common = dict(cell=tagger_cell, hidden_size=hidden_size, init="irnn" if spec.scheme == "irnn" else "default",
-                  forget_bias=forget_bias if spec.cell == "lstm" else None, dtype=dtype, seed=seed)
+    spec = parse_cells([cell], where, DIAGNOSTIC_CELLS)[0]
+    model_cell = {"irnn": "rnn-relu", "lstm-chrono": "lstm"}.get(spec.name, spec.name)
+    common = dict(cell=model_cell, hidden_size=hidden_size, num_layers=num_layers,
+                  init="irnn" if spec.scheme == "irnn" else "default",
+                  forget_bias=forget_bias if spec.name == "lstm" else None, dtype=dtype, seed=seed)
     if task == "adding":
-        return SequenceRegressor(output_size=1, input_size=2, pooling="last", **common)
-    if task == "copy":
-        return SequenceTagger(vocab_size=COPY_INPUTS, embedding_dim=16, num_classes=COPY_OUTPUTS, **common)
-    return SequenceClassifier(num_classes=10, input_size=8, pooling="last", **common)
+        model = SequenceRegressor(output_size=1, input_size=2, pooling="last", **common)
+    elif task == "copy":
+        model = SequenceTagger(vocab_size=COPY_INPUTS, embedding_dim=16, num_classes=COPY_OUTPUTS, **common)
+    else:
+        model = SequenceClassifier(num_classes=10, input_size=8, pooling="last", **common)
+    if spec.scheme == "chrono":
+        if length is None:
+            raise ValueError(f"{where}: cell 'lstm-chrono' needs length (T: its T_max is the input length)")
+        T = 8 if task == "digits" else check_positive_int(length, "length", where, minimum=2)
+        t_max = T + 2 * COPY_LENGTH if task == "copy" else T
+        chrono_init(model.rnn.params, hidden_size, max(t_max, 3), make_rng(seed, where))
+    return model
 
 
 def _digits_eval(model, data: dict) -> float:
@@ -216,7 +250,8 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                        optimizer: str = "adam", lr: float | None = None, clip: float | None = 1.0,
                        eval_every: int | None = None, eval_size: int = 512, seed=0,
                        baseline: float | None = None, beat_factor: float = 0.9,
-                       digits: dict | None = None, stop_below: float | None = None) -> dict:
+                       digits: dict | None = None, stop_below: float | None = None,
+                       time_limit: float | None = None, solve_below: float | None = None) -> dict:
     """Train ``model`` on fresh batches of ``task`` and evaluate it on a fixed set.
 
     A compact loop over the model contract: ``zero_grad``, ``loss``, ``backward``,
@@ -225,12 +260,15 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
     ``eval_size`` held-out sequences is recorded (train_loss and grad_norm are None at
     step 0). A non-finite loss or gradient, or a forward whose
     states overflow to NaN or inf, stops the run (``"diverged": True``). With
-    ``stop_below`` the run stops at the first evaluation under that loss.
+    ``stop_below`` the run stops at the first evaluation under that loss; with
+    ``time_limit`` (seconds) at the first evaluation after that much wall time.
 
-    Returns ``{"curve": {"step", "eval_loss", "train_loss", "grad_norm"[, "accuracy"]},
-    "best_loss", "best_step", "steps_to_beat", "steps_run", "diverged", "seconds"}``;
-    ``steps_to_beat`` is the first evaluated step with loss < beat_factor · baseline
-    (None if never, or if no baseline is given).
+    Returns ``{"curve": {"step", "eval_loss", "train_loss", "grad_norm", "train_seconds"[, "accuracy"]},
+    "best_loss", "best_step", "steps_to_beat", "steps_to_solve", "seconds_to_solve", "steps_run",
+    "diverged", "seconds"}``; ``steps_to_beat`` is the first evaluated step with loss <
+    beat_factor · baseline (None if never, or if no baseline is given), ``steps_to_solve``
+    the first with loss < ``solve_below`` and ``seconds_to_solve`` the training time
+    (evaluations excluded) until then. ``train_seconds``: training time so far.
     """
     where = "train_memory_model"
     check_choice(task, "task", TASKS, where)
@@ -247,7 +285,7 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
     else:
         eval_batch = _task_batch(task, eval_size, length, eval_rng, dtype)
     opt = make_optimizer(optimizer, model.params, lr=lr)
-    curve = {"step": [], "eval_loss": [], "train_loss": [], "grad_norm": []}
+    curve = {"step": [], "eval_loss": [], "train_loss": [], "grad_norm": [], "train_seconds": []}
     if task == "digits":
         curve["accuracy"] = []
     threshold = None if baseline is None else beat_factor * baseline
@@ -273,11 +311,14 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
         return float(value)
 
     steps_to_beat, diverged, step = None, False, 0
+    steps_to_solve = seconds_to_solve = None
+    train_time = 0.0
     recent, norm = [], None                                # train losses since the last evaluation
     start = time.perf_counter()
     model.train()
     for step in range(0, steps + 1):
         if step > 0:
+            tick = time.perf_counter()
             if task == "digits":
                 idx = digit_rng.integers(0, digits["train"]["y"].shape[0], size=batch_size)
                 batch = {"x": digits["train"]["x"][:, idx], "y": digits["train"]["y"][idx]}
@@ -301,6 +342,7 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                 break
             opt.step(grads)
             recent.append(loss)
+            train_time += time.perf_counter() - tick
         if step % eval_every == 0 or step == steps:
             eval_loss = evaluate()
             if not math.isfinite(eval_loss):
@@ -310,15 +352,20 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
             curve["eval_loss"].append(eval_loss)
             curve["train_loss"].append(float(np.mean(recent)) if recent else None)
             curve["grad_norm"].append(None if norm is None else float(norm))
+            curve["train_seconds"].append(train_time)
             recent = []
             if threshold is not None and steps_to_beat is None and eval_loss < threshold:
                 steps_to_beat = step
+            if solve_below is not None and steps_to_solve is None and eval_loss < solve_below:
+                steps_to_solve, seconds_to_solve = step, train_time
             if stop_below is not None and eval_loss < stop_below:
+                break
+            if time_limit is not None and time.perf_counter() - start > time_limit:
                 break
     finite = [(v, s) for v, s in zip(curve["eval_loss"], curve["step"]) if math.isfinite(v)]
     best_loss, best_step = min(finite) if finite else (None, None)
     return {"curve": curve, "best_loss": best_loss, "best_step": best_step, "steps_to_beat": steps_to_beat,
-            "steps_run": step, "diverged": diverged, "seconds": time.perf_counter() - start}
+            "steps_to_solve": steps_to_solve, "seconds_to_solve": seconds_to_solve, "steps_run": step, "diverged": diverged, "seconds": time.perf_counter() - start}
 
 
 # -- the runner -------------------------------------------------------------------------
@@ -328,7 +375,8 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
                optimizer: str = "adam", lr=None, clip: float | None = 1.0,
                eval_every: int | None = None, eval_size: int = 512, seed: int = 0,
                beat_factor: float = 0.9, forget_bias: float | None = 1.0, dtype="float32",
-               plot: bool = True, log=None) -> dict:
+               plot: bool = True, log=None, num_layers: int = 1, stop_when_solved: bool = False,
+               time_limit: float | None = None) -> dict:
     """Train each cell on a memory task and compare it with the no-memory baseline.
 
     Every cell sees the same training batches and evaluation set (from ``seed``) and
@@ -345,11 +393,15 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     Returns a JSON-able dict: the settings, ``"baseline"``, ``"threshold"``, and per
     cell ``"best_loss"``, ``"steps_to_beat"`` (first evaluation below beat_factor ·
     baseline), ``"beat_baseline"``, ``"seconds"`` (wall time), ``"diverged"``,
-    ``"curve"``; plus ``"table"`` (:func:`format_memory_table`) and the paths written.
+    ``"curve"``, ``"steps_to_solve"`` and ``"seconds_to_solve"`` (adding and copy:
+    :func:`solve_threshold`, in ``"solved_below"``); plus ``"table"``
+    (:func:`format_memory_table`) and the paths written. ``num_layers``: layers of each
+    model; ``stop_when_solved``: a cell's run ends once it solves the task;
+    ``time_limit``: seconds of wall time per cell (None: no limit).
     """
     where = "run_memory"
     check_choice(task, "task", TASKS, where)
-    specs = parse_cells(list(cells) if not isinstance(cells, str) else cells, where)
+    specs = parse_cells(list(cells) if not isinstance(cells, str) else cells, where, DIAGNOSTIC_CELLS)
     T = check_positive_int(length, "length", where, minimum=2)
     beat_factor = check_number(beat_factor, "beat_factor", where, 0.0, 1.0, low_open=True)
     if lr is not None and not isinstance(lr, (int, float, dict)):
@@ -366,15 +418,20 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     result = {"task": task, "length": T, "steps": steps, "hidden": hidden, "batch_size": batch_size,
               "optimizer": optimizer, "clip": clip, "seed": seed, "eval_size": eval_size,
               "forget_bias": forget_bias, "baseline": baseline, "beat_factor": beat_factor,
-              "threshold": beat_factor * baseline, "cells": {}}
+              "threshold": beat_factor * baseline, "num_layers": num_layers, "time_limit": time_limit,
+              "solved_below": None if task == "digits" else solve_threshold(task, T), "cells": {}}
+    solve = result["solved_below"]
     for spec in specs:
         cell_lr = lr.get(spec.name) if isinstance(lr, dict) else lr
         if cell_lr is None and str(optimizer).lower() == "adam":
             cell_lr = MEMORY_ADAM_LR[spec.name]
-        model = make_memory_model(task, spec.name, hidden, seed=seed, dtype=dtype, forget_bias=forget_bias)
+        model = make_memory_model(task, spec.name, hidden, seed=seed, dtype=dtype, forget_bias=forget_bias,
+                                  length=T, num_layers=num_layers)
         run = train_memory_model(model, task, T, steps, batch_size=batch_size, optimizer=optimizer, lr=cell_lr,
                                  clip=clip, eval_every=eval_every, eval_size=eval_size, seed=seed,
-                                 baseline=baseline, beat_factor=beat_factor, digits=digits)
+                                 baseline=baseline, beat_factor=beat_factor, digits=digits,
+                                 stop_below=solve if stop_when_solved else None, time_limit=time_limit,
+                                 solve_below=solve)
         run["lr"] = cell_lr
         run["beat_baseline"] = run["steps_to_beat"] is not None
         result["cells"][spec.name] = run

@@ -28,14 +28,15 @@ import numpy as np
 from rnnkit import init as _init
 from rnnkit._checks import (check_choice, check_dtype, check_flag, check_lengths, check_positive_int,
                             check_prob, check_seed, check_shape)
-from rnnkit.cells import CELLS, GATES
+from rnnkit.cells import CELLS, GATES, variants
+from rnnkit.cells.registry import DEFAULT_NONLINEARITY, NONLINEARITY_CELLS, RECURRENT_CELLS
 from rnnkit.fast import kernels
 from rnnkit.fast._util import scratch, threads_for_call
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.layers.basic import _check_input, _dropout_mask, _no_forward
 from rnnkit.module import Module
 
-CELL_NAMES = ("rnn", "lstm", "gru")
+CELL_NAMES = RECURRENT_CELLS
 NONLINEARITIES = ("tanh", "relu")
 _CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}     # stack_inf's cell argument
 
@@ -53,9 +54,9 @@ class Recurrent(Module):
     """A stacked, optionally bidirectional RNN/LSTM/GRU with PyTorch's interface and names.
 
     Args:
-        cell: "rnn", "lstm" or "gru".
+        cell: "rnn", "lstm", "gru", "indrnn", "mingru" or "minlstm".
         input_size, hidden_size, num_layers: I, H and the stack depth L.
-        nonlinearity: "tanh" or "relu" (cell "rnn" only).
+        nonlinearity: "tanh" or "relu" (cells "rnn", default tanh, and "indrnn", default relu).
         bias: with bias_ih/bias_hh (PyTorch keeps both; only their sum matters).
         batch_first: x and y are (B, T, ·) instead of (T, B, ·); h0/h_n are not affected.
         dropout: inter-layer dropout probability in [0, 1), applied in training mode to
@@ -66,6 +67,20 @@ class Recurrent(Module):
         init: "default" | "xavier_orthogonal" | "irnn", see :mod:`rnnkit.init`.
         forget_bias: None or a number set into the LSTM forget-gate bias (bias_ih's f block).
         init_gain: scale of the orthogonal / identity recurrent weights.
+        proj_size: LSTM only, P in [1, H): h = W_hr (o ⊙ tanh(c)) has P features, as
+            torch.nn.LSTM(proj_size=P) (``weight_hr_l{k}`` (P, H); W_hh is (4H, P)).
+        layer_norm: LSTM and GRU: layer-normalised W_ih x, W_hh h (and the LSTM's cell
+            state), gains ``ln_*_weight`` and biases ``ln_*_bias`` (Ba et al. 2016).
+        peephole: LSTM only: ``weight_ci``, ``weight_cf``, ``weight_co`` (H,).
+        zoneout, recurrent_dropout: LSTM and GRU, probabilities in [0, 1): per step and
+            unit the state keeps its previous value (Krueger et al. 2016); one dropout
+            mask per sequence on the h that feeds W_hh (Gal & Ghahramani 2016). Both act
+            in training mode only (as Dropout): in eval mode the layer is the plain cell.
+        recurrent_max: IndRNN only: the bound M on |weight_hh| (None: unbounded).
+
+    Cells: "rnn", "lstm", "gru" (PyTorch's, compiled when ``rnnkit.fast`` runs here),
+    "indrnn", "mingru", "minlstm" (:mod:`rnnkit.cells.registry`). The new cells and every
+    variant run the NumPy cells of :mod:`rnnkit.cells` (:mod:`rnnkit.cells.variants`).
 
     Parameters are ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` with ``_reverse`` for the reverse direction, in PyTorch's shapes
@@ -85,9 +100,11 @@ class Recurrent(Module):
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 nonlinearity: str | None = None, bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32, seed=None,
-                 init: str = "default", forget_bias: float | None = None, init_gain: float = 1.0):
+                 init: str = "default", forget_bias: float | None = None, init_gain: float = 1.0,
+                 proj_size: int = 0, layer_norm: bool = False, peephole: bool = False,
+                 zoneout: float = 0.0, recurrent_dropout: float = 0.0, recurrent_max: float | None = None):
         super().__init__()
         where = "Recurrent"
         self.cell = check_choice(cell, "cell", CELL_NAMES, where)
@@ -95,16 +112,21 @@ class Recurrent(Module):
         self.input_size = check_positive_int(input_size, "input_size", where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        if nonlinearity is None:
+            nonlinearity = DEFAULT_NONLINEARITY.get(cell, "tanh")
         self.nonlinearity = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, where)
-        if cell != "rnn" and nonlinearity != "tanh":
-            raise ValueError(f"{where}: nonlinearity applies to cell 'rnn' only; {cell} uses fixed "
-                             f"sigmoid/tanh gates, got nonlinearity={nonlinearity!r}")
+        if cell not in NONLINEARITY_CELLS and nonlinearity != "tanh":
+            raise ValueError(f"{where}: nonlinearity applies to cells {', '.join(map(repr, NONLINEARITY_CELLS))} "
+                             f"only; {cell} has fixed gates, got nonlinearity={nonlinearity!r}")
         self.bias = check_flag(bias, "bias", where)
         self.batch_first = check_flag(batch_first, "batch_first", where)
         self.dropout = check_prob(dropout, "dropout", where)
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dtype = check_dtype(dtype, where)
         self.init = init
+        self.variant = variants.check_options(cell, self.hidden_size, where, proj_size, layer_norm, peephole,
+                                              zoneout, recurrent_dropout, recurrent_max)
+        self.proj_size = self.variant.get("proj_size", 0)
         self.forget_bias, self.init_gain = _init.check_scheme(cell, init, nonlinearity, self.bias,
                                                               forget_bias, init_gain, where)
         # two independent streams, so dropout draws never shift the initial weights
@@ -113,10 +135,11 @@ class Recurrent(Module):
         params = _init.recurrent_params(cell, self.input_size, self.hidden_size, self.num_layers,
                                         self.bidirectional, self.bias, init, self.forget_bias,
                                         self.init_gain, nonlinearity, np.random.default_rng(init_seq),
-                                        self.dtype, where)
+                                        self.dtype, where, self.variant)
+        self._param_keys = tuple(variants.layout(cell, 1, 1, self.bias, self.variant))
         for name, value in params.items():
             self.register(name, value)
-        self._cell = CELLS[cell]      # chosen again at each forward: see _pick_cell
+        self._cell = self._pick_cell(numpy_only=True)    # chosen again at each forward
         self._kernel_plan = None      # the weights as the C loops read them: _kernel_weights
         self._cache = None
         self.caches: list[list] = []
@@ -149,25 +172,37 @@ class Recurrent(Module):
                 "num_layers": self.num_layers, "nonlinearity": self.nonlinearity, "bias": self.bias,
                 "batch_first": self.batch_first, "dropout": self.dropout,
                 "bidirectional": self.bidirectional, "dtype": str(self.dtype), "init": self.init,
-                "forget_bias": self.forget_bias, "init_gain": self.init_gain}
+                "forget_bias": self.forget_bias, "init_gain": self.init_gain, **self.variant}
 
     def _cell_params(self, layer: int, direction: int) -> dict[str, np.ndarray]:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        keys = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-        return {k: self._params[k + suffix] for k in keys}
+        return {k: self._params[k + suffix] for k in self._param_keys}
 
-    def _pick_cell(self):
-        """The compiled twin of the cell (``rnnkit.fast``) when it can run here, else the
-        NumPy reference (``rnnkit.cells``); both have the same contract and results."""
+    def _pick_cell(self, numpy_only: bool = False):
+        """The NumPy module of a variant or of a cell beyond PyTorch's three
+        (:func:`rnnkit.cells.variants.module_for`; zoneout and recurrent dropout count in
+        training only); else the compiled twin of the cell (``rnnkit.fast``) when it can
+        run here, else the NumPy reference (``rnnkit.cells``): same contract and results."""
+        module = variants.module_for(self.cell, self.variant, self.training)
+        if module is not None:
+            return module
+        if numpy_only:
+            return CELLS[self.cell]
         from rnnkit import fast
 
         return fast.get(self.cell) or CELLS[self.cell]
 
     def _cell_kwargs(self) -> dict:
-        return {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
+        return variants.cell_kwargs(self.cell, self.nonlinearity, self.variant, self.training, self._dropout_rng)
 
-    def _state_shape(self, B: int) -> tuple:
-        return (self.num_layers * self.num_directions, B, self.hidden_size)
+    @property
+    def output_size(self) -> int:
+        """Features per direction of y and h_n: proj_size when there is a projection, else H."""
+        return self.proj_size or self.hidden_size
+
+    def _state_shape(self, B: int, part: int = 0) -> tuple:
+        """The shape of h_n (part 0), or of the LSTM's c_n (part 1)."""
+        return (self.num_layers * self.num_directions, B, self.hidden_size if part else self.output_size)
 
     def _check_states(self, s, name: str, B: int, finite: bool):
         """Check h0 (or dh_n): None, one (L·D, B, H) array, or for LSTM an (h, c) pair.
@@ -192,6 +227,7 @@ class Recurrent(Module):
         pair = []
         for i, a in enumerate(s):
             label = f"{name}[{i}] ({'hc'[i]})"
+            shape = self._state_shape(B, i)
             if a is None:
                 if finite:  # an initial state is given whole or not at all
                     raise TypeError(f"{where}: expected {label} to be an array of shape {shape}, got None")
@@ -233,7 +269,7 @@ class Recurrent(Module):
             for i, f in enumerate(finals):
                 h_n[i] = f
             return h_n
-        h_n, c_n = np.empty(shape, dtype=self.dtype), np.empty(shape, dtype=self.dtype)
+        h_n, c_n = np.empty(shape, dtype=self.dtype), np.empty(self._state_shape(B, 1), dtype=self.dtype)
         for i, (h, c) in enumerate(finals):
             h_n[i] = h
             c_n[i] = c
@@ -415,7 +451,7 @@ class Recurrent(Module):
             raise _no_forward(where)
         cache = self._cache
         T, B = cache["T"], cache["B"]
-        D, H, rev_idx = self.num_directions, self.hidden_size, cache["rev_idx"]
+        D, H, rev_idx = self.num_directions, self.output_size, cache["rev_idx"]
         if dy is None:
             d_out = np.zeros((T, B, D * H), dtype=self.dtype)
         else:

@@ -45,6 +45,7 @@ from rnnkit import losses as _losses
 from rnnkit._checks import check_choice, check_dtype, check_number, check_positive_int
 from rnnkit.grad_mode import no_grad
 from rnnkit.init import make_rng
+from rnnkit.cells.registry import KINDS, MODEL_CELLS
 from rnnkit.layers import Embedding, Recurrent
 from rnnkit.module import Module
 
@@ -82,15 +83,15 @@ def build(config: dict) -> "Model":
 
 # -- small helpers -------------------------------------------------------------------
 
-CELLS = ("rnn", "rnn-relu", "lstm", "gru")
+CELLS = MODEL_CELLS
 
 
 def parse_cell(cell, where: str) -> tuple[str, str]:
-    """``"rnn"|"rnn-relu"|"lstm"|"gru"`` -> (Recurrent cell, nonlinearity)."""
+    """A cell kind of :data:`rnnkit.cells.registry.MODEL_CELLS` ("rnn", "rnn-relu", "lstm",
+    "gru", "indrnn", "mingru", "minlstm") -> (Recurrent cell, nonlinearity)."""
     check_choice(cell, "cell", CELLS, where)
-    if cell == "rnn-relu":
-        return "rnn", "relu"
-    return cell, "tanh"
+    spec = KINDS[cell]
+    return spec.cell, spec.nonlinearity
 
 
 def child_seeds(seed, n: int, where: str) -> list:
