@@ -120,12 +120,13 @@ def linear_scan(log_a: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
         np.add(D[:, j - 1], la[:, j], out=D[:, j])
     safe = D[:, -1].min(axis=1) > -_DECAY_LIMIT   # (K,)
     local = np.negative(D)
-    np.exp(local, out=local)                      # exp(−Dᵢ) <= e^600 in a safe chunk
-    local *= bb
-    for j in range(1, C):
-        local[:, j] += local[:, j - 1]
-    decay = np.exp(D, out=D)
-    local *= decay                                # Lⱼ
+    with np.errstate(over="ignore", invalid="ignore"):    # unsafe chunks are redone below
+        np.exp(local, out=local)                  # exp(−Dᵢ) <= e^600 in a safe chunk
+        local *= bb
+        for j in range(1, C):
+            local[:, j] += local[:, j - 1]
+        decay = np.exp(D, out=D)
+        local *= decay                            # Lⱼ
     if not safe.all():                            # steep decay: the recurrence itself, from zero
         a_u, b_u = np.exp(la[~safe]), bb[~safe]
         L = np.empty_like(b_u)
