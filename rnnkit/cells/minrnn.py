@@ -24,7 +24,8 @@ exp(A*ₜ − A*ₛ) come from the chunk's running sums of log a (log space; fac
 through the chunk's start, which stays far from overflow: a chunk whose decay passes
 e^−600 is summed term by term instead), and one multiply-add per chunk carries the
 state from chunk to chunk. Every step of a chunk is computed at once, as are all
-chunks; no Python loop runs over time. In float64 whatever x's dtype. With
+chunks; no Python loop runs over time. In x's dtype; float32 uses chunks of
+``CHUNK // 2`` steps and the limit e^−60 (float32's range ends near e^88). With
 ``lengths``, past a sequence's end log aₜ = 0 and bₜ = 0 (the state is carried), yₜ = 0.
 
 Backward. δhₜ = ∂L/∂hₜ total = eₜ + aₜ₊₁ δhₜ₊₁, eₜ = mₜ ∂L/∂yₜ (+ ∂L/∂h_T at t = T):
@@ -56,8 +57,9 @@ from rnnkit.cells._params import check_params, get_array, input_grads
 
 KINDS = ("mingru", "minlstm")
 GATES = {"mingru": 2, "minlstm": 3}
-CHUNK = 32          # steps per chunk of the scan
-_DECAY_LIMIT = 600.0  # a chunk whose decay passes exp(−600) is summed term by term
+CHUNK = 32          # steps per chunk of the scan (float64; float32: CHUNK // 2)
+#: a chunk whose decay passes exp(−limit) is summed term by term (exp(limit) must not overflow)
+_DECAY_LIMIT = {np.dtype(np.float64): 600.0, np.dtype(np.float32): 60.0}
 
 
 def layout(kind: str, I: int, H: int, bias: bool = True) -> dict:
@@ -70,10 +72,10 @@ class MinCache(NamedTuple):
     kind: str
     x: np.ndarray                 # (T, B, I)
     k: np.ndarray                 # (T, B, G*H): the pre-activations
-    z: np.ndarray                 # (T, B, H): the update gate z (float64)
-    htilde: np.ndarray            # (T, B, H): g(k_h) (float64)
-    log_a: np.ndarray             # (T, B, H): log aₜ, 0 past each length (float64)
-    h: np.ndarray                 # (T+1, B, H): h[0] = h0 (float64)
+    z: np.ndarray                 # (T, B, H): the update gate z
+    htilde: np.ndarray            # (T, B, H): g(k_h)
+    log_a: np.ndarray             # (T, B, H): log aₜ, 0 past each length
+    h: np.ndarray                 # (T+1, B, H): h[0] = h0
     mask: Optional[np.ndarray]    # (T, B, 1) bool or None
 
 
@@ -105,23 +107,24 @@ def linear_scan(log_a: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
     A chunk with some D below −600 (exp(−D) would overflow) gets L term by term.
 
     Shapes:
-        log_a, b (T, N) float64 (log_a <= 0), h0 (N,) -> h (T, N)
+        log_a, b (T, N) float32 or float64 (log_a <= 0), h0 (N,) -> h (T, N)
     """
     T, N = b.shape
-    C = _chunk(T)
+    dt = b.dtype
+    C = _chunk(T, CHUNK if dt == np.float64 else CHUNK // 2)
     K = -(-T // C)
     if K * C != T:                                # pad with steps that carry the state
-        log_a = np.concatenate([log_a, np.zeros((K * C - T, N))])
-        b = np.concatenate([b, np.zeros((K * C - T, N))])
+        log_a = np.concatenate([log_a, np.zeros((K * C - T, N), dt)])
+        b = np.concatenate([b, np.zeros((K * C - T, N), dt)])
     la, bb = log_a.reshape(K, C, N), b.reshape(K, C, N)
     D = np.empty_like(la)                         # (K, C, N): decay from each chunk's start, in logs
     D[:, 0] = la[:, 0]
     for j in range(1, C):                         # C steps inside every chunk at once
         np.add(D[:, j - 1], la[:, j], out=D[:, j])
-    safe = D[:, -1].min(axis=1) > -_DECAY_LIMIT   # (K,)
+    safe = D[:, -1].min(axis=1) > -_DECAY_LIMIT[dt]   # (K,)
     local = np.negative(D)
     with np.errstate(over="ignore", invalid="ignore"):    # unsafe chunks are redone below
-        np.exp(local, out=local)                  # exp(−Dᵢ) <= e^600 in a safe chunk
+        np.exp(local, out=local)                  # exp(−Dᵢ) <= e^limit in a safe chunk
         local *= bb
         for j in range(1, C):
             local[:, j] += local[:, j - 1]
@@ -134,8 +137,8 @@ def linear_scan(log_a: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
         for j in range(1, C):
             L[:, j] = a_u[:, j] * L[:, j - 1] + b_u[:, j]
         local[~safe] = L
-    starts = np.empty((K, 1, N))
-    s = np.asarray(h0, dtype=np.float64).reshape(N)
+    starts = np.empty((K, 1, N), dt)
+    s = np.asarray(h0, dtype=dt).reshape(N)
     for c in range(K):                            # one multiply-add per chunk
         starts[c, 0] = s
         s = decay[c, -1] * s + local[c, -1]
@@ -144,14 +147,14 @@ def linear_scan(log_a: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
     return local.reshape(K * C, N)[:T]
 
 
-def _chunk(T: int) -> int:
-    """The chunk length: CHUNK, or a length in [CHUNK/2, 3·CHUNK/2] that divides T (no padding)."""
-    if T <= CHUNK:
+def _chunk(T: int, size: int) -> int:
+    """The chunk length: ``size``, or a length in [size/2, 3·size/2] that divides T (no padding)."""
+    if T <= size:
         return T
-    for c in sorted(range(CHUNK // 2, 3 * CHUNK // 2 + 1), key=lambda c: abs(c - CHUNK)):
+    for c in sorted(range(size // 2, 3 * size // 2 + 1), key=lambda c: abs(c - size)):
         if T % c == 0:
             return c
-    return CHUNK
+    return size
 
 
 def forward(params, x, h0=None, lengths=None, kind="mingru"):
@@ -174,12 +177,11 @@ def forward(params, x, h0=None, lengths=None, kind="mingru"):
     k = (x.reshape(T * B, I) @ p["weight_ih"].T).reshape(T, B, -1)     # (T, B, G*H)
     if "bias_ih" in p:
         k += p["bias_ih"]
-    k64 = k.astype(np.float64, copy=False)
-    kh = k64[:, :, -H:]
+    kh = k[:, :, -H:]
     if kind == "mingru":
-        q = k64[:, :, :H]                                               # (1g)
+        q = k[:, :, :H]                                                 # (1g)
     else:
-        q = _softplus(-k64[:, :, :H]) - _softplus(-k64[:, :, H:2 * H])  # (1l)
+        q = _softplus(-k[:, :, :H]) - _softplus(-k[:, :, H:2 * H])      # (1l)
     z = _sigmoid(q)
     htilde = np.where(kh >= 0, kh + 0.5, _sigmoid(kh))                  # (2)
     log_a = -_softplus(q)
@@ -187,14 +189,12 @@ def forward(params, x, h0=None, lengths=None, kind="mingru"):
     if mask is not None:                         # past the end: aₜ = 1, bₜ = 0
         log_a *= mask
         b *= mask
-    h = np.empty((T + 1, B, H), dtype=np.float64)
+    h = np.empty((T + 1, B, H), dtype=dt)
     h[0] = h0
     h[1:] = linear_scan(log_a.reshape(T, B * H), b.reshape(T, B * H), h[0]).reshape(T, B, H)   # (3, 4)
-    out = h[1:].astype(dt)
-    if mask is not None:
-        out *= mask
+    out = h[1:] * mask if mask is not None else h[1:].copy()
     cache = MinCache(kind, x, k, z, htilde, log_a, h, mask)
-    return out, h[T].astype(dt), cache
+    return out, h[T].copy(), cache
 
 
 def infer(params, x, h0=None, lengths=None, kind="mingru"):
@@ -219,29 +219,27 @@ def backward(params, cache: MinCache, d_outputs, d_final_state=None, return_dh=F
     H = h.shape[2]
     dt = x.dtype
     _, p = _unpack(kind, params, I, dt)
-    e = check_d_outputs(d_outputs, (T, B, H), dt, mask, kind).astype(np.float64)
+    e = check_d_outputs(d_outputs, (T, B, H), dt, mask, kind).copy()
     e[T - 1] += check_state(d_final_state, "d_final_state", B, H, dt, kind, finite=False)
 
     # (5): δhₜ = eₜ + aₜ₊₁ δhₜ₊₁, the forward scan on the reversed sequence
-    la_next = np.zeros((T, B * H))
+    la_next = np.zeros((T, B * H), dt)
     la_next[1:] = log_a[:0:-1].reshape(T - 1, B * H)     # reversed step u uses log a of step T − u
-    dh = linear_scan(la_next, e[::-1].reshape(T, B * H), np.zeros(B * H))[::-1].reshape(T, B, H)
+    dh = linear_scan(la_next, e[::-1].reshape(T, B * H), np.zeros(B * H, dt))[::-1].reshape(T, B, H)
     dh0 = np.exp(log_a[0]) * dh[0]
     # through hₜ = (1 − zₜ) hₜ₋₁ + zₜ h̃ₜ, only where the cell ran
     d_b = dh if mask is None else dh * mask
     d_q = d_b * (htilde - h[:-1]) * z * (1.0 - z)
-    kh = k[:, :, -H:].astype(np.float64, copy=False)
+    kh = k[:, :, -H:]
     s = _sigmoid(kh)
     d_kh = d_b * z * np.where(kh >= 0, 1.0, s * (1.0 - s))
     if kind == "mingru":
         dk = np.concatenate([d_q, d_kh], axis=2)
     else:
-        f, i = _sigmoid(k[:, :, :H].astype(np.float64)), _sigmoid(k[:, :, H:2 * H].astype(np.float64))
+        f, i = _sigmoid(k[:, :, :H]), _sigmoid(k[:, :, H:2 * H])
         dk = np.concatenate([-d_q * (1.0 - f), d_q * (1.0 - i), d_kh], axis=2)
-    dk = dk.astype(dt)
     grads = {}
     dx = input_grads(x, dk, p["weight_ih"], grads, ("bias_ih",) if "bias_ih" in p else ())
-    dh0 = dh0.astype(dt)
     if return_dh:
-        return dx, dh0, grads, dh.astype(dt)
+        return dx, dh0, grads, dh
     return dx, dh0, grads
