@@ -24,6 +24,14 @@ Schemes (I input size of the layer, H hidden size):
     unchanged until the inputs move it), biases 0; W_ih is Xavier as above (our
     choice: the paper drew small Gaussians, which learn slowly at small sizes).
 
+Variants and new cells (:mod:`rnnkit.cells.variants`): LSTM projections and peepholes
+are drawn like the other weights; layer-norm gains start at 1 and their biases at 0;
+IndRNN's recurrent weight vector is U(0, 1) under every scheme (Li et al. 2018).
+
+``chrono_init`` (LSTM; Tallec & Ollivier 2018): forget biases log U(1, T_max − 1) and
+input biases their negatives, so forget gates start with memory times spread up to
+T_max steps.
+
 ``forget_bias`` (LSTM only, any scheme): the forget-gate block f of ``bias_ih``
 is set to ``forget_bias`` and that block of ``bias_hh`` to 0, so the forget
 gate starts at σ(forget_bias) and the cell remembers by default (Gers,

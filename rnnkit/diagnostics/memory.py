@@ -360,7 +360,7 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                 steps_to_solve, seconds_to_solve = step, train_time
             if stop_below is not None and eval_loss < stop_below:
                 break
-            if time_limit is not None and time.perf_counter() - start > time_limit:
+            if time_limit is not None and step > 0 and time.perf_counter() - start > time_limit:
                 break
     finite = [(v, s) for v, s in zip(curve["eval_loss"], curve["step"]) if math.isfinite(v)]
     best_loss, best_step = min(finite) if finite else (None, None)
