@@ -38,11 +38,12 @@ CELLS = ("lstm", "lstm-chrono", "gru", "indrnn", "mingru", "minlstm")
 EXTRA = {"indrnn": (5000,)}          # lengths beyond LENGTHS for a cell
 
 
-def jobs(tasks, lengths, cells) -> list[tuple[str, int, str]]:
+def jobs(tasks, lengths, cells, extra: bool) -> list[tuple[str, int, str]]:
+    """(task, T, cell) for every combination; ``extra``: also the lengths of EXTRA."""
     out = []
     for task in tasks:
         for cell in cells:
-            for T in sorted(set(lengths) | set(EXTRA.get(cell, ()) if set(lengths) == set(LENGTHS) else ())):
+            for T in sorted(set(lengths) | set(EXTRA.get(cell, ()) if extra else ())):
                 out.append((task, T, cell))
     return sorted(out, key=lambda j: (j[1], j[0], j[2]))     # short sequences first
 
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
                                                   "seconds_per_step": res})
         return 0
     if not a.table_only:
-        todo = jobs([t.strip() for t in a.task.split(",")], lengths, cells)
+        todo = jobs([t.strip() for t in a.task.split(",")], lengths, cells, extra=tuple(lengths) == LENGTHS)
         args_dict = {"out": str(out), "steps": a.steps, "hidden": a.hidden, "batch": a.batch,
                      "eval_every": a.eval_every, "eval_size": a.eval_size, "seed": a.seed,
                      "layers": a.layers, "time_limit": a.time_limit}

@@ -462,13 +462,13 @@ def _row(name: str, run: dict) -> str:
     best = "-" if run["best_loss"] is None else f"{run['best_loss']:.4f}"
     beat = "never" if run["steps_to_beat"] is None else str(run["steps_to_beat"])
     extra = "  (diverged)" if run["diverged"] else ""
-    return f"{name:<10} {best:>10} {beat:>14} {run['seconds']:>9.1f}{extra}"
+    return f"{name:<12} {best:>10} {beat:>14} {run['seconds']:>9.1f}{extra}"
 
 
 def format_memory_table(result: dict) -> str:
     """A plain-text table of :func:`run_memory`'s result: best loss, steps to beat the
     baseline and wall time per cell."""
-    head = f"{'cell':<10} {'best loss':>10} {'steps to beat':>14} {'seconds':>9}"
+    head = f"{'cell':<12} {'best loss':>10} {'steps to beat':>14} {'seconds':>9}"
     lines = [f"{result['task']} task, T = {result['length']}: baseline {result['baseline']:.4f}, "
              f"beaten below {result['threshold']:.4f}", head, "-" * len(head)]
     lines += [_row(name, run) for name, run in result["cells"].items()]
