@@ -240,9 +240,11 @@ def test_every_cell_name_works_in_the_models(cell):
     assert again.config() == model.config()
 
 
-def test_cli_cell_choices_come_from_the_registry():
-    from rnnkit import cli
+def test_cli_cell_choices_come_from_the_registry(capsys):
+    from rnnkit.cli import common, main
 
-    assert tuple(cli.CELLS) == registry.MODEL_CELLS
+    assert tuple(common.CELLS) == registry.MODEL_CELLS
     assert set(registry.MODEL_CELLS) >= {"indrnn", "mingru", "minlstm"}
-    assert "lstm-chrono" in cli.MEMORY_CELLS
+    assert "lstm-chrono" in common.MEMORY_CELLS
+    assert main(["memory", "--cell", "lstm,bogus", "--out", "unused"]) == 2   # a usage error
+    assert "--cell" in capsys.readouterr().err
