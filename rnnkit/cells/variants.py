@@ -113,3 +113,17 @@ def cell_kwargs(cell: str, nonlinearity: str, options: dict, training: bool, rng
         return {}
     kw = {k: options[k] for k in _TRAINING_ONLY if k in options}
     return {**kw, "rng": rng} if kw else {}
+
+
+def onnx_unsupported(cell: str, options: dict):
+    """Why a layer has no ONNX graph (the standard's RNN, LSTM and GRU operators lack it), or None."""
+    names = {"indrnn": "IndRNN", "mingru": "minGRU", "minlstm": "minLSTM"}
+    if cell in names:
+        return (f"cell {cell!r} cannot be exported: the ONNX standard has no {names[cell]} operator "
+                f"(ONNX has RNN, LSTM and GRU)")
+    for option, what in (("proj_size", "an LSTM projection (proj_size)"),
+                         ("layer_norm", "layer-normalised cells (layer_norm)")):
+        if option in options:
+            return (f"{option}={options[option]!r} cannot be exported: the ONNX {cell.upper()} operator has "
+                    f"no input for {what}; export a layer without it")
+    return None

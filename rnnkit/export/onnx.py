@@ -40,11 +40,9 @@ h_n (L·D, B, H), PyTorch's layout. ``sequence_lens`` gives ragged batches the
 packed-sequence semantics rnnkit uses: outputs past a sequence's length are zero,
 Y_h is the state at its own last step and the reverse direction starts there.
 
-Variants: the LSTM's peepholes w_ci, w_cf, w_co are the LSTM operator's P input,
-[P_i P_o P_f] (i and f read C_{t-1}, o reads C_t, as rnnkit's). zoneout and recurrent
-dropout act in training only, so the exported (eval-mode) graph is the plain cell.
-The ONNX standard has no operator for an LSTM projection (proj_size), layer-normalised
-cells, IndRNN, minGRU or minLSTM: exporting them is a ValueError that says so.
+Variants: LSTM peepholes are the P input [w_ci w_co w_cf]; zoneout and recurrent dropout
+are training-only (the graph is the eval-mode cell). proj_size, layer_norm, IndRNN, minGRU
+and minLSTM have no ONNX operator: exporting them is a ValueError that says so.
 
 Pooling "last" of a many-to-one model is [h→ at the last valid step ; h← at t = 1],
 exactly the top layer's Y_h (D, B, H) laid out as (B, D·H), so it needs no gather.
@@ -77,6 +75,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import check_choice, check_flag, check_lengths, check_positive_int
 from rnnkit._version import __version__
+from rnnkit.cells.variants import onnx_unsupported
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import Recurrent
 from rnnkit.models import SequenceClassifier, SequenceRegressor, SequenceTagger
@@ -201,11 +200,9 @@ def _emit_recurrent(g: _Graph, rnn: Recurrent, x: str, h0: str, c0: str, lens: s
                                       g.const("end", np.array([(layer + 1) * D], np.int64)),
                                       g.const("axis", np.array([0], np.int64))])[0]
             ins.append(s0)
-        if lstm and rnn.variant.get("peephole"):
-            # the peepholes, ONNX's P input (D, 3H) in its order [i o f]
-            Pp = np.stack([np.concatenate([p["weight_ci" + k], p["weight_co" + k], p["weight_cf" + k]])
-                           for k in keys])
-            ins.append(g.const(f"P_l{layer}", Pp.astype(dtype)))
+        if lstm and rnn.variant.get("peephole"):       # ONNX's P input (D, 3H), order [i o f]
+            ins.append(g.const(f"P_l{layer}", np.stack([np.concatenate([p[f"weight_c{q}{k}"] for q in "iof"])
+                                                        for k in keys]).astype(dtype)))
         top = layer == L - 1
         want_y = need_y or not top
         want_h = need_states or top
@@ -241,15 +238,9 @@ def _emit_head(g: _Graph, head, h: str, dtype) -> str:
 
 def _check_cell_exportable(rnn: Recurrent, where: str) -> None:
     """A ValueError naming what the ONNX standard has no operator for (see the module docstring)."""
-    missing = {"indrnn": "IndRNN", "mingru": "minGRU", "minlstm": "minLSTM"}
-    if rnn.cell in missing:
-        raise ValueError(f"{where}: cell {rnn.cell!r} cannot be exported: the ONNX standard has no "
-                         f"{missing[rnn.cell]} operator (ONNX has RNN, LSTM and GRU)")
-    for option, what in (("proj_size", "an LSTM projection (proj_size)"),
-                         ("layer_norm", "layer-normalised cells (layer_norm)")):
-        if option in rnn.variant:
-            raise ValueError(f"{where}: {option}={rnn.variant[option]!r} cannot be exported: the ONNX "
-                             f"{ONNX_OPS[rnn.cell]} operator has no input for {what}; export a layer without it")
+    why = onnx_unsupported(rnn.cell, rnn.variant)
+    if why:
+        raise ValueError(f"{where}: {why}")
 
 
 def _check_exportable(obj, where: str) -> str:
