@@ -14,14 +14,12 @@ T, B, I, H, P = 4, 3, 2, 3, 2
 RAGGED = np.array([4, 2, 3])
 EPS, TOL = 1e-6, 1e-6
 
+# each option alone is checked entry by entry at the cell level (test_cells_variants.py);
+# here they run together through the stack
 CONFIGS = {
     "lstm-proj": ("lstm", dict(proj_size=P)),
-    "lstm-layernorm": ("lstm", dict(layer_norm=True)),
-    "lstm-peephole": ("lstm", dict(peephole=True)),
-    "lstm-zoneout-recdrop": ("lstm", dict(zoneout=0.3, recurrent_dropout=0.3)),
     "lstm-all": ("lstm", dict(proj_size=P, layer_norm=True, peephole=True, zoneout=0.2, recurrent_dropout=0.2)),
-    "gru-layernorm": ("gru", dict(layer_norm=True)),
-    "gru-zoneout-recdrop": ("gru", dict(zoneout=0.3, recurrent_dropout=0.3)),
+    "gru-all": ("gru", dict(layer_norm=True, zoneout=0.3, recurrent_dropout=0.3)),
     "indrnn": ("indrnn", dict()),
     "indrnn-tanh-bounded": ("indrnn", dict(nonlinearity="tanh", recurrent_max=0.95)),
     "mingru": ("mingru", dict()),
