@@ -45,17 +45,19 @@ REPORT_RESERVE = 12.0
 
 SETTINGS = {
     False: {"text_chars": 500_000,
-            "lm": dict(cell="lstm", hidden_size=128, num_layers=1, embedding_dim=32, seq_len=64, batch_size=32),
+            "lm": dict(cell="lstm", hidden_size=128, num_layers=1, embedding_dim=32, seq_len=64, batch_size=32,
+                       dropout=0.0),
             "lm_fit": dict(lr=4e-3, clip=5.0, epochs=1000, patience=None),
             "sample_length": 160, "final_length": 300,
             "forecast": dict(horizon=10, lookback=30, cell="lstm", hidden_size=32),
-            "forecast_fit": dict(epochs=300, patience=15, lr=3e-3)},
+            "forecast_fit": dict(lr=3e-3, test_fraction=0.15)},
     True: {"text_chars": 3_000,
-           "lm": dict(cell="lstm", hidden_size=24, num_layers=1, embedding_dim=8, seq_len=24, batch_size=8),
+           "lm": dict(cell="lstm", hidden_size=24, num_layers=1, embedding_dim=8, seq_len=24, batch_size=8,
+                      dropout=0.0),
            "lm_fit": dict(lr=1e-2, clip=5.0, epochs=2, patience=None),
            "sample_length": 40, "final_length": 60,
-           "forecast": dict(horizon=5, lookback=10, cell="gru", hidden_size=8),
-           "forecast_fit": dict(epochs=2, patience=None, lr=1e-2, max_steps=20)},
+           "forecast": dict(horizon=5, lookback=10, cell="gru", hidden_size=8, strategy="direct"),
+           "forecast_fit": dict(epochs=2, patience=None, lr=1e-2, max_steps=20, test_fraction=0.15)},
 }
 
 

@@ -108,9 +108,11 @@ def test_ctrl_c_in_the_demo_keeps_the_checkpoint_and_exits_130(tmp_path, monkeyp
     real_backward = SequenceTagger.backward
     calls = {"n": 0}
 
+    from rnnkit.tasks.policy import PROBE_CALLS
+
     def interrupted_backward(self):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == PROBE_CALLS + 2:           # the second training step, after the timing probe
             raise KeyboardInterrupt
         return real_backward(self)
 

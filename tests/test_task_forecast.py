@@ -26,8 +26,8 @@ def series():
 def direct(series, tmp_path_factory):
     """The direct forecaster, fitted once with a run directory."""
     out = tmp_path_factory.mktemp("forecast_run")
-    fc = Forecaster(horizon=H, cell="gru", hidden_size=32, seed=0)
-    fc.fit(series, out_dir=out, epochs=25, lr=1e-2, patience=None)
+    fc = Forecaster(horizon=H, strategy="direct", cell="gru", hidden_size=32, seed=0)
+    fc.fit(series, out_dir=out, epochs=25, lr=1e-2, patience=None, test_fraction=0.15)
     return fc, out
 
 
@@ -95,7 +95,7 @@ def test_load_refuses_another_task(tmp_path):
 
 def test_recursive_rolls_its_one_step_model_forward(series):
     fc = Forecaster(horizon=6, strategy="recursive", lookback=24, cell="gru", hidden_size=16, seed=1)
-    fc.fit(series, epochs=20, lr=1e-2, patience=None)
+    fc.fit(series, epochs=20, lr=1e-2, patience=None, test_fraction=0.15)
     met = fc.test_backtest_["metrics"]
     assert met["model"]["mase"] < met["seasonal_naive"]["mase"]
     hist = series[:250]
@@ -108,7 +108,7 @@ def test_recursive_rolls_its_one_step_model_forward(series):
 
 def test_quantile_intervals_are_ordered_and_cover(series):
     fc = Forecaster(horizon=H, intervals="quantile", cell="gru", hidden_size=32, seed=0)
-    fc.fit(series, epochs=25, lr=1e-2, patience=None)
+    fc.fit(series, epochs=25, lr=1e-2, patience=None, test_fraction=0.15)
     res = fc.test_backtest_
     # the raw quantile outputs (before any sorting) are ordered on most points
     zwin = fc._windows_for(series[:, None], None, res["origins"])
@@ -125,7 +125,8 @@ def test_quantile_intervals_are_ordered_and_cover(series):
 
 
 def test_mc_dropout_intervals(series):
-    fc = Forecaster(horizon=6, lookback=24, intervals="mc_dropout", dropout=0.2, hidden_size=16, seed=0)
+    fc = Forecaster(horizon=6, lookback=24, strategy="direct", intervals="mc_dropout", dropout=0.2,
+                    hidden_size=16, seed=0)
     fc.fit(series[:400], epochs=3, patience=None, test_fraction=0.0)
     assert fc.test_backtest_ is None
     assert fc.noise_std_.shape == (6,) and np.all(fc.noise_std_ > 0)
@@ -138,7 +139,7 @@ def test_mc_dropout_intervals(series):
     # the point forecast is the dropout-free network
     p1, p2 = fc.predict(series[:300]), fc.predict(series[:300])
     np.testing.assert_array_equal(p1, p2)
-    plain = Forecaster(horizon=2, lookback=4, hidden_size=4)
+    plain = Forecaster(horizon=2, lookback=4, strategy="direct", hidden_size=4)
     plain.fit(series[:80], epochs=1)
     with pytest.raises(RnnkitError, match="without intervals"):
         plain.predict_interval(series[:80])
@@ -179,8 +180,11 @@ def test_csv_multivariate_with_covariates(tmp_path):
 
 
 def test_clear_errors(tmp_path, series):
-    with pytest.raises(RnnkitError, match=r"too short for lookback=48 \+ horizon=60"):
-        Forecaster(lookback=48, horizon=60).fit(series[:100])
+    # a lookback and horizon longer than the data allow shrink instead of failing
+    short = Forecaster(lookback=48, horizon=60, strategy="direct", hidden_size=4).fit(series[:100], max_steps=5)
+    assert short.lookback_ < 48 and short.predict(series[:100]).shape == (60,)
+    with pytest.raises(RnnkitError, match="at least 14"):
+        Forecaster(horizon=12, strategy="direct").fit(series[:10])
     gappy = series[:200].copy()
     gappy[17] = np.nan
     with pytest.raises(RnnkitError, match="missing values.*row 17"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
                                add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
                                interrupted, positive_int, task_option)
@@ -22,10 +24,14 @@ def register(sub) -> None:
     p.add_argument("--test", default=None, metavar="TEST", help="labelled test file of the same format")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     add_model_options(p, TASK)
-    p.add_argument("--bidirectional", action="store_true", help="read the series in both directions")
+    task_option(p, "--bidirectional", "bidirectional", TASK, action=argparse.BooleanOptionalAction,
+                help="read the series in both directions")
     task_option(p, "--pooling", "pooling", TASK, choices=("attention", "mean", "last"),
                 help="how the states over time become one vector")
-    p.add_argument("--balanced", action="store_true", help="weight classes inversely to their frequency")
+    p.add_argument("--balanced", action="store_true", help="weight classes inversely to their frequency "
+                                                           "(default: the square root of that weight)")
+    task_option(p, "--ensemble", "ensemble", TASK, type=positive_int,
+                help="train N networks from successive seeds and average their probabilities")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
@@ -41,8 +47,9 @@ def cmd_classify(args) -> int:
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
-    clf = SequenceClassifier(bidirectional=args.bidirectional, class_weight="balanced" if args.balanced else None,
-                             **given(args, *MODEL_PARAMS, "pooling", "batch_size", "seed"))
+    clf = SequenceClassifier(**({"class_weight": "balanced"} if args.balanced else {}),
+                             **given(args, *MODEL_PARAMS, "bidirectional", "ensemble", "pooling", "batch_size",
+                                     "seed"))
     echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
     clf.fit_files(args.train, args.test, out_dir=out, quiet=args.quiet,
                   **given(args, "missing", "val_fraction", *TRAINING_PARAMS))

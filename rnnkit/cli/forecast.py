@@ -31,14 +31,19 @@ def register(sub) -> None:
                    help="rows the network reads (default: 2 periods, or max(2*horizon, 24))")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     add_model_options(p, TASK)
-    task_option(p, "--strategy", "strategy", TASK, choices=("direct", "recursive"),
-                help="direct: all horizon steps at once; recursive: one step rolled forward")
+    task_option(p, "--strategy", "strategy", TASK, choices=("auto", "direct", "recursive"),
+                help="direct: all horizon steps at once; recursive: one step rolled forward; auto: the one "
+                     "(with last-value or seasonal outputs) that forecasts the validation part best")
     p.add_argument("--quantiles", type=quantile_levels, default=None, metavar="Q1,Q2,...",
                    help="train quantile outputs (pinball loss) for prediction bands, e.g. 0.1,0.5,0.9")
     task_option(p, "--period", "period", TASK, type=period_arg,
                 help="seasonal period in rows for the seasonal-naive baseline, 'auto' or 'none'")
-    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="validation part (early stopping)")
-    task_option(p, "--test-fraction", "test_fraction", FIT, type=fraction, help="test part (backtest)")
+    task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction,
+                help="validation part: rolling origins that choose the strategy and the training steps "
+                     "(at least one horizon; shrinks for short series)")
+    task_option(p, "--test-fraction", "test_fraction", FIT, type=fraction,
+                help="test part, backtested and never trained on (none: the model is refitted on every row "
+                     "before forecasting)")
     add_training_options(p, FIT)
     add_run_options(p, TASK, seed_help="seed of weights and data order")
     p.set_defaults(func=cmd_forecast)
@@ -93,6 +98,8 @@ def cmd_forecast(args) -> int:
         for row in metrics_table(res["metrics"]):
             lines.append(f"  {row[0]:<22} {row[-1]:.4f}")
     else:
-        lines.append("no test part long enough for a backtest (raise --test-fraction)")
+        val = getattr(fc, "val_mase_", None)
+        lines.append(f"strategy {fc.strategy}" + ("" if val is None else f", validation MASE {val:.4f}")
+                     + "; no test part (give --test-fraction for a backtest on held-out rows)")
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
     return 0

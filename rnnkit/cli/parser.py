@@ -32,6 +32,10 @@ GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, 
 EXIT_BUG = 70
 
 
+#: commands that train a network: one thread by default (see --threads)
+TRAINING_COMMANDS = ("demo", "train-lm", "forecast", "classify", "seq2seq")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnkit", formatter_class=HelpFormatter,
@@ -47,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         register(sub)
     for name, p in sub.choices.items():
         if name not in ("bench", "info"):   # bench has its own --threads (for every worker it starts)
-            add_threads_option(p, 1 if name == "demo" else None)
+            add_threads_option(p, 1 if name in TRAINING_COMMANDS else None)
     return parser
 
 
@@ -69,13 +73,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         workers = getattr(args, "workers", None)
+        threads = getattr(args, "threads", None)
         if workers is not None:
             from rnnkit.cli.workers import start_workers
-            status = start_workers(argv, workers, getattr(args, "threads", None))
+            status = start_workers(argv, workers, threads)
             if status is not None:
                 return status
         _quiet_other_ranks()
-        with blas_threads(getattr(args, "threads", None)):
+        if threads is not None and "OMP_NUM_THREADS" not in os.environ:
+            # read by OpenMP when rnnkit.fast's library first loads (later in this command)
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        with blas_threads(threads):
             return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code

@@ -11,8 +11,13 @@ steps only (padding never touches the state), pooled into one vector
 
 and a softmax over the K classes, p(k | x) = softmax(W_hy p + b_y)_k.
 
-Numeric inputs are standardised per feature with the mean and standard deviation of
-all training steps. Strings are encoded character by character; a character outside
+Numeric inputs are standardised per series, keep each series' level and spread as two
+constant channels, and long series are read several values per step
+(:mod:`rnnkit.tasks.series_input`). Training follows the budget policy of
+:mod:`rnnkit.tasks.policy` (steps, not epochs; warm-up and cosine decay; validation and
+patience in steps), then a fresh network is refitted on training + validation data for
+the selected number of steps. ``ensemble=N`` averages the class probabilities of N
+networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run). Strings are encoded character by character; a character outside
 the alphabet (given, or the training strings' characters) is an :class:`RnnkitError`.
 
 Class weights (``class_weight``): the loss is the weighted mean
@@ -20,7 +25,9 @@ Class weights (``class_weight``): the loss is the weighted mean
     L = Σ_b w_{y_b} ℓ_b / Σ_b w_{y_b},   ℓ_b = −log p(y_b | x_b)
     ∂L/∂z_b = w_{y_b} (softmax(z_b) − onehot(y_b)) / Σ_b' w_{y_b'}
 
-with "balanced" weights w_c = n / (K·n_c) (King & Zeng 2001) or a dict label → weight,
+with "balanced" weights w_c = n / (K·n_c) (King & Zeng 2001), "auto" (the default:
+w_c = sqrt(n / (K·n_c)), a tempered balance that leaves balanced data unweighted) or a
+dict label → weight,
 so a rare class counts as much as a common one (the ``class_weights`` of
 :class:`rnnkit.models.SequenceClassifier`, so ``rnnkit.models.build`` and
 ``Trainer.resume`` rebuild a weighted run like any other).
@@ -42,6 +49,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
+from rnnkit import io as rkio
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
@@ -50,12 +58,15 @@ from rnnkit.models.sequence import POOLINGS
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.metrics import classification_report
+from rnnkit.tasks.policy import fit_with_budget
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
+from rnnkit.tasks.series_input import SeriesInput
 from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
+ENSEMBLE_DIR = "ensemble"
 
 
 # -- the task ------------------------------------------------------------------------------
@@ -65,14 +76,16 @@ class SequenceClassifier:
 
     Args:
         cell, hidden_size, num_layers, bidirectional, dropout: the recurrent network
-            ("lstm", "gru", "rnn", "rnn-relu"; default a 1-layer GRU of 64 units).
+            ("lstm", "gru", "rnn", "rnn-relu"; default a 1-layer bidirectional GRU of 64
+            units: the whole series is known, so it is read both ways).
         pooling: "attention" (default: finds evidence anywhere in a long sequence, which
             the last state alone often fails to carry), "mean" or "last".
         embedding_dim: the character embedding for string inputs (default 16).
         alphabet: the characters of string inputs (e.g. "ACGT"); None takes the
             training strings' characters.
-        class_weight: None, "balanced" or a dict label -> positive weight.
-        scale: standardise numeric inputs per feature (default True).
+        class_weight: "auto" (default), None, "balanced" or a dict label -> positive weight.
+        scale: standardise numeric inputs per series and fold long ones (default True).
+        ensemble: networks trained from successive seeds whose probabilities are averaged.
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -83,10 +96,10 @@ class SequenceClassifier:
     """
 
     def __init__(self, cell: str = "gru", hidden_size: int = 64, num_layers: int = 1,
-                 bidirectional: bool = False, pooling: str = "attention", attention_size: int | None = None,
+                 bidirectional: bool = True, pooling: str = "attention", attention_size: int | None = None,
                  embedding_dim: int = 16, dropout: float = 0.0, alphabet: str | None = None,
-                 class_weight=None, scale: bool = True, batch_size: int = 32, dtype: str = "float32",
-                 seed: int = 0):
+                 class_weight="auto", scale: bool = True, batch_size: int = 32, dtype: str = "float32",
+                 seed: int = 0, ensemble: int = 1):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
@@ -102,15 +115,17 @@ class SequenceClassifier:
                 raise ValueError(f"{where}: alphabet must be a non-empty string of distinct characters, "
                                  f"got {alphabet!r}")
         self.alphabet = alphabet
-        if class_weight is not None and class_weight != "balanced" and not isinstance(class_weight, dict):
-            raise ValueError(f"{where}: class_weight must be None, 'balanced' or a dict label -> weight, "
+        if class_weight not in (None, "balanced", "auto") and not isinstance(class_weight, dict):
+            raise ValueError(f"{where}: class_weight must be None, 'auto', 'balanced' or a dict label -> weight, "
                              f"got {class_weight!r}")
         self.class_weight = class_weight
         self.scale = check_flag(scale, "scale", where)
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
+        self.ensemble = check_positive_int(ensemble, "ensemble", where)
         self.model_ = None
+        self.members_ = []
         self.history_ = self.files_ = None
         self.missing_ = "trim"          # how fit_files read missing values; predict_file reads the same way
 
@@ -124,7 +139,7 @@ class SequenceClassifier:
                 "bidirectional": self.bidirectional, "pooling": self.pooling,
                 "attention_size": self.attention_size, "embedding_dim": self.embedding_dim,
                 "dropout": self.dropout, "alphabet": self.alphabet, "class_weight": cw, "scale": self.scale,
-                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble}
 
     def __repr__(self) -> str:
         return "SequenceClassifier(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -199,7 +214,9 @@ class SequenceClassifier:
         if seqs[0].shape[1] != self.n_features_:
             raise ValueError(f"{where}: sequences have {seqs[0].shape[1]} features, the classifier was "
                              f"fitted on {self.n_features_}")
-        if self.scaler_ is not None:
+        if isinstance(self.scaler_, SeriesInput):
+            seqs = self.scaler_.transform(seqs)
+        elif self.scaler_ is not None:          # a checkpoint from before per-series scaling
             seqs = [self.scaler_.transform(a) for a in seqs]
         return [a.astype(self.dtype) for a in seqs]
 
@@ -221,10 +238,10 @@ class SequenceClassifier:
         return self.encoder_.transform(plain)
 
     # -- fit -------------------------------------------------------------------------------------
-    def fit(self, X, y, *, X_val=None, y_val=None, X_test=None, y_test=None, val_fraction: float = 0.15, epochs: int = 50,
-            time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
-            lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 8, out_dir=None,
-            quiet: bool = True, callbacks=None) -> "SequenceClassifier":
+    def fit(self, X, y, *, X_val=None, y_val=None, X_test=None, y_test=None, val_fraction: float = 0.15,
+            epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
+            refit: bool = True, out_dir=None, quiet: bool = True, callbacks=None) -> "SequenceClassifier":
         """Train on sequences ``X`` with labels ``y``; returns self.
 
         Args:
@@ -235,17 +252,22 @@ class SequenceClassifier:
                 sequences, stratified by class, is held out (0: no validation).
             X_test, y_test: a test set scored at the end (``test_evaluation_``; in the run
                 directory, the report and ``predictions.csv``).
-            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
-                (patience: epochs without a better validation loss; the best weights
-                are kept).
+            time_limit: seconds for the whole fit (every ensemble member, selection and
+                refit); the step count is sized to it (:mod:`rnnkit.tasks.policy`).
+            max_steps, epochs: fix the selection run's optimizer steps, or cap them at
+                that many passes (default: the policy's plan for the data size).
+            optimizer, lr, clip: the optimizer, its peak learning rate (after warm-up,
+                before cosine decay), the gradient-norm bound.
+            patience: validations (a fixed number of steps apart) without a better
+                validation loss before stopping (default: the policy's, 40 % of the run).
+            refit: after selection on the validation split, train a fresh network on
+                training + validation data for the selected steps (default True).
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
         from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
-        from rnnkit.data.series import StandardScaler
         from rnnkit.data.text import CharVocab
-        from rnnkit.train import TrainConfig, Trainer
 
         where = "SequenceClassifier.fit"
         val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
@@ -270,13 +292,16 @@ class SequenceClassifier:
         else:
             seqs = self._numeric(X, where)
             self.n_features_ = seqs[0].shape[1]
-            self.scaler_ = StandardScaler().fit(np.concatenate(seqs)) if self.scale else None
+            self.scaler_ = SeriesInput().fit(seqs) if self.scale else None
             self.alphabet_ = self.vocab_ = None
         self.model_ = None
 
-        self.class_weights_ = class_weights_for(self.class_weight, ids, self.encoder_.classes, where)
+        if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
+            w = np.sqrt(class_weights_for("balanced", ids, self.encoder_.classes, where))
+            self.class_weights_ = None if np.allclose(w, 1.0) else w
+        else:
+            self.class_weights_ = class_weights_for(self.class_weight, ids, self.encoder_.classes, where)
 
-        self.model_ = self._build_model(K)
         enc = self._encode(X, where)
 
         # the validation split: given, or stratified from the training data
@@ -296,26 +321,42 @@ class SequenceClassifier:
 
         bs = self.batch_size
 
-        def train_batches(epoch, rng):
-            from rnnkit.data.sequences import minibatches
+        def batches_of(encs, labels):
+            def train_batches(epoch, rng):
+                from rnnkit.data.sequences import minibatches
 
-            return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
-                    for b in minibatches(train_enc, train_ids, batch_size=bs, seed=rng)]
+                return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
+                        for b in minibatches(encs, labels, batch_size=bs, seed=rng)]
+            return train_batches
 
-        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
-                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
-                             patience=patience if val_batches is not None else None, restore_best=True,
-                             seed=self.seed, quiet=quiet,
-                             log_every=max(1, min(50, -(-len(train_enc) // bs))))
+        all_enc = train_enc + list(val_enc) if X_val is None else train_enc
+        all_ids = np.concatenate([train_ids, val_ids]) if X_val is None else train_ids
+        probe = self._eval_batches(train_enc[:bs], train_ids[:bs], size=bs)[0]
+        if time_limit is not None:
+            time_limit = check_number(time_limit, "time_limit", where, 0.0, low_open=True)
         self.history_ = None
         self.val_evaluation_ = self.test_evaluation_ = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
-        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
-        self.history_ = trainer.fit(train_batches, val_batches)
-        self.model_.eval()
-        if len(val_enc):
-            self.val_evaluation_ = self._jsonable_report(
-                classification_report(val_ids, self._predict_ids(val_enc), K))
+        self.members_ = []
+        for i in range(self.ensemble):
+            fitted = fit_with_budget(
+                lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
+                len(train_enc), bs, probe,
+                time_limit=None if time_limit is None else time_limit / self.ensemble, max_steps=max_steps,
+                epochs=epochs, lr=lr, seed=self.seed + i, quiet=quiet, optimizer=optimizer, clip=clip,
+                patience=patience, refit_batches=batches_of(all_enc, all_ids) if refit else None,
+                refit_items=len(all_enc), n_val=len(val_enc), steps_cap=3000,
+                out_dir=None if i else train_dir(out_dir),
+                callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, where=where)
+            if i == 0:
+                self.model_, self.history_, self.refit_steps_ = fitted.model, fitted.history, fitted.refit_steps
+                # validation scores of the selected network, before the refit saw the validation data
+                # (none when the validation part was too small to select with and was trained on)
+                if len(val_enc) and fitted.history.best_step is not None:
+                    self.val_evaluation_ = self._jsonable_report(
+                        classification_report(val_ids, self._predict_ids(val_enc, selected=fitted.selected), K))
+            else:
+                self.members_.append(fitted.model)
         test = None
         if X_test is not None:
             test = (X_test, y_test)
@@ -351,14 +392,15 @@ class SequenceClassifier:
         return self.fit(X, y, X_test=None if test is None else test[0], y_test=None if test is None else test[1],
                         **fit_kwargs)
 
-    def _build_model(self, K: int):
+    def _build_model(self, K: int, seed: int | None = None):
         kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                   pooling=self.pooling, attention_size=self.attention_size if self.pooling == "attention" else None,
-                  bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype, seed=self.seed)
+                  bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
+                  seed=self.seed if seed is None else seed)
         if self.kind_ == "strings":
             kw.update(vocab_size=self.vocab_.size, embedding_dim=self.embedding_dim)
         else:
-            kw.update(input_size=self.n_features_)
+            kw.update(input_size=self.scaler_.size if isinstance(self.scaler_, SeriesInput) else self.n_features_)
         if self.class_weights_ is not None:
             kw["class_weights"] = [float(v) for v in self.class_weights_]
         return _Network(**kw)
@@ -376,19 +418,22 @@ class SequenceClassifier:
         return out
 
     # -- prediction ------------------------------------------------------------------------------
-    def _logits(self, enc, size: int = 256) -> np.ndarray:
+    def _logits(self, enc, size: int = 256, models=None) -> np.ndarray:
+        """Log-probabilities (n, K), averaged in probability over the ensemble's networks."""
         from rnnkit.data.sequences import pad_sequences
 
+        models = [self.model_] + list(self.members_) if models is None else models
         order = np.argsort([len(s) for s in enc], kind="stable")
-        out = np.empty((len(enc), self.encoder_.num_classes), dtype=np.float64)
+        out = np.zeros((len(enc), self.encoder_.num_classes), dtype=np.float64)
         for i in range(0, len(order), size):
             idx = order[i:i + size]
             x, lengths = pad_sequences([enc[j] for j in idx])
-            out[idx] = self.model_.predict_logits(x, lengths)
-        return out
+            for m in models:
+                out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
+        return np.log(np.maximum(out / len(models), 1e-300))
 
-    def _predict_ids(self, enc) -> np.ndarray:
-        return np.argmax(self._logits(enc), axis=1)
+    def _predict_ids(self, enc, selected=None) -> np.ndarray:
+        return np.argmax(self._logits(enc, models=None if selected is None else [selected]), axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order.
@@ -479,7 +524,11 @@ class SequenceClassifier:
             ev = getattr(self, f"{name}_evaluation_", None)
             if ev is not None:
                 meta[f"{name}_accuracy"] = float(ev["accuracy"])
-        return save_task(directory, self.model_, meta)
+        path = save_task(directory, self.model_, meta)
+        for i, m in enumerate(self.members_, start=1):
+            rkio.save_checkpoint(os.path.join(os.fspath(directory), ENSEMBLE_DIR, str(i)), m.config(),
+                                 m.state_dict(), None, meta={"task": TASK, "member": i})
+        return path
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -511,7 +560,9 @@ class SequenceClassifier:
             clf.alphabet_ = s["alphabet"]
             clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
             clf.n_features_ = s["n_features"]
-            clf.scaler_ = None if s["scaler"] is None else scaler_from_dict(s["scaler"])
+            sc = s["scaler"]
+            clf.scaler_ = (None if sc is None else SeriesInput.from_dict(sc) if sc.get("kind") == "series_input"
+                           else scaler_from_dict(sc))
             clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
             clf.missing_ = s.get("missing", "trim")
             model = build(ckpt.config)
@@ -519,6 +570,12 @@ class SequenceClassifier:
             raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
         clf.model_ = restore_model(directory, ckpt, model, clf._build_model(clf.encoder_.num_classes).config(),
                                    "does not match the classifier's parameters, classes and inputs")
+        clf.members_ = []
+        for i in range(1, clf.ensemble):
+            sub = os.path.join(directory, ENSEMBLE_DIR, str(i))
+            member = rkio.load_checkpoint(sub)
+            clf.members_.append(restore_model(sub, member, build(member.config), clf.model_.config(),
+                                              "does not match the ensemble's first network"))
         clf.val_evaluation_ = clf.test_evaluation_ = None
         clf.history_ = clf.files_ = None
         return clf

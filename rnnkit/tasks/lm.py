@@ -53,6 +53,7 @@ from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
+from rnnkit.tasks.policy import plan_budget, time_step, train_config
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
 from rnnkit.tasks.run import RunWriter, recover_model, training_meta, writes_files
@@ -121,8 +122,11 @@ class CharLanguageModel:
 
     Args:
         cell: "lstm" (default), "gru", "rnn" or "rnn-relu".
-        hidden_size, num_layers, embedding_dim: the network (default 128, 2, 32).
-        dropout: between layers and before the output layer (default 0).
+        hidden_size, num_layers, embedding_dim: the network (default: sized at fit to
+            the text and time limit, :mod:`rnnkit.tasks.lm_size`; without a time limit
+            128 units in 2 layers; embedding 32).
+        dropout: between layers and before the output layer (default: sized with the
+            network, or 0 without a time limit).
         seq_len: window length of truncated BPTT (default 64).
         batch_size: parallel streams per batch (default 32; fewer for short texts).
         unknown_char: None (unseen characters are an error) or one character that
@@ -134,15 +138,15 @@ class CharLanguageModel:
     ``history_`` (the Trainer's History).
     """
 
-    def __init__(self, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 2,
-                 embedding_dim: int = 32, dropout: float = 0.0, seq_len: int = 64, batch_size: int = 32,
+    def __init__(self, cell: str = "lstm", hidden_size: int | None = None, num_layers: int | None = None,
+                 embedding_dim: int = 32, dropout: float | None = None, seq_len: int = 64, batch_size: int = 32,
                  unknown_char: str | None = None, dtype: str = "float32", seed: int = 0):
         where = "CharLanguageModel"
         self.cell = check_cell(cell, where)
-        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
-        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.hidden_size = None if hidden_size is None else check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = None if num_layers is None else check_positive_int(num_layers, "num_layers", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
-        self.dropout = check_number(dropout, "dropout", where, 0.0, 0.999)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 0.999, allow_none=True)
         self.seq_len = check_positive_int(seq_len, "seq_len", where)
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         if unknown_char is not None and (not isinstance(unknown_char, str) or len(unknown_char) != 1):
@@ -173,15 +177,34 @@ class CharLanguageModel:
         self._check_fitted("chars")
         return list(self.vocab_.chars)
 
+    def _resolve_size(self, n_chars: int, vocab_size: int, time_limit: float | None, probe: dict) -> None:
+        """Fill the sizes left None: from the text and ``time_limit`` (:mod:`rnnkit.tasks.lm_size`),
+        or 128 units in 2 layers without dropout when there is no time limit."""
+        if None not in (self.hidden_size, self.num_layers, self.dropout):
+            return
+        if time_limit is None:
+            chosen = {"hidden_size": 128, "num_layers": 2, "dropout": 0.0}
+        else:
+            from rnnkit.tasks.lm_size import REFERENCE, choose_size
+
+            ref = SequenceTagger(cell=self.cell, hidden_size=REFERENCE[0], num_layers=REFERENCE[1],
+                                 vocab_size=vocab_size, embedding_dim=self.embedding_dim, num_classes=vocab_size,
+                                 dtype=self.dtype, seed=self.seed)
+            chars = int(np.prod(probe["y"].shape))
+            chosen = choose_size(n_chars, time_limit, time_step(ref, probe), chars, self.embedding_dim, vocab_size)
+        for name in ("hidden_size", "num_layers", "dropout"):
+            if getattr(self, name) is None:
+                setattr(self, name, chosen[name])
+
     def _build_model(self, vocab_size: int) -> SequenceTagger:
         return SequenceTagger(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                               vocab_size=vocab_size, embedding_dim=self.embedding_dim, num_classes=vocab_size,
                               dropout=self.dropout, dtype=self.dtype, seed=self.seed)
 
     # -- training ----------------------------------------------------------------------------
-    def fit(self, text: str, val_text: str | None = None, val_fraction: float = 0.1, epochs: int = 20,
+    def fit(self, text: str, val_text: str | None = None, val_fraction: float = 0.1, epochs: int | None = None,
             time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
-            lr: float = 2e-3, clip: float | None = 5.0, patience: int | None = 3, k1: int | None = None,
+            lr: float = 2e-3, clip: float | None = 5.0, patience: int | None = None, k1: int | None = None,
             out_dir=None, quiet: bool = True, resume: bool = False, callback=None, callbacks=None,
             source: str | None = None) -> "CharLanguageModel":
         """Train on ``text`` with truncated BPTT; returns self.
@@ -190,10 +213,16 @@ class CharLanguageModel:
             text: the training text (the last ``val_fraction`` of it validates unless
                 ``val_text`` is given; ``val_fraction=0`` and no val_text: no validation).
             epochs, time_limit (seconds), max_steps: when to stop (whichever first).
+                With a time limit (and not resuming) the run follows
+                :mod:`rnnkit.tasks.policy`: the network is sized to the text and the
+                time, the steps are what fit in it, with warm-up and cosine decay,
+                validation and patience (in validations) a fixed number of steps apart.
+                Without one: ``epochs`` (default 20) passes at a constant rate.
             optimizer, lr, clip: "adam" (default), "adamw", "sgd", "rmsprop", "adagrad";
                 the learning rate; the global gradient-norm bound (None: no clipping).
-            patience: early stopping after that many epochs without a better
-                validation loss (None: never); the best weights are kept either way.
+            patience: early stopping after that many validations without a better
+                validation loss (default: 3 epochs, or the policy's with a time limit);
+                the best weights are kept either way.
             k1: TBPTT(k1, seq_len): windows start k1 steps apart and the state after
                 k1 steps is carried (default: seq_len, no overlap).
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`): the model (kept
@@ -239,10 +268,12 @@ class CharLanguageModel:
         counts = np.bincount(train_ids, minlength=len(vocab)).astype(np.float64)
 
         self.vocab_, self.unigram_ = vocab, counts / counts.sum()
-        self.model_ = self._build_model(len(vocab))
-
         B, T = _stream_shape(len(train_ids), self.batch_size, self.seq_len)
         carry_at = None if k1 is None or k1 >= T else k1
+        sized = time_limit is not None and not resume
+        probe = next(iter(stream_batches(train_ids, B, T, k1=carry_at)))
+        self._resolve_size(len(train_ids), len(vocab), time_limit if sized else None, probe)
+        self.model_ = self._build_model(len(vocab))
         slack = (len(train_ids) - 1) - B * T                 # room for a random start offset
 
         def train_batches(epoch, rng):
@@ -257,12 +288,26 @@ class CharLanguageModel:
             val_k1 = carry_at if carry_at is not None and carry_at < Tv else None
             val_batches = list(stream_batches(val_ids, Bv, Tv, k1=val_k1, drop_last=False))
 
-        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
-                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
-                             carry_state=True, tbptt_k1=carry_at, tbptt_k2=T,
-                             patience=patience if val_batches is not None else None,
-                             restore_best=True, seed=self.seed, quiet=quiet,
-                             log_every=max(1, min(50, len(train_ids) // (B * T))))
+        per_epoch = max(1, len(train_ids) // (B * T))
+        if sized:
+            budget = plan_budget(per_epoch, 1, time_limit=time_limit, step_seconds=time_step(self.model_, probe),
+                                 evals=10, where=where)
+            if max_steps is not None:
+                budget.steps = min(budget.steps, max_steps)
+            if epochs is not None:
+                budget.steps = min(budget.steps, check_positive_int(epochs, "epochs", where) * per_epoch)
+            if patience is not None:
+                budget.patience = patience
+            config = TrainConfig(**train_config(budget, lr=lr, time_limit=time_limit,
+                                                has_validation=val_batches is not None, seed=self.seed, quiet=quiet,
+                                                optimizer=optimizer, clip=clip, carry_state=True, tbptt_k1=carry_at,
+                                                tbptt_k2=T))
+        else:
+            config = TrainConfig(epochs=check_positive_int(20 if epochs is None else epochs, "epochs", where),
+                                 max_steps=max_steps, time_limit=time_limit, optimizer=optimizer, lr=lr,
+                                 clip_norm=clip, carry_state=True, tbptt_k1=carry_at, tbptt_k2=T,
+                                 patience=(3 if patience is None else patience) if val_batches is not None else None,
+                                 restore_best=True, seed=self.seed, quiet=quiet, log_every=max(1, min(50, per_epoch)))
         train_dir = run_train_dir(out_dir)
         self.history_ = None
         hooks = [] if out_dir is None else [RunWriter(out_dir, self._meta)]

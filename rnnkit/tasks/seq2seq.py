@@ -169,8 +169,8 @@ class Seq2Seq:
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, sources, targets, *, val_sources=None, val_targets=None, val_fraction: float = 0.1,
-            epochs: int = 30, time_limit: float | None = None, max_steps: int | None = None,
-            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 5,
+            epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
             test_sources=None, test_targets=None, beam_width: int = 1, out_dir=None, quiet: bool = True,
             callbacks=None) -> "Seq2Seq":
         """Train on pairs ``sources[i] -> targets[i]`` (strings); returns self.
@@ -178,9 +178,10 @@ class Seq2Seq:
         Args:
             val_sources, val_targets: validation pairs; otherwise ``val_fraction`` of the
                 pairs (drawn at random with the seed) is held out (0: no validation).
-            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
-                (patience: epochs without a better validation loss; the best weights
-                are kept).
+            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the budget
+                policy of :func:`rnnkit.tasks.policy.fit_with_budget` (steps sized to the
+                data or to ``time_limit``, warm-up and cosine decay, patience in
+                validations a fixed number of steps apart; the best weights are kept).
             test_sources, test_targets: test pairs scored at the end (:meth:`evaluate`
                 with ``beam_width``; ``test_scores_``, and ``metrics.json`` of the run).
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
@@ -188,7 +189,7 @@ class Seq2Seq:
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
         from rnnkit.data.sequences import minibatches
-        from rnnkit.train import TrainConfig, Trainer
+        from rnnkit.tasks.policy import fit_with_budget
 
         where = "Seq2Seq.fit"
         sources = _strings(sources, "sources", where)
@@ -213,8 +214,9 @@ class Seq2Seq:
         else:
             tr, vs, vt = np.arange(n), [], []
         tr_src, tr_tgt = [sources[i] for i in tr], [targets[i] for i in tr]
-        # the alphabets come from the training pairs only: what the model can read and write
-        self._set_vocab("".join(sorted(set("".join(tr_src)))), "".join(sorted(set("".join(tr_tgt)))))
+        # the alphabets: what the model can read and write, from every pair it is given (a
+        # character only in the validation pairs still gets an embedding and an output)
+        self._set_vocab("".join(sorted(set("".join(tr_src + vs)))), "".join(sorted(set("".join(tr_tgt + vt)))))
         self.max_target_length_ = max(len(t) for t in tr_tgt)
         X, Y = self._encode_sources(tr_src, where), self._encode_targets(tr_tgt, where)
         val_batches = None
@@ -222,22 +224,22 @@ class Seq2Seq:
             Xv, Yv = self._encode_sources(vs, where), self._encode_targets(vt, where)
             val_batches = [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
                            for b in minibatches(Xv, Yv, batch_size=256, shuffle=False)]
-        self.model_ = self._build_model()
         bs = self.batch_size
 
         def train_batches(epoch, rng):
             return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
                     for b in minibatches(X, Y, batch_size=bs, seed=rng)]
 
-        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
-                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
-                             patience=patience if val_batches is not None else None, restore_best=True,
-                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, -(-len(X) // bs))))
+        first = next(iter(minibatches(X[:bs], Y[:bs], batch_size=bs, shuffle=False)))
+        probe = {"x": first["x"], "lengths": first["lengths"], "y": first["y"]}
         self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
-        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
-        self.history_ = trainer.fit(train_batches, val_batches)
-        self.model_.eval()
+        fitted = fit_with_budget(self._build_model, train_batches, val_batches, len(X), bs, probe,
+                                 time_limit=time_limit, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
+                                 quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
+                                 out_dir=train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where),
+                                 steps_cap=4000, where=where)
+        self.model_, self.history_ = fitted.model, fitted.history
         if vs:
             pred = self.predict(vs)
             self.val_scores_ = {"exact_match": exact_match(pred, vt), "char_accuracy": char_accuracy(pred, vt),

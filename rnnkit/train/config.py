@@ -52,6 +52,9 @@ class TrainConfig:
             (time-major) ``x`` has more than k2 steps is an error.
     Validation
         val_every: also evaluate every this many steps (None: only at epoch ends).
+        eval_each_epoch: also evaluate at every epoch end (False: only every val_every
+            steps, so patience counts evaluations a fixed number of steps apart whatever
+            the epoch size; :mod:`rnnkit.tasks.policy` plans runs that way).
         patience: stop after this many evaluations without improvement (None: never).
         min_delta: an improvement must lower the best validation loss by more than this.
         restore_best: load the best weights into the model when training ends.
@@ -79,6 +82,7 @@ class TrainConfig:
     tbptt_k1: int | None = None
     tbptt_k2: int | None = None
     val_every: int | None = None
+    eval_each_epoch: bool = True
     patience: int | None = None
     min_delta: float = 0.0
     restore_best: bool = True

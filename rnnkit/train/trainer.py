@@ -413,7 +413,8 @@ class Trainer:
                                   "data changed since the checkpoint was written")
             with DeferInterrupt():
                 self._epoch_finished = True
-                self._eval_due = val_source is not None and self._last_eval_step != self.step
+                self._eval_due = (val_source is not None and self._last_eval_step != self.step
+                                  and (cfg.eval_each_epoch or cfg.val_every is None))
 
     def _end_epoch(self) -> None:
         self._flush_interval()

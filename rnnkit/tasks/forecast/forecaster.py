@@ -33,8 +33,10 @@ class Forecaster(Windows):
         lookback: rows the network reads (None: 2·period when a period is known,
             else max(2·horizon, 24); shortened to leave windows when data are short).
         horizon: rows to forecast (H).
-        strategy: "direct" (H·n_targets outputs at once) or "recursive" (a one-step
-            model rolled forward).
+        strategy: "auto" (default: direct or recursive, last-value or seasonal outputs,
+            whichever forecasts the validation part best; :mod:`rnnkit.tasks.forecast_select`),
+            "direct" (H·n_targets outputs at once) or "recursive" (a one-step model
+            rolled forward). After fit, ``strategy`` holds the one chosen.
         cell, hidden_size, num_layers, dropout: the recurrent network ("lstm", "gru",
             "rnn", "rnn-relu"); dropout acts between layers and before the head.
         loss: "mse" (default), "mae" or "huber" (ignored with intervals="quantile").
@@ -43,7 +45,8 @@ class Forecaster(Windows):
         quantiles: the quantile levels of the bands (default 0.1, 0.5, 0.9: an 80 %
             interval around the median).
         scaler: "standard" (default) or "minmax", fitted on the training part.
-        relative: inputs and targets relative to the window's last value (default True).
+        relative: inputs and targets relative to the window's last value (default True);
+            "seasonal": targets relative to the seasonal-naive value (module docstring).
         period: the seasonal period in rows, "auto" (inferred from the training part)
             or None (no seasonal baseline; MASE then scales by the one-step naive).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
@@ -55,7 +58,7 @@ class Forecaster(Windows):
     or None).
     """
 
-    def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "direct",
+    def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "auto",
                  cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0,
                  loss: str = "mse", intervals: str | None = None, quantiles=(0.1, 0.5, 0.9),
                  scaler: str = "standard", relative: bool = True, period="auto", batch_size: int = 32,
@@ -63,7 +66,7 @@ class Forecaster(Windows):
         where = "Forecaster"
         self.lookback = _optional_int(lookback, "lookback", where)
         self.horizon = check_positive_int(horizon, "horizon", where)
-        self.strategy = check_choice(strategy, "strategy", STRATEGIES, where)
+        self.strategy = check_choice(strategy, "strategy", STRATEGIES + ("auto",), where)
         self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
@@ -81,7 +84,7 @@ class Forecaster(Windows):
         if self.intervals == "mc_dropout" and self.dropout == 0.0:
             raise ValueError(f"{where}: intervals='mc_dropout' needs dropout > 0 (e.g. dropout=0.2)")
         self.scaler = check_choice(scaler, "scaler", ("standard", "minmax"), where)
-        self.relative = check_flag(relative, "relative", where)
+        self.relative = relative if relative == "seasonal" else check_flag(relative, "relative", where)
         if period != "auto" and period is not None:
             period = check_positive_int(period, "period", where, minimum=2)
         self.period = period
@@ -110,9 +113,9 @@ class Forecaster(Windows):
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, series, covariates=None, *, columns=None, targets=None, covariate_columns=None,
-            date_column=None, fill: str = "error", val_fraction: float = 0.15, test_fraction: float = 0.15,
-            epochs: int = 100, time_limit: float | None = None, max_steps: int | None = None,
-            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 10,
+            date_column=None, fill: str = "error", val_fraction: float = 0.15, test_fraction: float = 0.0,
+            epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
             out_dir=None, quiet: bool = True, callbacks=None) -> "Forecaster":
         """Train on ``series``; returns self.
 
@@ -124,12 +127,14 @@ class Forecaster(Windows):
             covariates: (N, C) extra inputs known for the past (arrays only).
             targets: which series columns to forecast (indices, or names for a CSV;
                 default all). The other columns are inputs only (direct strategy).
-            val_fraction, test_fraction: the time-ordered validation part (early
-                stopping, best weights) and test part (scored by a backtest, in
-                ``test_backtest_`` and the report). test_fraction may be 0.
-            epochs, time_limit, max_steps, optimizer, lr, clip, patience: the Trainer
-                (clip is the global gradient-norm bound; patience counts epochs
-                without a better validation loss).
+            val_fraction, test_fraction: the time-ordered validation part (rolling
+                origins: model selection, early stopping, the refit's step count) and
+                test part (default none; scored by a backtest, in ``test_backtest_``
+                and the report, and never trained on). Both shrink to fit a short series.
+            time_limit: seconds for the whole fit (all candidates, selection and refit).
+            epochs, max_steps, optimizer, lr, clip, patience: as in
+                :func:`rnnkit.tasks.policy.fit_with_budget` (patience counts
+                validations a fixed number of steps apart).
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`; also ``backtest.csv``
                 and ``predictions.csv``, the forecast after the end of the data).
             quiet: False shows a progress bar (on a terminal) or log lines.
@@ -138,10 +143,19 @@ class Forecaster(Windows):
         Shapes:
             series (N,) or (N, F), covariates (N, C)
         """
-        from rnnkit.data.series import make_scaler, split_sizes
-        from rnnkit.train import TrainConfig, Trainer
+        from rnnkit.data.series import make_scaler
+        from rnnkit.tasks.forecast_select import plan_split
+        from rnnkit.tasks.policy import fit_with_budget
 
         where = "Forecaster.fit"
+        if self.strategy == "auto":
+            from rnnkit.tasks.forecast_select import auto_fit
+
+            return auto_fit(self, series, covariates, columns=columns, targets=targets,
+                            covariate_columns=covariate_columns, date_column=date_column, fill=fill,
+                            val_fraction=val_fraction, test_fraction=test_fraction, epochs=epochs,
+                            time_limit=time_limit, max_steps=max_steps, optimizer=optimizer, lr=lr, clip=clip,
+                            patience=patience, out_dir=out_dir, quiet=quiet, callbacks=callbacks)
         check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
         values, cov, names, dates = self._read(series, covariates, columns, covariate_columns, date_column,
                                                fill, where)
@@ -163,27 +177,21 @@ class Forecaster(Windows):
             raise ValueError(f"{where}: strategy='recursive' feeds its forecasts back as inputs, so it must "
                              f"forecast every series column ({F}); got targets {targets!r}. Use "
                              f"strategy='direct', or pass the other columns as covariates")
-        n_train, n_val, n_test = split_sizes(N, val_fraction, test_fraction)
-        self.split_ = {"train": n_train, "validation": n_val, "test": n_test}
         H = self.horizon
-        train_vals = values[:n_train]
-
-        # period, lookback
+        H_eff = H if self.strategy == "direct" else 1
+        val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
+        test_fraction = check_number(test_fraction, "test_fraction", where, 0.0, 1.0, high_open=True)
+        # period (on the rows before any test part), then the split and lookback that fit
+        seen = N - (max(int(round(N * test_fraction)), H) if test_fraction > 0 else 0)
         if self.period == "auto":
-            self.period_ = infer_period(train_vals[:, self.targets_[0]])
+            self.period_ = infer_period(values[:max(seen, 2), self.targets_[0]])
         else:
             self.period_ = self.period
-        self.lookback_ = self._choose_lookback(n_train)
-        need = self.lookback_ + (H if self.strategy == "direct" else 1)
-        if need > n_train:
-            raise RnnkitError(
-                f"{where}: the training part has {n_train} rows (of {N}; val_fraction={val_fraction}, "
-                f"test_fraction={test_fraction}), too short for lookback={self.lookback_} + "
-                f"horizon={H if self.strategy == 'direct' else 1} = {need}; use a shorter lookback or "
-                f"horizon, or more data")
-        if n_val and n_val < (H if self.strategy == "direct" else 1):
-            raise RnnkitError(f"{where}: the validation part has {n_val} rows, fewer than horizon={H}; "
-                              f"raise val_fraction (or set it to 0 to train without early stopping)")
+        n_train, n_val, n_test, self.lookback_ = plan_split(N, H, H_eff, self._wanted_lookback(), val_fraction,
+                                                            test_fraction, where)
+        self.split_ = {"train": n_train, "validation": n_val, "test": n_test}
+        train_vals = values[:n_train]
+        self.seasonal_ = bool(self.relative == "seasonal" and self.period_ and self.lookback_ >= self.period_)
 
         # scaling and the MASE scale from the training part only
         full = values if cov is None else np.concatenate([values, cov], axis=1)
@@ -196,44 +204,53 @@ class Forecaster(Windows):
 
         z = self.scaler_.transform(full)
         x_tr, y_tr = self._train_arrays(z, 0, n_train)
+        x_all, y_all = self._train_arrays(z, 0, n_train + n_val)
         val_batches = None
         if n_val:
             x_va, y_va = self._train_arrays(z, n_train, n_train + n_val)
             val_batches = [{"x": x_va[:, i:i + 256], "y": y_va[i:i + 256]} for i in range(0, y_va.shape[0], 256)]
-        n = y_tr.shape[0]
-        bs = min(self.batch_size, n)
+        bs = min(self.batch_size, y_tr.shape[0])
 
-        def train_batches(epoch, rng):
-            order = rng.permutation(n)
-            # a last batch of fewer than half a batch joins the one before (no noisy tiny steps)
-            starts = list(range(0, n, bs))
-            if len(starts) > 1 and n - starts[-1] < bs // 2:
-                starts.pop()
-            for i, s in enumerate(starts):
-                e = starts[i + 1] if i + 1 < len(starts) else n
-                idx = order[s:e]
-                yield {"x": x_tr[:, idx], "y": y_tr[idx]}
+        def batches_of(x_w, y_w):
+            n = y_w.shape[0]
 
-        self.model_ = self._build_model()
-        config = TrainConfig(epochs=check_positive_int(epochs, "epochs", where), max_steps=max_steps,
-                             time_limit=time_limit, optimizer=optimizer, lr=lr, clip_norm=clip,
-                             patience=patience if val_batches is not None else None, restore_best=True,
-                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, -(-n // bs))))
+            def train_batches(epoch, rng):
+                order = rng.permutation(n)
+                # a last batch of fewer than half a batch joins the one before (no noisy tiny steps)
+                starts = list(range(0, n, bs))
+                if len(starts) > 1 and n - starts[-1] < bs // 2:
+                    starts.pop()
+                ends = starts[1:] + [n]
+                return [{"x": x_w[:, order[s:e]], "y": y_w[order[s:e]]} for s, e in zip(starts, ends)]
+            return train_batches
+
         # until training ends: no residual spread yet, no test scores (the run directory's model
         # during training is a point forecaster)
         self.history_, self.test_backtest_ = None, None
         self.noise_std_ = np.zeros(y_tr.shape[1])
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
-        trainer = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where))
-        self.history_ = trainer.fit(lambda e, r: list(train_batches(e, r)), val_batches)
-        self.model_.eval()
-        # residual spread for the Monte-Carlo bands, on data the weights were not fitted to
+        probe = {"x": x_tr[:, :bs], "y": y_tr[:bs]}
+        fitted = fit_with_budget(self._build_model, batches_of(x_tr, y_tr), val_batches, y_tr.shape[0], bs, probe,
+                                 time_limit=time_limit, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
+                                 quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
+                                 refit_batches=batches_of(x_all, y_all) if n_val else None,
+                                 refit_items=y_all.shape[0], out_dir=train_dir(out_dir),
+                                 callbacks=writer + check_callbacks(callbacks, where), min_steps=400,
+                                 steps_cap=1500, where=where)
+        self.history_, self.refit_steps_ = fitted.history, fitted.refit_steps
+        # scores and residuals of the network selected before the refit saw the validation rows
+        self.model_ = fitted.selected
         x_res, y_res = (x_va, y_va) if n_val else (x_tr, y_tr)
         if self.intervals == "quantile":
             self.noise_std_ = np.zeros(y_res.shape[1])           # the quantile head carries the spread
         else:
             resid = y_res.astype(np.float64) - np.asarray(self._forward(x_res, sample=False), dtype=np.float64)
             self.noise_std_ = np.sqrt((resid ** 2).mean(axis=0))                    # (H·out,)
+        self.val_mase_ = None
+        if n_val and n_train + n_val - H >= max(n_train, self.lookback_, self.period_ or 1):
+            self.val_mase_ = self.backtest(values[:n_train + n_val], None if cov is None else cov[:n_train + n_val],
+                                           start=n_train, seed=self.seed)["metrics"]["model"]["mase"]
+        self.model_ = fitted.model
 
         if n_test >= H:
             self.test_backtest_ = self.backtest(values, cov, start=n_train + n_val, seed=self.seed)
@@ -420,7 +437,8 @@ class Forecaster(Windows):
                 "univariate": bool(self.univariate_), "lookback": int(self.lookback_),
                 "period": None if self.period_ is None else int(self.period_), "mase_lag": int(self.mase_lag_),
                 "mase_scale": [float(v) for v in self.mase_scale_], "split": dict(self.split_),
-                "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_}
+                "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_,
+                "seasonal": bool(getattr(self, "seasonal_", False))}
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -461,6 +479,7 @@ class Forecaster(Windows):
             fc.split_ = dict(s["split"])
             fc.noise_std_ = np.asarray(s["noise_std"], dtype=np.float64)
             fc.csv_options_ = s.get("csv_options")
+            fc.seasonal_ = bool(s.get("seasonal", False))
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid forecaster: {exc}") from exc

@@ -110,6 +110,20 @@ class Windows:
         x[:, :, :F] -= ref[:, None, :]
         return np.ascontiguousarray(x.transpose(1, 0, 2)).astype(self.dtype), ref
 
+    def _base(self, zwin: np.ndarray, H: int) -> np.ndarray:
+        """What each output is a change from: the seasonal-naive value (``seasonal_``), the
+        window's last value (relative) or 0.
+
+        Shapes:
+            zwin (n, L, F + C)  ->  (n, H, F)
+        """
+        F = self.n_features_
+        if getattr(self, "seasonal_", False):
+            m, L = self.period_, zwin.shape[1]
+            return zwin[:, L - m + (np.arange(H) % m), :F]
+        ref = zwin[:, -1, :F] if self.relative else np.zeros((zwin.shape[0], F))
+        return np.repeat(ref[:, None, :], H, axis=1)
+
     def _out_cols(self) -> list[int]:
         """Series columns the network outputs: the targets (direct), every column (recursive)."""
         return list(self.targets_) if self.strategy == "direct" else list(range(self.n_features_))
@@ -125,9 +139,9 @@ class Windows:
         cols = self._out_cols()
         origins = np.arange(max(lo, L), hi - H + 1)
         win = z[origins[:, None] + np.arange(-L, 0)]                         # (n, L, F + C)
-        x, ref = self._inputs(win)
+        x, _ = self._inputs(win)
         fut = z[origins[:, None] + np.arange(H)][:, :, cols]                 # (n, H, out)
-        y = fut - ref[:, None, cols]
+        y = fut - self._base(win, H)[:, :, cols]
         return x, y.reshape(len(origins), -1).astype(self.dtype)
 
     def _build_model(self):
@@ -177,25 +191,26 @@ class Windows:
         S = max(samples, 1)
         win = np.tile(zwin, (S, 1, 1)) if samples else zwin                   # sample-major (S·n, L, D)
         if self.strategy == "direct":
-            x, ref = self._inputs(win)
+            x, _ = self._inputs(win)
+            base = self._base(win, H)[:, :, tg]
             raw = self._forward(x, sample=bool(samples)).astype(np.float64)
             if samples:
                 raw = raw + rng.standard_normal(raw.shape) * self.noise_std_.reshape(1, -1)
             if self.intervals == "quantile":
-                out = raw.reshape(len(win), H, len(tg), len(self.quantiles)) + ref[:, None, tg, None]
+                out = raw.reshape(len(win), H, len(tg), len(self.quantiles)) + base[..., None]
             else:
-                out = raw.reshape(len(win), H, len(tg)) + ref[:, None, tg]
+                out = raw.reshape(len(win), H, len(tg)) + base
         else:
             F = self.n_features_
             cur = win.copy()
             steps = []
             fut = None if zfut_cov is None else (np.tile(zfut_cov, (S, 1, 1)) if samples else zfut_cov)
             for h in range(H):
-                x, ref = self._inputs(cur)
+                x, _ = self._inputs(cur)
                 nxt = self._forward(x, sample=bool(samples)).astype(np.float64).reshape(len(cur), F)
                 if samples:
                     nxt = nxt + rng.standard_normal(nxt.shape) * self.noise_std_.reshape(1, F)
-                nxt = nxt + ref
+                nxt = nxt + self._base(cur, 1)[:, 0]
                 steps.append(nxt)
                 row = nxt if fut is None else np.concatenate([nxt, fut[:, h]], axis=1)
                 cur = np.concatenate([cur[:, 1:], row[:, None]], axis=1)
@@ -243,14 +258,12 @@ class Windows:
             raise ValueError(f"{where}: targets must name distinct columns, got {targets!r}")
         return out
 
-    def _choose_lookback(self, n_train: int) -> int:
+    def _wanted_lookback(self) -> int:
+        """The lookback asked for, or 2 periods when one is known, else max(2·horizon, 24);
+        :func:`~rnnkit.tasks.forecast_select.plan_split` shortens it for short series."""
         if self.lookback is not None:
             return self.lookback
-        H = self.horizon if self.strategy == "direct" else 1
-        want = 2 * self.period_ if self.period_ else max(2 * self.horizon, 24)
-        # leave at least half of the training rows as window origins
-        room = max(2, n_train // 2 - H)
-        return int(max(2, min(want, room)))
+        return int(2 * self.period_ if self.period_ else max(2 * self.horizon, 24))
 
     def _history(self, history, covariates, where):
         values = as_values(history, "history", where)

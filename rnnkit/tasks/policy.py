@@ -1,0 +1,197 @@
+r"""The training-budget policy every job uses: how many optimizer steps, when to validate,
+how patient to be and how the learning rate moves — counted in steps, never in epochs.
+
+An epoch is a poor unit: 20 epochs are 40 steps on a 40-series data set and a million
+on a large corpus. A job states its data size (items, batch size) and, optionally, a
+wall-time limit; the policy measures one training step and plans
+
+    steps S     = max(min_steps, min(epochs_cap · batches_per_epoch, max_steps_cap)),
+                  and with a time limit no more than fit in the time (the measured
+                  step time, plus a share for validation), at least one — a limit
+                  too short for a single step is an error that says so
+    val_every   = ⌈S / evals⌉ steps (evals = 25 validations over the run)
+    patience    = ⌈patience_fraction · evals⌉ validations without improvement
+    warm-up     = ⌈warmup_fraction · S⌉ steps of linear warm-up from 0 to lr
+    schedule    = cosine decay from lr to 0 over the remaining S − warm-up steps
+
+and the best weights (by validation loss) are restored at the end. A refit (train on
+train + validation after model selection) reuses the same plan with S set to the
+selected step count, scaled by how much more data it sees.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rnnkit.errors import RnnkitError
+
+__all__ = ["Budget", "plan_budget", "time_step", "train_config", "PROBE_CALLS"]
+
+#: forward/backward passes :func:`time_step` makes to time one step (one untimed, two timed)
+PROBE_CALLS = 3
+
+
+@dataclass
+class Budget:
+    """A planned run: optimizer steps, validation interval and patience (in validations),
+    warm-up steps; ``step_seconds`` is the measured time of one step (None if unmeasured)."""
+
+    steps: int
+    val_every: int
+    patience: int
+    warmup_steps: int
+    step_seconds: float | None = None
+
+
+def time_step(model, batch, repeats: int = PROBE_CALLS - 1) -> float:
+    """Seconds of one training step (forward, backward) on ``batch``, the lower of
+    ``repeats`` timings after one untimed call; the gradients are zeroed afterwards and
+    the weights are left untouched."""
+    model.train()
+    best = math.inf
+    for i in range(repeats + 1):
+        model.zero_grad()
+        t0 = time.perf_counter()
+        model.loss(batch)
+        model.backward()
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    model.zero_grad()
+    # the optimizer update and clipping add roughly one pass over the parameters
+    return best * 1.1
+
+
+def plan_budget(n_items: int, batch_size: int, *, time_limit: float | None = None,
+                step_seconds: float | None = None, min_steps: int = 600, epochs_cap: int = 400,
+                max_steps_cap: int = 20000, evals: int = 25, patience_fraction: float = 0.4,
+                warmup_fraction: float = 0.03, eval_share: float = 0.15, where: str = "fit") -> Budget:
+    """The steps, validation interval, patience and warm-up of one run (module docstring).
+
+    The step count is ``min_steps`` ≤ epochs_cap epochs ≤ ``max_steps_cap``; with
+    ``time_limit`` (seconds for this run) and ``step_seconds`` (from :func:`time_step`)
+    no more than fit in the time after ``eval_share`` of it is left to validation.
+    """
+    per_epoch = max(1, -(-n_items // max(1, batch_size)))
+    if time_limit is not None and step_seconds is not None:
+        if step_seconds > time_limit:
+            raise RnnkitError(f"{where}: time_limit={time_limit:g}s is too short for one training step "
+                              f"({step_seconds:.3g}s measured on this machine); raise the time limit or "
+                              f"make the model smaller")
+    steps = max(min_steps, min(epochs_cap * per_epoch, max_steps_cap))
+    if time_limit is not None and step_seconds is not None:
+        # the time is an upper bound: small data do not gain from more passes than the plan
+        steps = max(1, min(steps, int(time_limit * (1.0 - eval_share) / step_seconds)))
+    val_every = max(1, -(-steps // evals))
+    patience = max(2, math.ceil(patience_fraction * evals))
+    warmup = min(steps - 1, math.ceil(warmup_fraction * steps)) if steps > 1 else 0
+    return Budget(steps=steps, val_every=val_every, patience=patience, warmup_steps=max(0, warmup),
+                  step_seconds=step_seconds)
+
+
+def train_config(budget: Budget, *, lr: float, time_limit: float | None, has_validation: bool, seed: int,
+                 quiet: bool, optimizer: str = "adam", clip: float | None = 1.0, weight_decay: float = 0.0,
+                 **extra) -> dict:
+    """The TrainConfig fields of a planned run: ``budget.steps`` steps (epochs unbounded),
+    validation every ``val_every`` steps with early stopping after ``patience`` of them,
+    warm-up then cosine decay, best weights restored; ``time_limit`` stays a hard stop."""
+    steps = budget.steps
+    cfg = dict(epochs=10 ** 9, max_steps=steps, time_limit=time_limit, optimizer=optimizer, lr=lr,
+               clip_norm=clip, weight_decay=weight_decay, warmup_steps=budget.warmup_steps,
+               val_every=budget.val_every if has_validation else None,
+               patience=budget.patience if has_validation else None, restore_best=True, seed=seed,
+               eval_each_epoch=False, quiet=quiet, log_every=max(1, min(50, budget.val_every)))
+    if steps - budget.warmup_steps >= 2:
+        cfg.update(schedule="cosine", schedule_options={"T_max": steps - budget.warmup_steps})
+    cfg.update(extra)
+    return cfg
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit_with_budget` returns: the model to keep, the selection run's
+    History, its plan, the refit's step count (None without a refit) and the selection
+    run's model (the one the validation data did not train; ``model`` without a refit)."""
+
+    model: object
+    history: object
+    budget: Budget
+    refit_steps: int | None = None
+    selected: object = None
+
+    def __post_init__(self):
+        if self.selected is None:
+            self.selected = self.model
+
+
+def _cap(budget: Budget, steps: int, evals: int = 25) -> Budget:
+    """``budget`` with ``steps`` steps (validation interval and warm-up rescaled)."""
+    val_every = max(1, -(-steps // evals))
+    warmup = min(budget.warmup_steps, max(0, steps - 1))
+    return Budget(steps=steps, val_every=val_every, patience=budget.patience, warmup_steps=warmup,
+                  step_seconds=budget.step_seconds)
+
+
+def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size: int, probe_batch, *,
+                    time_limit: float | None, max_steps: int | None, epochs: int | None, lr: float,
+                    seed: int, quiet: bool, out_dir=None, optimizer: str = "adam", clip: float | None = 1.0,
+                    patience: int | None = None, refit_batches=None, refit_items: int | None = None,
+                    n_val: int | None = None, min_val_items: int = 40, min_steps: int = 600,
+                    steps_cap: int = 20000, callbacks=None, where: str = "fit", **config_extra) -> Fitted:
+    """Train ``build()`` under the budget policy; with ``refit_batches`` (train + validation)
+    train a fresh ``build()`` on them for the selected number of steps, scaled by the data
+    grown, and keep that model.
+
+    ``time_limit`` covers the whole call: half of it for the selection run when a refit
+    follows, the rest for the refit. ``max_steps`` fixes the selection run's steps and
+    ``epochs`` caps them at that many passes; ``patience`` (validations) overrides the plan's.
+    ``out_dir`` and ``callbacks`` go to the selection run's Trainer (checkpoints, metrics,
+    the run directory's writer).
+
+    When half the time limit holds fewer than ``min_steps`` steps there is no refit: one
+    run uses all the time and keeps its best validated weights.
+
+    A validation part of fewer than ``min_val_items`` items (``n_val``) says too little to
+    pick a step count from: then, with refit data, one run on train + validation for the
+    whole planned budget replaces selection and refit (its History has no validation).
+    """
+    from rnnkit.train import TrainConfig, Trainer
+
+    t_start = time.perf_counter()
+    model = build()
+    if refit_batches is not None and n_val is not None and n_val < min_val_items:
+        train_batches, val_batches, n_items = refit_batches, None, refit_items or n_items
+        refit_batches = None
+    refit = refit_batches is not None and val_batches is not None
+    step_s = time_step(model, probe_batch) if time_limit is not None else None
+    if refit and step_s is not None and time_limit * 0.5 * 0.85 / step_s < min_steps:
+        refit = False       # too little time to train twice: one run, the best validated weights
+    share = 0.5 if refit else 1.0
+    budget = plan_budget(n_items, batch_size, time_limit=None if time_limit is None else time_limit * share,
+                         step_seconds=step_s, min_steps=min_steps, max_steps_cap=steps_cap, where=where)
+    per_epoch = max(1, -(-n_items // batch_size))
+    if max_steps is not None:
+        budget = _cap(budget, max_steps)
+    elif epochs is not None:
+        budget = _cap(budget, min(budget.steps, epochs * per_epoch))
+    if patience is not None:
+        budget.patience = patience
+    cfg = train_config(budget, lr=lr, time_limit=None if time_limit is None else time_limit * share,
+                       has_validation=val_batches is not None, seed=seed, quiet=quiet, optimizer=optimizer,
+                       clip=clip, **config_extra)
+    history = Trainer(model, TrainConfig(**cfg), out_dir, callbacks=callbacks).fit(train_batches, val_batches)
+    model.eval()
+    if not refit or not history.best_step:
+        return Fitted(model, history, budget)
+    steps = max(1, math.ceil(history.best_step * (refit_items or n_items) / n_items))
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
+    if left is not None and left < 0.5 * steps * step_s:
+        return Fitted(model, history, budget)      # no time for a refit worth having: keep the selected
+    final = build()
+    rb = _cap(budget, steps)
+    cfg = train_config(rb, lr=lr, time_limit=left, has_validation=False, seed=seed, quiet=quiet,
+                       optimizer=optimizer, clip=clip, **config_extra)
+    Trainer(final, TrainConfig(**cfg), None).fit(refit_batches, None)
+    final.eval()
+    return Fitted(final, history, budget, refit_steps=steps, selected=model)

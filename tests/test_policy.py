@@ -1,0 +1,117 @@
+"""The training-budget policy: steps not epochs, a refit that sees every row, short series
+that forecast, time limits that hold, a budget too small for one step."""
+
+import time
+
+import numpy as np
+import pytest
+
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.classify import SequenceClassifier
+from rnnkit.tasks.forecast import Forecaster
+from rnnkit.tasks.forecast_select import plan_split
+from rnnkit.tasks.lm_size import choose_size, params_of
+from rnnkit.tasks.policy import plan_budget
+from rnnkit.tasks.series_input import SeriesInput
+from rnnkit.train import TrainConfig, Trainer
+
+
+def test_plan_counts_steps_not_epochs():
+    small = plan_budget(40, 32)                       # 2 batches an epoch
+    assert small.steps >= 600 and small.val_every * 25 >= small.steps and small.patience >= 2
+    big = plan_budget(10 ** 7, 32)
+    assert big.steps == 20000                         # capped, not 400 epochs of 300k steps
+    timed = plan_budget(40, 32, time_limit=1.0, step_seconds=0.01)
+    assert timed.steps == int(1.0 * 0.85 / 0.01)           # what fits in the time
+    assert plan_budget(40, 32, time_limit=100.0, step_seconds=0.01).steps == small.steps   # no more than the plan
+    with pytest.raises(RnnkitError, match="too short for one training step"):
+        plan_budget(40, 32, time_limit=0.001, step_seconds=0.5)
+
+
+def test_forty_series_get_at_least_the_minimum_steps():
+    rng = np.random.default_rng(0)
+    X = [np.sin(np.arange(30) / (2 + i % 2)) + 0.1 * rng.standard_normal(30) for i in range(40)]
+    y = [i % 2 for i in range(40)]
+    clf = SequenceClassifier(hidden_size=8, seed=0).fit(X, y, refit=False)
+    assert clf.history_.step >= 600 or clf.history_.stop_reason == "early_stopping"
+    assert clf.history_.step > 20 * 2                  # far past the old 20 epochs of 2 batches
+    clf = SequenceClassifier(hidden_size=8, seed=0).fit(X, y, max_steps=30, patience=None)
+    assert clf.history_.step == 30
+
+
+def test_eval_each_epoch_off_validates_only_every_val_every_steps():
+    from rnnkit.models import SequenceRegressor
+
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.standard_normal((6, 4, 1)), "y": rng.standard_normal((4, 1))} for _ in range(3)]
+    model = SequenceRegressor(output_size=1, input_size=1, hidden_size=4, dtype="float64", seed=0)
+    cfg = TrainConfig(epochs=10, val_every=7, eval_each_epoch=False, quiet=True)
+    hist = Trainer(model, cfg).fit(batches, batches[:1])
+    steps = [r["step"] for r in hist.records if r["event"] == "val"]
+    assert steps == [7, 14, 21, 28]          # 3-batch epochs: the old rule also validated at 3, 6, 9, ...
+
+
+def test_series_shorter_than_two_horizons_forecasts():
+    y = np.sin(np.arange(20) / 2.0) + np.arange(20) * 0.1
+    fc = Forecaster(horizon=12, hidden_size=8, seed=0).fit(y, max_steps=20)
+    out = fc.predict(y)
+    assert out.shape == (12,) and np.all(np.isfinite(out))
+    for N in (5, 13, 25):
+        n_train, n_val, n_test, L = plan_split(N, 12, 1, 24, 0.15, 0.0)
+        assert n_train + n_val + n_test == N and L >= 1 and n_train - L - 1 + 1 >= 1
+
+
+def test_the_refit_sees_every_row(monkeypatch):
+    seen = []
+    original = Forecaster._train_arrays
+
+    def spy(self, z, lo, hi):
+        seen.append((lo, hi, len(z)))
+        return original(self, z, lo, hi)
+
+    monkeypatch.setattr(Forecaster, "_train_arrays", spy)
+    y = np.sin(np.arange(120) * 2 * np.pi / 12)
+    fc = Forecaster(horizon=6, strategy="direct", hidden_size=8, seed=0).fit(y, max_steps=20)
+    assert fc.split_["validation"] > 0 and fc.refit_steps_ is not None
+    assert any(lo == 0 and hi == 120 for lo, hi, _ in seen)     # windows up to the last row
+
+
+def test_time_limit_is_honoured():
+    rng = np.random.default_rng(1)
+    X = [rng.standard_normal(50) for _ in range(200)]
+    y = [i % 3 for i in range(200)]
+    t0 = time.perf_counter()
+    SequenceClassifier(hidden_size=16, seed=0).fit(X, y, time_limit=3.0)
+    assert time.perf_counter() - t0 < 3.0 * 1.5 + 2.0      # probe and evaluation overheads
+
+
+def test_series_input_folds_long_series_and_keeps_levels():
+    rng = np.random.default_rng(0)
+    seqs = [rng.standard_normal((n, 1)) * s + m for n, s, m in ((250, 1.0, 0.0), (90, 3.0, 5.0))]
+    enc = SeriesInput(max_steps=100).fit(seqs)
+    assert enc.fold == 3 and enc.size == 3 + 2
+    out = enc.transform(seqs)
+    assert out[0].shape == (84, 5) and out[1].shape == (30, 5)
+    z = out[1][:, :3].ravel()[:90]
+    np.testing.assert_allclose([z.mean(), z.std()], [0.0, 1.0], atol=1e-9)
+    assert out[0][0, 3] != out[1][0, 3]                 # the level channel tells them apart
+    back = SeriesInput.from_dict(enc.to_dict()).transform(seqs)
+    np.testing.assert_array_equal(back[1], out[1])
+
+
+def test_lm_size_grows_with_time_and_dropout_with_passes():
+    small = choose_size(50_000, 30, 0.05, 2048, 32, 80)
+    large = choose_size(50_000, 3000, 0.05, 2048, 32, 80)
+    assert params_of(large["hidden_size"], large["num_layers"], 32, 80) > \
+        params_of(small["hidden_size"], small["num_layers"], 32, 80)
+    assert large["dropout"] > small["dropout"]
+
+
+def test_seq2seq_validation_pairs_may_hold_characters_training_pairs_lack():
+    from rnnkit.tasks.seq2seq import Seq2Seq
+
+    src = [f"{i}" for i in range(30)]
+    tgt = [f"<{i}>" for i in range(29)] + ["(29)"]          # '(' and ')' only in one pair
+    s2s = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0)
+    s2s.fit(src, tgt, val_fraction=0.5, max_steps=3)
+    assert s2s.history_.step == 3 and "(" in s2s.target_chars_
