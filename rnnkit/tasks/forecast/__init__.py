@@ -12,6 +12,18 @@ validation or test rows leaks into training):
               (relative=True): the network sees and predicts changes from the last
               observed value, so a level or trend outside the training range still
               forecasts; covariates are left as they are.
+    seasonal  (relative="seasonal", with a known period m ≤ lookback) the outputs are
+              changes from the seasonal-naive value y_{o+h−m(⌊h/m⌋+1)} instead of from
+              the last value; the inputs stay relative to the last value.
+
+Training follows :mod:`rnnkit.tasks.policy` (steps, warm-up, cosine decay, validation and
+patience in steps). The validation part is the last rows, scored by rolling origin; a
+fresh network is then refitted on every window of the training and validation rows for
+the selected steps. ``strategy="auto"`` (the default) fits direct and recursive,
+last-value and seasonal variants and keeps the one with the lowest validation MASE
+(:mod:`rnnkit.tasks.forecast_select`). A series too short for the asked split, lookback
+or validation is never refused: the lookback and the parts shrink, down to training
+without validation.
 
 Strategies for a horizon of H steps and targets y (n_targets columns):
 
