@@ -71,7 +71,7 @@ def test_the_refit_sees_every_row(monkeypatch):
 
     monkeypatch.setattr(Forecaster, "_train_arrays", spy)
     y = np.sin(np.arange(120) * 2 * np.pi / 12)
-    fc = Forecaster(horizon=6, strategy="direct", hidden_size=8, seed=0).fit(y, max_steps=20)
+    fc = Forecaster(horizon=6, strategy="direct", hidden_size=8, seed=0).fit(y)      # the planned budget
     assert fc.split_["validation"] > 0 and fc.refit_steps_ is not None
     assert any(lo == 0 and hi == 120 for lo, hi, _ in seen)     # windows up to the last row
 

@@ -69,18 +69,23 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
     single_target = fit_kwargs.get("targets") is None
     if n_cov or not single_target or fc.intervals == "quantile":
         variants = [("direct", base_rel)]
+    import shutil
+
     fitted, scores, errors = [], [], []
+    work = None if out_dir is None else os.path.join(os.fspath(out_dir), ".candidates")
     budget = None if time_limit is None else time_limit / (2 * len(variants))
     i = 0
     while i < len(variants):
         strategy, rel = variants[i]
         cand = Forecaster(**{**params, "strategy": strategy, "relative": rel})
         try:
-            cand.fit(series, covariates, time_limit=budget, **fit_kwargs)
+            cand.fit(series, covariates, time_limit=budget,
+                     out_dir=None if work is None else os.path.join(work, str(i)), **fit_kwargs)
         except RnnkitError as exc:           # e.g. a series too short for a direct network
             errors.append(exc)
             i += 1
             continue
+        cand.candidate_index_ = i
         fitted.append(cand)
         scores.append({"strategy": strategy, "relative": rel, "val_mase": cand.val_mase_})
         if i == 0 and cand.period_ and cand.lookback_ >= cand.period_ and rel is True:
@@ -97,6 +102,10 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
         values, cov, _, dates = fc._read(series, covariates, fit_kwargs.get("columns"),
                                          fit_kwargs.get("covariate_columns"), fit_kwargs.get("date_column"),
                                          fit_kwargs.get("fill", "error"), "Forecaster.fit")
-        os.makedirs(os.fspath(out_dir), exist_ok=True)
+        # the chosen candidate's training files (checkpoints, metrics, best weights) become the run's
+        train = os.path.join(os.fspath(out_dir), "train")
+        shutil.rmtree(train, ignore_errors=True)
+        shutil.move(os.path.join(work, str(chosen.candidate_index_), "train"), train)
+        shutil.rmtree(work, ignore_errors=True)
         fc.write_run(out_dir, values, cov, dates)
     return fc

@@ -144,8 +144,9 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     grown, and keep that model.
 
     ``time_limit`` covers the whole call: half of it for the selection run when a refit
-    follows, the rest for the refit. ``max_steps`` fixes the selection run's steps and
-    ``epochs`` caps them at that many passes; ``patience`` (validations) overrides the plan's.
+    follows, the rest for the refit. ``max_steps`` fixes the steps and ``epochs`` caps them
+    at that many passes — a budget fixed that way is one run, without a refit;
+    ``patience`` (validations) overrides the plan's.
     ``out_dir`` and ``callbacks`` go to the selection run's Trainer (checkpoints, metrics,
     the run directory's writer).
 
@@ -153,16 +154,18 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     run uses all the time and keeps its best validated weights.
 
     A validation part of fewer than ``min_val_items`` items (``n_val``) says too little to
-    pick a step count from: then, with refit data, one run on train + validation for the
-    whole planned budget replaces selection and refit (its History has no validation).
+    pick a step count from: then one run goes through the whole planned budget (no early
+    stopping, no refit), the validation loss only choosing the weights kept.
     """
     from rnnkit.train import TrainConfig, Trainer
 
     t_start = time.perf_counter()
     model = build()
-    if refit_batches is not None and n_val is not None and n_val < min_val_items:
-        train_batches, val_batches, n_items = refit_batches, None, refit_items or n_items
-        refit_batches = None
+    small_val = n_val is not None and n_val < min_val_items
+    if small_val:
+        refit_batches, patience = None, None
+    if max_steps is not None or epochs is not None:
+        refit_batches = None        # a budget fixed by the caller is one run of exactly that
     refit = refit_batches is not None and val_batches is not None
     step_s = time_step(model, probe_batch) if time_limit is not None else None
     if refit and step_s is not None and time_limit * 0.5 * 0.85 / step_s < min_steps:
@@ -180,6 +183,8 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     cfg = train_config(budget, lr=lr, time_limit=None if time_limit is None else time_limit * share,
                        has_validation=val_batches is not None, seed=seed, quiet=quiet, optimizer=optimizer,
                        clip=clip, **config_extra)
+    if epochs is not None:
+        cfg["epochs"] = epochs
     history = Trainer(model, TrainConfig(**cfg), out_dir, callbacks=callbacks).fit(train_batches, val_batches)
     model.eval()
     if not refit or not history.best_step:
