@@ -85,6 +85,12 @@ def unpack_params(params, G: int, I: int, dtype, where: str):
     return (H, *out)
 
 
+def checked_params(params, G: int, I: int, dtype, where: str) -> dict:
+    """:func:`unpack_params` as the dict the trusted ``_forward``/``_backward`` take
+    (an absent bias is None)."""
+    return dict(zip(PARAM_KEYS, unpack_params(params, G, I, dtype, where)[1:]))
+
+
 def check_state(s, name: str, B: int, H: int, dtype, where: str, finite: bool = True) -> np.ndarray:
     """A (B, H) float state (initial state or its gradient); None gives zeros.
 
@@ -97,15 +103,65 @@ def check_state(s, name: str, B: int, H: int, dtype, where: str, finite: bool = 
     return np.asarray(s, dtype=dtype)
 
 
-def length_mask(lengths, T: int, B: int, where: str):
-    """The (T, B, 1) bool mask "step t is inside sequence b", or None if all are full.
+def lengths_arg(lengths, T: int, B: int, where: str):
+    """Checked lengths as a C-contiguous int64 (B,) array, or None when every one is T.
 
-    None for ``lengths=None`` or all lengths == T, so full batches pay nothing.
+    The one form of the lengths past the public boundary: the trusted ``_forward``
+    of every cell takes it, the caches keep it, and the C loops read it.
     """
-    lengths = check_lengths(lengths, T, B, where)
+    return trusted_lengths(check_lengths(lengths, T, B, where), T)
+
+
+def trusted_lengths(lengths, T: int):
+    """:func:`lengths_arg` for lengths already checked (``check_lengths``): no check."""
     if lengths is None or np.all(lengths == T):
         return None
+    return np.ascontiguousarray(lengths, dtype=np.int64)
+
+
+def mask_from_lengths(lengths, T: int):
+    """The (T, B, 1) bool mask "step t is inside sequence b" of :func:`lengths_arg`'s
+    lengths, or None (every length is T), so full batches pay nothing."""
+    if lengths is None:
+        return None
     return (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+
+
+def length_mask(lengths, T: int, B: int, where: str):
+    """The (T, B, 1) bool mask of unchecked lengths, or None if all are full."""
+    return mask_from_lengths(lengths_arg(lengths, T, B, where), T)
+
+
+def trusted_params(params):
+    """``(H, weight_ih, weight_hh, bias_ih, bias_hh)`` of params that :func:`unpack_params`
+    (or ``rnnkit.Recurrent``) has checked: no check, no conversion."""
+    w_hh = params["weight_hh"]
+    return w_hh.shape[1], params["weight_ih"], w_hh, params.get("bias_ih"), params.get("bias_hh")
+
+
+def state_or_zeros(s, B: int, H: int, dtype) -> np.ndarray:
+    """A checked (B, H) state, or zeros for None (the trusted twin of :func:`check_state`)."""
+    return np.zeros((B, H), dtype=dtype) if s is None else s
+
+
+def check_one_state_inputs(params, x, h0, lengths, G: int, where: str):
+    """A public forward's checks for a cell with one state (RNN, GRU): (params, x, h0,
+    lengths) as its trusted ``_forward`` takes them (h0 zeros when None)."""
+    x = check_x(x, where)
+    T, B, I = x.shape
+    params = checked_params(params, G, I, x.dtype, where)
+    h0 = check_state(h0, "h0", B, params["weight_hh"].shape[1], x.dtype, where)
+    return params, x, h0, lengths_arg(lengths, T, B, where)
+
+
+def check_one_state_grads(params, cache, d_outputs, d_final_state, G: int, where: str):
+    """A public backward's checks for a cell with one state: (params, d_outputs or None,
+    d_final_state) as its trusted ``_backward`` takes them."""
+    T, B, I = cache.x.shape
+    H, dt = cache.h.shape[2], cache.x.dtype
+    params = checked_params(params, G, I, dt, where)
+    d_out = None if d_outputs is None else check_d_outputs(d_outputs, (T, B, H), dt, None, where)
+    return params, d_out, check_state(d_final_state, "d_final_state", B, H, dt, where, finite=False)
 
 
 def input_projection(x: np.ndarray, w_ih: np.ndarray, bias) -> np.ndarray:

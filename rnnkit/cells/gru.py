@@ -53,9 +53,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from rnnkit.cells._common import (check_d_outputs, check_state, check_x, input_projection,
-                                  length_mask, masked_outputs, param_grads, sigmoid_,
-                                  unpack_params)
+from rnnkit.cells._common import (check_one_state_grads, check_one_state_inputs, input_projection,
+                                  mask_from_lengths, masked_outputs, param_grads, sigmoid_,
+                                  state_or_zeros, trusted_params)
 
 WHERE = "GRU"
 G = 3
@@ -67,7 +67,22 @@ class GRUCache(NamedTuple):
     h: np.ndarray                 # (T+1, B, H), h[0] = h0
     gates: np.ndarray             # (T, B, 3H): r, z, n after their nonlinearities
     hn: np.ndarray                # (T, B, H): W_hn h[t] + b_hn
-    mask: Optional[np.ndarray]    # (T, B, 1) bool, or None when every length is T
+    lengths: Optional[np.ndarray]     # (B,) int64, or None when every length is T
+
+    @property
+    def mask(self):
+        """(T, B, 1) bool "step t is inside sequence b", or None when every length is T."""
+        return mask_from_lengths(self.lengths, self.x.shape[0])
+
+
+def check_inputs(params, x, h0, lengths, where: str = WHERE):
+    """The public forward's checks, as the trusted :func:`_forward` takes them."""
+    return check_one_state_inputs(params, x, h0, lengths, G, where)
+
+
+def check_grads_in(params, cache, d_outputs, d_final_state, where: str = WHERE):
+    """The public backward's checks, as the trusted :func:`_backward` takes them."""
+    return check_one_state_grads(params, cache, d_outputs, d_final_state, G, where)
 
 
 def forward(params, x, h0=None, lengths=None):
@@ -87,12 +102,17 @@ def forward(params, x, h0=None, lengths=None):
         x (T, B, I), h0 (B, H), lengths (B,)
         -> outputs (T, B, H), h_T (B, H)
     """
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
+    return _forward(*check_inputs(params, x, h0, lengths))
+
+
+def _forward(params, x, h0, lengths):
+    """:func:`forward` on checked arguments (``rnnkit.Recurrent`` checks them once): x
+    (T, B, I) in the params' dtype, h0 None or (B, H), lengths from
+    :func:`rnnkit.cells._common.lengths_arg`."""
+    T, B, _ = x.shape
     dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h0 = check_state(h0, "h0", B, H, dt, WHERE)
-    mask = length_mask(lengths, T, B, WHERE)
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    mask = mask_from_lengths(lengths, T)
 
     # (T, B, 3H): [a_r a_z a_n] for all t, with b_hr, b_hz folded in (b_hn must stay
     # inside r ⊙ (…)); each step turns its slice into the gates r, z, n
@@ -103,7 +123,7 @@ def forward(params, x, h0=None, lengths=None):
     w_hh_T = np.ascontiguousarray(w_hh.T)          # (H, 3H), reused every step
     h = np.empty((T + 1, B, H), dtype=dt)
     hn = np.empty((T, B, H), dtype=dt)
-    h[0] = h0
+    h[0] = 0 if h0 is None else h0
     u = np.empty((B, G * H), dtype=dt)
     for t in range(T):
         np.matmul(h[t], w_hh_T, out=u)             # (1) hidden side
@@ -124,7 +144,7 @@ def forward(params, x, h0=None, lengths=None):
         h[t + 1] += n
         if mask is not None:                       # finished sequences keep their state
             np.copyto(h[t + 1], h[t], where=~mask[t])
-    cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=mask)
+    cache = GRUCache(x=x, h=h, gates=gates, hn=hn, lengths=lengths)
     return masked_outputs(h, mask), h[T].copy(), cache
 
 
@@ -135,6 +155,12 @@ def infer(params, x, h0=None, lengths=None):
     (``rnnkit.fast.gru.infer``) never writes one.
     """
     outputs, final, _ = forward(params, x, h0, lengths)
+    return outputs, final
+
+
+def _infer(params, x, h0, lengths):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    outputs, final, _ = _forward(params, x, h0, lengths)
     return outputs, final
 
 
@@ -157,14 +183,24 @@ def backward(params, cache: GRUCache, d_outputs, d_final_state=None, return_dh=F
     """
     if not isinstance(cache, GRUCache):
         raise TypeError(f"{WHERE}: expected the cache from gru.forward, got {type(cache).__name__}")
-    x, h, gates, hn, mask = cache
+    return _backward(*check_grads_in(params, cache, d_outputs, d_final_state), cache, return_dh)
+
+
+def _backward(params, d_outputs, d_final_state, cache: GRUCache, return_dh=False):
+    """:func:`backward` on checked arguments (:func:`check_grads_in`'s; ``rnnkit.Recurrent``
+    checks them once): d_outputs None or (T, B, H), d_final_state None or (B, H)."""
+    x, h, gates, hn, lengths = cache
     T, B, I = x.shape
     H = h.shape[2]
     dt = x.dtype
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
-    d_out = check_d_outputs(d_outputs, (T, B, H), dt, mask, WHERE)   # already zero past lengths
+    _, w_ih, w_hh, _, _ = trusted_params(params)
+    mask = mask_from_lengths(lengths, T)
+    if d_outputs is None:
+        d_out = np.zeros((T, B, H), dtype=dt)
+    else:                                          # zero past lengths (those outputs are constant 0)
+        d_out = d_outputs * mask if mask is not None else d_outputs
     # a copy: the loop adds into it and the caller's gradient is never written
-    dh = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False).copy()
+    dh = state_or_zeros(d_final_state, B, H, dt).copy()
 
     da = np.empty((T, B, G * H), dtype=dt)         # input-side pre-activation gradients
     du = np.empty((T, B, G * H), dtype=dt)         # hidden-side pre-activation gradients

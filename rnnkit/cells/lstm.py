@@ -37,7 +37,8 @@ States are tuples (h, c). ``h0`` may be None, or (h0, c0) with either None (zero
 Cache (:class:`LSTMCache`): ``x`` (T, B, I); ``h``, ``c`` (T+1, B, H) with
 ``h[0], c[0] = h0, c0`` (and carried states past each length); ``gates``
 (T, B, 4H), the activations [i f g o]; ``tanh_c`` (T, B, H) = tanh(cₜ);
-``mask`` (T, B, 1) bool or None. Past a sequence's end ``gates`` and ``tanh_c``
+``lengths`` (B,) int64 or None (every length is T), and its ``mask`` (T, B, 1)
+bool or None as a property. Past a sequence's end ``gates`` and ``tanh_c``
 hold what the cell computed there, which was then discarded.
 
 Errors: x must be a 3-D float32/float64 array without NaN or inf (ValueError for
@@ -51,9 +52,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from rnnkit.cells._common import (check_d_outputs, check_state, check_x, input_projection,
-                                  length_mask, masked_outputs, param_grads, sigmoid_,
-                                  unpack_params)
+from rnnkit.cells._common import (check_d_outputs, checked_params, check_state, check_x, input_projection,
+                                  lengths_arg, mask_from_lengths, masked_outputs, param_grads,
+                                  sigmoid_, state_or_zeros, trusted_params)
 
 WHERE = "LSTM"
 G = 4
@@ -66,7 +67,25 @@ class LSTMCache(NamedTuple):
     c: np.ndarray                 # (T+1, B, H), c[0] = c0
     gates: np.ndarray             # (T, B, 4H): i, f, g, o after their nonlinearities
     tanh_c: np.ndarray            # (T, B, H): tanh(c[t+1])
-    mask: Optional[np.ndarray]    # (T, B, 1) bool, or None when every length is T
+    lengths: Optional[np.ndarray]     # (B,) int64, or None when every length is T
+
+    @property
+    def mask(self):
+        """(T, B, 1) bool "step t is inside sequence b", or None when every length is T."""
+        return mask_from_lengths(self.lengths, self.x.shape[0])
+
+
+def check_inputs(params, x, h0, lengths, where: str = WHERE):
+    """The public forward's checks: (params, x, (h0, c0), lengths) as the trusted
+    :func:`_forward` takes them (the fast twin shares them)."""
+    x = check_x(x, where)
+    T, B, I = x.shape
+    dt = x.dtype
+    params = checked_params(params, G, I, dt, where)
+    H = params["weight_hh"].shape[1]
+    h_init, c_init = split_pair(h0, "h0")
+    state = (check_state(h_init, "h0", B, H, dt, where), check_state(c_init, "c0", B, H, dt, where))
+    return params, x, state, lengths_arg(lengths, T, B, where)
 
 
 def split_pair(pair, name: str):
@@ -96,14 +115,18 @@ def forward(params, x, h0=None, lengths=None):
         x (T, B, I), h0 and c0 (B, H), lengths (B,)
         -> outputs (T, B, H), h_T and c_T (B, H)
     """
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
+    return _forward(*check_inputs(params, x, h0, lengths))
+
+
+def _forward(params, x, h0, lengths):
+    """:func:`forward` on checked arguments (``rnnkit.Recurrent`` checks them once): x
+    (T, B, I) in the params' dtype, h0 None or a pair of (B, H) states or None, lengths
+    from :func:`rnnkit.cells._common.lengths_arg`."""
+    T, B, _ = x.shape
     dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init, c_init = split_pair(h0, "h0")
-    h_init = check_state(h_init, "h0", B, H, dt, WHERE)
-    c_init = check_state(c_init, "c0", B, H, dt, WHERE)
-    mask = length_mask(lengths, T, B, WHERE)
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    h_init, c_init = (None, None) if h0 is None else h0
+    mask = mask_from_lengths(lengths, T)
 
     bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
     # (T, B, 4H): W_ih xₜ + b_ih + b_hh for all t; each step turns its slice into gates
@@ -112,8 +135,8 @@ def forward(params, x, h0=None, lengths=None):
     h = np.empty((T + 1, B, H), dtype=dt)
     c = np.empty((T + 1, B, H), dtype=dt)
     tanh_c = np.empty((T, B, H), dtype=dt)
-    h[0] = h_init
-    c[0] = c_init
+    h[0] = 0 if h_init is None else h_init
+    c[0] = 0 if c_init is None else c_init
     rec = np.empty((B, G * H), dtype=dt)
     for t in range(T):
         z = gates[t]
@@ -130,7 +153,7 @@ def forward(params, x, h0=None, lengths=None):
             keep = ~mask[t]
             np.copyto(h[t + 1], h[t], where=keep)
             np.copyto(c[t + 1], c[t], where=keep)
-    cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c, mask=mask)
+    cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c, lengths=lengths)
     return masked_outputs(h, mask), (h[T].copy(), c[T].copy()), cache
 
 
@@ -141,6 +164,12 @@ def infer(params, x, h0=None, lengths=None):
     (``rnnkit.fast.lstm.infer``) never writes one.
     """
     outputs, final, _ = forward(params, x, h0, lengths)
+    return outputs, final
+
+
+def _infer(params, x, h0, lengths):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    outputs, final, _ = _forward(params, x, h0, lengths)
     return outputs, final
 
 
@@ -164,16 +193,36 @@ def backward(params, cache: LSTMCache, d_outputs, d_final_state=None, return_dh=
     """
     if not isinstance(cache, LSTMCache):
         raise TypeError(f"{WHERE}: expected the cache from lstm.forward, got {type(cache).__name__}")
-    x, h, c, gates, tanh_c, mask = cache
+    x = cache.x
+    T, B, I = x.shape
+    H = cache.h.shape[2]
+    dt = x.dtype
+    params = checked_params(params, G, I, dt, WHERE)
+    d_out = check_d_outputs(d_outputs, (T, B, H), dt, None, WHERE)
+    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
+    d_final = (check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False),
+               check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False))
+    return _backward(params, d_out, d_final, cache, return_dh)
+
+
+def _backward(params, d_outputs, d_final_state, cache: LSTMCache, return_dh=False):
+    """:func:`backward` on checked arguments (``rnnkit.Recurrent`` checks them once):
+    d_outputs None or (T, B, H) in the cache's dtype, d_final_state None or a pair of
+    (B, H) arrays or None."""
+    x, h, c, gates, tanh_c, lengths = cache
     T, B, I = x.shape
     H = h.shape[2]
     dt = x.dtype
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
-    d_out = check_d_outputs(d_outputs, (T, B, H), dt, mask, WHERE)   # already zero past lengths
-    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
+    _, w_ih, w_hh, _, _ = trusted_params(params)
+    mask = mask_from_lengths(lengths, T)
+    if d_outputs is None:
+        d_out = np.zeros((T, B, H), dtype=dt)
+    else:                                          # zero past lengths (those outputs are constant 0)
+        d_out = d_outputs * mask if mask is not None else d_outputs
+    dh_T, dc_T = (None, None) if d_final_state is None else d_final_state
     # copies: the loop adds into them and the caller's gradients are never written
-    dh = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False).copy()
-    dc = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False).copy()
+    dh = state_or_zeros(dh_T, B, H, dt).copy()
+    dc = state_or_zeros(dc_T, B, H, dt).copy()
 
     dz = np.empty((T, B, G * H), dtype=dt)
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None

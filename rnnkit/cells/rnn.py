@@ -44,8 +44,9 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from rnnkit._checks import check_choice
-from rnnkit.cells._common import (check_d_outputs, check_state, check_x, input_projection,
-                                  length_mask, masked_outputs, param_grads, unpack_params)
+from rnnkit.cells._common import (check_one_state_grads, check_one_state_inputs, input_projection,
+                                  mask_from_lengths, masked_outputs, param_grads, state_or_zeros,
+                                  trusted_params)
 
 WHERE = "RNN"
 G = 1
@@ -56,8 +57,23 @@ class RNNCache(NamedTuple):
     """What backward needs, stacked over time."""
     x: np.ndarray                 # (T, B, I)
     h: np.ndarray                 # (T+1, B, H), h[0] = h0
-    mask: Optional[np.ndarray]    # (T, B, 1) bool, or None when every length is T
+    lengths: Optional[np.ndarray]     # (B,) int64, or None when every length is T
     nonlinearity: str
+
+    @property
+    def mask(self):
+        """(T, B, 1) bool "step t is inside sequence b", or None when every length is T."""
+        return mask_from_lengths(self.lengths, self.x.shape[0])
+
+
+def check_inputs(params, x, h0, lengths, where: str = WHERE):
+    """The public forward's checks, as the trusted :func:`_forward` takes them."""
+    return check_one_state_inputs(params, x, h0, lengths, G, where)
+
+
+def check_grads_in(params, cache, d_outputs, d_final_state, where: str = WHERE):
+    """The public backward's checks, as the trusted :func:`_backward` takes them."""
+    return check_one_state_grads(params, cache, d_outputs, d_final_state, G, where)
 
 
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
@@ -79,18 +95,23 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
         -> outputs (T, B, H), h_T (B, H)
     """
     check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
+    return _forward(*check_inputs(params, x, h0, lengths), nonlinearity)
+
+
+def _forward(params, x, h0, lengths, nonlinearity="tanh"):
+    """:func:`forward` on checked arguments (``rnnkit.Recurrent`` checks them once): x
+    (T, B, I) in the params' dtype, h0 None or (B, H), lengths from
+    :func:`rnnkit.cells._common.lengths_arg`."""
+    T, B, _ = x.shape
     dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h0 = check_state(h0, "h0", B, H, dt, WHERE)
-    mask = length_mask(lengths, T, B, WHERE)
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    mask = mask_from_lengths(lengths, T)
 
     bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
     A = input_projection(x, w_ih, bias)            # (T, B, H): W_ih xₜ + b_ih + b_hh, all t
     w_hh_T = np.ascontiguousarray(w_hh.T)          # (H, H), reused every step
     h = np.empty((T + 1, B, H), dtype=dt)
-    h[0] = h0
+    h[0] = 0 if h0 is None else h0
     for t in range(T):
         a = A[t]
         a += h[t] @ w_hh_T                         # (1)
@@ -100,7 +121,7 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
             np.maximum(a, 0, out=h[t + 1])
         if mask is not None:                       # (2') finished sequences keep their state
             np.copyto(h[t + 1], h[t], where=~mask[t])
-    cache = RNNCache(x=x, h=h, mask=mask, nonlinearity=nonlinearity)
+    cache = RNNCache(x=x, h=h, lengths=lengths, nonlinearity=nonlinearity)
     return masked_outputs(h, mask), h[T].copy(), cache
 
 
@@ -111,6 +132,12 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     (``rnnkit.fast.rnn.infer``) never writes one.
     """
     outputs, final, _ = forward(params, x, h0, lengths, nonlinearity)
+    return outputs, final
+
+
+def _infer(params, x, h0, lengths, nonlinearity="tanh"):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    outputs, final, _ = _forward(params, x, h0, lengths, nonlinearity)
     return outputs, final
 
 
@@ -133,14 +160,24 @@ def backward(params, cache: RNNCache, d_outputs, d_final_state=None, return_dh=F
     """
     if not isinstance(cache, RNNCache):
         raise TypeError(f"{WHERE}: expected the cache from rnn.forward, got {type(cache).__name__}")
-    x, h, mask = cache.x, cache.h, cache.mask
+    return _backward(*check_grads_in(params, cache, d_outputs, d_final_state), cache, return_dh)
+
+
+def _backward(params, d_outputs, d_final_state, cache: RNNCache, return_dh=False):
+    """:func:`backward` on checked arguments (:func:`check_grads_in`'s; ``rnnkit.Recurrent``
+    checks them once): d_outputs None or (T, B, H), d_final_state None or (B, H)."""
+    x, h = cache.x, cache.h
     T, B, I = x.shape
     H = h.shape[2]
     dt = x.dtype
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
-    d_out = check_d_outputs(d_outputs, (T, B, H), dt, mask, WHERE)   # already zero past lengths
+    _, w_ih, w_hh, _, _ = trusted_params(params)
+    mask = cache.mask
+    if d_outputs is None:
+        d_out = np.zeros((T, B, H), dtype=dt)
+    else:                                          # zero past lengths (those outputs are constant 0)
+        d_out = d_outputs * mask if mask is not None else d_outputs
     # a copy: the loop adds into it and the caller's gradient is never written
-    dh = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False).copy()
+    dh = state_or_zeros(d_final_state, B, H, dt).copy()
     relu = cache.nonlinearity == "relu"
 
     da = np.empty((T, B, H), dtype=dt)

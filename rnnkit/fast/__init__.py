@@ -92,16 +92,23 @@ def get(cell: str):
     The module has the reference cell's ``forward`` and ``backward`` (same
     arguments, results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]``.
     """
+    return pick(cell)[0]
+
+
+def pick(cell: str):
+    """``(module, kernels)``: :func:`get`'s module and :func:`kernels`, the switch read once,
+    or ``(None, None)``. ``rnnkit.Recurrent`` chooses so once per call and hands the
+    kernels to the module's trusted functions (``_forward(..., k)``)."""
     module = _MODULES.get(cell) if isinstance(cell, str) else None
-    if module is not None:              # imported before: only the switch can say no
-        return module if enabled() else None
-    if cell not in CELL_NAMES:
+    if module is None and cell not in CELL_NAMES:
         raise ValueError(f"fast.get: cell must be one of {', '.join(map(repr, CELL_NAMES))}, "
                          f"got {cell!r}")
-    if kernels() is None:
-        return None
-    module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
-    return module
+    k = kernels()
+    if k is None:
+        return None, None
+    if module is None:
+        module = _MODULES[cell] = importlib.import_module(f"rnnkit.fast.{cell}")
+    return module, k
 
 
 def status() -> str:
@@ -155,5 +162,5 @@ def always_split() -> bool:
     return _always_split
 
 
-__all__ = ["get", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
+__all__ = ["get", "pick", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
            "set_max_threads", "set_flops_per_thread", "always_split", "CELL_NAMES"]

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 
-from rnnkit._checks import check_float_array, check_lengths, check_shape
 from rnnkit import fast
 
 
@@ -126,41 +125,6 @@ def project(x, w_ih, out):
     return out
 
 
-def lengths_arg(lengths, T: int, B: int, where: str):
-    """Checked lengths as a C-contiguous int64 (B,) array, or None when every one is T."""
-    lengths = check_lengths(lengths, T, B, where)
-    if lengths is None or np.all(lengths == T):
-        return None
-    return np.ascontiguousarray(lengths, dtype=np.int64)
-
-
-def mask_from_lengths(lens, T: int):
-    """The reference cells' (T, B, 1) bool mask "step t is inside sequence b", or None."""
-    if lens is None:
-        return None
-    return (np.arange(T)[:, None] < lens[None, :])[:, :, None]
-
-
-def lengths_from_mask(mask):
-    """Invert :func:`mask_from_lengths`: the (B,) int64 lengths, or None."""
-    if mask is None:
-        return None
-    return np.ascontiguousarray(mask[:, :, 0].sum(axis=0), dtype=np.int64)
-
-
-def d_outputs_arg(d_outputs, shape, dtype, where: str):
-    """∂L/∂outputs checked and C-contiguous in ``dtype``, or None (outputs unused).
-
-    Unlike the reference, entries past each length are not zeroed here: the
-    kernels skip them (those outputs are the constant 0).
-    """
-    if d_outputs is None:
-        return None
-    d = check_float_array(d_outputs, "d_outputs", where, ndim=3, dims="(T, B, H)", finite=False)
-    check_shape(d, shape, "d_outputs", where)
-    return np.ascontiguousarray(d, dtype=dtype)
-
-
 def folded_bias(b_ih, b_hh, n: int, dtype):
     """b_ih + b_hh (either may be None; both None gives zeros) as a C-contiguous (n,) array."""
     if b_ih is None and b_hh is None:
@@ -221,8 +185,8 @@ def threads_for_call(fn=None, *, blas: bool = True):
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        ceiling = fast.max_threads()
-        if ceiling <= 1 or not fast.enabled():
+        ceiling = fast.max_threads()      # the callers run only where the kernels do
+        if ceiling <= 1:
             return fn(*args, **kwargs)
         n = ceiling if fast.always_split() else min(ceiling, free_cpus())
         if n < ceiling:

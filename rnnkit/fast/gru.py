@@ -18,26 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import gru as _ref
-from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
+from rnnkit.cells._common import param_grads, trusted_params
 from rnnkit.cells.gru import GRUCache
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
 
 WHERE = "GRU"
 G = 3
-
-
-def _inputs(params, x, h0, lengths):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens)."""
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
-    dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init = check_state(h0, "h0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-    # contiguous and bound to names: the C call reads them
-    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, lens)
 
 
 def _biases(b_ih, b_hh, H: int, dt):
@@ -50,7 +37,6 @@ def _biases(b_ih, b_hh, H: int, dt):
     return ba, np.ascontiguousarray(b_hh[2 * H:])
 
 
-@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None):
     """Run the GRU over a whole sequence (the contract of ``rnnkit.cells.gru.forward``).
 
@@ -63,19 +49,28 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
+    return _forward(*_ref.check_inputs(params, x, h0, lengths), k)
+
+
+@_util.threads_for_call
+def _forward(params, x, h0, lens, k):
+    """:func:`forward` on checked arguments (``rnnkit.cells.gru._forward``'s) with the
+    kernels ``k`` (``rnnkit.Recurrent`` checks and chooses once per call)."""
+    T, B, I = x.shape
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    x, w_ih, w_hh = (np.ascontiguousarray(a) for a in (x, w_ih, w_hh))   # bound: the C call reads them
     ba, b_hn = _biases(b_ih, b_hh, H, x.dtype)
     # gates (T, B, 3H): each step's input projection (the kernel projects x_t),
     # the gates after the loop; u (B, 3H): the scratch for each step's hidden side
     gates, h, hn, y, u = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T, B, H), (T, B, H), (B, G * H))
-    h[0] = h_init
+    h[0] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, gates)
     k.gru_fwd(T, B, H, lens, I, x_in, w_in, gates, ba, u, b_hn, w_hh, h, hn, y)
-    cache = GRUCache(x=x, h=h, gates=gates, hn=hn, mask=_util.mask_from_lengths(lens, T))
+    cache = GRUCache(x=x, h=h, gates=gates, hn=hn, lengths=lens)
     return y, h[T].copy(), cache
 
 
@@ -88,8 +83,14 @@ def infer(params, x, h0=None, lengths=None):
     k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens = _inputs(params, x, h0, lengths)
-    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens)
+    return _infer(*_ref.check_inputs(params, x, h0, lengths), k)
+
+
+def _infer(params, x, h0, lens, k):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    _, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    return run_infer(k, np.ascontiguousarray(x), np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh),
+                     b_ih, b_hh, h0, lens)
 
 
 @_util.threads_for_call
@@ -116,7 +117,6 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     return y, h
 
 
-@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.gru.backward``).
 
@@ -132,19 +132,26 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
-    x, h, gates, hn, mask = cache
+    return _backward(*_ref.check_grads_in(params, cache, d_outputs, d_final_state), cache, return_dh, k)
+
+
+@_util.threads_for_call
+def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
+    """:func:`backward` on checked arguments (``rnnkit.cells.gru._backward``'s) with the
+    kernels ``k``. Entries of d_outputs past each length are not zeroed: the kernels
+    skip them (those outputs are the constant 0)."""
+    x, h, gates, hn, lens = cache
     # every array the C call reads is bound to a name, so none is freed under it
     h, gates, hn = (np.ascontiguousarray(a) for a in (h, gates, hn))
     T, B, I = x.shape
     H = h.shape[2]
     dt = x.dtype
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    _, w_ih, w_hh, _, _ = trusted_params(params)
     w_hh = np.ascontiguousarray(w_hh)
-    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
+    d_out = None if d_outputs is None else np.ascontiguousarray(d_outputs)
     da, du, dh = _util.workspace(dt, (T, B, G * H), (T, B, G * H), (B, H))
-    dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
+    dh[...] = 0 if d_final_state is None else d_final_state
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
-    lens = _util.lengths_from_mask(mask)
     k.gru_bwd(T, B, H, lens, gates, hn, h,
               w_hh, d_out, dh, da, du, dh_all)
     dx, grads = param_grads(params, x, h[:-1], da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import lstm as _ref
-from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
+from rnnkit.cells._common import check_d_outputs, check_state, checked_params, param_grads, trusted_params
 from rnnkit.cells.lstm import LSTMCache, split_pair
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
@@ -30,22 +30,6 @@ WHERE = "LSTM"
 G = 4
 
 
-def _inputs(params, x, h0, lengths):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens)."""
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
-    dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init, c_init = split_pair(h0, "h0")
-    h_init = check_state(h_init, "h0", B, H, dt, WHERE)
-    c_init = check_state(c_init, "c0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-    # contiguous and bound to names: the C call reads them
-    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, c_init, lens)
-
-
-@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None):
     """Run the LSTM over a whole sequence (the contract of ``rnnkit.cells.lstm.forward``).
 
@@ -59,21 +43,30 @@ def forward(params, x, h0=None, lengths=None):
     k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
+    return _forward(*_ref.check_inputs(params, x, h0, lengths), k)
+
+
+@_util.threads_for_call
+def _forward(params, x, h0, lengths, k):
+    """:func:`forward` on checked arguments (``rnnkit.cells.lstm._forward``'s) with the
+    kernels ``k`` (``rnnkit.Recurrent`` checks and chooses once per call)."""
+    T, B, I = x.shape
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    x, w_ih, w_hh = (np.ascontiguousarray(a) for a in (x, w_ih, w_hh))   # bound: the C call reads them
     bias = _util.folded_bias(b_ih, b_hh, G * H, x.dtype)    # b_ih + b_hh, added by the kernel
     # gates (T, B, 4H): each step's input projection, then its gates (the kernel
     # projects x_t just before the recurrent product adds to it)
     gates, h, c, tanh_c, y = _util.workspace(
         x.dtype, (T, B, G * H), (T + 1, B, H), (T + 1, B, H), (T, B, H), (T, B, H))
     x_in, w_in = x, w_ih
-    h[0] = h_init
-    c[0] = c_init
+    h_init, c_init = (None, None) if h0 is None else h0
+    h[0] = 0 if h_init is None else h_init
+    c[0] = 0 if c_init is None else c_init
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, gates)
-    k.lstm_fwd(T, B, H, lens, I, x_in, w_in, gates, bias, w_hh, h, c, tanh_c, y)
-    cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c,
-                      mask=_util.mask_from_lengths(lens, T))
+    k.lstm_fwd(T, B, H, lengths, I, x_in, w_in, gates, bias, w_hh, h, c, tanh_c, y)
+    cache = LSTMCache(x=x, h=h, c=c, gates=gates, tanh_c=tanh_c, lengths=lengths)
     return y, (h[T].copy(), c[T].copy()), cache
 
 
@@ -89,8 +82,15 @@ def infer(params, x, h0=None, lengths=None):
     k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens = _inputs(params, x, h0, lengths)
-    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, c_init, lens)
+    return _infer(*_ref.check_inputs(params, x, h0, lengths), k)
+
+
+def _infer(params, x, h0, lengths, k):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    _, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    h_init, c_init = (None, None) if h0 is None else h0
+    return run_infer(k, np.ascontiguousarray(x), np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh),
+                     b_ih, b_hh, h_init, c_init, lengths)
 
 
 @_util.threads_for_call
@@ -118,7 +118,6 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens):
     return y, (h, c)
 
 
-@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.lstm.backward``).
 
@@ -134,21 +133,36 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
-    x, h, c, gates, tanh_c, mask = cache
+    T, B, I = cache.x.shape
+    H = cache.h.shape[2]
+    dt = cache.x.dtype
+    params = checked_params(params, G, I, dt, WHERE)
+    d_out = None if d_outputs is None else check_d_outputs(d_outputs, (T, B, H), dt, None, WHERE)
+    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
+    d_final = (check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False),
+               check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False))
+    return _backward(params, d_out, d_final, cache, return_dh, k)
+
+
+@_util.threads_for_call
+def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
+    """:func:`backward` on checked arguments (``rnnkit.cells.lstm._backward``'s) with the
+    kernels ``k``. Entries of d_outputs past each length are not zeroed: the kernels
+    skip them (those outputs are the constant 0)."""
+    x, h, c, gates, tanh_c, lengths = cache
     T, B, I = x.shape
     H = h.shape[2]
     dt = x.dtype
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
-    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
-    dh_T, dc_T = split_pair(d_final_state, "d_final_state")
+    _, w_ih, w_hh, _, _ = trusted_params(params)
+    d_out = None if d_outputs is None else np.ascontiguousarray(d_outputs)
     dz, dh, dc = _util.workspace(dt, (T, B, G * H), (B, H), (B, H))
-    dh[...] = check_state(dh_T, "d_final_state[0]", B, H, dt, WHERE, finite=False)
-    dc[...] = check_state(dc_T, "d_final_state[1]", B, H, dt, WHERE, finite=False)
+    dh_T, dc_T = (None, None) if d_final_state is None else d_final_state
+    dh[...] = 0 if dh_T is None else dh_T
+    dc[...] = 0 if dc_T is None else dc_T
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     # every array the C call reads is bound to a name, so none is freed under it
     gates, c, tanh_c, w_hh = (np.ascontiguousarray(a) for a in (gates, c, tanh_c, w_hh))
-    lens = _util.lengths_from_mask(mask)
-    k.lstm_bwd(T, B, H, lens, gates, c, tanh_c,
+    k.lstm_bwd(T, B, H, lengths, gates, c, tanh_c,
                w_hh, d_out, dh, dc, dz, dh_all)
     dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     dh0, dc0 = dh.copy(), dc.copy()

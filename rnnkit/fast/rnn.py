@@ -18,30 +18,14 @@ import numpy as np
 
 from rnnkit._checks import check_choice
 from rnnkit.cells import rnn as _ref
-from rnnkit.cells._common import check_state, check_x, param_grads, unpack_params
+from rnnkit.cells._common import param_grads, trusted_params
 from rnnkit.cells.rnn import NONLINEARITIES, RNNCache
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
 
 WHERE = "RNN"
-G = 1
 
 
-def _inputs(params, x, h0, lengths, nonlinearity):
-    """The checked arguments: (x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu)."""
-    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
-    x = check_x(x, WHERE)
-    T, B, I = x.shape
-    dt = x.dtype
-    H, w_ih, w_hh, b_ih, b_hh = unpack_params(params, G, I, dt, WHERE)
-    h_init = check_state(h0, "h0", B, H, dt, WHERE)
-    lens = _util.lengths_arg(lengths, T, B, WHERE)
-    # contiguous and bound to names: the C call reads them
-    return (np.ascontiguousarray(x), T, B, I, H, np.ascontiguousarray(w_ih),
-            np.ascontiguousarray(w_hh), b_ih, b_hh, h_init, lens, int(nonlinearity == "relu"))
-
-
-@_util.threads_for_call
 def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     """Run the RNN over a whole sequence (the contract of ``rnnkit.cells.rnn.forward``).
 
@@ -54,20 +38,30 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     k = _kernels()
     if k is None:
         return _ref.forward(params, x, h0, lengths, nonlinearity)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
-                                                                        nonlinearity)
+    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
+    return _forward(*_ref.check_inputs(params, x, h0, lengths), k, nonlinearity)
+
+
+@_util.threads_for_call
+def _forward(params, x, h0, lens, k, nonlinearity="tanh"):
+    """:func:`forward` on checked arguments (``rnnkit.cells.rnn._forward``'s) with the
+    kernels ``k`` (``rnnkit.Recurrent`` checks and chooses once per call)."""
+    T, B, I = x.shape
+    H, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    x, w_ih, w_hh = (np.ascontiguousarray(a) for a in (x, w_ih, w_hh))   # bound: the C call reads them
+    relu = int(nonlinearity == "relu")
     dt = x.dtype
     bias = _util.folded_bias(b_ih, b_hh, H, dt)    # b_ih + b_hh, added by the kernel
     a = _util.empty(dt, (T, B, H))    # pre-activations (the kernel projects x_t into a_t)
     h, y = _util.workspace(dt, (T + 1, B, H), (T, B, H))
-    h[0] = h_init
+    h[0] = 0 if h0 is None else h0
     x_in, w_in = x, w_ih
     if not _util.project_in_loop(T, B, w_ih):
         x_in, w_in = None, None
         _util.project(x, w_ih, a)
     k.rnn_fwd(T, B, H, lens, relu, I, x_in, w_in,
               a, bias, w_hh, h, y)
-    cache = RNNCache(x=x, h=h, mask=_util.mask_from_lengths(lens, T), nonlinearity=nonlinearity)
+    cache = RNNCache(x=x, h=h, lengths=lens, nonlinearity=nonlinearity)
     return y, h[T].copy(), cache
 
 
@@ -80,9 +74,15 @@ def infer(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     k = _kernels()
     if k is None:
         return _ref.infer(params, x, h0, lengths, nonlinearity)
-    x, T, B, I, H, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu = _inputs(params, x, h0, lengths,
-                                                                        nonlinearity)
-    return run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h_init, lens, relu)
+    check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, WHERE)
+    return _infer(*_ref.check_inputs(params, x, h0, lengths), k, nonlinearity)
+
+
+def _infer(params, x, h0, lens, k, nonlinearity="tanh"):
+    """:func:`infer` on checked arguments (see :func:`_forward`)."""
+    _, w_ih, w_hh, b_ih, b_hh = trusted_params(params)
+    return run_infer(k, np.ascontiguousarray(x), np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh),
+                     b_ih, b_hh, h0, lens, int(nonlinearity == "relu"))
 
 
 @_util.threads_for_call
@@ -109,7 +109,6 @@ def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
     return y, h
 
 
-@_util.threads_for_call
 def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     """BPTT through the whole sequence (the contract of ``rnnkit.cells.rnn.backward``).
 
@@ -125,19 +124,26 @@ def backward(params, cache, d_outputs, d_final_state=None, return_dh=False):
     k = _kernels()
     if k is None:
         return _ref.backward(params, cache, d_outputs, d_final_state, return_dh)
-    x, mask = cache.x, cache.mask
+    return _backward(*_ref.check_grads_in(params, cache, d_outputs, d_final_state), cache, return_dh, k)
+
+
+@_util.threads_for_call
+def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
+    """:func:`backward` on checked arguments (``rnnkit.cells.rnn._backward``'s) with the
+    kernels ``k``. Entries of d_outputs past each length are not zeroed: the kernels
+    skip them (those outputs are the constant 0)."""
+    x, lens = cache.x, cache.lengths
     T, B, I = x.shape
     dt = x.dtype
     relu = int(cache.nonlinearity == "relu")
-    _, w_ih, w_hh, _, _ = unpack_params(params, G, I, dt, WHERE)
+    _, w_ih, w_hh, _, _ = trusted_params(params)
     H = cache.h.shape[2]
-    d_out = _util.d_outputs_arg(d_outputs, (T, B, H), dt, WHERE)
+    d_out = None if d_outputs is None else np.ascontiguousarray(d_outputs)
     da, dh = _util.workspace(dt, (T, B, H), (B, H))
-    dh[...] = check_state(d_final_state, "d_final_state", B, H, dt, WHERE, finite=False)
+    dh[...] = 0 if d_final_state is None else d_final_state
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     # every array the C call reads is bound to a name, so none is freed under it
     h, w_hh = np.ascontiguousarray(cache.h), np.ascontiguousarray(w_hh)
-    lens = _util.lengths_from_mask(mask)
     k.rnn_bwd(T, B, H, lens, relu, h, w_hh,
               d_out, dh, da, dh_all)
     dx, grads = param_grads(params, x, h[:-1], da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))

@@ -26,11 +26,11 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnkit import init as _init
-from rnnkit._checks import (check_choice, check_dtype, check_flag, check_lengths, check_positive_int,
-                            check_prob, check_seed, check_shape)
+from rnnkit._checks import (check_choice, check_dtype, check_flag, check_positive_int, check_prob,
+                            check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES, variants
+from rnnkit.cells._common import lengths_arg
 from rnnkit.cells.registry import DEFAULT_NONLINEARITY, NONLINEARITY_CELLS, RECURRENT_CELLS
-from rnnkit.fast import kernels
 from rnnkit.fast._util import scratch, threads_for_call
 from rnnkit.grad_mode import is_grad_enabled
 from rnnkit.layers.basic import _check_input, _dropout_mask, _no_forward
@@ -139,7 +139,7 @@ class Recurrent(Module):
         self._param_keys = tuple(variants.layout(cell, 1, 1, self.bias, self.variant))
         for name, value in params.items():
             self.register(name, value)
-        self._cell = self._pick_cell(numpy_only=True)    # chosen again at each forward
+        self._cell, self._kernels = self._pick_cell(numpy_only=True)    # chosen again at each forward
         self._kernel_plan = None      # the weights as the C loops read them: _kernel_weights
         self._cache = None
         self.caches: list[list] = []
@@ -151,12 +151,17 @@ class Recurrent(Module):
         own arrays and builds its own)."""
         state = self.__dict__.copy()
         state["_cell"] = self._cell.__name__
+        state["_kernels"] = None
         state["_kernel_plan"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._cell = importlib.import_module(state["_cell"])
+        if self._cell.__name__.startswith("rnnkit.fast."):
+            from rnnkit import fast
+
+            self._kernels = fast.kernels()
 
     @property
     def num_directions(self) -> int:
@@ -179,18 +184,44 @@ class Recurrent(Module):
         return {k: self._params[k + suffix] for k in self._param_keys}
 
     def _pick_cell(self, numpy_only: bool = False):
-        """The NumPy module of a variant or of a cell beyond PyTorch's three
-        (:func:`rnnkit.cells.variants.module_for`; zoneout and recurrent dropout count in
-        training only); else the compiled twin of the cell (``rnnkit.fast``) when it can
-        run here, else the NumPy reference (``rnnkit.cells``): same contract and results."""
+        """``(module, kernels)``: the NumPy module of a variant or of a cell beyond PyTorch's
+        three (:func:`rnnkit.cells.variants.module_for`; zoneout and recurrent dropout count
+        in training only); else the compiled twin of the cell (``rnnkit.fast``) and its
+        kernels when they can run here, else the NumPy reference (``rnnkit.cells``): same
+        contract and results. ``kernels`` is None but for the compiled twin."""
         module = variants.module_for(self.cell, self.variant, self.training)
         if module is not None:
-            return module
+            return module, None
         if numpy_only:
-            return CELLS[self.cell]
+            return CELLS[self.cell], None
         from rnnkit import fast
 
-        return fast.get(self.cell) or CELLS[self.cell]
+        module, k = fast.pick(self.cell)
+        return (module, k) if module is not None else (CELLS[self.cell], None)
+
+    def _run_cell(self, params, x, state, lengths, keep: bool):
+        """One cell over one direction, on arguments this layer checked: the module's
+        trusted ``_forward``/``_infer`` (no check again) where it has them, else its public
+        ``forward``/``infer``. Returns (out, final, cache), cache None without ``keep``."""
+        cell, k, kwargs = self._cell, self._kernels, self._cell_kwargs()
+        if not hasattr(cell, "_forward"):
+            if keep:
+                return cell.forward(params, x, state, lengths, **kwargs)
+            return (*cell.infer(params, x, state, lengths, **kwargs), None)
+        args = (params, x, state, lengths) if k is None else (params, x, state, lengths, k)
+        if keep:
+            return cell._forward(*args, **kwargs)
+        return (*cell._infer(*args, **kwargs), None)
+
+    def _backprop_cell(self, params, cache, d_out, d_final):
+        """The cell's BPTT on arguments this layer checked (see :meth:`_run_cell`):
+        (dx, dh0, grads, dh)."""
+        cell, k = self._cell, self._kernels
+        if not hasattr(cell, "_backward"):
+            return cell.backward(params, cache, d_out, d_final, return_dh=True)
+        if k is None:
+            return cell._backward(params, d_out, d_final, cache, True)
+        return cell._backward(params, d_out, d_final, cache, True, k)
 
     def _cell_kwargs(self) -> dict:
         return variants.cell_kwargs(self.cell, self.nonlinearity, self.variant, self.training, self._dropout_rng)
@@ -311,22 +342,20 @@ class Recurrent(Module):
         training, or weights replaced by arrays the kernels cannot read as they are).
 
         Shapes:
-            x (T, B, I), h0 as from _check_states -> y (T, B, H), h_n (L, B, H) or the
+            x (T, B, I), h0 as from _check_states, lengths as from
+            :func:`rnnkit.cells._common.lengths_arg` -> y (T, B, H), h_n (L, B, H) or the
             (h_n, c_n) pair
         """
-        cell = self._cell                 # this forward's implementation (_pick_cell)
-        if (self.bidirectional or (self.training and self.dropout > 0.0)
+        cell, k = self._cell, self._kernels    # this forward's implementation (_pick_cell)
+        if (k is None or self.bidirectional or (self.training and self.dropout > 0.0)
                 or not hasattr(cell, "run_infer")):
             return None
-        k = kernels()
-        plan = None if k is None else self._kernel_weights()
+        plan = self._kernel_weights()
         if plan is None:
             return None
         T, B, _ = x.shape
         x = np.ascontiguousarray(x)
-        lens = None
-        if lengths is not None and not np.all(lengths == T):
-            lens = np.ascontiguousarray(lengths, dtype=np.int64)
+        lens = lengths                    # checked by forward: None when every length is T
         if T * B < 4 and lens is None:    # a generation step: the whole stack in one C call
             return self._step_compiled(k, x, h0, plan[1])
         inp, finals = x, []
@@ -381,6 +410,13 @@ class Recurrent(Module):
             x (T, B, I) [(B, T, I) with batch_first], h0 (L·D, B, H) or (h0, c0) for LSTM,
             lengths (B,) -> y (T, B, D·H) [(B, T, D·H)], h_n like h0
         """
+        return self._forward(*self._check_inputs(x, h0, lengths))
+
+    def _check_inputs(self, x, h0=None, lengths=None):
+        """Every check of :meth:`forward`'s arguments, the only ones on its path (the
+        cells' trusted functions do not check again): (x time-major (T, B, I), h0 as
+        :meth:`_check_states` gives it, lengths as
+        :func:`rnnkit.cells._common.lengths_arg` gives them: None when all are T)."""
         where = self._where
         dims = "(B, T, I)" if self.batch_first else "(T, B, I)"
         x = _check_input(x, "x", self.dtype, where, ndim=3, dims=dims)
@@ -391,14 +427,19 @@ class Recurrent(Module):
         T, B = xt.shape[:2]
         if T < 1 or B < 1:
             raise ValueError(f"{where}: expected x with at least one time step and one sequence, got {x.shape}")
-        lengths = check_lengths(lengths, T, B, where)
-        h0 = self._check_states(h0, "h0", B, finite=True)
+        lengths = lengths_arg(lengths, T, B, where)
+        return xt, self._check_states(h0, "h0", B, finite=True), lengths
+
+    def _forward(self, xt, h0, lengths):
+        """:meth:`forward` on the arguments as :meth:`_check_inputs` returns them (a model
+        that checked them itself calls this): nothing is checked again."""
+        T, B = xt.shape[:2]
         rev_idx = None
         if self.bidirectional and lengths is not None:
             rev_idx = self._reverse_index(lengths, T, B)
 
         D = self.num_directions
-        self._cell = self._pick_cell()    # backward uses the same implementation as this forward
+        self._cell, self._kernels = self._pick_cell()   # once per call; backward uses the same
         keep = is_grad_enabled()          # under rnnkit.no_grad(): no caches (cell.infer)
         caches, masks, finals = [], [], []
         ran = None if keep else self._infer_compiled(xt, h0, lengths)
@@ -415,11 +456,8 @@ class Recurrent(Module):
                 outs, layer_caches = [], []
                 for d in range(D):
                     xin = self._reverse(inp, rev_idx) if d else inp
-                    args = (self._cell_params(layer, d), xin, states[layer * D + d], lengths)
-                    if keep:
-                        out, final, cache = self._cell.forward(*args, **self._cell_kwargs())
-                    else:
-                        (out, final), cache = self._cell.infer(*args, **self._cell_kwargs()), None
+                    out, final, cache = self._run_cell(self._cell_params(layer, d), xin,
+                                                       states[layer * D + d], lengths, keep)
                     outs.append(self._reverse(out, rev_idx) if d else out)
                     finals.append(final)
                     layer_caches.append(cache)
@@ -430,7 +468,7 @@ class Recurrent(Module):
         y = inp.swapaxes(0, 1) if self.batch_first else inp
         if keep:
             self.caches = caches
-            self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "T": T, "B": B}
+            self._cache = {"masks": masks, "rev_idx": rev_idx, "y_shape": y.shape, "B": B}
         else:                              # a backward now must not use an older forward's
             self.caches, self._cache = [], None
         return y, h_n
@@ -450,10 +488,10 @@ class Recurrent(Module):
         if self._cache is None:
             raise _no_forward(where)
         cache = self._cache
-        T, B = cache["T"], cache["B"]
+        B = cache["B"]
         D, H, rev_idx = self.num_directions, self.output_size, cache["rev_idx"]
         if dy is None:
-            d_out = np.zeros((T, B, D * H), dtype=self.dtype)
+            d_out = None                   # the cells take None: y is not used
         else:
             dy = _check_input(dy, "dy", self.dtype, where, ndim=3, finite=False)
             check_shape(dy, cache["y_shape"], "dy (the shape of y)", where)
@@ -466,11 +504,11 @@ class Recurrent(Module):
             d_in = None
             for d in range(D):
                 k = layer * D + d
-                d_o = d_out[:, :, d * H:(d + 1) * H]                    # (T, B, H)
-                if d:
+                d_o = None if d_out is None else d_out[:, :, d * H:(d + 1) * H]   # (T, B, H)
+                if d and d_o is not None:
                     d_o = self._reverse(d_o, rev_idx)
-                dx, dh0, grads, dh = self._cell.backward(self._cell_params(layer, d), self.caches[layer][d],
-                                                         d_o, d_finals[k], return_dh=True)
+                dx, dh0, grads, dh = self._backprop_cell(self._cell_params(layer, d), self.caches[layer][d],
+                                                         d_o, d_finals[k])
                 if d:
                     dx, dh = self._reverse(dx, rev_idx), self._reverse(dh, rev_idx)
                 suffix = f"_l{layer}" + ("_reverse" if d else "")

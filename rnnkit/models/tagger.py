@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._checks import check_flag, check_lengths, check_positive_int, check_prob
+from rnnkit.cells._common import trusted_lengths
 from rnnkit.layers import Dropout, Linear, Recurrent
 from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at, check_state, child_seeds,
                                 copy_state, eval_mode, get_key, model_dtype, parse_cell, register_model,
@@ -106,7 +107,7 @@ class SequenceTagger(Model):
         carried = None
         if k is not None and not self.bidirectional:
             carried = state_after(self.rnn, e, h0, lengths, k)      # before the caching pass
-        h, h_n = self.rnn.forward(e, h0, lengths)                   # (T, B, D*H)
+        h, h_n = self._run_rnn(e, h0, lengths)                      # (T, B, D*H)
         raw = self.head.forward(self.drop.forward(h))               # (T, B, C or O[*Q])
         loss, draw, count = self.out.loss(raw, y, mask)
         self._cache_for_backward(draw)
@@ -138,7 +139,7 @@ class SequenceTagger(Model):
         lengths = check_lengths(lengths, T, B, where)
         h0 = self._initial_state(state, B, where)
         with eval_mode(self):
-            h, h_n = self.rnn.forward(self.inp.forward(x), h0, lengths)
+            h, h_n = self._run_rnn(self.inp.forward(x), h0, lengths)
             raw = self.head.forward(h)
         return self.out.shape_output(raw), (None if self.bidirectional else copy_state(h_n))
 
@@ -158,9 +159,18 @@ class SequenceTagger(Model):
         x_t = self.inp.check(x_t, "x_t", "B", 1)
         h0 = self._initial_state(state, x_t.shape[0], where)
         with eval_mode(self):
-            h, h_n = self.rnn.forward(self.inp.forward(x_t[None]), h0)   # (1, B, H)
+            h, h_n = self._run_rnn(self.inp.forward(x_t[None]), h0, None)   # (1, B, H)
             raw = self.head.forward(h[0])
         return self.out.shape_output(raw), copy_state(h_n)
+
+    def _run_rnn(self, e, h0, lengths):
+        """The recurrent layer's forward on inputs this model checked (``inp.check`` and
+        ``check_lengths``): they are not checked again (h0 is, by the layer: finite)."""
+        T, B = e.shape[:2]
+        if T < 1 or B < 1 or self.rnn.batch_first:         # the layer's own errors and layout
+            return self.rnn.forward(e, h0, lengths)
+        return self.rnn._forward(e, self.rnn._check_states(h0, "h0", B, finite=True),
+                                 trusted_lengths(lengths, T))
 
     def initial_state(self, batch_size: int):
         """The zero state for ``batch_size`` sequences (what ``state=None`` means)."""
