@@ -38,8 +38,8 @@ over the (T·B) rows after the backward loop.
 
 Cache (:class:`GRUCache`): ``x`` (T, B, I); ``h`` (T+1, B, H) with ``h[0] = h0``
 (and carried states past each length); ``gates`` (T, B, 3H), the activations
-[r z n]; ``hn`` (T, B, H) = u_n = W_hn hₜ₋₁ + b_hn; ``mask`` (T, B, 1) bool or
-None. Past a sequence's end ``gates`` and ``hn`` hold what the cell computed there,
+[r z n]; ``hn`` (T, B, H) = u_n = W_hn hₜ₋₁ + b_hn; ``lengths`` (B,) int64 or None
+(every length is T; its ``mask`` (T, B, 1) bool or None is a property). Past a sequence's end ``gates`` and ``hn`` hold what the cell computed there,
 which was then discarded.
 
 Errors: x must be a 3-D float32/float64 array without NaN or inf (ValueError for

@@ -29,8 +29,8 @@ Both biases are folded into the input projection of all steps before the loop
 gradients are single matrix products over the (T·B) rows after the backward loop.
 
 Cache (:class:`RNNCache`): ``x`` (T, B, I), ``h`` (T+1, B, H) with ``h[0] = h0``
-(and carried states past each length), ``mask`` (T, B, 1) bool or None,
-``nonlinearity``.
+(and carried states past each length), ``lengths`` (B,) int64 or None (every length
+is T; its ``mask`` (T, B, 1) bool or None is a property), ``nonlinearity``.
 
 Errors: x must be a 3-D float32/float64 array without NaN or inf (ValueError for
 NaN/inf and wrong shapes, TypeError for integer x); params and h0 shapes are

@@ -1,4 +1,4 @@
-"""Pieces the three fast cells share: one-allocation workspaces, lengths, gradients in."""
+"""Pieces the three fast cells share: one-allocation workspaces, biases, threads per call."""
 
 from __future__ import annotations
 
