@@ -21,9 +21,13 @@ A checkpoint is a directory::
 checkpoint whose files come from two different saves (a crash between two renames)
 or were changed afterwards is refused instead of silently mixing weights.
 
-Loading never executes code: archives are opened with ``np.load(allow_pickle=False)``
-(an object array is an error, not an unpickling), every array must be numeric
-(bool, int, uint or float), and JSON is plain data. Every failure is a
+Loading never executes code and never allocates what a file merely claims: each
+``.npy`` header is read and checked before its array (an object dtype is an error,
+not an unpickling; the shape's bytes must be the bytes the member holds), weights
+must be float32/float64 and training state numeric, and JSON is plain data, read
+with limits on its size and nesting depth (:data:`MAX_JSON_BYTES`,
+:data:`MAX_JSON_DEPTH`). Temp files of writes that a killed process left behind are
+removed the next time a write goes to that directory. Every failure is a
 :class:`~rnnkit.errors.CheckpointError` naming the file and what is wrong.
 
 JSON cannot hold arrays, tuples, non-finite floats or (portably) integers beyond
@@ -40,7 +44,9 @@ import io as _io
 import json
 import math
 import os
+import re
 import secrets
+import time
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -48,7 +54,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from rnnkit._version import __version__
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -56,6 +62,8 @@ __all__ = [
     "atomic_write",
     "save_json",
     "load_json",
+    "nonfinite_path",
+    "remove_stale_temps",
     "save_npz",
     "load_npz",
     "append_jsonl",
@@ -97,17 +105,74 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+# ".<name>.<pid>-<12 hex>.tmp": the writer's process id tells a stale temp file from a live one
+_TMP_RE = re.compile(r"^\..+\.(\d+)-[0-9a-f]{12}\.tmp$")
+_TMP_STALE_AGE = 3600.0  # seconds; where a process id cannot be checked (Windows)
+_cleaned_dirs: set[str] = set()
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True   # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temps(directory) -> list[str]:
+    """Remove the temp files that interrupted :func:`atomic_write` calls left in ``directory``.
+
+    A temp file is stale when the process that wrote it no longer runs (on Windows,
+    where that cannot be asked, when it is older than an hour); a write in progress
+    in another process keeps its file. Returns the paths removed.
+    """
+    directory = os.fspath(directory)
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TMP_RE.match(name)
+        if m is None:
+            continue
+        path = os.path.join(directory, name)
+        if os.name == "nt":
+            try:
+                stale = time.time() - os.path.getmtime(path) > _TMP_STALE_AGE
+            except OSError:
+                continue
+        else:
+            stale = not _process_alive(int(m.group(1)))
+        if stale:
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
 def atomic_write(path, write: Callable[[Any], None]) -> None:
     """Write a file atomically: ``write(binary_file)`` fills a temp file that replaces ``path``.
 
     The temp file lives in the same directory (a rename is only atomic within one
-    file system) and is created with ``O_EXCL`` under a random name; on any error,
-    KeyboardInterrupt included, it is removed and ``path`` is left as it was.
+    file system) and is created with ``O_EXCL`` under a name holding the process id;
+    on any error, KeyboardInterrupt included, it is removed and ``path`` is left as it
+    was. The first write into a directory removes the temp files that killed
+    processes left there (:func:`remove_stale_temps`).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    if directory not in _cleaned_dirs:
+        remove_stale_temps(directory)
+        _cleaned_dirs.add(directory)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
     # 0o666 filtered by the umask, like a plain open(): mkstemp's 0o600 would surprise users
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -131,43 +196,111 @@ def _write_bytes(path, data: bytes) -> None:
 
 # -- JSON ---------------------------------------------------------------------------
 
-def _json_bytes(obj) -> bytes:
-    # allow_nan=False: NaN/Infinity are not JSON; encode_state tags them instead
+# what a JSON file this library reads may hold: run files are kilobytes to a few
+# megabytes (a vocabulary, a history); past these a file is refused before parsing
+MAX_JSON_BYTES = 256 * 2 ** 20
+MAX_JSON_DEPTH = 100
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def nonfinite_path(obj, path: str = "") -> str | None:
+    """Where the first NaN or ±inf float in a tree of dicts/lists sits (``"a/b/3"``), or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "/")
+    if isinstance(obj, np.floating):
+        return None if np.isfinite(obj) else (path or "/")
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        found = nonfinite_path(v, f"{path}/{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
+
+
+def _json_bytes(obj, where: str = "JSON") -> bytes:
+    """Strict JSON: a NaN or inf anywhere is an RnnkitError naming where it sits."""
+    bad = nonfinite_path(obj)
+    if bad is not None:
+        raise RnnkitError(f"{where}: the value at {bad!r} is not a finite number (NaN or inf), "
+                          "which JSON cannot hold; the model or the data overflowed")
+    # allow_nan=False as a second guard: NaN/Infinity are not JSON
     return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
 def save_json(path, obj) -> None:
-    """Write ``obj`` as strict JSON (no NaN/Infinity), atomically."""
+    """Write ``obj`` as strict JSON, atomically.
+
+    A NaN or inf in ``obj`` is an RnnkitError naming the file and the key (nothing is
+    written); a value JSON cannot hold (an object, a set) is a TypeError.
+    """
+    where = os.fspath(path)
     try:
-        data = _json_bytes(obj)
+        data = _json_bytes(obj, where)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"save_json: {os.fspath(path)}: cannot write as JSON: {exc}") from exc
+        raise TypeError(f"{where}: cannot write as JSON: {exc}") from exc
     _write_bytes(path, data)
 
 
+def _json_depth(data: bytes) -> int:
+    """The deepest nesting of brackets in JSON text, strings skipped (no recursion)."""
+    stripped = _JSON_STRING.sub(b'""', data)
+    buf = np.frombuffer(stripped, dtype=np.uint8)
+    step = (np.isin(buf, (ord("["), ord("{"))).astype(np.int32)
+            - np.isin(buf, (ord("]"), ord("}"))).astype(np.int32))
+    return int(np.cumsum(step).max(initial=0))
+
+
 def _parse_json(data: bytes, path: str):
+    if len(data) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path}: {len(data)} bytes is more than the {MAX_JSON_BYTES} bytes a "
+                              "JSON file of rnnkit may hold")
+    depth = _json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{path}: JSON nested {depth} levels deep, more than the "
+                              f"{MAX_JSON_DEPTH} a file of rnnkit may hold (corrupted?)")
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: not valid JSON (truncated or corrupted?): {exc}") from exc
+    except ValueError as exc:   # NaN/Infinity; int() of more digits than Python converts
+        raise CheckpointError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CheckpointError(f"{path}: JSON nested too deeply (corrupted?)") from exc
 
 
-def _read_bytes(path: str) -> bytes:
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _read_bytes(path: str, limit: int | None = None) -> bytes:
     try:
+        if limit is not None:
+            size = os.path.getsize(path)
+            if size > limit:
+                raise CheckpointError(f"{path}: {size} bytes is more than the {limit} bytes "
+                                      "such a file may hold here")
         with open(path, "rb") as f:
             return f.read()
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: file not found") from exc
+    except IsADirectoryError as exc:
+        raise CheckpointError(f"{path}: is a directory, not a file") from exc
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc}") from exc
 
 
 def load_json(path):
-    """Read a JSON file; a missing, unreadable or malformed file is a CheckpointError."""
+    """Read a JSON file; a missing, unreadable, malformed, too large or too deeply nested
+    file, or one holding NaN/Infinity, is a CheckpointError naming it."""
     path = os.fspath(path)
-    return _parse_json(_read_bytes(path), path)
+    return _parse_json(_read_bytes(path, MAX_JSON_BYTES), path)
 
 
 def append_jsonl(path, record: Mapping, fsync: bool = True) -> None:
@@ -251,55 +384,100 @@ def save_npz(path, arrays: Mapping[str, np.ndarray]) -> None:
     _write_bytes(path, data)
 
 
-def _parse_npz(data: bytes, path: str) -> dict[str, np.ndarray]:
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, float_only: bool) -> np.ndarray:
+    """One ``.npy`` member, its header checked before anything is allocated.
+
+    The magic string, the header (dtype, shape, order) and the dtype (numeric; only
+    float32/float64 with ``float_only``) are checked, and the bytes the header's shape
+    implies must be exactly the bytes the member holds: a header claiming (10**12,)
+    is refused instead of allocated.
+    """
+    name = info.filename
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+        except (ValueError, EOFError) as exc:
+            raise CheckpointError(f"{path}: member {name!r} is not a NumPy array (.npy): {exc}") from exc
+        try:
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"format version {version} (rnnkit writes 1.0 and 2.0)")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            raise CheckpointError(f"{path}: member {name!r} has a malformed .npy header: {exc}") from exc
+        key = name[:-4]
+        if dtype.hasobject or dtype.fields is not None or dtype.kind not in _NUMERIC_KINDS:
+            raise CheckpointError(f"{path}: array {key!r} must be numeric, got dtype {dtype} "
+                                  "(object arrays are never unpickled)")
+        if float_only and not (dtype.kind == "f" and dtype.itemsize in (4, 8)):
+            raise CheckpointError(f"{path}: array {key!r} has dtype {dtype}; model weights must be "
+                                  "float32 or float64")
+        expected = dtype.itemsize * math.prod(shape)
+        held = info.file_size - f.tell()
+        if expected != held:
+            raise CheckpointError(f"{path}: array {key!r}: its header says shape {shape} of {dtype} "
+                                  f"({expected} bytes) but the member holds {held} bytes")
+        buf = bytearray(f.read(held))
+    arr = np.ndarray(shape, dtype=dtype, buffer=buf, order="F" if fortran else "C")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _parse_npz(data: bytes, path: str, float_only: bool = False) -> dict[str, np.ndarray]:
     """Read every array of an in-memory ``.npz``; any defect is a CheckpointError."""
     if not data:
         raise CheckpointError(f"{path}: file is empty")
+    if not data.startswith(b"PK"):
+        raise CheckpointError(f"{path}: not an .npz (zip) archive (it does not start with the zip magic)")
+    out: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(_io.BytesIO(data)) as zf:
-            names = zf.namelist()
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                raise CheckpointError(f"{path}: duplicate members in the archive")
+            for n in names:
+                if not n.endswith(".npy") or len(n) == 4:
+                    raise CheckpointError(f"{path}: unexpected member {n!r} (an .npz holds only .npy files)")
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise CheckpointError(f"{path}: member {info.filename!r} is compressed; rnnkit "
+                                          "writes and reads stored (uncompressed) archives only")
             # testzip reads every member and checks its CRC-32: catches flipped bytes
             bad = zf.testzip()
+            if bad is not None:
+                raise CheckpointError(f"{path}: member {bad!r} is corrupted (CRC mismatch)")
+            for info in infos:
+                out[info.filename[:-4]] = _read_member(zf, info, path, float_only)
+    except CheckpointError:
+        raise
     except zipfile.BadZipFile as exc:
         raise CheckpointError(f"{path}: not a complete .npz (zip) archive — truncated or "
                               f"corrupted ({exc})") from exc
-    except (OSError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot read the archive: {exc}") from exc
-    if bad is not None:
-        raise CheckpointError(f"{path}: member {bad!r} is corrupted (CRC mismatch)")
-    if len(set(names)) != len(names):
-        raise CheckpointError(f"{path}: duplicate members in the archive")
-    for n in names:
-        if not n.endswith(".npy"):
-            raise CheckpointError(f"{path}: unexpected member {n!r} (an .npz holds only .npy files)")
-    out: dict[str, np.ndarray] = {}
-    try:
-        with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    arr = npz[key]
-                except ValueError as exc:
-                    # numpy says "Object arrays cannot be loaded when allow_pickle=False"
-                    raise CheckpointError(f"{path}: array {key!r} cannot be loaded without "
-                                          f"pickle (object array?): {exc}") from exc
-                _check_numeric(key, arr, path, exc_type=CheckpointError)
-                out[key] = arr
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: cannot read the archive: {exc}") from exc
     return out
 
 
-def load_npz(path) -> dict[str, np.ndarray]:
+def _npz_limit() -> int:
+    """The largest archive read into memory: what the machine has available."""
+    from rnnkit.limits import available_memory
+    return available_memory()
+
+
+def load_npz(path, float_only: bool = False) -> dict[str, np.ndarray]:
     """Load every array of an ``.npz`` into memory, refusing anything unsafe or broken.
 
-    Uses ``allow_pickle=False`` (an object array is refused, never unpickled), checks
-    that the file is a complete zip archive with intact CRCs and that every array is
-    numeric. Errors are CheckpointError naming the file.
+    Checks that the file is a complete, uncompressed zip archive with intact CRCs,
+    that every member is a ``.npy`` array whose header matches its size, and that every
+    array is numeric (float32/float64 only with ``float_only``). Nothing is unpickled.
+    Errors are CheckpointError naming the file.
     """
     path = os.fspath(path)
-    return _parse_npz(_read_bytes(path), path)
+    return _parse_npz(_read_bytes(path, _npz_limit()), path, float_only)
 
 
 # -- state trees <-> JSON + arrays --------------------------------------------------
@@ -422,7 +600,7 @@ def save_checkpoint(directory, config: dict, arrays: Mapping[str, np.ndarray],
     if training_state is not None:
         state_json, state_arrays = encode_state(training_state)
         blobs[TRAINER_NPZ] = _npz_bytes(state_arrays, where)
-        blobs[TRAINER_JSON] = _json_bytes(state_json)
+        blobs[TRAINER_JSON] = _json_bytes(state_json, os.path.join(directory, TRAINER_JSON))
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -432,7 +610,7 @@ def save_checkpoint(directory, config: dict, arrays: Mapping[str, np.ndarray],
         "files": {name: {"sha256": _sha256(b), "bytes": len(b)} for name, b in blobs.items()},
     }
     try:
-        header_bytes = _json_bytes(header)
+        header_bytes = _json_bytes(header, os.path.join(directory, CONFIG_FILE))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where}: config/meta must be JSON-able: {exc}") from exc
     os.makedirs(directory, exist_ok=True)
@@ -484,7 +662,8 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
 
     Checks, each failure a CheckpointError naming the file (and key): ``config.json``
     is valid JSON in this format with a version this code reads; every listed file is
-    present, a complete zip archive of numeric arrays (``allow_pickle=False``) and has
+    present, a complete zip archive of ``.npy`` arrays whose headers match their sizes
+    (weights float32/float64, training state numeric; nothing unpickled), and has
     the recorded SHA-256; with ``expected`` (a Module, or a dict name -> array or shape)
     the weights have exactly its keys and shapes.
     """
@@ -516,7 +695,7 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
         info = files[name]
         if not isinstance(info, dict) or "sha256" not in info:
             raise CheckpointError(f"{cfg_path}: no sha256 recorded for {name}")
-        data = _read_bytes(path)
+        data = _read_bytes(path, MAX_JSON_BYTES if name.endswith(".json") else _npz_limit())
         # parse first: a truncated archive gets the precise message, not just "changed"
         value = parse(data, path)
         if _sha256(data) != info["sha256"]:
@@ -526,7 +705,7 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
                 "saving or comes from another save (interrupted write?)")
         return value
 
-    arrays = load_listed(MODEL_FILE, _parse_npz)
+    arrays = load_listed(MODEL_FILE, lambda data, path: _parse_npz(data, path, float_only=True))
     if expected is not None:
         check_arrays(arrays, expected, os.path.join(directory, MODEL_FILE))
 
