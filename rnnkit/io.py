@@ -40,21 +40,19 @@ JSON plus a dict of arrays, with small tags: ``{"__ndarray__": key}``,
 from __future__ import annotations
 
 import hashlib
-import io as _io
 import json
 import math
 import os
 import re
-import secrets
-import time
-import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
+from rnnkit._files import _read_bytes, _write_bytes, atomic_write, remove_stale_temps
 from rnnkit._version import __version__
 from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.npz import _check_numeric, _npz_bytes, _npz_limit, _parse_npz, load_npz, save_npz
 
 __all__ = [
     "FORMAT_VERSION",
@@ -83,115 +81,8 @@ MODEL_FILE = "model.npz"
 TRAINER_JSON = "trainer.json"
 TRAINER_NPZ = "trainer.npz"
 
-# bool, signed int, unsigned int, float: everything a model or optimizer stores
-_NUMERIC_KINDS = "biuf"
 # integers beyond this lose precision in JSON readers that use doubles
 _JSON_SAFE_INT = 2 ** 53
-
-
-# -- atomic writes ------------------------------------------------------------------
-
-def _fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (not possible, and not needed, on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# ".<name>.<pid>-<12 hex>.tmp": the writer's process id tells a stale temp file from a live one
-_TMP_RE = re.compile(r"^\..+\.(\d+)-[0-9a-f]{12}\.tmp$")
-_TMP_STALE_AGE = 3600.0  # seconds; where a process id cannot be checked (Windows)
-_cleaned_dirs: set[str] = set()
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True   # exists (another user's), or cannot tell: keep its file
-    return True
-
-
-def remove_stale_temps(directory) -> list[str]:
-    """Remove the temp files that interrupted :func:`atomic_write` calls left in ``directory``.
-
-    A temp file is stale when the process that wrote it no longer runs (on Windows,
-    where that cannot be asked, when it is older than an hour); a write in progress
-    in another process keeps its file. Returns the paths removed.
-    """
-    directory = os.fspath(directory)
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        m = _TMP_RE.match(name)
-        if m is None:
-            continue
-        path = os.path.join(directory, name)
-        if os.name == "nt":
-            try:
-                stale = time.time() - os.path.getmtime(path) > _TMP_STALE_AGE
-            except OSError:
-                continue
-        else:
-            stale = not _process_alive(int(m.group(1)))
-        if stale:
-            try:
-                os.unlink(path)
-                removed.append(path)
-            except OSError:
-                pass
-    return removed
-
-
-def atomic_write(path, write: Callable[[Any], None]) -> None:
-    """Write a file atomically: ``write(binary_file)`` fills a temp file that replaces ``path``.
-
-    The temp file lives in the same directory (a rename is only atomic within one
-    file system) and is created with ``O_EXCL`` under a name holding the process id;
-    on any error, KeyboardInterrupt included, it is removed and ``path`` is left as it
-    was. The first write into a directory removes the temp files that killed
-    processes left there (:func:`remove_stale_temps`).
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    if directory not in _cleaned_dirs:
-        remove_stale_temps(directory)
-        _cleaned_dirs.add(directory)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
-    # 0o666 filtered by the umask, like a plain open(): mkstemp's 0o600 would surprise users
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _write_bytes(path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
 
 
 # -- JSON ---------------------------------------------------------------------------
@@ -279,23 +170,6 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _read_bytes(path: str, limit: int | None = None) -> bytes:
-    try:
-        if limit is not None:
-            size = os.path.getsize(path)
-            if size > limit:
-                raise CheckpointError(f"{path}: {size} bytes is more than the {limit} bytes "
-                                      "such a file may hold here")
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise CheckpointError(f"{path}: is a directory, not a file") from exc
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read: {exc}") from exc
-
-
 def load_json(path):
     """Read a JSON file; a missing, unreadable, malformed, too large or too deeply nested
     file, or one holding NaN/Infinity, is a CheckpointError naming it."""
@@ -343,141 +217,6 @@ def read_jsonl(path) -> list[dict]:
                 break
             raise CheckpointError(f"{path}: line {i} is not valid JSON: {exc}") from exc
     return out
-
-
-# -- npz ----------------------------------------------------------------------------
-
-def _check_numeric(name: str, arr: np.ndarray, where: str, exc_type=TypeError) -> None:
-    if arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.fields is not None:
-        raise exc_type(f"{where}: array {name!r} must be numeric (bool, int or float), "
-                       f"got dtype {arr.dtype}")
-
-
-def _npz_bytes(arrays: Mapping[str, np.ndarray], where: str) -> bytes:
-    """An .npz archive as ``np.savez`` writes it (stored, one ``name.npy`` per array).
-
-    Written by hand rather than through ``np.savez`` so that no array name can clash
-    with its keyword arguments, pickling is off, and the bytes depend only on the
-    arrays (a fixed member timestamp): saving the same weights twice gives the same file.
-    """
-    buf = _io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, value in arrays.items():
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"{where}: array names must be non-empty strings, got {name!r}")
-            arr = np.asarray(value)
-            _check_numeric(name, arr, where)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npz(path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Save named numeric arrays as an uncompressed ``.npz``, atomically; no pickle.
-
-    ``np.load(path)`` reads the result. An object, string or structured array is a
-    TypeError (it could only be stored by pickling).
-    """
-    data = _npz_bytes(arrays, f"save_npz: {os.fspath(path)}")
-    _write_bytes(path, data)
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, float_only: bool) -> np.ndarray:
-    """One ``.npy`` member, its header checked before anything is allocated.
-
-    The magic string, the header (dtype, shape, order) and the dtype (numeric; only
-    float32/float64 with ``float_only``) are checked, and the bytes the header's shape
-    implies must be exactly the bytes the member holds: a header claiming (10**12,)
-    is refused instead of allocated.
-    """
-    name = info.filename
-    with zf.open(info) as f:
-        try:
-            version = np.lib.format.read_magic(f)
-        except (ValueError, EOFError) as exc:
-            raise CheckpointError(f"{path}: member {name!r} is not a NumPy array (.npy): {exc}") from exc
-        try:
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"format version {version} (rnnkit writes 1.0 and 2.0)")
-        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
-            raise CheckpointError(f"{path}: member {name!r} has a malformed .npy header: {exc}") from exc
-        key = name[:-4]
-        if dtype.hasobject or dtype.fields is not None or dtype.kind not in _NUMERIC_KINDS:
-            raise CheckpointError(f"{path}: array {key!r} must be numeric, got dtype {dtype} "
-                                  "(object arrays are never unpickled)")
-        if float_only and not (dtype.kind == "f" and dtype.itemsize in (4, 8)):
-            raise CheckpointError(f"{path}: array {key!r} has dtype {dtype}; model weights must be "
-                                  "float32 or float64")
-        expected = dtype.itemsize * math.prod(shape)
-        held = info.file_size - f.tell()
-        if expected != held:
-            raise CheckpointError(f"{path}: array {key!r}: its header says shape {shape} of {dtype} "
-                                  f"({expected} bytes) but the member holds {held} bytes")
-        buf = bytearray(f.read(held))
-    arr = np.ndarray(shape, dtype=dtype, buffer=buf, order="F" if fortran else "C")
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
-
-
-def _parse_npz(data: bytes, path: str, float_only: bool = False) -> dict[str, np.ndarray]:
-    """Read every array of an in-memory ``.npz``; any defect is a CheckpointError."""
-    if not data:
-        raise CheckpointError(f"{path}: file is empty")
-    if not data.startswith(b"PK"):
-        raise CheckpointError(f"{path}: not an .npz (zip) archive (it does not start with the zip magic)")
-    out: dict[str, np.ndarray] = {}
-    try:
-        with zipfile.ZipFile(_io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-            names = [i.filename for i in infos]
-            if len(set(names)) != len(names):
-                raise CheckpointError(f"{path}: duplicate members in the archive")
-            for n in names:
-                if not n.endswith(".npy") or len(n) == 4:
-                    raise CheckpointError(f"{path}: unexpected member {n!r} (an .npz holds only .npy files)")
-            for info in infos:
-                if info.compress_type != zipfile.ZIP_STORED:
-                    raise CheckpointError(f"{path}: member {info.filename!r} is compressed; rnnkit "
-                                          "writes and reads stored (uncompressed) archives only")
-            # testzip reads every member and checks its CRC-32: catches flipped bytes
-            bad = zf.testzip()
-            if bad is not None:
-                raise CheckpointError(f"{path}: member {bad!r} is corrupted (CRC mismatch)")
-            for info in infos:
-                out[info.filename[:-4]] = _read_member(zf, info, path, float_only)
-    except CheckpointError:
-        raise
-    except zipfile.BadZipFile as exc:
-        raise CheckpointError(f"{path}: not a complete .npz (zip) archive — truncated or "
-                              f"corrupted ({exc})") from exc
-    except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot read the archive: {exc}") from exc
-    return out
-
-
-def _npz_limit() -> int:
-    """The largest archive read into memory: what the machine has available."""
-    from rnnkit.limits import available_memory
-    return available_memory()
-
-
-def load_npz(path, float_only: bool = False) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` into memory, refusing anything unsafe or broken.
-
-    Checks that the file is a complete, uncompressed zip archive with intact CRCs,
-    that every member is a ``.npy`` array whose header matches its size, and that every
-    array is numeric (float32/float64 only with ``float_only``). Nothing is unpickled.
-    Errors are CheckpointError naming the file.
-    """
-    path = os.fspath(path)
-    return _parse_npz(_read_bytes(path, _npz_limit()), path, float_only)
 
 
 # -- state trees <-> JSON + arrays --------------------------------------------------

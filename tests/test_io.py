@@ -313,7 +313,8 @@ def test_stale_temp_files_are_removed_on_the_next_write(tmp_path):
     live.write_bytes(b"half")
     other = tmp_path / ".notes.tmp"
     other.write_bytes(b"user file")
-    rkio._cleaned_dirs.discard(str(tmp_path))
+    from rnnkit import _files
+    _files._cleaned_dirs.discard(str(tmp_path))
     rkio.save_json(tmp_path / "a.json", {"x": 1})
     assert not stale.exists() and live.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".notes.tmp", live.name, "a.json"])

@@ -160,7 +160,7 @@ def test_cli_size_flags_are_refused_naming_the_flag(tmp_path, capsys, monkeypatc
     for argv, flag in cases:
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
-        assert err.startswith(f"error: ") and flag in err and "more than the 2.0 GiB" in err, err
+        assert err.startswith("error: ") and flag in err and "more than the 2.0 GiB" in err, err
         assert len(err.strip().splitlines()) == 1
 
 
