@@ -3,7 +3,8 @@
 A training command runs in a subprocess and is killed with SIGKILL at a random moment
 (writes included), again and again; after each kill the directory must load (no
 half-written checkpoint, stale temp files removed on the next run), a model the
-directory offers must generate, and the last run, resumed to the end, must give
+directory offers must generate and score the text better than its initial weights,
+and the last run, resumed to the end, must give
 weights bit-identical to a run that was never killed. ``RNNKIT_FUZZ=full`` kills 20
 times instead of 3.
 """
@@ -40,6 +41,21 @@ def _env():
     return env
 
 
+def _beats_initial(run, text: str) -> int:
+    """1 after asserting that the run's model scores ``text`` better than its initial weights."""
+    from rnnkit.models import build
+    from rnnkit.tasks.lm import CharLanguageModel
+
+    lm = CharLanguageModel.load(run)
+    trained = lm.evaluate(text)["bits_per_char"]
+    lm.model_ = build(lm.model_.config())       # the same network, weights as initialised
+    lm.model_.eval()
+    initial = lm.evaluate(text)["bits_per_char"]
+    assert trained < initial, f"{run}: the model ({trained:.4f} bits/char) does not beat its initial " \
+                              f"weights ({initial:.4f})"
+    return 1
+
+
 def _weights(directory) -> dict:
     return rkio.load_checkpoint(directory).arrays
 
@@ -60,7 +76,8 @@ def test_kill_9_leaves_a_loadable_directory_and_resume_is_exact(tmp_path):
     reference = _weights(ref / "train")
 
     run = tmp_path / "run"
-    kills = 0
+    sample = text.read_text()[:1000]
+    kills = trained = 0
     while kills < KILLS:
         extra = ["--resume"] if rkio.is_checkpoint(run / "train") else ["--force"]
         proc = subprocess.Popen(_cmd(text, run, *extra), env=_env(), stdout=subprocess.DEVNULL,
@@ -82,12 +99,15 @@ def test_kill_9_leaves_a_loadable_directory_and_resume_is_exact(tmp_path):
                 rkio.load_checkpoint(d)
         if (run / "config.json").exists():
             assert main(["generate", str(run), "--length", "5", "--seed", "0"]) == 0
+            trained += _beats_initial(run, sample)
+    assert trained >= 1 or kills < 2, "no kill left a directory with a model"
     # resume to the end: bit-identical to the run that was never killed
     while True:
         extra = ["--resume"] if rkio.is_checkpoint(run / "train") else ["--force"]
         res = subprocess.run(_cmd(text, run, *extra), env=_env(), capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]
         break
+    print(f"kill -9: {kills} kills, {trained} directories with a model that beats its initial weights")
     final = _weights(run / "train")
     assert sorted(final) == sorted(reference)
     for k in reference:
