@@ -203,6 +203,11 @@ def restore_training_state(t, ckpt: rkio.Checkpoint) -> None:
         t._eval_due = bool(s["eval_due"])
         t._last_eval_step = int(s["last_eval_step"])
         t._carry = s["carry"]
+        parts = t._carry if isinstance(t._carry, (tuple, list)) else (t._carry,)
+        if t._carry is not None and not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim == 3
+                                            for a in parts):
+            raise CheckpointError(f"{where}: trainer.json's carried state must be float arrays of shape "
+                                  "(layers*directions, B, H), or null")
         if t._dp is not None:
             _restore_rank(t, s)
         best = s["best"]
