@@ -15,6 +15,11 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or inf: bad data at a model's entry, or
+    activations that overflowed inside it (the Trainer tells the two apart)."""
+
+
 def check_dtype(dtype, where: str):
     """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
     try:
@@ -45,7 +50,7 @@ def check_float_array(a, name: str, where: str, ndim: int | None = None, dims: s
         shape = f" {dims}" if dims else ""
         raise ValueError(f"{where}: expected {name} with {ndim} dims{shape}, got {a.ndim}")
     if finite and not all_finite(a):
-        raise ValueError(f"{where}: {name} contains NaN or inf")
+        raise NonFiniteError(f"{where}: {name} contains NaN or inf")
     return a
 
 

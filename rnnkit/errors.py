@@ -20,3 +20,7 @@ class DivergenceError(RnnkitError):
 
 class PerformanceWarning(UserWarning):
     """rnnkit runs, but slower than it could: e.g. the compiled loops were not built."""
+
+
+class ResourceLimitError(RnnkitError):
+    """A size (of a model, a sequence, a file) whose memory estimate exceeds what is available."""

@@ -21,9 +21,13 @@ A checkpoint is a directory::
 checkpoint whose files come from two different saves (a crash between two renames)
 or were changed afterwards is refused instead of silently mixing weights.
 
-Loading never executes code: archives are opened with ``np.load(allow_pickle=False)``
-(an object array is an error, not an unpickling), every array must be numeric
-(bool, int, uint or float), and JSON is plain data. Every failure is a
+Loading never executes code and never allocates what a file merely claims: each
+``.npy`` header is read and checked before its array (an object dtype is an error,
+not an unpickling; the shape's bytes must be the bytes the member holds), weights
+must be float32/float64 and training state numeric, and JSON is plain data, read
+with limits on its size and nesting depth (:data:`MAX_JSON_BYTES`,
+:data:`MAX_JSON_DEPTH`). Temp files of writes that a killed process left behind are
+removed the next time a write goes to that directory. Every failure is a
 :class:`~rnnkit.errors.CheckpointError` naming the file and what is wrong.
 
 JSON cannot hold arrays, tuples, non-finite floats or (portably) integers beyond
@@ -36,19 +40,19 @@ JSON plus a dict of arrays, with small tags: ``{"__ndarray__": key}``,
 from __future__ import annotations
 
 import hashlib
-import io as _io
 import json
 import math
 import os
-import secrets
-import zipfile
+import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
+from rnnkit._files import _read_bytes, _write_bytes, atomic_write, remove_stale_temps
 from rnnkit._version import __version__
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.npz import _check_numeric, _npz_bytes, _npz_limit, _parse_npz, load_npz, save_npz
 
 __all__ = [
     "FORMAT_VERSION",
@@ -56,6 +60,8 @@ __all__ = [
     "atomic_write",
     "save_json",
     "load_json",
+    "nonfinite_path",
+    "remove_stale_temps",
     "save_npz",
     "load_npz",
     "append_jsonl",
@@ -75,99 +81,100 @@ MODEL_FILE = "model.npz"
 TRAINER_JSON = "trainer.json"
 TRAINER_NPZ = "trainer.npz"
 
-# bool, signed int, unsigned int, float: everything a model or optimizer stores
-_NUMERIC_KINDS = "biuf"
 # integers beyond this lose precision in JSON readers that use doubles
 _JSON_SAFE_INT = 2 ** 53
 
 
-# -- atomic writes ------------------------------------------------------------------
-
-def _fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (not possible, and not needed, on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write: Callable[[Any], None]) -> None:
-    """Write a file atomically: ``write(binary_file)`` fills a temp file that replaces ``path``.
-
-    The temp file lives in the same directory (a rename is only atomic within one
-    file system) and is created with ``O_EXCL`` under a random name; on any error,
-    KeyboardInterrupt included, it is removed and ``path`` is left as it was.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # 0o666 filtered by the umask, like a plain open(): mkstemp's 0o600 would surprise users
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _write_bytes(path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
-
-
 # -- JSON ---------------------------------------------------------------------------
 
-def _json_bytes(obj) -> bytes:
-    # allow_nan=False: NaN/Infinity are not JSON; encode_state tags them instead
+# what a JSON file this library reads may hold: run files are kilobytes to a few
+# megabytes (a vocabulary, a history); past these a file is refused before parsing
+MAX_JSON_BYTES = 256 * 2 ** 20
+MAX_JSON_DEPTH = 100
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def nonfinite_path(obj, path: str = "") -> str | None:
+    """Where the first NaN or ±inf float in a tree of dicts/lists sits (``"a/b/3"``), or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "/")
+    if isinstance(obj, np.floating):
+        return None if np.isfinite(obj) else (path or "/")
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        found = nonfinite_path(v, f"{path}/{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
+
+
+def _json_bytes(obj, where: str = "JSON") -> bytes:
+    """Strict JSON: a NaN or inf anywhere is an RnnkitError naming where it sits."""
+    bad = nonfinite_path(obj)
+    if bad is not None:
+        raise RnnkitError(f"{where}: the value at {bad!r} is not a finite number (NaN or inf), "
+                          "which JSON cannot hold; the model or the data overflowed")
+    # allow_nan=False as a second guard: NaN/Infinity are not JSON
     return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
 
 
 def save_json(path, obj) -> None:
-    """Write ``obj`` as strict JSON (no NaN/Infinity), atomically."""
+    """Write ``obj`` as strict JSON, atomically.
+
+    A NaN or inf in ``obj`` is an RnnkitError naming the file and the key (nothing is
+    written); a value JSON cannot hold (an object, a set) is a TypeError.
+    """
+    where = os.fspath(path)
     try:
-        data = _json_bytes(obj)
+        data = _json_bytes(obj, where)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"save_json: {os.fspath(path)}: cannot write as JSON: {exc}") from exc
+        raise TypeError(f"{where}: cannot write as JSON: {exc}") from exc
     _write_bytes(path, data)
 
 
+def _json_depth(data: bytes) -> int:
+    """The deepest nesting of brackets in JSON text, strings skipped (no recursion)."""
+    stripped = _JSON_STRING.sub(b'""', data)
+    buf = np.frombuffer(stripped, dtype=np.uint8)
+    step = (np.isin(buf, (ord("["), ord("{"))).astype(np.int32)
+            - np.isin(buf, (ord("]"), ord("}"))).astype(np.int32))
+    return int(np.cumsum(step).max(initial=0))
+
+
 def _parse_json(data: bytes, path: str):
+    if len(data) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path}: {len(data)} bytes is more than the {MAX_JSON_BYTES} bytes a "
+                              "JSON file of rnnkit may hold")
+    depth = _json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{path}: JSON nested {depth} levels deep, more than the "
+                              f"{MAX_JSON_DEPTH} a file of rnnkit may hold (corrupted?)")
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: not valid JSON (truncated or corrupted?): {exc}") from exc
+    except ValueError as exc:   # NaN/Infinity; int() of more digits than Python converts
+        raise CheckpointError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CheckpointError(f"{path}: JSON nested too deeply (corrupted?)") from exc
 
 
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read: {exc}") from exc
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def load_json(path):
-    """Read a JSON file; a missing, unreadable or malformed file is a CheckpointError."""
+    """Read a JSON file; a missing, unreadable, malformed, too large or too deeply nested
+    file, or one holding NaN/Infinity, is a CheckpointError naming it."""
     path = os.fspath(path)
-    return _parse_json(_read_bytes(path), path)
+    return _parse_json(_read_bytes(path, MAX_JSON_BYTES), path)
 
 
 def append_jsonl(path, record: Mapping, fsync: bool = True) -> None:
@@ -210,96 +217,6 @@ def read_jsonl(path) -> list[dict]:
                 break
             raise CheckpointError(f"{path}: line {i} is not valid JSON: {exc}") from exc
     return out
-
-
-# -- npz ----------------------------------------------------------------------------
-
-def _check_numeric(name: str, arr: np.ndarray, where: str, exc_type=TypeError) -> None:
-    if arr.dtype.kind not in _NUMERIC_KINDS or arr.dtype.fields is not None:
-        raise exc_type(f"{where}: array {name!r} must be numeric (bool, int or float), "
-                       f"got dtype {arr.dtype}")
-
-
-def _npz_bytes(arrays: Mapping[str, np.ndarray], where: str) -> bytes:
-    """An .npz archive as ``np.savez`` writes it (stored, one ``name.npy`` per array).
-
-    Written by hand rather than through ``np.savez`` so that no array name can clash
-    with its keyword arguments, pickling is off, and the bytes depend only on the
-    arrays (a fixed member timestamp): saving the same weights twice gives the same file.
-    """
-    buf = _io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, value in arrays.items():
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"{where}: array names must be non-empty strings, got {name!r}")
-            arr = np.asarray(value)
-            _check_numeric(name, arr, where)
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, arr, allow_pickle=False)
-    return buf.getvalue()
-
-
-def save_npz(path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Save named numeric arrays as an uncompressed ``.npz``, atomically; no pickle.
-
-    ``np.load(path)`` reads the result. An object, string or structured array is a
-    TypeError (it could only be stored by pickling).
-    """
-    data = _npz_bytes(arrays, f"save_npz: {os.fspath(path)}")
-    _write_bytes(path, data)
-
-
-def _parse_npz(data: bytes, path: str) -> dict[str, np.ndarray]:
-    """Read every array of an in-memory ``.npz``; any defect is a CheckpointError."""
-    if not data:
-        raise CheckpointError(f"{path}: file is empty")
-    try:
-        with zipfile.ZipFile(_io.BytesIO(data)) as zf:
-            names = zf.namelist()
-            # testzip reads every member and checks its CRC-32: catches flipped bytes
-            bad = zf.testzip()
-    except zipfile.BadZipFile as exc:
-        raise CheckpointError(f"{path}: not a complete .npz (zip) archive — truncated or "
-                              f"corrupted ({exc})") from exc
-    except (OSError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot read the archive: {exc}") from exc
-    if bad is not None:
-        raise CheckpointError(f"{path}: member {bad!r} is corrupted (CRC mismatch)")
-    if len(set(names)) != len(names):
-        raise CheckpointError(f"{path}: duplicate members in the archive")
-    for n in names:
-        if not n.endswith(".npy"):
-            raise CheckpointError(f"{path}: unexpected member {n!r} (an .npz holds only .npy files)")
-    out: dict[str, np.ndarray] = {}
-    try:
-        with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    arr = npz[key]
-                except ValueError as exc:
-                    # numpy says "Object arrays cannot be loaded when allow_pickle=False"
-                    raise CheckpointError(f"{path}: array {key!r} cannot be loaded without "
-                                          f"pickle (object array?): {exc}") from exc
-                _check_numeric(key, arr, path, exc_type=CheckpointError)
-                out[key] = arr
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{path}: cannot read the archive: {exc}") from exc
-    return out
-
-
-def load_npz(path) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` into memory, refusing anything unsafe or broken.
-
-    Uses ``allow_pickle=False`` (an object array is refused, never unpickled), checks
-    that the file is a complete zip archive with intact CRCs and that every array is
-    numeric. Errors are CheckpointError naming the file.
-    """
-    path = os.fspath(path)
-    return _parse_npz(_read_bytes(path), path)
 
 
 # -- state trees <-> JSON + arrays --------------------------------------------------
@@ -422,7 +339,7 @@ def save_checkpoint(directory, config: dict, arrays: Mapping[str, np.ndarray],
     if training_state is not None:
         state_json, state_arrays = encode_state(training_state)
         blobs[TRAINER_NPZ] = _npz_bytes(state_arrays, where)
-        blobs[TRAINER_JSON] = _json_bytes(state_json)
+        blobs[TRAINER_JSON] = _json_bytes(state_json, os.path.join(directory, TRAINER_JSON))
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -432,7 +349,7 @@ def save_checkpoint(directory, config: dict, arrays: Mapping[str, np.ndarray],
         "files": {name: {"sha256": _sha256(b), "bytes": len(b)} for name, b in blobs.items()},
     }
     try:
-        header_bytes = _json_bytes(header)
+        header_bytes = _json_bytes(header, os.path.join(directory, CONFIG_FILE))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where}: config/meta must be JSON-able: {exc}") from exc
     os.makedirs(directory, exist_ok=True)
@@ -484,7 +401,8 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
 
     Checks, each failure a CheckpointError naming the file (and key): ``config.json``
     is valid JSON in this format with a version this code reads; every listed file is
-    present, a complete zip archive of numeric arrays (``allow_pickle=False``) and has
+    present, a complete zip archive of ``.npy`` arrays whose headers match their sizes
+    (weights float32/float64, training state numeric; nothing unpickled), and has
     the recorded SHA-256; with ``expected`` (a Module, or a dict name -> array or shape)
     the weights have exactly its keys and shapes.
     """
@@ -516,7 +434,7 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
         info = files[name]
         if not isinstance(info, dict) or "sha256" not in info:
             raise CheckpointError(f"{cfg_path}: no sha256 recorded for {name}")
-        data = _read_bytes(path)
+        data = _read_bytes(path, MAX_JSON_BYTES if name.endswith(".json") else _npz_limit())
         # parse first: a truncated archive gets the precise message, not just "changed"
         value = parse(data, path)
         if _sha256(data) != info["sha256"]:
@@ -526,7 +444,7 @@ def load_checkpoint(directory, expected=None) -> Checkpoint:
                 "saving or comes from another save (interrupted write?)")
         return value
 
-    arrays = load_listed(MODEL_FILE, _parse_npz)
+    arrays = load_listed(MODEL_FILE, lambda data, path: _parse_npz(data, path, float_only=True))
     if expected is not None:
         check_arrays(arrays, expected, os.path.join(directory, MODEL_FILE))
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._checks import check_number
+from rnnkit._checks import NonFiniteError, check_number
 
 __all__ = [
     "log_softmax",
@@ -124,7 +124,7 @@ def _check_finite_targets(target: np.ndarray, valid: np.ndarray | None, where: s
     if valid is not None:
         bad &= valid
     if bad.any():
-        raise ValueError(f"{where}: {name} contains NaN or inf at {int(bad.sum())} valid "
+        raise NonFiniteError(f"{where}: {name} contains NaN or inf at {int(bad.sum())} valid "
                          "position(s); mask them out or fix the data")
 
 

@@ -222,8 +222,8 @@ def write_run_report(run_dir, title: str, sections: list[Section] | None = None,
         if fig is not None:
             save_figure(fig, run_dir / "training.png")
     if config is None and (run_dir / "config.json").exists():
-        with (run_dir / "config.json").open(encoding="utf-8") as f:
-            config = json.load(f)
+        from rnnkit.io import load_json
+        config = load_json(run_dir / "config.json")
     return write_report(run_dir / "report.html", title, sections or [], config=config,
                         records=records, timing=timing)
 

@@ -287,7 +287,7 @@ def test_an_exception_that_is_not_rnnkit_error_is_shown_as_a_bug(lm_dir, monkeyp
     def broken(self, *args, **kwargs):
         return 1 // 0
 
-    monkeypatch.setattr(CharLanguageModel, "sample", broken)
+    monkeypatch.setattr(CharLanguageModel, "iter_sample", broken)
     assert main(["generate", str(lm_dir), "--length", "5"]) == 70
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "ZeroDivisionError" in err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit import io as rkio
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 
 
 def _weights():
@@ -130,7 +130,7 @@ def test_object_array_is_refused_without_running_code(ckpt, tmp_path):
     evil = np.empty(1, dtype=object)
     evil[0] = _Boom(str(marker))
     np.savez(ckpt / rkio.MODEL_FILE, **{"rnn.weight_ih_l0": evil})   # allow_pickle=True by default
-    with pytest.raises(CheckpointError, match=r"model\.npz: array 'rnn\.weight_ih_l0' cannot be loaded without pickle"):
+    with pytest.raises(CheckpointError, match=r"model\.npz: array 'rnn\.weight_ih_l0' must be numeric, got dtype object"):
         rkio.load_checkpoint(ckpt)
     with pytest.raises(CheckpointError, match="pickle"):
         rkio.load_npz(ckpt / rkio.MODEL_FILE)
@@ -141,7 +141,7 @@ def test_non_numeric_arrays_are_refused(tmp_path):
     with pytest.raises(TypeError, match="'names' must be numeric"):
         rkio.save_npz(tmp_path / "s.npz", {"names": np.array(["a", "b"])})
     np.savez(tmp_path / "s.npz", names=np.array(["a", "b"]))
-    with pytest.raises(CheckpointError, match=r"'names' must be numeric .* got dtype <U1"):
+    with pytest.raises(CheckpointError, match=r"'names' must be numeric, got dtype <U1"):
         rkio.load_npz(tmp_path / "s.npz")
 
 
@@ -207,8 +207,11 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
 def test_json_and_jsonl(tmp_path):
     rkio.save_json(tmp_path / "a.json", {"x": [1, 2]})
     assert rkio.load_json(tmp_path / "a.json") == {"x": [1, 2]}
+    with pytest.raises(RnnkitError, match=r"b\.json: the value at 'x/1' is not a finite number"):
+        rkio.save_json(tmp_path / "b.json", {"x": [1.0, float("nan")]})
+    assert not (tmp_path / "b.json").exists()
     with pytest.raises(TypeError, match="cannot write as JSON"):
-        rkio.save_json(tmp_path / "b.json", {"x": float("nan")})
+        rkio.save_json(tmp_path / "b.json", {"x": {1, 2}})
     log = tmp_path / "m.jsonl"
     for i in range(3):
         rkio.append_jsonl(log, {"step": i})
@@ -239,3 +242,96 @@ def test_npz_with_foreign_member_is_refused(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(CheckpointError, match="file is empty"):
         rkio.load_npz(path)
+
+
+# -- hostile files: bounded reads, no allocation from a header, no stale temps ------------------
+
+def _npz_with_member(path, name: str, payload: bytes) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(name, payload)
+
+
+def test_deeply_nested_json_is_refused_without_recursion(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match=r"deep\.json: JSON nested 100000 levels deep"):
+        rkio.load_json(p)
+    # brackets inside strings do not count
+    p.write_text(json.dumps({"s": "[" * 5000 + '\\"{'}))
+    assert rkio.load_json(p)["s"].startswith("[[[")
+    p.write_text('{"x": NaN}')
+    with pytest.raises(CheckpointError, match="NaN is not a JSON number"):
+        rkio.load_json(p)
+    p.write_text('{"x": ' + "9" * 5000 + "}")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        rkio.load_json(p)
+
+
+def test_npy_header_claiming_a_huge_shape_is_refused_before_allocation(tmp_path):
+    buf = __import__("io").BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)})
+    p = tmp_path / "big.npz"
+    _npz_with_member(p, "w.npy", buf.getvalue() + b"\0" * 16)
+    with pytest.raises(CheckpointError, match=r"header says shape \(1000000000000,\) of float32 "
+                                              r"\(4000000000000 bytes\) but the member holds 16 bytes"):
+        rkio.load_npz(p)
+
+
+def test_member_that_is_not_an_array_and_int_weights_are_refused(tmp_path):
+    p = tmp_path / "junk.npz"
+    _npz_with_member(p, "w.npy", b"this is not an array")
+    with pytest.raises(CheckpointError, match=r"member 'w\.npy' is not a NumPy array"):
+        rkio.load_npz(p)
+    (tmp_path / "plain.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(CheckpointError, match="does not start with the zip magic"):
+        rkio.load_npz(tmp_path / "plain.npz")
+    rkio.save_npz(tmp_path / "ints.npz", {"w": np.arange(6, dtype=np.int64)})
+    assert rkio.load_npz(tmp_path / "ints.npz")["w"].dtype == np.int64          # training state may
+    with pytest.raises(CheckpointError, match=r"'w' has dtype int64; model weights must be float32 or float64"):
+        rkio.load_npz(tmp_path / "ints.npz", float_only=True)
+    # a big-endian float32 loads, in native order, with its values
+    rkio.save_npz(tmp_path / "be.npz", {"w": np.arange(3, dtype=">f4")})
+    w = rkio.load_npz(tmp_path / "be.npz", float_only=True)["w"]
+    assert w.dtype.isnative and w.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_checkpoint_with_int64_weights_is_refused(tmp_path):
+    weights = {**_weights(), "head.bias": np.arange(5, dtype=np.int64)}
+    rkio.save_checkpoint(tmp_path / "run", {"model": "Toy"}, weights)
+    with pytest.raises(CheckpointError, match=r"model\.npz: array 'head\.bias' has dtype int64"):
+        rkio.load_checkpoint(tmp_path / "run")
+
+
+def test_stale_temp_files_are_removed_on_the_next_write(tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f".model.npz.{dead}-0123456789ab.tmp"
+    live = tmp_path / f".model.npz.{os.getpid()}-0123456789ab.tmp"   # a write in progress here
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    other = tmp_path / ".notes.tmp"
+    other.write_bytes(b"user file")
+    from rnnkit import _files
+    _files._cleaned_dirs.discard(str(tmp_path))
+    rkio.save_json(tmp_path / "a.json", {"x": 1})
+    assert not stale.exists() and live.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".notes.tmp", live.name, "a.json"])
+
+
+def test_memory_limit_names_the_argument(monkeypatch):
+    from rnnkit import limits
+    from rnnkit.layers import Recurrent
+    monkeypatch.setenv("RNNKIT_MEMORY_LIMIT", "1M")
+    assert limits.available_memory() == 2 ** 20
+    with pytest.raises(ResourceLimitError, match=r"Recurrent\(lstm\): input_size=8, hidden_size=1000, "
+                                                 r"num_layers=1: the weights need about 30\.8 MiB .* "
+                                                 r"more than the 1\.0 MiB of memory available"):
+        Recurrent("lstm", 8, 1000)
+    Recurrent("lstm", 8, 16)
+    monkeypatch.delenv("RNNKIT_MEMORY_LIMIT")
+    with pytest.raises(ResourceLimitError, match=r"hidden_size=1000000000000"):
+        Recurrent("gru", 8, 10 ** 12)
+    with pytest.raises(ResourceLimitError, match=r"num_layers=1000000000"):
+        Recurrent("rnn", 8, 16, num_layers=10 ** 9)

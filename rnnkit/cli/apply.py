@@ -56,6 +56,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from rnnkit.errors import RnnkitError
+    from rnnkit.io import nonfinite_path
     from rnnkit.tasks.run import jsonable, load_run, saved_task
 
     result = load_run(args.model).evaluate_file(args.text)
@@ -63,5 +65,9 @@ def cmd_evaluate(args) -> int:
     head = {"model": os.fspath(args.model), "task": task, "input": os.fspath(args.text)}
     if task == "lm":
         head["text"] = os.fspath(args.text)          # the key this command has always printed
-    print(json.dumps(jsonable({**head, **result}), indent=2))
+    out = jsonable({**head, **result})
+    bad = nonfinite_path(out)
+    if bad is not None:       # never print NaN/Infinity, which is not JSON
+        raise RnnkitError(f"evaluate: {bad} is not a finite number; the model's weights overflow")
+    print(json.dumps(out, indent=2, allow_nan=False))
     return 0

@@ -82,6 +82,11 @@ def cmd_gradients(args) -> int:
     from rnnkit.diagnostics import run_gradients
     from rnnkit.report import write_table_report
 
+    from rnnkit import limits
+
+    # inputs, states and gate caches of 4 sequences per cell, and the H x H Jacobians
+    limits.check_bytes(8 * (args.length * 4 * (8 + 16 * args.hidden) + 8 * args.hidden ** 2),
+                       f"--length {args.length} --hidden {args.hidden}", "the activations and Jacobians")
     out = check_out_dir(args.out)
     res = run_gradients(out, cells=args.cell, length=args.length, init=args.init, hidden=args.hidden,
                         seed=args.seed, forget_bias=args.forget_bias, norm=args.norm)
@@ -95,6 +100,12 @@ def cmd_memory(args) -> int:
     from rnnkit.diagnostics import format_memory_table, run_memory
     from rnnkit.report import write_table_report
 
+    from rnnkit import limits
+
+    # the task's sequences (512 of them per set, 4 numbers a step) and a batch's activations
+    limits.check_bytes(8 * args.length * (512 * 4 + args.batch * 24 * args.hidden) + 64 * args.hidden ** 2,
+                       f"--length {args.length} --batch {args.batch} --hidden {args.hidden}",
+                       "the sequences and activations")
     out = check_out_dir(args.out)
     log = None
     if not args.quiet:

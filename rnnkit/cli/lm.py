@@ -115,14 +115,27 @@ def cmd_train_lm(args) -> int:
 
 
 def cmd_generate(args) -> int:
+    from rnnkit import limits
     from rnnkit.tasks.lm import CharLanguageModel
 
     lm = CharLanguageModel.load(args.model)
     prompt = args.prompt
     if args.beam is not None:
-        text = lm.beam(prompt or None, args.length, width=args.beam)
-    else:
-        text = lm.sample(prompt or None, args.length, temperature=args.temperature, top_k=args.top_k,
-                         top_p=args.top_p, seed=args.seed)
-    sys.stdout.write(prompt + text + "\n")
+        limits.check_count(args.length * args.beam, 64, f"--length {args.length} --beam {args.beam}",
+                           "the beam's hypotheses")
+        sys.stdout.write(prompt + lm.beam(prompt or None, args.length, width=args.beam) + "\n")
+        return 0
+    # printed as drawn (flushed a line, or 256 characters, at a time): a long --length streams
+    chars = lm.iter_sample(prompt or None, args.length, temperature=args.temperature, top_k=args.top_k,
+                           top_p=args.top_p, seed=args.seed)
+    first = next(chars)              # weights that cannot run fail here, before any output
+    sys.stdout.write(prompt + first)
+    pending = 0
+    for c in chars:
+        sys.stdout.write(c)
+        pending += 1
+        if c == "\n" or pending >= 256:
+            sys.stdout.flush()
+            pending = 0
+    sys.stdout.write("\n")
     return 0

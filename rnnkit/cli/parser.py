@@ -18,9 +18,10 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 
 from rnnkit._version import __version__
-from rnnkit.cli import apply, classify, diagnostics, extras, forecast, lm, seq2seq
+from rnnkit.cli import apply, classify, diagnostics, extras, forecast, lm, messages, seq2seq
 from rnnkit.cli.common import HelpFormatter, add_threads_option
 from rnnkit.errors import RnnkitError
 
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    return parser
+
+
 def _debug() -> bool:
     return os.environ.get("RNNKIT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -64,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnkit.blas import blas_threads
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    flags: set[str] = set()
     try:
         if argv and argv[0] == "bench":
             return extras.cmd_bench(argv[1:])      # bench parses its own options (and --help)
@@ -83,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         if threads is not None and "OMP_NUM_THREADS" not in os.environ:
             # read by OpenMP when rnnkit.fast's library first loads (later in this command)
             os.environ["OMP_NUM_THREADS"] = str(threads)
-        with blas_threads(threads):
+        flags = messages.option_strings(_subparser(parser, args.command))
+        # overflow in NumPy is checked for where it matters (a clear error, exit 1);
+        # its RuntimeWarnings would only add lines to that one-line message
+        with blas_threads(threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code
@@ -101,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except RnnkitError as exc:
         if _debug():
             raise
-        print(f"error: {' '.join((str(exc) or type(exc).__name__).split())}", file=sys.stderr)
+        print(f"error: {messages.for_command(str(exc) or type(exc).__name__, flags)}", file=sys.stderr)
         return _ranked(1)
     except Exception:
         if _debug():

@@ -62,8 +62,10 @@ def _seq2seq_train(args) -> int:
         sources, targets = read_pairs(args.train)
         what = f"{len(sources)} pairs from {args.train}"
     else:
+        from rnnkit import limits
         from rnnkit.data.synthetic import date_dataset
 
+        limits.check_count(args.dates, 256, f"--dates {args.dates}", "the date pairs (two strings each)")
         sources, targets = date_dataset(args.dates, **given(args, "seed"))
         what = f"{len(sources)} built-in date pairs (e.g. {sources[0]!r} -> {targets[0]!r})"
     test = read_pairs(args.test) if args.test is not None else None
@@ -86,8 +88,10 @@ def _seq2seq_train(args) -> int:
     lines = []
     for name, sc in (("validation", s2s.val_scores_), ("test", s2s.test_scores_)):
         if sc is not None:
+            part = f"{sc['n']} pairs" if sc.get("of", sc["n"]) == sc["n"] else \
+                f"the first {sc['n']} of {sc['of']} pairs, as --time-limit allowed"
             lines.append(f"{name}: exact match {sc['exact_match']:.4f}, character accuracy "
-                         f"{sc['char_accuracy']:.4f} ({sc['n']} pairs)")
+                         f"{sc['char_accuracy']:.4f} ({part})")
     echo(args, *lines, f"model: {out}", f"report: {out / 'report.html'}",
           f"translate with: rnnkit seq2seq --model {out} 'INPUT'")
     return 0

@@ -33,7 +33,7 @@ def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[s
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise RnnkitError(f"{path}: bytes at offset {exc.start} are not valid {encoding} "
-                          f"({exc.reason}); pass the file's encoding") from exc
+                          f"({exc.reason}); save the file as {encoding}") from exc
     except LookupError as exc:
         raise ValueError(f"unknown encoding {encoding!r}") from exc
     if text.startswith("\ufeff"):
@@ -48,3 +48,29 @@ def as_rng(seed, where: str) -> np.random.Generator:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"{where}: seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
     return np.random.default_rng(check_seed(seed, where))
+
+
+# Values a model is trained on must keep their squares and their differences finite
+# and normal in float64 (losses, scalers and error metrics square them): beyond
+# these bounds a value is refused, naming where it sits, instead of overflowing later.
+MAX_MAGNITUDE = 1e150
+MIN_MAGNITUDE = 1e-150
+
+
+def magnitude_problem(v: float) -> str | None:
+    """Why the finite value ``v`` is unusable for training, or None when it is fine."""
+    a = abs(v)
+    if a > MAX_MAGNITUDE:
+        return f"is too large (|value| > {MAX_MAGNITUDE:g}: its square overflows); rescale the data"
+    if 0 < a < MIN_MAGNITUDE:
+        return f"is too small (0 < |value| < {MIN_MAGNITUDE:g}: its square underflows); rescale the data"
+    return None
+
+
+def first_bad_magnitude(arr: np.ndarray):
+    """The index (a tuple) of the first value of ``arr`` outside the usable magnitudes, or None."""
+    a = np.abs(arr)
+    bad = (a > MAX_MAGNITUDE) | ((a > 0) & (a < MIN_MAGNITUDE))
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])

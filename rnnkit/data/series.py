@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
-from rnnkit.data._util import read_file_text
+from rnnkit.data._util import magnitude_problem, read_file_text
 from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = [
@@ -197,6 +197,9 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
                                   f"{names[i]!r}{hint}") from None
             if not math.isfinite(v):
                 raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} is not finite")
+            problem = magnitude_problem(v)
+            if problem is not None:
+                raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} {problem}")
             values[r, c] = v
 
     values, keep = _fill_gaps(values, lines, col_names, fill, path)

@@ -242,8 +242,8 @@ def read_lines(path, what: str = "input file") -> list[str]:
 def read_pairs(path) -> tuple[list[str], list[str]]:
     """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped).
 
-    A line without a tab, an empty source or a file without pairs is an RnnkitError
-    naming the file and line.
+    A line without a tab or with more than one, an empty source or a file without
+    pairs is an RnnkitError naming the file and line.
     """
     path, text = read_file_text(path, "utf-8", "pairs file")
     sources, targets = [], []
@@ -252,6 +252,10 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
             continue
         if "\t" not in line:
             raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
+        line = line.removesuffix("\r")
+        if line.count("\t") > 1:
+            raise RnnkitError(f"{path}, line {n}: {line.count(chr(9))} tabs; expected one, between source "
+                              f"and target (a tab inside a text is ambiguous): {line[:60]!r}")
         src, tgt = line.split("\t", 1)
         if not src:
             raise RnnkitError(f"{path}, line {n}: the source (before the tab) is empty")

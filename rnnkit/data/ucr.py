@@ -29,7 +29,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_choice
-from rnnkit.data._util import read_file_text
+from rnnkit.data._util import magnitude_problem, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences", "read_labeled_file",
@@ -64,6 +64,9 @@ def _parse_value(tok: str, path: str, line: int, missing_tokens) -> float:
         raise RnnkitError(f"{path}, line {line}: non-numeric value {tok!r}") from None
     if math.isinf(v):
         raise RnnkitError(f"{path}, line {line}: value {tok!r} is not finite")
+    problem = magnitude_problem(v)
+    if problem is not None:
+        raise RnnkitError(f"{path}, line {line}: value {tok!r} {problem}")
     return v
 
 
@@ -107,8 +110,19 @@ def read_ucr_tsv(path, missing: str = "trim", delimiter: str | None = "\t"):
     for ln, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        fields = raw.strip().split(delimiter) if delimiter is not None else raw.split()
-        if len(fields) < 2 or not fields[0].strip():
+        if delimiter is not None:
+            fields = raw.rstrip("\r\n").split(delimiter)
+        elif "\t" in raw:
+            # tab-separated (the archive's .tsv): an empty first field is an empty label,
+            # not a reason to read the first value as the label
+            fields = raw.rstrip("\r\n").split("\t")
+            while len(fields) > 2 and not fields[-1].strip():
+                fields.pop()       # trailing tabs
+        else:
+            fields = raw.split()   # the archive's older whitespace-aligned .txt layout
+        if not fields[0].strip():
+            raise RnnkitError(f"{path}, line {ln}: empty label (the line starts with its delimiter)")
+        if len(fields) < 2:
             raise RnnkitError(f"{path}, line {ln}: expected a label followed by values, got {raw.strip()[:60]!r}")
         vals = np.array([_parse_value(t, path, ln, ("nan", "")) for t in fields[1:]], dtype=np.float64)
         series.append(_handle_missing(vals, missing, path, ln).reshape(-1, 1))
@@ -219,11 +233,40 @@ def read_ucr_ts(path, missing: str = "error"):
     return series, (labels if (has_class or has_target) else None)
 
 
+def _number(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _looks_like_data(first_row: list[str], label_column: int) -> bool:
+    """Whether a CSV's first row is a row of values rather than column names.
+
+    It is data when every value cell is a number and those numbers are not just the
+    column indices (``0, 1, 2, …`` or ``1, 2, 3, …``, a common header of series files).
+    """
+    if not -len(first_row) <= label_column < len(first_row):
+        return False
+    li = label_column % len(first_row)
+    cells = [c for i, c in enumerate(first_row) if i != li and c.strip()]
+    nums = [_number(c) for c in cells]
+    if not cells or any(v is None for v in nums):
+        return False
+    start = nums[0]
+    is_index = start in (0.0, 1.0) and all(v == start + i for i, v in enumerate(nums))
+    return not is_index
+
+
 def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str = ",", missing: str = "trim"):
     """Read a CSV with one series per row and a label column (name or index).
 
     All other cells of a row are the series, in column order; empty cells at the
-    end of a row pad shorter series.
+    end of a row pad shorter series. With ``header`` the first row names the
+    columns, except when it is plainly data (every value cell a number, and not the
+    column indices 0, 1, 2, … or 1, 2, 3, …): then it is read as the first series
+    rather than dropped.
 
     Shapes:
         returns (list of n float64 arrays (T_i, 1), list of n str labels)
@@ -242,7 +285,13 @@ def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str =
         if not numbered:
             raise RnnkitError(f"{path}: the file is empty")
         names = [c.strip() for c in numbered[0][1]]
-        numbered = numbered[1:]
+        if isinstance(label_column, int) and _looks_like_data(names, label_column):
+            # a first row of measurements is data: reading it as the header would drop a series
+            if len(numbered) > 1 and len(numbered[1][1]) != len(names):
+                raise RnnkitError(f"{path}, line {numbered[0][0]}: the first row holds numbers, not column "
+                                  "names, and the next row has another number of fields; add a header row")
+        else:
+            numbered = numbered[1:]
         if isinstance(label_column, str):
             if label_column not in names:
                 raise RnnkitError(f"{path}: no column {label_column!r}; available columns: "

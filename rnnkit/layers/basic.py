@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from rnnkit import init as _init
+from rnnkit import limits as _limits
 from rnnkit._checks import check_dtype, check_flag, check_float_array, check_positive_int, check_prob, check_shape
 from rnnkit.module import Module
 
@@ -68,6 +69,8 @@ class Linear(Module):
         self.out_features = check_positive_int(out_features, "out_features", where)
         self.bias = check_flag(bias, "bias", where)
         self.dtype = check_dtype(dtype, where)
+        _limits.check_parameters(self.out_features * (self.in_features + 1), self.dtype.itemsize,
+                                 f"{where}: in_features={self.in_features}, out_features={self.out_features}")
         rng = _init.make_rng(seed, where)
         bound = 1.0 / math.sqrt(self.in_features)
         self.register("weight", _init.uniform(rng, (self.out_features, self.in_features), bound, self.dtype))
@@ -128,6 +131,8 @@ class Embedding(Module):
         self.num_embeddings = check_positive_int(num_embeddings, "num_embeddings", where)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
         self.dtype = check_dtype(dtype, where)
+        _limits.check_parameters(self.num_embeddings * self.embedding_dim, 8, f"{where}: num_embeddings="
+                                 f"{self.num_embeddings}, embedding_dim={self.embedding_dim}")
         rng = _init.make_rng(seed, where)
         self.register("weight", rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype))
         self._ids = None

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnkit import init as _init
+from rnnkit import limits as _limits
 from rnnkit._checks import (check_choice, check_dtype, check_flag, check_positive_int, check_prob,
                             check_seed, check_shape)
 from rnnkit.cells import CELLS, GATES, variants
@@ -123,6 +124,11 @@ class Recurrent(Module):
         self.dropout = check_prob(dropout, "dropout", where)
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dtype = check_dtype(dtype, where)
+        _limits.check_parameters(
+            _limits.recurrent_parameters(cell, self.input_size, self.hidden_size, self.num_layers,
+                                         self.bidirectional, self.bias), self.dtype.itemsize,
+            f"{where}: input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"num_layers={self.num_layers}")
         self.init = init
         self.variant = variants.check_options(cell, self.hidden_size, where, proj_size, layer_norm, peephole,
                                               zoneout, recurrent_dropout, recurrent_max)

@@ -42,7 +42,7 @@ import inspect
 import numpy as np
 
 from rnnkit import losses as _losses
-from rnnkit._checks import check_choice, check_dtype, check_number, check_positive_int
+from rnnkit._checks import NonFiniteError, check_choice, check_dtype, check_number, check_positive_int
 from rnnkit.grad_mode import no_grad
 from rnnkit.init import make_rng
 from rnnkit.cells.registry import KINDS, MODEL_CELLS
@@ -134,7 +134,7 @@ def float_array(a, name: str, where: str, ndim: int, dims: str, dtype, last: int
     if last is not None and a.shape[-1] != last:
         raise ValueError(f"{where}: expected {name} of shape {dims} with last axis {last}, got {a.shape}")
     if not np.isfinite(a).all():
-        raise ValueError(f"{where}: {name} contains NaN or inf")
+        raise NonFiniteError(f"{where}: {name} contains NaN or inf")
     return a.astype(dtype, copy=False)
 
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit import io as rkio
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
 from rnnkit.models import build
@@ -566,7 +566,7 @@ class SequenceClassifier:
             clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
             clf.missing_ = s.get("missing", "trim")
             model = build(ckpt.config)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
         clf.model_ = restore_model(directory, ckpt, model, clf._build_model(clf.encoder_.num_classes).config(),
                                    "does not match the classifier's parameters, classes and inputs")

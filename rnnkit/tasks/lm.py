@@ -41,15 +41,16 @@ CharLanguageModel parameters and the training text's character frequencies) and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
 import numpy as np
 
 from rnnkit import io as rkio
-from rnnkit._checks import check_positive_int
+from rnnkit._checks import NonFiniteError, check_positive_int
 from rnnkit.data.text import CharVocab, split_text, stream_batches
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, DivergenceError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
@@ -64,6 +65,25 @@ __all__ = ["CharLanguageModel"]
 
 TASK = "lm"
 _LN2 = math.log(2.0)
+
+
+_OVERFLOW = ("the model's weights make its values overflow to NaN or inf, so it cannot be used "
+             "(did its training diverge? train again with a lower learning rate)")
+
+
+@contextlib.contextmanager
+def _overflow_guard():
+    """Turn a NaN/inf inside the network (its weights overflow) into a DivergenceError."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
+    except NonFiniteError as exc:
+        raise DivergenceError(_OVERFLOW) from exc
+
+
+def _check_logits(logits: np.ndarray) -> None:
+    if not np.isfinite(logits).all():
+        raise DivergenceError(_OVERFLOW)
 
 
 def _check_text(text, name: str, where: str, minimum: int = 2) -> str:
@@ -263,6 +283,9 @@ class CharLanguageModel:
             vocab = CharVocab.from_dict(saved.meta.get("vocab"))
         else:
             vocab = CharVocab.from_text(train_text + (val_text or ""), unk=self.unknown_char)
+            if len(vocab) < 2:
+                raise RnnkitError(f"{where}: the text holds only one distinct character "
+                                  f"({vocab.chars[0]!r}); there is nothing to predict")
         train_ids = self._encode_with(vocab, train_text, "text", where)
         val_ids = None if val_text is None else self._encode_with(vocab, val_text, "val_text", where)
         counts = np.bincount(train_ids, minlength=len(vocab)).astype(np.float64)
@@ -384,6 +407,15 @@ class CharLanguageModel:
         ``temperature`` 0 (or ``top_k=1``) is greedy decoding; ``seed`` makes the draw
         reproducible. Characters of the prompt outside the vocabulary are an RnnkitError.
         """
+        return "".join(self.iter_sample(prompt, length, temperature, top_k, top_p, seed))
+
+    def iter_sample(self, prompt: str | None = None, length: int = 200, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None, seed: int | None = None):
+        """:meth:`sample` one character at a time, as it is drawn (for printing as it goes).
+
+        Weights that make the network's values overflow (NaN or inf) are a
+        DivergenceError, raised before the first character.
+        """
         where = "CharLanguageModel.sample"
         length = check_positive_int(length, "length", where)
         temperature = check_number(temperature, "temperature", where, 0.0)
@@ -391,15 +423,16 @@ class CharLanguageModel:
             top_k = check_positive_int(top_k, "top_k", where)
         top_p = check_number(top_p, "top_p", where, 0.0, 1.0, low_open=True, allow_none=True)
         rng = np.random.default_rng(seed)
-        logits, state = self._prime(prompt, where)
-        out = []
+        with _overflow_guard():
+            logits, state = self._prime(prompt, where)
         for i in range(length):
+            _check_logits(logits)
             c = self._choose(logits, temperature, top_k, top_p, rng)
-            out.append(c)
+            yield self.vocab_.chars[c]
             if i + 1 < length:
-                step_out, state = self.model_.step(np.array([c]), state)
+                with _overflow_guard():
+                    step_out, state = self.model_.step(np.array([c]), state)
                 logits = step_out[0]
-        return self.vocab_.decode(np.asarray(out, dtype=np.int64))
 
     def greedy(self, prompt: str | None = None, length: int = 200) -> str:
         """The arg-max continuation of ``length`` characters (``sample`` at temperature 0)."""
@@ -455,10 +488,13 @@ class CharLanguageModel:
         for start in range(0, n, chunk):
             x = ids[start:min(start + chunk, n)]
             y = ids[start + 1:start + 1 + len(x)]
-            out, state = self.model_.predict(x[:, None], state=state)          # (t, 1, V)
-            logp = log_softmax(out[:, 0].astype(np.float64))
-            nll -= float(logp[np.arange(len(x)), y].sum())
+            with _overflow_guard():
+                out, state = self.model_.predict(x[:, None], state=state)      # (t, 1, V)
+                logp = log_softmax(out[:, 0].astype(np.float64))
+                nll -= float(logp[np.arange(len(x)), y].sum())
         nats = nll / n
+        if not math.isfinite(nats):
+            raise DivergenceError(_OVERFLOW)
         return {"nats_per_char": nats, "bits_per_char": nats / _LN2, "chars": n}
 
     def predict(self, prompts, length: int = 200, temperature: float = 0.0, seed: int | None = None) -> list[str]:
@@ -537,7 +573,7 @@ class CharLanguageModel:
             vocab = CharVocab.from_dict(meta["vocab"])
             model = build(ckpt.config)
             unigram = np.asarray(meta["unigram"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid model: {exc}") from exc
         if not isinstance(model, SequenceTagger) or model.inp.vocab_size != len(vocab) \
                 or unigram.shape != (len(vocab),):

@@ -27,7 +27,6 @@ temporary file, then a rename).
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import os
 
@@ -166,10 +165,12 @@ def _model_sha(path: str) -> str | None:
 
 
 def _listed_sha(config_path: str) -> str | None:
+    from rnnkit.errors import CheckpointError
+    from rnnkit.io import load_json
+
     try:
-        with open(config_path, encoding="utf-8") as f:
-            return json.load(f)["files"]["model.npz"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return load_json(config_path)["files"]["model.npz"]["sha256"]
+    except (CheckpointError, KeyError, TypeError):
         return None
 
 
@@ -246,11 +247,13 @@ class RunWriter(Callback):
 
 def saved_task(directory) -> str | None:
     """The task recorded in a run directory's config.json (None when unreadable)."""
+    from rnnkit.errors import CheckpointError
+    from rnnkit.io import load_json
+
     try:
-        with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
-            meta = json.load(f).get("meta", {})
+        meta = load_json(os.path.join(directory, "config.json")).get("meta", {})
         return meta.get("task") if isinstance(meta, dict) else None
-    except (OSError, ValueError, AttributeError):
+    except (CheckpointError, AttributeError):
         return None
 
 

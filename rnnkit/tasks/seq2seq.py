@@ -40,11 +40,12 @@ scored when sacrebleu is installed.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
 from rnnkit._checks import check_positive_int
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.metrics import char_accuracy, exact_match, text_scores
@@ -56,6 +57,17 @@ __all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
 TASK = "seq2seq"
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3
+
+
+MAX_OUTPUT_LENGTH = 100_000
+
+
+def _check_output_length(n, name: str, where: str) -> int:
+    n = check_positive_int(n, name, where)
+    if n > MAX_OUTPUT_LENGTH:
+        raise ValueError(f"{where}: {name} must be at most {MAX_OUTPUT_LENGTH} (characters decoded "
+                         f"one step at a time), got {n}")
+    return n
 
 
 def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
@@ -84,7 +96,9 @@ class Seq2Seq:
         bidirectional: a bidirectional encoder (default True: the decoder's start state
             then summarises the source read from both ends).
         max_output_length: the longest output decoding produces (None: 1.5 × the
-            longest training target + 5).
+            longest training target + 5); at most ``MAX_OUTPUT_LENGTH`` (100,000
+            characters: decoding runs one step per character, so a larger bound
+            would let an undertrained model decode for hours).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -103,7 +117,7 @@ class Seq2Seq:
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         self.max_output_length = (None if max_output_length is None
-                                  else check_positive_int(max_output_length, "max_output_length", where))
+                                  else _check_output_length(max_output_length, "max_output_length", where))
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
@@ -133,25 +147,32 @@ class Seq2Seq:
         self._src = CharVocab(source_chars)
         self._tgt = CharVocab(target_chars)
 
+    @staticmethod
+    def _encode_all(vocab, texts: list[str], chars: str, name: str, seen: str, where: str):
+        """All ``texts`` encoded in one pass, as (ids of their concatenation, lengths); a
+        character outside ``chars`` is an RnnkitError naming the first text holding one."""
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        try:
+            return vocab.encode("".join(texts)), lengths
+        except RnnkitError:
+            allowed = set(chars)
+            for i, t in enumerate(texts):
+                unseen = sorted(set(t) - allowed)
+                if unseen:
+                    raise RnnkitError(f"{where}: {name}[{i}] {t!r:.40} has characters not seen in {seen}: "
+                                      f"{', '.join(map(repr, unseen[:10]))}") from None
+            raise
+
     def _encode_sources(self, sources, where: str) -> list[np.ndarray]:
-        out = []
-        for i, s in enumerate(sources):
-            unseen = sorted(set(s) - set(self.source_chars_))
-            if unseen:
-                raise RnnkitError(f"{where}: sources[{i}] {s!r:.40} has characters not seen in training: "
-                                  f"{', '.join(map(repr, unseen[:10]))}")
-            out.append(self._src.encode(s))
-        return out
+        ids, lengths = self._encode_all(self._src, sources, self.source_chars_, "sources", "training", where)
+        return np.split(ids, np.cumsum(lengths)[:-1])
 
     def _encode_targets(self, targets, where: str) -> list[np.ndarray]:
-        out = []
-        for i, t in enumerate(targets):
-            unseen = sorted(set(t) - set(self.target_chars_))
-            if unseen:
-                raise RnnkitError(f"{where}: targets[{i}] {t!r:.40} has characters not seen in the training "
-                                  f"targets: {', '.join(map(repr, unseen[:10]))}")
-            out.append(np.append(self._tgt.encode(t) + SPECIALS, EOS).astype(np.int64))
-        return out
+        ids, lengths = self._encode_all(self._tgt, targets, self.target_chars_, "targets",
+                                        "the training targets", where)
+        # each target's ids shifted past the special tokens, then EOS
+        with_eos = np.insert(ids + SPECIALS, np.cumsum(lengths), EOS).astype(np.int64)
+        return np.split(with_eos, np.cumsum(lengths + 1)[:-1])
 
     def _decode(self, ids) -> str:
         ids = np.asarray([i for i in ids if i >= SPECIALS], dtype=np.int64) - SPECIALS
@@ -187,9 +208,15 @@ class Seq2Seq:
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
+
+        ``time_limit`` covers training and decoding the validation pairs: decoding
+        stops when it is spent (after at least 64 pairs; ``val_scores_["n"]`` of
+        ``["of"]`` were scored).
         """
         from rnnkit.data.sequences import minibatches
         from rnnkit.tasks.policy import fit_with_budget
+
+        started = time.perf_counter()
 
         where = "Seq2Seq.fit"
         sources = _strings(sources, "sources", where)
@@ -216,7 +243,10 @@ class Seq2Seq:
         tr_src, tr_tgt = [sources[i] for i in tr], [targets[i] for i in tr]
         # the alphabets: what the model can read and write, from every pair it is given (a
         # character only in the validation pairs still gets an embedding and an output)
-        self._set_vocab("".join(sorted(set("".join(tr_src + vs)))), "".join(sorted(set("".join(tr_tgt + vt)))))
+        target_chars = "".join(sorted(set("".join(tr_tgt + vt))))
+        if not target_chars:
+            raise RnnkitError(f"{where}: every target is empty; there is nothing to learn to write")
+        self._set_vocab("".join(sorted(set("".join(tr_src + vs)))), target_chars)
         self.max_target_length_ = max(len(t) for t in tr_tgt)
         X, Y = self._encode_sources(tr_src, where), self._encode_targets(tr_tgt, where)
         val_batches = None
@@ -241,12 +271,17 @@ class Seq2Seq:
                                  steps_cap=4000, where=where)
         self.model_, self.history_ = fitted.model, fitted.history
         if vs:
-            pred = self.predict(vs)
-            self.val_scores_ = {"exact_match": exact_match(pred, vt), "char_accuracy": char_accuracy(pred, vt),
-                                "n": len(vs)}
-            self._val_examples = (vs, vt, pred)
+            # time_limit covers decoding the validation and test pairs too: once spent,
+            # the scores cover the pairs decoded so far (at least 64)
+            deadline = None if time_limit is None else started + float(time_limit)
+            pred = self._predict_until(vs, 1, deadline)
+            vt_done = vt[:len(pred)]
+            self.val_scores_ = {"exact_match": exact_match(pred, vt_done),
+                                "char_accuracy": char_accuracy(pred, vt_done), "n": len(pred), "of": len(vs)}
+            self._val_examples = (vs[:len(pred)], vt_done, pred)
         if test_sources is not None:
-            self.test_scores_ = self.evaluate(test_sources, test_targets, beam_width=beam_width)
+            left = None if time_limit is None else max(0.0, started + float(time_limit) - time.perf_counter())
+            self.test_scores_ = self.evaluate(test_sources, test_targets, beam_width=beam_width, time_limit=left)
         if out_dir is not None:
             self.save(out_dir)
             self._write_run(out_dir, len(tr))
@@ -255,7 +290,7 @@ class Seq2Seq:
     # -- decoding --------------------------------------------------------------------------------
     def _max_len(self, max_len) -> int:
         if max_len is not None:
-            return check_positive_int(max_len, "max_len", "Seq2Seq.predict")
+            return _check_output_length(max_len, "max_len", "Seq2Seq.predict")
         if self.max_output_length is not None:
             return self.max_output_length
         return int(1.5 * self.max_target_length_) + 5
@@ -309,17 +344,38 @@ class Seq2Seq:
         return (out, scores) if return_scores else out
 
     # -- evaluation ------------------------------------------------------------------------------
-    def evaluate(self, sources, targets, beam_width: int = 1) -> dict:
-        """{"n", "exact_match", "char_accuracy", "chrf", "bleu"} of the decoded ``sources``
+    def evaluate(self, sources, targets, beam_width: int = 1, time_limit: float | None = None) -> dict:
+        """{"n", "of", "exact_match", "char_accuracy", "chrf", "bleu"} of the decoded ``sources``
         against ``targets`` (:func:`rnnkit.tasks.metrics.text_scores`: chrF and BLEU need
-        sacrebleu; without it they are None and "note" says so)."""
+        sacrebleu; without it they are None and "note" says so).
+
+        With ``time_limit`` (seconds) decoding stops once it is spent (after at least
+        64 pairs) and the scores cover the first ``n`` of the ``of`` pairs.
+        """
         self._check_fitted("evaluate")
         where = "Seq2Seq.evaluate"
         sources = _strings(sources, "sources", where)
         targets = _strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
-        return text_scores(self.predict(sources, beam_width=beam_width), targets)
+        deadline = None
+        if time_limit is not None:
+            deadline = time.perf_counter() + check_number(time_limit, "time_limit", where, 0.0)
+        pred = self._predict_until(sources, beam_width, deadline)
+        return {**text_scores(pred, targets[:len(pred)]), "of": len(sources)}
+
+    def _predict_until(self, sources: list[str], beam_width: int, deadline: float | None,
+                       chunk: int = 64) -> list[str]:
+        """Decode ``sources`` in order, ``chunk`` at a time, until ``deadline`` (perf_counter
+        seconds; None: all); at least the first chunk is always decoded."""
+        if deadline is None:
+            return self.predict(sources, beam_width=beam_width)
+        pred: list[str] = []
+        for i in range(0, len(sources), chunk):
+            if i and time.perf_counter() >= deadline:
+                break
+            pred += self.predict(sources[i:i + chunk], beam_width=beam_width)
+        return pred
 
     def predict_file(self, path, beam_width: int = 1) -> str:
         """``source<TAB>output`` lines for the inputs of a file: one source per line, or
@@ -447,9 +503,10 @@ class Seq2Seq:
             s2s = cls(**ckpt.meta["params"])
             st = ckpt.meta["state"]
             s2s._set_vocab(st["source_chars"], st["target_chars"])
-            s2s.max_target_length_ = int(st["max_target_length"])
+            s2s.max_target_length_ = _check_output_length(st["max_target_length"], "max_target_length",
+                                                           "config.json")
             model = build(ckpt.config)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
         s2s.model_ = restore_model(directory, ckpt, model, s2s._build_model().config(),
                                    "does not match the parameters and alphabets")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["as_train_source", "as_val_source", "check_batch", "carry_at", "with_context"]
+__all__ = ["as_train_source", "as_val_source", "check_batch", "carry_at", "with_context", "batch_finite",
+           "oversized_weights"]
 
 
 def with_context(exc: BaseException, context: str) -> BaseException:
@@ -70,3 +72,30 @@ def carry_at(batch, config) -> int | None:
     x = batch.get("x")
     T = x.shape[0] if isinstance(x, np.ndarray) and x.ndim >= 1 else None
     return k1 if T is None or k1 < T else None
+
+
+def batch_finite(batch) -> bool:
+    """Whether every float array in a batch dict is free of NaN and inf."""
+    if not isinstance(batch, dict):
+        return True
+    for v in batch.values():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
+            return False
+    return True
+
+
+def oversized_weights(params: dict):
+    """The first parameter too large to compute with, as (name, norm, bound), or None.
+
+    Divergence the loss may not show yet: weights whose norm passes sqrt(max float)
+    / 1000 (1.8e16 in float32) make the network's products overflow its dtype. One
+    dot product per parameter in its own dtype; squares that overflow give inf.
+    """
+    for name, p in params.items():
+        flat = p.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq = float(np.dot(flat, flat))
+        bound = math.sqrt(float(np.finfo(p.dtype).max)) / 1000.0
+        if not math.isfinite(sq) or sq > bound * bound:
+            return name, (math.sqrt(sq) if math.isfinite(sq) else sq), bound
+    return None

@@ -20,6 +20,7 @@ which the generators of ranks ≥ 1 start fresh, seeded with the step).
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import threading
@@ -202,6 +203,11 @@ def restore_training_state(t, ckpt: rkio.Checkpoint) -> None:
         t._eval_due = bool(s["eval_due"])
         t._last_eval_step = int(s["last_eval_step"])
         t._carry = s["carry"]
+        parts = t._carry if isinstance(t._carry, (tuple, list)) else (t._carry,)
+        if t._carry is not None and not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim == 3
+                                            for a in parts):
+            raise CheckpointError(f"{where}: trainer.json's carried state must be float arrays of shape "
+                                  "(layers*directions, B, H), or null")
         if t._dp is not None:
             _restore_rank(t, s)
         best = s["best"]
@@ -211,9 +217,21 @@ def restore_training_state(t, ckpt: rkio.Checkpoint) -> None:
         t._best_params = None if best["params"] is None else {k: np.array(v) for k, v in best["params"].items()}
         t._elapsed_before = float(s["elapsed"])
         t.history = History.from_dict(s["history"])
+        # last_eval_step is -1 before the first evaluation
+        counters = {"step": (t.step, 0), "epoch": (t.epoch, 0), "batch_in_epoch": (t.batch_in_epoch, 0),
+                    "last_eval_step": (t._last_eval_step, -1)}
+        for name, (value, low) in counters.items():
+            if value < low:
+                raise CheckpointError(f"{where}: trainer.json has {name} {value}; it must be >= {low}")
+        if t._last_eval_step > t.step:
+            raise CheckpointError(f"{where}: trainer.json has last_eval_step {t._last_eval_step} after "
+                                  f"step {t.step}")
+        if not (math.isfinite(t._elapsed_before) and t._elapsed_before >= 0):
+            raise CheckpointError(f"{where}: trainer.json has elapsed {t._elapsed_before}; it must be "
+                                  "a finite number of seconds >= 0")
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise CheckpointError(f"{where}: training state does not fit this trainer: {msg}") from exc
     if t.out_dir is not None and t.comm.is_root:

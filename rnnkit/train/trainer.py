@@ -73,7 +73,9 @@ from rnnkit.errors import CheckpointError, DivergenceError, RnnkitError
 from rnnkit.grad_mode import no_grad
 from rnnkit.module import Module
 from rnnkit.train import checkpoints as ckpts
-from rnnkit.train.batches import as_train_source, as_val_source, carry_at, check_batch, with_context
+from rnnkit._checks import NonFiniteError
+from rnnkit.train.batches import (as_train_source, as_val_source, batch_finite, carry_at, check_batch,
+                                   oversized_weights, with_context)
 from rnnkit.train.callbacks import ProgressPrinter, check_callbacks
 from rnnkit.train.checkpoints import METRICS_FILE, DeferInterrupt
 from rnnkit.train.config import TrainConfig, build_schedules
@@ -301,8 +303,15 @@ class Trainer:
                         batch, _ = self._dp.local(batch, f"validation batch {i + 1}")
                         if batch is None:      # no item of this batch on this rank
                             continue
-                    loss, n, state = self.model.loss(batch, state=carry if cfg.carry_state else None,
-                                                     carry_at=carry_at(batch, cfg))
+                    try:
+                        loss, n, state = self.model.loss(batch, state=carry if cfg.carry_state else None,
+                                                         carry_at=carry_at(batch, cfg))
+                    except NonFiniteError:
+                        if not batch_finite(batch):
+                            raise
+                        # the weights make the activations overflow: the loss is NaN (every
+                        # rank still reaches the reduction below)
+                        loss, n, state = math.nan, 1, None
                     w = getattr(self.model, "loss_weight", None)   # what the batch's mean divides by
                     w = int(n) if w is None else w
                     total += float(loss) * w
@@ -465,6 +474,10 @@ class Trainer:
                 self._diverged(n, index, f"the gradient norm is {raw_norm if not math.isfinite(raw_norm) else norm}")
         except (DivergenceError, KeyboardInterrupt):
             raise
+        except NonFiniteError as exc:
+            if batch_finite(batch):   # finite data, finite weights: the activations overflowed
+                self._diverged(n, index, "the network's values overflowed to NaN or inf")
+            raise with_context(exc, context) from exc
         except (ValueError, TypeError, RnnkitError) as exc:
             raise with_context(exc, context) from exc
         clipped = (cfg.clip_norm is not None and norm > cfg.clip_norm) or \
@@ -481,6 +494,11 @@ class Trainer:
             self._carry = state_out if cfg.carry_state else None
             if cfg.val_every is not None and n % cfg.val_every == 0:
                 self._eval_due = True
+        too_large = oversized_weights(self.model.params)
+        if too_large is not None:
+            name, norm, bound = too_large
+            self._diverged(n, index, f"the update made the weights {name!r} too large to compute with "
+                                     f"(norm {norm:.3g}, more than {bound:.3g})", updated=True)
         dt = time.perf_counter() - t0
         self._interval.add(loss, count, raw_norm, clipped, dt, lr)
         self._emit("on_step", {"step": n, "epoch": self.epoch + 1, "batch": index + 1, "loss": loss,
@@ -488,22 +506,24 @@ class Trainer:
         if n % cfg.log_every == 0:
             self._flush_interval()
 
-    def _diverged(self, step: int, index: int, what: str):
-        where = (f" Training state in {self.out_dir} is left as of step {self._saved_step()}."
+    def _diverged(self, step: int, index: int, what: str, updated: bool = False):
+        where = (f" Training state in {self.out_dir} is left as of {self._saved_step()}."
                  if self.out_dir is not None else "")
+        note = "" if updated else "; the weights were not updated"
         err = DivergenceError(f"training diverged at step {step} (epoch {self.epoch + 1}, batch {index + 1}): "
-                              f"{what}; the weights were not updated.{where} Lower the learning rate, "
-                              "clip gradients (clip_norm) or check the data for NaN/inf")
+                              f"{what}{note}.{where} Lower the learning rate, clip gradients or check the "
+                              "data for NaN/inf")
         err.step, err.epoch, err.batch = step, self.epoch + 1, index + 1
         self._record({"event": "diverged", "step": step, "epoch": self.epoch + 1})
         raise err
 
-    def _saved_step(self):
+    def _saved_step(self) -> str:
         path = os.path.join(self.out_dir, rkio.CONFIG_FILE)
         try:
-            return rkio.load_json(path).get("meta", {}).get("step", "?")
+            step = rkio.load_json(path).get("meta", {}).get("step")
         except (CheckpointError, AttributeError):
-            return "? (no checkpoint yet)"
+            step = None
+        return "the start (no checkpoint was written yet)" if step is None else f"step {step}"
 
     def _evaluate_and_record(self, val_source) -> None:
         cfg = self.config

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
@@ -196,6 +196,9 @@ class Forecaster(Windows):
         # scaling and the MASE scale from the training part only
         full = values if cov is None else np.concatenate([values, cov], axis=1)
         self.scaler_ = make_scaler(self.scaler).fit(full[:n_train])
+        # a target constant over the training part is forecast as that constant, exactly
+        self.constant_targets_ = [float(full[0, t]) if np.ptp(full[:n_train, t]) == 0 else None
+                                  for t in self.targets_]
         m = self.period_ if self.period_ is not None and self.period_ < n_train else 1
         self.mase_lag_ = m
         diffs = np.abs(train_vals[m:, self.targets_] - train_vals[:-m, self.targets_])
@@ -438,7 +441,8 @@ class Forecaster(Windows):
                 "period": None if self.period_ is None else int(self.period_), "mase_lag": int(self.mase_lag_),
                 "mase_scale": [float(v) for v in self.mase_scale_], "split": dict(self.split_),
                 "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_,
-                "seasonal": bool(getattr(self, "seasonal_", False))}
+                "seasonal": bool(getattr(self, "seasonal_", False)),
+                "constant_targets": list(self.constant_targets_)}
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -480,8 +484,13 @@ class Forecaster(Windows):
             fc.noise_std_ = np.asarray(s["noise_std"], dtype=np.float64)
             fc.csv_options_ = s.get("csv_options")
             fc.seasonal_ = bool(s.get("seasonal", False))
+            fc.constant_targets_ = s.get("constant_targets") or [None] * len(fc.targets_)
+            if len(fc.constant_targets_) != len(fc.targets_) or not all(
+                    c is None or (isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c))
+                    for c in fc.constant_targets_):
+                raise ValueError("constant_targets must hold one finite number or null per target")
             model = build(ckpt.config)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid forecaster: {exc}") from exc
         fc.model_ = restore_model(directory, ckpt, model, fc._build_model().config(),
                                   "does not match the forecaster's parameters and data description")

@@ -57,7 +57,8 @@ def forecast_metrics(actual, forecast, scale=None) -> dict:
     out = {
         "mae": float(ae.mean()),
         "rmse": float(np.sqrt((e * e).mean())),
-        "mape": float(100.0 * (ae[nz] / np.abs(y[nz])).mean()) if nz.any() else float("nan"),
+        # undefined (None) when every actual value is 0
+        "mape": float(100.0 * (ae[nz] / np.abs(y[nz])).mean()) if nz.any() else None,
         "smape": float(100.0 * smape_terms.mean()),
     }
     if scale is not None:

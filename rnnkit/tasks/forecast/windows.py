@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_positive_int
+from rnnkit.data._util import first_bad_magnitude, magnitude_problem
 from rnnkit.errors import RnnkitError
 
 __all__ = ["Windows", "as_values"]
@@ -39,6 +40,10 @@ def as_values(x, name: str, where: str) -> np.ndarray:
                           f"first (e.g. rnnkit.data.read_csv(..., fill='interpolate'))")
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}: {name} contains inf")
+    bad = first_bad_magnitude(arr)
+    if bad is not None:
+        raise RnnkitError(f"{where}: {name} row {bad[0]}, column {bad[1]}: value {arr[bad]!r} "
+                          f"{magnitude_problem(float(arr[bad]))}")
     return arr
 
 
@@ -222,7 +227,12 @@ class Windows:
     def _unscale(self, z: np.ndarray, axis_targets: int = -1) -> np.ndarray:
         """Scaled target values -> original units (the targets on axis ``axis_targets``)."""
         moved = np.moveaxis(z, axis_targets, -1)
-        return np.moveaxis(self.scaler_.inverse_transform(moved, columns=list(self.targets_)), -1, axis_targets)
+        out = self.scaler_.inverse_transform(moved, columns=list(self.targets_))
+        # a target constant over the training part is forecast as that constant, exactly
+        for k, c in enumerate(getattr(self, "constant_targets_", None) or []):
+            if c is not None:
+                out[..., k] = c
+        return np.moveaxis(out, -1, axis_targets)
 
     def _windows_for(self, values, cov, origins) -> np.ndarray:
         """Scaled input windows of lookback_ rows ending just before each origin.
