@@ -240,7 +240,8 @@ def read_lines(path, what: str = "input file") -> list[str]:
 
 
 def read_pairs(path) -> tuple[list[str], list[str]]:
-    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped).
+    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped; a
+    third column, such as the attribution of Tatoeba's pair files, is ignored).
 
     A line without a tab, an empty source or a file without pairs is an RnnkitError
     naming the file and line.
@@ -252,7 +253,7 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
             continue
         if "\t" not in line:
             raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
-        src, tgt = line.split("\t", 1)
+        src, tgt = line.split("\t")[:2]
         if not src:
             raise RnnkitError(f"{path}, line {n}: the source (before the tab) is empty")
         sources.append(src)
