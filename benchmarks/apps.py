@@ -128,13 +128,18 @@ def cmd_speech(args):
 def cmd_translation(args):
     from rnnkit.tasks.seq2seq import Seq2Seq
 
+    from rnnkit.data.text import read_pairs
+
     t0 = time.time()
+    src, tgt = read_pairs(args.train)
+    test_src, test_tgt = read_pairs(args.test)
     s2s = Seq2Seq(tokens=args.tokens, seed=args.seed)
-    s2s.fit_files(args.train, args.test, time_limit=args.time_limit, beam_width=4)
-    m = s2s.metrics_
-    for name, sc in (("translation memory", m["baseline"]["translation_memory"]), ("rnnkit", m["test"])):
+    s2s.fit(src, tgt, test_sources=test_src, test_targets=test_tgt, time_limit=args.time_limit, beam_width=4)
+    for name, sc in (("translation memory", s2s.baseline_scores_["translation_memory"]),
+                     ("rnnkit", s2s.test_scores_)):
         print(f"{name:<19} BLEU {sc['bleu']:6.2f}  chrF {sc['chrf']:6.2f}  exact {sc['exact_match']:.4f}")
-    print(f"({m['test']['n']} test pairs; {time.time() - t0:.0f} s, {m['steps']} steps, {m['stop_reason']})")
+    h = s2s.history_
+    print(f"({len(test_tgt)} test pairs; {time.time() - t0:.0f} s, {h.step} steps, {h.stop_reason})")
 
 
 def cmd_forecast(args):

@@ -458,7 +458,7 @@ def test_seq2seq_builtin_dates(tmp_path, capsys):
     assert main(["seq2seq", "--out", str(out), "--dates", "40", "--hidden", "8", "--embedding", "4",
                  "--epochs", "1", "--unidirectional"]) == 0
     stdout = capsys.readouterr().out
-    assert "built-in date pairs" in stdout and re.search(r"validation: BLEU [0-9.]+, chrF [0-9.]+, exact match", stdout)
+    assert "built-in date pairs" in stdout and "validation: exact match" in stdout
     assert json.loads((out / "metrics.json").read_text())["validation"]["n"] == 4
 
 

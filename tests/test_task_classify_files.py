@@ -1,9 +1,7 @@
 """Classification from files: text, DNA, audio folders and multichannel sensor series."""
 
-import json
 import os
 
-import numpy as np
 import pytest
 
 from rnnkit.data.examples import write_example
@@ -33,7 +31,7 @@ def test_intent_text_file(tmp_path):
     assert clf.input_ == "text" and clf.vocab_.kind == "word"
     assert clf.test_evaluation_["accuracy"] >= 0.9
     loaded = SequenceClassifier.load(tmp_path / "run")
-    assert loaded.evaluate_files(os.path.join(d, "test.tsv"))["accuracy"] == clf.test_evaluation_["accuracy"]
+    assert loaded.evaluate_file(os.path.join(d, "test.tsv"))["accuracy"] == clf.test_evaluation_["accuracy"]
     assert loaded.predict(["play some polka please"]) == ["music"]        # 'polka' is unknown
 
 
@@ -47,7 +45,7 @@ def test_speech_folders(tmp_path):
     assert clf.test_evaluation_["accuracy"] >= 0.9
     loaded = SequenceClassifier.load(tmp_path / "run")
     assert loaded.audio_ == {"features": "logmel"}
-    assert loaded.evaluate_files(os.path.join(d, "test"))["accuracy"] == clf.test_evaluation_["accuracy"]
+    assert loaded.evaluate_file(os.path.join(d, "test"))["accuracy"] == clf.test_evaluation_["accuracy"]
 
 
 def test_activity_multichannel_csv(tmp_path):

@@ -16,8 +16,10 @@ pytest.importorskip("sacrebleu")
 def test_example_translation_beats_the_translation_memory(tmp_path):
     d = write_example("translation", tmp_path / "data")
     s2s = Seq2Seq(hidden_size=32, embedding_dim=16, tokens="word", seed=0)
-    s2s.fit_files(os.path.join(d, "pairs_train.tsv"), os.path.join(d, "pairs_test.tsv"), max_steps=120, lr=1e-2,
-                  beam_width=2, out_dir=tmp_path / "run")
+    src, tgt = read_pairs(os.path.join(d, "pairs_train.tsv"))
+    test_src, test_tgt = read_pairs(os.path.join(d, "pairs_test.tsv"))
+    s2s.fit(src, tgt, test_sources=test_src, test_targets=test_tgt, max_steps=120, lr=1e-2, beam_width=2,
+            out_dir=tmp_path / "run")
     with open(tmp_path / "run" / "metrics.json", encoding="utf-8") as f:
         metrics = json.load(f)
     test, memory = metrics["test"], metrics["baseline"]["translation_memory"]
