@@ -190,3 +190,22 @@ def test_read_labeled_sequences_dispatches_by_suffix(tmp_path):
     assert labels == ["x"]
     with pytest.raises(RnnkitError, match=r"unsupported file type '.arff'"):
         read_labeled_sequences(tmp_path / "d.arff")
+
+
+def test_multichannel_long_csv(tmp_path):
+    from rnnkit.data.ucr import read_multichannel_csv
+
+    p = tmp_path / "acc.csv"
+    p.write_text("id,label,t,ax,ay\nw1,walk,0,1,2\nr1,run,0,5,6\nw1,walk,1,3,4\nr1,run,1,7,8\nr1,run,2,9,10\n")
+    X, y = read_labeled_sequences(p)                    # the id column selects the long layout
+    assert y == ["walk", "run"]
+    np.testing.assert_array_equal(X[0], [[1, 2], [3, 4]])
+    assert X[1].shape == (3, 2)
+    p.write_text("id,label,ax\nw1,walk,1\nw1,run,2\n")
+    with pytest.raises(RnnkitError, match="line 3: case 'w1' changes label"):
+        read_multichannel_csv(p)
+    p.write_text("id,label,ax\nw1,walk,1\nw1,walk,\nw1,walk,3\n")
+    with pytest.raises(RnnkitError, match="line 2: missing value at position 1"):
+        read_multichannel_csv(p)
+    X, _ = read_multichannel_csv(p, missing="interpolate")
+    np.testing.assert_array_equal(X[0][:, 0], [1, 2, 3])

@@ -294,9 +294,12 @@ def _model_cases():
            {"cond": rng.integers(0, 3, B), "y": rng.integers(0, 5, (T, B)), "lengths": lengths})
     yield (models.EncoderDecoder(7, src_vocab_size=6, hidden_size=4, embedding_dim=3, dtype="float64", seed=6),
            {"x": rng.integers(0, 6, (T, B)), "lengths": lengths, "y": rng.integers(0, 7, (T + 1, B))})
+    yield (models.AttentionEncoderDecoder(7, src_vocab_size=6, hidden_size=4, embedding_dim=3, bidirectional=True,
+                                          attention="additive", dtype="float64", seed=7),
+           {"x": rng.integers(0, 6, (T, B)), "lengths": lengths, "y": rng.integers(0, 7, (T + 1, B))})
 
 
-@pytest.mark.parametrize("case", list(range(6)))
+@pytest.mark.parametrize("case", list(range(7)))
 def test_every_models_shards_recombine_to_the_whole_batch(case):
     """Σ_r W_r·L_r / Σ_r W_r and Σ_r (W_r/W)·∇L_r over the shards equal the whole batch's
     loss and gradient: what the allreduce of a data-parallel step computes."""

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import numeric_grad
 import rnnkit.models as M
-from rnnkit.models import (AdditiveAttention, EncoderDecoder, OneToMany, OneToOne, SequenceClassifier,
-                           SequenceRegressor, SequenceTagger, build)
+from rnnkit.models import (AdditiveAttention, AttentionEncoderDecoder, CrossAttention, EncoderDecoder, OneToMany,
+                           OneToOne, SequenceClassifier, SequenceRegressor, SequenceTagger, build)
 
 T, B = 4, 3
 LENGTHS = np.array([4, 2, 3])
@@ -236,6 +236,9 @@ def make_all():
         (EncoderDecoder(tgt_vocab_size=6, src_vocab_size=5, cell="lstm", bidirectional=True, hidden_size=4,
                         embedding_dim=3, seed=7),
          {"x": x, "lengths": LENGTHS, "y": np.array([[3, 4, 5], [2, 5, 2], [0, 2, 0], [0, 0, 0]])}),
+        (AttentionEncoderDecoder(tgt_vocab_size=6, src_vocab_size=5, cell="gru", hidden_size=4, embedding_dim=3,
+                                 attention="multiplicative", seed=8),
+         {"x": x, "lengths": LENGTHS, "y": np.array([[3, 4, 5], [2, 5, 2], [0, 2, 0], [0, 0, 0]])}),
     ]
     return out
 
@@ -243,7 +246,7 @@ def make_all():
 def test_every_exported_model_runs_loss_backward_and_learns():
     kinds = {type(m) for m, _ in make_all()}
     exported = {getattr(M, n) for n in M.__all__ if isinstance(getattr(M, n), type)}
-    assert exported - {AdditiveAttention} == kinds
+    assert exported - {AdditiveAttention, CrossAttention} == kinds
     assert set(M.MODELS.values()) == kinds
     for model, batch in make_all():
         model.train()

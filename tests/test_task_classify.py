@@ -68,8 +68,9 @@ def test_run_directory_and_save_load_identical_probabilities(dna_run, tmp_path):
     assert loaded.predict(X_test) == clf.predict(X_test)
     p = clf.predict_proba(X_test)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
-    with pytest.raises(RnnkitError, match="outside the alphabet 'ACGT'.*'N'"):
-        clf.predict(["ACGTNACGT"])
+    # a base never seen in training goes to the unknown bucket: prediction does not fail
+    assert clf.vocab_.encode("ACGTN")[-1] == 0
+    assert clf.predict(["ACGTNACGT"])[0] in (0, 1)
     with pytest.raises(TypeError, match="fitted on strings"):
         clf.predict([np.zeros(5)])
     rkio.save_checkpoint(tmp_path, {"model": "Forecast"}, {"w": np.zeros(1)}, None, meta={"task": "forecast"})
@@ -219,3 +220,21 @@ def test_clear_errors():
         SequenceClassifier().predict(["ACGT"])
     with pytest.raises(ValueError, match="pooling"):
         SequenceClassifier(pooling="max")
+
+
+def test_word_tokens_with_an_unknown_bucket():
+    """Intent-like requests: words decide the class; new words at test time map to <unk>."""
+    rng = np.random.default_rng(0)
+    slots = {"weather": (["will it rain in", "what is the forecast for", "is it sunny in"],
+                         ["paris", "oslo", "lima", "rome"]),
+             "music": (["play some", "put on", "i want to hear"], ["jazz", "blues", "techno", "opera"])}
+    X, y = [], []
+    for _ in range(120):
+        label = ["weather", "music"][rng.integers(2)]
+        heads, tails = slots[label]
+        X.append(f"{heads[rng.integers(3)]} {tails[rng.integers(4)]}")
+        y.append(label)
+    clf = SequenceClassifier(hidden_size=16, seed=0).fit(X, y, epochs=20)
+    assert clf.vocab_.kind == "word" and clf.alphabet_ is None
+    assert clf.vocab_.encode("play some zydeco").tolist()[-1] == 0
+    assert clf.predict(["play some zydeco", "will it rain in quito", "   "])[:2] == ["music", "weather"]

@@ -1,4 +1,4 @@
-"""``rnnkit classify``: train a sequence classifier on labelled series files."""
+"""``rnnkit classify``: train a sequence classifier on labelled series, text or audio."""
 
 from __future__ import annotations
 
@@ -6,22 +6,40 @@ import argparse
 
 from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
                                add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
-                               interrupted, positive_int, task_option)
+                               interrupted, nonneg_int, positive_int, task_option)
 
 TASK = "rnnkit.tasks.classify:SequenceClassifier"
 FIT = TASK + ".fit"
 
 
 def register(sub) -> None:
-    p = add_command(sub, "classify", "train a sequence classifier on labelled series (UCR .tsv, UEA .ts, CSV)",
+    p = add_command(sub, "classify", "train a sequence classifier on labelled series, text or audio",
                     "Train a many-to-one classifier (recurrent layer, attention/mean/last pooling, softmax).\n"
-                    "Files: UCR .tsv (label, then values), UEA .ts, or CSV (one series per row, label first),\n"
-                    "chosen by suffix. A stratified --val-fraction of TRAIN validates; --test is scored at the end.\n"
+                    "TRAIN (and --test) is one of (--input auto tells them apart):\n"
+                    "  text    lines 'label<TAB>text' (intents, reviews, DNA/protein sequences); tokens are\n"
+                    "          characters or words (--tokens), unseen ones go to an unknown bucket\n"
+                    "  audio   a directory with one sub-directory per label holding .wav files (PCM 8/16-bit,\n"
+                    "          any rate, mono or stereo), read as MFCC or log-mel frames (--features)\n"
+                    "  series  UCR .tsv (label, then values), UEA .ts (multivariate too), CSV with one series\n"
+                    "          per row (label first), or a long CSV 'id,label,t,ch1,ch2,...' with one row per\n"
+                    "          time step and several channels (sensor data; the id column groups a case)\n"
+                    "A stratified --val-fraction of TRAIN validates; --test is scored at the end.\n"
                     "DIR receives the model, metrics.json, confusion_matrix.png (and _test), predictions.csv\n"
                     "(with --test), training.png and report.html.",
+                    "rnnkit classify intents_train.tsv --test intents_test.tsv --out runs/intent\n"
+                    "rnnkit classify digits/train --test digits/test --out runs/digits --features mfcc\n"
                     "rnnkit classify GunPoint_TRAIN.tsv --test GunPoint_TEST.tsv --out runs/gunpoint --time-limit 120")
-    p.add_argument("train", metavar="TRAIN", help="labelled training file (.tsv, .ts or .csv)")
-    p.add_argument("--test", default=None, metavar="TEST", help="labelled test file of the same format")
+    p.add_argument("train", metavar="TRAIN", help="labelled training file or audio directory")
+    p.add_argument("--test", default=None, metavar="TEST", help="labelled test file or directory of the same kind")
+    p.add_argument("--input", choices=("auto", "series", "text", "audio"), default="auto",
+                   help="what TRAIN holds (auto: a directory is audio, label<TAB>text lines are text)")
+    p.add_argument("--tokens", choices=("auto", "char", "word"), default="auto",
+                   help="text tokens (auto: characters for DNA/protein and unspaced text, else words)")
+    p.add_argument("--features", choices=("mfcc", "logmel"), default="mfcc",
+                   help="audio features per 10 ms frame: MFCC with deltas (39) or log-mel energies (40)")
+    p.add_argument("--augment", type=nonneg_int, default=None, metavar="N",
+                   help="audio: random variants of each training clip (default: 8 when a class has fewer "
+                        "than 100 clips, else 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     add_model_options(p, TASK)
     task_option(p, "--bidirectional", "bidirectional", TASK, action=argparse.BooleanOptionalAction,
@@ -47,12 +65,12 @@ def cmd_classify(args) -> int:
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
-    clf = SequenceClassifier(**({"class_weight": "balanced"} if args.balanced else {}),
+    clf = SequenceClassifier(**({"class_weight": "balanced"} if args.balanced else {}), tokens=args.tokens,
                              **given(args, *MODEL_PARAMS, "bidirectional", "ensemble", "pooling", "batch_size",
                                      "seed"))
     echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
-    clf.fit_files(args.train, args.test, out_dir=out, quiet=args.quiet,
-                  **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
+    clf.fit_files(args.train, args.test, input=args.input, features=args.features, augment=args.augment,
+                  out_dir=out, quiet=args.quiet, **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
     if clf.history_.interrupted:
         return interrupted(f"interrupted at step {clf.history_.step}; the model trained so far and its report "
                            f"are in {out}")

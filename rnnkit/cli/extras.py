@@ -1,4 +1,5 @@
-"""``rnnkit demo``, ``rnnkit bench`` and ``rnnkit info``: entries to library functions with their own output."""
+"""``rnnkit demo``, ``rnnkit example``, ``rnnkit bench`` and ``rnnkit info``: entries to library functions
+with their own output."""
 
 from __future__ import annotations
 
@@ -24,6 +25,39 @@ def register_demo(sub) -> None:
                                                         "are not from a demo")
     p.add_argument("--quiet", action="store_true", help="print only where the report is")
     p.set_defaults(func=cmd_demo)
+
+
+def register_example(sub) -> None:
+    from rnnkit.data.examples import EXAMPLES
+
+    p = add_command(sub, "example", "write a small generated example for an application (seconds)",
+                    "Write generated files in the layout a command reads, to try it offline in seconds:\n"
+                    "  intent, dna    train.tsv, test.tsv ('label<TAB>text')         -> rnnkit classify\n"
+                    "  speech         train/<word>/*.wav, test/<word>/*.wav          -> rnnkit classify\n"
+                    "  activity       train.csv, test.csv ('id,label,t,ax,ay,az')    -> rnnkit classify\n"
+                    "  translation    pairs_train.tsv, pairs_test.tsv                -> rnnkit seq2seq\n"
+                    "  stores         stores.csv ('store,time,sales,promo,temp')     -> rnnkit forecast\n"
+                    "The data are synthetic: they show the commands work, they measure nothing.",
+                    "rnnkit example speech ex/speech\n"
+                    "rnnkit classify ex/speech/train --test ex/speech/test --out runs/speech")
+    p.add_argument("name", choices=sorted(EXAMPLES), help="which example")
+    p.add_argument("dir", metavar="DIR", help="directory to write (created if missing)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the generated data")
+    p.set_defaults(func=cmd_example)
+
+
+def cmd_example(args) -> int:
+    import os
+
+    from rnnkit.data.examples import write_example
+    from rnnkit.errors import RnnkitError
+
+    if os.path.isfile(args.dir):
+        raise RnnkitError(f"example: {args.dir} is a file; give a directory")
+    path = write_example(args.name, args.dir, seed=args.seed)
+    print("\n".join(sorted(os.path.relpath(os.path.join(r, f), path) for r, _, fs in os.walk(path) for f in fs)[:8]))
+    print(f"written to {path}")
+    return 0
 
 
 def register_bench(sub) -> None:

@@ -14,16 +14,31 @@ FIT = TASK + ".fit"
 def register(sub) -> None:
     p = add_command(sub, "forecast", "train a forecaster on a CSV column and backtest it against baselines",
                     "Train a recurrent forecaster of the next --horizon rows. Rows are split in time order\n"
+                    "(each series' own rows with --series-column, one global model for all series)\n"
                     "into train | validation | test; scaling uses the training part only. The test part is\n"
                     "backtested (rolling origin) against the naive and seasonal-naive forecasts.\n"
                     "DIR receives the model, metrics.json, backtest.csv (test forecasts vs actual),\n"
                     "predictions.csv (the horizon after the data), forecast.png, training.png, report.html.",
-                    "rnnkit forecast sales.csv --column units --horizon 14 --out runs/sales --quantiles 0.1,0.5,0.9")
+                    "rnnkit forecast sales.csv --column units --horizon 14 --out runs/sales --quantiles 0.1,0.5,0.9\n"
+                    "rnnkit forecast traffic.csv --column traffic_volume --covariate temp --future-covariate holiday\n"
+                    "    --horizon 24 --out runs/traffic\n"
+                    "rnnkit forecast stores.csv --series-column store --column sales --horizon 7 --out runs/stores")
     p.add_argument("csv", metavar="CSV", help="CSV file with a header row")
     p.add_argument("--column", action="append", default=None, metavar="NAME",
                    help="series column to forecast (repeat for several; default every numeric column)")
     p.add_argument("--date-column", default=None, metavar="NAME",
                    help="column of date labels (default: one named date/time/..., or a non-numeric first column)")
+    p.add_argument("--covariate", action="append", default=None, metavar="COL",
+                   help="input column observed in the past only, e.g. weather beside traffic (repeat)")
+    p.add_argument("--future-covariate", action="append", default=None, metavar="COL",
+                   help="input column known ahead, e.g. a holiday flag; its values in the horizon rows are used "
+                        "(repeat)")
+    p.add_argument("--series-column", default=None, metavar="ID",
+                   help="many series in one long CSV: the column naming each row's series (one global model, "
+                        "each series scaled by its own training part)")
+    p.add_argument("--calendar", choices=("auto", "on", "off"), default="auto",
+                   help="sin/cos hour, weekday and month features from the date column (auto: on when the "
+                        "dates read as ISO dates)")
     task_option(p, "--fill", "fill", FIT, choices=("error", "interpolate", "ffill", "drop"),
                 help="what to do with empty cells")
     p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
@@ -70,6 +85,19 @@ def cmd_forecast(args) -> int:
     columns = args.column
     fill = given(args, "fill")
     date_column = choose_date_column(args.csv, columns, args.date_column)
+    if args.calendar == "on" and date_column is None:
+        raise RnnkitError(f"--calendar on: {args.csv} has no date column (name it with --date-column)")
+    calendar = args.calendar != "off" and date_column is not None and _iso_dates(args.csv, date_column,
+                                                                                args.calendar == "on")
+    context = bool(args.covariate or args.future_covariate or args.series_column)
+    if context or calendar:
+        if args.quantiles or given(args, "strategy").get("strategy") == "recursive":
+            if context:
+                raise RnnkitError("--covariate, --future-covariate and --series-column forecast with the direct "
+                                  "strategy and no --quantiles")
+            echo(args, "calendar features are not used with --quantiles or --strategy recursive")
+        else:
+            return _forecast_context(args, out, date_column, calendar)
     # read once here: a missing file, a non-numeric column or a gap fails before anything is written
     try:
         data = read_csv(args.csv, columns, date_column, **fill)
@@ -101,5 +129,64 @@ def cmd_forecast(args) -> int:
         val = getattr(fc, "val_mase_", None)
         lines.append(f"strategy {fc.strategy}" + ("" if val is None else f", validation MASE {val:.4f}")
                      + "; no test part (give --test-fraction for a backtest on held-out rows)")
+    echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
+    return 0
+
+
+def _iso_dates(path, date_column, required: bool) -> bool:
+    """Whether the date column's first label reads as an ISO date (an error if ``required``)."""
+    import csv
+
+    from rnnkit.data.context import parse_dates
+
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f)
+        header = [h.strip() for h in next(rows, [])]
+        first = next(rows, [])
+    if date_column not in header or len(first) <= header.index(date_column):
+        return False
+    try:
+        parse_dates([first[header.index(date_column)]], f"{path}: column {date_column!r}")
+    except RnnkitError:
+        if required:
+            raise
+        return False
+    return True
+
+
+def _forecast_context(args, out, date_column, calendar: bool) -> int:
+    """Covariates, known-future inputs, calendar features, many series: the ContextForecaster."""
+    from rnnkit.tasks.context_forecast import ContextForecaster
+
+    if args.series_column is not None and not args.column:
+        raise RnnkitError("--series-column: name the value column(s) to forecast with --column")
+    if args.lookback is not None and args.lookback < 2:
+        raise RnnkitError("--lookback must be at least 2")
+    fc = ContextForecaster(lookback=args.lookback, horizon=args.horizon, calendar=calendar,
+                           **given(args, *MODEL_PARAMS, "period", "seed"))
+    what = [f"covariates {', '.join(args.covariate)}" if args.covariate else "",
+            f"future covariates {', '.join(args.future_covariate)}" if args.future_covariate else "",
+            "calendar features" if calendar else "",
+            f"series by {args.series_column}" if args.series_column else ""]
+    echo(args, f"training a forecaster {args.horizon} step{'' if args.horizon == 1 else 's'} ahead with "
+               f"{'; '.join(w for w in what if w)}")
+    try:
+        fc.fit_csv(args.csv, targets=args.column, covariates=args.covariate, future_covariates=args.future_covariate,
+                   date_column=date_column, series_column=args.series_column, out_dir=out, quiet=args.quiet,
+                   **given(args, "fill", "val_fraction", "test_fraction", *TRAINING_PARAMS))
+    except RnnkitError as exc:
+        raise RnnkitError(csv_hint(str(exc), args.column)) from exc
+    if fc.history_.interrupted:
+        return interrupted(f"interrupted at step {fc.history_.step}; the model trained so far and its report "
+                           f"are in {out}")
+    ev = fc.test_evaluation_
+    lines = ["no test part long enough for a backtest (raise --test-fraction)"]
+    if ev is not None:
+        lines = [f"backtest on the test parts ({ev['windows']} windows, {ev['series']} series), MASE (lower is "
+                 f"better):"]
+        for key, label in (("model", "rnn forecaster"), ("naive", "naive (last value)"),
+                           ("seasonal_naive", "seasonal naive")):
+            if key in ev:
+                lines.append(f"  {label:<22} {ev[key]['mase']:.4f}")
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
     return 0

@@ -29,7 +29,8 @@ __all__ = ["build_parser", "main"]
 
 #: what adds each command group, in the order ``rnnkit --help`` lists them
 GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, classify.register,
-          seq2seq.register, diagnostics.register, extras.register_bench, extras.register_info)
+          seq2seq.register, extras.register_example, diagnostics.register, extras.register_bench,
+          extras.register_info)
 EXIT_BUG = 70
 
 

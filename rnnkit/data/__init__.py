@@ -10,7 +10,9 @@ Pure NumPy and the standard library (matplotlib only inside
 * sequences — :func:`pad_sequences`, :class:`LabelEncoder`, :func:`minibatches`,
   :func:`class_weights`, :func:`encode_strings`, :func:`one_hot`
 * files of labelled series — :func:`read_ucr_tsv`, :func:`read_ucr_ts`,
-  :func:`read_labeled_csv`, :func:`read_labeled_sequences`
+  :func:`read_labeled_csv`, :func:`read_multichannel_csv`, :func:`read_labeled_sequences`
+* audio, tokens, forecasting context, examples — :mod:`rnnkit.data.audio`,
+  :mod:`rnnkit.data.tokens`, :mod:`rnnkit.data.context`, :mod:`rnnkit.data.examples`
 * built-in — :func:`stdlib_text`, :func:`builtin_series`
 * synthetic — :func:`seasonal_series`, :func:`temperature_series`,
   :func:`dna_motif_dataset`, :func:`date_dataset`, :func:`digit_images`
@@ -24,7 +26,7 @@ __getattr__, __dir__, __all__ = _attach(__name__, attributes={
     "series": ["SeriesData", "read_csv", "StandardScaler", "MinMaxScaler", "make_scaler", "scaler_from_dict",
                "make_windows", "split_sizes", "split_series"],
     "sequences": ["pad_sequences", "LabelEncoder", "minibatches", "class_weights", "encode_strings", "one_hot"],
-    "ucr": ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences"],
+    "ucr": ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_multichannel_csv", "read_labeled_sequences"],
     "builtin": ["BuiltinText", "BuiltinSeries", "stdlib_text", "builtin_series"],
     "synthetic": ["seasonal_series", "temperature_series", "dna_motif_dataset", "date_dataset", "DATE_FORMATS",
                   "digit_images"],

@@ -240,9 +240,10 @@ def read_lines(path, what: str = "input file") -> list[str]:
 
 
 def read_pairs(path) -> tuple[list[str], list[str]]:
-    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped).
+    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped; a
+    third column holding a CC-BY attribution, as in Tatoeba's pair files, is ignored).
 
-    A line without a tab or with more than one, an empty source or a file without
+    A line without a tab or with another tab, an empty source or a file without
     pairs is an RnnkitError naming the file and line.
     """
     path, text = read_file_text(path, "utf-8", "pairs file")
@@ -253,10 +254,13 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
         if "\t" not in line:
             raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
         line = line.removesuffix("\r")
-        if line.count("\t") > 1:
-            raise RnnkitError(f"{path}, line {n}: {line.count(chr(9))} tabs; expected one, between source "
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[2].startswith("CC-BY"):
+            fields = fields[:2]              # the attribution column of Tatoeba's pair files
+        if len(fields) > 2:
+            raise RnnkitError(f"{path}, line {n}: {len(fields) - 1} tabs; expected one, between source "
                               f"and target (a tab inside a text is ambiguous): {line[:60]!r}")
-        src, tgt = line.split("\t", 1)
+        src, tgt = fields
         if not src:
             raise RnnkitError(f"{path}, line {n}: the source (before the tab) is empty")
         sources.append(src)

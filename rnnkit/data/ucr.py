@@ -32,8 +32,8 @@ from rnnkit._checks import check_choice
 from rnnkit.data._util import magnitude_problem, read_file_text
 from rnnkit.errors import RnnkitError
 
-__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_labeled_sequences", "read_labeled_file",
-           "read_sequence_files"]
+__all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_multichannel_csv", "read_labeled_sequences",
+           "read_labeled_file", "read_sequence_files"]
 
 _MISSING = ("error", "trim", "interpolate")
 
@@ -316,12 +316,99 @@ def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str =
     return series, labels
 
 
+ID_COLUMNS = ("id", "case", "sample", "sequence", "series_id")
+
+
+def _long_csv_header(path) -> list[str] | None:
+    """The header of a CSV in the long multichannel layout (it names an id column), else None."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        return None
+    names = [h.strip().lower() for h in header]
+    return header if any(n in ID_COLUMNS for n in names) else None
+
+
+def read_multichannel_csv(path, id_column=None, label_column="label", time_column=None, missing: str = "error"):
+    """Read multichannel cases from a long CSV: one row per case and time step.
+
+    Layout (header required)::
+
+        id,label,t,ax,ay,az
+        walk01,walk,0,0.12,-0.40,9.81
+        walk01,walk,1,0.31,-0.35,9.78
+        …
+
+    ``id_column`` (default: the first column named id/case/sample/sequence/series_id) groups
+    the rows of one case, in file order (cases may interleave); ``label_column`` holds the
+    case's label (the same on all its rows); ``time_column`` (default: a column named t,
+    time, timestamp or step, if any) is dropped; every other column is a channel. An
+    empty label, a label that changes within a case and a non-numeric value are
+    :class:`RnnkitError` naming the line.
+
+    Shapes:
+        returns (list of n float64 arrays (T_i, C), list of n str labels)
+    """
+    check_choice(missing, "missing", _MISSING, "read_multichannel_csv")
+    path, lines = _read_lines(path)
+    rows = [(ln, r) for ln, r in enumerate(csv.reader(lines), start=1) if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise RnnkitError(f"{path}: expected a header and data rows")
+    names = [c.strip() for c in rows[0][1]]
+    low = [n.lower() for n in names]
+
+    def find(spec, choices, what):
+        if spec is None:
+            hits = [i for i, n in enumerate(low) if n in choices]
+            return hits[0] if hits else None
+        if spec not in names:
+            raise RnnkitError(f"{path}: no {what} column {spec!r}; available columns: {', '.join(names)}")
+        return names.index(spec)
+
+    idc = find(id_column, ID_COLUMNS, "id")
+    if idc is None:
+        raise RnnkitError(f"{path}: no id column (one of {', '.join(ID_COLUMNS)}) to group the rows of a case")
+    lab = find(label_column, (), "label")
+    tc = find(time_column, ("t", "time", "timestamp", "step"), "time")
+    chans = [i for i in range(len(names)) if i not in (idc, lab, tc)]
+    if not chans:
+        raise RnnkitError(f"{path}: no channel columns besides id, label and time")
+    cases: dict[str, list] = {}
+    labels: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for ln, r in rows[1:]:
+        if len(r) < len(names):
+            raise RnnkitError(f"{path}, line {ln}: {len(r)} fields, expected {len(names)}")
+        key, label = r[idc].strip(), _norm_label(r[lab])
+        if not label:
+            raise RnnkitError(f"{path}, line {ln}: empty label")
+        if labels.setdefault(key, label) != label:
+            raise RnnkitError(f"{path}, line {ln}: case {key!r} changes label from {labels[key]!r} to {label!r}")
+        first.setdefault(key, ln)
+        cases.setdefault(key, []).append([_parse_value(r[c], path, ln, ("", "nan", "?")) for c in chans])
+    series = []
+    for key, vals in cases.items():
+        arr = np.asarray(vals, dtype=np.float64)
+        cols = [_handle_missing(arr[:, j], missing, path, first[key],
+                                what=f"(case {key!r} starting there, channel {names[chans[j]]!r})")
+                for j in range(arr.shape[1])]
+        if len({len(c) for c in cols}) != 1:
+            raise RnnkitError(f"{path}: case {key!r} has channels of different lengths after handling gaps")
+        series.append(np.stack(cols, axis=1))
+    return series, [labels[k] for k in cases]
+
+
 def read_labeled_sequences(path, **kwargs):
     """Read any supported classification file, chosen by suffix: ``.tsv``, ``.ts`` or ``.csv``.
 
-    Keyword arguments go to :func:`read_ucr_tsv`, :func:`read_ucr_ts` or :func:`read_labeled_csv`.
+    A ``.csv`` whose header names an id column is read with :func:`read_multichannel_csv`
+    (several channels per step, one row per step), any other with :func:`read_labeled_csv`
+    (one series per row). Keyword arguments go to the reader.
     """
     suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix == ".csv" and _long_csv_header(os.fspath(path)) is not None:
+        return read_multichannel_csv(path, missing=kwargs.get("missing", "error"))
     readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv}
     if suffix not in readers:
         raise RnnkitError(f"{os.fspath(path)}: unsupported file type {suffix or '(none)'!r}; "

@@ -1,4 +1,7 @@
-r"""Additive attention pooling (Bahdanau, Cho & Bengio 2015) over a sequence of states.
+r"""Attention: additive pooling of one sequence (Bahdanau, Cho & Bengio 2015), and
+:class:`CrossAttention` of decoder queries over encoder states (additive or multiplicative).
+
+Pooling (:class:`AdditiveAttention`):
 
 Forward, for each sequence (b omitted), valid steps t (mₜ = 1 while t < length):
 
@@ -106,3 +109,110 @@ class AdditiveAttention(Module):
         self._grads["bias"] += dz2.sum(axis=0)
         dh += dz @ self._params["weight"]
         return dh.astype(self.dtype, copy=False)
+
+
+ATTENTION_KINDS = ("additive", "multiplicative")
+
+
+class CrossAttention(Module):
+    r"""Attention of each query over all memory states (an encoder–decoder's source).
+
+    For query q_t (T, B, Q) and memory m_s (S, B, M), valid where mask[s, b]:
+
+        additive        e_ts = v · tanh(W_q q_t + W_k m_s + b)     W_q (A, Q), W_k (A, M), b, v (A,)
+        multiplicative  e_ts = q_t · (W_a m_s) / √Q                 W_a (Q, M)   (scaled "general")
+        a_ts = softmax_s(e_ts) over the valid s;     c_t = Σ_s a_ts m_s
+
+    Backward, given dc_t: da_ts = dc_t · m_s, dm_s ⊇ Σ_t a_ts dc_t, de = a ⊙ (da − Σ_s a da);
+    additive: dz = de v (1 − u²) with u = tanh(·), dW_q = Σ (Σ_s dz)ᵀ q, dW_k = Σ (Σ_t dz)ᵀ m,
+    dq = (Σ_s dz) W_q, dm ⊇ (Σ_t dz) W_k; multiplicative: with k_s = W_a m_s / √Q,
+    dq_t = Σ_s de_ts k_s, dk_s = Σ_t de_ts q_t, dW_a = Σ dkᵀ m / √Q, dm ⊇ dk W_a / √Q.
+
+    Shapes:
+        query (T, B, Q), memory (S, B, M), mask (S, B) -> context (T, B, M), weights (T, B, S)
+    """
+
+    def __init__(self, query_size: int, memory_size: int, kind: str = "additive",
+                 attention_size: int | None = None, dtype=np.float32, seed=None):
+        super().__init__()
+        where = "CrossAttention"
+        self.query_size = Q = check_positive_int(query_size, "query_size", where)
+        self.memory_size = M = check_positive_int(memory_size, "memory_size", where)
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"{where}: kind must be one of {', '.join(ATTENTION_KINDS)}, got {kind!r}")
+        self.kind = kind
+        self.dtype = check_dtype(dtype, where)
+        rng = make_rng(seed, where)
+        if kind == "additive":
+            A = self.attention_size = check_positive_int(attention_size or Q, "attention_size", where)
+            self.register("weight_q", uniform(rng, (A, Q), 1.0 / math.sqrt(Q), self.dtype))
+            self.register("weight_k", uniform(rng, (A, M), 1.0 / math.sqrt(M), self.dtype))
+            self.register("bias", uniform(rng, (A,), 1.0 / math.sqrt(M), self.dtype))
+            self.register("v", uniform(rng, (A,), 1.0 / math.sqrt(A), self.dtype))
+        else:
+            self.attention_size = None
+            self.register("weight", uniform(rng, (Q, M), 1.0 / math.sqrt(M), self.dtype))
+        self._cache = None
+
+    def forward(self, query: np.ndarray, memory: np.ndarray, mask=None):
+        """Contexts and weights; every memory column needs at least one valid step."""
+        where = "CrossAttention"
+        T, B, Q = query.shape
+        if Q != self.query_size or memory.shape[1:] != (B, self.memory_size):
+            raise ValueError(f"{where}: expected query (T, B, {self.query_size}) and memory (S, B, "
+                             f"{self.memory_size}), got {query.shape} and {memory.shape}")
+        p = self._params
+        # batch-major inside, so every contraction is a batched BLAS product
+        qb, mb = query.transpose(1, 0, 2), memory.transpose(1, 0, 2)            # (B, T, Q), (B, S, M)
+        if self.kind == "additive":
+            qp = qb @ p["weight_q"].T                                            # (B, T, A)
+            kp = mb @ p["weight_k"].T + p["bias"]                                 # (B, S, A)
+            u = np.tanh(qp[:, :, None, :] + kp[:, None, :, :])                   # (B, T, S, A)
+            e = u @ p["v"]                                                        # (B, T, S)
+            k = None
+        else:
+            u = None
+            k = mb @ (p["weight"].T / math.sqrt(Q))                              # (B, S, Q)
+            e = qb @ k.transpose(0, 2, 1)                                         # (B, T, S)
+        if mask is not None:
+            e = np.where(np.asarray(mask, dtype=bool).T[:, None, :], e, -np.inf)
+        e = e - e.max(axis=2, keepdims=True)
+        a = np.exp(e)
+        a /= a.sum(axis=2, keepdims=True)                                         # (B, T, S)
+        context = (a @ mb).transpose(1, 0, 2)                                     # (T, B, M)
+        self._cache = (qb, mb, u, k, a)
+        return np.ascontiguousarray(context, dtype=self.dtype), a.transpose(1, 0, 2)
+
+    def backward(self, dcontext: np.ndarray):
+        """Return (dquery, dmemory) and add the parameter gradients into ``grads``.
+
+        Shapes:
+            dcontext (T, B, M) -> dquery (T, B, Q), dmemory (S, B, M)
+        """
+        if self._cache is None:
+            raise RuntimeError("CrossAttention: backward called before forward")
+        qb, mb, u, k, a = self._cache
+        p, g = self._params, self._grads
+        Q, M = self.query_size, self.memory_size
+        dcb = dcontext.transpose(1, 0, 2)                                         # (B, T, M)
+        da = dcb @ mb.transpose(0, 2, 1)                                          # (B, T, S)
+        dmb = a.transpose(0, 2, 1) @ dcb                                          # through c = Σ a m
+        de = a * (da - (a * da).sum(axis=2, keepdims=True))                      # softmax Jacobian
+        if self.kind == "additive":
+            A = self.attention_size
+            g["v"] += np.tensordot(de, u, axes=([0, 1, 2], [0, 1, 2]))
+            dz = (de[..., None] * p["v"]) * (1.0 - u * u)                         # (B, T, S, A)
+            dqp, dkp = dz.sum(axis=2), dz.sum(axis=1)                             # (B, T, A), (B, S, A)
+            g["weight_q"] += dqp.reshape(-1, A).T @ qb.reshape(-1, Q)
+            g["weight_k"] += dkp.reshape(-1, A).T @ mb.reshape(-1, M)
+            g["bias"] += dkp.sum(axis=(0, 1))
+            dqb = dqp @ p["weight_q"]
+            dmb += dkp @ p["weight_k"]
+        else:
+            dqb = de @ k                                                          # (B, T, Q)
+            dk = de.transpose(0, 2, 1) @ qb / math.sqrt(Q)                        # (B, S, Q)
+            g["weight"] += dk.reshape(-1, Q).T @ mb.reshape(-1, M)
+            dmb += dk @ p["weight"]
+        dquery, dmemory = dqb.transpose(1, 0, 2), dmb.transpose(1, 0, 2)
+        return (np.ascontiguousarray(dquery, dtype=self.dtype),
+                np.ascontiguousarray(dmemory, dtype=self.dtype))

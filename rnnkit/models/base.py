@@ -162,18 +162,19 @@ def copy_state(s):
     if s is None:
         return None
     if isinstance(s, tuple):
-        return tuple(np.array(a, copy=True) for a in s)
+        return tuple(copy_state(a) for a in s)
     return np.array(s, copy=True)
 
 
 def state_batch(s) -> int:
-    return (s[0] if isinstance(s, tuple) else s).shape[1]
+    return state_batch(s[0]) if isinstance(s, tuple) else s.shape[1]
 
 
 def index_state(s, idx):
-    """Select sequences ``idx`` along the batch axis (beam search reorders with it)."""
+    """Select sequences ``idx`` along the batch axis (axis 1 of every array, tuples nested
+    to any depth: beam search reorders with it)."""
     if isinstance(s, tuple):
-        return tuple(a[:, idx] for a in s)
+        return tuple(index_state(a, idx) for a in s)
     return s[:, idx]
 
 

@@ -34,7 +34,7 @@ from rnnkit.layers import Dropout, Embedding, Linear, Recurrent
 from rnnkit.losses import log_softmax, softmax_cross_entropy
 from rnnkit.models.base import (InputEncoder, Model, check_carry_at, child_seeds, copy_state, eval_mode,
                                 get_key, index_state, int_array, model_dtype, parse_cell, register_model,
-                                state_after)
+                                state_after, state_batch)
 
 
 @register_model
@@ -223,7 +223,7 @@ class EncoderDecoder(Model):
         """
         max_len = check_positive_int(max_len, "max_len", f"{self._where}.greedy")
         state = self.encode(x, lengths)
-        B = (state[0] if isinstance(state, tuple) else state).shape[1]
+        B = state_batch(state)
         tokens = np.full(B, self.bos_id)
         out = [[] for _ in range(B)]
         done = np.zeros(B, dtype=bool)
@@ -258,7 +258,7 @@ class EncoderDecoder(Model):
         max_len = check_positive_int(max_len, "max_len", where)
         length_penalty = check_number(length_penalty, "length_penalty", where, 0.0)
         states = self.encode(x, lengths)
-        B = (states[0] if isinstance(states, tuple) else states).shape[1]
+        B = state_batch(states)
         results, scores = [], []
         for b in range(B):
             tokens, score = self._beam_one(index_state(states, [b]), width, max_len, float(length_penalty))

@@ -17,8 +17,11 @@ constant channels, and long series are read several values per step
 :mod:`rnnkit.tasks.policy` (steps, not epochs; warm-up and cosine decay; validation and
 patience in steps), then a fresh network is refitted on training + validation data for
 the selected number of steps. ``ensemble=N`` averages the class probabilities of N
-networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run). Strings are encoded character by character; a character outside
-the alphabet (given, or the training strings' characters) is an :class:`RnnkitError`.
+networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run).
+Strings are split into tokens (:mod:`rnnkit.data.tokens`): characters or lower-cased
+words (``tokens="auto"`` takes characters for DNA/RNA/protein and texts without spaces,
+words otherwise). Token id 0 is an unknown bucket: a character or word that training
+never saw (or, for words, saw once) maps to it, so prediction never fails on new text.
 
 Class weights (``class_weight``): the loss is the weighted mean
 
@@ -80,9 +83,13 @@ class SequenceClassifier:
             units: the whole series is known, so it is read both ways).
         pooling: "attention" (default: finds evidence anywhere in a long sequence, which
             the last state alone often fails to carry), "mean" or "last".
-        embedding_dim: the character embedding for string inputs (default 16).
-        alphabet: the characters of string inputs (e.g. "ACGT"); None takes the
-            training strings' characters.
+        embedding_dim: the token embedding for string inputs (None: 16 for characters,
+            64 for words).
+        tokens: "auto", "char" or "word" (string inputs).
+        min_count: tokens seen fewer times in training go to the unknown bucket
+            (None: 1 for characters, 2 for words, so the bucket is trained).
+        alphabet: the characters of string inputs (e.g. "ACGT"; implies character
+            tokens); None takes the training strings' tokens.
         class_weight: "auto" (default), None, "balanced" or a dict label -> positive weight.
         scale: standardise numeric inputs per series and fold long ones (default True).
         ensemble: networks trained from successive seeds whose probabilities are averaged.
@@ -97,7 +104,8 @@ class SequenceClassifier:
 
     def __init__(self, cell: str = "gru", hidden_size: int = 64, num_layers: int = 1,
                  bidirectional: bool = True, pooling: str = "attention", attention_size: int | None = None,
-                 embedding_dim: int = 16, dropout: float = 0.0, alphabet: str | None = None,
+                 embedding_dim: int | None = None, dropout: float = 0.0, alphabet: str | None = None,
+                 tokens: str = "auto", min_count: int | None = None,
                  class_weight="auto", scale: bool = True, batch_size: int = 32, dtype: str = "float32",
                  seed: int = 0, ensemble: int = 1):
         where = "SequenceClassifier"
@@ -108,7 +116,10 @@ class SequenceClassifier:
         self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
         self.attention_size = None if attention_size is None else check_positive_int(attention_size,
                                                                                      "attention_size", where)
-        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        self.embedding_dim = None if embedding_dim is None else check_positive_int(embedding_dim, "embedding_dim",
+                                                                                  where)
+        self.tokens = check_choice(tokens, "tokens", ("auto", "char", "word"), where)
+        self.min_count = None if min_count is None else check_positive_int(min_count, "min_count", where)
         self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         if alphabet is not None:
             if not isinstance(alphabet, str) or not alphabet or len(set(alphabet)) != len(alphabet):
@@ -138,7 +149,8 @@ class SequenceClassifier:
         return {"cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "bidirectional": self.bidirectional, "pooling": self.pooling,
                 "attention_size": self.attention_size, "embedding_dim": self.embedding_dim,
-                "dropout": self.dropout, "alphabet": self.alphabet, "class_weight": cw, "scale": self.scale,
+                "dropout": self.dropout, "alphabet": self.alphabet, "tokens": self.tokens,
+                "min_count": self.min_count, "class_weight": cw, "scale": self.scale,
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble}
 
     def __repr__(self) -> str:
@@ -204,11 +216,8 @@ class SequenceClassifier:
             for i, s in enumerate(X):
                 if not s:
                     raise ValueError(f"{where}: X[{i}] is an empty string; every sequence needs a step")
-                unseen = sorted(set(s) - set(self.alphabet_))
-                if unseen:
-                    raise RnnkitError(f"{where}: X[{i}] has characters outside the alphabet "
-                                      f"{self.alphabet_!r:.60}: {', '.join(map(repr, unseen[:10]))}")
-                out.append(self.vocab_.encode(s))
+                ids = self.vocab_.encode(s)
+                out.append(ids if len(ids) else np.zeros(1, dtype=np.int64))   # only spaces: one unknown
             return out
         seqs = self._numeric(X, where)
         if seqs[0].shape[1] != self.n_features_:
@@ -267,11 +276,14 @@ class SequenceClassifier:
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
         from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
-        from rnnkit.data.text import CharVocab
+        from rnnkit.data.tokens import UNK, Tokenizer, choose_tokens
 
         where = "SequenceClassifier.fit"
         val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
         self.kind_ = self._kind(X, where)
+        # what files the inputs came from (fit_files says; audio needs its front end to predict files)
+        files, self._files = getattr(self, "_files", None), None
+        self.input_, self.audio_ = files or ("text" if self.kind_ == "strings" else "series", None)
         n = len(X)
         if y is None or len(y) != n:
             raise ValueError(f"{where}: expected {n} labels (one per sequence), got {'None' if y is None else len(y)}")
@@ -285,9 +297,13 @@ class SequenceClassifier:
             # a test class never seen in training fails here, before training
             self._labels(y_test, len(X_test), f"{where}: y_test")
         if self.kind_ == "strings":
-            chars = self.alphabet if self.alphabet is not None else "".join(sorted(set("".join(X))))
-            self.alphabet_ = chars
-            self.vocab_ = CharVocab(chars)
+            if self.alphabet is not None:
+                self.vocab_ = Tokenizer("char", [UNK] + list(self.alphabet))
+            else:
+                kind = choose_tokens(X, self.tokens)
+                min_count = self.min_count or (2 if kind == "word" else 1)
+                self.vocab_ = Tokenizer.fit(X, kind, min_count=min_count)
+            self.alphabet_ = "".join(sorted(self.vocab_.vocab[1:])) if self.vocab_.kind == "char" else None
             self.scaler_, self.n_features_ = None, None
         else:
             seqs = self._numeric(X, where)
@@ -365,32 +381,41 @@ class SequenceClassifier:
             self.write_run(out_dir, test)
         return self
 
-    def fit_files(self, train_path, test_path=None, *, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
-        """Fit on a labelled series file and, with ``test_path``, evaluate on another.
+    def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",
+                  augment: int | None = None, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
+        """Fit on a labelled file or folder and, with ``test_path``, evaluate on another.
 
-        Files: UCR ``.tsv`` (label then values on each line), UEA ``.ts`` and CSV (one
-        series per row, the label in the first column), chosen by suffix; ``missing``
-        ("error", "trim", "interpolate") handles missing values (default: trim the
-        padding of shorter series). The test evaluation is kept in
-        ``test_evaluation_`` (and goes into the report with ``out_dir``). Other keyword
+        ``input`` (:mod:`rnnkit.tasks.classify_inputs`): "auto" (a directory is audio, a
+        file of ``label<TAB>text`` lines is text, anything else labelled series), or
+        "series", "text", "audio". Series files: UCR ``.tsv``, UEA ``.ts`` (multivariate
+        too), CSV with one series per row, or a long CSV with an id column and several
+        channels per step; ``missing`` ("error", "trim", "interpolate") handles their
+        gaps. Audio: ``features`` "mfcc" or "logmel"; ``augment`` random variants of
+        each training clip (None: 8 when there are fewer than 100 clips per class, else
+        0), drawn after the validation clips are set aside. The test evaluation is kept
+        in ``test_evaluation_`` (and goes into the report with ``out_dir``). Other keyword
         arguments go to :meth:`fit`.
         """
-        from rnnkit.data.ucr import read_labeled_sequences
+        from rnnkit.tasks.classify_inputs import detect_input, read_inputs
 
         where = "SequenceClassifier.fit_files"
         self.missing_ = check_choice(missing, "missing", ("error", "trim", "interpolate"), where)
-        X, y = read_labeled_sequences(train_path, missing=missing)
-        if y is None:
-            raise RnnkitError(f"{where}: {os.fspath(train_path)} has no class labels (@classLabel false)")
-        test = None
-        if test_path is not None:
-            Xt, yt = read_labeled_sequences(test_path, missing=missing)
-            if yt is None:
-                raise RnnkitError(f"{where}: {os.fspath(test_path)} has no class labels")
-            test = (Xt, yt)
+        kind = detect_input(train_path, input)
+        audio = None
+        if kind == "audio":
+            from rnnkit.data.audio import FEATURES
+
+            audio = {"features": check_choice(features, "features", FEATURES, where)}
+        X, y = read_inputs(train_path, kind, missing)
+        test = read_inputs(test_path, kind, missing) if test_path is not None else (None, None)
         self.files_ = {"train": os.fspath(train_path), "test": None if test_path is None else os.fspath(test_path)}
-        return self.fit(X, y, X_test=None if test is None else test[0], y_test=None if test is None else test[1],
-                        **fit_kwargs)
+        self._files = (kind, audio)
+        if kind == "audio":
+            from rnnkit.tasks.classify_inputs import fit_audio
+
+            self.audio_ = audio        # the features of the validation clips are computed before fit
+            return fit_audio(self, X, y, augment, test, fit_kwargs)
+        return self.fit(X, y, X_test=test[0], y_test=test[1], **fit_kwargs)
 
     def _build_model(self, K: int, seed: int | None = None):
         kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
@@ -398,7 +423,8 @@ class SequenceClassifier:
                   bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
                   seed=self.seed if seed is None else seed)
         if self.kind_ == "strings":
-            kw.update(vocab_size=self.vocab_.size, embedding_dim=self.embedding_dim)
+            word = getattr(self.vocab_, "kind", "char") == "word"
+            kw.update(vocab_size=self.vocab_.size, embedding_dim=self.embedding_dim or (64 if word else 16))
         else:
             kw.update(input_size=self.scaler_.size if isinstance(self.scaler_, SeriesInput) else self.n_features_)
         if self.class_weights_ is not None:
@@ -491,14 +517,19 @@ class SequenceClassifier:
         write_classify_run(self, out_dir, test)
 
     def _read_inputs(self, path, where: str):
+        self._check_fitted(where)
+        if getattr(self, "audio_", None) is not None:
+            from rnnkit.tasks.classify_inputs import read_audio_inputs
+
+            return read_audio_inputs(path, self.audio_["features"])
         from rnnkit.data.ucr import read_sequence_files
 
-        self._check_fitted(where)
         return read_sequence_files(path, missing=self.missing_, text=self.kind_ == "strings")
 
     def predict_file(self, path) -> str:
         """A predictions CSV for the sequences in a file or a folder of files (UCR .tsv, UEA
-        .ts, CSV; for strings, text files of one sequence per line): index, [file], [label],
+        .ts, CSV; for strings, text files of one sequence per line; for audio, a .wav file
+        or a folder of them, labelled by sub-directory or not): index, [file], [label],
         predicted, its probability and p(class) for every class."""
         from rnnkit.tasks.classify_run import prediction_table
 
@@ -534,6 +565,8 @@ class SequenceClassifier:
         """The task's meta for config.json: parameters and the fitted state."""
         state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
                  "n_features": self.n_features_, "missing": self.missing_,
+                 "tokenizer": None if self.vocab_ is None else self.vocab_.to_dict(),
+                 "input": getattr(self, "input_", None), "audio": getattr(self, "audio_", None),
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
         return {"task": TASK, "params": self.get_params(), "state": state}
@@ -545,6 +578,7 @@ class SequenceClassifier:
         from rnnkit.data.sequences import LabelEncoder
         from rnnkit.data.series import scaler_from_dict
         from rnnkit.data.text import CharVocab
+        from rnnkit.data.tokens import Tokenizer
 
         directory = os.fspath(directory)
         ckpt = load_task(directory, TASK, "SequenceClassifier")
@@ -558,8 +592,12 @@ class SequenceClassifier:
             clf.kind_ = s["kind"]
             clf.encoder_ = LabelEncoder.from_dict(s["classes"])
             clf.alphabet_ = s["alphabet"]
-            clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
+            if s.get("tokenizer") is not None:
+                clf.vocab_ = Tokenizer.from_dict(s["tokenizer"])
+            else:   # runs saved before the unknown bucket: ids are alphabet positions
+                clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
             clf.n_features_ = s["n_features"]
+            clf.input_, clf.audio_ = s.get("input") or "series", s.get("audio")
             sc = s["scaler"]
             clf.scaler_ = (None if sc is None else SeriesInput.from_dict(sc) if sc.get("kind") == "series_input"
                            else scaler_from_dict(sc))

@@ -77,12 +77,17 @@ def write_classify_report(clf, out_dir) -> None:
     from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
 
     out_dir = os.fspath(out_dir)
-    data = [["input", clf.kind_ if clf.kind_ == "strings" else f"numeric, {clf.n_features_} feature(s)"],
+    audio = getattr(clf, "audio_", None)
+    data = [["input", clf.kind_ if clf.kind_ == "strings" else
+             f"audio, {audio['features']} ({clf.n_features_} per frame)" if audio else
+             f"numeric, {clf.n_features_} feature(s)"],
             ["classes", len(clf.classes_)], ["pooling", clf.pooling],
             ["class weights", "none" if clf.class_weights_ is None else
              ", ".join(f"{c}: {w:.3g}" for c, w in zip(clf.classes_, clf.class_weights_))]]
     if clf.kind_ == "strings":
-        data.append(["alphabet", clf.alphabet_])
+        data.append(["tokens", f"{clf.vocab_.kind}, {clf.vocab_.size} (id 0: unknown)"])
+        if clf.alphabet_ is not None:
+            data.append(["alphabet", clf.alphabet_[:200]])
     sections = [Section("Data", table=data, header=["", ""])]
     for title, ev, png in (("Validation", clf.val_evaluation_, "confusion_matrix.png"),
                            ("Test", clf.test_evaluation_, "confusion_matrix_test.png")):

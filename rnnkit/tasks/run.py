@@ -46,6 +46,7 @@ PENDING_DIR = ".pending"
 JOBS = {"lm": ("rnnkit.tasks.lm", "CharLanguageModel"),
         "classify": ("rnnkit.tasks.classify", "SequenceClassifier"),
         "forecast": ("rnnkit.tasks.forecast", "Forecaster"),
+        "forecast-context": ("rnnkit.tasks.context_forecast", "ContextForecaster"),
         "seq2seq": ("rnnkit.tasks.seq2seq", "Seq2Seq")}
 
 

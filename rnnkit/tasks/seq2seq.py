@@ -1,11 +1,14 @@
-r"""Sequence to sequence over characters: an encoder–decoder trained with teacher forcing.
+r"""Sequence to sequence over characters or words: an encoder–decoder trained with teacher forcing.
 
-The network is :class:`rnnkit.models.EncoderDecoder` (Sutskever, Vinyals & Le 2014):
-an encoder (bidirectional by default) reads the source characters; its final states,
-bridged through tanh(W s + b), start the decoder, which emits the target one
-character at a time
+The network is :class:`rnnkit.models.AttentionEncoderDecoder` (``attention="multiplicative"``,
+the default, or ``"additive"``; Luong et al. 2015, Bahdanau et al. 2015) or, with
+``attention=None``, :class:`rnnkit.models.EncoderDecoder` (Sutskever, Vinyals & Le 2014):
+an encoder (bidirectional by default) reads the source tokens; its final states,
+bridged through tanh(W s + b), start the decoder, which emits the target one token at
+a time, attending over every encoder state:
 
-    p(y_t | y_{<t}, x) = softmax(W_hy h^{dec}_t + b_y),   h^{dec}_t = RNN(E[y_{t−1}], h^{dec}_{t−1})
+    p(y_t | y_{<t}, x) = softmax(W_hy õ_t + b_y),   õ_t = tanh(W_c [c_t ; h^{dec}_t] + b_c),
+    c_t = Σ_s a_ts m_s,  h^{dec}_t = RNN(E[y_{t−1}], h^{dec}_{t−1})
 
 Training (teacher forcing) feeds the true previous character y_{t−1} (BOS at t = 1)
 and minimises the mean cross-entropy over the target characters and the final EOS:
@@ -17,9 +20,11 @@ or beam search keeping the ``beam_width`` best partial outputs by total
 log-probability, finished outputs ranked by log p / len^α (α = ``length_penalty``).
 Beam width 1 is greedy decoding.
 
-Target ids: PAD = 0, BOS = 1, EOS = 2, then the target characters (sorted). Source
-characters outside the training sources' alphabet are an :class:`RnnkitError`
-naming them.
+Tokens (``tokens="char"`` or ``"word"``, :class:`rnnkit.data.tokens.Tokenizer`, case kept):
+target ids are PAD = 0, BOS = 1, EOS = 2, then the target tokenizer's ids (its id 0, the
+unknown bucket, is target id 3). A source or target character or word that training
+never saw maps to the unknown bucket, so new text never stops a run (words seen once in
+training go there too, so the bucket is trained).
 
 Scores over n pairs (prediction p_i, target t_i):
 
@@ -34,7 +39,9 @@ A fitted model is a checkpoint directory: ``config.json`` (the model config; in
 ``meta`` ``"task": "seq2seq"``, the parameters and both alphabets) and ``model.npz``;
 ``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`, with
 ``char_accuracy.png``. chrF and BLEU (:func:`rnnkit.tasks.metrics.text_scores`) are
-scored when sacrebleu is installed.
+scored when sacrebleu is installed; test pairs are also translated by a translation
+memory (:class:`rnnkit.tasks.text_metrics.TranslationMemory`, the baseline in
+``metrics.json``), and the report shows example translations and an attention heat map.
 """
 
 from __future__ import annotations
@@ -88,11 +95,14 @@ def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
 
 
 class Seq2Seq:
-    """Character sequence-to-sequence (encoder–decoder), scikit-learn-like.
+    """Sequence-to-sequence (encoder–decoder with attention), scikit-learn-like.
 
     Args:
         cell, hidden_size, num_layers, embedding_dim, dropout: both recurrent stacks
-            (default a 1-layer LSTM of 128 units, 32-dim character embeddings).
+            (default a 1-layer LSTM of 128 units, 32-dim token embeddings).
+        attention: "multiplicative" (default: scaled Luong "general", about a third of the
+            additive score's cost per step), "additive" or None (no attention).
+        tokens: "char" (default) or "word".
         bidirectional: a bidirectional encoder (default True: the decoder's start state
             then summarises the source read from both ends).
         max_output_length: the longest output decoding produces (None: 1.5 × the
@@ -102,14 +112,21 @@ class Seq2Seq:
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
-    After :meth:`fit`: ``model_``, ``history_``, ``source_chars_``, ``target_chars_``,
+    After :meth:`fit`: ``model_``, ``history_``, ``source_vocab_``, ``target_vocab_``,
     ``val_scores_`` ({"exact_match", "char_accuracy"} on the validation pairs, greedy).
     """
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1, embedding_dim: int = 32,
                  bidirectional: bool = True, dropout: float = 0.0, max_output_length: int | None = None,
-                 batch_size: int = 32, dtype: str = "float32", seed: int = 0):
+                 batch_size: int = 32, dtype: str = "float32", seed: int = 0, attention: str | None = "multiplicative",
+                 tokens: str = "char"):
         where = "Seq2Seq"
+        if attention not in (None, "additive", "multiplicative"):
+            raise ValueError(f"{where}: attention must be 'additive', 'multiplicative' or None, got {attention!r}")
+        self.attention = attention
+        if tokens not in ("char", "word"):
+            raise ValueError(f"{where}: tokens must be 'char' or 'word', got {tokens!r}")
+        self.tokens = tokens
         self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
@@ -129,7 +146,8 @@ class Seq2Seq:
         return {"cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "embedding_dim": self.embedding_dim, "bidirectional": self.bidirectional,
                 "dropout": self.dropout, "max_output_length": self.max_output_length,
-                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed,
+                "attention": self.attention, "tokens": self.tokens}
 
     def __repr__(self) -> str:
         return "Seq2Seq(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -140,59 +158,38 @@ class Seq2Seq:
                               f"or Seq2Seq.load(directory) first")
 
     # -- encoding ------------------------------------------------------------------------------
-    def _set_vocab(self, source_chars: str, target_chars: str) -> None:
-        from rnnkit.data.text import CharVocab
-
-        self.source_chars_, self.target_chars_ = source_chars, target_chars
-        self._src = CharVocab(source_chars)
-        self._tgt = CharVocab(target_chars)
-
-    @staticmethod
-    def _encode_all(vocab, texts: list[str], chars: str, name: str, seen: str, where: str):
-        """All ``texts`` encoded in one pass, as (ids of their concatenation, lengths); a
-        character outside ``chars`` is an RnnkitError naming the first text holding one."""
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        try:
-            return vocab.encode("".join(texts)), lengths
-        except RnnkitError:
-            allowed = set(chars)
-            for i, t in enumerate(texts):
-                unseen = sorted(set(t) - allowed)
-                if unseen:
-                    raise RnnkitError(f"{where}: {name}[{i}] {t!r:.40} has characters not seen in {seen}: "
-                                      f"{', '.join(map(repr, unseen[:10]))}") from None
-            raise
+    def _set_vocab(self, source_vocab, target_vocab) -> None:
+        self.source_vocab_, self.target_vocab_ = source_vocab, target_vocab
 
     def _encode_sources(self, sources, where: str) -> list[np.ndarray]:
-        ids, lengths = self._encode_all(self._src, sources, self.source_chars_, "sources", "training", where)
-        return np.split(ids, np.cumsum(lengths)[:-1])
+        out = []
+        for s in sources:
+            ids = self.source_vocab_.encode(s)
+            out.append(ids if len(ids) else np.zeros(1, dtype=np.int64))     # nothing to read: one unknown
+        return out
 
     def _encode_targets(self, targets, where: str) -> list[np.ndarray]:
-        ids, lengths = self._encode_all(self._tgt, targets, self.target_chars_, "targets",
-                                        "the training targets", where)
-        # each target's ids shifted past the special tokens, then EOS
-        with_eos = np.insert(ids + SPECIALS, np.cumsum(lengths), EOS).astype(np.int64)
-        return np.split(with_eos, np.cumsum(lengths + 1)[:-1])
+        return [np.append(self.target_vocab_.encode(t) + SPECIALS, EOS).astype(np.int64) for t in targets]
 
     def _decode(self, ids) -> str:
-        ids = np.asarray([i for i in ids if i >= SPECIALS], dtype=np.int64) - SPECIALS
-        return self._tgt.decode(ids)
+        return self.target_vocab_.decode([i - SPECIALS for i in ids if i >= SPECIALS])
 
     def _build_model(self):
-        from rnnkit.models import EncoderDecoder
+        from rnnkit.models import AttentionEncoderDecoder, EncoderDecoder
 
-        return EncoderDecoder(tgt_vocab_size=len(self.target_chars_) + SPECIALS,
-                              src_vocab_size=len(self.source_chars_), cell=self.cell,
-                              hidden_size=self.hidden_size, num_layers=self.num_layers,
-                              embedding_dim=self.embedding_dim, bidirectional=self.bidirectional,
-                              dropout=self.dropout, pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype,
-                              seed=self.seed)
+        kw = dict(tgt_vocab_size=self.target_vocab_.size + SPECIALS, src_vocab_size=self.source_vocab_.size,
+                  cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                  embedding_dim=self.embedding_dim, bidirectional=self.bidirectional, dropout=self.dropout,
+                  pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype, seed=self.seed)
+        if self.attention is None:
+            return EncoderDecoder(**kw)
+        return AttentionEncoderDecoder(attention=self.attention, **kw)
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, sources, targets, *, val_sources=None, val_targets=None, val_fraction: float = 0.1,
             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
-            test_sources=None, test_targets=None, beam_width: int = 1, out_dir=None, quiet: bool = True,
+            test_sources=None, test_targets=None, beam_width: int = 4, out_dir=None, quiet: bool = True,
             callbacks=None) -> "Seq2Seq":
         """Train on pairs ``sources[i] -> targets[i]`` (strings); returns self.
 
@@ -203,8 +200,10 @@ class Seq2Seq:
                 policy of :func:`rnnkit.tasks.policy.fit_with_budget` (steps sized to the
                 data or to ``time_limit``, warm-up and cosine decay, patience in
                 validations a fixed number of steps apart; the best weights are kept).
-            test_sources, test_targets: test pairs scored at the end (:meth:`evaluate`
-                with ``beam_width``; ``test_scores_``, and ``metrics.json`` of the run).
+                ``time_limit`` covers decoding the validation and test pairs too.
+            test_sources, test_targets: test pairs scored at the end (beam search of
+                ``beam_width``; ``test_scores_``, beside a translation memory of the training
+                pairs in ``baseline_scores_``, and in ``metrics.json`` of the run).
             out_dir: write the run directory (:mod:`rnnkit.tasks.run`).
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
@@ -241,14 +240,17 @@ class Seq2Seq:
         else:
             tr, vs, vt = np.arange(n), [], []
         tr_src, tr_tgt = [sources[i] for i in tr], [targets[i] for i in tr]
-        # the alphabets: what the model can read and write, from every pair it is given (a
-        # character only in the validation pairs still gets an embedding and an output)
-        target_chars = "".join(sorted(set("".join(tr_tgt + vt))))
-        if not target_chars:
+        # the vocabularies come from the training pairs only: what the model can read and write
+        # (a token it never saw, in validation or test pairs, goes to the unknown bucket)
+        from rnnkit.data.tokens import Tokenizer
+
+        if not any(tr_tgt):
             raise RnnkitError(f"{where}: every target is empty; there is nothing to learn to write")
-        self._set_vocab("".join(sorted(set("".join(tr_src + vs)))), target_chars)
-        self.max_target_length_ = max(len(t) for t in tr_tgt)
+        min_count = 2 if self.tokens == "word" else 1
+        self._set_vocab(Tokenizer.fit(tr_src, self.tokens, min_count, lower=False),
+                        Tokenizer.fit(tr_tgt, self.tokens, min_count, lower=False))
         X, Y = self._encode_sources(tr_src, where), self._encode_targets(tr_tgt, where)
+        self.max_target_length_ = max(len(t) for t in Y) - 1
         val_batches = None
         if vs:
             Xv, Yv = self._encode_sources(vs, where), self._encode_targets(vt, where)
@@ -263,6 +265,7 @@ class Seq2Seq:
         first = next(iter(minibatches(X[:bs], Y[:bs], batch_size=bs, shuffle=False)))
         probe = {"x": first["x"], "lengths": first["lengths"], "y": first["y"]}
         self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None
+        self.baseline_scores_ = self._test_examples = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         fitted = fit_with_budget(self._build_model, train_batches, val_batches, len(X), bs, probe,
                                  time_limit=time_limit, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
@@ -281,11 +284,30 @@ class Seq2Seq:
             self._val_examples = (vs[:len(pred)], vt_done, pred)
         if test_sources is not None:
             left = None if time_limit is None else max(0.0, started + float(time_limit) - time.perf_counter())
-            self.test_scores_ = self.evaluate(test_sources, test_targets, beam_width=beam_width, time_limit=left)
+            self._score_test(tr_src, tr_tgt, test_sources, test_targets, beam_width, left)
         if out_dir is not None:
             self.save(out_dir)
             self._write_run(out_dir, len(tr))
         return self
+
+    def _score_test(self, tr_src, tr_tgt, sources, targets, beam_width: int, time_limit: float | None) -> None:
+        """``test_scores_`` of the model and ``baseline_scores_`` of a translation memory of
+        the training pairs, on the same test pairs (those decoded within ``time_limit``)."""
+        from rnnkit.tasks.text_metrics import TranslationMemory
+
+        where = "Seq2Seq.fit"
+        sources = _strings(sources, "test_sources", where)
+        targets = _strings(targets, "test_targets", where, allow_empty=True)
+        if len(sources) != len(targets):
+            raise ValueError(f"{where}: {len(sources)} test_sources but {len(targets)} test_targets")
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        pred = self._predict_until(sources, beam_width, deadline)
+        total = len(sources)
+        sources, targets = sources[:len(pred)], targets[:len(pred)]
+        memory = TranslationMemory().fit(tr_src, tr_tgt).predict(sources)
+        self.test_scores_ = dict(text_scores(pred, targets), beam_width=beam_width, of=total)
+        self.baseline_scores_ = {"translation_memory": text_scores(memory, targets)}
+        self._test_examples = (sources, targets, pred, memory)
 
     # -- decoding --------------------------------------------------------------------------------
     def _max_len(self, max_len) -> int:
@@ -445,9 +467,10 @@ class Seq2Seq:
         out_dir = os.fspath(out_dir)
         data = [["training pairs", n_train],
                 ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["n"]],
-                ["source alphabet", f"{len(self.source_chars_)} characters: {self.source_chars_}"],
-                ["target alphabet", f"{len(self.target_chars_)} characters: {self.target_chars_}"],
-                ["longest training target", self.max_target_length_]]
+                ["tokens", self.tokens], ["attention", self.attention or "none"],
+                ["source vocabulary", f"{self.source_vocab_.size} (id 0: unknown)"],
+                ["target vocabulary", f"{self.target_vocab_.size} (id 0: unknown)"],
+                ["longest training target", f"{self.max_target_length_} tokens"]]
         sections = [Section("Data", table=data, header=["", ""])]
         if self.val_scores_ is not None:
             vs, vt, pred = self._val_examples
@@ -471,7 +494,12 @@ class Seq2Seq:
         write_json(os.path.join(out_dir, METRICS_JSON), {
             "pairs": n_train + (0 if self.val_scores_ is None else self.val_scores_["n"]),
             "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
-            "validation": self.val_scores_, "test": self.test_scores_})
+            "validation": self.val_scores_, "test": self.test_scores_,
+            "baseline": getattr(self, "baseline_scores_", None)})
+        if getattr(self, "_test_examples", None) is not None:
+            from rnnkit.tasks.seq2seq_report import test_sections
+
+            sections += test_sections(self, out_dir)
         write_run_report(out_dir, "rnnkit sequence to sequence", sections,
                          config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
 
@@ -488,13 +516,14 @@ class Seq2Seq:
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and both alphabets."""
         return {"task": TASK, "params": self.get_params(),
-                "state": {"source_chars": self.source_chars_, "target_chars": self.target_chars_,
+                "state": {"source_vocab": self.source_vocab_.to_dict(), "target_vocab": self.target_vocab_.to_dict(),
                           "max_target_length": int(self.max_target_length_)}}
 
     @classmethod
     def load(cls, directory) -> "Seq2Seq":
         """Read a model written by :meth:`save` or ``fit(out_dir=...)``; a directory of
         another task is a CheckpointError ("… was written by task 'lm', not 'seq2seq'")."""
+        from rnnkit.data.tokens import Tokenizer
         from rnnkit.models import build
 
         directory = os.fspath(directory)
@@ -502,13 +531,37 @@ class Seq2Seq:
         try:
             s2s = cls(**ckpt.meta["params"])
             st = ckpt.meta["state"]
-            s2s._set_vocab(st["source_chars"], st["target_chars"])
+            if "source_vocab" in st:
+                s2s._set_vocab(Tokenizer.from_dict(st["source_vocab"]), Tokenizer.from_dict(st["target_vocab"]))
+            else:       # saved before the unknown bucket: ids are positions in the sorted alphabets
+                s2s._set_vocab(_Alphabet(st["source_chars"]), _Alphabet(st["target_chars"]))
             s2s.max_target_length_ = _check_output_length(st["max_target_length"], "max_target_length",
                                                            "config.json")
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
         s2s.model_ = restore_model(directory, ckpt, model, s2s._build_model().config(),
-                                   "does not match the parameters and alphabets")
+                                   "does not match the parameters and vocabularies")
         s2s.history_ = s2s.val_scores_ = s2s.test_scores_ = s2s._val_examples = None
+        s2s.baseline_scores_ = s2s._test_examples = None
         return s2s
+
+
+class _Alphabet:
+    """The character ids of runs saved before the unknown bucket (position in the sorted
+    alphabet); an unseen character is an error there, as it was when they were trained."""
+
+    def __init__(self, chars: str):
+        from rnnkit.data.text import CharVocab
+
+        self._vocab, self.kind = CharVocab(chars), "char"
+        self.size = len(chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        return self._vocab.encode(text)
+
+    def decode(self, ids) -> str:
+        return self._vocab.decode(np.asarray(list(ids), dtype=np.int64))
+
+    def to_dict(self) -> dict:
+        return {"type": "Tokenizer", "kind": "char", "vocab": ["<unk>"] + list(self._vocab.chars)}

@@ -1,0 +1,295 @@
+r"""Audio for sequence classification: WAV files in, frame-by-frame features out (NumPy only).
+
+Reading: :func:`read_wav` takes PCM WAV (8-bit unsigned, 16/24/32-bit signed, any rate,
+any number of channels) through the standard library's :mod:`wave` and returns mono
+float samples in [−1, 1) (the mean of the channels).
+
+Front end, for a signal x at rate r (Hz):
+
+    pre-emphasis   x'[n] = x[n] − 0.97 x[n−1]
+    framing        frame i = x'[i·hop : i·hop + N],  N = frame_ms·r/1000, hop = hop_ms·r/1000
+                   (the last frame zero-padded; a signal shorter than N gives one frame)
+    window         w[n] = 0.54 − 0.46 cos(2πn/(N−1))                         (Hamming)
+    spectrum       P_i[k] = |FFT_K(w ⊙ frame_i)[k]|² / K,  k = 0 … K/2,  K = next power of 2 ≥ N
+    mel scale      m(f) = 2595 log10(1 + f/700)                                (HTK)
+    filterbank     M triangles with centres equally spaced in m between fmin and fmax
+                   (default r/2); band j rises from centre j−1 to centre j, falls to j+1
+    log-mel        L_i[j] = log(Σ_k F[j, k] P_i[k] + 1e-10)
+    MFCC           c_i = D L_i,  D[q, j] = s_q cos(π q (j + ½) / M),  s_0 = √(1/M), s_q = √(2/M)
+                   (the orthonormal DCT-II, D Dᵀ = I when n_mfcc = M)
+    deltas         Δc_t = Σ_{n=1}^{W} n (c_{t+n} − c_{t−n}) / (2 Σ_{n=1}^{W} n²),  edges repeat
+                   the first / last frame; ΔΔ = Δ of Δ
+    normalise      per utterance, per feature: (v − mean_t v) / (std_t v + 1e-8)
+
+``features="mfcc"`` gives [c, Δc, ΔΔc] (3·n_mfcc per frame), ``"logmel"`` the log-mel
+energies (n_mels per frame). :func:`read_audio_folder` reads a directory holding one
+sub-directory per label full of ``.wav`` files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import wave
+
+import numpy as np
+
+from rnnkit._checks import check_choice, check_positive_int
+from rnnkit.errors import RnnkitError
+
+__all__ = ["FEATURES", "read_wav", "frame_signal", "power_spectrum", "hz_to_mel", "mel_to_hz",
+           "mel_filterbank", "dct_matrix", "deltas", "normalize", "audio_features", "wav_features",
+           "read_audio_folder"]
+
+FEATURES = ("mfcc", "logmel")
+_EPS = 1e-10
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """Read a PCM WAV file as mono float64 samples in [−1, 1) and its sample rate.
+
+    A missing file, a file that is not RIFF/WAVE, a compressed or floating-point WAV
+    (not PCM) and a truncated file are one-line :class:`RnnkitError` naming the path.
+
+    Shapes:
+        returns (x float64 (n,), rate int)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise RnnkitError(f"WAV file not found: {path}")
+    try:
+        with wave.open(path, "rb") as w:
+            channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            raw = w.readframes(n)
+    except wave.Error as exc:
+        raise RnnkitError(f"{path}: not a PCM WAV file ({exc}); expected RIFF/WAVE with 8-, 16-, 24- or "
+                          f"32-bit integer PCM samples") from None
+    except (EOFError, OSError) as exc:
+        raise RnnkitError(f"{path}: cannot read the WAV file ({exc or 'truncated'})") from None
+    if width not in (1, 2, 3, 4):
+        raise RnnkitError(f"{path}: {8 * width}-bit samples are not supported; expected 8-, 16-, 24- or 32-bit PCM")
+    if rate <= 0 or channels <= 0:
+        raise RnnkitError(f"{path}: the WAV header gives rate {rate} and {channels} channels")
+    usable = len(raw) // (width * channels) * width * channels
+    if usable == 0:
+        raise RnnkitError(f"{path}: the WAV file holds no samples")
+    raw = raw[:usable]
+    if width == 1:        # 8-bit PCM is unsigned, centred on 128
+        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
+    elif width == 3:      # 24-bit: widen each little-endian triple to 32 bits
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+        wide = np.zeros((len(b), 4), dtype=np.uint8)
+        wide[:, 1:] = b
+        x = wide.view("<i4").reshape(-1).astype(np.float64) / 2.0 ** 31
+    else:
+        x = np.frombuffer(raw, dtype=f"<i{width}").astype(np.float64) / 2.0 ** (8 * width - 1)
+    return x.reshape(-1, channels).mean(axis=1), rate
+
+
+def frame_signal(x, frame_length: int, hop: int) -> np.ndarray:
+    """Cut a signal into overlapping frames; the last one is zero-padded.
+
+    Shapes:
+        x (n,) -> (1 + ⌈max(n − N, 0) / hop⌉, N)
+    """
+    N = check_positive_int(frame_length, "frame_length", "frame_signal")
+    hop = check_positive_int(hop, "hop", "frame_signal")
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"frame_signal: expected x with 1 dim (n,), got {x.ndim}")
+    n_frames = 1 + max(0, math.ceil((len(x) - N) / hop))
+    padded = np.zeros((n_frames - 1) * hop + N)
+    padded[:len(x)] = x
+    idx = np.arange(N)[None, :] + hop * np.arange(n_frames)[:, None]
+    return padded[idx]
+
+
+def power_spectrum(frames, n_fft: int) -> np.ndarray:
+    """|FFT|² / n_fft of each Hamming-windowed frame.
+
+    Shapes:
+        frames (n, N), N <= n_fft -> (n, n_fft // 2 + 1)
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    N = frames.shape[1]
+    if n_fft < N:
+        raise ValueError(f"power_spectrum: n_fft must be >= the frame length {N}, got {n_fft}")
+    window = np.hamming(N) if N > 1 else np.ones(1)
+    return np.abs(np.fft.rfft(frames * window, n=n_fft)) ** 2 / n_fft
+
+
+def hz_to_mel(f):
+    """The HTK mel scale m = 2595 log10(1 + f/700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    """The inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int, n_fft: int, rate: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular filters, centres equally spaced on the mel scale, peak 1 at each centre.
+
+    Shapes:
+        -> (n_mels, n_fft // 2 + 1)
+    """
+    where = "mel_filterbank"
+    n_mels = check_positive_int(n_mels, "n_mels", where)
+    fmax = rate / 2.0 if fmax is None else float(fmax)
+    if not 0.0 <= fmin < fmax <= rate / 2.0:
+        raise ValueError(f"{where}: need 0 <= fmin < fmax <= rate/2 = {rate / 2.0:g}, got fmin={fmin}, fmax={fmax}")
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))   # (M + 2,) in Hz
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rise = (freqs[None, :] - lo) / (mid - lo)
+    fall = (hi - freqs[None, :]) / (hi - mid)
+    return np.maximum(0.0, np.minimum(rise, fall))
+
+
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """The first ``n_out`` rows of the orthonormal DCT-II of size ``n_in``.
+
+    Shapes:
+        -> (n_out, n_in)
+    """
+    if n_out > n_in:
+        raise ValueError(f"dct_matrix: n_out ({n_out}) must be <= n_in ({n_in})")
+    q = np.arange(n_out)[:, None]
+    j = np.arange(n_in)[None, :]
+    D = np.cos(np.pi * q * (j + 0.5) / n_in) * math.sqrt(2.0 / n_in)
+    D[0] /= math.sqrt(2.0)
+    return D
+
+
+def deltas(feat, width: int = 2) -> np.ndarray:
+    """Regression deltas over ±``width`` frames (edges repeat the first/last frame).
+
+    Shapes:
+        feat (T, F) -> (T, F)
+    """
+    width = check_positive_int(width, "width", "deltas")
+    feat = np.asarray(feat, dtype=np.float64)
+    T = len(feat)
+    padded = np.concatenate([np.repeat(feat[:1], width, axis=0), feat, np.repeat(feat[-1:], width, axis=0)])
+    out = np.zeros_like(feat)
+    for n in range(1, width + 1):
+        out += n * (padded[width + n: width + n + T] - padded[width - n: width - n + T])
+    return out / (2.0 * sum(n * n for n in range(1, width + 1)))
+
+
+def normalize(feat) -> np.ndarray:
+    """Per-feature zero mean and unit variance over the frames of one utterance.
+
+    Shapes:
+        feat (T, F) -> (T, F)
+    """
+    feat = np.asarray(feat, dtype=np.float64)
+    return (feat - feat.mean(axis=0)) / (feat.std(axis=0) + 1e-8)
+
+
+def audio_features(x, rate: int, features: str = "mfcc", n_mels: int = 40, n_mfcc: int = 13,
+                   frame_ms: float = 25.0, hop_ms: float = 10.0, fmin: float = 20.0,
+                   per_utterance_norm: bool = True) -> np.ndarray:
+    """The front end of the module docstring: MFCC with Δ and ΔΔ, or log-mel energies.
+
+    Shapes:
+        x (n,) at ``rate`` Hz -> (frames, 3·n_mfcc) for "mfcc", (frames, n_mels) for "logmel"
+    """
+    where = "audio_features"
+    features = check_choice(features, "features", FEATURES, where)
+    rate = check_positive_int(rate, "rate", where)
+    n_mels = check_positive_int(n_mels, "n_mels", where)
+    n_mfcc = check_positive_int(n_mfcc, "n_mfcc", where)
+    if n_mfcc > n_mels:
+        raise ValueError(f"{where}: n_mfcc ({n_mfcc}) must be <= n_mels ({n_mels})")
+    N = max(1, int(round(frame_ms * rate / 1000.0)))
+    hop = max(1, int(round(hop_ms * rate / 1000.0)))
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"{where}: expected a non-empty mono signal (n,), got shape {x.shape}")
+    emphasized = np.append(x[:1], x[1:] - 0.97 * x[:-1])
+    n_fft = 1 << max(0, (N - 1).bit_length())
+    spec = power_spectrum(frame_signal(emphasized, N, hop), n_fft)
+    fb = mel_filterbank(n_mels, n_fft, rate, min(fmin, rate / 4.0))
+    logmel = np.log(spec @ fb.T + _EPS)                                        # (frames, M)
+    if features == "logmel":
+        out = logmel
+    else:
+        c = logmel @ dct_matrix(n_mfcc, n_mels).T                             # (frames, n_mfcc)
+        d = deltas(c)
+        out = np.concatenate([c, d, deltas(d)], axis=1)
+    return normalize(out) if per_utterance_norm else out
+
+
+def trim_silence(x, rate: int, top_db: float = 35.0, margin_ms: float = 50.0) -> np.ndarray:
+    """Cut the leading and trailing stretch quieter than ``top_db`` below the loudest
+    25 ms frame (energy in 10 ms hops), keeping ``margin_ms`` on each side.
+
+    Shapes:
+        x (n,) -> (m,), m <= n (x itself when nothing is quiet)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    N, hop = max(1, int(0.025 * rate)), max(1, int(0.010 * rate))
+    if len(x) <= N:
+        return x
+    energy = (frame_signal(x, N, hop) ** 2).mean(axis=1)
+    db = 10.0 * np.log10(energy + 1e-12)
+    loud = np.flatnonzero(db >= db.max() - top_db)
+    margin = int(margin_ms * rate / 1000.0)
+    start = max(0, loud[0] * hop - margin)
+    end = min(len(x), loud[-1] * hop + N + margin)
+    return x[start:end]
+
+
+def augment(x, rate: int, rng) -> np.ndarray:
+    """One random variant of a clip for training: speed ×U(0.9, 1.1) (resampled), gain
+    ×U(0.7, 1.3), a shift of up to 50 ms, and white noise 25–40 dB below the signal.
+
+    Shapes:
+        x (n,) -> (m,), m ≈ n / speed
+    """
+    x = np.asarray(x, dtype=np.float64)
+    speed = rng.uniform(0.9, 1.1)
+    pos = np.arange(0.0, len(x) - 1, speed)
+    y = np.interp(pos, np.arange(len(x)), x) * rng.uniform(0.7, 1.3)
+    shift = int(rng.integers(-int(0.05 * rate), int(0.05 * rate) + 1))
+    y = np.roll(y, shift)
+    power = float(np.mean(y * y)) or 1e-12
+    snr = 10.0 ** (rng.uniform(25.0, 40.0) / 10.0)
+    return y + rng.normal(0.0, np.sqrt(power / snr), size=len(y))
+
+
+def wav_features(path, features: str = "mfcc", **kwargs) -> np.ndarray:
+    """:func:`read_wav` then :func:`audio_features` (same keyword arguments)."""
+    x, rate = read_wav(path)
+    return audio_features(x, rate, features, **kwargs)
+
+
+def read_audio_folder(directory, features: str = "mfcc", **kwargs):
+    """Features of every ``.wav`` under ``directory/<label>/``; returns (X, labels, paths).
+
+    Sub-directories are labels (sorted); files are read in sorted order. A directory
+    without labelled ``.wav`` files is an :class:`RnnkitError` naming it.
+
+    Shapes:
+        X: list of (frames_i, F) float64
+    """
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise RnnkitError(f"audio folder not found: {directory}")
+    X, labels, paths = [], [], []
+    for label in sorted(os.listdir(directory)):
+        sub = os.path.join(directory, label)
+        if not os.path.isdir(sub):
+            continue
+        for name in sorted(os.listdir(sub)):
+            if name.lower().endswith(".wav"):
+                p = os.path.join(sub, name)
+                X.append(wav_features(p, features, **kwargs))
+                labels.append(label)
+                paths.append(p)
+    if not X:
+        raise RnnkitError(f"{directory}: no .wav files found in label sub-directories "
+                          f"(expected {directory}/<label>/<clip>.wav)")
+    return X, labels, paths

@@ -1,0 +1,229 @@
+r"""Context for forecasting: dates and calendar features, covariates, many series in one file.
+
+Dates: ISO ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]`` (or with ``T``; a trailing ``Z`` or
+``+00:00`` is dropped), ``YYYY-MM``, or a bare year ``YYYY``; :func:`parse_dates` turns
+them into ``datetime64[s]`` and names the first row it cannot read. The step of a series
+is the median difference of its dates (:func:`infer_step`); future dates continue it
+(calendar months when the step is about a month or a quarter, so month ends stay ends).
+
+Calendar features (:func:`calendar_features`), as sin/cos pairs so that the end of a
+cycle meets its start:
+
+    hour     φ = 2π (hour + minute/60) / 24          when the step is under a day
+    weekday  φ = 2π weekday / 7   (Monday = 0)       when the step is under a week
+    month    φ = 2π (month − 1) / 12                 when the step is under a year
+    feature pair: (sin φ, cos φ)
+
+Known-ahead inputs (calendar features, or ``future_covariates`` such as a holiday flag
+or a weather forecast) enter a window through its last ``horizon`` steps:
+:func:`context_windows` builds, for an origin o (the first forecast row),
+
+    steps  o−L … o−1 : [series, past covariates, future covariates, 0]
+    steps  o … o+H−1 : [0,      0,               future covariates, 1]
+
+(the last column flags the future steps), so one many-to-one network reads the past and
+then the known future before it forecasts rows o … o+H−1.
+
+Long files (:func:`read_long_csv`): one row per (series id, time), the rows of a series
+in time order, possibly interleaved with other series: ``id,date,value,...``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+
+import numpy as np
+
+from rnnkit._checks import check_positive_int
+from rnnkit.data._util import read_file_text
+from rnnkit.data.series import MISSING_TOKENS
+from rnnkit.errors import RnnkitError
+
+__all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",
+           "read_long_csv", "LongSeries"]
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
+                   r"(?:Z|[+-]00:?00)?$")
+_DAY = np.timedelta64(86400, "s")
+
+
+def parse_dates(labels, where: str = "dates") -> np.ndarray:
+    """ISO date strings -> ``datetime64[s]``; an unreadable one is an :class:`RnnkitError`
+    naming its position and value.
+
+    Shapes:
+        labels: N strings -> (N,) datetime64[s]
+    """
+    out = np.empty(len(labels), dtype="datetime64[s]")
+    for i, s in enumerate(labels):
+        m = _DATE.match(str(s).strip())
+        if not m:
+            raise RnnkitError(f"{where}: row {i + 1}: cannot read {s!r} as a date; expected ISO "
+                              f"YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM or YYYY")
+        y, mo, d, hh, mm, ss = (int(g) if g else None for g in m.groups())
+        try:
+            out[i] = np.datetime64(f"{y:04d}-{mo or 1:02d}-{d or 1:02d}T{hh or 0:02d}:{mm or 0:02d}:{ss or 0:02d}")
+        except ValueError:
+            raise RnnkitError(f"{where}: row {i + 1}: {s!r} is not a valid date") from None
+    return out
+
+
+def infer_step(dates: np.ndarray) -> np.timedelta64:
+    """The median difference between consecutive dates (which must increase)."""
+    dates = np.asarray(dates, dtype="datetime64[s]")
+    if len(dates) < 2:
+        raise RnnkitError("infer_step: need at least 2 dates to know the step")
+    diffs = np.diff(dates)
+    if (diffs <= np.timedelta64(0, "s")).any():
+        i = int(np.argmax(diffs <= np.timedelta64(0, "s")))
+        raise RnnkitError(f"dates must increase: row {i + 2} ({dates[i + 1]}) is not after row {i + 1} "
+                          f"({dates[i]})")
+    return np.median(diffs.astype(np.int64)).astype("timedelta64[s]")
+
+
+def _months(step: np.timedelta64) -> int:
+    """Calendar months per step when the step is about a month, a quarter or a year; else 0."""
+    days = step / _DAY
+    for months, lo, hi in ((1, 27, 32), (3, 88, 93), (6, 180, 185), (12, 364, 367)):
+        if lo <= days <= hi:
+            return months
+    return 0
+
+
+def future_dates(dates: np.ndarray, horizon: int) -> np.ndarray:
+    """The ``horizon`` dates after the last one, one step apart.
+
+    Shapes:
+        dates (N,) -> (horizon,) datetime64[s]
+    """
+    horizon = check_positive_int(horizon, "horizon", "future_dates")
+    dates = np.asarray(dates, dtype="datetime64[s]")
+    step = infer_step(dates)
+    last = dates[-1]
+    k = _months(step)
+    if k:
+        month0 = last.astype("datetime64[M]")
+        offset = last - month0.astype("datetime64[s]")     # day and time within the month
+        months = month0 + np.arange(1, horizon + 1) * k
+        return months.astype("datetime64[s]") + offset
+    return last + np.arange(1, horizon + 1) * step
+
+
+def calendar_features(dates: np.ndarray, step: np.timedelta64 | None = None):
+    """Sin/cos calendar features suited to the step (module docstring); returns (values, names).
+
+    Shapes:
+        dates (N,) -> values (N, K) float64, K ∈ {0, 2, 4, 6}; names K strings
+    """
+    dates = np.asarray(dates, dtype="datetime64[s]")
+    step = infer_step(dates) if step is None else step
+    days = step / _DAY
+    cols, names = [], []
+    secs = (dates - dates.astype("datetime64[D]")).astype(np.int64)
+    weekday = ((dates.astype("datetime64[D]").astype(np.int64) + 3) % 7)    # 1970-01-01 was a Thursday
+    month = dates.astype("datetime64[M]").astype(np.int64) % 12
+    for name, phase, used in (("hour", secs / 86400.0, days < 1.0),
+                              ("weekday", weekday / 7.0, days < 7.0),
+                              ("month", month / 12.0, days < 360.0)):
+        if used:
+            cols += [np.sin(2 * math.pi * phase), np.cos(2 * math.pi * phase)]
+            names += [f"{name}_sin", f"{name}_cos"]
+    values = np.stack(cols, axis=1) if cols else np.zeros((len(dates), 0))
+    return values, names
+
+
+def context_windows(values, origins, lookback: int, horizon: int, past_cov=None, future_cov=None) -> np.ndarray:
+    """Input windows of L past and H known-future steps (module docstring).
+
+    ``future_cov`` needs rows up to the last origin + H − 1 (it may be longer than ``values``).
+
+    Shapes:
+        values (N, F), past_cov (N, Cp) or None, future_cov (≥ max origin + H, Cf) or None,
+        origins (n,) with lookback <= o  ->  (n, L + H, F + Cp + Cf + 1)
+    """
+    L, H = lookback, horizon
+    values = np.asarray(values, dtype=np.float64)
+    origins = np.asarray(origins, dtype=np.int64)
+    n, F = len(origins), values.shape[1]
+    Cp = 0 if past_cov is None else past_cov.shape[1]
+    Cf = 0 if future_cov is None else future_cov.shape[1]
+    if n and (origins.min() < L or origins.max() > len(values)):
+        raise ValueError(f"context_windows: origins must lie in [{L}, {len(values)}], got "
+                         f"{origins.min()} … {origins.max()}")
+    out = np.zeros((n, L + H, F + Cp + Cf + 1))
+    past = origins[:, None] + np.arange(-L, 0)                            # (n, L) row indices
+    out[:, :L, :F] = values[past]
+    if Cp:
+        out[:, :L, F:F + Cp] = past_cov[past]
+    if Cf:
+        rows = origins[:, None] + np.arange(-L, H)
+        if rows.max() >= len(future_cov):
+            raise ValueError(f"context_windows: future_cov has {len(future_cov)} rows, the windows need "
+                             f"{int(rows.max()) + 1}")
+        out[:, :, F + Cp:F + Cp + Cf] = future_cov[rows]
+    out[:, L:, -1] = 1.0
+    return out
+
+
+class LongSeries:
+    """Many series read from one long CSV: ``ids`` in order of first appearance and, per id,
+    ``values[id]`` (N_id, F), ``dates[id]`` (N_id labels or None)."""
+
+    def __init__(self, ids, values, dates, columns, path=None):
+        self.ids, self.values, self.dates, self.columns, self.path = ids, values, dates, columns, path
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def read_long_csv(path, series_column, columns, date_column=None, delimiter: str = ",") -> LongSeries:
+    """Read a long CSV (one row per series and time) into one block of rows per series id.
+
+    ``columns``: the numeric columns to keep (names), in that order. Rows keep their
+    file order within a series. An unknown column, a non-numeric or empty value, and a
+    series with fewer than 2 rows are :class:`RnnkitError` naming the file (and line).
+    """
+    path, text = read_file_text(path, "utf-8", "CSV file")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise RnnkitError(f"{path}: need a header and data rows")
+    header = [h.strip() for h in rows[0][1]]
+
+    def index(name, what):
+        if name not in header:
+            raise RnnkitError(f"{path}: no {what} column {name!r}; available columns: {', '.join(header)}")
+        return header.index(name)
+
+    sid = index(series_column, "series")
+    cols = [index(c, "value") for c in columns]
+    did = None if date_column is None else index(date_column, "date")
+    ids, values, dates = [], {}, {}
+    for line, r in rows[1:]:
+        if len(r) < len(header):
+            raise RnnkitError(f"{path}: line {line} has {len(r)} fields, expected {len(header)}")
+        key = r[sid].strip()
+        if key not in values:
+            ids.append(key)
+            values[key], dates[key] = [], ([] if did is not None else None)
+        vals = []
+        for c in cols:
+            cell = r[c].strip()
+            if cell.lower() in MISSING_TOKENS:
+                raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: empty value (series {key!r}); "
+                                  f"fill the gap first")
+            try:
+                vals.append(float(cell))
+            except ValueError:
+                raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: non-numeric value {cell!r}") from None
+        values[key].append(vals)
+        if did is not None:
+            dates[key].append(r[did].strip())
+    for key in ids:
+        if len(values[key]) < 2:
+            raise RnnkitError(f"{path}: series {key!r} has {len(values[key])} row; each series needs at least 2")
+    return LongSeries(ids, {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, dates,
+                      [header[c] for c in cols], path)

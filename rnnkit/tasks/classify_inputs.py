@@ -1,0 +1,146 @@
+"""What a classification file or folder holds, and reading it: series, text or audio.
+
+``input="auto"`` decides by what the path is:
+
+* a directory: audio, one sub-directory per label holding ``.wav`` files
+  (:func:`rnnkit.data.audio.read_audio_folder`);
+* a file of ``label<TAB>text`` lines whose texts are not numbers: text
+  (:func:`rnnkit.data.tokens.read_labeled_text`);
+* anything else: labelled series — UCR ``.tsv``, UEA ``.ts`` (uni- or multivariate),
+  CSV with one series per row, or a long CSV with several channels per step and an id
+  column (:func:`rnnkit.data.ucr.read_labeled_sequences`).
+
+Audio clips become feature sequences (MFCC with deltas, or log-mel): the leading and
+trailing silence is cut first (:func:`rnnkit.data.audio.trim_silence`), and training
+clips can be multiplied by random variants (:func:`rnnkit.data.audio.augment`: speed,
+gain, shift, noise), drawn after the validation clips are set aside.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnkit._checks import check_positive_int
+from rnnkit.errors import RnnkitError
+
+__all__ = ["INPUTS", "detect_input", "read_inputs", "audio_sequences", "fit_audio", "read_audio_inputs"]
+
+INPUTS = ("auto", "series", "text", "audio")
+
+
+def detect_input(path, input: str = "auto") -> str:
+    """"series", "text" or "audio" for ``path`` (the module docstring's rules)."""
+    from rnnkit.data.tokens import looks_like_labeled_text
+
+    if input not in INPUTS:
+        raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {input!r}")
+    if input != "auto":
+        return input
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "audio"
+    if not os.path.exists(path):
+        raise RnnkitError(f"file not found: {path}")
+    return "text" if looks_like_labeled_text(path) else "series"
+
+
+def audio_sequences(paths_or_signals, features: str, augment: int = 0, seed: int = 0):
+    """Feature sequences of WAV paths (or (signal, rate) pairs); with ``augment`` = k each
+    clip also gives k random variants (their features follow the clip's own).
+
+    Shapes:
+        -> list of (frames_i, F) float64, (1 + augment) per input, grouped by input
+    """
+    from rnnkit.data import audio
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for item in paths_or_signals:
+        x, rate = audio.read_wav(item) if isinstance(item, (str, os.PathLike)) else item
+        x = audio.trim_silence(x, rate)
+        out.append(audio.audio_features(x, rate, features))
+        for _ in range(augment):
+            out.append(audio.audio_features(audio.augment(x, rate, rng), rate, features))
+    return out
+
+
+def _audio_folder(directory):
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise RnnkitError(f"audio folder not found: {directory}")
+    paths, labels = [], []
+    for label in sorted(os.listdir(directory)):
+        sub = os.path.join(directory, label)
+        if os.path.isdir(sub):
+            for name in sorted(os.listdir(sub)):
+                if name.lower().endswith(".wav"):
+                    paths.append(os.path.join(sub, name))
+                    labels.append(label)
+    if not paths:
+        raise RnnkitError(f"{directory}: no .wav files found in label sub-directories "
+                          f"(expected {directory}/<label>/<clip>.wav)")
+    return paths, labels
+
+
+def read_inputs(path, kind: str, missing: str = "trim"):
+    """(X, y) of a classification file or folder of ``kind``; audio gives WAV paths (the
+    features are computed by the classifier, which knows its front-end settings)."""
+    if kind == "audio":
+        return _audio_folder(path)
+    if kind == "text":
+        from rnnkit.data.tokens import read_labeled_text
+
+        return read_labeled_text(path)
+    from rnnkit.data.ucr import read_labeled_sequences
+
+    X, y = read_labeled_sequences(path, missing=missing)
+    if y is None:
+        raise RnnkitError(f"{os.fspath(path)}: the file has no class labels")
+    return X, y
+
+
+def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
+    """Set validation clips aside (stratified), multiply the training clips, fit ``clf``
+    (``test`` = (test paths, labels) or (None, None)); returns ``clf``."""
+    val_fraction = fit_kwargs.pop("val_fraction", 0.15)
+    labels = list(labels)
+    counts = {c: labels.count(c) for c in set(labels)}
+    if augment is None:
+        augment = 8 if min(counts.values()) < 100 else 0
+    augment = check_positive_int(augment, "augment", "SequenceClassifier.fit_files", minimum=0)
+    rng = np.random.default_rng([clf.seed, 1])
+    val = np.zeros(len(labels), dtype=bool)
+    for c in sorted(counts, key=str):
+        members = [i for i, v in enumerate(labels) if v == c]
+        take = min(max(int(round(val_fraction * len(members))), 1 if val_fraction > 0 else 0), len(members) - 1)
+        if take > 0:
+            val[rng.choice(members, size=take, replace=False)] = True
+    features = clf.audio_["features"]
+    tr = np.flatnonzero(~val)
+    X = audio_sequences([paths[i] for i in tr], features, augment, seed=clf.seed)
+    y = [labels[i] for i in tr for _ in range(1 + augment)]
+    kw = {}
+    if val.any():
+        kw = {"X_val": audio_sequences([paths[i] for i in np.flatnonzero(val)], features),
+              "y_val": [labels[i] for i in np.flatnonzero(val)]}
+    if test[0] is not None:
+        kw.update(X_test=audio_sequences(test[0], features), y_test=list(test[1]))
+    clf.augment_ = augment
+    return clf.fit(X, y, val_fraction=0.0, **kw, **fit_kwargs)
+
+
+def read_audio_inputs(path, features: str):
+    """(X, y, files) of audio to predict or evaluate: a ``.wav`` file, a folder of them
+    (y None), or a folder of label sub-directories (y their names)."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return audio_sequences([path], features), None, [path]
+    if not os.path.isdir(path):
+        raise RnnkitError(f"audio file or folder not found: {path}")
+    flat = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".wav"))
+    if flat:
+        return audio_sequences(flat, features), None, flat
+    paths, labels = _audio_folder(path)
+    return audio_sequences(paths, features), labels, paths

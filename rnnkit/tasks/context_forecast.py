@@ -1,0 +1,444 @@
+r"""Forecasting with context: covariates, known-future inputs, calendar features, many series.
+
+One global many-to-one network (:class:`~rnnkit.models.SequenceRegressor`, last state)
+forecasts the next H rows of the target columns of every series. Each input window is
+L past rows followed by H known-future rows (:func:`rnnkit.data.context.context_windows`):
+
+    past steps   [targets, past covariates, future covariates, calendar, 0]
+    future steps [0,       0,               future covariates, calendar, 1]
+
+* ``covariates``: columns observed in the past only (e.g. weather measured beside traffic);
+* ``future_covariates``: columns known ahead (a holiday flag, a weather forecast); the
+  rows of the horizon are read from the file, so evaluation uses their real values;
+* calendar features (hour, weekday, month as sin/cos, chosen by the step of the dates:
+  :func:`rnnkit.data.context.calendar_features`) on by default when there are dates;
+* ``series_column``: many series in one long file, one global model, each series scaled by
+  its own training part: z = (x − μ_s) / σ_s per column (calendar features unscaled), and
+  every window is relative to its last observed target value,
+  z̃_t = z_t − z_{o−1} for the target columns, so levels never seen in training still forecast.
+
+Splits are per series, in time order (train | validation | test, fractions of each
+series); the test part is backtested from every origin whose horizon lies inside it, with
+the naive (last value) and seasonal naive baselines on the same windows and MASE scaled
+by each series' own training part (:func:`rnnkit.tasks.forecast.forecast_metrics`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnkit._checks import check_positive_int
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, load_task, restore_model,
+                                  save_task)
+from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
+
+__all__ = ["ContextForecaster"]
+
+TASK = "forecast-context"
+
+
+class _Series:
+    """One series' arrays: targets (N, F), past covariates (N, Cp), future inputs (N + extra, Cf)."""
+
+    def __init__(self, name, y, past, fut, dates):
+        self.name, self.y, self.past, self.fut, self.dates = name, y, past, fut, dates
+
+
+class ContextForecaster:
+    """Forecast the next ``horizon`` rows of one or many series with context (module docstring).
+
+    Args:
+        lookback: past rows per window (None: 2·period when a period is found, else
+            max(2·horizon, 24), at most half the shortest training part).
+        horizon, cell, hidden_size, num_layers, dropout, loss ("mse", "mae", "huber").
+        calendar: add calendar features when dates are given (default True).
+        period: the seasonal period in rows for the seasonal naive baseline and MASE,
+            "auto" (inferred on the first series' training part) or None.
+        batch_size, dtype, seed.
+    """
+
+    def __init__(self, lookback: int | None = None, horizon: int = 12, cell: str = "lstm", hidden_size: int = 64,
+                 num_layers: int = 1, dropout: float = 0.0, loss: str = "mse", calendar: bool = True,
+                 period="auto", batch_size: int = 32, dtype: str = "float32", seed: int = 0):
+        where = "ContextForecaster"
+        self.lookback = None if lookback is None else check_positive_int(lookback, "lookback", where)
+        self.horizon = check_positive_int(horizon, "horizon", where)
+        self.cell = check_cell(cell, where)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.num_layers = check_positive_int(num_layers, "num_layers", where)
+        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
+        if loss not in ("mse", "mae", "huber"):
+            raise ValueError(f"{where}: loss must be 'mse', 'mae' or 'huber', got {loss!r}")
+        self.loss = loss
+        self.calendar = bool(calendar)
+        if period != "auto" and period is not None:
+            period = check_positive_int(period, "period", where, minimum=2)
+        self.period = period
+        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+        self.dtype = check_task_dtype(dtype, where)
+        self.seed = check_seed(seed, where)
+        self.model_ = None
+
+    def get_params(self) -> dict:
+        return {"lookback": self.lookback, "horizon": self.horizon, "cell": self.cell,
+                "hidden_size": self.hidden_size, "num_layers": self.num_layers, "dropout": self.dropout,
+                "loss": self.loss, "calendar": self.calendar, "period": self.period,
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+
+    # -- reading -----------------------------------------------------------------------------
+    def _from_csv(self, path, targets, covariates, future_covariates, date_column, series_column, fill="error"):
+        """Read a wide (one series) or long (``series_column``) CSV into _Series objects."""
+        from rnnkit.data.context import read_long_csv
+        from rnnkit.data.series import read_csv
+
+        covariates, future_covariates = list(covariates or []), list(future_covariates or [])
+        if series_column is None:
+            if targets is None:
+                data = read_csv(path, None, date_column, fill=fill)
+                targets = [c for c in data.columns if c not in covariates + future_covariates]
+            names = list(targets) + covariates + future_covariates
+            data = read_csv(path, names, date_column, fill=fill)
+            blocks = {"": (data.values, data.dates)}
+            ids = [""]
+        else:
+            if targets is None:
+                raise ValueError("ContextForecaster.fit_csv: with series_column give targets (the value columns)")
+            names = list(targets) + covariates + future_covariates
+            data = read_long_csv(path, series_column, names, date_column)
+            blocks = {k: (data.values[k], data.dates[k]) for k in data.ids}
+            ids = data.ids
+        F, Cp = len(targets), len(covariates)
+        self.columns_ = {"targets": list(targets), "covariates": covariates, "future_covariates": future_covariates}
+        return [(k, blocks[k][0][:, :F], blocks[k][0][:, F:F + Cp], blocks[k][0][:, F + Cp:], blocks[k][1])
+                for k in ids]
+
+    def _prepare(self, raw, where):
+        """Raw (name, y, past, fut, dates) tuples -> _Series with calendar columns appended."""
+        from rnnkit.data.context import calendar_features, future_dates, infer_step, parse_dates
+
+        out = []
+        for name, y, past, fut, dates in raw:
+            extra = np.zeros((len(y) + self.horizon, 0))
+            if self.use_calendar_:
+                d = parse_dates(dates, f"{where}: dates of series {name!r}" if name else f"{where}: dates")
+                step = infer_step(d)
+                self.step_ = str(step)
+                d_all = np.concatenate([d, future_dates(d, self.horizon)])
+                extra, self.calendar_names_ = calendar_features(d_all, step)
+            # the horizon's rows after the data: calendar known, user future covariates not (NaN)
+            fut_all = np.concatenate([np.concatenate([fut, np.full((self.horizon, fut.shape[1]), np.nan)]), extra],
+                                     axis=1)
+            out.append(_Series(name, y, past, fut_all, dates))
+        return out
+
+    # -- windows -----------------------------------------------------------------------------
+    def _scaled_windows(self, s: _Series, origins: np.ndarray):
+        """Scaled input windows (L + H, n, D), the reference level (n, F) and scaled targets (n, H·F)."""
+        from rnnkit.data.context import context_windows
+
+        mu, sd, _ = self.stats_[s.name]
+        F, Cp, Cu = s.y.shape[1], s.past.shape[1], self.n_user_future_
+        y = (s.y - mu[:F]) / sd[:F]
+        past = (s.past - mu[F:F + Cp]) / sd[F:F + Cp]
+        fut = s.fut.copy()
+        fut[:, :Cu] = (fut[:, :Cu] - mu[F + Cp:]) / sd[F + Cp:]
+        L, H = self.lookback_, self.horizon
+        x = context_windows(y, origins, L, H, past if Cp else None, fut if fut.shape[1] else None)
+        ref = y[origins - 1]                                                      # (n, F)
+        x[:, :L, :F] -= ref[:, None, :]
+        if np.isnan(x).any():
+            raise RnnkitError(f"{self._where}: the future covariates of series {s.name!r} are not known for "
+                              f"the rows the windows need (past the end of the file)")
+        rows = origins[:, None] + np.arange(H)
+        target = None
+        if rows.max() < len(y):
+            target = (y[rows] - ref[:, None, :]).reshape(len(origins), -1)
+        return np.ascontiguousarray(x.transpose(1, 0, 2)).astype(self.dtype), ref, target
+
+    def _origins(self, lo: int, hi: int) -> np.ndarray:
+        """Origins whose L past rows exist and whose H target rows lie in [lo, hi)."""
+        return np.arange(max(lo, self.lookback_), hi - self.horizon + 1)
+
+    def _stats(self, s: _Series, n_tr: int):
+        """(μ, σ) of the targets, past and user future covariates over the first ``n_tr``
+        rows, and the MASE scale mean |y_t − y_{t−m}| there (m = period, or 1)."""
+        cols = np.concatenate([s.y, s.past, s.fut[:len(s.y), :self.n_user_future_]], axis=1)[:n_tr]
+        sd = cols.std(axis=0)
+        m = self.period_ if self.period_ and self.period_ < n_tr else 1
+        sc = np.abs(s.y[m:n_tr] - s.y[:n_tr - m]).mean(axis=0) if n_tr > m else np.ones(s.y.shape[1])
+        return cols.mean(axis=0), np.where(sd > 0, sd, 1.0), np.where(sc > 0, sc, 1.0)
+
+    def _series_stats(self, series, splits) -> None:
+        """Series the fit did not see are scaled by their own training part."""
+        for s, sp in zip(series, splits):
+            if s.name not in self.stats_:
+                self.stats_[s.name] = self._stats(s, sp[0])
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit_csv(self, path, targets=None, covariates=None, future_covariates=None, date_column=None,
+                series_column=None, fill: str = "error", **fit_kwargs) -> "ContextForecaster":
+        """Read ``path`` (wide, or long with ``series_column``; ``fill`` the gaps of a wide
+        file as :func:`rnnkit.data.read_csv` does) and :meth:`fit`."""
+        self._where = "ContextForecaster.fit_csv"
+        self.csv_options_ = {"targets": None if targets is None else list(targets),
+                             "covariates": list(covariates or []), "future_covariates": list(future_covariates or []),
+                             "date_column": date_column, "series_column": series_column, "fill": fill}
+        raw = self._from_csv(path, targets, covariates, future_covariates, date_column, series_column, fill)
+        return self._fit(raw, dates_given=date_column is not None, **fit_kwargs)
+
+    def fit(self, series, covariates=None, future_covariates=None, dates=None, **fit_kwargs):
+        """Fit on arrays: ``series`` (N, F) or a list of them (many series), with optional
+        past ``covariates`` (N, Cp), ``future_covariates`` (N, Cf) and ``dates`` (N labels)
+        of the same structure."""
+        self._where = "ContextForecaster.fit"
+        self.csv_options_ = None
+        many = isinstance(series, (list, tuple))
+        ys = list(series) if many else [series]
+
+        def per(arg, name):
+            if arg is None:
+                return [None] * len(ys)
+            arg = list(arg) if many else [arg]
+            if len(arg) != len(ys):
+                raise ValueError(f"{self._where}: {name} must have one entry per series ({len(ys)}), got {len(arg)}")
+            return arg
+
+        raw = []
+        for k, (y, pc, fc, d) in enumerate(zip(ys, per(covariates, "covariates"),
+                                               per(future_covariates, "future_covariates"), per(dates, "dates"))):
+            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            pc = np.zeros((len(y), 0)) if pc is None else np.asarray(pc, dtype=np.float64).reshape(len(y), -1)
+            fc = np.zeros((len(y), 0)) if fc is None else np.asarray(fc, dtype=np.float64).reshape(len(y), -1)
+            raw.append((str(k) if many else "", y, pc, fc, d))
+        self.columns_ = {"targets": [f"y{j}" for j in range(raw[0][1].shape[1])],
+                         "covariates": [f"c{j}" for j in range(raw[0][2].shape[1])],
+                         "future_covariates": [f"f{j}" for j in range(raw[0][3].shape[1])]}
+        return self._fit(raw, dates_given=dates is not None, **fit_kwargs)
+
+    def _fit(self, raw, dates_given: bool, val_fraction: float = 0.15, test_fraction: float = 0.15,
+             epochs: int = 200, time_limit: float | None = None, max_steps: int | None = None,
+             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 10,
+             out_dir=None, quiet: bool = True):
+        from rnnkit.data.series import split_sizes
+        from rnnkit.models import SequenceRegressor
+        from rnnkit.train import TrainConfig, Trainer
+
+        where = self._where
+        self.use_calendar_ = self.calendar and dates_given
+        self.calendar_names_, self.step_ = [], None
+        self.n_user_future_ = raw[0][3].shape[1]
+        series = self._prepare(raw, where)
+        H = self.horizon
+        self.splits_ = [split_sizes(len(s.y), val_fraction, test_fraction) for s in series]
+        n_train_min = min(sp[0] for sp in self.splits_)
+        first_train = series[0].y[:self.splits_[0][0], 0]
+        self.period_ = infer_period(first_train) if self.period == "auto" else self.period
+        want = self.lookback or (2 * self.period_ if self.period_ else max(2 * H, 24))
+        self.lookback_ = int(max(2, min(want, max(2, n_train_min // 2 - H)))) if self.lookback is None else want
+        if self.lookback_ + H > n_train_min:
+            raise RnnkitError(f"{where}: the shortest training part has {n_train_min} rows, too few for "
+                              f"lookback={self.lookback_} + horizon={H}; use a shorter lookback or horizon")
+        self.fractions_ = (val_fraction, test_fraction)
+        self.stats_ = {s.name: self._stats(s, sp[0]) for s, sp in zip(series, self.splits_)}
+        train_x, train_y, val_x, val_y = [], [], [], []
+        for s, (n_tr, n_va, _) in zip(series, self.splits_):
+            o = self._origins(0, n_tr)
+            x, _, y = self._scaled_windows(s, o)
+            train_x.append(x)
+            train_y.append(y)
+            o = self._origins(n_tr, n_tr + n_va)
+            if len(o):
+                x, _, y = self._scaled_windows(s, o)
+                val_x.append(x)
+                val_y.append(y)
+        x_tr, y_tr = np.concatenate(train_x, axis=1), np.concatenate(train_y).astype(self.dtype)
+        val_batches = None
+        if val_x:
+            x_va, y_va = np.concatenate(val_x, axis=1), np.concatenate(val_y).astype(self.dtype)
+            val_batches = [{"x": x_va[:, i:i + 256], "y": y_va[i:i + 256]} for i in range(0, len(y_va), 256)]
+        F = series[0].y.shape[1]
+        self.n_targets_, self.input_size_ = F, x_tr.shape[2]
+        self.model_ = SequenceRegressor(output_size=H * F, cell=self.cell, hidden_size=self.hidden_size,
+                                        num_layers=self.num_layers, input_size=self.input_size_, loss=self.loss,
+                                        pooling="last", dropout=self.dropout, dtype=self.dtype, seed=self.seed)
+        n, bs = len(y_tr), min(self.batch_size, len(y_tr))
+
+        def batches(epoch, rng):
+            order = rng.permutation(n)
+            return [{"x": x_tr[:, order[s:s + bs]], "y": y_tr[order[s:s + bs]]} for s in range(0, n - bs + 1, bs)]
+
+        config = TrainConfig(epochs=epochs, max_steps=max_steps, time_limit=time_limit, optimizer=optimizer, lr=lr,
+                             clip_norm=clip, patience=patience if val_batches else None, restore_best=True,
+                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, n // bs)))
+        from rnnkit.tasks.run import RunWriter, train_dir
+
+        self.series_, self.history_ = series, None
+        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        self.history_ = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer).fit(batches, val_batches)
+        self.model_.eval()
+        self.series_ = series
+        self.test_evaluation_ = self.evaluate() if any(sp[2] >= H for sp in self.splits_) else None
+        if out_dir is not None:
+            self.write_run(out_dir)
+        return self
+
+    # -- prediction and evaluation -------------------------------------------------------------
+    def _predict_windows(self, s, origins) -> np.ndarray:
+        """Forecasts in original units for ``origins`` of series ``s``: (n, H, F)."""
+        x, ref, _ = self._scaled_windows(s, origins)
+        z = np.asarray(self.model_.predict(x), dtype=np.float64).reshape(len(origins), self.horizon, -1)
+        mu, sd, _ = self.stats_[s.name]
+        F = self.n_targets_
+        return (z + ref[:, None, :]) * sd[:F] + mu[:F]
+
+    def _data(self, path, where):
+        """The fitted series (path None) or those of a CSV of the fitted layout, with splits."""
+        self._where = where
+        if self.model_ is None:
+            raise RnnkitError(f"{where}: not fitted; call fit or fit_csv, or load a saved run")
+        if path is None:
+            if getattr(self, "series_", None) is None:
+                raise RnnkitError(f"{where}: a loaded forecaster needs the data: pass the CSV path")
+            return self.series_, self.splits_
+        from rnnkit.data.series import split_sizes
+
+        o = self.csv_options_
+        if o is None:
+            raise RnnkitError(f"{where}: the forecaster was fitted on arrays; pass data only to one fitted on a CSV")
+        raw = self._from_csv(path, o["targets"], o["covariates"], o["future_covariates"], o["date_column"],
+                             o["series_column"], o.get("fill", "error"))
+        series = self._prepare(raw, where)
+        splits = [split_sizes(len(s.y), *self.fractions_) for s in series]
+        self._series_stats(series, splits)
+        return series, splits
+
+    def predict(self, path=None) -> dict:
+        """The next ``horizon`` rows after the end of every series: {series name: (H, F)}.
+
+        Needs the known-future inputs of those rows: calendar features are computed;
+        user future covariates past the end of the data cannot be, which is an error.
+        """
+        series, _ = self._data(path, "ContextForecaster.predict")
+        return {s.name: self._predict_windows(s, np.array([len(s.y)]))[0] for s in series}
+
+    def evaluate(self, path=None) -> dict:
+        """Backtest on every series' test part: the model, naive and seasonal naive on the
+        same windows (metrics pooled over series; MASE per series' own scale)."""
+        series, splits = self._data(path, "ContextForecaster.evaluate")
+        H, m = self.horizon, self.period_
+        acc = {"model": [], "naive": [], "seasonal_naive": [], "actual": [], "scale": []}
+        for s, (n_tr, n_va, n_te) in zip(series, splits):
+            origins = self._origins(n_tr + n_va, len(s.y))
+            if m:
+                origins = origins[origins >= m]
+            if not len(origins):
+                continue
+            rows = origins[:, None] + np.arange(H)
+            acc["actual"].append(s.y[rows])
+            acc["model"].append(self._predict_windows(s, origins))
+            acc["naive"].append(np.repeat(s.y[origins - 1][:, None], H, axis=1))
+            if m:
+                acc["seasonal_naive"].append(np.stack([seasonal_naive(s.y, o, H, m) for o in origins]))
+            acc["scale"].append(np.broadcast_to(self.stats_[s.name][2], s.y[rows].shape))
+        if not acc["actual"]:
+            raise RnnkitError("ContextForecaster.evaluate: no series has a test part of horizon rows")
+        actual, scale = np.concatenate(acc["actual"]), np.concatenate(acc["scale"])
+        out = {"series": len(series), "windows": int(len(actual)), "horizon": H, "period": m,
+               "lookback": self.lookback_, "calendar": self.calendar_names_}
+        for key in ("model", "naive", "seasonal_naive"):
+            if acc[key]:
+                f = np.concatenate(acc[key])
+                out[key] = forecast_metrics(actual, f)
+                out[key]["mase"] = float((np.abs(actual - f) / scale).mean())
+        return out
+
+    def predict_file(self, path) -> str:
+        """CSV ``series,step,target,forecast`` of the horizon after every series of a CSV
+        of the fitted layout (``rnnkit predict``)."""
+        lines = ["series,step,target,forecast"]
+        for name, f in self.predict(path).items():
+            for h in range(self.horizon):
+                for j, col in enumerate(self.columns_["targets"]):
+                    lines.append(f"{name},{h + 1},{col},{float(f[h, j])!r}")
+        return "\n".join(lines) + "\n"
+
+    def evaluate_file(self, path) -> dict:
+        """:meth:`evaluate` on a CSV of the fitted layout (``rnnkit evaluate``)."""
+        return self.evaluate(path)
+
+    # -- the run directory ---------------------------------------------------------------------------
+    def write_run(self, out_dir) -> None:
+        """``out_dir``: the model (config.json, model.npz), ``metrics.json`` (the test backtest
+        beside the baselines), ``predictions.csv`` (the horizon after every series, when its
+        future inputs are known) and ``report.html``."""
+        from rnnkit.report import Section, write_run_report
+        from rnnkit.tasks.run import write_json, write_text
+
+        out_dir = os.fspath(out_dir)
+        self.save(out_dir)
+        ev = self.test_evaluation_
+        metrics = {"horizon": self.horizon, "lookback": self.lookback_, "period": self.period_,
+                   "columns": self.columns_, "calendar": self.calendar_names_, "series": len(self.series_),
+                   "steps": self.history_.step, "stop_reason": self.history_.stop_reason, "test": ev}
+        write_json(os.path.join(out_dir, "metrics.json"), metrics)
+        lines, note = ["series,step,target,forecast"], None
+        try:
+            for name, f in self.predict().items():
+                for h in range(self.horizon):
+                    for j, col in enumerate(self.columns_["targets"]):
+                        lines.append(f"{name},{h + 1},{col},{float(f[h, j])!r}")
+            write_text(os.path.join(out_dir, "predictions.csv"), "\n".join(lines) + "\n")
+        except RnnkitError as exc:      # future covariates past the end of the file are unknown
+            note = f"no predictions.csv: {exc}"
+        rows = [[k] + [f"{ev[k][m]:.4f}" for m in ("mae", "rmse", "smape", "mase")]
+                for k in ("model", "naive", "seasonal_naive") if ev is not None and k in ev]
+        data = [["series", len(self.series_)], ["targets", ", ".join(self.columns_["targets"])],
+                ["covariates (past)", ", ".join(self.columns_["covariates"]) or "none"],
+                ["future covariates", ", ".join(self.columns_["future_covariates"]) or "none"],
+                ["calendar", ", ".join(self.calendar_names_) or "none"],
+                ["lookback / horizon", f"{self.lookback_} / {self.horizon}"], ["period", self.period_]]
+        sections = [Section("Data", table=data, header=["", ""])]
+        if rows:
+            sections.append(Section(f"Test backtest ({ev['windows']} windows)", text=note, table=rows,
+                                    header=["", "MAE", "RMSE", "sMAPE", "MASE"]))
+        write_run_report(out_dir, "rnnkit forecaster with context", sections,
+                         config={"task": TASK, "params": self.get_params()})
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def save(self, directory) -> str:
+        """Write the fitted forecaster to ``directory`` (config.json + model.npz)."""
+        from rnnkit.tasks.run import training_meta
+
+        h = self.history_
+        meta = {**self._meta(), "training": training_meta(h, finished=h is not None and not h.interrupted)}
+        return save_task(directory, self.model_, meta)
+
+    def _meta(self) -> dict:
+        return {"task": TASK, "params": self.get_params(), "columns": self.columns_, "lookback": self.lookback_,
+                "period": self.period_, "fractions": list(self.fractions_), "csv_options": self.csv_options_,
+                "stats": {k: [a.tolist() for a in v] for k, v in self.stats_.items()},
+                "calendar": self.calendar_names_, "use_calendar": self.use_calendar_, "step": self.step_,
+                "n_user_future": self.n_user_future_}
+
+    @classmethod
+    def load(cls, directory) -> "ContextForecaster":
+        """The fitted network and scaling of a saved run; its data are not stored, so
+        :meth:`predict` and :meth:`evaluate` take the CSV path."""
+        from rnnkit.models import build
+
+        ckpt = load_task(directory, TASK, cls.__name__)
+        meta = ckpt.meta
+        self = cls(**meta["params"])
+        self.columns_, self.lookback_, self.period_ = meta["columns"], meta["lookback"], meta["period"]
+        self.fractions_, self.csv_options_ = tuple(meta["fractions"]), meta["csv_options"]
+        self.stats_ = {k: tuple(np.asarray(a) for a in v) for k, v in meta["stats"].items()}
+        self.series_ = None
+        self.calendar_names_, self.use_calendar_ = meta["calendar"], meta["use_calendar"]
+        self.step_, self.n_user_future_ = meta["step"], meta["n_user_future"]
+        self.model_ = restore_model(directory, ckpt, build(ckpt.config))
+        self.n_targets_ = len(self.columns_["targets"])
+        return self
+

@@ -1,0 +1,117 @@
+"""The applications from the command line on generated example files (seconds each)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.data.examples import write_example
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*argv):
+    return main([str(a) for a in argv])
+
+
+def test_classify_intent_text(tmp_path, capsys):
+    d = write_example("intent", tmp_path / "data")
+    # accuracy is the task's test (test_task_classify_files); here: the command and its files
+    code = run_cli("classify", f"{d}/train.tsv", "--test", f"{d}/test.tsv", "--out", tmp_path / "run",
+                   "--hidden", "8", "--epochs", "2", "--quiet")
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(metrics["classes"]) == ["booking", "music", "weather"] and metrics["test"]["support"]
+    assert (tmp_path / "run" / "predictions.csv").read_text().count("\n") == 61
+
+
+def test_classify_speech_folders(tmp_path):
+    d = write_example("speech", tmp_path / "data")
+    code = run_cli("classify", f"{d}/train", "--test", f"{d}/test", "--out", tmp_path / "run", "--hidden", "8",
+                   "--epochs", "2", "--augment", "0", "--quiet")
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sum(metrics["test"]["support"]) == 12
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["meta"]["state"]["audio"] == {"features": "mfcc"}
+
+
+def test_classify_bad_wav_is_one_line_naming_the_file(tmp_path, capsys):
+    d = write_example("speech", tmp_path / "data")
+    (tmp_path / "data" / "train" / "ah" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    code = run_cli("classify", f"{d}/train", "--out", tmp_path / "run", "--epochs", "1", "--quiet")
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.count("\n") == 0
+    assert "broken.wav" in err and err.startswith("error:")
+
+
+def test_classify_text_errors(tmp_path, capsys):
+    p = tmp_path / "train.tsv"
+    p.write_text("greet\thello there\n\thi\n", encoding="utf-8")
+    code = run_cli("classify", p, "--input", "text", "--out", tmp_path / "run", "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "train.tsv, line 2: the label (before the tab) is empty" in err
+
+
+def test_seq2seq_translation_pairs(tmp_path, capsys):
+    pytest.importorskip("sacrebleu")
+    d = write_example("translation", tmp_path / "data")
+    code = run_cli("seq2seq", "--train", f"{d}/pairs_train.tsv", "--test", f"{d}/pairs_test.tsv", "--out",
+                   tmp_path / "run", "--tokens", "word", "--hidden", "32", "--embedding", "16", "--lr", "0.01",
+                   "--epochs", "6", "--beam", "2", "--quiet")
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["bleu"] > metrics["baseline"]["translation_memory"]["bleu"]
+    assert {"bleu", "chrf", "exact_match"} <= set(metrics["test"])
+    assert (tmp_path / "run" / "attention.png").exists()
+    capsys.readouterr()
+    assert run_cli("seq2seq", "--model", tmp_path / "run", "I see the red car") == 0
+    assert capsys.readouterr().out.startswith("I see the red car\tje vois la voiture rouge")
+
+
+def test_forecast_with_context_many_series(tmp_path):
+    d = write_example("stores", tmp_path / "data")
+    code = run_cli("forecast", f"{d}/stores.csv", "--series-column", "store", "--column", "sales",
+                   "--covariate", "temp", "--future-covariate", "promo", "--horizon", "6", "--period", "24",
+                   "--hidden", "24", "--epochs", "8", "--out", tmp_path / "run", "--quiet")
+    assert code == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["series"] == 3 and m["calendar"][:2] == ["hour_sin", "hour_cos"]
+    assert m["test"]["model"]["mase"] < m["test"]["seasonal_naive"]["mase"]
+    assert "Test backtest" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+
+
+def test_forecast_calendar_by_default_and_flag_errors(tmp_path, capsys):
+    p = tmp_path / "daily.csv"
+    rows = ["date,y"] + [f"2020-{1 + i // 28:02d}-{1 + i % 28:02d},{(i % 7) + 0.1 * i}" for i in range(28 * 8)]
+    p.write_text("\n".join(rows) + "\n")
+    assert run_cli("forecast", p, "--horizon", "7", "--epochs", "3", "--out", tmp_path / "run", "--quiet") == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["calendar"] == ["weekday_sin", "weekday_cos", "month_sin", "month_cos"]
+    code = run_cli("forecast", p, "--horizon", "7", "--covariate", "y", "--quantiles", "0.1,0.9",
+                   "--out", tmp_path / "run2", "--quiet")
+    assert code == 1 and "--covariate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["classify", "seq2seq", "forecast"])
+def test_help_examples(command):
+    out = subprocess.run([sys.executable, "-m", "rnnkit", command, "--help"], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), check=True).stdout
+    assert "example" in out
+    flags = {"classify": ["--tokens", "--features", "--input"], "seq2seq": ["--attention", "--tokens", "--beam"],
+             "forecast": ["--covariate", "--future-covariate", "--series-column", "--calendar"]}[command]
+    assert all(f in out for f in flags)
+
+
+def test_example_command_writes_every_example(tmp_path, capsys):
+    expected = {"intent": "train.tsv", "dna": "test.tsv", "speech": "train/ah/s0.wav", "activity": "train.csv",
+                "translation": "pairs_test.tsv", "stores": "stores.csv"}
+    for name, path in expected.items():
+        assert run_cli("example", name, tmp_path / name) == 0
+        assert (tmp_path / name / path).is_file()
+    (tmp_path / "file").write_text("x")
+    assert run_cli("example", "dna", tmp_path / "file") == 1
+    assert "is a file" in capsys.readouterr().err

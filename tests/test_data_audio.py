@@ -1,0 +1,139 @@
+"""The audio front end: WAV reading, filterbank, DCT, deltas, features, folders."""
+
+import os
+import wave
+
+import numpy as np
+import pytest
+
+from rnnkit.data import audio
+from rnnkit.errors import RnnkitError
+
+
+def write_wav(path, x, rate=8000, width=2, channels=1):
+    """x: float (n,) or (n, channels) in [-1, 1)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if width == 1:
+        data = np.clip(np.round(x * 128 + 128), 0, 255).astype(np.uint8).tobytes()
+    else:
+        data = np.clip(np.round(x * 2 ** (8 * width - 1)), -2 ** (8 * width - 1),
+                       2 ** (8 * width - 1) - 1).astype(f"<i{width}").tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(data)
+
+
+def test_read_wav_16bit_stereo_to_mono(tmp_path):
+    left = np.array([0.5, -0.25, 0.0, 0.125])
+    right = np.array([0.0, 0.25, -0.5, 0.125])
+    write_wav(tmp_path / "s.wav", np.stack([left, right], 1), rate=11025, channels=2)
+    x, rate = audio.read_wav(tmp_path / "s.wav")
+    assert rate == 11025
+    np.testing.assert_allclose(x, (left + right) / 2, atol=1 / 32768)
+
+
+def test_read_wav_8bit(tmp_path):
+    v = np.array([0.0, 0.5, -0.5, -1.0])
+    write_wav(tmp_path / "b.wav", v, width=1)
+    x, rate = audio.read_wav(tmp_path / "b.wav")
+    np.testing.assert_allclose(x, v, atol=1 / 128)
+
+
+def test_read_wav_errors_name_the_file(tmp_path):
+    bad = tmp_path / "float.wav"
+    # a RIFF/WAVE header with format tag 3 (IEEE float): the wave module refuses it
+    fmt = (3).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little") \
+        + (32000).to_bytes(4, "little") + (4).to_bytes(2, "little") + (32).to_bytes(2, "little")
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + (8).to_bytes(4, "little") + bytes(8)
+    bad.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    with pytest.raises(RnnkitError, match=r"float\.wav: not a PCM WAV"):
+        audio.read_wav(bad)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"hello, not audio")
+    with pytest.raises(RnnkitError, match="junk.wav"):
+        audio.read_wav(junk)
+    with pytest.raises(RnnkitError, match="not found"):
+        audio.read_wav(tmp_path / "missing.wav")
+
+
+def test_frames_cover_the_signal():
+    f = audio.frame_signal(np.arange(10.0), 4, 3)
+    assert f.shape == (3, 4)
+    np.testing.assert_array_equal(f[1], [3, 4, 5, 6])
+    np.testing.assert_array_equal(f[2], [6, 7, 8, 9])
+    assert audio.frame_signal(np.ones(2), 4, 2).shape == (1, 4)
+
+
+def test_sine_peak_lands_in_its_mel_band():
+    rate, n_fft, M = 8000, 256, 20
+    fb = audio.mel_filterbank(M, n_fft, rate)
+    centres = audio.mel_to_hz(np.linspace(0, audio.hz_to_mel(rate / 2), M + 2))[1:-1]
+    for j in (3, 9, 15):
+        f0 = centres[j]
+        t = np.arange(n_fft) / rate
+        spec = audio.power_spectrum(np.sin(2 * np.pi * f0 * t)[None], n_fft)[0]
+        assert abs(np.argmax(spec) * rate / n_fft - f0) <= rate / n_fft
+        energies = fb @ spec
+        assert np.argmax(energies) == j
+
+
+def test_filterbank_triangles_peak_at_one_and_cover():
+    fb = audio.mel_filterbank(10, 512, 16000)
+    assert fb.shape == (10, 257)
+    assert np.all(fb >= 0) and np.all(fb.max(axis=1) > 0.8) and np.all(fb <= 1.0)
+    # adjacent triangles sum to ~1 between the first and last centre
+    centres = audio.mel_to_hz(np.linspace(0, audio.hz_to_mel(8000), 12))[1:-1]
+    freqs = np.arange(257) * 16000 / 512
+    inner = (freqs >= centres[0]) & (freqs <= centres[-1])
+    np.testing.assert_allclose(fb.sum(axis=0)[inner], 1.0, atol=1e-9)
+
+
+def test_dct_is_orthonormal():
+    D = audio.dct_matrix(12, 12)
+    np.testing.assert_allclose(D @ D.T, np.eye(12), atol=1e-12)
+    np.testing.assert_allclose(audio.dct_matrix(5, 12), D[:5])
+    # constant input: all energy in coefficient 0
+    c = D @ np.full(12, 3.0)
+    np.testing.assert_allclose(c[1:], 0, atol=1e-12)
+    assert c[0] == pytest.approx(3.0 * np.sqrt(12))
+
+
+def test_deltas_of_a_ramp_are_its_slope():
+    t = np.arange(20.0)[:, None]
+    feat = np.concatenate([2.5 * t, -t + 4], axis=1)
+    d = audio.deltas(feat, width=2)
+    np.testing.assert_allclose(d[2:-2], [[2.5, -1.0]] * 16)
+    np.testing.assert_allclose(audio.deltas(d)[4:-4], 0, atol=1e-12)
+
+
+def test_features_shapes_and_normalisation():
+    rate = 8000
+    x = np.sin(2 * np.pi * 440 * np.arange(rate) / rate) + 0.01 * np.random.default_rng(0).normal(size=rate)
+    m = audio.audio_features(x, rate, "mfcc")
+    assert m.shape == (1 + int(np.ceil((rate - 200) / 80)), 39)
+    np.testing.assert_allclose(m.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(m.std(axis=0), 1, atol=1e-3)
+    lm = audio.audio_features(x, rate, "logmel", n_mels=32, per_utterance_norm=False)
+    assert lm.shape == (m.shape[0], 32)
+    # 440 Hz sits in the band whose centre is closest to it
+    band = int(np.argmax(lm.mean(axis=0)))
+    centres = audio.mel_to_hz(np.linspace(audio.hz_to_mel(20), audio.hz_to_mel(4000), 34))[1:-1]
+    assert abs(centres[band] - 440) < 60
+    with pytest.raises(ValueError, match="features"):
+        audio.audio_features(x, rate, "spectrogram")
+
+
+def test_read_audio_folder(tmp_path):
+    rate = 8000
+    for label, f in (("low", 300), ("high", 2000)):
+        os.makedirs(tmp_path / label)
+        for k in range(2):
+            write_wav(tmp_path / label / f"{k}.wav", 0.5 * np.sin(2 * np.pi * f * np.arange(4000) / rate))
+    (tmp_path / "notes.txt").write_text("ignored")
+    X, labels, paths = audio.read_audio_folder(tmp_path, "logmel")
+    assert labels == ["high", "high", "low", "low"]
+    assert all(a.shape[1] == 40 for a in X)
+    with pytest.raises(RnnkitError, match="no .wav files"):
+        audio.read_audio_folder(tmp_path / "low")

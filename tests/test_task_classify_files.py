@@ -1,0 +1,56 @@
+"""Classification from files: text, DNA, audio folders and multichannel sensor series."""
+
+import os
+
+import pytest
+
+from rnnkit.data.examples import write_example
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.classify import SequenceClassifier
+from rnnkit.tasks.classify_inputs import detect_input
+
+
+def test_detect_input(tmp_path):
+    d = write_example("intent", tmp_path / "intent")
+    assert detect_input(os.path.join(d, "train.tsv")) == "text"
+    s = write_example("speech", tmp_path / "speech")
+    assert detect_input(os.path.join(s, "train")) == "audio"
+    a = write_example("activity", tmp_path / "act")
+    assert detect_input(os.path.join(a, "train.csv")) == "series"
+    ucr = tmp_path / "u.tsv"
+    ucr.write_text("1\t0.5\t0.1\n2\t0.3\t0.2\n")
+    assert detect_input(ucr) == "series"
+    with pytest.raises(RnnkitError, match="not found"):
+        detect_input(tmp_path / "missing.tsv")
+
+
+def test_intent_text_file(tmp_path):
+    d = write_example("intent", tmp_path / "data")
+    clf = SequenceClassifier(hidden_size=16, seed=0)
+    clf.fit_files(os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv"), epochs=15, out_dir=tmp_path / "run")
+    assert clf.input_ == "text" and clf.vocab_.kind == "word"
+    assert clf.test_evaluation_["accuracy"] >= 0.9
+    loaded = SequenceClassifier.load(tmp_path / "run")
+    assert loaded.evaluate_file(os.path.join(d, "test.tsv"))["accuracy"] == clf.test_evaluation_["accuracy"]
+    assert loaded.predict(["play some polka please"]) == ["music"]        # 'polka' is unknown
+
+
+def test_speech_folders(tmp_path):
+    d = write_example("speech", tmp_path / "data")
+    clf = SequenceClassifier(hidden_size=16, seed=0)
+    clf.fit_files(os.path.join(d, "train"), os.path.join(d, "test"), features="logmel", augment=1, epochs=15,
+                  out_dir=tmp_path / "run")
+    assert clf.input_ == "audio" and clf.audio_ == {"features": "logmel"} and clf.augment_ == 1
+    assert clf.n_features_ == 40
+    assert clf.test_evaluation_["accuracy"] >= 0.9
+    loaded = SequenceClassifier.load(tmp_path / "run")
+    assert loaded.audio_ == {"features": "logmel"}
+    assert loaded.evaluate_file(os.path.join(d, "test"))["accuracy"] == clf.test_evaluation_["accuracy"]
+
+
+def test_activity_multichannel_csv(tmp_path):
+    d = write_example("activity", tmp_path / "data")
+    clf = SequenceClassifier(hidden_size=16, seed=0)
+    clf.fit_files(os.path.join(d, "train.csv"), os.path.join(d, "test.csv"), epochs=60)
+    assert clf.n_features_ == 3 and sorted(clf.classes_) == ["rest", "run", "walk"]
+    assert clf.test_evaluation_["accuracy"] >= 0.9
