@@ -18,10 +18,9 @@ constant channels, and long series are read several values per step
 patience in steps), then a fresh network is refitted on training + validation data for
 the selected number of steps. ``ensemble=N`` averages the class probabilities of N
 networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run).
-Strings are split into tokens (:mod:`rnnkit.data.tokens`): characters or lower-cased
-words (``tokens="auto"`` takes characters for DNA/RNA/protein and texts without spaces,
-words otherwise). Token id 0 is an unknown bucket: a character or word that training
-never saw (or, for words, saw once) maps to it, so prediction never fails on new text.
+Strings are split into tokens (:mod:`rnnkit.data.tokens`: characters or words, with
+an unknown bucket, so prediction never fails on new text). Audio features come
+normalised per utterance from :mod:`rnnkit.data.audio`.
 
 Class weights (``class_weight``): the loss is the weighted mean
 
@@ -30,19 +29,10 @@ Class weights (``class_weight``): the loss is the weighted mean
 
 with "balanced" weights w_c = n / (K·n_c) (King & Zeng 2001), "auto" (the default:
 w_c = sqrt(n / (K·n_c)), a tempered balance that leaves balanced data unweighted) or a
-dict label → weight,
-so a rare class counts as much as a common one (the ``class_weights`` of
-:class:`rnnkit.models.SequenceClassifier`, so ``rnnkit.models.build`` and
-``Trainer.resume`` rebuild a weighted run like any other).
+dict label → weight (``class_weights`` of :class:`rnnkit.models.SequenceClassifier`).
 
-Evaluation: accuracy, per-class precision = TP/(TP+FP), recall = TP/(TP+FN),
-F1 = 2PR/(P+R) (0 when undefined), their unweighted means (macro), and the confusion
-matrix C[i, j] = number of sequences of true class i predicted as class j.
-
-Files: :meth:`SequenceClassifier.fit_files` reads UCR ``.tsv``, UEA ``.ts`` and labelled
-CSV (one series per row, label column first) through :mod:`rnnkit.data.ucr`. ``fit(out_dir=D)``
-writes the run directory of :mod:`rnnkit.tasks.run` (``meta``: ``"task": "classify"``, the
-parameters, classes, scaler or alphabet), with ``confusion_matrix.png`` (and ``_test``).
+Evaluation: :func:`rnnkit.tasks.metrics.classification_report`. Files: :meth:`fit_files`
+(series, text, audio). ``fit(out_dir=D)`` writes the run directory of :mod:`rnnkit.tasks.run`.
 """
 
 from __future__ import annotations
@@ -60,7 +50,7 @@ from rnnkit.models import build
 from rnnkit.models.sequence import POOLINGS
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
-from rnnkit.tasks.metrics import classification_report
+from rnnkit.tasks.metrics import classification_report, jsonable_report
 from rnnkit.tasks.policy import fit_with_budget
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
 from rnnkit.tasks.series_input import SeriesInput
@@ -71,8 +61,6 @@ __all__ = ["SequenceClassifier", "classification_report"]
 TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
 
-
-# -- the task ------------------------------------------------------------------------------
 
 class SequenceClassifier:
     """Classify whole sequences (numeric or strings), scikit-learn-like.
@@ -308,7 +296,8 @@ class SequenceClassifier:
         else:
             seqs = self._numeric(X, where)
             self.n_features_ = seqs[0].shape[1]
-            self.scaler_ = SeriesInput().fit(seqs) if self.scale else None
+            # audio features come normalised per utterance from the front end (rnnkit.data.audio)
+            self.scaler_ = SeriesInput().fit(seqs) if self.scale and self.input_ != "audio" else None
             self.alphabet_ = self.vocab_ = None
         self.model_ = None
 
@@ -369,8 +358,9 @@ class SequenceClassifier:
                 # validation scores of the selected network, before the refit saw the validation data
                 # (none when the validation part was too small to select with and was trained on)
                 if len(val_enc) and fitted.history.best_step is not None:
-                    self.val_evaluation_ = self._jsonable_report(
-                        classification_report(val_ids, self._predict_ids(val_enc, selected=fitted.selected), K))
+                    self.val_evaluation_ = jsonable_report(
+                        classification_report(val_ids, self._predict_ids(val_enc, selected=fitted.selected), K),
+                        self.encoder_.classes)
             else:
                 self.members_.append(fitted.model)
         test = None
@@ -492,17 +482,7 @@ class SequenceClassifier:
         enc = self._encode(X, where)
         ids = self._labels(y, len(enc), where)
         rep = classification_report(ids, self._predict_ids(enc), self.encoder_.num_classes)
-        return self._jsonable_report(rep)
-
-    def _jsonable_report(self, rep: dict) -> dict:
-        out = {"accuracy": rep["accuracy"], "classes": list(self.encoder_.classes)}
-        for k in ("precision", "recall", "f1"):
-            out[k] = [float(v) for v in rep[k]]
-        out["support"] = [int(v) for v in rep["support"]]
-        for k in ("macro_precision", "macro_recall", "macro_f1"):
-            out[k] = rep[k]
-        out["confusion"] = np.asarray(rep["confusion"]).tolist()
-        return out
+        return jsonable_report(rep, self.encoder_.classes)
 
     # -- the run directory and files ----------------------------------------------------------------
     def write_run(self, out_dir, test=None) -> None:

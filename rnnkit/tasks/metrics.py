@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_report", "exact_match", "char_accuracy", "text_scores"]
+__all__ = ["classification_report", "jsonable_report", "exact_match", "char_accuracy", "text_scores"]
 
 
 def classification_report(y_true, y_pred, num_classes: int) -> dict:
@@ -71,3 +71,15 @@ def text_scores(predictions, targets) -> dict:
     scores["chrf"] = float(sacrebleu.corpus_chrf(list(predictions), refs).score)
     scores["bleu"] = float(sacrebleu.corpus_bleu(list(predictions), refs).score)
     return scores
+
+
+def jsonable_report(rep: dict, classes) -> dict:
+    """A :func:`classification_report` as JSON types, with the class labels."""
+    out = {"accuracy": rep["accuracy"], "classes": list(classes)}
+    for k in ("precision", "recall", "f1"):
+        out[k] = [float(v) for v in rep[k]]
+    out["support"] = [int(v) for v in rep["support"]]
+    for k in ("macro_precision", "macro_recall", "macro_f1"):
+        out[k] = rep[k]
+    out["confusion"] = np.asarray(rep["confusion"]).tolist()
+    return out
