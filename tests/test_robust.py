@@ -42,6 +42,9 @@ def test_pairs_line_with_two_tabs_is_an_error(tmp_path):
     p.write_text("a\tb\nx\ty\tz\n")
     with pytest.raises(RnnkitError, match=r"p\.tsv, line 2: 2 tabs; expected one"):
         read_pairs(p)
+    # Tatoeba's pair files carry a CC-BY attribution in a third column: that one is read
+    p.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM)\n")
+    assert read_pairs(p) == (["Go."], ["Va !"])
 
 
 @pytest.mark.parametrize("value, word", [("1e308", "too large"), ("1e-310", "too small")])
