@@ -1,32 +1,24 @@
 """Forecasting with context: known-future covariates, calendar features, many series in one file."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from rnnkit.data.examples import write_example
 
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.context_forecast import ContextForecaster
 
 
-def write_stores(path, n_hours=24 * 16, seed=0):
+def write_stores(directory):
     """Three stores of very different levels; hourly cycle; a promotion flag known ahead
-    raises sales by half the level; temperature is observed only."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_hours)
-    start = np.datetime64("2024-01-01T00:00")
-    lines = ["store,time,sales,promo,temp"]
-    for k, level in enumerate([10, 100, 1000]):
-        promo = (rng.random(n_hours) < 0.15).astype(int)
-        temp = np.sin(2 * np.pi * t / 168) + 0.1 * rng.normal(size=n_hours)
-        y = level * (1 + 0.3 * np.sin(2 * np.pi * t / 24) + 0.5 * promo + 0.02 * rng.normal(size=n_hours))
-        for i in t:
-            stamp = str(start + np.timedelta64(int(i), "h")).replace("T", " ")
-            lines.append(f"s{k},{stamp},{y[i]:.4f},{promo[i]},{temp[i]:.3f}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    raises sales by half the level; temperature is observed only (``rnnkit example stores``)."""
+    return Path(write_example("stores", directory)) / "stores.csv"
 
 
 def test_future_covariate_and_calendar_beat_the_baselines(tmp_path):
-    path = write_stores(tmp_path / "stores.csv")
+    path = write_stores(tmp_path)
     fc = ContextForecaster(horizon=6, hidden_size=24, period=24, seed=0)
     fc.fit_csv(path, targets=["sales"], covariates=["temp"], future_covariates=["promo"], date_column="time",
                series_column="store", max_steps=200, out_dir=tmp_path / "run")
