@@ -172,16 +172,20 @@ class EncoderDecoder(Model):
     def backward(self) -> None:
         """Add the gradients of the last training ``loss()`` into ``grads``."""
         draw, h0 = self._take_pending(f"{self._where}.backward")
-        dh = self.drop.backward(self.head.backward(draw))
+        self._backward_decoder_and_encoder(self.drop.backward(self.head.backward(draw)), h0)
+
+    def _backward_decoder_and_encoder(self, dh, h0, dmemory=None) -> None:
+        """From ∂L/∂(decoder outputs) ``dh`` back through the decoder, the bridge and the
+        encoder (``dmemory``: ∂L/∂(encoder outputs) where a decoder reads them, else None)."""
         de, dstate0 = self.decoder.backward(dh)
         self.tgt_embedding.backward(de)
         dh0 = dstate0[0] if self.bridge_c is not None else dstate0
         dsh = self._split(self.bridge_h.backward(dh0 * (1.0 - h0 * h0)))          # through tanh
         if self.bridge_c is not None:
             dsc = self._split(self.bridge_c.backward(dstate0[1]))
-            dx, _ = self.encoder.backward(None, (dsh, dsc))
+            dx, _ = self.encoder.backward(dmemory, (dsh, dsc))
         else:
-            dx, _ = self.encoder.backward(None, dsh)
+            dx, _ = self.encoder.backward(dmemory, dsh)
         self.inp.backward(dx)
 
     # -- inference -----------------------------------------------------------------------

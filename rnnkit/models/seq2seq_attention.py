@@ -120,17 +120,7 @@ class AttentionEncoderDecoder(EncoderDecoder):
         do = self.drop.backward(self.head.backward(draw))
         dcat = self.combine.backward(do * (1.0 - o * o))                           # through tanh (2)
         dquery, dmem = self.attn.backward(np.ascontiguousarray(dcat[..., :M]))
-        dhd = dcat[..., M:] + dquery
-        de, dstate0 = self.decoder.backward(dhd)
-        self.tgt_embedding.backward(de)
-        dh0 = dstate0[0] if self.bridge_c is not None else dstate0
-        dsh = self._split(self.bridge_h.backward(dh0 * (1.0 - h0 * h0)))          # through the bridge's tanh
-        if self.bridge_c is not None:
-            dsc = self._split(self.bridge_c.backward(dstate0[1]))
-            dx, _ = self.encoder.backward(dmem, (dsh, dsc))
-        else:
-            dx, _ = self.encoder.backward(dmem, dsh)
-        self.inp.backward(dx)
+        self._backward_decoder_and_encoder(dcat[..., M:] + dquery, h0, dmem)
 
     # -- inference -----------------------------------------------------------------------
     def encode(self, x, lengths=None):
