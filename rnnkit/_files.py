@@ -19,7 +19,7 @@ from rnnkit.errors import CheckpointError
 __all__ = ["atomic_write", "remove_stale_temps"]
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str) -> None:
     """Make a rename in ``directory`` durable (not possible, and not needed, on Windows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -115,7 +115,7 @@ def atomic_write(path, write: Callable[[Any], None]) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _write_bytes(path, data: bytes) -> None:

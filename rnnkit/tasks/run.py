@@ -30,6 +30,7 @@ import importlib
 import math
 import os
 
+from rnnkit._files import fsync_dir
 from rnnkit.errors import CheckpointError
 from rnnkit.train.callbacks import Callback
 
@@ -142,16 +143,7 @@ def _move(src_dir: str, dst_dir: str, name: str) -> bool:
         os.replace(os.path.join(src_dir, name), os.path.join(dst_dir, name))
     except FileNotFoundError:
         return False
-    try:
-        fd = os.open(dst_dir, os.O_RDONLY)
-    except OSError:
-        return True             # Windows: directories cannot be opened; a rename is durable there
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(dst_dir)
     return True
 
 
