@@ -64,7 +64,7 @@ def run_one(job, args_dict) -> str:
     run.pop("curve")
     record = {"task": task, "length": T, "cell": cell, "solved_below": res["solved_below"],
               "baseline": res["baseline"], "hidden": args_dict["hidden"], "batch": args_dict["batch"],
-              "layers": args_dict["layers"], "time_limit": args_dict["time_limit"], **run}
+              "time_limit": args_dict["time_limit"], **run}
     save_json(path, record)
     solved = run["steps_to_solve"]
     return (f"{task:6} T={T:<5} {cell:12} " + (f"solved at step {solved} ({run['seconds_to_solve']:.0f} s)"
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-limit", type=float, default=1800.0, help="most seconds of wall time per run")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--layers", type=int, default=None, help="layers per model (default: indrnn 2, others 1)")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)

@@ -495,6 +495,24 @@ def test_memory_command(tmp_path, capsys):
     assert "existing file" in one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("length", [200, 2000])
+def test_memory_command_new_cells_copy_at_long_lengths(tmp_path, capsys, length):
+    out = tmp_path / "m"
+    assert main(["memory", "--task", "copy", "--length", str(length), "--cell", "lstm-chrono,indrnn,mingru,minlstm",
+                 "--steps", "50", "--hidden", "3", "--batch", "2", "--eval-size", "2", "--time-limit", "0.01",
+                 "--stop-when-solved",
+                 "--out", str(out), "--quiet"]) == 0
+    res = json.loads((out / "memory.json").read_text())
+    assert res["length"] == length and res["time_limit"] == 0.01 and set(res["cells"]) == {
+        "lstm-chrono", "indrnn", "mingru", "minlstm"}
+    for name, run in res["cells"].items():
+        assert run["steps_run"] < 50                      # the time limit ended it
+        assert run["layers"] == (2 if name == "indrnn" else 1)
+    assert main(["memory", "--task", "adding", "--length", "20", "--cell", "indrnn", "--layers", "1", "--steps", "1",
+                 "--hidden", "3", "--eval-size", "2", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "a" / "memory.json").read_text())["cells"]["indrnn"]["layers"] == 1
+
+
 def test_bench_delegates(capsys):
     assert main(["bench", "--help"]) == 0
     assert "usage: rnnkit bench" in capsys.readouterr().out

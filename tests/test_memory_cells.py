@@ -60,3 +60,31 @@ def test_run_memory_records_solving_and_stops(tmp_path):
     for run in res["cells"].values():
         assert run["steps_run"] == 1          # time_limit 0: stops at the first evaluation after a step
         assert run["steps_to_solve"] is None
+
+
+def test_chrono_forget_biases_are_log_uniform():
+    """b_f = log u, u ~ U(1, T_max − 1): exp(b_f) fills [1, T_max − 1] evenly."""
+    H, t_max = 4000, 1000
+    params = {"bias_ih_l0": np.zeros(4 * H), "bias_hh_l0": np.zeros(4 * H)}
+    chrono_init(params, H, t_max, np.random.default_rng(5))
+    u = np.exp(params["bias_ih_l0"][H:2 * H])
+    assert u.min() >= 1.0 and u.max() <= t_max - 1
+    counts, _ = np.histogram(u, bins=4, range=(1.0, t_max - 1.0))
+    assert counts.min() > 0.8 * H / 4 and counts.max() < 1.2 * H / 4   # uniform in u, not in log u
+
+
+@pytest.mark.parametrize("task, T, t_in", [("adding", 300, 300), ("copy", 80, 100)])
+def test_indrnn_memory_model_follows_its_paper(task, T, t_in):
+    from rnnkit.diagnostics.memory import MEMORY_ADAM_LR, MEMORY_LAYERS
+
+    model = make_memory_model(task, "indrnn", 8, seed=0, length=T)
+    M = 2.0 ** (1.0 / t_in)
+    assert model.rnn.num_layers == MEMORY_LAYERS["indrnn"] == 2
+    assert model.rnn.variant["recurrent_max"] == pytest.approx(M)
+    for layer in range(2):
+        u = model.rnn.params[f"weight_hh_l{layer}"]
+        assert u.min() >= 0.0 and u.max() <= M and u.max() > 0.5 * M
+    assert MEMORY_ADAM_LR["indrnn"] == 2e-4
+    assert make_memory_model(task, "indrnn", 8, seed=0, length=T, num_layers=1).rnn.num_layers == 1
+    with pytest.raises(ValueError, match="needs length"):
+        make_memory_model(task, "indrnn", 8)

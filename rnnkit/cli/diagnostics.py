@@ -55,10 +55,19 @@ def register(sub) -> None:
     p.add_argument("--hidden", type=positive_int, default=64, help="hidden units")
     p.add_argument("--batch", type=positive_int, default=32, help="sequences per step")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
-    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: with adam 2e-3 for rnn/irnn and 1e-2 for lstm/gru, "
-                   "else the optimizer's default)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default with adam: rnnkit.diagnostics.memory.MEMORY_ADAM_LR per cell, "
+                        "e.g. 2e-3 for rnn/irnn, 1e-2 for lstm/gru, 2e-4 for indrnn; else the optimizer's default)")
     p.add_argument("--clip", type=clip_bound, default=1.0, metavar="NORM",
                    help="bound on the global gradient norm; 'none' turns clipping off")
+    p.add_argument("--eval-size", type=positive_int, default=512, help="held-out sequences of each evaluation")
+    p.add_argument("--layers", type=positive_int, default=None,
+                   help="recurrent layers of each model (default: 2 for indrnn as in its paper, else 1)")
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
+                   help="wall-clock seconds per cell; a cell stops at the first evaluation past it")
+    p.add_argument("--stop-when-solved", action="store_true",
+                   help="end a cell's run once it solves the task (adding: MSE < 0.01; copy: < 0.1 nats "
+                        "per recalled symbol)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of weights and data")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write")
     p.add_argument("--quiet", action="store_true", help="print nothing while training")
@@ -98,24 +107,27 @@ def cmd_gradients(args) -> int:
 
 def cmd_memory(args) -> int:
     from rnnkit.diagnostics import format_memory_table, run_memory
+    from rnnkit.diagnostics.memory import MEMORY_HEAD
     from rnnkit.report import write_table_report
 
     from rnnkit import limits
 
-    # the task's sequences (512 of them per set, 4 numbers a step) and a batch's activations
-    limits.check_bytes(8 * args.length * (512 * 4 + args.batch * 24 * args.hidden) + 64 * args.hidden ** 2,
+    # the task's sequences (--eval-size of them per set, 4 numbers a step) and a batch's activations
+    limits.check_bytes(8 * args.length * (args.eval_size * 4 + args.batch * 24 * args.hidden) + 64 * args.hidden ** 2,
                        f"--length {args.length} --batch {args.batch} --hidden {args.hidden}",
                        "the sequences and activations")
     out = check_out_dir(args.out)
     log = None
     if not args.quiet:
-        print(f"{args.task} task, T = {args.length}: training {', '.join(args.cell)} for {args.steps} steps each",
-              flush=True)
-        print(f"{'cell':<10} {'best loss':>10} {'steps to beat':>14} {'seconds':>9}", flush=True)
+        limit = f" or {args.time_limit:g} s" if args.time_limit else ""
+        print(f"{args.task} task, T = {args.length}: training {', '.join(args.cell)} for {args.steps} steps{limit} "
+              f"each", flush=True)
+        print(MEMORY_HEAD, flush=True)
         log = lambda line: print(line, flush=True)  # noqa: E731
     res = run_memory(task=args.task, length=args.length, cells=args.cell, steps=args.steps, out_dir=out,
                      hidden=args.hidden, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
-                     clip=args.clip, seed=args.seed, log=log)
+                     clip=args.clip, seed=args.seed, log=log, eval_size=args.eval_size, num_layers=args.layers, time_limit=args.time_limit,
+                     stop_when_solved=args.stop_when_solved)
     report = write_table_report(out, f"memory: {args.task} task", format_memory_table(res), res.get("png"),
                                 res.get("note"))
     # the rows were printed as each cell finished; the table's first line says what they mean

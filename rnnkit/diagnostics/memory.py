@@ -37,7 +37,13 @@ so they follow the model contract (``config``, ``loss``, ``backward``), rebuild 
 Cells: every kind of :mod:`rnnkit.cells.registry` — "rnn" (tanh), "rnn-relu", "irnn"
 (ReLU with W_hh = I, biases 0; Le, Jaitly & Hinton 2015), "lstm", "lstm-chrono" (LSTM
 with chrono biases, Tallec & Ollivier 2018, with T_max the input length), "gru",
-"indrnn", "mingru", "minlstm".
+"indrnn", "mingru", "minlstm". IndRNN is set up as its paper sets it up for these tasks
+(Li et al. 2018): ReLU, 2 layers (:data:`MEMORY_LAYERS`), Adam at 2e-4, every recurrent
+weight bounded by |u| <= M = 2^(1/T) (T the input length, so no unit can grow more than
+2× over the sequence) and drawn from U(0, M). (Drawing the last layer's from
+U(2^(−1/T), M), units that hold their state for about T steps, made the adding model's
+first outputs reach 10⁴ at T = 1000 — ReLU units integrating positive inputs over 1000
+steps — and its loss jumped between 0.24 and 10 for 1000 steps.)
 
 Beating the baseline: a cell *beats* it at the first evaluation whose loss is below
 ``beat_factor`` · baseline (default 0.9), on a fixed evaluation set.
@@ -78,8 +84,13 @@ COPY_OUTPUTS = 9        # categories in the output: blank and the 8 symbols
 #: IRNN solves it with 2e-3 (step 150).
 #: The new cells: LSTM-chrono takes the LSTM's rate; IndRNN the ReLU RNNs' (its ReLU
 #: units die at 1e-2 as theirs do); minGRU and minLSTM the GRU's.
+#: IndRNN takes its paper's rate, 2e-4 (Li et al. 2018, adding problem; Adam); at 2e-3 it
+#: stayed on the baseline plateau at T = 1000.
 MEMORY_ADAM_LR = {"rnn": 2e-3, "rnn-relu": 2e-3, "irnn": 2e-3, "lstm": 1e-2, "gru": 1e-2,
-                  "lstm-chrono": 1e-2, "indrnn": 2e-3, "mingru": 1e-2, "minlstm": 1e-2}
+                  "lstm-chrono": 1e-2, "indrnn": 2e-4, "mingru": 1e-2, "minlstm": 1e-2}
+#: Recurrent layers of a cell's model when none is given: IndRNN is a stacked network (its
+#: paper solves the adding problem with 2 layers); every other cell 1.
+MEMORY_LAYERS = {"indrnn": 2}
 ADDING_SOLVED = 0.01    # MSE
 COPY_SOLVED = 0.1       # nats per recalled symbol
 
@@ -87,6 +98,7 @@ __all__ = [
     "TASKS",
     "ADDING_BASELINE",
     "MEMORY_ADAM_LR",
+    "MEMORY_LAYERS",
     "adding_problem",
     "copy_memory",
     "copy_baseline",
@@ -209,19 +221,22 @@ def _task_batch(task: str, n: int, length: int, rng: np.random.Generator, dtype)
 
 def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed=0,
                       dtype="float32", forget_bias: float | None = None, length: int | None = None,
-                      num_layers: int = 1):
-    """The model for ``task``, ``num_layers`` recurrent layers of ``hidden_size`` units.
+                      num_layers: int | None = None):
+    """The model for ``task``, ``num_layers`` recurrent layers of ``hidden_size`` units
+    (None: the cell's :data:`MEMORY_LAYERS`, else 1).
 
     adding: SequenceRegressor, 2 float inputs → 1 output from h_T (MSE); copy:
     SequenceTagger, 10 input ids through a 16-dim embedding → 9 classes at every step;
     digits: SequenceClassifier, 8 float inputs → 10 classes from h_T. ``cell`` is a
     kind of :data:`rnnkit.cells.registry.DIAGNOSTIC_CELLS`; ``forget_bias`` applies to
-    the LSTM; "lstm-chrono" needs ``length`` (T), its T_max is the input's length
-    (T, or T + 20 for copy).
+    the LSTM; "lstm-chrono" and "indrnn" need ``length`` (T): chrono's T_max and IndRNN's
+    bound (:func:`indrnn_init`) follow the input's length (T, or T + 20 for copy).
     """
     where = "make_memory_model"
     check_choice(task, "task", TASKS, where)
     spec = parse_cells([cell], where, DIAGNOSTIC_CELLS)[0]
+    if num_layers is None:
+        num_layers = MEMORY_LAYERS.get(spec.name, 1)
     model_cell = {"irnn": "rnn-relu", "lstm-chrono": "lstm"}.get(spec.name, spec.name)
     common = dict(cell=model_cell, hidden_size=hidden_size, num_layers=num_layers,
                   init="irnn" if spec.scheme == "irnn" else "default",
@@ -232,13 +247,29 @@ def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed
         model = SequenceTagger(vocab_size=COPY_INPUTS, embedding_dim=16, num_classes=COPY_OUTPUTS, **common)
     else:
         model = SequenceClassifier(num_classes=10, input_size=8, pooling="last", **common)
-    if spec.scheme == "chrono":
+    if spec.scheme == "chrono" or spec.cell == "indrnn":
         if length is None:
-            raise ValueError(f"{where}: cell 'lstm-chrono' needs length (T: its T_max is the input length)")
+            raise ValueError(f"{where}: cell {spec.name!r} needs length (T: its initialisation follows the "
+                             f"input length)")
         T = 8 if task == "digits" else check_positive_int(length, "length", where, minimum=2)
         t_max = T + 2 * COPY_LENGTH if task == "copy" else T
-        chrono_init(model.rnn.params, hidden_size, max(t_max, 3), make_rng(seed, where))
+        if spec.scheme == "chrono":
+            chrono_init(model.rnn.params, hidden_size, max(t_max, 3), make_rng(seed, where))
+        else:
+            indrnn_init(model.rnn, t_max, make_rng(seed, where))
     return model
+
+
+def indrnn_init(rnn, length: int, rng: np.random.Generator) -> None:
+    """IndRNN set up for sequences of ``length`` steps as Li et al. (2018) set it up for
+    the adding problem, in place: the bound M = 2^(1/length) on every |u| (the layer's
+    ``recurrent_max``: no unit's state can grow more than 2× over the sequence through its
+    recurrent weight) and recurrent weights from U(0, M)."""
+    M = 2.0 ** (1.0 / length)
+    rnn.variant["recurrent_max"] = M
+    for key in rnn.params:
+        if key.startswith("weight_hh_l"):
+            rnn.params[key][...] = rng.uniform(0.0, M, size=rnn.params[key].shape)
 
 
 def _digits_eval(model, data: dict) -> float:
@@ -375,7 +406,7 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
                optimizer: str = "adam", lr=None, clip: float | None = 1.0,
                eval_every: int | None = None, eval_size: int = 512, seed: int = 0,
                beat_factor: float = 0.9, forget_bias: float | None = 1.0, dtype="float32",
-               plot: bool = True, log=None, num_layers: int = 1, stop_when_solved: bool = False,
+               plot: bool = True, log=None, num_layers: int | None = None, stop_when_solved: bool = False,
                time_limit: float | None = None) -> dict:
     """Train each cell on a memory task and compare it with the no-memory baseline.
 
@@ -396,7 +427,8 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     ``"curve"``, ``"steps_to_solve"`` and ``"seconds_to_solve"`` (adding and copy:
     :func:`solve_threshold`, in ``"solved_below"``); plus ``"table"``
     (:func:`format_memory_table`) and the paths written. ``num_layers``: layers of each
-    model; ``stop_when_solved``: a cell's run ends once it solves the task;
+    model (None: :data:`MEMORY_LAYERS`, else 1; each cell's run records its "layers");
+    ``stop_when_solved``: a cell's run ends once it solves the task;
     ``time_limit``: seconds of wall time per cell (None: no limit).
     """
     where = "run_memory"
@@ -433,6 +465,7 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
                                  stop_below=solve if stop_when_solved else None, time_limit=time_limit,
                                  solve_below=solve)
         run["lr"] = cell_lr
+        run["layers"] = model.rnn.num_layers
         run["beat_baseline"] = run["steps_to_beat"] is not None
         result["cells"][spec.name] = run
         if log is not None:
@@ -461,15 +494,21 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
 def _row(name: str, run: dict) -> str:
     best = "-" if run["best_loss"] is None else f"{run['best_loss']:.4f}"
     beat = "never" if run["steps_to_beat"] is None else str(run["steps_to_beat"])
+    solved = "never" if run.get("steps_to_solve") is None else str(run["steps_to_solve"])
     extra = "  (diverged)" if run["diverged"] else ""
-    return f"{name:<12} {best:>10} {beat:>14} {run['seconds']:>9.1f}{extra}"
+    return f"{name:<12} {best:>10} {beat:>14} {solved:>15} {run['steps_run']:>7} {run['seconds']:>9.1f}{extra}"
+
+
+#: the columns of :func:`_row`
+MEMORY_HEAD = f"{'cell':<12} {'best loss':>10} {'steps to beat':>14} {'steps to solve':>15} {'steps':>7} {'seconds':>9}"
 
 
 def format_memory_table(result: dict) -> str:
     """A plain-text table of :func:`run_memory`'s result: best loss, steps to beat the
-    baseline and wall time per cell."""
-    head = f"{'cell':<12} {'best loss':>10} {'steps to beat':>14} {'seconds':>9}"
+    baseline, steps to solve the task ("never" also for digits, which has no solve
+    threshold), steps run and wall time per cell."""
+    solve = "" if result.get("solved_below") is None else f", solved below {result['solved_below']:.4g}"
     lines = [f"{result['task']} task, T = {result['length']}: baseline {result['baseline']:.4f}, "
-             f"beaten below {result['threshold']:.4f}", head, "-" * len(head)]
+             f"beaten below {result['threshold']:.4f}{solve}", MEMORY_HEAD, "-" * len(MEMORY_HEAD)]
     lines += [_row(name, run) for name, run in result["cells"].items()]
     return "\n".join(lines)
