@@ -23,6 +23,10 @@ from setuptools.errors import CCompilerError, CompileError, LinkError
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAST = os.path.join("rnnkit", "fast")
 KERNELS = os.path.join(FAST, "_kernels.c")
+# the int8 loops: compiled per instruction set too, never contracting a * b + c into an
+# FMA (their results equal NumPy's float32 arithmetic bit for bit; see the file)
+QUANT = os.path.join(FAST, "_quant.c")
+QUANT_FLAGS = ["-ffp-contract=off"]
 HEADER = os.path.join(FAST, "_fastrnn.h")
 BASE_FLAGS = ["-O3"]
 # instruction sets beyond the baseline, by architecture: (name, flags); the
@@ -70,6 +74,10 @@ class BuildExt(build_ext):
                     [KERNELS], output_dir=os.path.join(self.build_temp, isa),
                     macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=[HEADER],
                     extra_postargs=flags + isa_flags)
+                objects += self.compiler.compile(
+                    [QUANT], output_dir=os.path.join(self.build_temp, isa),
+                    macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=[HEADER],
+                    extra_postargs=flags + isa_flags + QUANT_FLAGS)
             except (CCompilerError, CompileError):
                 if not isa_flags:
                     raise                  # no baseline, no module: the optional build fails
@@ -84,7 +92,7 @@ class BuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("rnnkit.fast._fastrnn", sources=[os.path.join(FAST, "_fastrnn.c")],
-                           include_dirs=[FAST], depends=[HEADER, KERNELS], optional=True)],
+    ext_modules=[Extension("rnnkit.fast._fastrnn", sources=[os.path.join(FAST, "_fastrnn.c"), QUANT],
+                           include_dirs=[FAST], depends=[HEADER, KERNELS, QUANT], optional=True)],
     cmdclass={"build_ext": BuildExt},
 )

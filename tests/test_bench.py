@@ -282,3 +282,17 @@ def test_load_runs_busy_processes_beside_it_and_stops_them(tmp_path, capsys):
     pools = report["machine"]["workers"]["rnnkit"]["pools"]
     assert any(p["internal_api"] in ("openblas", "mkl", "blis", "accelerate", "flexiblas")
                for p in pools), pools
+
+
+def test_int8_peer_is_checked_loosely_and_compared_with_onnxruntime(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit,rnnkit-int8,onnxruntime", "--cells", "lstm",
+                           "--shapes", "gen")
+    assert rc == 0
+    (r,) = report["results"]
+    e = r["peers"]["rnnkit-int8"]
+    assert e["check_ok"] and 0 < e["max_rel_err"] <= peers.RUNNERS["rnnkit-int8"].TOL
+    v = report["int8"]["lstm gen gen"]
+    assert math.isclose(v["ratio"], e["median_ms"] / r["peers"]["onnxruntime"]["median_ms"])
+    assert tables.format_int8(report["int8"]).splitlines()[1].split()[:3] == ["lstm", "gen", "gen"]

@@ -518,3 +518,15 @@ def test_bench_delegates(capsys):
     assert "usage: rnnkit bench" in capsys.readouterr().out
     assert main(["bench", "--cells", "tree"]) == 1
     assert "--cells" in one_error_line(capsys.readouterr().err)
+
+
+def test_threads_default_is_auto_and_takes_a_number():
+    from rnnkit.cli.parser import build_parser
+
+    parser = build_parser()
+    for command in (["train-lm", "t.txt", "--out", "o"], ["generate", "d"], ["predict", "d", "i"]):
+        assert parser.parse_args(command).threads == "auto"
+        assert parser.parse_args(command + ["--threads", "3"]).threads == 3
+        assert parser.parse_args(command + ["--threads", "AUTO"]).threads == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["generate", "d", "--threads", "0"])

@@ -23,6 +23,10 @@ not disturb another, and each can get its own environment):
                   rk.no_grad() (inference: no caches for backward)
     rnnkit.fast   the compiled cells of rnnkit.fast called directly (the kernel;
                   ``infer`` for fwd and gen)
+    rnnkit-int8   rk.Recurrent with int8 weights (``quantize("int8")``, inference
+                  only: fwd and gen); checked against the reference to 5e-2 (the
+                  weights' rounding), and compared with onnxruntime's float32 in
+                  the last lines ("int8": its median over onnxruntime's)
     rnnkit-numpy  rk.Recurrent with RNNKIT_NO_COMPILE=1 (the NumPy reference path)
     torch         torch.nn.RNN/LSTM/GRU; fwd and gen under no_grad
     jax           the same equations in JAX under jax.jit: the input projection of
@@ -35,7 +39,7 @@ not disturb another, and each can get its own environment):
                   default graph optimisations; forward only, so its fwdbwd is
                   recorded as not applicable ("n/a"), not as a failure
 
-The default peers are rnnkit, rnnkit.fast, torch, jax and onnxruntime; one whose
+The default peers are rnnkit, rnnkit.fast, rnnkit-int8, torch, jax and onnxruntime; one whose
 library does not import in its worker is skipped with the reason. JAX compiles and
 ONNX Runtime optimises its program before any timing (the correctness check and
 the warmup run it), never inside a timed repetition. Every timed JAX call waits for

@@ -14,8 +14,8 @@ import numpy as np
 CELLS = ("lstm", "gru", "rnn")
 MODES = ("fwd", "fwdbwd")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-ALL_PEERS = ("rnnkit", "rnnkit.fast", "rnnkit-numpy", "torch", "jax", "onnxruntime")
-DEFAULT_PEERS = ("rnnkit", "rnnkit.fast", "torch", "jax", "onnxruntime")
+ALL_PEERS = ("rnnkit", "rnnkit.fast", "rnnkit-int8", "rnnkit-numpy", "torch", "jax", "onnxruntime")
+DEFAULT_PEERS = ("rnnkit", "rnnkit.fast", "rnnkit-int8", "torch", "jax", "onnxruntime")
 # the peers rnnkit must not be slower than, per mode (see the module docstring)
 TARGET_PEERS = {"fwd": ("torch", "onnxruntime"), "gen": ("torch", "onnxruntime"),
                 "fwdbwd": ("torch", "jax")}
@@ -139,6 +139,17 @@ class _RnnkitLayer:
         out = {"dx": dx}
         out.update({f"grad.{k}": v.copy() for k, v in self.layer.grads.items()})
         return out
+
+
+class _RnnkitInt8(_RnnkitLayer):
+    """rk.Recurrent with int8 weights (``quantize("int8")``): inference only. Its outputs
+    differ from the float peers' by the weights' rounding, so its check allows ``TOL``."""
+    modes = ("fwd", "gen")
+    TOL = 0.05
+
+    def __init__(self, cell, s: Shape, seed):
+        super().__init__(cell, s, seed)
+        self.layer.quantize("int8")
 
 
 class _RnnkitCells:
@@ -445,4 +456,5 @@ def _state_outputs(cell, y, h):
 
 
 RUNNERS = {"rnnkit": _RnnkitLayer, "rnnkit-numpy": _RnnkitLayer, "rnnkit.fast": _RnnkitCells,
+           "rnnkit-int8": _RnnkitInt8,
            "torch": _Torch, "jax": _Jax, "onnxruntime": _OnnxRuntime}

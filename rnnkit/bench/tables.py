@@ -58,6 +58,27 @@ def summarise_targets(results, peers=("rnnkit", "rnnkit.fast", "rnnkit-numpy")) 
     return {"peer": peer, "columns": columns, "rows": rows}
 
 
+def summarise_int8(results, peer: str = "rnnkit-int8", against: str = "onnxruntime") -> dict:
+    """``peer``'s median over ``against``'s (float32) in every case both ran:
+    {"<cell> <shape> <mode>": {"int8_ms", "float_ms", "ratio"}} (< 0.5: int8 at least 2x faster)."""
+    out = {}
+    for r in results:
+        a, b = r["peers"].get(peer, {}), r["peers"].get(against, {})
+        if "median_ms" in a and "median_ms" in b:
+            out[f"{r['cell']} {r['shape']} {r['mode']}"] = {
+                "int8_ms": a["median_ms"], "float_ms": b["median_ms"],
+                "ratio": a["median_ms"] / b["median_ms"]}
+    return out
+
+
+def format_int8(int8: dict) -> str:
+    """:func:`summarise_int8` as lines: rnnkit with int8 weights against ONNX Runtime's float32."""
+    lines = ["int8: rnnkit-int8 median / onnxruntime's (float32 weights); < 0.5: at least 2x faster"]
+    lines += [f"  {case:22} {v['int8_ms']:9.3f} ms / {v['float_ms']:9.3f} ms = {v['ratio']:.2f}"
+              for case, v in int8.items()]
+    return "\n".join(lines)
+
+
 def _ratio_text(v) -> str:
     """``0.83 ort`` from {"ratio": 0.83, "best_peer": "onnxruntime"}; "-" for None."""
     if v is None:

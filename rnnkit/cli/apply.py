@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from rnnkit.cli.common import add_command, check_out_file
+from rnnkit.cli.common import add_command, add_quantize_option, check_out_file
 
 INPUTS = ("classify: a .tsv/.ts/.csv file (or text lines for a string classifier), or a folder of them; "
           "forecast: a CSV with the history; seq2seq: one input per line, or 'source<TAB>target' pairs; "
@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("model", metavar="DIR", help="run directory of a trained model")
     p.add_argument("input", metavar="INPUT", help=INPUTS)
     p.add_argument("--out", default=None, metavar="FILE", help="file to write (default: standard output)")
+    add_quantize_option(p, "language models")
     p.set_defaults(func=cmd_predict)
 
     p = add_command(sub, "evaluate", "score a trained model (any job) on labelled data; prints JSON",
@@ -40,6 +41,7 @@ def register(sub) -> None:
                     "rnnkit evaluate runs/dates test-pairs.tsv")
     p.add_argument("model", metavar="DIR", help="run directory of a trained model")
     p.add_argument("text", metavar="INPUT", help=INPUTS)
+    add_quantize_option(p, "language models")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -47,7 +49,7 @@ def cmd_predict(args) -> int:
     from rnnkit.tasks.run import load_run, write_text
 
     out = None if args.out is None else check_out_file(args.out, example="predictions.csv")
-    text = load_run(args.model).predict_file(args.input)
+    text = load_run(args.model, args.quantize).predict_file(args.input)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -60,7 +62,7 @@ def cmd_evaluate(args) -> int:
     from rnnkit.io import nonfinite_path
     from rnnkit.tasks.run import jsonable, load_run, saved_task
 
-    result = load_run(args.model).evaluate_file(args.text)
+    result = load_run(args.model, args.quantize).evaluate_file(args.text)
     task = saved_task(args.model)
     head = {"model": os.fspath(args.model), "task": task, "input": os.fspath(args.text)}
     if task == "lm":

@@ -6,9 +6,9 @@ import math
 import os
 import sys
 
-from rnnkit.cli.common import (TRAINING_PARAMS, add_command, add_model_options, add_training_options,
-                               check_out_dir, echo, fraction, given, guard_model_dir, interrupted, nonneg_float,
-                               nonneg_int, positive_int, probability, task_option)
+from rnnkit.cli.common import (TRAINING_PARAMS, add_command, add_model_options, add_quantize_option,
+                               add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
+                               interrupted, nonneg_float, nonneg_int, positive_int, probability, task_option)
 from rnnkit.errors import RnnkitError
 
 TASK = "rnnkit.tasks.lm:CharLanguageModel"
@@ -58,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--beam", type=positive_int, default=None, metavar="WIDTH",
                    help="beam search of this width instead of sampling")
     p.add_argument("--seed", type=nonneg_int, default=None, help="seed of the draw (default: random)")
+    add_quantize_option(p, "float32 models")
     p.set_defaults(func=cmd_generate)
 
 
@@ -118,7 +119,7 @@ def cmd_generate(args) -> int:
     from rnnkit import limits
     from rnnkit.tasks.lm import CharLanguageModel
 
-    lm = CharLanguageModel.load(args.model)
+    lm = CharLanguageModel.load(args.model, quantize=args.quantize)
     prompt = args.prompt
     if args.beam is not None:
         limits.check_count(args.length * args.beam, 64, f"--length {args.length} --beam {args.beam}",

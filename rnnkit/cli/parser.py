@@ -34,10 +34,6 @@ GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, 
 EXIT_BUG = 70
 
 
-#: commands that train a network: one thread by default (see --threads)
-TRAINING_COMMANDS = ("demo", "train-lm", "forecast", "classify", "seq2seq")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnkit", formatter_class=HelpFormatter,
@@ -53,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         register(sub)
     for name, p in sub.choices.items():
         if name not in ("bench", "info"):   # bench has its own --threads (for every worker it starts)
-            add_threads_option(p, 1 if name in TRAINING_COMMANDS else None)
+            add_threads_option(p)
     return parser
 
 
@@ -84,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         workers = getattr(args, "workers", None)
         threads = getattr(args, "threads", None)
+        if threads == "auto":
+            # the loops choose per call (rnnkit.fast._util.threads_for_call) up to every CPU;
+            # the BLAS, whose products sit between them, keeps to one thread
+            threads, blas = None, 1
+        else:
+            blas = threads
         if workers is not None:
             from rnnkit.cli.workers import start_workers
             status = start_workers(argv, workers, threads)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = messages.option_strings(_subparser(parser, args.command))
         # overflow in NumPy is checked for where it matters (a clear error, exit 1);
         # its RuntimeWarnings would only add lines to that one-line message
-        with blas_threads(threads), warnings.catch_warnings():
+        with blas_threads(blas), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors

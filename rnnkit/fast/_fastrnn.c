@@ -279,6 +279,7 @@ static PyObject *py_set_isa(PyObject *self, PyObject *arg)
         if (strcmp(rk_builds[k].table->isa, name) == 0 && rk_builds[k].runs()) {
             const char *old = rk_kernels->isa;
             rk_kernels = rk_builds[k].table;
+            rk_quant_select(name);
             return PyUnicode_FromString(old);
         }
     }
@@ -339,7 +340,8 @@ PyMODINIT_FUNC PyInit__fastrnn(void)
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "ABI_VERSION", RK_ABI_VERSION) < 0 ||
+    if (rk_quant_init(m, rk_kernels->isa) < 0 ||      /* the int8 loops (_quant.c) */
+        PyModule_AddIntConstant(m, "ABI_VERSION", RK_ABI_VERSION) < 0 ||
         PyModule_AddIntConstant(m, "FLOPS_PER_THREAD", RK_FLOPS_PER_THREAD) < 0 ||
         PyModule_AddIntConstant(m, "OPENMP", openmp) < 0) {
         Py_DECREF(m);

@@ -70,4 +70,33 @@ extern const rk_table rk_table_avx512;
 extern int rk_serial;
 extern int64_t rk_flops_per_thread;
 
+/* The int8 inference loops (_quant.c, which documents them), compiled per
+ * instruction set like _kernels.c; the module runs the table of the set it
+ * chose (rk_quant_select) and adds their functions (rk_quant_init). */
+#define RK_QALIGN 8              /* the int8 weights' columns are padded to a multiple of this */
+
+typedef struct {                 /* one layer: int8 weights in panels, scales, biases */
+    const int8_t *q_ih;
+    const float *s_ih, *b_ih;
+    const int8_t *q_hh;
+    const float *s_hh, *b_hh;
+} rk_qlayer;
+
+typedef struct {
+    const char *isa;
+    int (*qmatvec)(int64_t M, int64_t N, int64_t K, const float *x, const int8_t *Q,
+                   const float *sw, const float *bias, float *y);
+    int (*qstack_inf)(int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,
+                      int64_t I0, const int64_t *lens, const float *x, const rk_qlayer *w,
+                      float *h, float *c, float *y);
+} rk_qtable;
+
+extern const rk_qtable rk_qtable_baseline;
+extern const rk_qtable rk_qtable_avx2;
+extern const rk_qtable rk_qtable_avx512;
+
+struct _object;
+int rk_quant_init(struct _object *module, const char *isa);
+void rk_quant_select(const char *isa);
+
 #endif

@@ -147,6 +147,7 @@ class Recurrent(Module):
             self.register(name, value)
         self._cell, self._kernels = self._pick_cell(numpy_only=True)    # chosen again at each forward
         self._kernel_plan = None      # the weights as the C loops read them: _kernel_weights
+        self._quant = None            # int8 weights for inference: quantize()
         self._cache = None
         self.caches: list[list] = []
         self.hidden_grads: list[list] = []
@@ -404,6 +405,19 @@ class Recurrent(Module):
                     scratch(dt, 4 * H + 2 * B * G * H + T * B * H))
         return y, ((states[0], states[1]) if lstm else states[0])
 
+    def quantize(self, mode: str | None = "int8") -> "Recurrent":
+        """Run inference with int8 weights (``mode`` "int8"; None: the float weights again).
+
+        Snapshots the weights now (:mod:`rnnkit.layers.quantized`): forward then runs
+        the int8 loops in any mode, keeping no caches, and backward is an error.
+        Plain rnn/lstm/gru cells of float32. Returns the layer.
+        """
+        from rnnkit.layers.quantized import QuantizedRecurrent, check_quantize
+
+        mode = check_quantize(mode, f"{self._where}.quantize")
+        self._quant = None if mode is None else QuantizedRecurrent(self, mode)
+        return self
+
     def forward(self, x: np.ndarray, h0=None, lengths=None):
         """Run the stack over whole sequences.
 
@@ -439,6 +453,10 @@ class Recurrent(Module):
     def _forward(self, xt, h0, lengths):
         """:meth:`forward` on the arguments as :meth:`_check_inputs` returns them (a model
         that checked them itself calls this): nothing is checked again."""
+        if self._quant is not None:       # int8 weights: inference only
+            self.caches, self._cache = [], None
+            y, h_n = self._quant.run(xt, h0, lengths)
+            return (y.swapaxes(0, 1) if self.batch_first else y), h_n
         T, B = xt.shape[:2]
         rev_idx = None
         if self.bidirectional and lengths is not None:
@@ -491,6 +509,9 @@ class Recurrent(Module):
             dy like y, dh_n like h_n -> dx like x, dh0 (L·D, B, H) or (dh0, dc0)
         """
         where = self._where
+        if self._quant is not None:
+            raise RuntimeError(f"{where}.backward: the layer runs int8 weights for inference "
+                               f"(quantize({self._quant.mode!r})); quantize(None) trains the float weights")
         if self._cache is None:
             raise _no_forward(where)
         cache = self._cache

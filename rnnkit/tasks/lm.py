@@ -555,12 +555,20 @@ class CharLanguageModel:
         return dict(meta["params"])
 
     @classmethod
-    def load(cls, directory) -> "CharLanguageModel":
+    def load(cls, directory, quantize: str | None = None) -> "CharLanguageModel":
         """Read a model written by :meth:`save` (or by ``fit(out_dir=...)``).
+
+        ``quantize="int8"`` runs the recurrent layers with int8 weights
+        (:mod:`rnnkit.layers.quantized`): a generation step reads a quarter of the
+        bytes and is faster; the held-out loss moves by far less than 0.01 nats/char.
+        The model is then for sampling and evaluating only (``fit`` trains anew).
 
         A directory that is not a character language model, or whose files do not
         match, is a CheckpointError naming it.
         """
+        from rnnkit.layers.quantized import check_quantize, quantize_model
+
+        quantize = check_quantize(quantize, "CharLanguageModel.load")
         directory = os.fspath(directory)
         recover_model(directory)
         ckpt = rkio.load_checkpoint(directory)
@@ -580,4 +588,8 @@ class CharLanguageModel:
             raise CheckpointError(f"{directory}: the model, vocabulary ({len(vocab)} characters) and "
                                   f"character frequencies do not match")
         lm.model_, lm.vocab_, lm.unigram_ = restore_model(directory, ckpt, model), vocab, unigram
+        if quantize is not None:
+            if lm.dtype != "float32":
+                raise RnnkitError(f"{directory}: int8 weights are for float32 models, this one is {lm.dtype}")
+            quantize_model(lm.model_, quantize)
         return lm

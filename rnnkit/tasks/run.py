@@ -31,7 +31,7 @@ import math
 import os
 
 from rnnkit._files import fsync_dir
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.train.callbacks import Callback
 
 __all__ = ["TRAIN_DIR", "JOBS", "RunWriter", "train_dir", "training_meta", "write_model", "recover_model",
@@ -256,10 +256,11 @@ def job_class(task: str):
     return getattr(importlib.import_module(module), name)
 
 
-def load_run(directory):
+def load_run(directory, quantize: str | None = None):
     """The fitted task in a run directory (or a directory a task's ``save`` wrote), read
     with the class of the task recorded in its config.json; CheckpointError naming the
-    directory when there is none."""
+    directory when there is none. ``quantize`` ("int8") is for language models
+    (:meth:`CharLanguageModel.load <rnnkit.tasks.lm.CharLanguageModel.load>`)."""
     directory = os.fspath(directory)
     if not os.path.isfile(os.path.join(directory, "config.json")):
         what = "not found" if not os.path.exists(directory) else "holds no config.json"
@@ -270,7 +271,12 @@ def load_run(directory):
     if task not in JOBS:
         raise CheckpointError(f"{directory}: config.json names no task this rnnkit knows (task {task!r}; "
                               f"expected one of {', '.join(JOBS)})")
-    return job_class(task).load(directory)
+    if quantize is None:
+        return job_class(task).load(directory)
+    if task != "lm":
+        raise RnnkitError(f"{directory}: quantize applies to language models (train-lm); this run is a "
+                          f"{task} model")
+    return job_class(task).load(directory, quantize=quantize)
 
 
 def a_cell(cell: str) -> str:
