@@ -116,6 +116,15 @@ def fast_module(cell: str, options: dict, training: bool):
     return None
 
 
+def compiled_summary() -> dict:
+    """The rule of :func:`fast_module` in words: {"compiled": [...], "numpy": [...]}
+    (``rnnkit info`` prints it)."""
+    compiled = ["rnn", "lstm", "gru", "indrnn"] + [
+        f"{cell} with {' and/or '.join(opts)}" for cell, opts in COMPILED_OPTIONS.items()]
+    return {"compiled": compiled,
+            "numpy": ["peephole", "zoneout or recurrent_dropout in training", "mingru", "minlstm"]}
+
+
 def module_for(cell: str, options: dict, training: bool):
     """The NumPy module that runs ``cell`` with ``options``, or None for a plain
     PyTorch cell (``rnnkit.cells.CELLS[cell]``)."""
