@@ -15,9 +15,12 @@ RAGGED = np.array([4, 2, 3])
 EPS, TOL = 1e-6, 1e-6
 
 # each option alone is checked entry by entry at the cell level (test_cells_variants.py);
-# here they run together through the stack
+# here they run together through the stack (lstm-proj, lstm-proj-ln, gru-ln and indrnn through
+# the compiled loops where rnnkit.fast runs: test_fast_variants.py checks which runs)
 CONFIGS = {
     "lstm-proj": ("lstm", dict(proj_size=P)),
+    "lstm-proj-ln": ("lstm", dict(proj_size=P, layer_norm=True)),
+    "gru-ln": ("gru", dict(layer_norm=True)),
     "lstm-all": ("lstm", dict(proj_size=P, layer_norm=True, peephole=True, zoneout=0.2, recurrent_dropout=0.2)),
     "gru-all": ("gru", dict(layer_norm=True, zoneout=0.3, recurrent_dropout=0.3)),
     "indrnn": ("indrnn", dict()),

@@ -246,6 +246,7 @@ static int SFX(lstmv_bwd)(int64_t T, int64_t B, int64_t H, int64_t P, const int6
     R *P_hr = w_hr ? SFX(packed_alloc)(P, H, 1) : NULL;
     if (!Pw || (w_hr && !P_hr)) {
         free(Pw);
+        free(P_hr);
         return -1;                           /* out of memory */
     }
     const int nt = rk_threads(2 * B * G * P, G * P * (int64_t)sizeof(R), PANELS(P));
@@ -329,6 +330,8 @@ static int SFX(lstmv_inf)(int64_t T, int64_t B, int64_t H, int64_t P, const int6
                     SFX(lstmv_row_fwd)(H, ln, z + b * N, v + b * N, &s_v, bias, c + b * H,
                                        c + b * H, nc + b * H, &s_c, NULL,
                                        w_hr ? m + b * H : ht + b * P);
+                else if (w_hr)               /* a row the projection reads, unused */
+                    memset(m + b * H, 0, (size_t)H * sizeof(R));
             }
             if (w_hr) SFX(rows_product)(b0, b1, P, H, m, w_hr, P_hr, 1, ht);
             for (int64_t b = b0; b < b1; b++) {
