@@ -1,7 +1,9 @@
 """Build ``rnnkit.fast._fastrnn``, the C time loops, at install time (the rest is pyproject.toml).
 
 ``pip install .`` and ``pip install -e .`` both compile it. The loops
-(``rnnkit/fast/_kernels.c``) are compiled once per instruction set: a baseline
+(``rnnkit/fast/_kernels.c`` for the plain cells, ``_variants.c`` for the LSTM
+with projection or layer norm, the layer-normalised GRU and IndRNN, both with
+``_common.h``) are compiled once per instruction set: a baseline
 for the architecture, and on x86-64 AVX2+FMA and AVX-512 as well where the
 compiler knows them; the module (``rnnkit/fast/_fastrnn.c``) links them all and
 picks the best the CPU runs when it loads, so one build serves any machine of
@@ -22,12 +24,12 @@ from setuptools.errors import CCompilerError, CompileError, LinkError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAST = os.path.join("rnnkit", "fast")
-KERNELS = os.path.join(FAST, "_kernels.c")
+KERNELS = [os.path.join(FAST, "_kernels.c"), os.path.join(FAST, "_variants.c")]
+HEADERS = [os.path.join(FAST, n) for n in ("_fastrnn.h", "_common.h", "_tanh.h")]
 # the int8 loops: compiled per instruction set too, never contracting a * b + c into an
 # FMA (their results equal NumPy's float32 arithmetic bit for bit; see the file)
 QUANT = os.path.join(FAST, "_quant.c")
 QUANT_FLAGS = ["-ffp-contract=off"]
-HEADER = os.path.join(FAST, "_fastrnn.h")
 BASE_FLAGS = ["-O3"]
 # instruction sets beyond the baseline, by architecture: (name, flags); the
 # module's loader checks the same features on the CPU (_fastrnn.c, rk_runs_*)
@@ -71,12 +73,12 @@ class BuildExt(build_ext):
                 continue
             try:
                 objects += self.compiler.compile(
-                    [KERNELS], output_dir=os.path.join(self.build_temp, isa),
-                    macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=[HEADER],
+                    KERNELS, output_dir=os.path.join(self.build_temp, isa),
+                    macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=HEADERS,
                     extra_postargs=flags + isa_flags)
                 objects += self.compiler.compile(
                     [QUANT], output_dir=os.path.join(self.build_temp, isa),
-                    macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=[HEADER],
+                    macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=HEADERS,
                     extra_postargs=flags + isa_flags + QUANT_FLAGS)
             except (CCompilerError, CompileError):
                 if not isa_flags:
@@ -93,6 +95,6 @@ class BuildExt(build_ext):
 
 setup(
     ext_modules=[Extension("rnnkit.fast._fastrnn", sources=[os.path.join(FAST, "_fastrnn.c"), QUANT],
-                           include_dirs=[FAST], depends=[HEADER, KERNELS, QUANT], optional=True)],
+                           include_dirs=[FAST], depends=HEADERS + KERNELS + [QUANT], optional=True)],
     cmdclass={"build_ext": BuildExt},
 )

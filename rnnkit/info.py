@@ -26,7 +26,9 @@ def info() -> dict:
     Returns:
         {"versions": {name: version}, "platform": str, "cpus": int,
          "loops": {"runs": "C" or "NumPy", "status": str, "isa": str, "isas": [str],
-                   "openmp": int (the _OPENMP date, 0 without), "threads": int},
+                   "openmp": int (the _OPENMP date, 0 without), "threads": int,
+                   "compiled": [str] (the cells and variants the C loops run),
+                   "numpy": [str] (what always runs the NumPy cells)},
          "pools": [threadpoolctl's record of each BLAS or OpenMP library]}
     """
     import os
@@ -36,13 +38,14 @@ def info() -> dict:
 
     import rnnkit
     from rnnkit import fast
+    from rnnkit.cells.variants import compiled_summary
 
     ext = fast._ext
     runs_c = ext is not None and fast.enabled()
     loops = {"runs": "C" if runs_c else "NumPy", "status": fast.status(),
              "isa": fast.isa() if runs_c else "", "isas": list(ext.ISAS) if ext else [],
              "openmp": int(ext.OPENMP) if ext else 0, "threads": fast.max_threads() if runs_c else 1,
-             "abi": int(ext.ABI_VERSION) if ext else 0}
+             "abi": int(ext.ABI_VERSION) if ext else 0, **compiled_summary()}
     versions = {"rnnkit": rnnkit.__version__, "python": platform.python_version(),
                 "numpy": np.__version__}
     for name in ("threadpoolctl", "tqdm"):
@@ -65,6 +68,7 @@ def format_info(d: dict) -> str:
         openmp = (f"OpenMP {loops['openmp']}, up to {loops['threads']} threads" if loops["openmp"]
                   else "no OpenMP: 1 thread")
         lines.append(f"recurrent loops: C, {loops['isa']} (built: {', '.join(loops['isas'])}); {openmp}")
+        lines.append(f"  compiled: {', '.join(loops['compiled'])}; NumPy: {', '.join(loops['numpy'])}")
     else:
         lines.append(f"recurrent loops: NumPy ({loops['status']})")
     blas = [p for p in d["pools"] if p["user_api"] == "blas"]

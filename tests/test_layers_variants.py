@@ -15,9 +15,12 @@ RAGGED = np.array([4, 2, 3])
 EPS, TOL = 1e-6, 1e-6
 
 # each option alone is checked entry by entry at the cell level (test_cells_variants.py);
-# here they run together through the stack
+# here they run together through the stack (lstm-proj, lstm-proj-ln, gru-ln and indrnn through
+# the compiled loops where rnnkit.fast runs: test_fast_variants.py checks which runs)
 CONFIGS = {
     "lstm-proj": ("lstm", dict(proj_size=P)),
+    "lstm-proj-ln": ("lstm", dict(proj_size=P, layer_norm=True)),
+    "gru-ln": ("gru", dict(layer_norm=True)),
     "lstm-all": ("lstm", dict(proj_size=P, layer_norm=True, peephole=True, zoneout=0.2, recurrent_dropout=0.2)),
     "gru-all": ("gru", dict(layer_norm=True, zoneout=0.3, recurrent_dropout=0.3)),
     "indrnn": ("indrnn", dict()),
@@ -178,22 +181,26 @@ def test_zoneout_and_recurrent_dropout_act_in_training_only(cell, kw):
     assert layer._cell is plain._cell                  # the plain cell's implementation (C where it runs)
 
 
-def test_plain_cells_keep_their_implementation():
+def test_each_cell_keeps_its_implementation():
+    # compiled where rnnkit.fast runs: the plain cells, projection, layer norm, IndRNN
+    # (tests/test_fast_variants.py checks those against NumPy); minGRU in NumPy
     from rnnkit import fast
 
     layer = rk.Recurrent("gru", I, H)
     layer.forward(np.zeros((T, B, I), np.float32))
     assert layer._cell is (fast.get("gru") or rk.cells.CELLS["gru"])
-    for cell, kw, module in [("lstm", dict(layer_norm=True), "lstm_variants"), ("lstm", dict(proj_size=P), "lstm_variants"),
-                             ("gru", dict(layer_norm=True), "gru_variants"), ("indrnn", {}, "indrnn"),
-                             ("mingru", {}, "minrnn")]:
+    package = "fast" if fast.get("lstm") is not None else "cells"
+    for cell, kw, module, where in [("lstm", dict(layer_norm=True), "lstm_variants", package),
+                                    ("lstm", dict(proj_size=P), "lstm_variants", package),
+                                    ("gru", dict(layer_norm=True), "gru_variants", package),
+                                    ("indrnn", {}, "indrnn", package), ("mingru", {}, "minrnn", "cells")]:
         layer = rk.Recurrent(cell, I, H, **kw)
         layer.forward(np.zeros((T, B, I), np.float32))
-        assert layer._cell.__name__ == f"rnnkit.cells.{module}"
+        assert layer._cell.__name__ == f"rnnkit.{where}.{module}"
         layer.eval()
         with rk.no_grad():
             layer.forward(np.zeros((T, B, I), np.float32))
-        assert layer._cell.__name__ == f"rnnkit.cells.{module}"
+        assert layer._cell.__name__ == f"rnnkit.{where}.{module}"
 
 
 @pytest.mark.parametrize("call,match", [

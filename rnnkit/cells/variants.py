@@ -2,14 +2,21 @@
 
 A *variant* is an option that changes a PyTorch cell: ``proj_size``, ``layer_norm``,
 ``peephole`` (LSTM), ``zoneout``, ``recurrent_dropout`` (LSTM and GRU), or
-``recurrent_max`` (IndRNN). Every variant, and every cell beyond PyTorch's three,
-runs in NumPy (:mod:`rnnkit.cells`); the plain ``rnn``/``lstm``/``gru`` keep the
-compiled path. zoneout and recurrent dropout act in training only, so a layer whose
-only variants are those runs the plain cell — compiled where it can — in eval mode.
+``recurrent_max`` (IndRNN). zoneout and recurrent dropout act in training only, so a
+layer whose only variants are those runs the plain cell in eval mode.
+
+Which implementation runs is decided here, in :func:`fast_module` (compiled, where
+``rnnkit.fast``'s loops run) and :func:`module_for` (the NumPy reference otherwise):
+
+- compiled: the plain ``rnn``/``lstm``/``gru``; ``indrnn`` (relu or tanh, with or
+  without ``recurrent_max``); ``lstm`` with ``proj_size`` and/or ``layer_norm``;
+  ``gru`` with ``layer_norm``;
+- NumPy: any layer with ``peephole``, or with ``zoneout`` or ``recurrent_dropout`` in
+  training mode (whatever else it has), and ``mingru``/``minlstm``.
 
 Functions here: :func:`check_options` (the constructor's checks), :func:`layout`
-(parameter names and shapes per layer), :func:`module_for` (which implementation
-runs) and :func:`cell_kwargs` (the arguments it takes).
+(parameter names and shapes per layer), :func:`fast_module` and :func:`module_for`
+(which implementation runs) and :func:`cell_kwargs` (the arguments it takes).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ OPTION_CELLS = {"proj_size": ("lstm",), "layer_norm": ("lstm", "gru"), "peephole
                 "zoneout": ("lstm", "gru"), "recurrent_dropout": ("lstm", "gru"),
                 "recurrent_max": ("indrnn",)}
 _TRAINING_ONLY = ("zoneout", "recurrent_dropout")
+#: The options the compiled loops (``rnnkit.fast``) run, per cell (module docstring).
+COMPILED_OPTIONS = {"lstm": ("proj_size", "layer_norm"), "gru": ("layer_norm",)}
 
 
 def _probability(p, name: str, where: str) -> float:
@@ -88,10 +97,38 @@ def layout(cell: str, I: int, H: int, bias: bool, options: dict) -> dict:
             **({"bias_ih": (G * H,), "bias_hh": (G * H,)} if bias else {})}
 
 
+def _active(options: dict, training: bool) -> set:
+    """The options that change the computation now (the training-only ones in training)."""
+    return {k for k in options if training or k not in _TRAINING_ONLY}
+
+
+def fast_module(cell: str, options: dict, training: bool):
+    """The name of the ``rnnkit.fast`` module that runs ``cell`` with ``options`` compiled
+    (``rnnkit.fast.get`` takes it), or None: that layer runs NumPy (:func:`module_for`).
+    The rule is the module docstring's."""
+    active = _active(options, training)
+    if cell in ("rnn", "lstm", "gru") and not active:
+        return cell
+    if cell == "indrnn":
+        return "indrnn"
+    if active and active <= set(COMPILED_OPTIONS.get(cell, ())):
+        return f"{cell}_variants"
+    return None
+
+
+def compiled_summary() -> dict:
+    """The rule of :func:`fast_module` in words: {"compiled": [...], "numpy": [...]}
+    (``rnnkit info`` prints it)."""
+    compiled = ["rnn", "lstm", "gru", "indrnn"] + [
+        f"{cell} with {' and/or '.join(opts)}" for cell, opts in COMPILED_OPTIONS.items()]
+    return {"compiled": compiled,
+            "numpy": ["peephole", "zoneout or recurrent_dropout in training", "mingru", "minlstm"]}
+
+
 def module_for(cell: str, options: dict, training: bool):
     """The NumPy module that runs ``cell`` with ``options``, or None for a plain
-    PyTorch cell (which the caller may run compiled)."""
-    active = {k for k in options if training or k not in _TRAINING_ONLY}
+    PyTorch cell (``rnnkit.cells.CELLS[cell]``)."""
+    active = _active(options, training)
     if cell == "indrnn":
         return indrnn
     if cell in ("mingru", "minlstm"):

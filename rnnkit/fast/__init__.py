@@ -3,7 +3,12 @@
 ``rnnkit.cells.{rnn,lstm,gru}`` are the readable reference that the gradient
 checks prove. This package holds drop-in twins, ``rnnkit.fast.{rnn,lstm,gru}``,
 with exactly the same ``forward``/``backward`` contract and cache (and ``infer``,
-forward without a cache), whose time loop runs in C (``_kernels.c``): per step
+forward without a cache), whose time loop runs in C (``_kernels.c``), and the
+same for the variants people train with (``_variants.c``):
+``rnnkit.fast.lstm_variants`` (projection and/or layer norm),
+``rnnkit.fast.gru_variants`` (layer norm) and ``rnnkit.fast.indrnn``, which run
+the reference for what they do not compile (peepholes, zoneout and recurrent
+dropout masks; ``rnnkit.cells.variants.fast_module`` is the rule). Per step
 the products by W_ih (when it is small enough to stay in the cache) and W_hh,
 from copies packed once per call for the CPU's vector units, and one fused pass
 of the gate arithmetic, with no Python and no temporaries in between. OpenMP
@@ -48,6 +53,9 @@ except ImportError as _exc:            # installed without a compiler: the NumPy
                     "rnnkit was installed)")
 
 CELL_NAMES = ("rnn", "lstm", "gru")
+#: The twins of the variants' reference modules (``rnnkit.cells.<name>``).
+VARIANT_NAMES = ("lstm_variants", "gru_variants", "indrnn")
+MODULE_NAMES = CELL_NAMES + VARIANT_NAMES
 _MODULES: dict = {}
 _warned = False
 _always_split = False                  # set_flops_per_thread(0): every loop on every thread
@@ -87,10 +95,12 @@ def _warn_missing() -> None:
 
 
 def get(cell: str):
-    """The fast module for ``cell`` ("rnn", "lstm" or "gru"), or None if it cannot run.
+    """The fast module for ``cell`` ("rnn", "lstm" or "gru", or a variant's module name:
+    "lstm_variants", "gru_variants", "indrnn"), or None if it cannot run.
 
-    The module has the reference cell's ``forward`` and ``backward`` (same
-    arguments, results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]``.
+    The module has the reference's ``forward`` and ``backward`` (same arguments,
+    results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]`` (or
+    ``rnnkit.cells.<name>``).
     """
     return pick(cell)[0]
 
@@ -100,8 +110,8 @@ def pick(cell: str):
     or ``(None, None)``. ``rnnkit.Recurrent`` chooses so once per call and hands the
     kernels to the module's trusted functions (``_forward(..., k)``)."""
     module = _MODULES.get(cell) if isinstance(cell, str) else None
-    if module is None and cell not in CELL_NAMES:
-        raise ValueError(f"fast.get: cell must be one of {', '.join(map(repr, CELL_NAMES))}, "
+    if module is None and cell not in MODULE_NAMES:
+        raise ValueError(f"fast.get: cell must be one of {', '.join(map(repr, MODULE_NAMES))}, "
                          f"got {cell!r}")
     k = kernels()
     if k is None:
@@ -163,4 +173,5 @@ def always_split() -> bool:
 
 
 __all__ = ["get", "pick", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
-           "set_max_threads", "set_flops_per_thread", "always_split", "CELL_NAMES"]
+           "set_max_threads", "set_flops_per_thread", "always_split", "CELL_NAMES", "VARIANT_NAMES",
+           "MODULE_NAMES"]

@@ -1,5 +1,5 @@
 /*
- * rnnkit.fast._fastrnn: the C time loops (_kernels.c) as a CPython extension.
+ * rnnkit.fast._fastrnn: the C time loops (_kernels.c, _variants.c) as a CPython extension.
  *
  * Each loop of _fastrnn.h is a function of this module that takes NumPy arrays
  * (any C-contiguous buffer of float32 or float64, all of one type; None for a
@@ -8,8 +8,8 @@
  * arrays' shapes are the caller's to get right: rnnkit.fast.{rnn,lstm,gru}
  * check them before calling.  The GIL is released while a loop runs.
  *
- * One build serves every CPU of its architecture: _kernels.c is compiled once
- * per instruction set (setup.py), and the best table of loops the CPU runs is
+ * One build serves every CPU of its architecture: _kernels.c and _variants.c
+ * are compiled once per instruction set (setup.py), and the best table of loops the CPU runs is
  * chosen when the module loads (set_isa changes it, for the tests).
  */
 #define PY_SSIZE_T_CLEAN
@@ -70,7 +70,7 @@ static const rk_table *rk_kernels = &rk_table_baseline;
 
 /* ----------------------------------------------------------------- arguments -- */
 
-#define RK_MAXARGS 16
+#define RK_MAXARGS 32
 #define RK_MAXPTRS 256           /* stack_inf: 4 weights per layer, up to 64 layers */
 
 typedef struct {
@@ -190,7 +190,7 @@ static PyObject *rk_done(rk_args *a, int rc, const char *fn)
  * _fastrnn.h), without the GIL. */
 #define I(k) a.i[k]
 #define P(k) a.p[k]
-#define RK_WRAP(name, fmt, ...)                                                                  \
+#define RK_WRAP_IN(table, name, fmt, ...)                                                        \
     static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs)          \
     {                                                                                            \
         rk_args a;                                                                               \
@@ -199,10 +199,12 @@ static PyObject *rk_done(rk_args *a, int rc, const char *fn)
         const rk_table *t = rk_kernels;                                                          \
         int rc;                                                                                  \
         Py_BEGIN_ALLOW_THREADS                                                                   \
-        rc = a.itemsize == 8 ? t->f64.name(__VA_ARGS__) : t->f32.name(__VA_ARGS__);              \
+        rc = a.itemsize == 8 ? table.f64.name(__VA_ARGS__) : table.f32.name(__VA_ARGS__);        \
         Py_END_ALLOW_THREADS                                                                     \
         return rk_done(&a, rc, #name);                                                           \
     }
+#define RK_WRAP(name, fmt, ...) RK_WRAP_IN((*t), name, fmt, __VA_ARGS__)      /* _kernels.c */
+#define RK_WRAPV(name, fmt, ...) RK_WRAP_IN((*t->variants), name, fmt, __VA_ARGS__)  /* _variants.c */
 
 RK_WRAP(rnn_fwd, "iiiliirrwrrww", I(0), I(1), I(2), P(3), (int)I(4), I(5), P(6), P(7), P(8),
         P(9), P(10), P(11), P(12))
@@ -224,6 +226,24 @@ RK_WRAP(gru_inf, "iiilirrwrwrrww", I(0), I(1), I(2), P(3), I(4), P(5), P(6), P(7
         P(10), P(11), P(12), P(13))
 RK_WRAP(stack_inf, "iiiiiiirPwwww", I(0), (int)I(1), I(2), I(3), I(4), I(5), I(6), P(7), P(8),
         P(9), P(10), P(11), P(12))
+
+RK_WRAPV(lstmv_fwd, "iiiilirrwrrrrwwwwwwwwww", I(0), I(1), I(2), I(3), P(4), I(5), P(6), P(7),
+        P(8), P(9), P(10), P(11), P(12), P(13), P(14), P(15), P(16), P(17), P(18), P(19), P(20),
+        P(21), P(22))
+RK_WRAPV(lstmv_bwd, "iiiilrrrrrrrrrrrwwwwwwww", I(0), I(1), I(2), I(3), P(4), P(5), P(6), P(7),
+        P(8), P(9), P(10), P(11), P(12), P(13), P(14), P(15), P(16), P(17), P(18), P(19), P(20),
+        P(21), P(22), P(23))
+RK_WRAPV(lstmv_inf, "iiiilirrwrrrrwwww", I(0), I(1), I(2), I(3), P(4), I(5), P(6), P(7), P(8),
+        P(9), P(10), P(11), P(12), P(13), P(14), P(15), P(16))
+RK_WRAPV(gruln_fwd, "iiilwrrwwwww", I(0), I(1), I(2), P(3), P(4), P(5), P(6), P(7), P(8), P(9),
+        P(10), P(11))
+RK_WRAPV(gruln_bwd, "iiilrrrrrrrrwwwww", I(0), I(1), I(2), P(3), P(4), P(5), P(6), P(7), P(8),
+        P(9), P(10), P(11), P(12), P(13), P(14), P(15), P(16))
+RK_WRAPV(gruln_inf, "iiilwrrwww", I(0), I(1), I(2), P(3), P(4), P(5), P(6), P(7), P(8), P(9))
+RK_WRAPV(indrnn_fwd, "iiiliwrww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8))
+RK_WRAPV(indrnn_bwd, "iiilirrrwwww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8),
+        P(9), P(10), P(11))
+RK_WRAPV(indrnn_inf, "iiilirrww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8))
 
 /* ------------------------------------------------------------------- settings -- */
 
@@ -295,6 +315,7 @@ static void rk_after_fork_in_child(void) { rk_serial = 1; }
 static PyMethodDef rk_methods[] = {
 #define RK_METHOD(name, params) RK_LOOP(name)
     RK_KERNELS(RK_METHOD, float)
+    RK_VARIANTS(RK_METHOD, float)
 #undef RK_METHOD
     {"max_threads", py_max_threads, METH_NOARGS,
      "How many threads the loops may use now (1 without OpenMP or in a forked child)."},

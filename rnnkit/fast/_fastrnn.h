@@ -1,7 +1,9 @@
 /*
- * The kernels' interface, declared once: what _kernels.c defines (once per
- * instruction set it is compiled for) and what the extension module
- * _fastrnn.c calls.  The compiler checks both sides against these lines.
+ * The kernels' interface, declared once: what _kernels.c (the plain cells) and
+ * _variants.c (the LSTM with projection and/or layer norm, the layer-normalised
+ * GRU, IndRNN) define, once per instruction set they are compiled for, and what
+ * the extension module _fastrnn.c calls.  The compiler checks both sides
+ * against these lines.
  */
 #ifndef RK_FASTRNN_H
 #define RK_FASTRNN_H
@@ -9,15 +11,15 @@
 #include <stdint.h>
 
 /* The Python side checks it (rnnkit.fast): a stale build is not loaded. */
-#define RK_ABI_VERSION 10
+#define RK_ABI_VERSION 11
 
 /* Products (FLOPs) per step that each thread of a loop needs before the loop is
  * split among threads; see rk_threads in _kernels.c. */
 #define RK_FLOPS_PER_THREAD (1 << 18)
 
 /* The loops for one real type R.  Each returns 0, or -1 when it could not
- * allocate its packed copy of the weights.  _kernels.c documents the
- * arguments. */
+ * allocate its packed copy of the weights.  _kernels.c (RK_KERNELS) and
+ * _variants.c (RK_VARIANTS) document the arguments. */
 #define RK_KERNELS(X, R)                                                                         \
     X(rnn_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, int64_t I,      \
                 const R *x, const R *w_ih, R *a, const R *bias, const R *w_hh, R *h, R *y))     \
@@ -45,24 +47,64 @@
     X(stack_inf, (int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,           \
                   int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work))
 
+#define RK_VARIANTS(X, R)                                                                        \
+    X(lstmv_fwd, (int64_t T, int64_t B, int64_t H, int64_t P, const int64_t *lens, int64_t I,   \
+                  const R *x, const R *w_ih, R *gates, const R *bias, const R *w_hh,             \
+                  const R *w_hr, const R *ln, R *h, R *c, R *c_new, R *k, R *n_hh, R *s_hh,      \
+                  R *n_c, R *s_c, R *y, R *work))                                                \
+    X(lstmv_bwd, (int64_t T, int64_t B, int64_t H, int64_t P, const int64_t *lens,              \
+                  const R *gates, const R *c, const R *k, const R *ln, const R *n_hh,            \
+                  const R *s_hh, const R *n_c, const R *s_c, const R *w_hh, const R *w_hr,       \
+                  const R *d_out, R *dh, R *dc, R *dz, R *dv, R *dchat, R *dhn, R *dh_all,       \
+                  R *work))                                                                      \
+    X(lstmv_inf, (int64_t T, int64_t B, int64_t H, int64_t P, const int64_t *lens, int64_t I,   \
+                  const R *x, const R *w_ih, R *gates, const R *bias, const R *w_hh,             \
+                  const R *w_hr, const R *ln, R *h, R *c, R *y, R *work))                        \
+    X(gruln_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, const R *ln,      \
+                  const R *w_hh, R *h, R *hn, R *n_hh, R *s_hh, R *y))                           \
+    X(gruln_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, const R *gates,         \
+                  const R *hn, const R *h, const R *n_hh, const R *s_hh, const R *ln,            \
+                  const R *w_hh, const R *d_out, R *dh, R *da, R *du, R *dv, R *dh_all))          \
+    X(gruln_inf, (int64_t T, int64_t B, int64_t H, const int64_t *lens, R *a, const R *ln,      \
+                  const R *w_hh, R *h, R *y, R *work))                                           \
+    X(indrnn_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, R *a,        \
+                   const R *u, R *h, R *y))                                                      \
+    X(indrnn_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, const R *h,  \
+                   const R *u, const R *d_out, R *dh, R *da, R *du, R *dh_all))                  \
+    X(indrnn_inf, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int relu, const R *a,  \
+                   const R *u, R *h, R *y))
+
 #define RK_FIELD(name, params) int(*name) params;
 typedef struct { RK_KERNELS(RK_FIELD, float) } rk_kernels_f32;
 typedef struct { RK_KERNELS(RK_FIELD, double) } rk_kernels_f64;
+typedef struct { RK_VARIANTS(RK_FIELD, float) } rk_variants_f32;
+typedef struct { RK_VARIANTS(RK_FIELD, double) } rk_variants_f64;
 #undef RK_FIELD
 
-/* Every loop of one build: its instruction set's name and both precisions. */
+/* The variants' loops of one build (_variants.c), both precisions. */
+typedef struct {
+    rk_variants_f32 f32;
+    rk_variants_f64 f64;
+} rk_variant_table;
+
+/* Every loop of one build: its instruction set's name, both precisions of the
+ * plain loops and the variants' table of the same build. */
 typedef struct {
     const char *isa;
     rk_kernels_f32 f32;
     rk_kernels_f64 f64;
+    const rk_variant_table *variants;
 } rk_table;
 
 /* The builds, one per instruction set, each from its own compilation of
- * _kernels.c (RK_ISA names it); the module links those that compiled
- * (RK_HAVE_<ISA>) and picks the best the CPU runs. */
+ * _kernels.c and _variants.c (RK_ISA names it); the module links those that
+ * compiled (RK_HAVE_<ISA>) and picks the best the CPU runs. */
 extern const rk_table rk_table_baseline;
 extern const rk_table rk_table_avx2;
 extern const rk_table rk_table_avx512;
+extern const rk_variant_table rk_variants_baseline;
+extern const rk_variant_table rk_variants_avx2;
+extern const rk_variant_table rk_variants_avx512;
 
 /* Shared by every build, defined in _fastrnn.c: set in a child made by fork()
  * (OpenMP's threads did not survive it: loops there run on one thread), and

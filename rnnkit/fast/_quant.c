@@ -43,29 +43,7 @@
 #include <immintrin.h>
 #endif
 
-/* tanh for float32 (max error 6 ulp): the rational approximation of _kernels.c. */
-static inline float rq_tanh(float x)
-{
-    const float lim = 7.90531110763549805f;
-    float xc = x > lim ? lim : x;
-    xc = xc < -lim ? -lim : xc;
-    const float x2 = xc * xc;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 - 8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * xc;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
-
-static inline float rq_sigmoid(float x) { return 0.5f * rq_tanh(0.5f * x) + 0.5f; }
+#include "_tanh.h"
 
 /* ---------------------------------------------------------- the int8 product -- */
 
@@ -221,13 +199,13 @@ static inline void rq_lstm_row(int64_t H, const float *restrict a, const float *
                                float *restrict c, float *restrict h, float *restrict y)
 {
     for (int64_t j = 0; j < H; j++) {
-        const float i_ = rq_sigmoid(a[j] + u[j]);
-        const float f_ = rq_sigmoid(a[H + j] + u[H + j]);
-        const float g_ = rq_tanh(a[2 * H + j] + u[2 * H + j]);
-        const float o_ = rq_sigmoid(a[3 * H + j] + u[3 * H + j]);
+        const float i_ = rk_sigmoid_f32(a[j] + u[j]);
+        const float f_ = rk_sigmoid_f32(a[H + j] + u[H + j]);
+        const float g_ = rk_tanh_f32(a[2 * H + j] + u[2 * H + j]);
+        const float o_ = rk_sigmoid_f32(a[3 * H + j] + u[3 * H + j]);
         const float cn = f_ * c[j] + i_ * g_;
         c[j] = cn;
-        h[j] = y[j] = o_ * rq_tanh(cn);
+        h[j] = y[j] = o_ * rk_tanh_f32(cn);
     }
 }
 
@@ -235,9 +213,9 @@ static inline void rq_gru_row(int64_t H, const float *restrict a, const float *r
                               float *restrict h, float *restrict y)
 {
     for (int64_t j = 0; j < H; j++) {
-        const float r_ = rq_sigmoid(a[j] + u[j]);
-        const float z_ = rq_sigmoid(a[H + j] + u[H + j]);
-        const float n_ = rq_tanh(a[2 * H + j] + r_ * u[2 * H + j]);
+        const float r_ = rk_sigmoid_f32(a[j] + u[j]);
+        const float z_ = rk_sigmoid_f32(a[H + j] + u[H + j]);
+        const float n_ = rk_tanh_f32(a[2 * H + j] + r_ * u[2 * H + j]);
         h[j] = y[j] = n_ + z_ * (h[j] - n_);
     }
 }
@@ -251,7 +229,7 @@ static inline void rq_rnn_row(int64_t H, int relu, const float *restrict a,
             h[j] = y[j] = v > 0.0f ? v : 0.0f;
         }
     else
-        for (int64_t j = 0; j < H; j++) h[j] = y[j] = rq_tanh(a[j] + u[j]);
+        for (int64_t j = 0; j < H; j++) h[j] = y[j] = rk_tanh_f32(a[j] + u[j]);
 }
 
 /* One layer over T steps: x (T, B, I), h and c (B, H) the state in and out (c

@@ -79,9 +79,11 @@ class Recurrent(Module):
             in training mode only (as Dropout): in eval mode the layer is the plain cell.
         recurrent_max: IndRNN only: the bound M on |weight_hh| (None: unbounded).
 
-    Cells: "rnn", "lstm", "gru" (PyTorch's, compiled when ``rnnkit.fast`` runs here),
-    "indrnn", "mingru", "minlstm" (:mod:`rnnkit.cells.registry`). The new cells and every
-    variant run the NumPy cells of :mod:`rnnkit.cells` (:mod:`rnnkit.cells.variants`).
+    Cells: "rnn", "lstm", "gru" (PyTorch's), "indrnn", "mingru", "minlstm"
+    (:mod:`rnnkit.cells.registry`). Where ``rnnkit.fast`` runs here, the plain cells,
+    IndRNN, the LSTM with proj_size and/or layer_norm and the GRU with layer_norm run
+    compiled; peepholes, zoneout and recurrent dropout in training, minGRU and minLSTM
+    run the NumPy cells of :mod:`rnnkit.cells` (the rule: :mod:`rnnkit.cells.variants`).
 
     Parameters are ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` with ``_reverse`` for the reverse direction, in PyTorch's shapes
@@ -191,20 +193,19 @@ class Recurrent(Module):
         return {k: self._params[k + suffix] for k in self._param_keys}
 
     def _pick_cell(self, numpy_only: bool = False):
-        """``(module, kernels)``: the NumPy module of a variant or of a cell beyond PyTorch's
-        three (:func:`rnnkit.cells.variants.module_for`; zoneout and recurrent dropout count
-        in training only); else the compiled twin of the cell (``rnnkit.fast``) and its
-        kernels when they can run here, else the NumPy reference (``rnnkit.cells``): same
-        contract and results. ``kernels`` is None but for the compiled twin."""
-        module = variants.module_for(self.cell, self.variant, self.training)
-        if module is not None:
-            return module, None
-        if numpy_only:
-            return CELLS[self.cell], None
+        """``(module, kernels)``: the compiled module (``rnnkit.fast``) and its kernels where
+        :func:`rnnkit.cells.variants.fast_module` names one and they can run here; else the
+        NumPy reference (:func:`rnnkit.cells.variants.module_for`, or ``rnnkit.cells``):
+        same contract and results. zoneout and recurrent dropout count in training only.
+        ``kernels`` is None but for a compiled module."""
+        reference = variants.module_for(self.cell, self.variant, self.training) or CELLS[self.cell]
+        name = None if numpy_only else variants.fast_module(self.cell, self.variant, self.training)
+        if name is None:
+            return reference, None
         from rnnkit import fast
 
-        module, k = fast.pick(self.cell)
-        return (module, k) if module is not None else (CELLS[self.cell], None)
+        module, k = fast.pick(name)
+        return (module, k) if module is not None else (reference, None)
 
     def _run_cell(self, params, x, state, lengths, keep: bool):
         """One cell over one direction, on arguments this layer checked: the module's
