@@ -13,11 +13,12 @@ Each run keeps its own directory (``char-lm/``, ``forecast/``: model, metrics,
 plots, ``report.html``) and ``report.html`` at the top shows both and links them.
 ``demo.json`` records what was run and how long each part took.
 
-The demo fits a wall-time budget (``time_limit``, about two minutes by default on a
-two-core machine): the language model trains for a fixed share of it, the
-forecaster (which stops early on its own within seconds) for what is left after a
-reserve for evaluation, plots and reports. ``quick=True`` is a seconds-long version
-with tiny models, for tests.
+The demo fits a wall-time budget (``time_limit``: seconds, or the command's
+:class:`rnnkit.deadline.Deadline`; about two minutes by default on a two-core
+machine): the language model, its run directory included, takes a fixed share of
+it, the forecaster (which stops early on its own within seconds) what is left but
+the time of the demo's own page. ``quick=True`` is a seconds-long version with tiny
+models, for tests.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import math
 import time
 from pathlib import Path
 
+from rnnkit.deadline import Deadline
 from rnnkit.errors import RnnkitError
 
 __all__ = ["run_demo", "DEFAULT_TIME_LIMIT", "QUICK_TIME_LIMIT"]
@@ -41,7 +43,7 @@ PROMPT = "def "
 # the language model's share of the budget; the rest is the forecaster (seconds) and
 # what follows training: a validation score, samples, plots and three reports
 LM_SHARE = 0.80
-REPORT_RESERVE = 12.0
+REPORT_RESERVE = 1.5      # the demo's page: the runs' numbers and their PNG files
 
 SETTINGS = {
     False: {"text_chars": 500_000,
@@ -110,7 +112,7 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     seconds) and "seconds" (the whole demo); "interrupted" is True when Ctrl-C
     stopped a run (its checkpoint is saved; no report is written then).
     """
-    from rnnkit.tasks.lm_report import SamplePrinter, write_lm_report
+    from rnnkit.tasks.lm_report import SamplePrinter
     from rnnkit.tasks.run import a_cell, jsonable
     from rnnkit.data.builtin import builtin_series, stdlib_text
     from rnnkit.data.text import split_text
@@ -125,20 +127,25 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
                 echo(line)
 
     cfg = SETTINGS[bool(quick)]
-    budget = float(time_limit if time_limit is not None else (QUICK_TIME_LIMIT if quick else DEFAULT_TIME_LIMIT))
-    if not (math.isfinite(budget) and budget > 0):
-        raise ValueError(f"demo: time_limit must be a number of seconds > 0, got {time_limit!r}")
+    if isinstance(time_limit, Deadline):        # the command's clock, started before this call
+        deadline = time_limit
+    else:
+        limit = time_limit if time_limit is not None else (QUICK_TIME_LIMIT if quick else DEFAULT_TIME_LIMIT)
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (math.isfinite(limit) and limit > 0):
+            raise ValueError(f"demo: time_limit must be a number of seconds > 0, got {time_limit!r}")
+        deadline = Deadline(float(limit))
+    budget = deadline.seconds
     out = Path(out)
     _check_out(out, force)
-    start = time.perf_counter()
-    deadline = start + budget
+    start = deadline.start
     out.mkdir(parents=True, exist_ok=True)
     summary = {"out": str(out.resolve()), "quick": bool(quick), "seed": seed, "time_limit": budget}
 
     # -- 1. the character language model ----------------------------------------------------
     text = stdlib_text(max_chars=cfg["text_chars"])
     lm_dir = out / LM_DIR
-    lm_limit = max(1.0, LM_SHARE * budget if not quick else min(3.0, 0.4 * budget))
+    # the language model's share of the time left, its own report included
+    lm_limit = max(1.0, LM_SHARE * deadline.left() if not quick else min(3.0, 0.4 * deadline.left()))
     say(f"[1/2] character language model: {a_cell(cfg['lm']['cell'])} with {cfg['lm']['hidden_size']} units "
         f"reads {len(text.text):,} characters of Python's standard library",
         f"      ({', '.join(text.files)}), trained for up to {lm_limit:.0f} s; a sample after each epoch:")
@@ -153,15 +160,14 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     t0 = time.perf_counter()
     lm = CharLanguageModel(**cfg["lm"], seed=seed)
     lm.fit(text.text, val_fraction=val_fraction, time_limit=lm_limit, out_dir=lm_dir, quiet=True,
-           callback=callback, **cfg["lm_fit"])
+           callback=callback, source=text.description, **cfg["lm_fit"],
+           report={"final_temperatures": (0.7, 1.0), "sample_length": cfg["final_length"],
+                   "title": "rnnkit demo: character language model"})
     lm_train_s = time.perf_counter() - t0
     if lm.history_.interrupted:
         say(f"interrupted; the language model's checkpoint is in {lm_dir / 'train'}")
         return {**summary, "interrupted": True, "report": None}
-    lm_summary = write_lm_report(lm, lm_dir, source=text.description, train_chars=len(train_text),
-                                 val_text=val_text, samples=samples, prompt=PROMPT, final_temperatures=(0.7, 1.0),
-                                 sample_length=cfg["final_length"], seed=seed,
-                                 title="rnnkit demo: character language model")
+    lm_summary = lm.report_
     lm_s = time.perf_counter() - t0
     bits = lm_summary["val_bits_per_char"]
     say(f"  stopped after {lm.history_.step} steps ({lm_train_s:.0f} s)"
@@ -178,8 +184,8 @@ def run_demo(out="rnnkit-demo", time_limit: float | None = None, quick: bool = F
     atomic_write(csv_path, lambda f: f.write(data))
     # stock prices have no season; a trading week makes the seasonal-naive baseline "a week ago"
     period = 5 if series.name == "stock-close" else (365 if len(series.values) > 2 * 365 else "auto")
-    remaining = deadline - time.perf_counter() - (2.0 if quick else REPORT_RESERVE)
-    fc_limit = max(1.0, min(remaining, 30.0))
+    # the forecaster's time: what is left but the demo's own report (its fit covers its run directory)
+    fc_limit = max(1.0, min(deadline.left() - REPORT_RESERVE, 30.0))
     fc_cfg = dict(cfg["forecast"])
     say(f"[2/2] forecaster: {series.description}",
         f"      {fc_cfg['cell'].upper()}, {fc_cfg['horizon']} steps ahead from the last {fc_cfg['lookback']}, "

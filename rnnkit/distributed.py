@@ -41,7 +41,7 @@ import numpy as np
 
 from rnnkit.errors import DivergenceError, RnnkitError
 
-__all__ = ["SingleProcess", "MPICommunicator", "world", "launched_size", "shard_range", "find_mpiexec",
+__all__ = ["SingleProcess", "MPICommunicator", "world", "launched_size", "shard_range", "find_mpiexec", "agree",
            "DataParallel", "shard_batch", "batch_size", "assemble_state", "state_shard",
            "DEFAULT_TIMEOUT"]
 
@@ -349,6 +349,7 @@ class DataParallel:
         self.agreed_stop = None       # "interrupted" or "time_limit" once every rank knows it
         self.interrupted = False      # this rank saw a Ctrl-C
         self.carry_bounds = (0, 0, 0)  # (start, stop, n): the items of the carried state here
+        self.overflowed = False       # the last step's activations overflowed on some rank
 
     def bounds(self, n: int) -> tuple[int, int]:
         return shard_range(n, self.comm.rank, self.comm.size)
@@ -364,20 +365,34 @@ class DataParallel:
 
     def train_step(self, model, batch: dict, state, carry_at, time_up: bool, where: str):
         """Forward and backward on the shard, then the reduction; returns
-        ``(global mean loss, global count, this shard's state after the step)``."""
+        ``(global mean loss, global count, this shard's state after the step)``.
+
+        Divergence is decided together: activations that overflow on one rank (finite
+        data, a NaN or inf inside the network) make the global loss NaN on every rank,
+        and ``overflowed`` True, so every rank stops at the same step instead of one
+        raising while the others wait in the allreduce."""
+        from rnnkit._checks import NonFiniteError
+
         local, self.carry_bounds = self.local(batch, where)
-        loss, count, weight, state_out = 0.0, 0, 0.0, None
+        loss, count, weight, state_out, overflow = 0.0, 0, 0.0, None, 0.0
         if local is not None:
-            loss, count, state_out = model.loss(local, state=state, carry_at=carry_at)
-            loss, count = float(loss), int(count)
-            w = getattr(model, "loss_weight", None)
-            weight = float(count if w is None else w)
-            if weight > 0:
-                model.backward()
-            else:                         # nothing scored here: no loss, no gradient
-                loss = 0.0
-        stats = np.array([loss * weight, weight, count, float(time_up), float(self.interrupted)])
+            try:
+                loss, count, state_out = model.loss(local, state=state, carry_at=carry_at)
+                loss, count = float(loss), int(count)
+                w = getattr(model, "loss_weight", None)
+                weight = float(count if w is None else w)
+                if weight > 0:
+                    model.backward()
+                else:                     # nothing scored here: no loss, no gradient
+                    loss = 0.0
+            except NonFiniteError:
+                if not _finite(local):
+                    raise                 # bad data: an input error, which ends every rank
+                overflow, loss, weight = 1.0, 0.0, 0.0
+                model.zero_grad()
+        stats = np.array([loss * weight, weight, count, float(time_up), float(self.interrupted), overflow])
         self.comm.allreduce(stats)
+        self.overflowed = bool(stats[5] > 0)
         total_weight = stats[1]
         grads = model.grads
         flat = np.concatenate([g.reshape(-1) for g in grads.values()])
@@ -394,7 +409,7 @@ class DataParallel:
             self.agreed_stop = "interrupted"
         elif stats[3] > 0:
             self.agreed_stop = "time_limit"
-        mean = stats[0] / total_weight if total_weight > 0 else float("nan")
+        mean = stats[0] / total_weight if total_weight > 0 and not self.overflowed else float("nan")
         return float(mean), int(stats[2]), state_out
 
     def reduce_sums(self, *values: float) -> tuple[float, ...]:
@@ -451,6 +466,23 @@ class _AgreedInterrupt:
         if self.old is not None:
             signal.signal(signal.SIGINT, self.old)
         return False
+
+
+def _finite(batch: dict) -> bool:
+    return all(not (isinstance(v, np.ndarray) and v.dtype.kind == "f") or bool(np.isfinite(v).all())
+               for v in batch.values())
+
+
+def agree(*values):
+    """Rank 0's ``values`` on every rank (a collective: every rank calls it, in the same
+    order); in one process, ``values`` as given. For what is read off a clock (a measured
+    step time, the time left), which differs between ranks, when it decides anything the
+    ranks must do alike (model size, step count, validation interval, a refit).
+    One value in, one value out."""
+    comm = world()
+    if comm.size > 1:
+        values = tuple(comm.broadcast({"values": list(values)})["values"])
+    return values[0] if len(values) == 1 else values
 
 
 _WORLD: SingleProcess | None = None

@@ -45,6 +45,17 @@ def have_matplotlib() -> bool:
     return True
 
 
+def plots_in_time(deadline=None) -> bool:
+    """Whether to draw a plot now: matplotlib is there and ``deadline`` (a
+    :class:`rnnkit.deadline.Deadline`, or None) has not passed. A command's time limit
+    covers its report: past it, the report is written without the plots left."""
+    return have_matplotlib() and (deadline is None or not deadline.expired())
+
+
+#: the report's note where the time limit left out plots
+NO_TIME_FOR_PLOTS = "Some plots were left out: the time limit was reached before they were drawn."
+
+
 def pyplot():
     """matplotlib.pyplot with the file-only Agg backend (no screen needed)."""
     import matplotlib
@@ -160,8 +171,11 @@ def _img_html(fig_or_png, alt: str) -> str:
 
 
 def render(title: str, sections: list[Section], config: dict | None = None,
-           records: list[dict] | None = None, timing: dict | None = None) -> str:
-    """The whole report as one HTML string."""
+           records: list[dict] | None = None, timing: dict | None = None, training_png: bytes | None = None,
+           deadline=None, notes=()) -> str:
+    """The whole report as one HTML string. ``training_png``: the training curves already
+    drawn (else drawn here from ``records`` while ``deadline`` allows); ``notes``: lines
+    shown under the title (e.g. what the time limit cut short)."""
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [
         "<!DOCTYPE html>",
@@ -171,6 +185,8 @@ def render(title: str, sections: list[Section], config: dict | None = None,
         f'<p class="meta">rnnkit {__version__} · written {now}</p>',
     ]
     plots = have_matplotlib()
+    for note in notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
         if sec.text is not None:
@@ -183,11 +199,15 @@ def render(title: str, sections: list[Section], config: dict | None = None,
             parts.append(_img_html(fig, sec.title))
     if records:
         parts.append("<h2>Training</h2>")
-        fig = training_figure(records) if plots else None
+        fig = training_png
+        if fig is None and plots_in_time(deadline):
+            fig = training_figure(records)
         if fig is not None:
             parts.append(_img_html(fig, "training curves"))
         elif not plots:
             parts.append('<p class="note">Plots need matplotlib: pip install "rnnkit[plot]".</p>')
+        elif deadline is not None and deadline.expired():
+            parts.append(f'<p class="note">{html.escape(NO_TIME_FOR_PLOTS)}</p>')
         last = records[-1]
         parts.append(_table_html([[k, v] for k, v in last.items()], ["last record", "value"]))
     if timing:
@@ -201,31 +221,35 @@ def render(title: str, sections: list[Section], config: dict | None = None,
 
 
 def write_report(path, title: str, sections: list[Section], config: dict | None = None,
-                 records: list[dict] | None = None, timing: dict | None = None) -> Path:
-    """Render and write the report atomically; returns its path."""
+                 records: list[dict] | None = None, timing: dict | None = None, training_png: bytes | None = None,
+                 deadline=None, notes=()) -> Path:
+    """Render (:func:`render`) and write the report atomically; returns its path."""
     from rnnkit.io import atomic_write
 
     path = Path(path)
-    data = render(title, sections, config=config, records=records, timing=timing).encode("utf-8")
+    data = render(title, sections, config=config, records=records, timing=timing, training_png=training_png,
+                  deadline=deadline, notes=notes).encode("utf-8")
     atomic_write(path, lambda f: f.write(data))
     return path
 
 
 def write_run_report(run_dir, title: str, sections: list[Section] | None = None,
-                     config: dict | None = None, timing: dict | None = None) -> Path:
+                     config: dict | None = None, timing: dict | None = None, deadline=None, notes=()) -> Path:
     """The report of a training run directory: reads its ``train/metrics.jsonl`` and also
-    writes ``training.png`` beside ``report.html`` when matplotlib is there."""
+    writes ``training.png`` beside ``report.html`` when matplotlib is there and ``deadline``
+    (the command's time limit, or None) has not passed."""
     run_dir = Path(run_dir)
     records = read_metrics(run_dir / "train" / "metrics.jsonl")
-    if records and have_matplotlib():
+    png = None
+    if records and plots_in_time(deadline):
         fig = training_figure(records)
         if fig is not None:
-            save_figure(fig, run_dir / "training.png")
+            png = save_figure(fig, run_dir / "training.png")
     if config is None and (run_dir / "config.json").exists():
         from rnnkit.io import load_json
         config = load_json(run_dir / "config.json")
     return write_report(run_dir / "report.html", title, sections or [], config=config,
-                        records=records, timing=timing)
+                        records=records, timing=timing, training_png=png, deadline=deadline, notes=notes)
 
 
 def write_table_report(out_dir, title: str, table: str, png=None, note: str | None = None) -> Path:
@@ -237,5 +261,6 @@ def write_table_report(out_dir, title: str, table: str, png=None, note: str | No
 
 
 __all__ = ["Section", "render", "write_report", "write_run_report", "write_table_report", "training_figure",
-           "figure_png", "save_figure", "read_metrics", "have_matplotlib", "pyplot"]
+           "figure_png", "save_figure", "read_metrics", "have_matplotlib", "plots_in_time", "pyplot",
+           "NO_TIME_FOR_PLOTS"]
 

@@ -395,3 +395,81 @@ def test_workers_errors_name_the_flag(tmp_path, monkeypatch, capsys):
     with pytest.raises(RnnkitError, match="--workers 2: this command already runs as 3 MPI processes"):
         start_workers(["train-lm", "t.txt", "--workers", "2"], 2, None)
     assert start_workers(["train-lm", "t.txt", "--workers", "3"], 3, None) is None   # go on as a rank
+
+
+DIVERGE = """
+    import sys
+    import numpy as np
+    from rnnkit import distributed, models
+    from rnnkit._checks import NonFiniteError
+    from rnnkit.data.text import stream_batches
+    from rnnkit.errors import DivergenceError
+    from rnnkit.train import Trainer, TrainConfig
+
+    comm = distributed.world()
+    ids = np.random.default_rng(1).integers(0, 7, size=900)
+    batches = list(stream_batches(ids, 4, seq_len=8))[:12]
+    model = models.SequenceTagger("gru", hidden_size=6, vocab_size=7, embedding_dim=4, num_classes=7,
+                                  dtype="float64", seed=3)
+    trainer = Trainer(model, TrainConfig(epochs=1, lr=0.05, quiet=True, checkpoint_every=1), sys.argv[1])
+    loss = model.loss
+    def overflowing(batch, **kw):
+        # rank 1 alone: its activations overflow at step 4 (finite data, a NaN inside)
+        if comm.rank == 1 and trainer.step + 1 == 4:
+            raise NonFiniteError("SequenceTagger: logits contains NaN or inf")
+        return loss(batch, **kw)
+    model.loss = overflowing
+    try:
+        trainer.fit(batches)
+        outcome = "finished"
+    except DivergenceError as exc:
+        outcome = str(exc)
+    report({"rank": comm.rank, "outcome": outcome, "step": trainer.step})
+"""
+
+
+def test_divergence_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    """A NaN inside one rank's shard is decided together: no rank waits for another."""
+    rows = reports(run_ranks(tmp_path, DIVERGE, args=(str(tmp_path / "run"),), timeout=60), tmp_path)
+    for r in rows:
+        assert r["outcome"].startswith("training diverged at step 4 "), r
+        assert "overflowed" in r["outcome"] and "left as of step 3" in r["outcome"], r
+        assert r["step"] == 3
+    from rnnkit.train import Trainer
+    resumed = Trainer.resume(tmp_path / "run", comm=distributed.SingleProcess())
+    assert resumed.step == 3                   # the last good checkpoint is kept
+
+
+def test_train_lm_divergence_under_mpiexec_ends_every_rank(tmp_path):
+    """The command: --lr 1e30 diverges on both ranks at once; the job ends (no hang) with the
+    message naming the step, and the run directory keeps a loadable model."""
+    exe = mpiexec()
+    (tmp_path / "t.txt").write_text("the whale and the sea and the ship " * 60)
+    done = subprocess.run([exe, "-n", "2", sys.executable, "-m", "rnnkit", "train-lm", str(tmp_path / "t.txt"),
+                           "--out", str(tmp_path / "lm"), "--hidden", "8", "--layers", "1", "--lr", "1e30",
+                           "--clip", "none", "--max-steps", "50", "--threads", "1", "--quiet"],
+                          capture_output=True, text=True, timeout=120, env=_env())
+    assert done.returncode != 0
+    assert "error: training diverged at step " in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    from rnnkit.tasks.lm import CharLanguageModel
+    CharLanguageModel.load(tmp_path / "lm")
+
+
+def test_time_limit_under_workers_plans_one_run_for_every_rank(tmp_path):
+    """With --time-limit each rank measures its own step time and clock: the plan (steps,
+    validation interval, refit) comes from rank 0's, or the ranks' collectives would differ."""
+    import time
+    mpiexec()
+    rng = np.random.default_rng(2)
+    rows = [[c] + list(np.sin(np.arange(16) * (c + 1) / 3 + rng.random()) + 0.1 * rng.random(16))
+            for c in (1, 2) for _ in range(30)]
+    (tmp_path / "train.tsv").write_text("\n".join("\t".join(f"{v:g}" for v in r) for r in rows) + "\n")
+    start = time.perf_counter()
+    done = _rnnkit(["classify", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "train.tsv"), "--hidden", "8",
+                    "--time-limit", "8", "--out", str(tmp_path / "clf"), "--workers", "2", "--quiet"], timeout=120)
+    wall = time.perf_counter() - start
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert wall < 8 + 15, wall                 # two MPI processes start (and import) besides the limit
+    metrics = json.loads((tmp_path / "clf" / "metrics.json").read_text())
+    assert metrics["steps"] > 0 and metrics["test"]["of"] == 60

@@ -198,7 +198,8 @@ def add_training_options(p, fit: str) -> None:
     and --workers (data-parallel processes, :mod:`rnnkit.cli.workers`)."""
     task_option(p, "--epochs", "epochs", fit, type=positive_int, help="passes over the training data at most")
     task_option(p, "--time-limit", "time_limit", fit, type=positive_float, metavar="SECONDS",
-                help="stop training after this many seconds (the best weights so far are kept)")
+                help="seconds for the whole command: reading the data, training (the best weights so far "
+                     "are kept), the evaluations and the report")
     task_option(p, "--optimizer", "optimizer", fit, choices=OPTIMIZERS, help="the optimizer")
     task_option(p, "--lr", "lr", fit, type=positive_float, help="learning rate")
     task_option(p, "--clip", "clip", fit, type=clip_bound, metavar="NORM",

@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             return extras.cmd_bench(argv[1:])      # bench parses its own options (and --help)
         parser = build_parser()
         args = parser.parse_args(argv)
+        if getattr(args, "time_limit", None) is not None:
+            # --time-limit covers the whole command from here: reading the data, training,
+            # the evaluations and the report (rnnkit.deadline)
+            from rnnkit.deadline import Deadline
+
+            args.time_limit = Deadline(args.time_limit)
         if getattr(args, "func", None) is None:
             parser.print_help()
             return 0

@@ -94,7 +94,7 @@ def _seq2seq_train(args) -> int:
     for name, sc in (("validation", s2s.val_scores_), ("test", s2s.test_scores_), ("translation memory", memory)):
         if sc is not None:
             part = f"{sc['n']} pairs" if sc.get("of", sc["n"]) == sc["n"] else \
-                f"the first {sc['n']} of {sc['of']} pairs, as --time-limit allowed"
+                f"{sc['n']} of {sc['of']} pairs drawn at random, as --time-limit allowed"
             bleu = f"BLEU {sc['bleu']:.2f}, chrF {sc['chrf']:.2f}, " if sc.get("bleu") is not None else ""
             lines.append(f"{name}: {bleu}exact match {sc['exact_match']:.4f}, character accuracy "
                          f"{sc['char_accuracy']:.4f} ({part})")

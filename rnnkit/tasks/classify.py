@@ -43,6 +43,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit import io as rkio
+from rnnkit.deadline import after_training, as_deadline
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
@@ -53,6 +54,7 @@ from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_se
 from rnnkit.tasks.metrics import classification_report, jsonable_report
 from rnnkit.tasks.policy import fit_with_budget
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
+from rnnkit.tasks.classify_inputs import numeric_sequences, sequence_kind
 from rnnkit.tasks.series_input import SeriesInput
 from rnnkit.train.callbacks import check_callbacks
 
@@ -156,47 +158,9 @@ class SequenceClassifier:
         return list(self.encoder_.classes)
 
     # -- inputs ----------------------------------------------------------------------------------
-    @staticmethod
-    def _kind(X, where: str) -> str:
-        if isinstance(X, str):
-            raise TypeError(f"{where}: X must be a list of sequences, got one str (wrap it in a list)")
-        if isinstance(X, np.ndarray) and X.dtype.kind in "iuf":
-            if X.ndim < 2:
-                raise ValueError(f"{where}: an array X must be (n, T) or (n, T, F), got shape {X.shape}")
-            return "numeric"
-        if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
-            raise TypeError(f"{where}: X must be a non-empty list of sequences (arrays or strings), "
-                            f"got {type(X).__name__}")
-        strs = [isinstance(s, str) for s in X]
-        if all(strs):
-            return "strings"
-        if any(strs):
-            raise TypeError(f"{where}: X mixes strings and arrays; give one kind")
-        return "numeric"
-
-    def _numeric(self, X, where: str) -> list[np.ndarray]:
-        out = []
-        for i, s in enumerate(X):
-            a = np.asarray(s)
-            if a.dtype.kind not in "iuf":
-                raise TypeError(f"{where}: X[{i}] must hold numbers, got dtype {a.dtype}")
-            a = a.astype(np.float64)
-            if a.ndim == 1:
-                a = a[:, None]
-            if a.ndim != 2 or len(a) == 0:
-                raise ValueError(f"{where}: X[{i}] must be a non-empty (T,) or (T, F) array, got shape {a.shape}")
-            if not np.isfinite(a).all():
-                raise RnnkitError(f"{where}: X[{i}] contains NaN or inf (fill or trim missing values first)")
-            out.append(a)
-        F = out[0].shape[1]
-        for i, a in enumerate(out):
-            if a.shape[1] != F:
-                raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
-        return out
-
     def _encode(self, X, where: str) -> list[np.ndarray]:
         """Sequences as the network reads them: id arrays (T_i,) or scaled (T_i, F) floats."""
-        kind = self._kind(X, where)
+        kind = sequence_kind(X, where)
         if kind != self.kind_:
             raise TypeError(f"{where}: the classifier was fitted on {self.kind_} sequences, got {kind}")
         if kind == "strings":
@@ -207,7 +171,7 @@ class SequenceClassifier:
                 ids = self.vocab_.encode(s)
                 out.append(ids if len(ids) else np.zeros(1, dtype=np.int64))   # only spaces: one unknown
             return out
-        seqs = self._numeric(X, where)
+        seqs = numeric_sequences(X, where)
         if seqs[0].shape[1] != self.n_features_:
             raise ValueError(f"{where}: sequences have {seqs[0].shape[1]} features, the classifier was "
                              f"fitted on {self.n_features_}")
@@ -250,7 +214,10 @@ class SequenceClassifier:
             X_test, y_test: a test set scored at the end (``test_evaluation_``; in the run
                 directory, the report and ``predictions.csv``).
             time_limit: seconds for the whole fit (every ensemble member, selection and
-                refit); the step count is sized to it (:mod:`rnnkit.tasks.policy`).
+                refit, the evaluations and the run directory), or a
+                :class:`rnnkit.deadline.Deadline`; the step count is sized to it
+                (:mod:`rnnkit.tasks.policy`), and the evaluations score a random part of
+                the rows when the rest would not fit (their "n" of "of", and a "time_limit_note").
             max_steps, epochs: fix the selection run's optimizer steps, or cap them at
                 that many passes (default: the policy's plan for the data size).
             optimizer, lr, clip: the optimizer, its peak learning rate (after warm-up,
@@ -267,8 +234,9 @@ class SequenceClassifier:
         from rnnkit.data.tokens import UNK, Tokenizer, choose_tokens
 
         where = "SequenceClassifier.fit"
+        deadline = as_deadline(time_limit, where)
         val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
-        self.kind_ = self._kind(X, where)
+        self.kind_ = sequence_kind(X, where)
         # what files the inputs came from (fit_files says; audio needs its front end to predict files)
         files, self._files = getattr(self, "_files", None), None
         self.input_, self.audio_ = files or ("text" if self.kind_ == "strings" else "series", None)
@@ -294,7 +262,7 @@ class SequenceClassifier:
             self.alphabet_ = "".join(sorted(self.vocab_.vocab[1:])) if self.vocab_.kind == "char" else None
             self.scaler_, self.n_features_ = None, None
         else:
-            seqs = self._numeric(X, where)
+            seqs = numeric_sequences(X, where)
             self.n_features_ = seqs[0].shape[1]
             # audio features come normalised per utterance from the front end (rnnkit.data.audio)
             self.scaler_ = SeriesInput().fit(seqs) if self.scale and self.input_ != "audio" else None
@@ -337,19 +305,23 @@ class SequenceClassifier:
         all_enc = train_enc + list(val_enc) if X_val is None else train_enc
         all_ids = np.concatenate([train_ids, val_ids]) if X_val is None else train_ids
         probe = self._eval_batches(train_enc[:bs], train_ids[:bs], size=bs)[0]
-        if time_limit is not None:
-            time_limit = check_number(time_limit, "time_limit", where, 0.0, low_open=True)
         self.history_ = None
         self.val_evaluation_ = self.test_evaluation_ = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         self.members_ = []
+        n_test = 0 if X_test is None else len(X_test)
+        figures = 1 + (len(val_enc) > 0) + (n_test > 0)
+
+        def reserve(step_s):        # the evaluations and the report after training
+            return after_training(step_s, bs, len(val_enc) + self.ensemble * n_test, figures)
+
+        selected = None
         for i in range(self.ensemble):
             fitted = fit_with_budget(
                 lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
-                len(train_enc), bs, probe,
-                time_limit=None if time_limit is None else time_limit / self.ensemble, max_steps=max_steps,
-                epochs=epochs, lr=lr, seed=self.seed + i, quiet=quiet, optimizer=optimizer, clip=clip,
-                patience=patience, refit_batches=batches_of(all_enc, all_ids) if refit else None,
+                len(train_enc), bs, probe, time_limit=deadline, reserve=reserve, share=1 / (self.ensemble - i),
+                max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed + i, quiet=quiet, optimizer=optimizer,
+                clip=clip, patience=patience, refit_batches=batches_of(all_enc, all_ids) if refit else None,
                 refit_items=len(all_enc), n_val=len(val_enc), steps_cap=3000,
                 out_dir=None if i else train_dir(out_dir),
                 callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, where=where)
@@ -358,17 +330,14 @@ class SequenceClassifier:
                 # validation scores of the selected network, before the refit saw the validation data
                 # (none when the validation part was too small to select with and was trained on)
                 if len(val_enc) and fitted.history.best_step is not None:
-                    self.val_evaluation_ = jsonable_report(
-                        classification_report(val_ids, self._predict_ids(val_enc, selected=fitted.selected), K),
-                        self.encoder_.classes)
+                    selected = fitted.selected
             else:
                 self.members_.append(fitted.model)
-        test = None
-        if X_test is not None:
-            test = (X_test, y_test)
-            self.test_evaluation_ = self.evaluate(X_test, y_test)
+        from rnnkit.tasks.classify_run import score_after_fit
+
+        score_after_fit(self, selected, (val_enc, val_ids), X_test, y_test, deadline, figures, where)
         if out_dir is not None:
-            self.write_run(out_dir, test)
+            self.write_run(out_dir, None if X_test is None else (X_test, y_test), deadline)
         return self
 
     def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",
@@ -389,6 +358,8 @@ class SequenceClassifier:
         from rnnkit.tasks.classify_inputs import detect_input, read_inputs
 
         where = "SequenceClassifier.fit_files"
+        # the time limit covers reading the files too
+        fit_kwargs["time_limit"] = as_deadline(fit_kwargs.get("time_limit"), where)
         self.missing_ = check_choice(missing, "missing", ("error", "trim", "interpolate"), where)
         kind = detect_input(train_path, input)
         audio = None
@@ -448,8 +419,8 @@ class SequenceClassifier:
                 out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
         return np.log(np.maximum(out / len(models), 1e-300))
 
-    def _predict_ids(self, enc, selected=None) -> np.ndarray:
-        return np.argmax(self._logits(enc, models=None if selected is None else [selected]), axis=1)
+    def _predict_ids(self, enc) -> np.ndarray:
+        return np.argmax(self._logits(enc), axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order.
@@ -485,16 +456,17 @@ class SequenceClassifier:
         return jsonable_report(rep, self.encoder_.classes)
 
     # -- the run directory and files ----------------------------------------------------------------
-    def write_run(self, out_dir, test=None) -> None:
+    def write_run(self, out_dir, test=None, deadline=None) -> None:
         """Write the run directory of a fitted classifier (:mod:`rnnkit.tasks.run`): the model,
-        ``metrics.json``, the report and, with ``test`` = (X, y), ``predictions.csv``."""
+        ``metrics.json``, the report and, with ``test`` = (X, y), ``predictions.csv``; the
+        report's plots while ``deadline`` (a :class:`rnnkit.deadline.Deadline`) allows."""
         from rnnkit.tasks.classify_run import write_classify_run
         from rnnkit.tasks.run import writes_files
 
         if not writes_files():      # data parallel: rank 0 alone writes the run directory
             return
         self.save(out_dir)
-        write_classify_run(self, out_dir, test)
+        write_classify_run(self, out_dir, test, deadline)
 
     def _read_inputs(self, path, where: str):
         self._check_fitted(where)

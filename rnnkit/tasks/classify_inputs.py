@@ -25,7 +25,8 @@ import numpy as np
 from rnnkit._checks import check_positive_int
 from rnnkit.errors import RnnkitError
 
-__all__ = ["INPUTS", "detect_input", "read_inputs", "audio_sequences", "fit_audio", "read_audio_inputs"]
+__all__ = ["INPUTS", "detect_input", "read_inputs", "audio_sequences", "fit_audio", "read_audio_inputs",
+           "sequence_kind", "numeric_sequences"]
 
 INPUTS = ("auto", "series", "text", "audio")
 
@@ -144,3 +145,44 @@ def read_audio_inputs(path, features: str):
         return audio_sequences(flat, features), None, flat
     paths, labels = _audio_folder(path)
     return audio_sequences(paths, features), labels, paths
+
+
+def sequence_kind(X, where: str) -> str:
+    """"numeric" or "strings": what the sequences ``X`` of a classifier are."""
+    if isinstance(X, str):
+        raise TypeError(f"{where}: X must be a list of sequences, got one str (wrap it in a list)")
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iuf":
+        if X.ndim < 2:
+            raise ValueError(f"{where}: an array X must be (n, T) or (n, T, F), got shape {X.shape}")
+        return "numeric"
+    if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
+        raise TypeError(f"{where}: X must be a non-empty list of sequences (arrays or strings), "
+                        f"got {type(X).__name__}")
+    strs = [isinstance(s, str) for s in X]
+    if all(strs):
+        return "strings"
+    if any(strs):
+        raise TypeError(f"{where}: X mixes strings and arrays; give one kind")
+    return "numeric"
+
+
+def numeric_sequences(X, where: str) -> list[np.ndarray]:
+    """Numeric sequences as float64 arrays (T_i, F), checked: numbers, finite, one F."""
+    out = []
+    for i, s in enumerate(X):
+        a = np.asarray(s)
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{where}: X[{i}] must hold numbers, got dtype {a.dtype}")
+        a = a.astype(np.float64)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or len(a) == 0:
+            raise ValueError(f"{where}: X[{i}] must be a non-empty (T,) or (T, F) array, got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise RnnkitError(f"{where}: X[{i}] contains NaN or inf (fill or trim missing values first)")
+        out.append(a)
+    F = out[0].shape[1]
+    for i, a in enumerate(out):
+        if a.shape[1] != F:
+            raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
+    return out

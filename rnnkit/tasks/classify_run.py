@@ -6,36 +6,87 @@ import os
 
 import numpy as np
 
+from rnnkit.deadline import Deadline, after_training, chunks_in_time, partial_note
+from rnnkit.tasks.metrics import classification_report, jsonable_report
 from rnnkit.tasks.run import METRICS_JSON, write_csv, write_json
 
-__all__ = ["plot_confusion", "write_classify_run", "prediction_table"]
+__all__ = ["plot_confusion", "write_classify_run", "prediction_table", "score_in_time", "score_after_fit"]
 
 
-def write_classify_run(clf, out_dir, test=None) -> None:
-    """``metrics.json``, ``predictions.csv`` (with ``test`` = (X, y)), the confusion
-    matrices and ``report.html`` of a fitted classifier's run directory."""
+def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None):
+    """The classification report of encoded sequences ``enc`` (labels ``ids``) by ``models``
+    (default the whole ensemble), a random part of them when ``deadline`` would pass with
+    less than ``margin`` seconds left: the report's "n" of "of" rows, and its "time_limit_note".
+    Returns (report, (the rows scored, their probabilities (n, K))."""
+    done, probs = [], []
+    for idx in chunks_in_time(len(enc), deadline, margin, seed=clf.seed):
+        done.append(idx)
+        probs.append(np.exp(clf._logits([enc[j] for j in idx], models=models)))
+    idx, proba = np.concatenate(done), np.concatenate(probs)
+    order = np.argsort(idx)
+    idx, proba = idx[order], proba[order]
+    rep = jsonable_report(classification_report(ids[idx], np.argmax(proba, axis=1), clf.encoder_.num_classes),
+                          clf.encoder_.classes)
+    rep.update(n=int(len(idx)), of=len(enc))
+    note = partial_note(len(idx), len(enc), what)
+    if note:
+        rep["time_limit_note"] = note
+    return rep, (idx, proba)
+
+
+def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, where: str) -> None:
+    """``val_evaluation_`` (of the ``selected`` network on ``val`` = (encoded, ids); None:
+    none) and ``test_evaluation_`` of a fitted classifier within ``deadline``, leaving the
+    report its time. The test rows' probabilities stay in ``_scored_`` for predictions.csv."""
+    clf._scored_ = {}
+    report_s = after_training(None, 1, 0, figures)
+    if selected is not None:
+        # with a test set to score after it, the validation rows take at most half the time
+        ev_deadline = deadline
+        if X_test is not None and deadline.limited:
+            ev_deadline = Deadline(max(0.0, deadline.left() - report_s) / 2)
+        clf.val_evaluation_, _ = score_in_time(clf, val[0], val[1], ev_deadline, report_s,
+                                               "validation sequences", [selected])
+    if X_test is not None:
+        enc = clf._encode(X_test, where)
+        ids = clf._labels(y_test, len(enc), where)
+        clf.test_evaluation_, clf._scored_["test"] = score_in_time(clf, enc, ids, deadline, report_s,
+                                                                   "test sequences")
+
+
+def write_classify_run(clf, out_dir, test=None, deadline=None) -> None:
+    """``metrics.json``, ``predictions.csv`` (with ``test`` = (X, y): the rows scored), the
+    confusion matrices and ``report.html`` of a fitted classifier's run directory (the
+    plots while ``deadline`` allows)."""
     h, files = clf.history_, clf.files_ or {}
+    notes = [ev["time_limit_note"] for ev in (clf.val_evaluation_, clf.test_evaluation_)
+             if ev and ev.get("time_limit_note")]
     write_json(os.path.join(out_dir, METRICS_JSON), {
         "classes": list(clf.classes_), "train_file": files.get("train"), "test_file": files.get("test"),
         "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
-        "validation": clf.val_evaluation_, "test": clf.test_evaluation_})
+        "validation": clf.val_evaluation_, "test": clf.test_evaluation_, "notes": notes})
     if test is not None:
-        write_csv(os.path.join(out_dir, "predictions.csv"), *prediction_table(clf, test[0], test[1]))
-    write_classify_report(clf, out_dir)
+        scored = getattr(clf, "_scored_", {}).get("test")
+        write_csv(os.path.join(out_dir, "predictions.csv"), *prediction_table(clf, test[0], test[1], scored=scored))
+    write_classify_report(clf, out_dir, deadline, notes)
 
 
-def prediction_table(clf, X, y=None, files=None) -> tuple[list, list]:
+def prediction_table(clf, X, y=None, files=None, scored=None) -> tuple[list, list]:
     """(header, rows) of a predictions CSV: index, [file], [label], predicted, the probability
-    of the predicted class, then p(class) for every class."""
-    proba = clf.predict_proba(X)
+    of the predicted class, then p(class) for every class. ``scored`` = (row indices,
+    probabilities) already computed: those rows only."""
+    if scored is None:
+        index, proba = np.arange(len(X)), clf.predict_proba(X)
+    else:
+        index, proba = scored
     pred = np.argmax(proba, axis=1)
     classes = clf.classes_
     header = (["index"] + (["file"] if files is not None else []) + (["label"] if y is not None else [])
               + ["predicted", "probability"] + [f"p({c})" for c in classes])
     rows = []
-    for i, k in enumerate(pred):
+    for i, k, p in zip(index.tolist(), pred, proba):
         rows.append([i] + ([files[i]] if files is not None else []) + ([y[i]] if y is not None else [])
-                    + [classes[int(k)], float(proba[i, k])] + [float(p) for p in proba[i]])
+                    + [classes[int(k)], float(p[k])] + [float(v) for v in p])
     return header, rows
 
 
@@ -72,9 +123,10 @@ def _per_class_rows(ev: dict) -> list[list]:
     return [[c, p, r, f, s] for c, p, r, f, s in zip(ev["classes"], ev["precision"], ev["recall"],
                                                     ev["f1"], ev["support"])]
 
-def write_classify_report(clf, out_dir) -> None:
-    """``report.html``, ``training.png`` and the confusion matrices of a classifier's run."""
-    from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
+    """``report.html``, ``training.png`` and the confusion matrices of a classifier's run
+    (the plots while ``deadline`` allows)."""
+    from rnnkit.report import NO_TIME_FOR_PLOTS, Section, have_matplotlib, plots_in_time, save_figure, write_run_report
 
     out_dir = os.fspath(out_dir)
     audio = getattr(clf, "audio_", None)
@@ -94,12 +146,16 @@ def write_classify_report(clf, out_dir) -> None:
         if ev is None:
             continue
         figs = []
-        if have_matplotlib():
+        if plots_in_time(deadline):
             figs.append(save_figure(plot_confusion(ev), os.path.join(out_dir, png)))
+        elif have_matplotlib() and NO_TIME_FOR_PLOTS not in notes:
+            notes = [*notes, NO_TIME_FOR_PLOTS]
         text = (f"accuracy {ev['accuracy']:.4f}; macro precision {ev['macro_precision']:.4f}, "
                 f"recall {ev['macro_recall']:.4f}, F1 {ev['macro_f1']:.4f} "
-                f"({sum(ev['support'])} sequences)")
+                f"({sum(ev['support'])} sequences"
+                + (f", {ev['time_limit_note']})" if ev.get("time_limit_note") else ")"))
         sections.append(Section(f"{title}: per-class metrics", text=text, table=_per_class_rows(ev),
                                 header=["class", "precision", "recall", "F1", "support"], figures=figs))
     write_run_report(out_dir, "rnnkit sequence classifier", sections,
-                     config={"task": "classify", "params": clf.get_params(), "model": clf.model_.config()})
+                     config={"task": "classify", "params": clf.get_params(), "model": clf.model_.config()},
+                     deadline=deadline, notes=notes)

@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_positive_int
+from rnnkit.deadline import after_training, as_deadline
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, load_task, restore_model,
                                   save_task)
@@ -183,6 +184,7 @@ class ContextForecaster:
         """Read ``path`` (wide, or long with ``series_column``; ``fill`` the gaps of a wide
         file as :func:`rnnkit.data.read_csv` does) and :meth:`fit`."""
         self._where = "ContextForecaster.fit_csv"
+        fit_kwargs["time_limit"] = as_deadline(fit_kwargs.get("time_limit"), self._where)   # reading counts too
         self.csv_options_ = {"targets": None if targets is None else list(targets),
                              "covariates": list(covariates or []), "future_covariates": list(future_covariates or []),
                              "date_column": date_column, "series_column": series_column, "fill": fill}
@@ -227,6 +229,7 @@ class ContextForecaster:
         from rnnkit.train import TrainConfig, Trainer
 
         where = self._where
+        deadline = as_deadline(time_limit, where)
         self.use_calendar_ = self.calendar and dates_given
         self.calendar_names_, self.step_ = [], None
         self.n_user_future_ = raw[0][3].shape[1]
@@ -270,7 +273,15 @@ class ContextForecaster:
             order = rng.permutation(n)
             return [{"x": x_tr[:, order[s:s + bs]], "y": y_tr[order[s:s + bs]]} for s in range(0, n - bs + 1, bs)]
 
-        config = TrainConfig(epochs=epochs, max_steps=max_steps, time_limit=time_limit, optimizer=optimizer, lr=lr,
+        train_s = None
+        if deadline.limited:            # what is left after the test backtest and the run directory
+            from rnnkit.tasks.policy import time_step
+
+            n_test = sum(max(0, sp[2]) for sp in self.splits_)
+            step_s = time_step(self.model_, {"x": x_tr[:, :bs], "y": y_tr[:bs]})
+            train_s = deadline.for_training(after_training(step_s, bs, n_test + len(series),
+                                                           figures=0 if out_dir is None else 1))
+        config = TrainConfig(epochs=epochs, max_steps=max_steps, time_limit=train_s, optimizer=optimizer, lr=lr,
                              clip_norm=clip, patience=patience if val_batches else None, restore_best=True,
                              seed=self.seed, quiet=quiet, log_every=max(1, min(50, n // bs)))
         from rnnkit.tasks.run import RunWriter, train_dir
@@ -282,7 +293,7 @@ class ContextForecaster:
         self.series_ = series
         self.test_evaluation_ = self.evaluate() if any(sp[2] >= H for sp in self.splits_) else None
         if out_dir is not None:
-            self.write_run(out_dir)
+            self.write_run(out_dir, deadline)
         return self
 
     # -- prediction and evaluation -------------------------------------------------------------
@@ -370,10 +381,11 @@ class ContextForecaster:
         return self.evaluate(path)
 
     # -- the run directory ---------------------------------------------------------------------------
-    def write_run(self, out_dir) -> None:
+    def write_run(self, out_dir, deadline=None) -> None:
         """``out_dir``: the model (config.json, model.npz), ``metrics.json`` (the test backtest
         beside the baselines), ``predictions.csv`` (the horizon after every series, when its
-        future inputs are known) and ``report.html``."""
+        future inputs are known) and ``report.html`` (its plot while ``deadline``, the
+        command's time limit, allows)."""
         from rnnkit.report import Section, write_run_report
         from rnnkit.tasks.run import write_json, write_text
 
@@ -405,7 +417,7 @@ class ContextForecaster:
             sections.append(Section(f"Test backtest ({ev['windows']} windows)", text=note, table=rows,
                                     header=["", "MAE", "RMSE", "sMAPE", "MASE"]))
         write_run_report(out_dir, "rnnkit forecaster with context", sections,
-                         config={"task": TASK, "params": self.get_params()})
+                         config={"task": TASK, "params": self.get_params()}, deadline=deadline)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, directory) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 
+from rnnkit.deadline import Deadline, after_training, as_deadline
 from rnnkit.errors import RnnkitError
 
 __all__ = ["plan_split", "auto_fit"]
@@ -73,11 +74,18 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
 
     fitted, scores, errors = [], [], []
     work = None if out_dir is None else os.path.join(os.fspath(out_dir), ".candidates")
-    budget = None if time_limit is None else time_limit / (2 * len(variants))
+    deadline = as_deadline(time_limit, "Forecaster.fit")
+    final_s = after_training(None, 1, 0, figures=2 if out_dir is not None else 0)   # the chosen run's files
+    # a seasonal period may double the candidates after the first: plan for it
+    expected = 2 * len(variants) if fc.period is not None and base_rel is True else len(variants)
     i = 0
     while i < len(variants):
         strategy, rel = variants[i]
         cand = Forecaster(**{**params, "strategy": strategy, "relative": rel})
+        cand.candidate_ = True          # its run directory is only its train/: the chosen one's becomes the run's
+        budget = None
+        if deadline.limited:            # the candidates still to fit share the time left
+            budget = Deadline(deadline.for_training(final_s) / max(1, max(expected, len(variants)) - i))
         try:
             cand.fit(series, covariates, time_limit=budget,
                      out_dir=None if work is None else os.path.join(work, str(i)), **fit_kwargs)
@@ -97,6 +105,7 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
     best = min(scored, key=lambda k: fitted[k].val_mase_) if scored else 0
     chosen = fitted[best]
     fc.__dict__.update(chosen.__dict__)
+    fc.candidate_ = False
     fc.selection_ = scores
     if out_dir is not None:
         values, cov, _, dates = fc._read(series, covariates, fit_kwargs.get("columns"),
@@ -107,5 +116,5 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
         shutil.rmtree(train, ignore_errors=True)
         shutil.move(os.path.join(work, str(chosen.candidate_index_), "train"), train)
         shutil.rmtree(work, ignore_errors=True)
-        fc.write_run(out_dir, values, cov, dates)
+        fc.write_run(out_dir, values, cov, dates, deadline)
     return fc

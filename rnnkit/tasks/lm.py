@@ -50,6 +50,8 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import NonFiniteError, check_positive_int
 from rnnkit.data.text import CharVocab, split_text, stream_batches
+from rnnkit.deadline import after_training, as_deadline
+from rnnkit.distributed import agree
 from rnnkit.errors import CheckpointError, DivergenceError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
@@ -226,13 +228,15 @@ class CharLanguageModel:
             time_limit: float | None = None, max_steps: int | None = None, optimizer: str = "adam",
             lr: float = 2e-3, clip: float | None = 5.0, patience: int | None = None, k1: int | None = None,
             out_dir=None, quiet: bool = True, resume: bool = False, callback=None, callbacks=None,
-            source: str | None = None) -> "CharLanguageModel":
+            source: str | None = None, report: dict | None = None) -> "CharLanguageModel":
         """Train on ``text`` with truncated BPTT; returns self.
 
         Args:
             text: the training text (the last ``val_fraction`` of it validates unless
                 ``val_text`` is given; ``val_fraction=0`` and no val_text: no validation).
-            epochs, time_limit (seconds), max_steps: when to stop (whichever first).
+            epochs, time_limit, max_steps: when to stop (whichever first). ``time_limit``
+                (seconds, or a :class:`rnnkit.deadline.Deadline`) covers the whole call,
+                the report included: training gets it less the report's time.
                 With a time limit (and not resuming) the run follows
                 :mod:`rnnkit.tasks.policy`: the network is sized to the text and the
                 time, the steps are what fit in it, with warm-up and cosine decay,
@@ -255,11 +259,14 @@ class CharLanguageModel:
                 (None without validation).
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
             source: what the text is, for the report (default: its length).
+            report: more arguments of :func:`~rnnkit.tasks.lm_report.write_lm_report`
+                (title, final_temperatures, sample_length); its summary is kept in ``report_``.
         """
         from rnnkit.tasks.lm_report import write_lm_report
         from rnnkit.train import TrainConfig, Trainer   # the training loop only when training
 
         where = "CharLanguageModel.fit"
+        deadline = as_deadline(time_limit, where)
         text = _check_text(text, "text", where)
         if val_text is not None:
             val_text = _check_text(val_text, "val_text", where)
@@ -293,9 +300,13 @@ class CharLanguageModel:
         self.vocab_, self.unigram_ = vocab, counts / counts.sum()
         B, T = _stream_shape(len(train_ids), self.batch_size, self.seq_len)
         carry_at = None if k1 is None or k1 >= T else k1
-        sized = time_limit is not None and not resume
+        sized = deadline.limited and not resume
         probe = next(iter(stream_batches(train_ids, B, T, k1=carry_at)))
-        self._resolve_size(len(train_ids), len(vocab), time_limit if sized else None, probe)
+        # the time after training: the model, the final samples, the report and its plot
+        reserve = after_training(None, 1, figures=1) + 0.5
+        # data parallel: rank 0's clock decides for every rank (the sizes and the plan must agree)
+        self._resolve_size(len(train_ids), len(vocab), agree(deadline.for_training(reserve)) if sized else None,
+                           probe)
         self.model_ = self._build_model(len(vocab))
         slack = (len(train_ids) - 1) - B * T                 # room for a random start offset
 
@@ -313,8 +324,9 @@ class CharLanguageModel:
 
         per_epoch = max(1, len(train_ids) // (B * T))
         if sized:
-            budget = plan_budget(per_epoch, 1, time_limit=time_limit, step_seconds=time_step(self.model_, probe),
-                                 evals=10, where=where)
+            step_s = time_step(self.model_, probe)
+            time_limit = agree(deadline.for_training(reserve))
+            budget = plan_budget(per_epoch, 1, time_limit=time_limit, step_seconds=step_s, evals=10, where=where)
             if max_steps is not None:
                 budget.steps = min(budget.steps, max_steps)
             if epochs is not None:
@@ -327,7 +339,8 @@ class CharLanguageModel:
                                                 tbptt_k2=T))
         else:
             config = TrainConfig(epochs=check_positive_int(20 if epochs is None else epochs, "epochs", where),
-                                 max_steps=max_steps, time_limit=time_limit, optimizer=optimizer, lr=lr,
+                                 max_steps=max_steps, time_limit=deadline.for_training(reserve), optimizer=optimizer,
+                                 lr=lr,
                                  clip_norm=clip, carry_state=True, tbptt_k1=carry_at, tbptt_k2=T,
                                  patience=(3 if patience is None else patience) if val_batches is not None else None,
                                  restore_best=True, seed=self.seed, quiet=quiet, log_every=max(1, min(50, per_epoch)))
@@ -341,10 +354,10 @@ class CharLanguageModel:
         self.history_ = trainer.fit(train_batches, val_batches, resume=resume)
         if out_dir is not None and writes_files():      # data parallel: rank 0 alone
             self.save(out_dir)
-            write_lm_report(self, out_dir, source=source or f"{len(text):,} characters",
+            self.report_ = write_lm_report(self, out_dir, source=source or f"{len(text):,} characters",
                             train_chars=len(train_text), val_text=val_text,
                             samples=getattr(callback, "collected", None), prompt=getattr(callback, "prompt", ""),
-                            seed=self.seed)
+                            seed=self.seed, deadline=deadline, **(report or {}))
         return self
 
     # -- encoding ------------------------------------------------------------------------------

@@ -72,34 +72,49 @@ def _entropy_bits(p) -> float:
 def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str | None,
                     samples: list | None = None, prompt: str = "", final_temperatures=(0.5, 0.8, 1.0),
                     sample_length: int = 300, seed: int = 0, timing: dict | None = None,
-                    title: str = "rnnkit character language model") -> dict:
+                    title: str = "rnnkit character language model", deadline=None) -> dict:
     """Write ``out_dir/report.html``, ``training.png`` and ``metrics.json`` for a trained
-    language model.
+    language model; the plot while ``deadline`` (a :class:`rnnkit.deadline.Deadline`,
+    or None) allows.
 
     The report holds the data, the validation bits per character against the
     unigram and uniform baselines, the samples printed during training, fresh
     samples at a few temperatures, the training curves (from ``out_dir/train``) and
     the configuration. Returns the numbers it reports (also for the demo's page).
     """
-    from rnnkit.report import Section, have_matplotlib, read_metrics, save_figure, training_figure, write_report
+    from rnnkit.deadline import Deadline, partial_note
+    from rnnkit.report import Section, plots_in_time, read_metrics, save_figure, training_figure, write_report
+
+    deadline = Deadline(None) if deadline is None else deadline
 
     out_dir = Path(out_dir)
     records = read_metrics(out_dir / "train" / "metrics.jsonl")
     hist = lm.history_
-    val_bits = None
+    val_bits, notes = None, []
     if hist is not None and hist.best_val_loss is not None:
         val_bits = hist.best_val_loss / math.log(2.0)
     elif val_text:
-        # no validation pass finished (a short time limit): score the start of the held-out text
-        val_bits = lm.evaluate(val_text[:20_000])["bits_per_char"]
+        # no validation pass finished (a short time limit): score the start of the held-out text,
+        # 5,000 characters at a time while the deadline allows
+        scored, total, end = 0, 0.0, min(len(val_text), 20_000)
+        while scored < end and not (scored and deadline.expired(1.5)):
+            part = val_text[scored:scored + 5000]
+            total += lm.evaluate(part)["bits_per_char"] * len(part)
+            scored += len(part)
+        val_bits = total / scored
+        note = partial_note(scored, end, "validation characters")
+        if note:
+            notes.append(note)
     V = len(lm.vocab_)
     unigram_bits = _entropy_bits(lm.unigram_)
     summary = {"source": source, "train_chars": train_chars, "val_chars": len(val_text or ""),
                "vocab_size": V, "val_bits_per_char": val_bits, "unigram_bits_per_char": unigram_bits,
                "uniform_bits_per_char": math.log2(V), "steps": None if hist is None else hist.step,
-               "stop_reason": None if hist is None else hist.stop_reason}
+               "stop_reason": None if hist is None else hist.stop_reason, "notes": notes}
     final = []
     for t in final_temperatures:
+        if final and deadline.expired(1.0):
+            break                       # the time limit: one sample, not all the temperatures
         final.append((t, prompt + lm.sample(prompt or None, sample_length, temperature=t, seed=seed)))
     write_json(out_dir / METRICS_JSON, summary)
     summary["final_samples"] = [{"temperature": t, "text": s} for t, s in final]
@@ -120,12 +135,13 @@ def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str
     sections.append(Section("Samples from the final model",
                             text="\n\n".join(f"--- temperature {t:g}\n{s}" for t, s in final)))
     figures = {}
-    if records and have_matplotlib():
+    if records and plots_in_time(deadline):
         fig = training_figure(records)
         if fig is not None:
             figures["training"] = save_figure(fig, out_dir / "training.png")
     config = {"task": "lm", "params": lm.get_params(), "model": lm.model_.config()}
-    path = write_report(out_dir / "report.html", title, sections, config=config, records=records, timing=timing)
+    path = write_report(out_dir / "report.html", title, sections, config=config, records=records, timing=timing,
+                        training_png=figures.get("training"), deadline=deadline, notes=notes)
     summary["report"] = str(path)
     summary["training_png"] = figures.get("training")
     return summary

@@ -25,6 +25,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from rnnkit.distributed import agree
 from rnnkit.errors import RnnkitError
 
 __all__ = ["Budget", "plan_budget", "time_step", "train_config", "PROBE_CALLS"]
@@ -48,7 +49,8 @@ class Budget:
 def time_step(model, batch, repeats: int = PROBE_CALLS - 1) -> float:
     """Seconds of one training step (forward, backward) on ``batch``, the lower of
     ``repeats`` timings after one untimed call; the gradients are zeroed afterwards and
-    the weights are left untouched."""
+    the weights are left untouched. Data parallel, a collective call: every rank gets
+    rank 0's timing (:func:`rnnkit.distributed.agree`)."""
     model.train()
     best = math.inf
     for i in range(repeats + 1):
@@ -59,8 +61,9 @@ def time_step(model, batch, repeats: int = PROBE_CALLS - 1) -> float:
         if i:
             best = min(best, time.perf_counter() - t0)
     model.zero_grad()
-    # the optimizer update and clipping add roughly one pass over the parameters
-    return best * 1.1
+    # the optimizer update and clipping add roughly one pass over the parameters; data
+    # parallel, rank 0's timing, so that every rank plans the same run
+    return agree(best * 1.1)
 
 
 def plan_budget(n_items: int, batch_size: int, *, time_limit: float | None = None,
@@ -134,32 +137,38 @@ def _cap(budget: Budget, steps: int, evals: int = 25) -> Budget:
 
 
 def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size: int, probe_batch, *,
-                    time_limit: float | None, max_steps: int | None, epochs: int | None, lr: float,
+                    time_limit, max_steps: int | None, epochs: int | None, lr: float,
                     seed: int, quiet: bool, out_dir=None, optimizer: str = "adam", clip: float | None = 1.0,
                     patience: int | None = None, refit_batches=None, refit_items: int | None = None,
                     n_val: int | None = None, min_val_items: int = 40, min_steps: int = 600,
-                    steps_cap: int = 20000, callbacks=None, where: str = "fit", **config_extra) -> Fitted:
+                    steps_cap: int = 20000, callbacks=None, where: str = "fit", reserve=0.0, share: float = 1.0,
+                    **config_extra) -> Fitted:
     """Train ``build()`` under the budget policy; with ``refit_batches`` (train + validation)
     train a fresh ``build()`` on them for the selected number of steps, scaled by the data
     grown, and keep that model.
 
-    ``time_limit`` covers the whole call: half of it for the selection run when a refit
+    ``time_limit`` (seconds from now, or a :class:`rnnkit.deadline.Deadline` of the whole
+    command) less ``reserve`` (seconds kept for what follows the fit: evaluation, the
+    report; or a function of the measured step time giving them,
+    :func:`rnnkit.deadline.after_training`) is the training time, of which this call takes
+    ``share`` (an ensemble's members share it): half for the selection run when a refit
     follows, the rest for the refit. ``max_steps`` fixes the steps and ``epochs`` caps them
     at that many passes — a budget fixed that way is one run, without a refit;
     ``patience`` (validations) overrides the plan's.
     ``out_dir`` and ``callbacks`` go to the selection run's Trainer (checkpoints, metrics,
     the run directory's writer).
 
-    When half the time limit holds fewer than ``min_steps`` steps there is no refit: one
+    When half the time holds fewer than ``min_steps`` steps there is no refit: one
     run uses all the time and keeps its best validated weights.
 
     A validation part of fewer than ``min_val_items`` items (``n_val``) says too little to
     pick a step count from: then one run goes through the whole planned budget (no early
     stopping, no refit), the validation loss only choosing the weights kept.
     """
+    from rnnkit.deadline import as_deadline
     from rnnkit.train import TrainConfig, Trainer
 
-    t_start = time.perf_counter()
+    deadline = as_deadline(time_limit, where)
     model = build()
     small_val = n_val is not None and n_val < min_val_items
     if small_val:
@@ -167,12 +176,24 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     if max_steps is not None or epochs is not None:
         refit_batches = None        # a budget fixed by the caller is one run of exactly that
     refit = refit_batches is not None and val_batches is not None
-    step_s = time_step(model, probe_batch) if time_limit is not None else None
-    if refit and step_s is not None and time_limit * 0.5 * 0.85 / step_s < min_steps:
+    step_s = time_step(model, probe_batch) if deadline.limited else None
+    reserve_s = reserve(step_s) if callable(reserve) else float(reserve)
+
+    def training_time() -> float | None:      # data parallel: rank 0's clock decides for every rank
+        left = agree(deadline.for_training(reserve_s))
+        return None if left is None else left * share
+
+    total = training_time()
+    if step_s is not None and step_s > total:
+        raise RnnkitError(f"{where}: time_limit leaves {total:.3g}s to train in (after reading the data, and "
+                          f"keeping the time the evaluation and the report need), too short for one training "
+                          f"step ({step_s:.3g}s measured on this machine); raise the time limit or make the "
+                          f"model smaller")
+    if refit and step_s is not None and total * 0.5 * 0.85 / step_s < min_steps:
         refit = False       # too little time to train twice: one run, the best validated weights
-    share = 0.5 if refit else 1.0
-    budget = plan_budget(n_items, batch_size, time_limit=None if time_limit is None else time_limit * share,
-                         step_seconds=step_s, min_steps=min_steps, max_steps_cap=steps_cap, where=where)
+    run_time = None if total is None else total * (0.5 if refit else 1.0)
+    budget = plan_budget(n_items, batch_size, time_limit=run_time, step_seconds=step_s, min_steps=min_steps,
+                         max_steps_cap=steps_cap, where=where)
     per_epoch = max(1, -(-n_items // batch_size))
     if max_steps is not None:
         budget = _cap(budget, max_steps)
@@ -180,9 +201,8 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
         budget = _cap(budget, min(budget.steps, epochs * per_epoch))
     if patience is not None:
         budget.patience = patience
-    cfg = train_config(budget, lr=lr, time_limit=None if time_limit is None else time_limit * share,
-                       has_validation=val_batches is not None, seed=seed, quiet=quiet, optimizer=optimizer,
-                       clip=clip, **config_extra)
+    cfg = train_config(budget, lr=lr, time_limit=run_time, has_validation=val_batches is not None, seed=seed,
+                       quiet=quiet, optimizer=optimizer, clip=clip, **config_extra)
     if epochs is not None:
         cfg["epochs"] = epochs
     history = Trainer(model, TrainConfig(**cfg), out_dir, callbacks=callbacks).fit(train_batches, val_batches)
@@ -190,7 +210,7 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     if not refit or not history.best_step:
         return Fitted(model, history, budget)
     steps = max(1, math.ceil(history.best_step * (refit_items or n_items) / n_items))
-    left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
+    left = training_time()
     if left is not None and left < 0.5 * steps * step_s:
         return Fitted(model, history, budget)      # no time for a refit worth having: keep the selected
     final = build()

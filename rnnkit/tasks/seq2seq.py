@@ -47,11 +47,11 @@ memory (:class:`rnnkit.tasks.text_metrics.TranslationMemory`, the baseline in
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 from rnnkit._checks import check_positive_int
+from rnnkit.deadline import Deadline, after_training, as_deadline, chunks_in_time, partial_note
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
@@ -208,16 +208,17 @@ class Seq2Seq:
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
 
-        ``time_limit`` covers training and decoding the validation pairs: decoding
-        stops when it is spent (after at least 64 pairs; ``val_scores_["n"]`` of
-        ``["of"]`` were scored).
+        ``time_limit`` (seconds, or a :class:`rnnkit.deadline.Deadline`) covers the
+        whole call: training, decoding the validation and test pairs and the run
+        directory. Decoding goes a chunk of pairs at a time, in a random order, while time
+        is left (at least one chunk): ``val_scores_["n"]`` of ``["of"]`` pairs were scored,
+        and ``"time_limit_note"`` says so when not all.
         """
         from rnnkit.data.sequences import minibatches
         from rnnkit.tasks.policy import fit_with_budget
 
-        started = time.perf_counter()
-
         where = "Seq2Seq.fit"
+        deadline = as_deadline(time_limit, where)
         sources = _strings(sources, "sources", where)
         targets = _strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
@@ -267,32 +268,42 @@ class Seq2Seq:
         self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None
         self.baseline_scores_ = self._test_examples = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        n_test = 0 if test_sources is None else len(test_sources)
+        figures = 1 + bool(vs) + (n_test > 0 and self.attention is not None)
+
+        def reserve(step_s):     # decoding (a step at a time: about 3 forward passes) and the report
+            return after_training(step_s, bs, len(vs) + n_test * beam_width, figures, decode_factor=3.0)
+
         fitted = fit_with_budget(self._build_model, train_batches, val_batches, len(X), bs, probe,
-                                 time_limit=time_limit, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
+                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
                                  quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
                                  out_dir=train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where),
                                  steps_cap=4000, where=where)
         self.model_, self.history_ = fitted.model, fitted.history
+        report_s = after_training(None, 1, 0, figures)
         if vs:
-            # time_limit covers decoding the validation and test pairs too: once spent,
-            # the scores cover the pairs decoded so far (at least 64)
-            deadline = None if time_limit is None else started + float(time_limit)
-            pred = self._predict_until(vs, 1, deadline)
-            vt_done = vt[:len(pred)]
-            self.val_scores_ = {"exact_match": exact_match(pred, vt_done),
-                                "char_accuracy": char_accuracy(pred, vt_done), "n": len(pred), "of": len(vs)}
-            self._val_examples = (vs[:len(pred)], vt_done, pred)
+            # the validation pairs take at most half the decoding time when test pairs follow
+            val_deadline = deadline if test_sources is None or not deadline.limited else \
+                Deadline(max(0.0, deadline.left() - report_s) / 2)
+            idx, pred = self._predict_until(vs, 1, val_deadline, report_s)
+            n_val, vs, vt = len(vs), [vs[i] for i in idx], [vt[i] for i in idx]
+            self.val_scores_ = {"exact_match": exact_match(pred, vt), "char_accuracy": char_accuracy(pred, vt),
+                                "n": len(pred), "of": n_val}
+            note = partial_note(len(pred), n_val, "validation pairs")
+            if note:
+                self.val_scores_["time_limit_note"] = note
+            self._val_examples = (vs, vt, pred)
         if test_sources is not None:
-            left = None if time_limit is None else max(0.0, started + float(time_limit) - time.perf_counter())
-            self._score_test(tr_src, tr_tgt, test_sources, test_targets, beam_width, left)
+            self._score_test(tr_src, tr_tgt, test_sources, test_targets, beam_width, deadline, report_s)
         if out_dir is not None:
             self.save(out_dir)
-            self._write_run(out_dir, len(tr))
+            self._write_run(out_dir, len(tr), deadline)
         return self
 
-    def _score_test(self, tr_src, tr_tgt, sources, targets, beam_width: int, time_limit: float | None) -> None:
+    def _score_test(self, tr_src, tr_tgt, sources, targets, beam_width: int, deadline, margin: float) -> None:
         """``test_scores_`` of the model and ``baseline_scores_`` of a translation memory of
-        the training pairs, on the same test pairs (those decoded within ``time_limit``)."""
+        the training pairs, on the same test pairs (those decoded while ``deadline`` has
+        more than ``margin`` seconds left)."""
         from rnnkit.tasks.text_metrics import TranslationMemory
 
         where = "Seq2Seq.fit"
@@ -300,12 +311,14 @@ class Seq2Seq:
         targets = _strings(targets, "test_targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} test_sources but {len(targets)} test_targets")
-        deadline = None if time_limit is None else time.perf_counter() + time_limit
-        pred = self._predict_until(sources, beam_width, deadline)
+        idx, pred = self._predict_until(sources, beam_width, deadline, margin)
         total = len(sources)
-        sources, targets = sources[:len(pred)], targets[:len(pred)]
+        sources, targets = [sources[i] for i in idx], [targets[i] for i in idx]
         memory = TranslationMemory().fit(tr_src, tr_tgt).predict(sources)
         self.test_scores_ = dict(text_scores(pred, targets), beam_width=beam_width, of=total)
+        note = partial_note(len(pred), total, "test pairs")
+        if note:
+            self.test_scores_["time_limit_note"] = note
         self.baseline_scores_ = {"translation_memory": text_scores(memory, targets)}
         self._test_examples = (sources, targets, pred, memory)
 
@@ -371,8 +384,9 @@ class Seq2Seq:
         against ``targets`` (:func:`rnnkit.tasks.metrics.text_scores`: chrF and BLEU need
         sacrebleu; without it they are None and "note" says so).
 
-        With ``time_limit`` (seconds) decoding stops once it is spent (after at least
-        64 pairs) and the scores cover the first ``n`` of the ``of`` pairs.
+        With ``time_limit`` (seconds, or a :class:`rnnkit.deadline.Deadline`) decoding
+        stops once it is spent (after at least one chunk of pairs) and the scores cover
+        ``n`` of the ``of`` pairs, a random part of them.
         """
         self._check_fitted("evaluate")
         where = "Seq2Seq.evaluate"
@@ -380,24 +394,24 @@ class Seq2Seq:
         targets = _strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
-        deadline = None
-        if time_limit is not None:
-            deadline = time.perf_counter() + check_number(time_limit, "time_limit", where, 0.0)
-        pred = self._predict_until(sources, beam_width, deadline)
-        return {**text_scores(pred, targets[:len(pred)]), "of": len(sources)}
+        idx, pred = self._predict_until(sources, beam_width, as_deadline(time_limit, where))
+        scores = {**text_scores(pred, [targets[i] for i in idx]), "of": len(sources)}
+        note = partial_note(len(pred), len(sources), "pairs")
+        return {**scores, "time_limit_note": note} if note else scores
 
-    def _predict_until(self, sources: list[str], beam_width: int, deadline: float | None,
-                       chunk: int = 64) -> list[str]:
-        """Decode ``sources`` in order, ``chunk`` at a time, until ``deadline`` (perf_counter
-        seconds; None: all); at least the first chunk is always decoded."""
-        if deadline is None:
-            return self.predict(sources, beam_width=beam_width)
-        pred: list[str] = []
-        for i in range(0, len(sources), chunk):
-            if i and time.perf_counter() >= deadline:
-                break
-            pred += self.predict(sources[i:i + chunk], beam_width=beam_width)
-        return pred
+    def _predict_until(self, sources: list[str], beam_width: int, deadline, margin: float = 0.0):
+        """(the indices decoded, their outputs): ``sources`` decoded a chunk at a time in a
+        random order while ``deadline`` (:class:`rnnkit.deadline.Deadline`) has more than
+        ``margin`` seconds left (:func:`rnnkit.deadline.chunks_in_time`; at least one chunk)."""
+        if not deadline.limited:
+            return list(range(len(sources))), self.predict(sources, beam_width=beam_width)
+        done, pred = [], []
+        for idx in chunks_in_time(len(sources), deadline, margin, seed=self.seed, first=8 if beam_width > 1 else 32):
+            idx = sorted(idx.tolist())
+            done += idx
+            pred += self.predict([sources[i] for i in idx], beam_width=beam_width)
+        order = np.argsort(done, kind="stable")
+        return [done[i] for i in order], [pred[i] for i in order]
 
     def predict_file(self, path, beam_width: int = 1) -> str:
         """``source<TAB>output`` lines for the inputs of a file: one source per line, or
@@ -458,15 +472,15 @@ class Seq2Seq:
         fig.tight_layout()
         return fig
 
-    def _write_run(self, out_dir, n_train: int) -> None:
-        from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+    def _write_run(self, out_dir, n_train: int, deadline=None) -> None:
+        from rnnkit.report import Section, plots_in_time, save_figure, write_run_report
         from rnnkit.tasks.run import writes_files
 
         if not writes_files():      # data parallel: rank 0 alone writes the run directory
             return
         out_dir = os.fspath(out_dir)
         data = [["training pairs", n_train],
-                ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["n"]],
+                ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["of"]],
                 ["tokens", self.tokens], ["attention", self.attention or "none"],
                 ["source vocabulary", f"{self.source_vocab_.size} (id 0: unknown)"],
                 ["target vocabulary", f"{self.target_vocab_.size} (id 0: unknown)"],
@@ -475,13 +489,14 @@ class Seq2Seq:
         if self.val_scores_ is not None:
             vs, vt, pred = self._val_examples
             figs = []
-            if have_matplotlib():
+            if plots_in_time(deadline):
                 ref = max(vt, key=len)
                 figs.append(save_figure(self.plot_position_accuracy(pred, vt, ref),
                                         os.path.join(out_dir, "char_accuracy.png")))
             text = (f"greedy decoding of {len(vt)} validation pairs: exact match "
                     f"{self.val_scores_['exact_match']:.4f}, character accuracy "
-                    f"{self.val_scores_['char_accuracy']:.4f}")
+                    f"{self.val_scores_['char_accuracy']:.4f}"
+                    + (f" ({self.val_scores_['time_limit_note']})" if "time_limit_note" in self.val_scores_ else ""))
             sections.append(Section("Validation", text=text, figures=figs))
             wrong = [i for i in range(len(vt)) if pred[i] != vt[i]]
             right = [i for i in range(len(vt)) if pred[i] == vt[i]]
@@ -492,16 +507,19 @@ class Seq2Seq:
                                     header=["source", "target", "prediction", "exact"]))
         h = self.history_
         write_json(os.path.join(out_dir, METRICS_JSON), {
-            "pairs": n_train + (0 if self.val_scores_ is None else self.val_scores_["n"]),
+            "pairs": n_train + (0 if self.val_scores_ is None else self.val_scores_["of"]),
             "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
             "validation": self.val_scores_, "test": self.test_scores_,
             "baseline": getattr(self, "baseline_scores_", None)})
         if getattr(self, "_test_examples", None) is not None:
             from rnnkit.tasks.seq2seq_report import test_sections
 
-            sections += test_sections(self, out_dir)
+            sections += test_sections(self, out_dir, deadline)
+        notes = [sc["time_limit_note"] for sc in (self.val_scores_, self.test_scores_)
+                 if sc and sc.get("time_limit_note")]
         write_run_report(out_dir, "rnnkit sequence to sequence", sections,
-                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()})
+                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()},
+                         deadline=deadline, notes=notes)
 
     # -- files -------------------------------------------------------------------------------------
     def save(self, directory) -> str:

@@ -7,9 +7,10 @@ import os
 __all__ = ["test_sections", "attention_figure"]
 
 
-def test_sections(s2s, out_dir) -> list:
-    """Report sections of a test run: scores beside the baseline, examples, an attention map."""
-    from rnnkit.report import Section, have_matplotlib, save_figure
+def test_sections(s2s, out_dir, deadline=None) -> list:
+    """Report sections of a test run: scores beside the baseline, examples, an attention map
+    (while ``deadline``, the command's time limit, allows)."""
+    from rnnkit.report import Section, plots_in_time, save_figure
 
     src, ref, pred, memory = s2s._test_examples
     test, base = s2s.test_scores_, s2s.baseline_scores_["translation_memory"]
@@ -17,12 +18,13 @@ def test_sections(s2s, out_dir) -> list:
     for name, sc in (("model", test), ("translation memory", base)):
         rows.append([name] + [f"{sc[k]:.2f}" if sc.get(k) is not None else "n/a" for k in ("bleu", "chrf")]
                     + [f"{sc['exact_match']:.4f}"])
-    out = [Section(f"Test ({len(ref)} pairs, beam {test['beam_width']})", text=test.get("note"), table=rows,
+    note = "\n".join(n for n in (test.get("time_limit_note"), test.get("note")) if n) or None
+    out = [Section(f"Test ({len(ref)} pairs, beam {test['beam_width']})", text=note, table=rows,
                    header=["", "BLEU", "chrF", "exact match"])]
     out.append(Section("Example translations", table=[[src[i], ref[i], pred[i], memory[i]]
                                                        for i in range(min(20, len(src)))],
                        header=["source", "reference", "model", "translation memory"]))
-    if have_matplotlib() and s2s.attention is not None:
+    if plots_in_time(deadline) and s2s.attention is not None:
         i = max(range(min(20, len(src))), key=lambda k: len(src[k]) if len(src[k]) <= 40 else 0)
         fig = attention_figure(s2s, src[i], pred[i])
         out.append(Section("Attention", text=f"where the decoder looked while writing {pred[i]!r}",

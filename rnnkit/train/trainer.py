@@ -457,6 +457,8 @@ class Trainer:
                 time_up = cfg.time_limit is not None and time.perf_counter() - self._fit_start >= cfg.time_limit
                 loss, count, state_out = self._dp.train_step(self.model, batch, state_in, carry_at(batch, cfg),
                                                              time_up, "training batch")
+                if self._dp.overflowed:   # on some rank; every rank stops here together
+                    self._diverged(n, index, "the network's values overflowed to NaN or inf")
                 if not math.isfinite(loss):
                     self._diverged(n, index, f"the loss is {loss}")
             grads = self.model.grads

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
+from rnnkit.deadline import after_training, as_deadline, forward_seconds
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
@@ -131,7 +132,10 @@ class Forecaster(Windows):
                 origins: model selection, early stopping, the refit's step count) and
                 test part (default none; scored by a backtest, in ``test_backtest_``
                 and the report, and never trained on). Both shrink to fit a short series.
-            time_limit: seconds for the whole fit (all candidates, selection and refit).
+            time_limit: seconds for the whole fit (all candidates, selection and refit, the
+                backtests and the run directory), or a :class:`rnnkit.deadline.Deadline`; a
+                backtest that would not fit in the time left uses every k-th origin (its
+                "time_limit_note" says so).
             epochs, max_steps, optimizer, lr, clip, patience: as in
                 :func:`rnnkit.tasks.policy.fit_with_budget` (patience counts
                 validations a fixed number of steps apart).
@@ -148,13 +152,14 @@ class Forecaster(Windows):
         from rnnkit.tasks.policy import fit_with_budget
 
         where = "Forecaster.fit"
+        deadline = as_deadline(time_limit, where)
         if self.strategy == "auto":
             from rnnkit.tasks.forecast_select import auto_fit
 
             return auto_fit(self, series, covariates, columns=columns, targets=targets,
                             covariate_columns=covariate_columns, date_column=date_column, fill=fill,
                             val_fraction=val_fraction, test_fraction=test_fraction, epochs=epochs,
-                            time_limit=time_limit, max_steps=max_steps, optimizer=optimizer, lr=lr, clip=clip,
+                            time_limit=deadline, max_steps=max_steps, optimizer=optimizer, lr=lr, clip=clip,
                             patience=patience, out_dir=out_dir, quiet=quiet, callbacks=callbacks)
         check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
         values, cov, names, dates = self._read(series, covariates, columns, covariate_columns, date_column,
@@ -233,8 +238,16 @@ class Forecaster(Windows):
         self.noise_std_ = np.zeros(y_tr.shape[1])
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         probe = {"x": x_tr[:, :bs], "y": y_tr[:bs]}
+        # after training: the residuals and the backtests (a forward pass per window), the report
+        n_eval = y_tr.shape[0] + 2 * (n_val + n_test)
+        candidate = getattr(self, "candidate_", False)     # one of strategy="auto"'s: writes only train/
+        figures = 0 if out_dir is None or candidate else 1 + (n_test >= H)
+
+        def reserve(step_s):
+            return after_training(step_s, bs, n_eval, figures, decode_factor=self._passes_per_window())
+
         fitted = fit_with_budget(self._build_model, batches_of(x_tr, y_tr), val_batches, y_tr.shape[0], bs, probe,
-                                 time_limit=time_limit, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
+                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
                                  quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
                                  refit_batches=batches_of(x_all, y_all) if n_val else None,
                                  refit_items=y_all.shape[0], out_dir=train_dir(out_dir),
@@ -250,16 +263,40 @@ class Forecaster(Windows):
             resid = y_res.astype(np.float64) - np.asarray(self._forward(x_res, sample=False), dtype=np.float64)
             self.noise_std_ = np.sqrt((resid ** 2).mean(axis=0))                    # (H·out,)
         self.val_mase_ = None
+        per_origin = forward_seconds(fitted.budget.step_seconds, bs, 1, self._passes_per_window())
+        report_s = after_training(None, 1, 0, figures)
         if n_val and n_train + n_val - H >= max(n_train, self.lookback_, self.period_ or 1):
-            self.val_mase_ = self.backtest(values[:n_train + n_val], None if cov is None else cov[:n_train + n_val],
-                                           start=n_train, seed=self.seed)["metrics"]["model"]["mase"]
+            res = self._backtest_in_time(values[:n_train + n_val], None if cov is None else cov[:n_train + n_val],
+                                         n_train, deadline, report_s + per_origin * n_test, per_origin)
+            self.val_mase_ = res["metrics"]["model"]["mase"]
         self.model_ = fitted.model
 
         if n_test >= H:
-            self.test_backtest_ = self.backtest(values, cov, start=n_train + n_val, seed=self.seed)
-        if out_dir is not None:
-            self.write_run(out_dir, values, cov, dates)
+            self.test_backtest_ = self._backtest_in_time(values, cov, n_train + n_val, deadline, report_s, per_origin)
+        if out_dir is not None and not candidate:
+            self.write_run(out_dir, values, cov, dates, deadline)
         return self
+
+    def _passes_per_window(self) -> float:
+        """Forward passes of the network per forecast window: H for a recursive forecaster,
+        the Monte-Carlo draws for intervals="mc_dropout"."""
+        return float((self.horizon if self.strategy == "recursive" else 1)
+                     * (100 if self.intervals == "mc_dropout" else 1))
+
+    def _backtest_in_time(self, values, cov, start: int, deadline, margin: float, per_origin: float) -> dict:
+        """:meth:`backtest` from ``start``, on every k-th origin when all of them would take
+        ``deadline`` past ``margin`` seconds left (``per_origin`` seconds each, estimated);
+        then "time_limit_note" says so."""
+        n = max(1, len(values) - self.horizon + 1 - start)
+        room = None if deadline.left() is None else deadline.left() - margin
+        step = 1
+        if room is not None and n * per_origin > room:
+            step = max(1, min(n, int(np.ceil(n * per_origin / max(room, per_origin)))))
+        res = self.backtest(values, cov, start=start, step=step, seed=self.seed)
+        if step > 1:
+            res["time_limit_note"] = (f"evaluated on {len(res['origins'])} of {n} origins (one in {step}) "
+                                      f"because of the time limit")
+        return res
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, history, covariates=None, future_covariates=None) -> np.ndarray:
@@ -385,9 +422,10 @@ class Forecaster(Windows):
         return -self.backtest(series, covariates, **kwargs)["metrics"]["model"]["mase"]
 
     # -- the run directory and files ------------------------------------------------------------
-    def write_run(self, out_dir, values, cov=None, dates=None) -> None:
+    def write_run(self, out_dir, values, cov=None, dates=None, deadline=None) -> None:
         """Write the run directory of a fitted forecaster (:mod:`rnnkit.tasks.run`): the model,
-        ``metrics.json``, ``backtest.csv``, ``predictions.csv``, the plots and the report.
+        ``metrics.json``, ``backtest.csv``, ``predictions.csv``, the plots (while ``deadline``,
+        a :class:`rnnkit.deadline.Deadline`, allows) and the report.
 
         Shapes:
             values (N, F) the series it was fitted on; cov (N, C) or None; dates: N labels or None
@@ -399,7 +437,7 @@ class Forecaster(Windows):
             return
         self.save(out_dir)
         write_forecast_outputs(self, out_dir, values, cov, dates)
-        write_forecast_report(self, out_dir, values, cov, dates)
+        write_forecast_report(self, out_dir, values, cov, dates, deadline)
 
     def _read_like_fit(self, path, where: str):
         self._check_fitted(where)

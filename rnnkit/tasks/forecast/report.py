@@ -67,9 +67,11 @@ def metrics_rows(fc, result: dict) -> list[list]:
             rows.append([label] + [met[k] for k in ("mae", "rmse", "mape", "smape", "mase")])
     return rows
 
-def write_forecast_report(fc, out_dir, values, cov, dates) -> None:
-    """``report.html``, ``forecast.png`` and ``training.png`` of a fitted forecaster's run."""
-    from rnnkit.report import Section, have_matplotlib, save_figure, write_run_report
+
+def write_forecast_report(fc, out_dir, values, cov, dates, deadline=None) -> None:
+    """``report.html``, ``forecast.png`` and ``training.png`` of a fitted forecaster's run
+    (the plots while ``deadline``, the command's time limit, allows)."""
+    from rnnkit.report import Section, plots_in_time, save_figure, write_run_report
 
     out_dir = os.fspath(out_dir)
     sections = []
@@ -89,11 +91,13 @@ def write_forecast_report(fc, out_dir, values, cov, dates) -> None:
     if res is not None:
         text = (f"{len(res['origins'])} origins in the test part, horizon {fc.horizon}; "
                 f"MASE divides by the training part's lag-{fc.mase_lag_} naive MAE.")
+        if res.get("time_limit_note"):
+            text += f"\n{res['time_limit_note']}."
         if "coverage" in res:
             text += (f"\nBand {fc.quantiles[0]}–{fc.quantiles[-1]}: {100 * res['coverage']:.1f} % of the "
                      f"actual values inside (nominal {100 * (fc.quantiles[-1] - fc.quantiles[0]):.0f} %).")
         figs = []
-        if have_matplotlib():
+        if plots_in_time(deadline):
             figs.append(save_figure(plot_backtest(fc, res, values), os.path.join(out_dir, "forecast.png")))
         sections.append(Section("Backtest on the test part", text=text, table=metrics_rows(fc, res),
                                 header=["forecaster", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE"],
@@ -117,8 +121,10 @@ def write_forecast_report(fc, out_dir, values, cov, dates) -> None:
             rows = [[h + 1, *np.atleast_1d(point[h]).tolist()] for h in range(fc.horizon)]
             header = ["step"] + [fc.columns_[t] for t in fc.targets_]
         sections.append(Section("Forecast past the end of the data", table=rows, header=header))
+    notes = [res["time_limit_note"]] if res is not None and res.get("time_limit_note") else []
     write_run_report(out_dir, "rnnkit forecast", sections,
-                     config={"task": "forecast", "params": fc.get_params(), "model": fc.model_.config()})
+                     config={"task": "forecast", "params": fc.get_params(), "model": fc.model_.config()},
+                     deadline=deadline, notes=notes)
 
 
 def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
@@ -143,6 +149,8 @@ def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
                "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
                "test_origins": 0 if res is None else int(len(res["origins"])),
                "metrics": None if res is None else res["metrics"]}
+    if res is not None and res.get("time_limit_note"):
+        metrics["time_limit_note"] = res["time_limit_note"]
     if res is not None and "coverage" in res:
         metrics["coverage"] = res["coverage"]
         metrics["band"] = [fc.quantiles[0], fc.quantiles[-1]]
