@@ -106,16 +106,29 @@ def partial_note(done: int, total: int, what: str = "rows") -> str | None:
 
 def chunks_in_time(n: int, deadline: Deadline, margin: float = 0.0, seed: int = 0, first: int = 32,
                    most: int = 256, ordered: bool = False):
-    """Index arrays covering ``range(n)`` a chunk at a time (``first`` items, doubling up to
-    ``most``) while ``deadline`` has more than ``margin`` seconds left; at least one chunk.
+    """Index arrays covering ``range(n)`` a chunk at a time while ``deadline`` has more than
+    ``margin`` seconds left; at least one chunk.
 
-    The items come in a random order drawn from ``seed`` (``ordered``: in order), so the
-    rows done when time runs out are a fair sample of all of them."""
+    Chunks start at ``first`` items and double up to ``most``, but no chunk is larger
+    than the time left holds at the pace of the chunks before it (the caller's work on a
+    chunk is timed between two yields), so the last one ends near the deadline, not a
+    large chunk past it. The items come in a random order drawn from ``seed``
+    (``ordered``: in order), so the rows done when time runs out are a fair sample."""
     order = np.arange(n) if ordered else np.random.default_rng([seed, 7]).permutation(n)
-    size, i = first, 0
+    size, i, per_item = first, 0, None
     while i < n:
-        if i and deadline.expired(margin):
-            return
-        yield order[i:i + size]
-        i += size
+        if i:
+            left = deadline.left()
+            if left is not None:
+                room = left - margin
+                fits = int(room / per_item) if per_item > 0 else size
+                if fits < 1:
+                    return
+                size = min(size, fits)
+        t0 = time.perf_counter()
+        chunk = order[i:i + size]
+        yield chunk
+        i += len(chunk)
+        pace = (time.perf_counter() - t0) / len(chunk)
+        per_item = pace if per_item is None else max(pace, 0.5 * per_item)
         size = min(most, 2 * size)

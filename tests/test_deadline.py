@@ -49,6 +49,14 @@ def test_chunks_in_time_cover_everything_or_stop_after_one_chunk():
     assert partial_note(5, 5) is None
 
 
+def test_chunks_in_time_end_near_the_deadline_not_a_large_chunk_past_it():
+    deadline, done = Deadline(0.6), 0
+    for chunk in chunks_in_time(100_000, deadline, first=4, most=100_000):
+        time.sleep(0.002 * len(chunk))         # the caller's work: 2 ms an item
+        done += len(chunk)
+    assert deadline.elapsed() < 0.6 + 0.2 and 50 < done < 100_000
+
+
 def test_a_partial_evaluation_says_so(tmp_path):
     from rnnkit.tasks.classify import SequenceClassifier
     from rnnkit.tasks.classify_run import score_in_time

@@ -140,6 +140,8 @@ def test_train_memory_model_reports_divergence():
     run = mem.train_memory_model(model, "adding", 200, 3, batch_size=4, eval_every=1, eval_size=4,
                                  clip=None, lr=1e-3, baseline=1 / 6)
     assert run["diverged"] is True
+    assert run["diverged_at_step"] == run["steps_run"] and 0 <= run["diverged_at_step"] <= 3
+    assert f"(diverged at step {run['diverged_at_step']})" in mem._row("rnn-relu", run)
 
 
 def test_sequential_digits_task():

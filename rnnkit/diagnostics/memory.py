@@ -297,7 +297,7 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
 
     Returns ``{"curve": {"step", "eval_loss", "train_loss", "grad_norm", "train_seconds"[, "accuracy"]},
     "best_loss", "best_step", "steps_to_beat", "steps_to_solve", "seconds_to_solve", "steps_run",
-    "diverged", "seconds"}``; ``steps_to_beat`` is the first evaluated step with loss <
+    "diverged", "diverged_at_step", "seconds"}``; ``steps_to_beat`` is the first evaluated step with loss <
     beat_factor · baseline (None if never, or if no baseline is given), ``steps_to_solve``
     the first with loss < ``solve_below`` and ``seconds_to_solve`` the training time
     (evaluations excluded) until then. ``train_seconds``: training time so far.
@@ -397,7 +397,9 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
     finite = [(v, s) for v, s in zip(curve["eval_loss"], curve["step"]) if math.isfinite(v)]
     best_loss, best_step = min(finite) if finite else (None, None)
     return {"curve": curve, "best_loss": best_loss, "best_step": best_step, "steps_to_beat": steps_to_beat,
-            "steps_to_solve": steps_to_solve, "seconds_to_solve": seconds_to_solve, "steps_run": step, "diverged": diverged, "seconds": time.perf_counter() - start}
+            "steps_to_solve": steps_to_solve, "seconds_to_solve": seconds_to_solve, "steps_run": step,
+            "diverged": diverged, "diverged_at_step": step if diverged else None,
+            "seconds": time.perf_counter() - start}
 
 
 # -- the runner -------------------------------------------------------------------------
@@ -496,7 +498,7 @@ def _row(name: str, run: dict) -> str:
     best = "-" if run["best_loss"] is None else f"{run['best_loss']:.4f}"
     beat = "never" if run["steps_to_beat"] is None else str(run["steps_to_beat"])
     solved = "never" if run.get("steps_to_solve") is None else str(run["steps_to_solve"])
-    extra = "  (diverged)" if run["diverged"] else ""
+    extra = f"  (diverged at step {run.get('diverged_at_step')})" if run["diverged"] else ""
     return f"{name:<12} {best:>10} {beat:>14} {solved:>15} {run['steps_run']:>7} {run['seconds']:>9.1f}{extra}"
 
 

@@ -50,7 +50,7 @@ import numpy as np
 from rnnkit import io as rkio
 from rnnkit._checks import NonFiniteError, check_positive_int
 from rnnkit.data.text import CharVocab, split_text, stream_batches
-from rnnkit.deadline import after_training, as_deadline
+from rnnkit.deadline import after_training, as_deadline, forward_seconds
 from rnnkit.distributed import agree
 from rnnkit.errors import CheckpointError, DivergenceError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
@@ -61,7 +61,7 @@ from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_ta
                                   save_task)
 from rnnkit.tasks.run import RunWriter, recover_model, training_meta, writes_files
 from rnnkit.tasks.run import train_dir as run_train_dir
-from rnnkit.train.callbacks import Callback, check_callbacks
+from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["CharLanguageModel"]
 
@@ -96,8 +96,6 @@ def _check_text(text, name: str, where: str, minimum: int = 2) -> str:
     return text
 
 
-
-
 def _stream_shape(n: int, batch_size: int, seq_len: int) -> tuple[int, int]:
     """(streams, window) that fit ``n`` ids: at most batch_size streams of seq_len steps.
 
@@ -107,36 +105,6 @@ def _stream_shape(n: int, batch_size: int, seq_len: int) -> tuple[int, int]:
     T = min(seq_len, n - 1)
     B = max(1, min(batch_size, (n - 1) // T))
     return B, T
-
-
-class _EpochCallback(Callback):
-    """Calls ``callback(lm, info)`` after every epoch of this fit, and once more at the end
-    with ``lm.history_`` set (for the epoch training stopped in, or the restored best weights)."""
-
-    def __init__(self, lm, callback):
-        self.lm, self.callback, self.reported = lm, callback, 0
-
-    def _report(self, trainer, epoch: int) -> None:
-        if epoch <= self.reported:
-            return
-        self.reported = epoch
-        vals = [r["val_loss"] for r in trainer.history.records if r["event"] == "val"]
-        v = vals[-1] if vals else None
-        self.callback(self.lm, {"epoch": epoch, "step": trainer.step, "val_loss": v,
-                                "val_bits_per_char": None if v is None else v / _LN2})
-
-    def on_start(self, trainer) -> None:
-        self.reported = trainer.epoch       # epochs of a resumed run were reported before
-
-    def on_epoch_end(self, trainer, info: dict) -> None:
-        self._report(trainer, info["epoch"])
-
-    def on_end(self, trainer, history) -> None:
-        self.lm.history_ = history
-        # the last epoch: complete, ended early (early stopping) or cut short (limits)
-        last = max([history.epochs_completed] + [r["epoch"] for r in history.records
-                                                 if r.get("epoch") is not None])
-        self._report(trainer, last)
 
 
 class CharLanguageModel:
@@ -262,7 +230,7 @@ class CharLanguageModel:
             report: more arguments of :func:`~rnnkit.tasks.lm_report.write_lm_report`
                 (title, final_temperatures, sample_length); its summary is kept in ``report_``.
         """
-        from rnnkit.tasks.lm_report import write_lm_report
+        from rnnkit.tasks.lm_report import EpochCallback, write_lm_report
         from rnnkit.train import TrainConfig, Trainer   # the training loop only when training
 
         where = "CharLanguageModel.fit"
@@ -314,8 +282,14 @@ class CharLanguageModel:
             offset = int(rng.integers(0, min(slack, T - 1) + 1)) if slack > 0 else 0
             return list(stream_batches(train_ids, B, T, k1=carry_at, offset=offset))
 
+        if sized:
+            step_s, time_limit = time_step(self.model_, probe), agree(deadline.for_training(reserve))
+        self.val_chars_ = (0, 0) if val_ids is None else (len(val_ids), len(val_ids))   # (scored, held out)
         val_batches = None
         if val_ids is not None:
+            if sized:   # a validation pass takes at most its share of the time (15 % over 10 of them)
+                val_ids = val_ids[:max(4 * B * T, int(0.015 * time_limit / forward_seconds(step_s, B * T)))]
+                self.val_chars_ = (len(val_ids), self.val_chars_[1])
             # windows no longer than the training ones, cut with the same k1: the Trainer
             # carries the validation state exactly as in training
             Bv, Tv = _stream_shape(len(val_ids), self.batch_size, T)
@@ -324,8 +298,6 @@ class CharLanguageModel:
 
         per_epoch = max(1, len(train_ids) // (B * T))
         if sized:
-            step_s = time_step(self.model_, probe)
-            time_limit = agree(deadline.for_training(reserve))
             budget = plan_budget(per_epoch, 1, time_limit=time_limit, step_seconds=step_s, evals=10, where=where)
             if max_steps is not None:
                 budget.steps = min(budget.steps, max_steps)
@@ -347,7 +319,7 @@ class CharLanguageModel:
         train_dir = run_train_dir(out_dir)
         self.history_ = None
         hooks = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
-        hooks += [] if callback is None else [_EpochCallback(self, callback)]
+        hooks += [] if callback is None else [EpochCallback(self, callback)]
         trainer = Trainer(self.model_, config, train_dir, callbacks=hooks + check_callbacks(callbacks, where))
         if out_dir is not None and saved is None:
             self.save(out_dir)          # the vocabulary is on disk from the start (for resume)

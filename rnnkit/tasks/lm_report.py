@@ -1,7 +1,7 @@
 """The language model's run: the sample printed after each epoch and the report.
 
 :class:`SamplePrinter` is a ``callback`` of ``CharLanguageModel.fit`` that shows how
-the model learns; :func:`write_lm_report` writes ``report.html``, ``training.png`` and
+the model learns (:class:`EpochCallback` calls it from the Trainer); :func:`write_lm_report` writes ``report.html``, ``training.png`` and
 ``metrics.json`` of a trained model's run directory (``fit(out_dir=...)`` calls it).
 """
 
@@ -11,8 +11,39 @@ import math
 from pathlib import Path
 
 from rnnkit.tasks.run import METRICS_JSON, write_json
+from rnnkit.train.callbacks import Callback
 
-__all__ = ["SamplePrinter", "write_lm_report"]
+__all__ = ["SamplePrinter", "EpochCallback", "write_lm_report"]
+
+
+class EpochCallback(Callback):
+    """Calls ``callback(lm, info)`` after every epoch of this fit, and once more at the end
+    with ``lm.history_`` set (for the epoch training stopped in, or the restored best weights)."""
+
+    def __init__(self, lm, callback):
+        self.lm, self.callback, self.reported = lm, callback, 0
+
+    def _report(self, trainer, epoch: int) -> None:
+        if epoch <= self.reported:
+            return
+        self.reported = epoch
+        vals = [r["val_loss"] for r in trainer.history.records if r["event"] == "val"]
+        v = vals[-1] if vals else None
+        self.callback(self.lm, {"epoch": epoch, "step": trainer.step, "val_loss": v,
+                                "val_bits_per_char": None if v is None else v / math.log(2.0)})
+
+    def on_start(self, trainer) -> None:
+        self.reported = trainer.epoch       # epochs of a resumed run were reported before
+
+    def on_epoch_end(self, trainer, info: dict) -> None:
+        self._report(trainer, info["epoch"])
+
+    def on_end(self, trainer, history) -> None:
+        self.lm.history_ = history
+        # the last epoch: complete, ended early (early stopping) or cut short (limits)
+        last = max([history.epochs_completed] + [r["epoch"] for r in history.records
+                                                 if r.get("epoch") is not None])
+        self._report(trainer, last)
 
 
 class SamplePrinter:
@@ -93,6 +124,9 @@ def write_lm_report(lm, out_dir, *, source: str, train_chars: int, val_text: str
     val_bits, notes = None, []
     if hist is not None and hist.best_val_loss is not None:
         val_bits = hist.best_val_loss / math.log(2.0)
+        scored, held = getattr(lm, "val_chars_", (0, 0))
+        if partial_note(scored, held, "validation characters"):     # the start of a long held-out text
+            notes.append(partial_note(scored, held, "validation characters"))
     elif val_text:
         # no validation pass finished (a short time limit): score the start of the held-out text,
         # 5,000 characters at a time while the deadline allows

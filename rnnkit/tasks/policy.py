@@ -79,9 +79,9 @@ def plan_budget(n_items: int, batch_size: int, *, time_limit: float | None = Non
     per_epoch = max(1, -(-n_items // max(1, batch_size)))
     if time_limit is not None and step_seconds is not None:
         if step_seconds > time_limit:
-            raise RnnkitError(f"{where}: time_limit={time_limit:g}s is too short for one training step "
-                              f"({step_seconds:.3g}s measured on this machine); raise the time limit or "
-                              f"make the model smaller")
+            raise RnnkitError(f"{where}: time_limit leaves {time_limit:.3g}s to train in, too short for one "
+                              f"training step ({step_seconds:.3g}s measured on this machine); raise the time "
+                              f"limit or make the model smaller")
     steps = max(min_steps, min(epochs_cap * per_epoch, max_steps_cap))
     if time_limit is not None and step_seconds is not None:
         # the time is an upper bound: small data do not gain from more passes than the plan

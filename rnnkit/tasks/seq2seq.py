@@ -280,7 +280,8 @@ class Seq2Seq:
                                  out_dir=train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where),
                                  steps_cap=4000, where=where)
         self.model_, self.history_ = fitted.model, fitted.history
-        report_s = after_training(None, 1, 0, figures)
+        # the report, and with test pairs the translation memory and the scores (about a second)
+        report_s = after_training(None, 1, 0, figures) + (1.0 if n_test else 0.0)
         if vs:
             # the validation pairs take at most half the decoding time when test pairs follow
             val_deadline = deadline if test_sources is None or not deadline.limited else \

@@ -46,6 +46,10 @@ class TranslationMemory:
                 self.postings_[g].append((i, w))
                 norms[i] += w * w
         self.norms_ = np.sqrt(np.maximum(norms, 1e-12))
+        # each gram's rows and weights as arrays: a query adds one vector per gram (a row
+        # appears once per gram), not one Python step per posting
+        self.postings_ = {g: (np.array([i for i, _ in p], dtype=np.int64), np.array([w for _, w in p]))
+                          for g, p in self.postings_.items()}
         return self
 
     def nearest(self, source: str) -> int:
@@ -56,9 +60,8 @@ class TranslationMemory:
             idf = self.idf_.get(g)
             if idf is None:
                 continue
-            w = tf * idf
-            for i, wi in self.postings_[g]:
-                scores[i] += w * wi
+            rows, weights = self.postings_[g]
+            scores[rows] += (tf * idf) * weights
         return int(np.argmax(scores / self.norms_))
 
     def predict(self, sources) -> list[str]:

@@ -530,8 +530,8 @@ class Trainer:
     def _evaluate_and_record(self, val_source) -> None:
         cfg = self.config
         val = self.evaluate(val_source)
-        if not math.isfinite(val):
-            raise DivergenceError(f"validation loss is {val} at step {self.step} (epoch {self.epoch + 1})")
+        if not math.isfinite(val):     # the step's update was applied: its weights are what diverged
+            self._diverged(self.step, self.batch_in_epoch - 1, f"the validation loss is {val}", updated=True)
         improved = self.best_val_loss is None or val < self.best_val_loss - cfg.min_delta
         with DeferInterrupt():
             if improved:
