@@ -47,9 +47,12 @@ def have_matplotlib() -> bool:
 
 def plots_in_time(deadline=None) -> bool:
     """Whether to draw a plot now: matplotlib is there and ``deadline`` (a
-    :class:`rnnkit.deadline.Deadline`, or None) has not passed. A command's time limit
-    covers its report: past it, the report is written without the plots left."""
-    return have_matplotlib() and (deadline is None or not deadline.expired())
+    :class:`rnnkit.deadline.Deadline`, or None) leaves the time a plot takes. A command's
+    time limit covers its report: near its end, the report is written without the plots
+    left."""
+    from rnnkit.deadline import FIGURE_SECONDS
+
+    return have_matplotlib() and (deadline is None or not deadline.expired(FIGURE_SECONDS))
 
 
 #: the report's note where the time limit left out plots
@@ -199,14 +202,17 @@ def render(title: str, sections: list[Section], config: dict | None = None,
             parts.append(_img_html(fig, sec.title))
     if records:
         parts.append("<h2>Training</h2>")
-        fig = training_png
-        if fig is None and plots_in_time(deadline):
-            fig = training_figure(records)
+        fig, left_out = training_png, False
+        if fig is None:
+            if plots_in_time(deadline):
+                fig = training_figure(records)
+            else:
+                left_out = plots            # matplotlib is there: the time limit left the plot out
         if fig is not None:
             parts.append(_img_html(fig, "training curves"))
         elif not plots:
             parts.append('<p class="note">Plots need matplotlib: pip install "rnnkit[plot]".</p>')
-        elif deadline is not None and deadline.expired():
+        elif left_out:
             parts.append(f'<p class="note">{html.escape(NO_TIME_FOR_PLOTS)}</p>')
         last = records[-1]
         parts.append(_table_html([[k, v] for k, v in last.items()], ["last record", "value"]))

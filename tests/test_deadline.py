@@ -152,3 +152,20 @@ def test_demo_time_limit_covers_both_runs_and_the_page(tmp_path):
     assert main(["demo", "--quick", "--time-limit", "4", "--out", str(tmp_path / "d"), "--quiet"]) == 0
     assert time.perf_counter() - start < 4 + SLACK
     assert (tmp_path / "d" / "report.html").is_file() and (tmp_path / "d" / "demo.json").is_file()
+
+
+def test_the_report_is_written_without_the_plots_time_left_out(tmp_path):
+    pytest.importorskip("matplotlib")
+    from rnnkit.report import NO_TIME_FOR_PLOTS, render, write_run_report
+
+    records = [{"event": "train", "step": s, "train_loss": 1.0 / s, "lr": 0.01} for s in range(1, 5)]
+    past = Deadline(1.0, start=time.perf_counter() - 5.0)
+    late = render("run", [], records=records, deadline=past, notes=["evaluated on 3 of 9 test rows because of "
+                                                                   "the time limit"])
+    assert NO_TIME_FOR_PLOTS in late and "<img" not in late and "evaluated on 3 of 9 test rows" in late
+    on_time = render("run", [], records=records, deadline=Deadline(60.0))
+    assert "<img" in on_time and NO_TIME_FOR_PLOTS not in on_time
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    write_run_report(tmp_path, "run", deadline=past)
+    assert (tmp_path / "report.html").is_file() and not (tmp_path / "training.png").exists()

@@ -290,6 +290,37 @@ def test_fuzz_seq2seq_pairs(tmp_path_factory, body):
                                *TINY], written=[d / "run"])
 
 
+@FUZZ
+@given(command=st.sampled_from(["classify", "forecast", "seq2seq", "train-lm"]),
+       limit=st.sampled_from(["0.01", "0.2", "0.7", "1.5"]))
+def test_fuzz_tiny_time_limits(tmp_path_factory, command, limit):
+    """A time limit too short for a step is a clean error; one that allows a step leaves a
+    complete run directory, within the limit and a little slack."""
+    import time
+    d = tmp_path_factory.mktemp("limit")
+    rng = np.random.default_rng(0)
+    if command == "classify":
+        (d / "in.tsv").write_text("".join(f"{i % 2}\t" + "\t".join(f"{v:.3f}" for v in rng.random(20) + i % 2) + "\n"
+                                          for i in range(40)))
+        args = ["classify", d / "in.tsv", "--test", d / "in.tsv"]
+    elif command == "forecast":
+        (d / "in.csv").write_text("x\n" + "".join(f"{np.sin(i / 3):.4f}\n" for i in range(120)))
+        args = ["forecast", d / "in.csv", "--horizon", "3", "--test-fraction", "0.2"]
+    elif command == "seq2seq":
+        args = ["seq2seq", "--dates", "200"]
+    else:
+        (d / "in.txt").write_text(TEXT)
+        args = ["train-lm", d / "in.txt"]
+    start = time.perf_counter()
+    code, _, _ = run_case("time limit", [*args, "--out", d / "run", "--hidden", "8", "--time-limit", limit,
+                                         "--quiet"], written=[d / "run"])
+    wall = time.perf_counter() - start
+    if code == 0 and not COUNT_ONLY:
+        assert wall < float(limit) + 2.5, f"{command} --time-limit {limit}: {wall:.2f} s"
+        for name in ("config.json", "model.npz", "metrics.json", "report.html"):
+            assert (d / "run" / name).is_file(), f"{command} --time-limit {limit}: no {name}"
+
+
 # -- applying a saved model -----------------------------------------------------------------------------
 
 @FUZZ
