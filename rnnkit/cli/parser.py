@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             return extras.cmd_bench(argv[1:])      # bench parses its own options (and --help)
         parser = build_parser()
         args = parser.parse_args(argv)
-        if getattr(args, "time_limit", None) is not None:
-            # --time-limit covers the whole command from here: reading the data, training,
-            # the evaluations and the report (rnnkit.deadline)
+        if args.command in TRAINING_COMMANDS and getattr(args, "time_limit", None) is not None:
+            # a training command's --time-limit covers the whole command from here: reading the
+            # data, training, the evaluations and the report (rnnkit.deadline)
             from rnnkit.deadline import Deadline
 
             args.time_limit = Deadline(args.time_limit)
