@@ -1,8 +1,9 @@
 """The language model's run: the sample printed after each epoch and the report.
 
 :class:`SamplePrinter` is a ``callback`` of ``CharLanguageModel.fit`` that shows how
-the model learns (:class:`EpochCallback` calls it from the Trainer); :func:`write_lm_report` writes ``report.html``, ``training.png`` and
-``metrics.json`` of a trained model's run directory (``fit(out_dir=...)`` calls it).
+the model learns (:class:`EpochCallback` calls it from the Trainer); :func:`write_lm_report`
+writes ``report.html``, ``training.png`` and ``metrics.json`` of a trained model's run
+directory (``fit(out_dir=...)`` calls it).
 """
 
 from __future__ import annotations

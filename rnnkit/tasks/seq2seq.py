@@ -275,8 +275,8 @@ class Seq2Seq:
             return after_training(step_s, bs, len(vs) + n_test * beam_width, figures, decode_factor=3.0)
 
         fitted = fit_with_budget(self._build_model, train_batches, val_batches, len(X), bs, probe,
-                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
-                                 quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
+                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr,
+                                 seed=self.seed, quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
                                  out_dir=train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where),
                                  steps_cap=4000, where=where)
         self.model_, self.history_ = fitted.model, fitted.history

@@ -247,8 +247,8 @@ class Forecaster(Windows):
             return after_training(step_s, bs, n_eval, figures, decode_factor=self._passes_per_window())
 
         fitted = fit_with_budget(self._build_model, batches_of(x_tr, y_tr), val_batches, y_tr.shape[0], bs, probe,
-                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed,
-                                 quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
+                                 time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr,
+                                 seed=self.seed, quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
                                  refit_batches=batches_of(x_all, y_all) if n_val else None,
                                  refit_items=y_all.shape[0], out_dir=train_dir(out_dir),
                                  callbacks=writer + check_callbacks(callbacks, where), min_steps=400,
