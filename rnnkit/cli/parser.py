@@ -32,6 +32,8 @@ GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, 
           seq2seq.register, extras.register_example, diagnostics.register, extras.register_bench,
           extras.register_info)
 EXIT_BUG = 70
+#: the training commands, whose --time-limit covers the whole command (rnnkit.deadline)
+TIMED_COMMANDS = ("demo", "train-lm", "forecast", "classify", "seq2seq")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             return extras.cmd_bench(argv[1:])      # bench parses its own options (and --help)
         parser = build_parser()
         args = parser.parse_args(argv)
-        if args.command in TRAINING_COMMANDS and getattr(args, "time_limit", None) is not None:
+        if args.command in TIMED_COMMANDS and getattr(args, "time_limit", None) is not None:
             # a training command's --time-limit covers the whole command from here: reading the
             # data, training, the evaluations and the report (rnnkit.deadline)
             from rnnkit.deadline import Deadline
