@@ -24,7 +24,8 @@ from setuptools.errors import CCompilerError, CompileError, LinkError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAST = os.path.join("rnnkit", "fast")
-KERNELS = [os.path.join(FAST, "_kernels.c"), os.path.join(FAST, "_variants.c")]
+# compiled per instruction set: the plain cells, the variants, the min cells' scan
+KERNELS = [os.path.join(FAST, n) for n in ("_kernels.c", "_variants.c", "_minscan.c")]
 HEADERS = [os.path.join(FAST, n) for n in ("_fastrnn.h", "_common.h", "_tanh.h")]
 # the int8 loops: compiled per instruction set too, never contracting a * b + c into an
 # FMA (their results equal NumPy's float32 arithmetic bit for bit; see the file)

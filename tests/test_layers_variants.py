@@ -193,7 +193,8 @@ def test_each_cell_keeps_its_implementation():
     for cell, kw, module, where in [("lstm", dict(layer_norm=True), "lstm_variants", package),
                                     ("lstm", dict(proj_size=P), "lstm_variants", package),
                                     ("gru", dict(layer_norm=True), "gru_variants", package),
-                                    ("indrnn", {}, "indrnn", package), ("mingru", {}, "minrnn", "cells")]:
+                                    ("indrnn", {}, "indrnn", package),
+                                    ("mingru", {}, "minrnn", "fast" if fast.get("minrnn") else "cells")]:
         layer = rk.Recurrent(cell, I, H, **kw)
         layer.forward(np.zeros((T, B, I), np.float32))
         assert layer._cell.__name__ == f"rnnkit.{where}.{module}"

@@ -60,8 +60,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from rnnkit._checks import check_choice
-from rnnkit.cells._common import check_d_outputs, check_state, check_x, length_mask, sigmoid_
+from rnnkit._checks import check_choice, check_float_array, check_shape
+from rnnkit.cells._common import (check_d_outputs, check_state, check_x, lengths_arg, mask_from_lengths,
+                                  sigmoid_)
 from rnnkit.cells._params import check_params, get_array
 
 KINDS = ("mingru", "minlstm")
@@ -81,10 +82,11 @@ class MinCache(NamedTuple):
     kind: str
     x: np.ndarray                 # (T, B, I)
     k: np.ndarray                 # (G, T, B, H): the pre-activations, one block per gate
-    z: np.ndarray                 # (T, B, H): the update gate z
-    s: np.ndarray                 # (T, B, H): σ(min(k_h, 0)), the sigmoid part of g
-    htilde: np.ndarray            # (T, B, H): g(k_h)
-    decay: np.ndarray             # (T, B, H): dₜ = −log aₜ >= 0, 0 past each length
+    # z, s, htilde, decay: None in rnnkit.fast.minrnn's cache (its backward needs only k, h)
+    z: Optional[np.ndarray]       # (T, B, H): the update gate z
+    s: Optional[np.ndarray]       # (T, B, H): σ(min(k_h, 0)), the sigmoid part of g
+    htilde: Optional[np.ndarray]  # (T, B, H): g(k_h)
+    decay: Optional[np.ndarray]   # (T, B, H): dₜ = −log aₜ >= 0, 0 past each length
     h: np.ndarray                 # (T+1, B, H): h[0] = h0
     mask: Optional[np.ndarray]    # (T, B, 1) bool or None
 
@@ -186,24 +188,25 @@ def _project(x, w, bias, H: int, G: int):
     return k.reshape(G, T, B, H)
 
 
-def forward(params, x, h0=None, lengths=None, kind="mingru"):
-    """Run minGRU or minLSTM (``kind``) over a whole sequence by the scan (4).
-
-    Returns:
-        (outputs, h_T, cache); outputs are zero past each length.
-
-    Shapes:
-        x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
-    """
+def check_inputs(params, x, h0, lengths, kind):
+    """Every check of :func:`forward`'s arguments: ``(params, x, h0, lengths)`` with the
+    params in x's dtype, h0 (B, H) (zeros for None) and the lengths as
+    :func:`~rnnkit.cells._common.lengths_arg` gives them (None when every one is T)."""
     check_choice(kind, "kind", KINDS, "minrnn")
     x = check_x(x, kind)
     T, B, I = x.shape
-    dt = x.dtype
-    H, p = _unpack(kind, params, I, dt)
-    h0 = check_state(h0, "h0", B, H, dt, kind)
-    mask = length_mask(lengths, T, B, kind)
+    H, p = _unpack(kind, params, I, x.dtype)
+    h0 = check_state(h0, "h0", B, H, x.dtype, kind)
+    return p, x, h0, lengths_arg(lengths, T, B, kind)
 
-    k = _project(x, p["weight_ih"], p.get("bias_ih"), H, GATES[kind])     # (G, T, B, H)
+
+def _gates(kind, k, mask):
+    """The gate z, the parts of g, the decay and bₜ of every step from the pre-activations
+    (1)-(3): ``(z, s, htilde, decay, b)``, decay and b zero past each length.
+
+    Shapes:
+        k (G, T, B, H), mask (T, B, 1) or None -> five (T, B, H)
+    """
     kh = k[-1]
     q = k[0] if kind == "mingru" else _softplus(-k[0]) - _softplus(-k[1])   # (1g), (1l)
     decay = np.abs(q)                             # dₜ = softplus(qₜ) = max(q, 0) + log1p(e^−|q|)
@@ -220,11 +223,29 @@ def forward(params, x, h0=None, lengths=None, kind="mingru"):
     np.divide(s, htilde, out=s)
     np.maximum(kh, 0, out=htilde)
     htilde += s
-    out = np.multiply(z, htilde)                  # bₜ (3); the scan's scratch, then the outputs
+    b = np.multiply(z, htilde)                    # bₜ (3)
     if mask is not None:                          # past the end: aₜ = 1, bₜ = 0
         decay *= mask
-        out *= mask
-    h = np.empty((T + 1, B, H), dtype=dt)
+        b *= mask
+    return z, s, htilde, decay, b
+
+
+def forward(params, x, h0=None, lengths=None, kind="mingru"):
+    """Run minGRU or minLSTM (``kind``) over a whole sequence by the scan (4).
+
+    Returns:
+        (outputs, h_T, cache); outputs are zero past each length.
+
+    Shapes:
+        x (T, B, I), h0 (B, H), lengths (B,) -> outputs (T, B, H), h_T (B, H)
+    """
+    p, x, h0, lens = check_inputs(params, x, h0, lengths, kind)
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    mask = mask_from_lengths(lens, T)
+    k = _project(x, p["weight_ih"], p.get("bias_ih"), H, GATES[kind])     # (G, T, B, H)
+    z, s, htilde, decay, out = _gates(kind, k, mask)    # out: bₜ, the scan's scratch, then the outputs
+    h = np.empty((T + 1, B, H), dtype=x.dtype)
     h[0] = h0
     _scan(decay.reshape(T, B * H), out.reshape(T, B * H), h[0].reshape(B * H), h[1:].reshape(T, B * H))   # (4)
     np.copyto(out, h[1:])
@@ -249,16 +270,16 @@ def backward(params, cache: MinCache, d_outputs, d_final_state=None, return_dh=F
     Shapes:
         d_outputs (T, B, H), d_final_state (B, H) -> dx (T, B, I), dh0 (B, H), dh (T, B, H)
     """
-    if not isinstance(cache, MinCache):
-        raise TypeError(f"minrnn: expected the cache from minrnn.forward, got {type(cache).__name__}")
+    p, d_outputs, d_final = check_grads_in(params, cache, d_outputs, d_final_state)
     kind, x, k, z, s, htilde, decay, h, mask = cache
+    if z is None:                                 # a cache of rnnkit.fast.minrnn: the gates again
+        z, s, htilde, decay, _ = _gates(kind, k, mask)
     T, B, I = x.shape
     H = h.shape[2]
     G = GATES[kind]
     dt = x.dtype
-    _, p = _unpack(kind, params, I, dt)
     e = check_d_outputs(d_outputs, (T, B, H), dt, mask, kind)
-    d_final = check_state(d_final_state, "d_final_state", B, H, dt, kind, finite=False)
+    d_final = np.zeros((B, H), dt) if d_final is None else d_final
 
     # (5): δhₜ = eₜ + aₜ₊₁ δhₜ₊₁, the scan (4) backwards in time from δh_{T−1} = e_{T−1} + δh_T⁽ʳᵉᶜ⁾
     N = B * H
@@ -292,6 +313,24 @@ def backward(params, cache: MinCache, d_outputs, d_final_state=None, return_dh=F
     if return_dh:
         return dx, dh0, grads, dh
     return dx, dh0, grads
+
+
+def check_grads_in(params, cache, d_outputs, d_final_state):
+    """Every check of :func:`backward`'s arguments: ``(params, d_outputs, d_final_state)``
+    in the cache's dtype, each gradient None when it was (not used)."""
+    if not isinstance(cache, MinCache):
+        raise TypeError(f"minrnn: expected the cache from minrnn.forward, got {type(cache).__name__}")
+    kind, x, h = cache.kind, cache.x, cache.h
+    T, B, I = x.shape
+    H = h.shape[2]
+    _, p = _unpack(kind, params, I, x.dtype)
+    if d_outputs is not None:
+        d_outputs = check_float_array(d_outputs, "d_outputs", kind, ndim=3, dims="(T, B, H)", finite=False)
+        check_shape(d_outputs, (T, B, H), "d_outputs", kind)
+        d_outputs = np.asarray(d_outputs, dtype=x.dtype)
+    if d_final_state is not None:
+        d_final_state = check_state(d_final_state, "d_final_state", B, H, x.dtype, kind, finite=False)
+    return p, d_outputs, d_final_state
 
 
 def _input_grads(x, dk, w, bias: bool):

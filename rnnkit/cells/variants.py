@@ -10,9 +10,9 @@ Which implementation runs is decided here, in :func:`fast_module` (compiled, whe
 
 - compiled: the plain ``rnn``/``lstm``/``gru``; ``indrnn`` (relu or tanh, with or
   without ``recurrent_max``); ``lstm`` with ``proj_size`` and/or ``layer_norm``;
-  ``gru`` with ``layer_norm``;
+  ``gru`` with ``layer_norm``; ``mingru``/``minlstm`` (their scan, ``rnnkit.fast.minrnn``);
 - NumPy: any layer with ``peephole``, or with ``zoneout`` or ``recurrent_dropout`` in
-  training mode (whatever else it has), and ``mingru``/``minlstm``.
+  training mode (whatever else it has).
 
 Functions here: :func:`check_options` (the constructor's checks), :func:`layout`
 (parameter names and shapes per layer), :func:`fast_module` and :func:`module_for`
@@ -111,6 +111,8 @@ def fast_module(cell: str, options: dict, training: bool):
         return cell
     if cell == "indrnn":
         return "indrnn"
+    if cell in ("mingru", "minlstm"):
+        return "minrnn"
     if active and active <= set(COMPILED_OPTIONS.get(cell, ())):
         return f"{cell}_variants"
     return None
@@ -119,10 +121,10 @@ def fast_module(cell: str, options: dict, training: bool):
 def compiled_summary() -> dict:
     """The rule of :func:`fast_module` in words: {"compiled": [...], "numpy": [...]}
     (``rnnkit info`` prints it)."""
-    compiled = ["rnn", "lstm", "gru", "indrnn"] + [
+    compiled = ["rnn", "lstm", "gru", "indrnn", "mingru", "minlstm"] + [
         f"{cell} with {' and/or '.join(opts)}" for cell, opts in COMPILED_OPTIONS.items()]
     return {"compiled": compiled,
-            "numpy": ["peephole", "zoneout or recurrent_dropout in training", "mingru", "minlstm"]}
+            "numpy": ["peephole", "zoneout or recurrent_dropout in training"]}
 
 
 def module_for(cell: str, options: dict, training: bool):

@@ -8,7 +8,9 @@ same for the variants people train with (``_variants.c``):
 ``rnnkit.fast.lstm_variants`` (projection and/or layer norm),
 ``rnnkit.fast.gru_variants`` (layer norm) and ``rnnkit.fast.indrnn``, which run
 the reference for what they do not compile (peepholes, zoneout and recurrent
-dropout masks; ``rnnkit.cells.variants.fast_module`` is the rule). Per step
+dropout masks; ``rnnkit.cells.variants.fast_module`` is the rule), and
+``rnnkit.fast.minrnn``, whose scan of minGRU and minLSTM runs in C (``_minscan.c``,
+a parallel scan: see there). Per step
 the products by W_ih (when it is small enough to stay in the cache) and W_hh,
 from copies packed once per call for the CPU's vector units, and one fused pass
 of the gate arithmetic, with no Python and no temporaries in between. OpenMP
@@ -55,7 +57,9 @@ except ImportError as _exc:            # installed without a compiler: the NumPy
 CELL_NAMES = ("rnn", "lstm", "gru")
 #: The twins of the variants' reference modules (``rnnkit.cells.<name>``).
 VARIANT_NAMES = ("lstm_variants", "gru_variants", "indrnn")
-MODULE_NAMES = CELL_NAMES + VARIANT_NAMES
+#: The twin of the min cells' reference module: their scan.
+SCAN_NAMES = ("minrnn",)
+MODULE_NAMES = CELL_NAMES + VARIANT_NAMES + SCAN_NAMES
 _MODULES: dict = {}
 _warned = False
 _always_split = False                  # set_flops_per_thread(0): every loop on every thread
@@ -96,7 +100,7 @@ def _warn_missing() -> None:
 
 def get(cell: str):
     """The fast module for ``cell`` ("rnn", "lstm" or "gru", or a variant's module name:
-    "lstm_variants", "gru_variants", "indrnn"), or None if it cannot run.
+    "lstm_variants", "gru_variants", "indrnn", "minrnn"), or None if it cannot run.
 
     The module has the reference's ``forward`` and ``backward`` (same arguments,
     results, errors and cache). None means: use ``rnnkit.cells.CELLS[cell]`` (or
@@ -174,4 +178,4 @@ def always_split() -> bool:
 
 __all__ = ["get", "pick", "available", "enabled", "kernels", "status", "isa", "set_isa", "max_threads",
            "set_max_threads", "set_flops_per_thread", "always_split", "CELL_NAMES", "VARIANT_NAMES",
-           "MODULE_NAMES"]
+           "SCAN_NAMES", "MODULE_NAMES"]

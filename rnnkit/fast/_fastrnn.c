@@ -1,5 +1,6 @@
 /*
- * rnnkit.fast._fastrnn: the C time loops (_kernels.c, _variants.c) as a CPython extension.
+ * rnnkit.fast._fastrnn: the C time loops (_kernels.c, _variants.c; the min cells'
+ * scan, _minscan.c) as a CPython extension.
  *
  * Each loop of _fastrnn.h is a function of this module that takes NumPy arrays
  * (any C-contiguous buffer of float32 or float64, all of one type; None for a
@@ -245,6 +246,38 @@ RK_WRAPV(indrnn_bwd, "iiilirrrwwww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(
         P(9), P(10), P(11))
 RK_WRAPV(indrnn_inf, "iiilirrww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8))
 
+/* The min cells' scan (_minscan.c): the table built for the same set as the loops that run. */
+static const rk_min_table *rk_min_kernels(void)
+{
+    const char *isa = rk_kernels->isa;
+    (void)isa;
+#ifdef RK_HAVE_AVX512
+    if (strcmp(isa, "avx512") == 0) return &rk_min_table_avx512;
+#endif
+#ifdef RK_HAVE_AVX2
+    if (strcmp(isa, "avx2") == 0) return &rk_min_table_avx2;
+#endif
+    return &rk_min_table_baseline;
+}
+
+#define RK_MIN_WRAP(name, fmt, ...)                                                              \
+    static PyObject *py_##name(PyObject *self, PyObject *const *args, Py_ssize_t nargs)          \
+    {                                                                                            \
+        rk_args a;                                                                               \
+        (void)self;                                                                              \
+        if (rk_parse(&a, #name, fmt, args, nargs) < 0) return NULL;                              \
+        const rk_min_table *t = rk_min_kernels();                                                \
+        int rc;                                                                                  \
+        Py_BEGIN_ALLOW_THREADS                                                                   \
+        rc = a.itemsize == 8 ? t->f64.name(__VA_ARGS__) : t->f32.name(__VA_ARGS__);              \
+        Py_END_ALLOW_THREADS                                                                     \
+        return rk_done(&a, rc, #name);                                                           \
+    }
+
+RK_MIN_WRAP(min_fwd, "iiilirww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7))
+RK_MIN_WRAP(min_bwd, "iiilirrrwww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8),
+            P(9), P(10))
+
 /* ------------------------------------------------------------------- settings -- */
 
 static int rk_threads_now(void)
@@ -316,6 +349,7 @@ static PyMethodDef rk_methods[] = {
 #define RK_METHOD(name, params) RK_LOOP(name)
     RK_KERNELS(RK_METHOD, float)
     RK_VARIANTS(RK_METHOD, float)
+    RK_MIN_KERNELS(RK_METHOD, float)
 #undef RK_METHOD
     {"max_threads", py_max_threads, METH_NOARGS,
      "How many threads the loops may use now (1 without OpenMP or in a forked child)."},

@@ -141,4 +141,24 @@ struct _object;
 int rk_quant_init(struct _object *module, const char *isa);
 void rk_quant_select(const char *isa);
 
+/* The scan of minGRU and minLSTM (_minscan.c, which documents the arguments),
+ * compiled per instruction set like _kernels.c, in a table of its own; the
+ * module runs the one of the set it chose. */
+#define RK_MIN_KERNELS(X, R)                                                                     \
+    X(min_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,     \
+                R *h, R *y))                                                                    \
+    X(min_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,     \
+                const R *h, const R *d_out, R *dh, R *dk, R *dh_all))
+
+#define RK_MIN_FIELD(name, params) int(*name) params;
+typedef struct {
+    struct { RK_MIN_KERNELS(RK_MIN_FIELD, float) } f32;
+    struct { RK_MIN_KERNELS(RK_MIN_FIELD, double) } f64;
+} rk_min_table;
+#undef RK_MIN_FIELD
+
+extern const rk_min_table rk_min_table_baseline;
+extern const rk_min_table rk_min_table_avx2;
+extern const rk_min_table rk_min_table_avx512;
+
 #endif

@@ -82,8 +82,8 @@ class Recurrent(Module):
     Cells: "rnn", "lstm", "gru" (PyTorch's), "indrnn", "mingru", "minlstm"
     (:mod:`rnnkit.cells.registry`). Where ``rnnkit.fast`` runs here, the plain cells,
     IndRNN, the LSTM with proj_size and/or layer_norm and the GRU with layer_norm run
-    compiled; peepholes, zoneout and recurrent dropout in training, minGRU and minLSTM
-    run the NumPy cells of :mod:`rnnkit.cells` (the rule: :mod:`rnnkit.cells.variants`).
+    compiled, and so does the scan of minGRU and minLSTM; peepholes, zoneout and
+    recurrent dropout in training run the NumPy cells of :mod:`rnnkit.cells` (the rule: :mod:`rnnkit.cells.variants`).
 
     Parameters are ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` with ``_reverse`` for the reverse direction, in PyTorch's shapes
@@ -205,7 +205,9 @@ class Recurrent(Module):
         from rnnkit import fast
 
         module, k = fast.pick(name)
-        return (module, k) if module is not None else (reference, None)
+        if module is None or (name == "minrnn" and not hasattr(k, "min_fwd")):   # a build without the scan
+            return reference, None
+        return module, k
 
     def _run_cell(self, params, x, state, lengths, keep: bool):
         """One cell over one direction, on arguments this layer checked: the module's

@@ -1,0 +1,516 @@
+/*
+ * The scan of minGRU and minLSTM (rnnkit/cells/minrnn.py derives every line
+ * used here), forward and backward, each one fused pass over the sequence.
+ *
+ * NumPy does the one input product k = x W_ih^T + b_ih (k: (G, T, B, H), one
+ * contiguous block per gate) and, after the backward, the weight gradients and
+ * dx; everything between runs here.  Per step t and channel n (N = B*H
+ * channels, each an independent linear recurrence):
+ *
+ *   forward    gate (1g)/(1l), g (2), a_t = 1 - z_t = e^{-d_t}, b_t = z_t g(k_h)
+ *              h_t = a_t h_{t-1} + b_t,   y_t = h_t                          (3)
+ *   backward   dh_t = e_t + g_{t+1},  g_{t+1} = a_{t+1} dh_{t+1},  g_T = dL/dh_T  (5)
+ *              and the local derivatives of the docstring, written as dk
+ *
+ * The decay is computed from its log: d_t = softplus(q_t), so a_t = e^{-d_t}
+ * = sigma(-q_t) and z_t = e^{q_t - d_t} = sigma(q_t), both from one
+ * u = e^{-|q_t|} (minLSTM: q_t = log i_t - log f_t from e^{-|k_f|}, e^{-|k_i|}
+ * and e^{-|log(1 + e^{-k_i}) - log(1 + e^{-k_f})|}, never overflowing).  The
+ * recurrence then runs on a_t, b_t in [0, 1] x [0, inf): no e^{+D} is ever
+ * formed, so unlike the NumPy block scan (4) nothing can overflow however
+ * steep the decay or long the sequence, and it agrees with it to rounding
+ * (float64 ~1e-13).  The exponentials are our own (Cody-Waite reduction and a
+ * polynomial, arguments <= 0, ~1 ulp) so that the loops over channels
+ * vectorise.
+ *
+ * The parallel scan.  Channels are independent: with enough of them
+ * (N >= MIN_CHANNELS per thread) each thread scans its own channels over all
+ * T steps, with no barrier at all.  With few channels time is split too
+ * (two-level scan): the sequence is cut into one chunk per thread; (1) every
+ * chunk but the first (the forward's; the last for the backward) is reduced
+ * to its decay A_c = prod a_t and its local end state L_c from zero, while the
+ * first runs in full from the known start; (2) the carries combine in order,
+ * s_{c+1} = A_c s_c + L_c; (3) the remaining chunks run in full from their
+ * starts, their channels split among all threads.  The backward scans the
+ * same way from the last chunk down.
+ *
+ * Lengths: step t is inside sequence b when lens == NULL or t < lens[b].  Past
+ * a sequence's end a_t = 1, b_t = 0 (the state is carried), y_t = 0, dk = 0, as
+ * the reference.  Conventions as _kernels.c: C-contiguous, time-major.
+ *
+ * The file includes itself twice (suffix _f32 for float, _f64 for double) and
+ * is compiled once per instruction set (setup.py, RK_ISA names its table).
+ */
+#ifndef RK_TEMPLATE
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "_fastrnn.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Channels a thread needs before channels alone are split among threads, and
+ * elements (steps x channels) per thread before a call uses several. */
+#define MIN_CHANNELS 256
+#define MIN_WORK (1 << 15)
+
+/* The arrays a loop over channels reads and writes never overlap: without
+ * this GCC needs more run-time alias checks than it makes, and does not
+ * vectorise the backward's loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define RK_IVDEP _Pragma("GCC ivdep")
+#else
+#define RK_IVDEP
+#endif
+
+static int rk_min_threads(int64_t T, int64_t N)
+{
+#ifdef _OPENMP
+    int64_t n = rk_serial ? 1 : omp_get_max_threads();
+#else
+    int64_t n = 1;
+#endif
+    if (rk_flops_per_thread > 0 && n > T * N / MIN_WORK) n = T * N / MIN_WORK;
+    if (n > T) n = T;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* e^x for x <= 0 (x < -87 (float) or -708 (double) gives e^-87 or e^-708, not
+ * a subnormal): n = round(x / ln 2) by the 1.5 * 2^m trick, r = x - n ln 2 in
+ * two parts, e^r by its Taylor polynomial (degree 6 float, 13 double: below
+ * half an ulp on |r| <= ln2 / 2), and 2^n from the bits of the rounded value. */
+static inline float rk_exp_f32(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    const float magic = 12582912.0f;                        /* 1.5 * 2^23 */
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &t, 4);
+    bits = (int32_t)((uint32_t)(bits + 127) << 23);         /* 2^n: n + 127 in the exponent */
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+static inline double rk_exp_f64(double x)
+{
+    x = x < -708.0 ? -708.0 : x;
+    const double magic = 6755399441055744.0;                /* 1.5 * 2^52 */
+    double t = x * 1.4426950408889634 + magic;
+    double n = t - magic;
+    double r = x - n * 6.93147180369123816490e-1;
+    r = r - n * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t bits;
+    memcpy(&bits, &t, 8);
+    bits = (int64_t)((uint64_t)(bits + 1023) << 52);
+    double scale;
+    memcpy(&scale, &bits, 8);
+    return p * scale;
+}
+
+#define RK_TEMPLATE
+#define R float
+#define SFX(name) name##_f32
+#define EXP rk_exp_f32
+#include "_minscan.c"      /* this file, as the template part */
+#undef R
+#undef SFX
+#undef EXP
+#define R double
+#define SFX(name) name##_f64
+#define EXP rk_exp_f64
+#include "_minscan.c"
+#undef R
+#undef SFX
+#undef EXP
+
+/* This build's table (_fastrnn.h), named after its instruction set. */
+#ifndef RK_ISA
+#define RK_ISA baseline
+#endif
+#define RK_CAT2(a, b) a##b
+#define RK_CAT(a, b) RK_CAT2(a, b)
+#define RK_MIN_ENTRY_F32(name, params) name##_f32,
+#define RK_MIN_ENTRY_F64(name, params) name##_f64,
+const rk_min_table RK_CAT(rk_min_table_, RK_ISA) = {{RK_MIN_KERNELS(RK_MIN_ENTRY_F32, float)},
+                                                   {RK_MIN_KERNELS(RK_MIN_ENTRY_F64, double)}};
+
+#else /* RK_TEMPLATE: the loops, for one real type R */
+
+/* What a pass over one chunk of steps does. */
+enum { SFX(FULL), SFX(REDUCE) };
+
+/* The gates of channels [j0, j1) at one step (inside their sequence): a = 1 - z
+ * and b = z g(k_h).  kz: minGRU's k_z, or minLSTM's k_f (with ki its k_i). */
+#define RK_GATES_GRU(j)                                                      \
+    const R q = kz[j];                                                       \
+    const R u = EXP(q < 0 ? q : -q);                     /* e^{-|q|} */      \
+    const R w = (R)1 / ((R)1 + u);                                           \
+    const R z = q >= 0 ? w : u * w;                      /* sigma(q) */      \
+    const R a = q >= 0 ? u * w : w;                      /* sigma(-q) */
+/* z = i / (f + i) = P / (P + Q), P = 1 + e^{-k_f}, Q = 1 + e^{-k_i}, each
+ * written e^{max(-k, 0)} (1 + e^{-|k|}) and scaled by the larger e^max. */
+#define RK_GATES_LSTM(j)                                                     \
+    const R kf = kf_[j], ki = ki_[j];                                        \
+    const R uf = EXP(kf < 0 ? kf : -kf), ui = EXP(ki < 0 ? ki : -ki);        \
+    const R pf = (R)1 + uf, pi = (R)1 + ui;                                  \
+    const R m = (ki < 0 ? -ki : 0) - (kf < 0 ? -kf : 0);                     \
+    const R w = EXP(m < 0 ? m : -m);                                         \
+    const R nz = m <= 0 ? pf : pf * w, na = m <= 0 ? pi * w : pi;            \
+    const R inv = (R)1 / (nz + na);                                          \
+    const R z = nz * inv, a = na * inv;
+/* g (2): s = sigma(min(k, 0)), h~ = s + max(k, 0) */
+#define RK_G(j)                                                              \
+    const R kk = kh[j];                                                      \
+    const R v = EXP(kk < 0 ? kk : 0);                                        \
+    const R s = v / ((R)1 + v);                                              \
+    const R ht = s + (kk > 0 ? kk : 0);
+
+/* Forward over steps [t0, t1) of channels [n0, n1), from the states `start`
+ * (those channels').  FULL writes h[t + 1] and y[t]; REDUCE writes the chunk's
+ * decay A and end state L (from zero) instead.  Row by row of the batch, so
+ * that each row's inner loop over its channels has no branch. */
+static void SFX(min_fwd_pass)(int mode, int lstm, int64_t T, int64_t t0, int64_t t1, int64_t n0,
+                              int64_t n1, int64_t B, int64_t H, const int64_t *lens, const R *k,
+                              const R *start, R *h, R *y, R *A, R *L)
+{
+    const int64_t N = B * H;
+    (void)B;
+    for (int64_t t = t0; t < t1; t++) {
+        const R *restrict kz = k + t * N, *restrict kf_ = kz, *restrict ki_ = k + (T + t) * N;
+        const R *restrict kh = k + ((lstm ? 2 : 1) * T + t) * N;
+        const R *restrict prev = t == t0 ? start - n0 : h + t * N;   /* indexed by channel */
+        R *restrict hn = h + (t + 1) * N, *restrict yt = y + t * N;
+        for (int64_t r0 = n0; r0 < n1;) {
+            const int64_t b = r0 / H, r1 = (b + 1) * H < n1 ? (b + 1) * H : n1;
+            const int inside = lens == NULL || t < lens[b];
+            if (mode == SFX(REDUCE)) {
+                R *restrict Ar = A - n0, *restrict Lr = L - n0;
+                if (inside && lstm) {
+                    RK_IVDEP
+                    for (int64_t j = r0; j < r1; j++) {
+                        RK_GATES_LSTM(j) RK_G(j)
+                        Lr[j] = a * Lr[j] + z * ht;
+                        Ar[j] *= a;
+                    }
+                } else if (inside) {
+                    RK_IVDEP
+                    for (int64_t j = r0; j < r1; j++) {
+                        RK_GATES_GRU(j) RK_G(j)
+                        Lr[j] = a * Lr[j] + z * ht;
+                        Ar[j] *= a;
+                    }
+                }
+            } else if (!inside) {
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    hn[j] = prev[j];
+                    yt[j] = 0;
+                }
+            } else if (lstm) {
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    RK_GATES_LSTM(j) RK_G(j)
+                    const R hj = a * prev[j] + z * ht;
+                    hn[j] = hj;
+                    yt[j] = hj;
+                }
+            } else {
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    RK_GATES_GRU(j) RK_G(j)
+                    const R hj = a * prev[j] + z * ht;
+                    hn[j] = hj;
+                    yt[j] = hj;
+                }
+            }
+            r0 = r1;
+        }
+    }
+}
+
+/* Backward over steps [t0, t1) of channels [n0, n1), down from t1 - 1, from
+ * the carries g (those channels': a_{t1} dh_{t1}, or dL/dh_T), which it
+ * updates to a_{t0} dh_{t0}.  FULL writes dk (and dh_all when not NULL);
+ * REDUCE, from g = 0, leaves the chunk's local carry in g and multiplies A by
+ * its decay.  e: d_out, or N zeros (read at every step) when y is not used. */
+static int SFX(min_bwd_pass)(int mode, int lstm, int64_t T, int64_t t0, int64_t t1, int64_t n0,
+                             int64_t n1, int64_t B, int64_t H, const int64_t *lens, const R *k,
+                             const R *h, const R *e, int64_t e_step, R *g, R *A, R *dk,
+                             R *dh_all)
+{
+    const int64_t N = B * H;
+    R *const gr = g - n0, *const Ar = A - n0;             /* indexed by channel */
+    R *row = NULL;                           /* dh_t's row when dh_all is not wanted */
+    if (mode == SFX(FULL) && dh_all == NULL) {
+        if ((row = (R *)malloc(sizeof(R) * (size_t)(n1 - n0))) == NULL) return -1;
+    }
+    for (int64_t t = t1 - 1; t >= t0; t--) {
+        const R *restrict kz = k + t * N, *restrict kf_ = kz, *restrict ki_ = k + (T + t) * N;
+        const R *restrict kh = k + ((lstm ? 2 : 1) * T + t) * N;
+        const R *restrict hp = h + t * N, *restrict et = e + t * e_step;   /* h_{t-1}; e_t */
+        R *restrict dkz = dk + t * N, *restrict dki = dk + (T + t) * N;
+        R *restrict dkh = dk + ((lstm ? 2 : 1) * T + t) * N;
+        R *restrict dha = dh_all == NULL ? row - n0 : dh_all + t * N;
+        R *restrict gj = gr;
+        for (int64_t r0 = n0; r0 < n1;) {
+            const int64_t b = r0 / H, r1 = (b + 1) * H < n1 ? (b + 1) * H : n1;
+            const int inside = lens == NULL || t < lens[b];
+            if (mode == SFX(REDUCE)) {                      /* g_t = a_t (e_t + g_{t+1}) */
+                R *restrict Aj = Ar;
+                if (inside && lstm) {
+                    RK_IVDEP
+                    for (int64_t j = r0; j < r1; j++) {
+                        RK_GATES_LSTM(j)
+                        (void)z;
+                        gj[j] = a * (et[j] + gj[j]);
+                        Aj[j] *= a;
+                    }
+                } else if (inside) {
+                    RK_IVDEP
+                    for (int64_t j = r0; j < r1; j++) {
+                        RK_GATES_GRU(j)
+                        (void)z;
+                        gj[j] = a * (et[j] + gj[j]);
+                        Aj[j] *= a;
+                    }
+                }
+            } else if (!inside) {                           /* a = 1, e = 0, dk = 0 */
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    dha[j] = gj[j];
+                    dkz[j] = 0;
+                    dkh[j] = 0;
+                }
+                if (lstm)
+                    RK_IVDEP
+                    for (int64_t j = r0; j < r1; j++) dki[j] = 0;
+            } else if (lstm) {
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    const R dh = et[j] + gj[j];
+                    dha[j] = dh;
+                    RK_GATES_LSTM(j) RK_G(j)
+                    const R gp = kk >= 0 ? (R)1 : s - s * s;      /* g'(k_h) */
+                    const R dbz = dh * z;                          /* dL/db z */
+                    const R dq = (ht - hp[j]) * dbz * a;           /* dL/dq */
+                    dkh[j] = dbz * gp;
+                    dkz[j] = -(dq * ((kf >= 0 ? uf : (R)1) / pf));   /* sigma(-k_f) */
+                    dki[j] = dq * ((ki >= 0 ? ui : (R)1) / pi);      /* sigma(-k_i) */
+                    gj[j] = a * dh;
+                }
+            } else {
+                RK_IVDEP
+                for (int64_t j = r0; j < r1; j++) {
+                    const R dh = et[j] + gj[j];
+                    dha[j] = dh;
+                    RK_GATES_GRU(j) RK_G(j)
+                    const R gp = kk >= 0 ? (R)1 : s - s * s;
+                    const R dbz = dh * z;
+                    dkh[j] = dbz * gp;
+                    dkz[j] = (ht - hp[j]) * dbz * a;
+                    gj[j] = a * dh;
+                }
+            }
+            r0 = r1;
+        }
+    }
+    free(row);
+    return 0;
+}
+
+/* Chunk c of nc over T steps: [T c / nc, T (c + 1) / nc). */
+#define RK_CHUNK(c) (T * (c) / nc)
+
+/* The forward (see the top of the file).  k (G, T, B, H) with G = 2 (minGRU:
+ * k_z, k_h) or 3 (lstm: k_f, k_i, k_h); h (T + 1, B, H), h[0] the initial
+ * state (read), the others written; y (T, B, H).  Returns -1 when it could not
+ * allocate the carries of a two-level scan. */
+static int SFX(min_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k, R *h,
+                 R *y)
+{
+    const int64_t N = B * H;
+    int nt = rk_min_threads(T, N);
+    if (nt > 1 && N < nt * (int64_t)MIN_CHANNELS && nt + 1 > T) nt = (int)T - 1;
+    if (nt <= 1) {
+        SFX(min_fwd_pass)(SFX(FULL), lstm, T, 0, T, 0, N, B, H, lens, k, h, h, y, NULL, NULL);
+        return 0;
+    }
+    if (N >= nt * (int64_t)MIN_CHANNELS) {                  /* channels alone */
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+            const int64_t i = 0, n = 1;
+#endif
+            const int64_t n0 = N * i / n, n1 = N * (i + 1) / n;
+            SFX(min_fwd_pass)(SFX(FULL), lstm, T, 0, T, n0, n1, B, H, lens, k, h + n0, h, y, NULL,
+                              NULL);
+        }
+        return 0;
+    }
+    /* two levels: nc = nt + 1 chunks; A, L of chunks 1 .. nc - 2, S the starts */
+    const int nc = nt + 1;
+    R *work = (R *)malloc(sizeof(R) * 3 * (size_t)nc * (size_t)N);
+    if (work == NULL) return -1;
+    R *A = work, *L = work + (size_t)nc * N, *S = work + 2 * (size_t)nc * N;
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+        const int64_t i = 0, n = 1;
+#endif
+        for (int64_t c = i; c < nc - 1; c += n) {           /* (1) chunk 0 in full, others reduced */
+            if (c == 0) {
+                SFX(min_fwd_pass)(SFX(FULL), lstm, T, 0, RK_CHUNK(1), 0, N, B, H, lens, k, h, h, y,
+                                  NULL, NULL);
+                continue;
+            }
+            R *Ac = A + c * N, *Lc = L + c * N;
+            for (int64_t j = 0; j < N; j++) Ac[j] = 1, Lc[j] = 0;
+            SFX(min_fwd_pass)(SFX(REDUCE), lstm, T, RK_CHUNK(c), RK_CHUNK(c + 1), 0, N, B, H, lens,
+                              k, NULL, h, y, Ac, Lc);
+        }
+#pragma omp barrier
+        {                                                   /* (2) the starts, by channels */
+            const int64_t n0 = N * i / n, n1 = N * (i + 1) / n;
+            const R *h1 = h + RK_CHUNK(1) * N;
+            for (int64_t j = n0; j < n1; j++) S[N + j] = h1[j];
+            for (int64_t c = 1; c < nc - 1; c++)
+                for (int64_t j = n0; j < n1; j++)
+                    S[(c + 1) * N + j] = A[c * N + j] * S[c * N + j] + L[c * N + j];
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t c = 1; c < nc; c++)                   /* (3) the other chunks in full */
+            SFX(min_fwd_pass)(SFX(FULL), lstm, T, RK_CHUNK(c), RK_CHUNK(c + 1), 0, N, B, H, lens, k,
+                              S + c * N, h, y, NULL, NULL);
+    }
+    free(work);
+    return 0;
+}
+
+/* The backward (see the top of the file).  k and h as the forward left them;
+ * d_out (T, B, H) or NULL (y not used); dh (B, H): dL/dh_T in, dL/dh_0 out;
+ * dk (G, T, B, H) written; dh_all (T, B, H), the total dL/dh_t, or NULL. */
+#ifdef _OPENMP
+#define RK_FAIL _Pragma("omp atomic write") failed = 1
+#else
+#define RK_FAIL failed = 1
+#endif
+
+static int SFX(min_bwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,
+                 const R *h, const R *d_out, R *dh, R *dk, R *dh_all)
+{
+    const int64_t N = B * H;
+    int failed = 0;                          /* a pass could not allocate its row */
+    R *zeros = NULL;
+    if (d_out == NULL && (zeros = (R *)calloc((size_t)N, sizeof(R))) == NULL) return -1;
+    const R *e = d_out ? d_out : zeros;
+    const int64_t e_step = d_out ? N : 0;
+    int nt = rk_min_threads(T, N);
+    if (nt > 1 && N < nt * (int64_t)MIN_CHANNELS && nt + 1 > T) nt = (int)T - 1;
+    if (nt <= 1) {
+        if (SFX(min_bwd_pass)(SFX(FULL), lstm, T, 0, T, 0, N, B, H, lens, k, h, e, e_step, dh, NULL, dk,
+                          dh_all) < 0) RK_FAIL;
+        free(zeros);
+        return failed ? -1 : 0;
+    }
+    if (N >= nt * (int64_t)MIN_CHANNELS) {
+#pragma omp parallel num_threads(nt)
+        {
+#ifdef _OPENMP
+            const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+            const int64_t i = 0, n = 1;
+#endif
+            const int64_t n0 = N * i / n, n1 = N * (i + 1) / n;
+            if (SFX(min_bwd_pass)(SFX(FULL), lstm, T, 0, T, n0, n1, B, H, lens, k, h, e, e_step, dh + n0,
+                              NULL, dk, dh_all) < 0) RK_FAIL;
+        }
+        free(zeros);
+        return failed ? -1 : 0;
+    }
+    /* two levels, from the last chunk down: A, L of chunks 1 .. nc - 2, S the
+     * carries into each chunk from above */
+    const int nc = nt + 1;
+    R *work = (R *)malloc(sizeof(R) * 3 * (size_t)nc * (size_t)N);
+    if (work == NULL) {
+        free(zeros);
+        return -1;
+    }
+    R *A = work, *L = work + (size_t)nc * N, *S = work + 2 * (size_t)nc * N;
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+        const int64_t i = 0, n = 1;
+#endif
+        for (int64_t c = nc - 1 - i; c >= 1; c -= n) {      /* (1) the last chunk in full, others reduced */
+            if (c == nc - 1) {
+                if (SFX(min_bwd_pass)(SFX(FULL), lstm, T, RK_CHUNK(c), T, 0, N, B, H, lens, k, h, e,
+                                  e_step, dh, NULL, dk, dh_all) < 0) RK_FAIL;
+                continue;
+            }
+            R *Ac = A + c * N, *Lc = L + c * N;
+            for (int64_t j = 0; j < N; j++) Ac[j] = 1, Lc[j] = 0;
+            if (SFX(min_bwd_pass)(SFX(REDUCE), lstm, T, RK_CHUNK(c), RK_CHUNK(c + 1), 0, N, B, H, lens, k,
+                              h, e, e_step, Lc, Ac, dk, dh_all) < 0) RK_FAIL;
+        }
+#pragma omp barrier
+        {                                                   /* (2) the carries, by channels */
+            const int64_t n0 = N * i / n, n1 = N * (i + 1) / n;
+            for (int64_t j = n0; j < n1; j++) S[(nc - 2) * N + j] = dh[j];
+            for (int64_t c = nc - 2; c >= 1; c--)
+                for (int64_t j = n0; j < n1; j++)
+                    S[(c - 1) * N + j] = A[c * N + j] * S[c * N + j] + L[c * N + j];
+            for (int64_t j = n0; j < n1; j++) dh[j] = S[j];        /* chunk 0 ends in dh */
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < nc - 1; c++)               /* (3) the other chunks in full */
+            if (SFX(min_bwd_pass)(SFX(FULL), lstm, T, RK_CHUNK(c), RK_CHUNK(c + 1), 0, N, B, H, lens, k,
+                              h, e, e_step, c == 0 ? dh : S + c * N, NULL, dk, dh_all) < 0) RK_FAIL;
+    }
+    free(work);
+    free(zeros);
+    return failed ? -1 : 0;
+}
+
+#undef RK_CHUNK
+#undef RK_FAIL
+#undef RK_GATES_GRU
+#undef RK_GATES_LSTM
+#undef RK_G
+
+#endif
