@@ -261,7 +261,8 @@ def test_the_layer_calls_the_c_loops(monkeypatch):
     ("gru", dict(layer_norm=True, recurrent_dropout=0.2), False, "rnnkit.fast.gru_variants"),
     ("gru", dict(zoneout=0.2), False, "rnnkit.fast.gru"),
     ("indrnn", dict(recurrent_max=2.0), True, "rnnkit.fast.indrnn"),
-    ("mingru", {}, True, "rnnkit.cells.minrnn"),
+    ("mingru", {}, True, "rnnkit.fast.minrnn"),
+    ("minlstm", {}, False, "rnnkit.fast.minrnn"),
 ])
 def test_which_implementation_runs(cell, kw, training, module):
     from rnnkit.cells import variants

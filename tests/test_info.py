@@ -33,7 +33,7 @@ def test_info_says_what_runs(monkeypatch):
         assert loops["runs"] == "C" and loops["isa"] == fast.isa() and loops["isa"] in loops["isas"]
         assert loops["threads"] == fast.max_threads() >= 1
         assert f"recurrent loops: C, {fast.isa()}" in format_info(d)
-        assert "compiled: rnn, lstm, gru, indrnn, lstm with proj_size and/or layer_norm" in format_info(d)
+        assert "compiled: rnn, lstm, gru, indrnn, mingru, minlstm, lstm with proj_size and/or layer_norm" in format_info(d)
         assert "NumPy: peephole" in format_info(d)
     else:
         assert loops["runs"] == "NumPy"
