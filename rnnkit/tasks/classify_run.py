@@ -81,7 +81,7 @@ def write_classify_report(clf, out_dir) -> None:
     data = [["input", clf.kind_ if clf.kind_ == "strings" else
              f"audio, {audio['features']} ({clf.n_features_} per frame)" if audio else
              f"numeric, {clf.n_features_} feature(s)"],
-            ["classes", len(clf.classes_)], ["pooling", clf.pooling],
+            ["classes", len(clf.classes_)], ["pooling", clf.pooling_],
             ["class weights", "none" if clf.class_weights_ is None else
              ", ".join(f"{c}: {w:.3g}" for c, w in zip(clf.classes_, clf.class_weights_))]]
     if clf.kind_ == "strings":
