@@ -8,12 +8,15 @@ steps only (padding never touches the state), pooled into one vector
     "last"       p = h_{len}             (the state after the sequence's own last step)
     "mean"       p = (1/len) Σ_{t ≤ len} h_t
     "attention"  p = Σ_t a_t h_t,   a = softmax_t(v · tanh(W h_t + b))
+    "meanmax"    p = [(1/len) Σ_{t ≤ len} h_t ; max_{t ≤ len} h_t]   (the default for series)
 
 and a softmax over the K classes, p(k | x) = softmax(W_hy p + b_y)_k.
 
 Numeric inputs are standardised per series, keep each series' level and spread as two
-constant channels, and long series are read several values per step
-(:mod:`rnnkit.tasks.series_input`). Training follows the budget policy of
+constant channels, come with their first difference, and long series are read several
+values per step (:mod:`rnnkit.tasks.series_input`); training shows random windows of
+each series with a little jitter, and a numeric set too small for a validation part of
+40 series trains whole, for the planned budget. Training follows the budget policy of
 :mod:`rnnkit.tasks.policy` (steps, not epochs; warm-up and cosine decay; validation and
 patience in steps), then a fresh network is refitted on training + validation data for
 the selected number of steps. ``ensemble=N`` averages the class probabilities of N
@@ -55,7 +58,7 @@ from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_se
 from rnnkit.tasks.metrics import classification_report, jsonable_report
 from rnnkit.tasks.policy import MIN_VAL_ITEMS, fit_with_budget
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
-from rnnkit.tasks.series_input import SeriesInput, augment, numeric_sequences
+from rnnkit.tasks.series_input import SeriesInput, augment, numeric_sequences, sequence_kind
 from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["SequenceClassifier", "classification_report"]
@@ -165,27 +168,9 @@ class SequenceClassifier:
         return list(self.encoder_.classes)
 
     # -- inputs ----------------------------------------------------------------------------------
-    @staticmethod
-    def _kind(X, where: str) -> str:
-        if isinstance(X, str):
-            raise TypeError(f"{where}: X must be a list of sequences, got one str (wrap it in a list)")
-        if isinstance(X, np.ndarray) and X.dtype.kind in "iuf":
-            if X.ndim < 2:
-                raise ValueError(f"{where}: an array X must be (n, T) or (n, T, F), got shape {X.shape}")
-            return "numeric"
-        if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
-            raise TypeError(f"{where}: X must be a non-empty list of sequences (arrays or strings), "
-                            f"got {type(X).__name__}")
-        strs = [isinstance(s, str) for s in X]
-        if all(strs):
-            return "strings"
-        if any(strs):
-            raise TypeError(f"{where}: X mixes strings and arrays; give one kind")
-        return "numeric"
-
     def _encode(self, X, where: str) -> list[np.ndarray]:
         """Sequences as the network reads them: id arrays (T_i,) or scaled (T_i, F) floats."""
-        kind = self._kind(X, where)
+        kind = sequence_kind(X, where)
         if kind != self.kind_:
             raise TypeError(f"{where}: the classifier was fitted on {self.kind_} sequences, got {kind}")
         if kind == "strings":
@@ -261,7 +246,7 @@ class SequenceClassifier:
 
         where = "SequenceClassifier.fit"
         val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
-        self.kind_ = self._kind(X, where)
+        self.kind_ = sequence_kind(X, where)
         # what files the inputs came from (fit_files says; audio needs its front end to predict files)
         files, self._files = getattr(self, "_files", None), None
         self.input_, self.audio_ = files or ("text" if self.kind_ == "strings" else "series", None)
@@ -306,9 +291,10 @@ class SequenceClassifier:
         if X_val is not None:
             tr_idx = np.arange(n)
             val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
-        elif val_fraction > 0 and (stratified_split(ids, K, val_fraction, self.seed).sum() >= MIN_VAL_ITEMS
-                                   or not isinstance(self.scaler_, SeriesInput)):
+        elif val_fraction > 0:
             val_mask = stratified_split(ids, K, val_fraction, self.seed)
+            if self._series and val_mask.sum() < MIN_VAL_ITEMS:
+                val_mask[:] = False         # too few to choose a step count with: every series trains
             tr_idx = np.flatnonzero(~val_mask)
             val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
             val_ids = ids[val_mask]

@@ -1,4 +1,5 @@
-r"""How a numeric series is shown to a classifier: normalised per series, folded in time.
+r"""How a numeric series is shown to a classifier: normalised per series, folded in time
+(and the checks that tell numeric from string inputs).
 
 Per-series normalisation. Each series x (T, F) is standardised with its own mean and
 spread per feature, so shape, not offset or gain, is what the network compares:
@@ -17,13 +18,15 @@ and spread over the training series.
 Folding long series. A recurrent network learns poorly over thousands of steps, and
 each step costs time; a series longer than ``max_steps`` is read ``k`` values per step,
 k = ⌈T_max / max_steps⌉ over the training lengths: steps t·k … t·k+k−1 become one input
-vector of k·F values (the last step zero-padded), so no value is dropped and the input
-projection learns a strided filter over each block.
+vector of 2k·F values (k steps of values and differences; the last step zero-padded),
+so no value is dropped and the input projection learns a strided filter over each block.
 
     (T, F)  ->  (⌈T / k⌉, 2k·F + 2F)      (k·F without the differences)
 
-Training series can be shown in random variants (:func:`augment`): a random window of
-the steps and a little Gaussian jitter, so a small training set is not learnt by heart.
+Training series are shown in random variants (:func:`augment`): a random window of 60 to
+100 % of the steps, and Gaussian jitter of 0.3 (the inputs have unit spread), so a small
+training set is not learnt by heart (on the development sets these settings beat
+windows of 80 % and jitter of 0.05–0.2, and no augmentation).
 
 The fitted statistics go into the classifier's checkpoint (:meth:`SeriesInput.to_dict`).
 """
@@ -34,7 +37,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 
-__all__ = ["SeriesInput", "augment", "numeric_sequences"]
+__all__ = ["SeriesInput", "augment", "numeric_sequences", "sequence_kind"]
 
 #: the longest input a classifier reads in steps before values are folded k to a step
 MAX_STEPS = 100
@@ -114,7 +117,7 @@ def _standardise(a: np.ndarray) -> np.ndarray:
     return (a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
-def augment(seqs, rng: np.random.Generator, min_window: float = 0.8, jitter: float = 0.05) -> list[np.ndarray]:
+def augment(seqs, rng: np.random.Generator, min_window: float = 0.6, jitter: float = 0.3) -> list[np.ndarray]:
     """Random variants of network inputs (the output of :meth:`SeriesInput.transform`):
     each keeps a random window of ⌈u·T⌉ consecutive steps, u ~ U(min_window, 1), and gets
     N(0, jitter²) noise on every value. New arrays; the inputs are not changed.
@@ -157,3 +160,22 @@ def numeric_sequences(X, where: str) -> list[np.ndarray]:
         if a.shape[1] != F:
             raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
     return out
+
+
+def sequence_kind(X, where: str) -> str:
+    """"numeric" (arrays of numbers) or "strings" (a list of str): what ``X`` holds."""
+    if isinstance(X, str):
+        raise TypeError(f"{where}: X must be a list of sequences, got one str (wrap it in a list)")
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iuf":
+        if X.ndim < 2:
+            raise ValueError(f"{where}: an array X must be (n, T) or (n, T, F), got shape {X.shape}")
+        return "numeric"
+    if not isinstance(X, (list, tuple, np.ndarray)) or len(X) == 0:
+        raise TypeError(f"{where}: X must be a non-empty list of sequences (arrays or strings), "
+                        f"got {type(X).__name__}")
+    strs = [isinstance(s, str) for s in X]
+    if all(strs):
+        return "strings"
+    if any(strs):
+        raise TypeError(f"{where}: X mixes strings and arrays; give one kind")
+    return "numeric"
