@@ -109,6 +109,13 @@ def test_series_input_folds_long_series_and_keeps_levels():
     np.testing.assert_allclose(scaled[:, :6], out[1][:, :6], atol=1e-9)
 
 
+def test_one_outlying_long_series_does_not_coarsen_the_fold():
+    seqs = [np.zeros((100, 1)) + i for i in range(40)] + [np.arange(1000.0)[:, None]]
+    enc = SeriesInput(max_steps=50).fit(seqs)
+    assert enc.fold == 2                                 # from the 95th percentile of lengths, not 1000
+    assert enc.transform(seqs[-1:])[0].shape[0] == 500   # the long one takes more steps, nothing dropped
+
+
 def test_augment_keeps_a_window_and_jitters():
     from rnnkit.tasks.series_input import augment
 

@@ -17,7 +17,8 @@ and spread over the training series.
 
 Folding long series. A recurrent network learns poorly over thousands of steps, and
 each step costs time; a series longer than ``max_steps`` is read ``k`` values per step,
-k = ⌈T_max / max_steps⌉ over the training lengths: steps t·k … t·k+k−1 become one input
+k = ⌈T_95 / max_steps⌉ with T_95 the 95th percentile of the training lengths (a few
+outlying long series then take more steps instead of coarsening every series): steps t·k … t·k+k−1 become one input
 vector of 2k·F values (k steps of values and differences; the last step zero-padded),
 so no value is dropped and the input projection learns a strided filter over each block.
 
@@ -67,8 +68,8 @@ class SeriesInput:
         return np.asarray(out)
 
     def fit(self, seqs) -> "SeriesInput":
-        longest = max(len(a) for a in seqs)
-        self.fold = max(1, -(-longest // self.max_steps))
+        typical = int(np.ceil(np.percentile([len(a) for a in seqs], 95)))
+        self.fold = max(1, -(-typical // self.max_steps))
         self.n_features = seqs[0].shape[1]
         lv = self._levels(seqs)
         self.level_mean = lv.mean(axis=0)
