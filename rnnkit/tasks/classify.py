@@ -542,7 +542,9 @@ class SequenceClassifier:
         """The task's meta for config.json: parameters and the fitted state."""
         state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
                  "n_features": self.n_features_, "missing": self.missing_,
-                 "tokenizer": None if self.vocab_ is None else self.vocab_.to_dict(), "ensemble": self.ensemble_,
+                 "tokenizer": None if self.vocab_ is None else self.vocab_.to_dict(),
+                 # the networks saved so far (during training: the first alone, so the run loads)
+                 "ensemble": 1 + len(self.members_),
                  "input": getattr(self, "input_", None), "audio": getattr(self, "audio_", None),
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
