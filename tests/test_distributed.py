@@ -375,8 +375,8 @@ def test_classify_under_mpiexec(tmp_path):
     assert done.stdout.count("report: ") == 1          # rank 1 prints nothing
     assert (tmp_path / "clf" / "report.html").is_file() and (tmp_path / "clf" / "model.npz").is_file()
     records = [json.loads(line) for line in (tmp_path / "clf" / "train" / "metrics.jsonl").read_text().splitlines()]
-    steps = [r["step"] for r in records if r["event"] == "val"]
-    assert steps == sorted(set(steps)) and steps   # one line per evaluation: rank 0 alone wrote
+    steps = [r["step"] for r in records if r["event"] == "train"]
+    assert steps == sorted(set(steps)) and steps   # one line per log interval: rank 0 alone wrote
 
 
 def test_workers_errors_name_the_flag(tmp_path, monkeypatch, capsys):

@@ -127,7 +127,8 @@ def test_tagger_gradcheck_ignore_index():
 
 @pytest.mark.parametrize("cell,pooling,bidirectional", [
     ("lstm", "last", False), ("gru", "last", True), ("rnn", "mean", False),
-    ("lstm", "mean", True), ("gru", "attention", False), ("rnn-relu", "attention", True)])
+    ("lstm", "mean", True), ("gru", "attention", False), ("rnn-relu", "attention", True),
+    ("gru", "meanmax", True), ("lstm", "meanmax", False)])
 def test_classifier_gradcheck(cell, pooling, bidirectional):
     m = SequenceClassifier(num_classes=3, cell=cell, num_layers=2 if pooling == "last" else 1, vocab_size=6,
                            embedding_dim=2, pooling=pooling, bidirectional=bidirectional,
@@ -482,6 +483,20 @@ def test_last_pooling_bidirectional_uses_last_valid_and_first_reverse():
     for b in range(B):
         np.testing.assert_array_equal(pooled[b, :3], y[LENGTHS[b] - 1, b, :3])
         np.testing.assert_array_equal(pooled[b, 3:], y[0, b, 3:])
+
+
+def test_meanmax_pooling_is_mean_then_max_over_valid_steps():
+    c = SequenceClassifier(num_classes=2, cell="gru", input_size=2, bidirectional=True, hidden_size=3,
+                           pooling="meanmax", dtype="float64", seed=0)
+    x = feats((T, B, 2))
+    x[:, 0] += 50.0         # large values past a sequence's end must not win the max
+    pooled, _, _ = c._encode(x, LENGTHS, None, None, "t")
+    y, _ = c.rnn.forward(c.inp.forward(x), None, LENGTHS)
+    assert pooled.shape == (B, 12) and c.head.in_features == 12
+    for b in range(B):
+        valid = y[:LENGTHS[b], b]
+        np.testing.assert_allclose(pooled[b, :6], valid.mean(axis=0))
+        np.testing.assert_array_equal(pooled[b, 6:], valid.max(axis=0))
 
 
 # -- decoding ---------------------------------------------------------------------------------

@@ -88,15 +88,50 @@ def test_time_limit_is_honoured():
 def test_series_input_folds_long_series_and_keeps_levels():
     rng = np.random.default_rng(0)
     seqs = [rng.standard_normal((n, 1)) * s + m for n, s, m in ((250, 1.0, 0.0), (90, 3.0, 5.0))]
+    plain = SeriesInput(max_steps=100, diff=False).fit(seqs)
+    assert plain.fold == 3 and plain.size == 3 + 2
     enc = SeriesInput(max_steps=100).fit(seqs)
-    assert enc.fold == 3 and enc.size == 3 + 2
+    assert enc.fold == 3 and enc.size == 2 * 3 + 2      # value and difference, k = 3 per step, 2 levels
     out = enc.transform(seqs)
-    assert out[0].shape == (84, 5) and out[1].shape == (30, 5)
-    z = out[1][:, :3].ravel()[:90]
+    assert out[0].shape == (84, 8) and out[1].shape == (30, 8)
+    z = out[1][:, 0:6:2].ravel()[:90]
     np.testing.assert_allclose([z.mean(), z.std()], [0.0, 1.0], atol=1e-9)
-    assert out[0][0, 3] != out[1][0, 3]                 # the level channel tells them apart
+    d = out[1][:, 1:6:2].ravel()[:90]
+    np.testing.assert_allclose([d.mean(), d.std()], [0.0, 1.0], atol=1e-9)
+    raw = np.diff(z, prepend=z[0])
+    np.testing.assert_allclose(d, (raw - raw.mean()) / raw.std(), atol=1e-9)
+    np.testing.assert_array_equal(plain.transform(seqs)[1][:, :3], out[1][:, 0:6:2])
+    assert out[0][0, 6] != out[1][0, 6]                 # the level channel tells them apart
     back = SeriesInput.from_dict(enc.to_dict()).transform(seqs)
     np.testing.assert_array_equal(back[1], out[1])
+    # an affine change of a series (gain, offset) leaves its shape channels unchanged
+    scaled = enc.transform([7.5 * seqs[1] - 3.0])[0]
+    np.testing.assert_allclose(scaled[:, :6], out[1][:, :6], atol=1e-9)
+
+
+def test_one_outlying_long_series_does_not_coarsen_the_fold():
+    seqs = [np.zeros((100, 1)) + i for i in range(40)] + [np.arange(1000.0)[:, None]]
+    enc = SeriesInput(max_steps=50).fit(seqs)
+    assert enc.fold == 2                                 # from the 95th percentile of lengths, not 1000
+    assert enc.transform(seqs[-1:])[0].shape[0] == 500   # the long one takes more steps, nothing dropped
+
+
+def test_augment_keeps_a_window_and_jitters():
+    from rnnkit.tasks.series_input import augment
+
+    x = [np.arange(40, dtype=np.float32).reshape(20, 2), np.ones((5, 2), dtype=np.float32)]
+    rng = np.random.default_rng(0)
+    lengths = set()
+    for _ in range(50):
+        w = augment(x, rng, min_window=0.5, jitter=0.0)
+        assert 10 <= len(w[0]) <= 20 and 3 <= len(w[1]) <= 5 and w[0].dtype == np.float32
+        start = int(w[0][0, 0]) // 2                    # a run of consecutive steps of the input
+        np.testing.assert_array_equal(w[0], x[0][start:start + len(w[0])])
+        lengths.add(len(w[0]))
+    assert len(lengths) > 3
+    noisy = augment(x, rng, min_window=1.0, jitter=0.1)[0]
+    assert noisy.shape == (20, 2) and 0.05 < np.std(noisy - x[0]) < 0.2
+    np.testing.assert_array_equal(x[1], 1.0)            # the inputs are untouched
 
 
 def test_lm_size_grows_with_time_and_dropout_with_passes():

@@ -41,7 +41,7 @@ def runs(tmp_path_factory):
     files = {"text": d / "cats.txt", "train": d / "train.tsv", "test": d / "test.tsv", "csv": d / "sales.csv",
              "pairs": d / "pairs.tsv", "inputs": d / "inputs.txt"}
     files["text"].write_text(TEXT, encoding="utf-8")
-    write_tsv(files["train"], 24, 0)
+    write_tsv(files["train"], 270, 0)        # a validation part of 40 series: the best weights are chosen
     write_tsv(files["test"], 10, 1)
     t = np.arange(240)
     y = 10 + np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(0).standard_normal(240)
@@ -267,7 +267,7 @@ def test_a_replacement_cut_short_between_its_two_moves_is_finished_by_the_reader
 
     X = [np.sin(np.arange(12) / (2 + i % 2)) for i in range(16)]
     y = [i % 2 for i in range(16)]
-    clf = SequenceClassifier(hidden_size=4, batch_size=8).fit(X, y, val_fraction=0, epochs=1)
+    clf = SequenceClassifier(hidden_size=4, batch_size=8, ensemble=1).fit(X, y, val_fraction=0, epochs=1)
     run = tmp_path / "run"
     clf.save(run)
     assert sorted(os.listdir(run)) == ["config.json", "model.npz"]          # no .pending left behind

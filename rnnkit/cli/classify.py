@@ -14,7 +14,7 @@ FIT = TASK + ".fit"
 
 def register(sub) -> None:
     p = add_command(sub, "classify", "train a sequence classifier on labelled series, text or audio",
-                    "Train a many-to-one classifier (recurrent layer, attention/mean/last pooling, softmax).\n"
+                    "Train a many-to-one classifier (recurrent layer, mean+max/attention/mean/last pooling, softmax).\n"
                     "TRAIN (and --test) is one of (--input auto tells them apart):\n"
                     "  text    lines 'label<TAB>text' (intents, reviews, DNA/protein sequences); tokens are\n"
                     "          characters or words (--tokens), unseen ones go to an unknown bucket\n"
@@ -44,12 +44,14 @@ def register(sub) -> None:
     add_model_options(p, TASK)
     task_option(p, "--bidirectional", "bidirectional", TASK, action=argparse.BooleanOptionalAction,
                 help="read the series in both directions")
-    task_option(p, "--pooling", "pooling", TASK, choices=("attention", "mean", "last"),
-                help="how the states over time become one vector")
+    task_option(p, "--pooling", "pooling", TASK, choices=("auto", "meanmax", "attention", "mean", "last"),
+                help="how the states over time become one vector (auto: meanmax for series, attention "
+                     "for text and audio)")
     p.add_argument("--balanced", action="store_true", help="weight classes inversely to their frequency "
                                                            "(default: the square root of that weight)")
     task_option(p, "--ensemble", "ensemble", TASK, type=positive_int,
-                help="train N networks from successive seeds and average their probabilities")
+                help="train N networks from successive seeds and average their probabilities (default: 3 for "
+                     "fewer than 1000 series, else 1)")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")

@@ -9,12 +9,16 @@ are pooled into one vector p per sequence, then a Linear head scores it:
     pooling="mean"       p = (1/len) Σ_{t ≤ len} h_t
     pooling="attention"  p = Σ_t a_t h_t,  a = softmax_{t ≤ len}(v · tanh(W h_t + b))
                          (see rnnkit.models.attention for the backward)
+    pooling="meanmax"    p = [(1/len) Σ_{t ≤ len} h_t ; max_{t ≤ len} h_t]   (2D numbers;
+                         the max per unit finds a pattern wherever it occurs)
     z = W_hy dropout(p) + b_y,   L = (1/N) Σ_b ℓ(z_b, y_b)
     (SequenceClassifier with class_weights w: L = Σ_b w_{y_b} ℓ_b / Σ_b w_{y_b})
 
 Backward of the pooling (dp = ∂L/∂p):
     last       dh_{len, b} = dp_b (forward half),  dh_{1, b} = dp_b (reverse half), 0 elsewhere
     mean       dh_{t, b} = m_{t, b} dp_b / len_b
+    meanmax    the mean half as mean; the max half goes to the step that held each unit's
+               maximum: dh_{t*_{b,d}, b, d} += dp_{b, D + d},  t*_{b,d} = argmax_{t ≤ len} h_{t,b,d}
     attention  AdditiveAttention.backward
 
 One-to-one: the same recurrent layer over a single step (T = 1), a feed-forward
@@ -33,7 +37,7 @@ from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at,
                                 copy_state, eval_mode, get_key, model_dtype, parse_cell, register_model,
                                 state_after, time_mask)
 
-POOLINGS = ("last", "mean", "attention")
+POOLINGS = ("last", "mean", "attention", "meanmax")
 
 
 class _ManyToOne(Model):
@@ -60,6 +64,7 @@ class _ManyToOne(Model):
                                              seed=seeds[1], init=init, forget_bias=forget_bias))
         D = (2 if self.bidirectional else 1) * self.hidden_size
         self.attention = None
+        P = 2 * D if self.pooling == "meanmax" else D
         if self.pooling == "attention":
             A = check_positive_int(D if attention_size is None else attention_size, "attention_size", where)
             self.attention = self.add("attention", AdditiveAttention(D, A, self.dtype, seeds[2]))
@@ -68,7 +73,7 @@ class _ManyToOne(Model):
         self.drop = self.add("drop", Dropout(self.dropout, seed=seeds[3]))
         self.out = OutputHead(where, num_classes, output_size, loss, huber_delta, quantiles,
                               class_weights=class_weights)
-        self.head = self.add("head", Linear(D, self.out.size, dtype=self.dtype, seed=seeds[4]))
+        self.head = self.add("head", Linear(P, self.out.size, dtype=self.dtype, seed=seeds[4]))
 
     # -- the pooled forward --------------------------------------------------------------
     def _encode(self, x, lengths, state, carry_at, where):
@@ -83,23 +88,27 @@ class _ManyToOne(Model):
         h, h_n = self.rnn.forward(e, h0, lengths)                     # (T, B, D)
         last = (np.full(B, T - 1) if lengths is None else lengths - 1)
         H = self.hidden_size
-        weights = None
+        extra = None          # the attention weights, or the argmax steps of meanmax
         if self.pooling == "last":
             pooled = h[last, np.arange(B)]                             # (B, D)
             if self.bidirectional:
                 pooled = np.concatenate([pooled[:, :H], h[0, :, H:]], axis=1)
-        elif self.pooling == "mean":
+        elif self.pooling in ("mean", "meanmax"):
             mask = time_mask(T, B, lengths, None, where)
             n = np.full(B, T) if lengths is None else lengths
             hm = h if mask is None else h * mask[:, :, None]
             pooled = hm.sum(axis=0) / n[:, None].astype(self.dtype)
+            if self.pooling == "meanmax":
+                hx = h if mask is None else np.where(mask[:, :, None], h, -np.inf)
+                extra = np.argmax(hx, axis=0)                              # (B, D): t* of each unit
+                pooled = np.concatenate([pooled, np.take_along_axis(h, extra[None], axis=0)[0]], axis=1)
         else:
-            pooled, weights = self.attention.forward(h, time_mask(T, B, lengths, None, where))
+            pooled, extra = self.attention.forward(h, time_mask(T, B, lengths, None, where))
         if self.bidirectional:
             new_state = None
         else:
             new_state = carried if k is not None else copy_state(h_n)
-        return pooled, new_state, (h.shape, last, lengths, weights)
+        return pooled, new_state, (h.shape, last, lengths, extra)
 
     def _pool_backward(self, dpooled, cache):
         shape, last, lengths, _ = cache
@@ -110,11 +119,15 @@ class _ManyToOne(Model):
             dh[last, np.arange(B), :H] = dpooled[:, :H]
             if self.bidirectional:
                 dh[0, :, H:] += dpooled[:, H:]
-        elif self.pooling == "mean":
+        elif self.pooling in ("mean", "meanmax"):
+            D = shape[2]
             n = np.full(B, T) if lengths is None else lengths
-            dh = np.broadcast_to(dpooled / n[:, None].astype(self.dtype), shape).copy()
+            dh = np.broadcast_to(dpooled[:, :D] / n[:, None].astype(self.dtype), shape).copy()
             if lengths is not None:
                 dh *= (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+            if self.pooling == "meanmax":
+                argmax = cache[3]                                               # (B, D)
+                dh[argmax, np.arange(B)[:, None], np.arange(D)[None, :]] += dpooled[:, D:]
         else:
             dh = self.attention.backward(dpooled)
         return dh

@@ -8,16 +8,21 @@ steps only (padding never touches the state), pooled into one vector
     "last"       p = h_{len}             (the state after the sequence's own last step)
     "mean"       p = (1/len) Σ_{t ≤ len} h_t
     "attention"  p = Σ_t a_t h_t,   a = softmax_t(v · tanh(W h_t + b))
+    "meanmax"    p = [(1/len) Σ_{t ≤ len} h_t ; max_{t ≤ len} h_t]   (the default for series)
 
 and a softmax over the K classes, p(k | x) = softmax(W_hy p + b_y)_k.
 
 Numeric inputs are standardised per series, keep each series' level and spread as two
-constant channels, and long series are read several values per step
-(:mod:`rnnkit.tasks.series_input`). Training follows the budget policy of
+constant channels, come with their first difference, and long series are read several
+values per step (:mod:`rnnkit.tasks.series_input`); training shows random windows of
+each series with a little jitter, and a numeric set too small for a validation part of
+40 series trains whole, for the planned budget. Training follows the budget policy of
 :mod:`rnnkit.tasks.policy` (steps, not epochs; warm-up and cosine decay; validation and
 patience in steps), then a fresh network is refitted on training + validation data for
 the selected number of steps. ``ensemble=N`` averages the class probabilities of N
-networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run).
+networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run); by
+default N = 3 for numeric series when there are fewer than 1000 of them (a small set
+gives networks that vary from seed to seed, and their average varies less), else 1.
 Strings are split into tokens (:mod:`rnnkit.data.tokens`: characters or words, with
 an unknown bucket, so prediction never fails on new text). Audio features come
 normalised per utterance from :mod:`rnnkit.data.audio`.
@@ -52,16 +57,18 @@ from rnnkit.models.sequence import POOLINGS
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.metrics import classification_report, jsonable_report
-from rnnkit.tasks.policy import fit_with_budget
+from rnnkit.tasks.policy import MIN_VAL_ITEMS, fit_with_budget
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
 from rnnkit.tasks.classify_inputs import numeric_sequences, sequence_kind
-from rnnkit.tasks.series_input import SeriesInput
+from rnnkit.tasks.series_input import SeriesInput, augment
 from rnnkit.train.callbacks import check_callbacks
 
 __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
+#: numeric training sets smaller than this get an ensemble of 3 networks by default
+SMALL_SET = 1000
 
 
 class SequenceClassifier:
@@ -71,8 +78,10 @@ class SequenceClassifier:
         cell, hidden_size, num_layers, bidirectional, dropout: the recurrent network
             ("lstm", "gru", "rnn", "rnn-relu"; default a 1-layer bidirectional GRU of 64
             units: the whole series is known, so it is read both ways).
-        pooling: "attention" (default: finds evidence anywhere in a long sequence, which
-            the last state alone often fails to carry), "mean" or "last".
+        pooling: "auto" (default: "meanmax" for numeric series — the mean and the maximum
+            of every unit over time, which find a pattern wherever it occurs and do not
+            lean on one state — and "attention" for tokens and audio), "meanmax",
+            "attention", "mean" or "last".
         embedding_dim: the token embedding for string inputs (None: 16 for characters,
             64 for words).
         tokens: "auto", "char" or "word" (string inputs).
@@ -82,7 +91,8 @@ class SequenceClassifier:
             tokens); None takes the training strings' tokens.
         class_weight: "auto" (default), None, "balanced" or a dict label -> positive weight.
         scale: standardise numeric inputs per series and fold long ones (default True).
-        ensemble: networks trained from successive seeds whose probabilities are averaged.
+        ensemble: networks trained from successive seeds whose probabilities are averaged
+            (None: 3 for fewer than 1000 numeric series, else 1; ``ensemble_`` after fit).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -93,17 +103,17 @@ class SequenceClassifier:
     """
 
     def __init__(self, cell: str = "gru", hidden_size: int = 64, num_layers: int = 1,
-                 bidirectional: bool = True, pooling: str = "attention", attention_size: int | None = None,
+                 bidirectional: bool = True, pooling: str = "auto", attention_size: int | None = None,
                  embedding_dim: int | None = None, dropout: float = 0.0, alphabet: str | None = None,
                  tokens: str = "auto", min_count: int | None = None,
-                 class_weight="auto", scale: bool = True, batch_size: int = 32, dtype: str = "float32",
-                 seed: int = 0, ensemble: int = 1):
+                 class_weight="auto", scale: bool = True, series_augment: bool = True, batch_size: int = 32,
+                 dtype: str = "float32", seed: int = 0, ensemble: int | None = None):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
-        self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
+        self.pooling = check_choice(pooling, "pooling", ("auto",) + POOLINGS, where)
         self.attention_size = None if attention_size is None else check_positive_int(attention_size,
                                                                                      "attention_size", where)
         self.embedding_dim = None if embedding_dim is None else check_positive_int(embedding_dim, "embedding_dim",
@@ -121,10 +131,11 @@ class SequenceClassifier:
                              f"got {class_weight!r}")
         self.class_weight = class_weight
         self.scale = check_flag(scale, "scale", where)
+        self.series_augment = check_flag(series_augment, "series_augment", where)
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
-        self.ensemble = check_positive_int(ensemble, "ensemble", where)
+        self.ensemble = None if ensemble is None else check_positive_int(ensemble, "ensemble", where)
         self.model_ = None
         self.members_ = []
         self.history_ = self.files_ = None
@@ -141,6 +152,7 @@ class SequenceClassifier:
                 "attention_size": self.attention_size, "embedding_dim": self.embedding_dim,
                 "dropout": self.dropout, "alphabet": self.alphabet, "tokens": self.tokens,
                 "min_count": self.min_count, "class_weight": cw, "scale": self.scale,
+                "series_augment": self.series_augment,
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble}
 
     def __repr__(self) -> str:
@@ -201,7 +213,8 @@ class SequenceClassifier:
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, X, y, *, X_val=None, y_val=None, X_test=None, y_test=None, val_fraction: float = 0.15,
             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
-            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
+            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, weight_decay: float = 0.0,
+            patience: int | None = None,
             refit: bool = True, out_dir=None, quiet: bool = True, callbacks=None) -> "SequenceClassifier":
         """Train on sequences ``X`` with labels ``y``; returns self.
 
@@ -210,7 +223,10 @@ class SequenceClassifier:
                 list of strings.
             y: n labels (strings, integers, …).
             X_val, y_val: a validation set; otherwise ``val_fraction`` of the training
-                sequences, stratified by class, is held out (0: no validation).
+                sequences, stratified by class, is held out (0: no validation). For
+                numeric series a part of fewer than 40 sequences is too small to choose a
+                step count with, so then none is held out: every series trains (in
+                random variants) for the planned budget.
             X_test, y_test: a test set scored at the end (``test_evaluation_``; in the run
                 directory, the report and ``predictions.csv``).
             time_limit: seconds for the whole fit (every ensemble member, selection and
@@ -283,6 +299,8 @@ class SequenceClassifier:
             val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
         elif val_fraction > 0:
             val_mask = stratified_split(ids, K, val_fraction, self.seed)
+            if self._series and val_mask.sum() < MIN_VAL_ITEMS:
+                val_mask[:] = False         # too few to choose a step count with: every series trains
             tr_idx = np.flatnonzero(~val_mask)
             val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
             val_ids = ids[val_mask]
@@ -294,12 +312,15 @@ class SequenceClassifier:
 
         bs = self.batch_size
 
+        vary = self.series_augment and isinstance(self.scaler_, SeriesInput)
+
         def batches_of(encs, labels):
             def train_batches(epoch, rng):
                 from rnnkit.data.sequences import minibatches
 
+                shown = augment(encs, rng) if vary else encs       # a new random window of each series
                 return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
-                        for b in minibatches(encs, labels, batch_size=bs, seed=rng)]
+                        for b in minibatches(shown, labels, batch_size=bs, seed=rng)]
             return train_batches
 
         all_enc = train_enc + list(val_enc) if X_val is None else train_enc
@@ -309,19 +330,21 @@ class SequenceClassifier:
         self.val_evaluation_ = self.test_evaluation_ = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         self.members_ = []
+        self.ensemble_ = self.ensemble or (3 if self._series and n < SMALL_SET else 1)
         n_test = 0 if X_test is None else len(X_test)
         figures = 1 + (len(val_enc) > 0) + (n_test > 0)
 
         def reserve(step_s):        # the evaluations and the report after training
-            return after_training(step_s, bs, len(val_enc) + self.ensemble * n_test, figures)
+            return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
         selected = None
-        for i in range(self.ensemble):
+        for i in range(self.ensemble_):
             fitted = fit_with_budget(
                 lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
-                len(train_enc), bs, probe, time_limit=deadline, reserve=reserve, share=1 / (self.ensemble - i),
+                len(train_enc), bs, probe, time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i),
                 max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed + i, quiet=quiet, optimizer=optimizer,
-                clip=clip, patience=patience, refit_batches=batches_of(all_enc, all_ids) if refit else None,
+                clip=clip, weight_decay=weight_decay, patience=patience,
+                refit_batches=batches_of(all_enc, all_ids) if refit else None,
                 refit_items=len(all_enc), n_val=len(val_enc), steps_cap=3000,
                 out_dir=None if i else train_dir(out_dir),
                 callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, where=where)
@@ -378,9 +401,22 @@ class SequenceClassifier:
             return fit_audio(self, X, y, augment, test, fit_kwargs)
         return self.fit(X, y, X_test=test[0], y_test=test[1], **fit_kwargs)
 
+    @property
+    def pooling_(self) -> str:
+        """The pooling the network uses ("auto" resolved by the kind of input)."""
+        if self.pooling != "auto":
+            return self.pooling
+        return "meanmax" if self._series else "attention"
+
+    @property
+    def _series(self) -> bool:
+        """Numeric series (not audio features): what per-series inputs and the defaults for them apply to."""
+        return getattr(self, "kind_", None) == "numeric" and getattr(self, "input_", None) != "audio"
+
     def _build_model(self, K: int, seed: int | None = None):
+        pooling = self.pooling_
         kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                  pooling=self.pooling, attention_size=self.attention_size if self.pooling == "attention" else None,
+                  pooling=pooling, attention_size=self.attention_size if pooling == "attention" else None,
                   bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
                   seed=self.seed if seed is None else seed)
         if self.kind_ == "strings":
@@ -518,6 +554,8 @@ class SequenceClassifier:
         state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
                  "n_features": self.n_features_, "missing": self.missing_,
                  "tokenizer": None if self.vocab_ is None else self.vocab_.to_dict(),
+                 # the networks saved so far (during training: the first alone, so the run loads)
+                 "ensemble": 1 + len(self.members_),
                  "input": getattr(self, "input_", None), "audio": getattr(self, "audio_", None),
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
@@ -527,10 +565,7 @@ class SequenceClassifier:
     def load(cls, directory) -> "SequenceClassifier":
         """Read a classifier written by :meth:`save` or ``fit(out_dir=...)``; a directory of
         another task is a CheckpointError ("… was written by task 'lm', not 'classify'")."""
-        from rnnkit.data.sequences import LabelEncoder
-        from rnnkit.data.series import scaler_from_dict
-        from rnnkit.data.text import CharVocab
-        from rnnkit.data.tokens import Tokenizer
+        from rnnkit.tasks.classify_run import restore_fitted_state
 
         directory = os.fspath(directory)
         ckpt = load_task(directory, TASK, "SequenceClassifier")
@@ -541,30 +576,19 @@ class SequenceClassifier:
                 params["class_weight"] = {k: v for k, v in cw["pairs"]}
             clf = cls(**params)
             s = ckpt.meta["state"]
-            clf.kind_ = s["kind"]
-            clf.encoder_ = LabelEncoder.from_dict(s["classes"])
-            clf.alphabet_ = s["alphabet"]
-            if s.get("tokenizer") is not None:
-                clf.vocab_ = Tokenizer.from_dict(s["tokenizer"])
-            else:   # runs saved before the unknown bucket: ids are alphabet positions
-                clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
-            clf.n_features_ = s["n_features"]
-            clf.input_, clf.audio_ = s.get("input") or "series", s.get("audio")
-            sc = s["scaler"]
-            clf.scaler_ = (None if sc is None else SeriesInput.from_dict(sc) if sc.get("kind") == "series_input"
-                           else scaler_from_dict(sc))
-            clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
-            clf.missing_ = s.get("missing", "trim")
+            restore_fitted_state(clf, s)
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid classifier: {exc}") from exc
         clf.model_ = restore_model(directory, ckpt, model, clf._build_model(clf.encoder_.num_classes).config(),
                                    "does not match the classifier's parameters, classes and inputs")
         clf.members_ = []
-        for i in range(1, clf.ensemble):
+        clf.ensemble_ = s.get("ensemble") or clf.ensemble or 1
+        for i in range(1, clf.ensemble_):
             sub = os.path.join(directory, ENSEMBLE_DIR, str(i))
             member = rkio.load_checkpoint(sub)
-            clf.members_.append(restore_model(sub, member, build(member.config), clf.model_.config(),
+            clf.members_.append(restore_model(sub, member, build(member.config),
+                                              clf._build_model(clf.encoder_.num_classes, clf.seed + i).config(),
                                               "does not match the ensemble's first network"))
         clf.val_evaluation_ = clf.test_evaluation_ = None
         clf.history_ = clf.files_ = None

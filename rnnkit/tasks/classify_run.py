@@ -10,7 +10,8 @@ from rnnkit.deadline import Deadline, after_training, chunks_in_time, partial_no
 from rnnkit.tasks.metrics import classification_report, jsonable_report
 from rnnkit.tasks.run import METRICS_JSON, write_csv, write_json
 
-__all__ = ["plot_confusion", "write_classify_run", "prediction_table", "score_in_time", "score_after_fit"]
+__all__ = ["plot_confusion", "write_classify_run", "prediction_table", "score_in_time", "score_after_fit",
+           "restore_fitted_state"]
 
 
 def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None):
@@ -133,7 +134,7 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
     data = [["input", clf.kind_ if clf.kind_ == "strings" else
              f"audio, {audio['features']} ({clf.n_features_} per frame)" if audio else
              f"numeric, {clf.n_features_} feature(s)"],
-            ["classes", len(clf.classes_)], ["pooling", clf.pooling],
+            ["classes", len(clf.classes_)], ["pooling", clf.pooling_],
             ["class weights", "none" if clf.class_weights_ is None else
              ", ".join(f"{c}: {w:.3g}" for c, w in zip(clf.classes_, clf.class_weights_))]]
     if clf.kind_ == "strings":
@@ -159,3 +160,28 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
     write_run_report(out_dir, "rnnkit sequence classifier", sections,
                      config={"task": "classify", "params": clf.get_params(), "model": clf.model_.config()},
                      deadline=deadline, notes=notes)
+
+
+def restore_fitted_state(clf, s: dict) -> None:
+    """Set the fitted state of ``clf`` from config.json's ``meta["state"]`` (what
+    ``SequenceClassifier._meta`` wrote); KeyError/TypeError/ValueError when it is malformed."""
+    from rnnkit.data.sequences import LabelEncoder
+    from rnnkit.data.series import scaler_from_dict
+    from rnnkit.data.text import CharVocab
+    from rnnkit.data.tokens import Tokenizer
+    from rnnkit.tasks.series_input import SeriesInput
+
+    clf.kind_ = s["kind"]
+    clf.encoder_ = LabelEncoder.from_dict(s["classes"])
+    clf.alphabet_ = s["alphabet"]
+    if s.get("tokenizer") is not None:
+        clf.vocab_ = Tokenizer.from_dict(s["tokenizer"])
+    else:   # runs saved before the unknown bucket: ids are alphabet positions
+        clf.vocab_ = None if s["alphabet"] is None else CharVocab(s["alphabet"])
+    clf.n_features_ = s["n_features"]
+    clf.input_, clf.audio_ = s.get("input") or "series", s.get("audio")
+    sc = s["scaler"]
+    clf.scaler_ = (None if sc is None else SeriesInput.from_dict(sc) if sc.get("kind") == "series_input"
+                   else scaler_from_dict(sc))
+    clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
+    clf.missing_ = s.get("missing", "trim")

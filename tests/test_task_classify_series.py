@@ -1,0 +1,98 @@
+"""The sequence classifier on numeric series: scale invariance, ensembles that average
+probabilities, small sets trained whole, the refit on training + validation, random
+training windows."""
+
+import numpy as np
+import pytest
+
+import rnnkit.tasks.classify as classify_module
+from rnnkit.losses import softmax
+from rnnkit.tasks.classify import SequenceClassifier
+
+
+def shapes(n, seed, T=24):
+    """A bump early (label "early") or late ("late") on noise, at random gains and offsets."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    t = np.arange(T)
+    for i in range(n):
+        late = i % 2
+        centre = (0.7 if late else 0.3) * T + rng.normal(0, 1)
+        s = np.exp(-0.5 * ((t - centre) / 2.0) ** 2) + 0.05 * rng.standard_normal(T)
+        X.append(rng.uniform(0.5, 20) * s + rng.uniform(-50, 50))
+        y.append("late" if late else "early")
+    return X, y
+
+
+def spy_on_budget(monkeypatch, **overrides):
+    """Record every fit_with_budget call's keyword arguments (and apply ``overrides``)."""
+    calls = []
+    original = classify_module.fit_with_budget
+
+    def spy(*args, **kwargs):
+        kwargs.update(overrides)
+        calls.append({"n_items": args[3], **kwargs})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(classify_module, "fit_with_budget", spy)
+    return calls
+
+
+def test_per_series_normalisation_makes_gain_and_offset_irrelevant_to_the_shape():
+    X, y = shapes(16, seed=0)
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y, max_steps=3)
+    a = clf._encode(X[:3], "t")
+    b = clf._encode([4.0 * x + 7.0 for x in X[:3]], "t")
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u[:, :-2], v[:, :-2], atol=1e-5)      # value and difference channels
+        assert not np.allclose(u[:, -2:], v[:, -2:])                       # the level channels differ
+
+
+def test_ensemble_averages_the_members_probabilities(tmp_path):
+    X, y = shapes(16, seed=0)
+    clf = SequenceClassifier(hidden_size=4, ensemble=3, seed=5).fit(X, y, max_steps=4, out_dir=tmp_path)
+    assert len(clf.members_) == 2
+    enc = clf._encode(X, "t")
+    from rnnkit.data.sequences import pad_sequences
+
+    x, lengths = pad_sequences(enc)
+    each = [softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64))
+            for m in [clf.model_] + clf.members_]
+    assert not np.allclose(each[0], each[1])                    # different seeds, different networks
+    np.testing.assert_allclose(clf.predict_proba(X), np.mean(each, axis=0), rtol=1e-6, atol=1e-9)
+    loaded = SequenceClassifier.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_a_small_set_trains_whole_and_a_larger_one_refits_on_train_and_validation(monkeypatch):
+    calls = spy_on_budget(monkeypatch, min_steps=6, steps_cap=12)
+    X, y = shapes(40, seed=1)
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)
+    # 15 % of 40 is 6 series: too few to choose a step count with, so all 40 train
+    assert calls[-1]["n_items"] == 40 and calls[-1]["n_val"] == 0 and clf.val_evaluation_ is None
+    X, y = shapes(300, seed=2)
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)
+    call = calls[-1]
+    assert call["n_val"] == 44 and call["n_items"] == 256 and call["refit_items"] == 300
+    seen = [b["y"] for b in call["refit_batches"](0, np.random.default_rng(0))]
+    assert sum(len(v) for v in seen) == 300                     # the refit's epoch holds every series
+    assert clf.refit_steps_ is not None and clf.val_evaluation_ is not None
+
+
+@pytest.mark.parametrize("series_augment", [True, False])
+def test_series_augment_switches_the_random_windows(monkeypatch, series_augment):
+    seen = []
+    original = classify_module.fit_with_budget
+
+    def spy(build, train_batches, *args, **kwargs):
+        seen.extend(b["lengths"] for b in train_batches(0, np.random.default_rng(0)))
+        return original(build, train_batches, *args, **kwargs)
+
+    monkeypatch.setattr(classify_module, "fit_with_budget", spy)
+    X, y = shapes(16, seed=3, T=40)
+    SequenceClassifier(hidden_size=4, series_augment=series_augment, seed=0).fit(X, y, max_steps=2)
+    lengths = np.concatenate(seen)
+    if series_augment:
+        assert lengths.min() >= 24 and lengths.max() <= 40 and len(set(lengths.tolist())) > 2
+    else:
+        assert set(lengths.tolist()) == {40}
