@@ -11,6 +11,7 @@ times instead of 3.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -39,6 +40,14 @@ def _env():
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("RNNKIT_DEBUG", None)
     return env
+
+
+def _has_trained_model(run) -> bool:
+    """Whether run/config.json is there and records trained weights (step > 0)."""
+    try:
+        return json.loads((run / "config.json").read_text())["meta"]["training"]["step"] > 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _beats_initial(run, text: str) -> int:
@@ -87,8 +96,7 @@ def test_kill_9_leaves_a_loadable_directory_and_resume_is_exact(tmp_path):
             # the last kill lands after the first model was written (on a loaded machine the
             # earlier ones may all have hit the start-up), then at a random moment after it
             deadline = time.perf_counter() + 300
-            while (proc.poll() is None and not (run / "config.json").exists()
-                   and time.perf_counter() < deadline):
+            while proc.poll() is None and not _has_trained_model(run) and time.perf_counter() < deadline:
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.2))
         if proc.poll() is not None:          # finished before the kill: start over from scratch
@@ -105,9 +113,11 @@ def test_kill_9_leaves_a_loadable_directory_and_resume_is_exact(tmp_path):
         for d in (run / "train", run / "train" / "best", run):
             if rkio.is_checkpoint(d):
                 rkio.load_checkpoint(d)
-        if (run / "config.json").exists():
+        if _has_trained_model(run):
             assert main(["generate", str(run), "--length", "5", "--seed", "0"]) == 0
             trained += _beats_initial(run, sample)
+        elif (run / "config.json").exists():         # killed before the first trained weights
+            assert main(["generate", str(run), "--length", "5"]) == 1
     assert trained >= 1 or kills < 2, "no kill left a directory with a model"
     # resume to the end: bit-identical to the run that was never killed
     while True:

@@ -252,7 +252,8 @@ def test_without_validation_every_checkpoint_updates_the_model(tmp_path):
     spy = Steps()
     SequenceClassifier(hidden_size=4, batch_size=8).fit(X, y, val_fraction=0, epochs=3, out_dir=tmp_path / "run",
                                                         callbacks=[spy])
-    assert [s for s, _ in spy.seen] == [2, 4, 6, 6]          # each epoch's end, and the end
+    steps = [s for s, _ in spy.seen]     # the first epoch's end, later ones as time allows, the end
+    assert steps[0] == 2 and steps[-1] == 6 and set(steps) <= {2, 4, 6} and steps == sorted(steps)
     assert all(step == saved for step, saved in spy.seen)     # config.json + model.npz of that step
 
 

@@ -568,10 +568,26 @@ class Recorder(rk.train.Callback):
         return [arg for k, arg in self.calls if k == kind]
 
 
+def test_epoch_end_checkpoints_keep_to_their_share_of_the_time(tmp_path):
+    # a share no checkpoint can keep to: the first epoch end writes one, the others skip, the end
+    # writes the last; the best weights are saved at every improvement all the same
+    rec = Recorder()
+    trainer = Trainer(Regressor(), quiet(epochs=6, checkpoint_share=1e-12), tmp_path, callbacks=[rec])
+    hist = trainer.fit(reg_batches(n=2), reg_batches(n=2, seed=1))
+    resume = [c["step"] for c in rec.of("checkpoint") if c["kind"] == "resume"]
+    assert resume == [2, 12] and len(rec.of("epoch_end")) == 6
+    assert [c["step"] for c in rec.of("checkpoint") if c["kind"] == "best"] == \
+        [e["step"] for e in rec.of("eval") if e["improved"]]
+    assert rkio.load_checkpoint(tmp_path).meta["step"] == hist.step == 12
+    with pytest.raises(ValueError, match="checkpoint_share must be > 0"):
+        TrainConfig(checkpoint_share=0.0)
+
+
 def test_callbacks_see_steps_evaluations_checkpoints_and_the_end(tmp_path):
     rec = Recorder()
     batches = reg_batches(n=4)
-    trainer = Trainer(Regressor(), quiet(epochs=2, val_every=3, log_every=2), tmp_path, callbacks=[rec])
+    trainer = Trainer(Regressor(), quiet(epochs=2, val_every=3, log_every=2, checkpoint_share=None), tmp_path,
+                      callbacks=[rec])
     hist = trainer.fit(batches, reg_batches(n=2, seed=1))
     assert rec.calls[0] == ("start", 0) and rec.calls[-1] == ("end", hist)
     steps = rec.of("step")

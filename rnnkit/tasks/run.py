@@ -18,8 +18,10 @@ needs them on disk from the start (the language model's vocabulary, for
 weights at every improvement of the validation loss and at the first checkpoint,
 so ``predict``, ``evaluate`` and ``generate`` work on the directory while it is
 training and after a crash or ``kill -9``; when training ends the task writes
-its final model with ``"finished": true``. Every file is written atomically (a
-temporary file, then a rename).
+its final model with ``"finished": true``. Until the first trained weights are written
+(``"step": 0``, not finished) :func:`load_run` refuses the directory rather than hand
+out the initial weights. Every file is written atomically (a temporary file, then a
+rename).
 
 :func:`load_run` reads any run directory with the class of the task that wrote it.
 """
@@ -268,6 +270,7 @@ def load_run(directory, quantize: str | None = None):
                               f"classify or seq2seq")
     recover_model(directory)
     task = saved_task(directory)
+    _check_trained(directory)
     if task not in JOBS:
         raise CheckpointError(f"{directory}: config.json names no task this rnnkit knows (task {task!r}; "
                               f"expected one of {', '.join(JOBS)})")
@@ -277,6 +280,21 @@ def load_run(directory, quantize: str | None = None):
         raise RnnkitError(f"{directory}: quantize applies to language models (train-lm); this run is a "
                           f"{task} model")
     return job_class(task).load(directory, quantize=quantize)
+
+
+def _check_trained(directory) -> None:
+    """A CheckpointError for a run that has started but saved no trained weights yet (the
+    model a task writes before training, for ``--resume``, holds the initial weights)."""
+    from rnnkit.io import load_json
+
+    try:
+        training = load_json(os.path.join(directory, "config.json")).get("meta", {}).get("training")
+    except (CheckpointError, AttributeError):
+        return                                  # the task's own load names what is wrong
+    if isinstance(training, dict) and training.get("step") == 0 and training.get("finished") is False:
+        raise CheckpointError(f"{directory}: training has started but has saved no trained weights yet (they "
+                              f"are written at the first validation improvement or checkpoint); wait for "
+                              f"them, or continue the run with --resume")
 
 
 def a_cell(cell: str) -> str:

@@ -64,6 +64,10 @@ class TrainConfig:
         log_every: steps per log line / metrics record.
         checkpoint_every: also checkpoint every this many steps (None: at epoch ends
             and at the end only). Needs the Trainer's out_dir.
+        checkpoint_share: an epoch-end checkpoint is skipped while writing it would take
+            more than this share of the training time since the last one (tiny data:
+            hundreds of epochs a minute, each checkpoint an fsync). None: every epoch end.
+            The best weights (``model.npz``) are saved at every improvement regardless.
     """
 
     epochs: int = 10
@@ -90,6 +94,7 @@ class TrainConfig:
     quiet: bool = False
     log_every: int = 50
     checkpoint_every: int | None = None
+    checkpoint_share: float | None = 0.05
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))
@@ -107,11 +112,12 @@ class TrainConfig:
             at_least(name, 1)
         for name in ("warmup_steps", "seed"):
             at_least(name, 0)
-        for name in ("time_limit", "lr", "clip_norm", "clip_value"):
+        for name in ("time_limit", "lr", "clip_norm", "clip_value", "checkpoint_share"):
             at_least(name, 0.0, strict=True)
         for name in ("weight_decay", "min_delta"):
             at_least(name, 0.0)
-        for name in ("time_limit", "lr", "weight_decay", "clip_norm", "clip_value", "min_delta"):
+        for name in ("time_limit", "lr", "weight_decay", "clip_norm", "clip_value", "min_delta",
+                     "checkpoint_share"):
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"{where}: {name} must be finite, got {v}")

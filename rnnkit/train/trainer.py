@@ -147,6 +147,7 @@ class Trainer:
         self._printer = None
         self._fit_start = None
         self._started = False          # False until a fresh fit or a resume set things up
+        self._last_checkpoint = None   # (perf_counter when written, seconds it took)
 
     @property
     def best_params(self) -> dict | None:
@@ -266,9 +267,22 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         """Write the resumable checkpoint to out_dir (shielded from Ctrl-C), tell the callbacks."""
+        t0 = time.perf_counter()
         with DeferInterrupt():
             path = self.save()
+        self._last_checkpoint = (time.perf_counter(), time.perf_counter() - t0)
         self._emit("on_checkpoint", {"kind": "resume", "path": path, "step": self.step})
+
+    def _epoch_checkpoint_due(self) -> bool:
+        """Whether an epoch end writes a checkpoint: always with checkpoint_share None or before
+        the first one; else once the time since the last one is cost / share. Data parallel:
+        rank 0's clock decides for every rank (saving is collective)."""
+        share = self.config.checkpoint_share
+        if share is None or self._last_checkpoint is None:
+            return True
+        written, cost = self._last_checkpoint
+        due = (time.perf_counter() - written) * share >= cost
+        return bool(self.comm.broadcast(due)) if self._dp is not None else due
 
     def _last_steps_best(self, reason: str, val_source) -> bool:
         """Whether the weights a step or time limit stopped at beat the best evaluated ones.
@@ -433,7 +447,7 @@ class Trainer:
             self._carry = None
             self._epoch_finished = False
         self._sync_history()
-        if self.out_dir is not None:
+        if self.out_dir is not None and self._epoch_checkpoint_due():
             self._checkpoint()
         self._emit("on_epoch_end", {"epoch": self.epoch, "step": self.step})
 
