@@ -26,7 +26,7 @@ from rnnkit._checks import check_positive_int
 from rnnkit.errors import RnnkitError
 
 __all__ = ["INPUTS", "detect_input", "read_inputs", "audio_sequences", "fit_audio", "read_audio_inputs",
-           "sequence_kind", "numeric_sequences"]
+           "sequence_kind", "numeric_sequences", "batch_variation"]
 
 INPUTS = ("auto", "series", "text", "audio")
 
@@ -186,3 +186,20 @@ def numeric_sequences(X, where: str) -> list[np.ndarray]:
         if a.shape[1] != F:
             raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
     return out
+
+
+def batch_variation(clf):
+    """A function (x, lengths, rng) -> x that varies each training batch of ``clf`` anew
+    every epoch, or None: SpecAugment masks for audio features
+    (:func:`rnnkit.data.audio.spec_augment`), word dropout for word tokens
+    (:func:`rnnkit.data.tokens.token_dropout`)."""
+    if clf.input_ == "audio" and getattr(clf, "spec_augment_", True):
+        from rnnkit.data.audio import spec_augment
+
+        return spec_augment
+    p = getattr(clf, "token_dropout_", 0.1)
+    if clf.kind_ == "strings" and getattr(clf.vocab_, "kind", "char") == "word" and p > 0:
+        from rnnkit.data.tokens import token_dropout
+
+        return lambda x, lengths, rng: token_dropout(x, lengths, rng, p)
+    return None
