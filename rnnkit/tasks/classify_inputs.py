@@ -14,6 +14,11 @@ Audio clips become feature sequences (MFCC with deltas, or log-mel): the leading
 trailing silence is cut first (:func:`rnnkit.data.audio.trim_silence`), and training
 clips can be multiplied by random variants (:func:`rnnkit.data.audio.augment`: speed,
 gain, shift, noise), drawn after the validation clips are set aside.
+
+Training batches also vary anew every epoch (:func:`batch_variation`): audio features get
+SpecAugment masks (runs of frames and of channels set to the utterance mean), word
+tokens get word dropout (a token becomes the unknown id with probability 0.1) — cheap
+regularisers that matter most when a class has few examples.
 """
 
 from __future__ import annotations
