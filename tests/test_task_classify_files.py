@@ -79,3 +79,28 @@ def test_training_batches_vary_by_kind_of_input(tmp_path):
     series = SequenceClassifier(hidden_size=8, seed=0).fit([np.arange(5.0), -np.arange(5.0)] * 4, [0, 1] * 4,
                                                            max_steps=2)
     assert batch_variation(chars) is None and batch_variation(series) is None
+
+
+def test_audio_holds_out_validation_clips_only_when_there_are_enough():
+    """Under 40 validation clips nothing is held out (all clips train); from 40 on, a
+    stratified part validates."""
+    import numpy as np
+
+    from rnnkit.tasks.classify_inputs import fit_audio
+
+    rng = np.random.default_rng(0)
+    t = np.arange(400) / 8000.0
+
+    def clips(n):
+        return ([(np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(400), 8000) for f in (300, 900, 2000)
+                 for _ in range(n)], [k for k in "abc" for _ in range(n)])
+
+    for n, held in ((10, 0), (100, 45)):
+        X, y = clips(n)
+        clf = SequenceClassifier(hidden_size=4, seed=0)
+        clf.audio_ = {"features": "logmel"}
+        clf._files = ("audio", clf.audio_)          # what fit_files sets before fit_audio
+        fit_audio(clf, X, y, 0, (None, None), {"max_steps": 1})
+        assert (clf.val_evaluation_ is None) == (held == 0)
+        if held:
+            assert sum(clf.val_evaluation_["support"]) == held

@@ -109,7 +109,15 @@ def read_inputs(path, kind: str, missing: str = "trim"):
 
 def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
     """Set validation clips aside (stratified), multiply the training clips, fit ``clf``
-    (``test`` = (test paths, labels) or (None, None)); returns ``clf``."""
+    (``test`` = (test paths, labels) or (None, None)); returns ``clf``.
+
+    A validation part of fewer than :data:`rnnkit.tasks.policy.MIN_VAL_ITEMS` clips is
+    not held out: so few clips pick neither a step count nor the weights reliably (their
+    loss rises with confidence long before their accuracy falls), and every clip is worth
+    more in training. The network then trains for the planned budget.
+    """
+    from rnnkit.tasks.policy import MIN_VAL_ITEMS
+
     val_fraction = fit_kwargs.pop("val_fraction", 0.15)
     labels = list(labels)
     counts = {c: labels.count(c) for c in set(labels)}
@@ -123,6 +131,8 @@ def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
         take = min(max(int(round(val_fraction * len(members))), 1 if val_fraction > 0 else 0), len(members) - 1)
         if take > 0:
             val[rng.choice(members, size=take, replace=False)] = True
+    if val.sum() < MIN_VAL_ITEMS:
+        val[:] = False
     features = clf.audio_["features"]
     tr = np.flatnonzero(~val)
     X = audio_sequences([paths[i] for i in tr], features, augment, seed=clf.seed)

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from rnnkit.distributed import agree
 from rnnkit.errors import RnnkitError
 
-__all__ = ["Budget", "plan_budget", "time_step", "train_config", "PROBE_CALLS"]
+__all__ = ["Budget", "plan_budget", "time_step", "train_config", "PROBE_CALLS", "MIN_VAL_ITEMS"]
 
 #: forward/backward passes :func:`time_step` makes to time one step (one untimed, two timed)
 PROBE_CALLS = 3
+#: the fewest validation items that can pick a step count (fewer: no early stopping, no refit)
+MIN_VAL_ITEMS = 40
 
 
 @dataclass
@@ -140,7 +142,7 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
                     time_limit, max_steps: int | None, epochs: int | None, lr: float,
                     seed: int, quiet: bool, out_dir=None, optimizer: str = "adam", clip: float | None = 1.0,
                     patience: int | None = None, refit_batches=None, refit_items: int | None = None,
-                    n_val: int | None = None, min_val_items: int = 40, min_steps: int = 600,
+                    n_val: int | None = None, min_val_items: int = MIN_VAL_ITEMS, min_steps: int = 600,
                     steps_cap: int = 20000, callbacks=None, where: str = "fit", reserve=0.0, share: float = 1.0,
                     **config_extra) -> Fitted:
     """Train ``build()`` under the budget policy; with ``refit_batches`` (train + validation)
