@@ -137,3 +137,26 @@ def test_read_audio_folder(tmp_path):
     assert all(a.shape[1] == 40 for a in X)
     with pytest.raises(RnnkitError, match="no .wav files"):
         audio.read_audio_folder(tmp_path / "low")
+
+
+def test_spec_augment_masks_runs_inside_each_sequence_only():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3, 20)) + 5.0          # no zeros before masking
+    lengths = np.array([50, 30, 10])
+    x[30:, 1] = x[10:, 2] = 0.0                          # padding
+    before = x.copy()
+    out = audio.spec_augment(x, lengths, np.random.default_rng(1), time_width=0.2, feature_width=0.2)
+    np.testing.assert_array_equal(x, before)             # the input is not modified
+    assert out.shape == x.shape
+    masked = out == 0.0
+    for b, n in enumerate(lengths):
+        np.testing.assert_array_equal(out[n:, b], before[n:, b])         # padding as it was
+        m = masked[:n, b]
+        full_t = m.all(axis=1)                            # frames masked in every channel
+        full_f = m.all(axis=0)                            # channels masked in every frame
+        assert full_f.sum() <= 2 * 4 and full_t.sum() <= 2 * max(1, int(0.2 * n))
+        assert (m == (full_t[:, None] | full_f[None, :])).all()    # every zero is in a masked run
+        np.testing.assert_array_equal(out[:n, b][~m], before[:n, b][~m])
+    assert masked.any()
+    again = audio.spec_augment(x, lengths, np.random.default_rng(1), time_width=0.2, feature_width=0.2)
+    np.testing.assert_array_equal(out, again)           # reproducible from the generator

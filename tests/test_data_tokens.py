@@ -71,3 +71,19 @@ def test_case_kept_for_translation():
     again = Tokenizer.from_dict(tok.to_dict())
     assert again.lower is False and again.encode("Paris").tolist() == tok.encode("Paris").tolist()
     assert tokenize("Je VOIS", "word", lower=False) == ["Je", "VOIS"]
+
+
+def test_token_dropout_hides_valid_tokens_only():
+    from rnnkit.data.tokens import token_dropout
+
+    x = np.arange(1, 2001).reshape(200, 10) % 97 + 1     # no unknown ids
+    lengths = np.array([200, 150, 100, 50, 10, 200, 1, 2, 3, 4])
+    before = x.copy()
+    out = token_dropout(x, lengths, np.random.default_rng(0), p=0.2)
+    np.testing.assert_array_equal(x, before)
+    valid = np.arange(200)[:, None] < lengths[None, :]
+    np.testing.assert_array_equal(out[~valid], x[~valid])
+    dropped = (out == 0) & valid
+    assert 0.15 < dropped.sum() / valid.sum() < 0.25
+    np.testing.assert_array_equal(out[valid & ~dropped], x[valid & ~dropped])
+    np.testing.assert_array_equal(token_dropout(x, lengths, np.random.default_rng(0), p=0.0), x)

@@ -150,3 +150,23 @@ def test_seq2seq_validation_pairs_may_hold_characters_training_pairs_lack():
     s2s = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0)
     s2s.fit(src, tgt, val_fraction=0.5, max_steps=3)
     assert s2s.history_.step == 3 and s2s.val_scores_["n"] == 15        # '(' and ')' went to the unknown token
+
+
+def test_a_small_validation_part_does_not_stop_a_run_early():
+    """Under min_val_items the validation loss only picks the weights kept: the run goes
+    through its whole budget even when that loss rises from the start."""
+    from rnnkit.models import SequenceClassifier as Net
+    from rnnkit.tasks.policy import fit_with_budget
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 8, 2)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=0) > 0).astype(np.int64)
+    train = [{"x": x, "y": y}]
+    val = [{"x": x, "y": 1 - y}]                     # the better it fits, the worse it validates
+    runs = {}
+    for n_val in (5, 100):
+        runs[n_val] = fit_with_budget(lambda: Net(num_classes=2, input_size=2, hidden_size=8, seed=0), train, val,
+                                      8, 8, train[0], time_limit=None, max_steps=None, epochs=None, lr=0.05,
+                                      seed=0, quiet=True, n_val=n_val, min_steps=60, steps_cap=60).history
+    assert runs[100].stop_reason == "early_stopping" and runs[100].step < 60
+    assert runs[5].step == 60 and runs[5].stop_reason != "early_stopping"

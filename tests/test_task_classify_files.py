@@ -54,3 +54,53 @@ def test_activity_multichannel_csv(tmp_path):
     clf.fit_files(os.path.join(d, "train.csv"), os.path.join(d, "test.csv"), epochs=60)
     assert clf.n_features_ == 3 and sorted(clf.classes_) == ["rest", "run", "walk"]
     assert clf.test_evaluation_["accuracy"] >= 0.9
+
+
+def test_training_batches_vary_by_kind_of_input(tmp_path):
+    """Audio gets SpecAugment masks, word tokens word dropout; characters and series none."""
+    import numpy as np
+
+    from rnnkit.data.audio import spec_augment
+    from rnnkit.tasks.classify_inputs import batch_variation
+
+    d = write_example("speech", tmp_path / "speech")
+    clf = SequenceClassifier(hidden_size=8, seed=0)
+    clf.fit_files(os.path.join(d, "train"), augment=0, max_steps=2)
+    assert batch_variation(clf) is spec_augment
+    clf.spec_augment_ = False
+    assert batch_variation(clf) is None
+    words = SequenceClassifier(hidden_size=8, seed=0).fit(["play jazz now", "rain in oslo"] * 4, ["m", "w"] * 4,
+                                                          max_steps=2)
+    vary = batch_variation(words)
+    x = np.full((40, 5), 3)
+    out = vary(x, np.array([40, 40, 40, 40, 2]), np.random.default_rng(0))
+    assert 0 < (out[:, :4] == 0).mean() < 0.25 and (out[2:, 4] == 3).all()
+    chars = SequenceClassifier(hidden_size=8, seed=0).fit(["ACGT", "TTGA"] * 4, ["a", "b"] * 4, max_steps=2)
+    series = SequenceClassifier(hidden_size=8, seed=0).fit([np.arange(5.0), -np.arange(5.0)] * 4, [0, 1] * 4,
+                                                           max_steps=2)
+    assert batch_variation(chars) is None and batch_variation(series) is None
+
+
+def test_audio_holds_out_validation_clips_only_when_there_are_enough():
+    """Under 40 validation clips nothing is held out (all clips train); from 40 on, a
+    stratified part validates."""
+    import numpy as np
+
+    from rnnkit.tasks.classify_inputs import fit_audio
+
+    rng = np.random.default_rng(0)
+    t = np.arange(400) / 8000.0
+
+    def clips(n):
+        return ([(np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(400), 8000) for f in (300, 900, 2000)
+                 for _ in range(n)], [k for k in "abc" for _ in range(n)])
+
+    for n, held in ((10, 0), (100, 45)):
+        X, y = clips(n)
+        clf = SequenceClassifier(hidden_size=4, seed=0)
+        clf.audio_ = {"features": "logmel"}
+        clf._files = ("audio", clf.audio_)          # what fit_files sets before fit_audio
+        fit_audio(clf, X, y, 0, (None, None), {"max_steps": 1})
+        assert (clf.val_evaluation_ is None) == (held == 0)
+        if held:
+            assert sum(clf.val_evaluation_["support"]) == held

@@ -39,7 +39,7 @@ from rnnkit.errors import RnnkitError
 
 __all__ = ["FEATURES", "read_wav", "frame_signal", "power_spectrum", "hz_to_mel", "mel_to_hz",
            "mel_filterbank", "dct_matrix", "deltas", "normalize", "audio_features", "wav_features",
-           "read_audio_folder"]
+           "read_audio_folder", "trim_silence", "augment", "spec_augment"]
 
 FEATURES = ("mfcc", "logmel")
 _EPS = 1e-10
@@ -258,6 +258,34 @@ def augment(x, rate: int, rng) -> np.ndarray:
     power = float(np.mean(y * y)) or 1e-12
     snr = 10.0 ** (rng.uniform(25.0, 40.0) / 10.0)
     return y + rng.normal(0.0, np.sqrt(power / snr), size=len(y))
+
+
+def spec_augment(x, lengths, rng, time_masks: int = 2, time_width: float = 0.1, feature_masks: int = 2,
+                 feature_width: float = 0.15) -> np.ndarray:
+    """SpecAugment-style masking of a training batch of normalised features (Park et al. 2019):
+    per sequence, ``time_masks`` runs of up to ``time_width`` of its frames and
+    ``feature_masks`` runs of up to ``feature_width`` of the feature channels are set to 0
+    (the per-utterance mean). Padding stays as it is; ``x`` is not modified.
+
+    Shapes:
+        x (T, B, F), lengths (B,) int -> (T, B, F)
+    """
+    x = np.array(x, copy=True)
+    T, B, F = x.shape
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    for b in range(B):
+        n = int(lengths[b])
+        for _ in range(time_masks):
+            w = int(rng.integers(0, max(1, int(time_width * n)) + 1))
+            if 0 < w < n:
+                t0 = int(rng.integers(0, n - w + 1))
+                x[t0:t0 + w, b] = 0.0
+        for _ in range(feature_masks):
+            w = int(rng.integers(0, max(1, int(feature_width * F)) + 1))
+            if 0 < w < F:
+                f0 = int(rng.integers(0, F - w + 1))
+                x[:n, b, f0:f0 + w] = 0.0
+    return x
 
 
 def wav_features(path, features: str = "mfcc", **kwargs) -> np.ndarray:

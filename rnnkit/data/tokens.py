@@ -32,7 +32,7 @@ from rnnkit.data._util import read_file_text
 from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = ["TOKENS", "UNK", "Tokenizer", "choose_tokens", "detect_alphabet", "tokenize",
-           "read_labeled_text", "looks_like_labeled_text"]
+           "read_labeled_text", "looks_like_labeled_text", "token_dropout"]
 
 TOKENS = ("auto", "char", "word")
 UNK = "<unk>"
@@ -164,6 +164,21 @@ class Tokenizer:
             return cls(d.get("kind", "char"), d["vocab"], bool(d.get("lower", True)))
         except ValueError as exc:
             raise CheckpointError(f"Tokenizer.from_dict: {exc}") from exc
+
+
+def token_dropout(x, lengths, rng, p: float = 0.1) -> np.ndarray:
+    """Word dropout for training (Iyyer et al. 2015): each valid token id becomes the unknown
+    id 0 with probability ``p``, so the network learns not to lean on any one word and
+    the unknown bucket is trained in real contexts. ``x`` is not modified.
+
+    Shapes:
+        x int (T, B), lengths (B,) -> int (T, B)
+    """
+    x = np.asarray(x)
+    drop = rng.random(x.shape) < p
+    if lengths is not None:
+        drop &= np.arange(x.shape[0])[:, None] < np.asarray(lengths)[None, :]
+    return np.where(drop, 0, x)
 
 
 def _is_number(s: str) -> bool:

@@ -248,6 +248,7 @@ class SequenceClassifier:
         """
         from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
         from rnnkit.data.tokens import UNK, Tokenizer, choose_tokens
+        from rnnkit.tasks.classify_inputs import batch_variation
 
         where = "SequenceClassifier.fit"
         deadline = as_deadline(time_limit, where)
@@ -311,16 +312,16 @@ class SequenceClassifier:
         val_batches = self._eval_batches(val_enc, val_ids) if len(val_enc) else None
 
         bs = self.batch_size
-
-        vary = self.series_augment and isinstance(self.scaler_, SeriesInput)
+        vary = batch_variation(self)      # new SpecAugment masks (audio) or word dropout every epoch
+        windows = self.series_augment and isinstance(self.scaler_, SeriesInput)
 
         def batches_of(encs, labels):
             def train_batches(epoch, rng):
                 from rnnkit.data.sequences import minibatches
 
-                shown = augment(encs, rng) if vary else encs       # a new random window of each series
-                return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
-                        for b in minibatches(shown, labels, batch_size=bs, seed=rng)]
+                shown = augment(encs, rng) if windows else encs    # a new random window of each series
+                return [{"x": b["x"] if vary is None else vary(b["x"], b["lengths"], rng), "lengths": b["lengths"],
+                         "y": b["y"]} for b in minibatches(shown, labels, batch_size=bs, seed=rng)]
             return train_batches
 
         all_enc = train_enc + list(val_enc) if X_val is None else train_enc

@@ -14,6 +14,11 @@ Audio clips become feature sequences (MFCC with deltas, or log-mel): the leading
 trailing silence is cut first (:func:`rnnkit.data.audio.trim_silence`), and training
 clips can be multiplied by random variants (:func:`rnnkit.data.audio.augment`: speed,
 gain, shift, noise), drawn after the validation clips are set aside.
+
+Training batches also vary anew every epoch (:func:`batch_variation`): audio features get
+SpecAugment masks (runs of frames and of channels set to the utterance mean), word
+tokens get word dropout (a token becomes the unknown id with probability 0.1) — cheap
+regularisers that matter most when a class has few examples.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rnnkit._checks import check_positive_int
 from rnnkit.errors import RnnkitError
 
 __all__ = ["INPUTS", "detect_input", "read_inputs", "audio_sequences", "fit_audio", "read_audio_inputs",
-           "sequence_kind", "numeric_sequences"]
+           "sequence_kind", "numeric_sequences", "batch_variation"]
 
 INPUTS = ("auto", "series", "text", "audio")
 
@@ -104,7 +109,15 @@ def read_inputs(path, kind: str, missing: str = "trim"):
 
 def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
     """Set validation clips aside (stratified), multiply the training clips, fit ``clf``
-    (``test`` = (test paths, labels) or (None, None)); returns ``clf``."""
+    (``test`` = (test paths, labels) or (None, None)); returns ``clf``.
+
+    A validation part of fewer than :data:`rnnkit.tasks.policy.MIN_VAL_ITEMS` clips is
+    not held out: so few clips pick neither a step count nor the weights reliably (their
+    loss rises with confidence long before their accuracy falls), and every clip is worth
+    more in training. The network then trains for the planned budget.
+    """
+    from rnnkit.tasks.policy import MIN_VAL_ITEMS
+
     val_fraction = fit_kwargs.pop("val_fraction", 0.15)
     labels = list(labels)
     counts = {c: labels.count(c) for c in set(labels)}
@@ -118,6 +131,8 @@ def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
         take = min(max(int(round(val_fraction * len(members))), 1 if val_fraction > 0 else 0), len(members) - 1)
         if take > 0:
             val[rng.choice(members, size=take, replace=False)] = True
+    if val.sum() < MIN_VAL_ITEMS:
+        val[:] = False
     features = clf.audio_["features"]
     tr = np.flatnonzero(~val)
     X = audio_sequences([paths[i] for i in tr], features, augment, seed=clf.seed)
@@ -186,3 +201,20 @@ def numeric_sequences(X, where: str) -> list[np.ndarray]:
         if a.shape[1] != F:
             raise ValueError(f"{where}: X[{i}] has {a.shape[1]} features, X[0] has {F}")
     return out
+
+
+def batch_variation(clf):
+    """A function (x, lengths, rng) -> x that varies each training batch of ``clf`` anew
+    every epoch, or None: SpecAugment masks for audio features
+    (:func:`rnnkit.data.audio.spec_augment`), word dropout for word tokens
+    (:func:`rnnkit.data.tokens.token_dropout`)."""
+    if clf.input_ == "audio" and getattr(clf, "spec_augment_", True):
+        from rnnkit.data.audio import spec_augment
+
+        return spec_augment
+    p = getattr(clf, "token_dropout_", 0.1)
+    if clf.kind_ == "strings" and getattr(clf.vocab_, "kind", "char") == "word" and p > 0:
+        from rnnkit.data.tokens import token_dropout
+
+        return lambda x, lengths, rng: token_dropout(x, lengths, rng, p)
+    return None

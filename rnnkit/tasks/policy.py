@@ -205,6 +205,8 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
         budget.patience = patience
     cfg = train_config(budget, lr=lr, time_limit=run_time, has_validation=val_batches is not None, seed=seed,
                        quiet=quiet, optimizer=optimizer, clip=clip, **config_extra)
+    if small_val:
+        cfg["patience"] = None      # a few items validate noisily: no early stopping (the docstring's rule)
     if epochs is not None:
         cfg["epochs"] = epochs
     history = Trainer(model, TrainConfig(**cfg), out_dir, callbacks=callbacks).fit(train_batches, val_batches)
