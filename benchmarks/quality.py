@@ -140,7 +140,7 @@ def bench_forecast(opts, tmp) -> list:
         N = len(y)
         origins = [N - h - k * h for k in range(1 if opts.quick else 3)]
         scores = {k: [] for k in ("rnnkit", "naive", "seasonal_naive", "ets", "arima", "theta")}
-        errors, seconds = [], 0.0
+        errors, seconds, inside = [], 0.0, []
         for o in origins:
             hist, actual = y[:o], y[o:o + h]
             path = os.path.join(tmp, f"fc_{fname}_{o}.csv")
@@ -154,8 +154,12 @@ def bench_forecast(opts, tmp) -> list:
             seconds += run["seconds"]
             if run["ok"]:
                 with open(os.path.join(out, "predictions.csv"), newline="") as f:
-                    fc = np.array([float(r["forecast"]) for r in csv.DictReader(f)])
+                    pred = list(csv.DictReader(f))
+                fc = np.array([float(r["forecast"]) for r in pred])
                 scores["rnnkit"].append(qb.mase(actual, fc, hist, m))
+                if pred and "lower" in pred[0]:     # the default 80 % band (quantiles 0.1, 0.9)
+                    lo, hi = (np.array([float(r[k]) for r in pred]) for k in ("lower", "upper"))
+                    inside += list((actual >= lo) & (actual <= hi))
             else:
                 errors.append(run["error"])
             scores["naive"].append(qb.mase(actual, np.repeat(hist[-1], h), hist, m))
@@ -168,7 +172,9 @@ def bench_forecast(opts, tmp) -> list:
         for k, v in scores.items():
             row[k] = float(np.mean(v)) if v and len(v) == len(origins) else None
         row["best_classical"] = min(row["ets"], row["arima"], row["theta"])
-        _say(f"forecast {row['series']}: MASE rnnkit {_f(row['rnnkit'])} ({seconds:.0f}s"
+        row["coverage80"] = float(np.mean(inside)) if inside else None
+        _say(f"forecast {row['series']}: MASE rnnkit {_f(row['rnnkit'])} (80% band covers {_f(row['coverage80'])}, "
+             f"{seconds:.0f}s"
              f"{', ' + errors[0] if errors else ''}), snaive {row['seasonal_naive']:.3f}, ets {row['ets']:.3f}, "
              f"arima {row['arima']:.3f}, theta {row['theta']:.3f}")
         rows.append(row)
@@ -290,13 +296,13 @@ def table(results: dict) -> str:
                          f"{r['rnnkit_seconds']:.0f} |")
         lines.append("")
     if "forecast" in results:
-        lines += ["| forecast (MASE, mean over origins) | rnnkit | naive | seas. naive | ETS | ARIMA | Theta | rnnkit s |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| forecast (MASE, mean over origins) | rnnkit | naive | seas. naive | ETS | ARIMA | Theta | "
+                  "rnnkit 80% band coverage | rnnkit s |", "|---|---|---|---|---|---|---|---|---|"]
         for r in results["forecast"]:
             lines.append(f"| {r['series']} (N={r['rows']}, h={r['horizon']}, m={r['period']}, "
                          f"{len(r['origins'])} origin{'s' if len(r['origins']) > 1 else ''}) | {_f(r['rnnkit'])} | "
                          f"{r['naive']:.3f} | {r['seasonal_naive']:.3f} | {r['ets']:.3f} | {r['arima']:.3f} | "
-                         f"{r['theta']:.3f} | {r['rnnkit_seconds']:.0f} |")
+                         f"{r['theta']:.3f} | {_f(r.get('coverage80'))} | {r['rnnkit_seconds']:.0f} |")
         lines.append("")
     if "lm" in results:
         r = results["lm"]

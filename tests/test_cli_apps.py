@@ -84,13 +84,17 @@ def test_forecast_with_context_many_series(tmp_path):
     assert "Test backtest" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
 
 
-def test_forecast_calendar_by_default_and_flag_errors(tmp_path, capsys):
+def test_forecast_calendar_on_request_and_flag_errors(tmp_path, capsys):
     p = tmp_path / "daily.csv"
     rows = ["date,y"] + [f"2020-{1 + i // 28:02d}-{1 + i % 28:02d},{(i % 7) + 0.1 * i}" for i in range(28 * 8)]
     p.write_text("\n".join(rows) + "\n")
-    assert run_cli("forecast", p, "--horizon", "7", "--epochs", "3", "--out", tmp_path / "run", "--quiet") == 0
+    assert run_cli("forecast", p, "--horizon", "7", "--epochs", "3", "--calendar", "on", "--out", tmp_path / "run",
+                   "--quiet") == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["calendar"] == ["weekday_sin", "weekday_cos", "month_sin", "month_cos"]
+    # auto: a single series without covariates goes to strategy auto (no calendar features)
+    assert run_cli("forecast", p, "--horizon", "7", "--epochs", "2", "--out", tmp_path / "auto", "--quiet") == 0
+    assert "calendar" not in json.loads((tmp_path / "auto" / "metrics.json").read_text())
     code = run_cli("forecast", p, "--horizon", "7", "--covariate", "y", "--quantiles", "0.1,0.9",
                    "--out", tmp_path / "run2", "--quiet")
     assert code == 1 and "--covariate" in capsys.readouterr().err

@@ -139,7 +139,7 @@ def test_mc_dropout_intervals(series):
     # the point forecast is the dropout-free network
     p1, p2 = fc.predict(series[:300]), fc.predict(series[:300])
     np.testing.assert_array_equal(p1, p2)
-    plain = Forecaster(horizon=2, lookback=4, strategy="direct", hidden_size=4)
+    plain = Forecaster(horizon=2, lookback=4, strategy="direct", hidden_size=4, intervals=None)
     plain.fit(series[:80], epochs=1)
     with pytest.raises(RnnkitError, match="without intervals"):
         plain.predict_interval(series[:80])

@@ -37,8 +37,8 @@ def register(sub) -> None:
                    help="many series in one long CSV: the column naming each row's series (one global model, "
                         "each series scaled by its own training part)")
     p.add_argument("--calendar", choices=("auto", "on", "off"), default="auto",
-                   help="sin/cos hour, weekday and month features from the date column (auto: on when the "
-                        "dates read as ISO dates)")
+                   help="sin/cos hour, weekday and month features from the date column (auto: on with "
+                        "--covariate, --future-covariate or --series-column when the dates read as ISO dates)")
     task_option(p, "--fill", "fill", FIT, choices=("error", "interpolate", "ffill", "drop"),
                 help="what to do with empty cells")
     p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
@@ -87,9 +87,12 @@ def cmd_forecast(args) -> int:
     date_column = choose_date_column(args.csv, columns, args.date_column)
     if args.calendar == "on" and date_column is None:
         raise RnnkitError(f"--calendar on: {args.csv} has no date column (name it with --date-column)")
-    calendar = args.calendar != "off" and date_column is not None and _iso_dates(args.csv, date_column,
-                                                                                args.calendar == "on")
     context = bool(args.covariate or args.future_covariate or args.series_column)
+    # auto: calendar features where the context forecaster runs anyway (covariates, many series);
+    # a single series goes to strategy auto, whose seasonal candidates and classical guard are
+    # chosen on validation
+    calendar = (args.calendar == "on" or (args.calendar == "auto" and context)) and date_column is not None \
+        and _iso_dates(args.csv, date_column, args.calendar == "on")
     if context or calendar:
         if args.quantiles or given(args, "strategy").get("strategy") == "recursive":
             if context:

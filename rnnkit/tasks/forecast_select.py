@@ -5,7 +5,7 @@ H-step (direct) network, H_e = 1 or H:
 
     test        max(round(N · test_fraction), H) rows when test_fraction > 0 and the rest
                 still trains; otherwise none
-    validation  max(round(N · val_fraction), H) rows: rolling origins o in the part,
+    validation  max(round(N · val_fraction), H + min(H, (N − H)/4)) rows: rolling origins o in the part,
                 each scored over its H rows (as many origins as fit: n_val − H + 1);
                 none when the rows before it could not hold a training window
     lookback    the wanted one, shortened so that the training part holds at least
@@ -18,13 +18,22 @@ Choosing (:func:`auto_fit`): candidates are direct and recursive networks (recur
 only when every series column is a target and there are no covariates), each with
 outputs relative to the last value and, when a seasonal period is known and fits in the
 lookback, to the seasonal-naive value. Each candidate is fitted with a share of the time
-limit; the one with the lowest MASE over the validation origins (scored with the
-network selected before its refit) is kept, refitted on every row as it was.
+limit on the training part; the one with the lowest MASE over the validation origins is
+the network. Then the classical methods (:mod:`rnnkit.tasks.forecast.classical`, fitted on
+the training part) forecast the same origins, and the forecast kept is the network, a
+classical method or a mean of a few, whichever has the lowest validation MASE
+(:func:`rnnkit.tasks.forecast.combine.choose_blend`). Before forecasting the future,
+everything kept is refitted on every row but the test part: the classical methods, and
+the network ``ensemble`` times with seeds seed, seed+1, … (the median of their outputs is
+the network's forecast; :func:`refit_members`). The conformal bands come from the kept
+forecast's residuals over the validation origins.
 """
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 from rnnkit.deadline import Deadline, after_training, as_deadline
 from rnnkit.errors import RnnkitError
@@ -47,7 +56,8 @@ def plan_split(N: int, H: int, H_eff: int, want_lookback: int, val_fraction: flo
     if N - n_test < H_eff + 2 + H:
         n_test = 0
     avail = N - n_test
-    n_val = max(int(round(N * val_fraction)), H) if val_fraction > 0 else 0
+    # at least H + min(H, (N − H)/4) rows: a short series still gets several origins
+    n_val = max(int(round(N * val_fraction)), H + min(H, (avail - H) // 4)) if val_fraction > 0 else 0
     # validation only when the rows before it still hold windows of a useful lookback
     if n_val and (avail - n_val < H_eff + 3 or lookback(avail - n_val) < min(want_lookback, 2)):
         n_val = H if avail - H >= H_eff + 3 else 0
@@ -55,11 +65,67 @@ def plan_split(N: int, H: int, H_eff: int, want_lookback: int, val_fraction: flo
     return n_train, n_val, n_test, lookback(n_train)
 
 
+def refit_members(fc, count: int, time_limit: float | None = None) -> None:
+    """Train ``count`` fresh networks of ``fc`` (seeds seed, seed+1, …) on the training and
+    validation rows for the selected steps, scaled by the data grown; their median is the
+    network's forecast. Needs a fit that deferred its refit (``fc.defer_refit_``)."""
+    import math
+    import time
+
+    from rnnkit.tasks.policy import _cap, train_config
+    from rnnkit.train import TrainConfig, Trainer
+
+    plan = fc.__dict__.pop("refit_plan_")
+    h = fc.history_
+    steps = max(1, math.ceil((h.best_step or h.step or 1) * plan["grow"]))
+    t0, models = time.perf_counter(), []
+    for k in range(count):
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and models and left < 1.0:
+            break                                        # out of time: the members trained so far
+        model = fc._build_model(fc.seed + k)
+        cfg = train_config(_cap(plan["budget"], steps), lr=plan["lr"], has_validation=False,
+                           time_limit=None if left is None else max(left, 1.0) / (count - k), seed=fc.seed + k,
+                           quiet=True, optimizer=plan["optimizer"], clip=plan["clip"])
+        Trainer(model, TrainConfig(**cfg), None).fit(plan["batches"], None)
+        model.eval()
+        models.append(model)
+    fc.model_, fc.members_, fc.refit_steps_ = models[0], models[1:], steps
+
+
+def _guard(fc, values) -> list:
+    """Choose among the network, the classical methods and their means on the validation
+    origins (module docstring); sets ``blend_``, ``classical_`` (refitted on every row but
+    the test part) and ``conformal_``. Returns the table of validation scores."""
+    from rnnkit.tasks.forecast.classical import Classical, classical_methods
+    from rnnkit.tasks.forecast.combine import blend, choose_blend, conformal_offsets
+
+    vb = fc.val_backtest_
+    n_train, n_val = fc.split_["train"], fc.split_["validation"]
+    tg, H = list(fc.targets_), fc.horizon
+    seen = values[:n_train + n_val]
+    singles = {"rnn": vb["forecast"]}
+    for name in classical_methods(values[:n_train, tg[0]], fc.period_):
+        if name == "ets_log" and not np.all(values[:n_train, tg] > 0):
+            continue
+        fits = [Classical(name, fc.period_).fit(values[:n_train, t]) for t in tg]
+        singles[name] = np.stack([c.forecast(seen[:, t], vb["origins"], H) for c, t in zip(fits, tg)], axis=-1)
+    weights, table = choose_blend(vb["actual"], singles, fc.mase_scale_)
+    fc.blend_, fc.val_mase_ = weights, table[0]["val_mase"]
+    fc.classical_ = {name: [Classical(name, fc.period_).fit(seen[:, t]) for t in tg]
+                     for name in weights if name != "rnn"}
+    if fc.intervals == "conformal":
+        fc.conformal_ = conformal_offsets(vb["actual"] - blend(weights, singles), fc.quantiles)
+    return table
+
+
 def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fit_kwargs):
     """Fit every candidate variant of ``fc`` (module docstring), keep the best in ``fc``.
 
-    ``fc.selection_`` lists each candidate's strategy, relative mode and validation MASE
-    (None when the series left no validation part: then the first candidate is kept).
+    ``fc.selection_`` lists each network candidate's strategy, relative mode and validation
+    MASE (None when the series left no validation part: then the first candidate is kept);
+    ``fc.guard_`` the validation MASE of the network, the classical methods and their means,
+    best first (None without a validation part, where the network is kept alone).
     """
     from rnnkit.tasks.forecast.forecaster import Forecaster
 
@@ -83,9 +149,10 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
         strategy, rel = variants[i]
         cand = Forecaster(**{**params, "strategy": strategy, "relative": rel})
         cand.candidate_ = True          # its run directory is only its train/: the chosen one's becomes the run's
+        cand.defer_refit_ = True        # only the candidate kept is refitted (refit_members)
         budget = None
-        if deadline.limited:            # the candidates still to fit share the time left
-            budget = Deadline(deadline.for_training(final_s) / max(1, max(expected, len(variants)) - i))
+        if deadline.limited:            # the candidates still to fit share half the time left, the refits the rest
+            budget = Deadline(deadline.for_training(final_s) / (1 + max(1, max(expected, len(variants)) - i)))
         try:
             cand.fit(series, covariates, time_limit=budget,
                      out_dir=None if work is None else os.path.join(work, str(i)), **fit_kwargs)
@@ -104,13 +171,24 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
     scored = [k for k, c in enumerate(fitted) if c.val_mase_ is not None]
     best = min(scored, key=lambda k: fitted[k].val_mase_) if scored else 0
     chosen = fitted[best]
+    values, cov, _, dates = chosen._read(series, covariates, fit_kwargs.get("columns"),
+                                         fit_kwargs.get("covariate_columns"), fit_kwargs.get("date_column"),
+                                         fit_kwargs.get("fill", "error"), "Forecaster.fit")
+    chosen.guard_ = None
+    if chosen.val_backtest_ is not None and fc.intervals in (None, "conformal"):
+        chosen.guard_ = _guard(chosen, values)
+    if "refit_plan_" in chosen.__dict__ and "rnn" in chosen.blend_ and chosen.split_["validation"]:
+        refit_members(chosen, fc.ensemble, deadline.for_training(final_s))
+    for c in fitted:
+        c.__dict__.pop("defer_refit_", None)
+        c.__dict__.pop("refit_plan_", None)
+    n_test = chosen.split_["test"]
+    if n_test >= chosen.horizon:
+        chosen.test_backtest_ = chosen.backtest(values, cov, start=len(values) - n_test, seed=chosen.seed)
     fc.__dict__.update(chosen.__dict__)
     fc.candidate_ = False
     fc.selection_ = scores
     if out_dir is not None:
-        values, cov, _, dates = fc._read(series, covariates, fit_kwargs.get("columns"),
-                                         fit_kwargs.get("covariate_columns"), fit_kwargs.get("date_column"),
-                                         fit_kwargs.get("fill", "error"), "Forecaster.fit")
         # the chosen candidate's training files (checkpoints, metrics, best weights) become the run's
         train = os.path.join(os.fspath(out_dir), "train")
         shutil.rmtree(train, ignore_errors=True)

@@ -21,7 +21,11 @@ patience in steps). The validation part is the last rows, scored by rolling orig
 fresh network is then refitted on every window of the training and validation rows for
 the selected steps. ``strategy="auto"`` (the default) fits direct and recursive,
 last-value and seasonal variants and keeps the one with the lowest validation MASE
-(:mod:`rnnkit.tasks.forecast_select`). A series too short for the asked split, lookback
+(:mod:`rnnkit.tasks.forecast_select`); then the network, classical methods written here
+in NumPy (naive, seasonal naive, ETS, ETS on logs, Theta: ``classical.py``) and means of
+a few of them forecast the same validation origins, and the lowest validation MASE is
+kept (``combine.py``). What is kept is refitted on every row, the network as a median of
+``ensemble`` seeds. A series too short for the asked split, lookback
 or validation is never refused: the lookback and the parts shrink, down to training
 without validation.
 
@@ -33,6 +37,12 @@ Strategies for a horizon of H steps and targets y (n_targets columns):
                (needs every series column as a target, and future covariates if any)
 
 Prediction intervals (``intervals=``):
+
+    "conformal"   (default) the kept forecast plus quantiles of its residuals over the
+                  validation origins, per step, with a finite-sample correction, or
+                  Student's t on a random-walk spread when the origins are few
+                  (:func:`rnnkit.tasks.forecast.combine.conformal_offsets`); without a
+                  validation part the residuals of the training rows (too narrow)
 
     "quantile"    the head emits one output per quantile q ∈ ``quantiles`` and is trained
                   with the pinball loss ρ_q(u) = max(q·u, (q − 1)·u), u = y − ŷ_q; the
@@ -77,7 +87,8 @@ parameters, the scaler and the data description) and ``model.npz``.
 
 Modules: ``forecaster.py`` (the task), ``windows.py`` (reading, scaling, windows,
 the strategies), ``metrics.py`` (errors, baselines, period inference),
-``report.py`` (the run's files and report).
+``classical.py`` (the classical methods), ``combine.py`` (the choice on validation and
+the conformal bands), ``report.py`` (the run's files and report).
 """
 
 from rnnkit.tasks.forecast.forecaster import Forecaster

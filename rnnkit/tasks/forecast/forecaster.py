@@ -11,6 +11,8 @@ from rnnkit.deadline import after_training, as_deadline, forward_seconds
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
+from rnnkit.tasks.forecast.classical import Classical
+from rnnkit.tasks.forecast.combine import conformal_offsets
 from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
 from rnnkit.tasks.forecast.windows import Windows, as_values
 from rnnkit.tasks.run import RunWriter, train_dir, training_meta
@@ -20,7 +22,7 @@ __all__ = ["Forecaster"]
 
 TASK = "forecast"
 STRATEGIES = ("direct", "recursive")
-INTERVALS = (None, "quantile", "mc_dropout")
+INTERVALS = (None, "conformal", "quantile", "mc_dropout")
 
 
 def _optional_int(value, name: str, where: str, minimum: int = 1):
@@ -41,8 +43,9 @@ class Forecaster(Windows):
         cell, hidden_size, num_layers, dropout: the recurrent network ("lstm", "gru",
             "rnn", "rnn-relu"); dropout acts between layers and before the head.
         loss: "mse" (default), "mae" or "huber" (ignored with intervals="quantile").
-        intervals: None, "quantile" (pinball loss on ``quantiles``, direct strategy only)
-            or "mc_dropout" (needs dropout > 0).
+        intervals: "conformal" (default: bands from the validation residuals of the
+            forecast, :mod:`rnnkit.tasks.forecast.combine`), "quantile" (pinball loss on
+            ``quantiles``, direct strategy only), "mc_dropout" (needs dropout > 0) or None.
         quantiles: the quantile levels of the bands (default 0.1, 0.5, 0.9: an 80 %
             interval around the median).
         scaler: "standard" (default) or "minmax", fitted on the training part.
@@ -52,6 +55,8 @@ class Forecaster(Windows):
             or None (no seasonal baseline; MASE then scales by the one-step naive).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             data order and dropout.
+        ensemble: with strategy="auto", networks refitted with seeds seed, seed+1, …
+            whose median is the network's forecast (default 3).
 
     After :meth:`fit`: ``model_``, ``history_``, ``scaler_``, ``lookback_``, ``period_``,
     ``mase_lag_``, ``mase_scale_``, ``columns_``, ``targets_``, ``split_`` (rows of the
@@ -61,9 +66,9 @@ class Forecaster(Windows):
 
     def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "auto",
                  cell: str = "lstm", hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0,
-                 loss: str = "mse", intervals: str | None = None, quantiles=(0.1, 0.5, 0.9),
+                 loss: str = "mse", intervals: str | None = "conformal", quantiles=(0.1, 0.5, 0.9),
                  scaler: str = "standard", relative: bool = True, period="auto", batch_size: int = 32,
-                 dtype: str = "float32", seed: int = 0):
+                 dtype: str = "float32", seed: int = 0, ensemble: int = 3):
         where = "Forecaster"
         self.lookback = _optional_int(lookback, "lookback", where)
         self.horizon = check_positive_int(horizon, "horizon", where)
@@ -92,8 +97,10 @@ class Forecaster(Windows):
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
+        self.ensemble = check_positive_int(ensemble, "ensemble", where)
         self.model_ = None
         self.history_ = None
+        self.members_, self.blend_, self.classical_, self.conformal_ = [], {"rnn": 1.0}, {}, None
 
     # -- parameters ------------------------------------------------------------------------
     def get_params(self) -> dict:
@@ -102,7 +109,8 @@ class Forecaster(Windows):
                 "cell": self.cell, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
                 "dropout": self.dropout, "loss": self.loss, "intervals": self.intervals,
                 "quantiles": list(self.quantiles), "scaler": self.scaler, "relative": self.relative,
-                "period": self.period, "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
+                "period": self.period, "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed,
+                "ensemble": self.ensemble}
 
     def __repr__(self) -> str:
         return "Forecaster(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -235,6 +243,7 @@ class Forecaster(Windows):
         # until training ends: no residual spread yet, no test scores (the run directory's model
         # during training is a point forecaster)
         self.history_, self.test_backtest_ = None, None
+        self.members_, self.blend_, self.classical_, self.conformal_ = [], {"rnn": 1.0}, {}, None
         self.noise_std_ = np.zeros(y_tr.shape[1])
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         probe = {"x": x_tr[:, :bs], "y": y_tr[:bs]}
@@ -242,6 +251,8 @@ class Forecaster(Windows):
         n_eval = y_tr.shape[0] + 2 * (n_val + n_test)
         candidate = getattr(self, "candidate_", False)     # one of strategy="auto"'s: writes only train/
         figures = 0 if out_dir is None or candidate else 1 + (n_test >= H)
+        # strategy="auto" refits only the candidate it keeps (refit_members), so the candidates defer it
+        defer = getattr(self, "defer_refit_", False)
 
         def reserve(step_s):
             return after_training(step_s, bs, n_eval, figures, decode_factor=self._passes_per_window())
@@ -249,11 +260,14 @@ class Forecaster(Windows):
         fitted = fit_with_budget(self._build_model, batches_of(x_tr, y_tr), val_batches, y_tr.shape[0], bs, probe,
                                  time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr,
                                  seed=self.seed, quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
-                                 refit_batches=batches_of(x_all, y_all) if n_val else None,
+                                 refit_batches=None if defer or not n_val else batches_of(x_all, y_all),
                                  refit_items=y_all.shape[0], out_dir=train_dir(out_dir),
-                                 callbacks=writer + check_callbacks(callbacks, where), min_steps=400,
-                                 steps_cap=1500, where=where)
+                                 callbacks=writer + check_callbacks(callbacks, where), min_steps=300,
+                                 steps_cap=1000, where=where)
         self.history_, self.refit_steps_ = fitted.history, fitted.refit_steps
+        if defer:
+            self.refit_plan_ = {"batches": batches_of(x_all, y_all), "grow": y_all.shape[0] / y_tr.shape[0],
+                                "budget": fitted.budget, "lr": lr, "optimizer": optimizer, "clip": clip}
         # scores and residuals of the network selected before the refit saw the validation rows
         self.model_ = fitted.selected
         x_res, y_res = (x_va, y_va) if n_val else (x_tr, y_tr)
@@ -262,13 +276,28 @@ class Forecaster(Windows):
         else:
             resid = y_res.astype(np.float64) - np.asarray(self._forward(x_res, sample=False), dtype=np.float64)
             self.noise_std_ = np.sqrt((resid ** 2).mean(axis=0))                    # (H·out,)
-        self.val_mase_ = None
+        self.val_mase_ = self.val_backtest_ = None
         per_origin = forward_seconds(fitted.budget.step_seconds, bs, 1, self._passes_per_window())
         report_s = after_training(None, 1, 0, figures)
-        if n_val and n_train + n_val - H >= max(n_train, self.lookback_, self.period_ or 1):
-            res = self._backtest_in_time(values[:n_train + n_val], None if cov is None else cov[:n_train + n_val],
-                                         n_train, deadline, report_s + per_origin * n_test, per_origin)
-            self.val_mase_ = res["metrics"]["model"]["mase"]
+        first = max(self.lookback_, self.period_ or 1)
+        if n_val and n_train + n_val - H >= max(n_train, first):
+            self.val_backtest_ = self._backtest_in_time(values[:n_train + n_val],
+                                                        None if cov is None else cov[:n_train + n_val], n_train,
+                                                        deadline, report_s + per_origin * n_test, per_origin)
+            self.val_mase_ = self.val_backtest_["metrics"]["model"]["mase"]
+        if self.intervals == "conformal":
+            # residuals of held-out rows; without a validation part those of the training rows (narrower)
+            res = self.val_backtest_
+            if res is None and n_train - H >= first:
+                res = self.backtest(values[:n_train], None if cov is None else cov[:n_train], seed=self.seed)
+            if res is not None:
+                resid = res["actual"] - res["forecast"]
+            else:                   # too short even for that: the spread of naive forecasts
+                tv = values[:n_train, self.targets_]
+                o = np.arange(1, max(n_train - H + 1, 2))
+                rows = np.minimum(o[:, None] + np.arange(H), n_train - 1)
+                resid = tv[rows] - tv[o - 1][:, None]
+            self.conformal_ = conformal_offsets(resid, self.quantiles)
         self.model_ = fitted.model
 
         if n_test >= H:
@@ -314,12 +343,7 @@ class Forecaster(Windows):
         where = "Forecaster.predict"
         values, cov = self._history(history, covariates, where)
         fc = self._future_cov(future_covariates, where)
-        zwin = self._windows_for(values, cov, [len(values)])
-        zfc = None if fc is None else self._scale_cov(fc)[None]
-        out = self._forecast_scaled(zwin, zfc)
-        if self.intervals == "quantile":
-            out = np.sort(out, axis=-1)[..., self._median_index()]
-        return self._shape_out(self._unscale(out)[0])
+        return self._shape_out(self._point(values, cov, [len(values)], None if fc is None else fc[None])[0])
 
     def predict_interval(self, history, covariates=None, future_covariates=None, n_samples: int = 100,
                          seed: int | None = None) -> dict:
@@ -340,6 +364,9 @@ class Forecaster(Windows):
                               f"Forecaster(intervals='quantile') or intervals='mc_dropout' (with dropout > 0)")
         values, cov = self._history(history, covariates, where)
         fc = self._future_cov(future_covariates, where)
+        if self.intervals == "conformal":
+            point = self._point(values, cov, [len(values)], None if fc is None else fc[None])[0]   # (H, T)
+            return self._conformal_dict(point)
         zwin = self._windows_for(values, cov, [len(values)])
         zfc = None if fc is None else self._scale_cov(fc)[None]
         q = self._bands(zwin, zfc, n_samples, seed, where)[0]                 # (H, T, Q)
@@ -389,24 +416,21 @@ class Forecaster(Windows):
         origins = np.arange(start, N - H + 1, step)
         if n_origins is not None:
             origins = origins[-check_positive_int(n_origins, "n_origins", where):]
-        if self.strategy == "recursive" and self.n_covariates_:
-            fc = cov[origins[:, None] + np.arange(H)]                         # (n, H, C)
-            zfc = self._scale_cov(fc)
-        else:
-            zfc = None
-        zwin = self._windows_for(values, cov, origins)
+        fc = cov[origins[:, None] + np.arange(H)] if self.strategy == "recursive" and self.n_covariates_ else None
         tg = list(self.targets_)
         actual = values[origins[:, None] + np.arange(H)][:, :, tg]
         result = {"origins": origins, "horizon": H, "period": m, "mase_lag": self.mase_lag_, "actual": actual}
-        if self.intervals is not None:
+        result["forecast"] = self._point(values, cov, origins, fc)
+        if self.intervals == "conformal" and self.conformal_ is not None:
+            result["lower"] = result["forecast"] + self.conformal_[None, :, :, 0]
+            result["upper"] = result["forecast"] + self.conformal_[None, :, :, -1]
+        elif self.intervals in ("quantile", "mc_dropout"):
+            zwin, zfc = self._windows_for(values, cov, origins), None if fc is None else self._scale_cov(fc)
             q = self._unscale(self._bands(zwin, zfc, n_samples, seed, where), axis_targets=-2)
             result["lower"], result["upper"] = q[..., 0], q[..., -1]
+        if "lower" in result:
             inside = (actual >= result["lower"]) & (actual <= result["upper"])
             result["coverage"] = float(inside.mean())
-        out = self._forecast_scaled(zwin, zfc)
-        if self.intervals == "quantile":
-            out = np.sort(out, axis=-1)[..., self._median_index()]
-        result["forecast"] = self._unscale(out)
         result["naive"] = np.repeat(values[origins - 1][:, None, tg], H, axis=1)
         scale = self.mase_scale_
         metrics = {"model": forecast_metrics(actual, result["forecast"], scale),
@@ -480,7 +504,11 @@ class Forecaster(Windows):
                 "mase_scale": [float(v) for v in self.mase_scale_], "split": dict(self.split_),
                 "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_,
                 "seasonal": bool(getattr(self, "seasonal_", False)),
-                "constant_targets": list(self.constant_targets_)}
+                "constant_targets": list(self.constant_targets_),
+                "blend": {k: float(v) for k, v in self.blend_.items()},
+                "classical": {k: [c.to_dict() for c in v] for k, v in self.classical_.items()},
+                "conformal": None if self.conformal_ is None else np.asarray(self.conformal_).tolist(),
+                "members": len(self.members_)}
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -493,7 +521,17 @@ class Forecaster(Windows):
         meta = {**self._meta(), "training": training_meta(h, finished=h is not None and not h.interrupted)}
         if getattr(self, "test_backtest_", None) is not None:
             meta["test_metrics"] = self.test_backtest_["metrics"]
-        return save_task(directory, self.model_, meta)
+        if not self.members_:
+            return save_task(directory, self.model_, meta)
+        from rnnkit.tasks.run import write_model, writes_files
+
+        if not writes_files():
+            return os.fspath(directory)
+        # the seed ensemble's other networks ride in model.npz under "member{k}." prefixes
+        arrays = dict(self.model_.state_dict())
+        for k, net in enumerate(self.members_, 1):
+            arrays.update({f"member{k}.{name}": a for name, a in net.state_dict().items()})
+        return write_model(directory, self.model_, meta, arrays=arrays)
 
     @classmethod
     def load(cls, directory) -> "Forecaster":
@@ -527,10 +565,28 @@ class Forecaster(Windows):
                     c is None or (isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c))
                     for c in fc.constant_targets_):
                 raise ValueError("constant_targets must hold one finite number or null per target")
+            fc.blend_ = {str(k): float(v) for k, v in s.get("blend", {"rnn": 1.0}).items()}
+            fc.classical_ = {str(k): [Classical.from_dict(d) for d in v] for k, v in s.get("classical", {}).items()}
+            if any(k != "rnn" and len(fc.classical_.get(k, ())) != len(fc.targets_) for k in fc.blend_):
+                raise ValueError("blend names a classical method without one fitted state per target")
+            conf = s.get("conformal")
+            fc.conformal_ = None if conf is None else np.asarray(conf, dtype=np.float64)
+            if fc.conformal_ is not None and fc.conformal_.shape != (fc.horizon, len(fc.targets_), len(fc.quantiles)):
+                raise ValueError("conformal offsets must have shape (horizon, targets, quantiles)")
+            n_members = int(s.get("members", 0))
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid forecaster: {exc}") from exc
+        extra = {k: a for k, a in ckpt.arrays.items() if k.startswith("member")}
+        ckpt.arrays = {k: a for k, a in ckpt.arrays.items() if k not in extra}
         fc.model_ = restore_model(directory, ckpt, model, fc._build_model().config(),
                                   "does not match the forecaster's parameters and data description")
+        fc.members_ = []
+        for k in range(1, n_members + 1):
+            part = {name[len(f"member{k}."):]: a for name, a in extra.items() if name.startswith(f"member{k}.")}
+            ckpt.arrays = part
+            fc.members_.append(restore_model(directory, ckpt, build(ckpt.config)))
+        if sum(len(m.state_dict()) for m in fc.members_) != len(extra):
+            raise CheckpointError(f"{directory}: model.npz holds ensemble members that config.json does not list")
         fc.test_backtest_ = fc.history_ = None
         return fc

@@ -149,7 +149,7 @@ class Windows:
         y = fut - self._base(win, H)[:, :, cols]
         return x, y.reshape(len(origins), -1).astype(self.dtype)
 
-    def _build_model(self):
+    def _build_model(self, seed: int | None = None):
         from rnnkit.models import SequenceRegressor
 
         H = self.horizon if self.strategy == "direct" else 1
@@ -159,17 +159,21 @@ class Windows:
                                  input_size=self.n_features_ + self.n_covariates_,
                                  loss="quantile" if quantile else self.loss,
                                  quantiles=list(self.quantiles) if quantile else None, pooling="last",
-                                 dropout=self.dropout, dtype=self.dtype, seed=self.seed)
+                                 dropout=self.dropout, dtype=self.dtype, seed=self.seed if seed is None else seed)
 
     def _forward(self, x: np.ndarray, sample: bool) -> np.ndarray:
-        """The network's raw outputs; ``sample`` keeps dropout on (Monte-Carlo dropout).
+        """The network's raw outputs, the median over the seed ensemble (``members_``);
+        ``sample`` keeps dropout on (Monte-Carlo dropout, the first network).
 
         Shapes:
             x (L, n, F + C) -> (n, out) or (n, out, Q) for quantile models
         """
         m = self.model_
         if not sample:
-            return m.predict(x)
+            members = getattr(self, "members_", None)
+            if not members:
+                return m.predict(x)
+            return np.median(np.stack([net.predict(x) for net in [m, *members]]), axis=0)
         # the SequenceRegressor with pooling="last" and full-length windows, in training
         # mode so both dropouts (between layers, before the head) draw fresh masks
         was = m.training
@@ -223,6 +227,42 @@ class Windows:
         if samples:
             out = out.reshape((S, n) + out.shape[1:])
         return out
+
+    def _point(self, values, cov, origins, fut_cov=None) -> np.ndarray:
+        """The forecast from each origin in original units: Σ w_k · forecast_k over ``blend_``
+        (the network "rnn" and classical methods, :mod:`rnnkit.tasks.forecast.combine`).
+
+        Shapes:
+            values (N, F), cov (N, C) or None, origins (n,), fut_cov (n, H, C) or None
+            -> (n, H, n_targets)
+        """
+        from rnnkit.tasks.forecast.combine import blend
+
+        origins = np.asarray(origins)
+        parts = {}
+        if "rnn" in self.blend_:
+            zwin = self._windows_for(values, cov, origins)
+            out = self._forecast_scaled(zwin, None if fut_cov is None else self._scale_cov(fut_cov))
+            if self.intervals == "quantile":
+                out = np.sort(out, axis=-1)[..., self._median_index()]
+            parts["rnn"] = self._unscale(out)
+        for name in self.blend_:
+            if name != "rnn":
+                parts[name] = np.stack([c.forecast(values[:, t], origins, self.horizon)
+                                        for c, t in zip(self.classical_[name], self.targets_)], axis=-1)
+        out = blend(self.blend_, parts)
+        for k, c in enumerate(getattr(self, "constant_targets_", None) or []):
+            if c is not None:
+                out[..., k] = c
+        return out
+
+    def _conformal_dict(self, point: np.ndarray) -> dict:
+        """Bands of intervals="conformal": the point forecast plus the validation offsets.
+        Shapes: point (H, n_targets) -> like :meth:`_band_dict`"""
+        q = np.sort(point[..., None] + self.conformal_, axis=-1)               # (H, T, Q)
+        out = self._shape_out(np.moveaxis(q, -1, 0))                           # (Q, ...)
+        return {"lower": out[0], "median": self._shape_out(point), "upper": out[-1],
+                "quantiles": np.moveaxis(out, 0, -1), "levels": list(self.quantiles)}
 
     def _unscale(self, z: np.ndarray, axis_targets: int = -1) -> np.ndarray:
         """Scaled target values -> original units (the targets on axis ``axis_targets``)."""

@@ -1,0 +1,111 @@
+"""strategy="auto"'s classical guard, the means of forecasts, the seed ensemble and conformal bands."""
+
+import numpy as np
+import pytest
+
+from rnnkit.data import seasonal_series
+from rnnkit.tasks.forecast import Forecaster
+from rnnkit.tasks.forecast.classical import Classical, classical_methods
+from rnnkit.tasks.forecast.combine import choose_blend, conformal_offsets
+
+TINY = dict(cell="gru", hidden_size=8)
+
+
+def _mase(actual, forecast, y_train, m):
+    return np.mean(np.abs(actual - forecast)) / np.mean(np.abs(y_train[m:] - y_train[:-m]))
+
+
+def test_ets_follows_trend_and_season_that_seasonal_naive_misses():
+    y = 10 + 0.05 * np.arange(240) + seasonal_series(240, period=12, noise=0.0, seed=0)
+    train, test = y[:228], y[228:]
+    ets = Classical("ets", 12).fit(train).forecast(y, [228], 12)[0]
+    snaive = Classical("seasonal_naive", 12).fit(train).forecast(y, [228], 12)[0]
+    assert _mase(test, ets, train, 12) < 0.1 < _mase(test, snaive, train, 12)
+    # the forecast from an origin reads only the rows before it
+    y2 = y.copy()
+    y2[228:] = -100.0
+    np.testing.assert_array_equal(Classical("ets", 12).fit(train).forecast(y2, [228], 12)[0], ets)
+    theta = Classical("theta", 12).fit(train).forecast(y, [228], 12)[0]
+    assert _mase(test, theta, train, 12) < _mase(test, snaive, train, 12)
+
+
+def test_classical_methods_need_a_period_and_a_positive_series():
+    assert classical_methods(np.arange(1.0, 30.0), None) == ["naive", "ets", "ets_log", "theta"]
+    assert classical_methods(np.arange(-5.0, 30.0), 12) == ["naive", "seasonal_naive", "ets", "theta"]
+    c = Classical("ets_log", 12).fit(np.exp(0.01 * np.arange(60)) * 5)
+    back = Classical.from_dict(c.to_dict())
+    np.testing.assert_array_equal(back.forecast(np.ones(70), [70], 5), c.forecast(np.ones(70), [70], 5))
+    with pytest.raises(ValueError, match="method must be one of"):
+        Classical("arima")
+
+
+def test_choose_blend_keeps_the_validation_best_single_or_mean():
+    rng = np.random.default_rng(0)
+    actual = rng.standard_normal((30, 4, 1))
+    good = actual + 0.1 * rng.standard_normal(actual.shape)
+    bad = actual + 2.0
+    w, table = choose_blend(actual, {"rnn": bad, "ets": good}, np.ones(1))
+    assert w == {"ets": 1.0} and table[0]["forecast"] == "ets"
+    # two forecasts with opposite biases: their mean is exact and is kept
+    w, _ = choose_blend(actual, {"rnn": actual + 1.0, "ets": actual - 1.0, "naive": actual + 3.0}, np.ones(1))
+    assert w == {"rnn": 0.5, "ets": 0.5}
+
+
+def test_conformal_bands_cover_an_ar_series_at_their_level():
+    rng = np.random.default_rng(1)
+    n, H = 3000, 6
+    y = np.zeros(n)
+    for t in range(1, n):
+        y[t] = 0.8 * y[t - 1] + rng.standard_normal()
+    origins = np.arange(50, n - H)
+    fc = Classical("ets").fit(y[:50]).forecast(y, origins, H)                 # (n_o, H)
+    actual = y[origins[:, None] + np.arange(H)]
+    resid = (actual - fc)[:, :, None]
+    cal, new = slice(0, len(origins) // 2), slice(len(origins) // 2, None)
+    off = conformal_offsets(resid[cal], [0.1, 0.5, 0.9])                      # (H, 1, 3)
+    inside = (resid[new] >= off[None, :, :, 0]) & (resid[new] <= off[None, :, :, -1])
+    assert abs(inside.mean() - 0.8) < 0.05
+    assert np.all(np.diff(off[:, 0, -1] - off[:, 0, 0]) >= 0)               # wider further ahead
+    # with few origins the spread grows like sqrt(h) and still covers roughly
+    off_few = conformal_offsets(resid[:10], [0.1, 0.9])
+    inside = (resid[new] >= off_few[None, :, :, 0]) & (resid[new] <= off_few[None, :, :, -1])
+    assert 0.6 < inside.mean() < 0.97
+
+
+def test_constant_series_forecasts_the_constant():
+    fc = Forecaster(horizon=4, **TINY).fit(np.full(40, 7.5), max_steps=5)
+    np.testing.assert_array_equal(fc.predict(np.full(40, 7.5)), np.full(4, 7.5))
+    band = fc.predict_interval(np.full(40, 7.5))
+    assert np.all(band["lower"] <= 7.5) and np.all(band["upper"] >= 7.5)
+
+
+def test_auto_guard_is_never_worse_than_seasonal_naive_on_validation():
+    y = seasonal_series(150, period=12, noise=0.2, seed=3) + 0.02 * np.arange(150)
+    fc = Forecaster(horizon=6, ensemble=2, **TINY).fit(y, max_steps=15)      # a barely trained network
+    names = {row["forecast"]: row["val_mase"] for row in fc.guard_}
+    assert {"rnn", "seasonal_naive", "ets", "theta", "naive"} <= set(names)
+    assert fc.val_mase_ == min(names.values()) <= names["seasonal_naive"]
+    assert fc.conformal_.shape == (6, 1, 3)
+    out = fc.predict(y)
+    assert out.shape == (6,) and np.all(np.isfinite(out))
+
+
+def test_short_series_is_not_refused():
+    y = 100 + np.cumsum(np.random.default_rng(0).standard_normal(20))
+    fc = Forecaster(horizon=6, **TINY).fit(y, max_steps=5)
+    band = fc.predict_interval(y)
+    assert band["median"].shape == (6,) and np.all(band["lower"] <= band["upper"])
+
+
+def test_seed_ensemble_is_the_median_and_survives_save_load(tmp_path):
+    y = seasonal_series(120, period=12, noise=0.2, seed=4)
+    fc = Forecaster(horizon=6, strategy="direct", intervals=None, **TINY).fit(y, max_steps=10)
+    fc.members_ = [fc._build_model(seed) for seed in (5, 6)]                 # three different networks
+    x, _ = fc._inputs(fc._windows_for(y[:, None], None, [100, 110]))
+    outs = np.stack([net.predict(x) for net in [fc.model_, *fc.members_]])
+    assert not np.allclose(outs[0], outs[1])
+    np.testing.assert_allclose(fc._forward(x, sample=False), np.median(outs, axis=0))
+    fc.save(tmp_path / "m")
+    back = Forecaster.load(tmp_path / "m")
+    assert len(back.members_) == 2
+    np.testing.assert_allclose(back.predict(y), fc.predict(y), rtol=1e-6)
