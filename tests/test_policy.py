@@ -115,3 +115,27 @@ def test_seq2seq_validation_pairs_may_hold_characters_training_pairs_lack():
     s2s = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0)
     s2s.fit(src, tgt, val_fraction=0.5, max_steps=3)
     assert s2s.history_.step == 3 and s2s.val_scores_["n"] == 15        # '(' and ')' went to the unknown token
+
+
+def test_pace_replans_a_timed_run_from_the_measured_pace(monkeypatch):
+    from types import SimpleNamespace
+
+    from rnnkit import optim
+    from rnnkit.tasks import policy
+
+    clock = [0.0]
+    monkeypatch.setattr(policy.time, "perf_counter", lambda: clock[0])
+    opt = optim.SGD({"w": np.zeros(1)}, lr=0.1)
+    trainer = SimpleNamespace(config=SimpleNamespace(max_steps=100, val_every=4, warmup_steps=3),
+                              schedule=optim.make_schedule("cosine", opt, warmup_steps=3, T_max=97))
+    pace = policy.Pace(time_limit=10.0, steps_cap=150, evals=25, checks=25, first=20)
+    pace.on_start(trainer)
+    clock[0] = 0.5
+    pace.on_step(trainer, {"step": 19})                  # before the first check: the plan stands
+    assert trainer.config.max_steps == 100
+    clock[0] = 1.0                                        # 0.05 s a step: 196 steps fit, the cap is 150
+    pace.on_step(trainer, {"step": 20})
+    assert (trainer.config.max_steps, trainer.schedule.after.T_max, trainer.config.val_every) == (150, 147, 6)
+    clock[0] = 5.0                                        # slower: 26 steps in 5 s, 4.8 s left -> 24 more
+    pace.on_step(trainer, {"step": 26})
+    assert (trainer.config.max_steps, trainer.schedule.after.T_max, trainer.config.val_every) == (50, 47, 2)
