@@ -324,8 +324,13 @@ class Seq2Seq:
         n_test = 0 if test_sources is None else len(test_sources)
         figures = 1 + bool(vs) + (n_test > 0 and self.attention is not None)
 
-        def reserve(step_s):     # decoding (a step at a time: about 3 forward passes) and the report
-            return after_training(step_s, bs, len(vs) + n_test * beam_width, figures, decode_factor=3.0)
+        # decoding the validation and test pairs (timed, at most 30% of the time) and the report
+        decode_s = self._decode_time(probe, len(vs), n_test, beam_width) if deadline.limited else 0.0
+
+        def reserve(step_s):
+            decode = min(0.3 * deadline.left(), decode_s) if deadline.limited else 0.0
+            # (the translation memory and the scores: the second report_s below counts too)
+            return decode + after_training(step_s, bs, 0, figures) + (1.0 if n_test else 0.0)
 
         if kind == "word" and self.hidden_size is None and max_steps is None and epochs is None and deadline.limited:
             self._size_to_time(probe, deadline.left(), len(X))
@@ -370,6 +375,28 @@ class Seq2Seq:
         step_s = time_step(self._build_model(), probe)
         if 0.85 * time_limit / step_s * probe["x"].shape[1] < MIN_PASSES * n_pairs:
             self.sizes_.update(SMALL_WORD_MODEL)
+
+    def _decode_time(self, probe: dict, n_val: int, n_test: int, beam_width: int) -> float:
+        """Seconds decoding ``n_val`` validation pairs (greedy) and ``n_test`` test pairs (beam)
+        will take: an untrained model's greedy decoding of the probe batch and beam search of
+        8 of its sources, each for as many steps as the batch's longest target, timed and
+        scaled by the pairs, twice (timings on a busy machine are noisy; per source, beam
+        search costs more than ``beam_width`` greedy rows)."""
+        import time
+
+        model = self._build_model()
+        steps = int(probe["y"].shape[0])
+        x, lengths = probe["x"], probe["lengths"]
+        t0 = time.perf_counter()
+        model.greedy(x, lengths, max_len=steps)
+        greedy = (time.perf_counter() - t0) / x.shape[1]
+        beam = greedy
+        if n_test and beam_width > 1:
+            k = min(8, x.shape[1])
+            t0 = time.perf_counter()
+            model.beam_search(x[:, :k], lengths[:k], width=beam_width, max_len=steps)
+            beam = (time.perf_counter() - t0) / k
+        return 2.0 * (greedy * n_val + beam * n_test)
 
     def _score_test(self, tr_src, tr_tgt, sources, targets, beam_width: int, deadline, margin: float) -> None:
         """``test_scores_`` of the model and ``baseline_scores_`` of a translation memory of
