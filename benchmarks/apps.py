@@ -2,7 +2,7 @@
 
     python benchmarks/apps.py text   TRAIN.tsv TEST.tsv   [--time-limit S]   intent, DNA, ...
     python benchmarks/apps.py speech TRAIN_DIR TEST_DIR   [--time-limit S]   spoken words
-    python benchmarks/apps.py translation TRAIN.tsv TEST.tsv [--time-limit S] [--tokens char|word]
+    python benchmarks/apps.py translation TRAIN.tsv TEST.tsv [--time-limit S] [--tokens auto|char|word]
     python benchmarks/apps.py forecast FILE.csv --column C --horizon H [--time-limit S]
 
 Baselines (computed here, on the same test data):
@@ -209,7 +209,7 @@ def main(argv=None):
         q.add_argument("train")
         q.add_argument("test")
         if name == "translation":
-            q.add_argument("--tokens", choices=("char", "word"), default="char")
+            q.add_argument("--tokens", choices=("auto", "char", "word"), default="auto")
     q = sub.add_parser("forecast")
     q.add_argument("file")
     q.add_argument("--column", required=True)

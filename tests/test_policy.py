@@ -170,3 +170,27 @@ def test_a_small_validation_part_does_not_stop_a_run_early():
                                       seed=0, quiet=True, n_val=n_val, min_steps=60, steps_cap=60).history
     assert runs[100].stop_reason == "early_stopping" and runs[100].step < 60
     assert runs[5].step == 60 and runs[5].stop_reason != "early_stopping"
+
+
+def test_pace_replans_a_timed_run_from_the_measured_pace(monkeypatch):
+    from types import SimpleNamespace
+
+    from rnnkit import optim
+    from rnnkit.tasks import policy
+
+    clock = [0.0]
+    monkeypatch.setattr(policy.time, "perf_counter", lambda: clock[0])
+    opt = optim.SGD({"w": np.zeros(1)}, lr=0.1)
+    trainer = SimpleNamespace(config=SimpleNamespace(max_steps=100, val_every=4, warmup_steps=3),
+                              schedule=optim.make_schedule("cosine", opt, warmup_steps=3, T_max=97))
+    pace = policy.Pace(time_limit=10.0, steps_cap=150, evals=25, checks=25, first=20)
+    pace.on_start(trainer)
+    clock[0] = 0.5
+    pace.on_step(trainer, {"step": 19})                  # before the first check: the plan stands
+    assert trainer.config.max_steps == 100
+    clock[0] = 1.0                                        # 0.05 s a step: 196 steps fit, the cap is 150
+    pace.on_step(trainer, {"step": 20})
+    assert (trainer.config.max_steps, trainer.schedule.after.T_max, trainer.config.val_every) == (150, 147, 6)
+    clock[0] = 5.0                                        # slower: 26 steps in 5 s, 4.8 s left -> 24 more
+    pace.on_step(trainer, {"step": 26})
+    assert (trainer.config.max_steps, trainer.schedule.after.T_max, trainer.config.val_every) == (50, 47, 2)

@@ -37,7 +37,8 @@ def register(sub) -> None:
     task_option(p, "--embedding", "embedding_dim", TASK, type=positive_int, help="token embedding size")
     p.add_argument("--attention", choices=("multiplicative", "additive", "none"), default="multiplicative",
                    help="how the decoder scores encoder states (none: the bridged final state only)")
-    task_option(p, "--tokens", "tokens", TASK, choices=("char", "word"), help="characters or words")
+    task_option(p, "--tokens", "tokens", TASK, choices=("auto", "char", "word"),
+                help="characters or words (auto: words when both sides are spaced text)")
     p.add_argument("--unidirectional", action="store_true", help="read the source left to right only")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="held-out pairs for validation")
     task_option(p, "--batch", "batch_size", TASK, type=positive_int, help="pairs per step")

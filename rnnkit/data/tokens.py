@@ -134,7 +134,11 @@ class Tokenizer:
     def decode(self, ids) -> str:
         """Text of token ids: characters joined, or words joined by spaces (with no space
         before closing punctuation)."""
-        toks = [self.vocab[int(i)] for i in ids]
+        return self.join([self.vocab[int(i)] for i in ids])
+
+    def join(self, toks) -> str:
+        """Text of tokens: characters joined (``<unk>`` as U+FFFD), or words joined by
+        spaces (with no space before closing punctuation)."""
         if self.kind == "char":
             return "".join(t if t != UNK else "\ufffd" for t in toks)
         out = ""

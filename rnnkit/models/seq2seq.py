@@ -248,10 +248,15 @@ class EncoderDecoder(Model):
         """Beam search per source; width 1 is greedy decoding.
 
         At each step every live hypothesis is extended by every token; candidates are
-        ranked by total log-probability; one ending in EOS is set aside as finished,
-        the others fill the ``width`` live slots. Decoding stops when ``width``
-        hypotheses have finished or after ``max_len`` tokens (live ones then count as
-        finished); the best by log p / len^α is returned (without BOS/EOS).
+        ranked by total log-probability; one ending in EOS among the ``width`` best is set
+        aside as finished, the best others fill the ``width`` live slots. A source is done
+        when its best candidate ends in EOS (no live one can reach a higher total), or when
+        ``width`` have finished and the worst of them scores at least the best live one's
+        log p / (len + 1)^α (the rule of Hugging Face's beam search), or after ``max_len``
+        tokens (live ones then count as finished); the best finished one by log p / len^α
+        is returned (without BOS/EOS). Stopping at the first ``width`` finished instead
+        returns short, unlikely outputs that a confident model's greedy output beats.
+        All sources decode together, ``width`` rows each, so one decoder step serves the batch.
 
         Shapes:
             x (S, B) or (S, B, F), lengths (B,) -> B lists of target ids
@@ -260,47 +265,73 @@ class EncoderDecoder(Model):
         where = f"{self._where}.beam_search"
         width = check_positive_int(width, "width", where)
         max_len = check_positive_int(max_len, "max_len", where)
-        length_penalty = check_number(length_penalty, "length_penalty", where, 0.0)
+        alpha = float(check_number(length_penalty, "length_penalty", where, 0.0))
+        K, V = width, self.tgt_vocab_size
         states = self.encode(x, lengths)
         B = state_batch(states)
+        state = index_state(states, np.repeat(np.arange(B), K))        # K rows per source
+        alive = [[[]] for _ in range(B)]          # token lists of each source's live hypotheses
+        alive_logp = np.full((B, K), -np.inf)     # rows past a source's live ones are padding
+        alive_logp[:, 0] = 0.0
+        last = np.full(B * K, self.bos_id)
+        finished = [[] for _ in range(B)]         # (tokens without EOS, total log p, length incl. EOS)
+        active = list(range(B))                   # the sources still decoding, in row order
+        for step in range(max_len):
+            n = len(active)
+            logp, new_state = self.decode_step(last, state)                          # (n·K, V)
+            cand = (alive_logp[:, :, None] + self._allowed(logp).reshape(n, K, V)).reshape(n, K * V)
+            # at most K of the best 2K end in EOS, so they hold the K live ones; ties at the
+            # 2K-th value are all kept, so the order is that of a full stable sort
+            kth = min(2 * K, K * V)
+            top = np.partition(cand, K * V - kth, axis=1)[:, K * V - kth]
+            rows, toks, logps, still = [], [], [], []
+            for j, b in enumerate(active):
+                row = cand[j]
+                idx = np.flatnonzero(row >= top[j])
+                idx = idx[np.lexsort((idx, -row[idx]))]   # best first; ties: lower hypothesis, token
+                keep_i, keep_tok = [], []
+                for rank, flat in enumerate(idx):
+                    if row[flat] == -np.inf:             # PAD/BOS or padding: so is every later one
+                        break
+                    i, tok = divmod(int(flat), V)
+                    if tok != self.eos_id:
+                        keep_i.append(i)
+                        keep_tok.append(tok)
+                    elif rank < K:
+                        finished[b].append((alive[b][i], float(row[flat]), len(alive[b][i]) + 1))
+                    if len(keep_i) == K:
+                        break
+                if not keep_i and not finished[b]:      # nothing can follow: keep the live ones
+                    finished[b] = [(t, float(lp), max(len(t), 1)) for t, lp in zip(alive[b], alive_logp[j])]
+                if not keep_i or idx[0] % V == self.eos_id or self._beam_done(
+                        finished[b], K, float(row[keep_i[0] * V + keep_tok[0]]), step + 2, alpha):
+                    continue
+                alive[b] = [alive[b][i] + [t] for i, t in zip(keep_i, keep_tok)]
+                pad = K - len(keep_i)
+                rows += [j * K + i for i in keep_i] + [j * K + keep_i[0]] * pad
+                toks += keep_tok + [keep_tok[0]] * pad
+                logps.append(np.concatenate([row[np.asarray(keep_i) * V + np.asarray(keep_tok)],
+                                             np.full(pad, -np.inf)]))
+                still.append(b)
+            if not still:
+                break
+            state = index_state(new_state, np.asarray(rows))
+            last, alive_logp, active = np.asarray(toks), np.stack(logps), still
+        else:       # max_len reached: the live hypotheses count as finished
+            for j, b in enumerate(active):
+                finished[b] += [(toks, float(lp), len(toks)) for toks, lp in zip(alive[b], alive_logp[j])]
         results, scores = [], []
         for b in range(B):
-            tokens, score = self._beam_one(index_state(states, [b]), width, max_len, float(length_penalty))
-            results.append(tokens)
-            scores.append(score)
+            best = max(finished[b], key=lambda f: f[1] / (max(f[2], 1) ** alpha))
+            results.append(best[0])
+            scores.append(best[1] / (max(best[2], 1) ** alpha))
         return (results, scores) if return_scores else results
 
-    def _beam_one(self, state, width: int, max_len: int, alpha: float):
-        V = self.tgt_vocab_size
-        alive = [[]]                       # token lists of the live hypotheses
-        alive_logp = np.zeros(1)
-        last = np.array([self.bos_id])
-        finished = []                      # (tokens without EOS, total log p, length incl. EOS)
-        for _ in range(max_len):
-            logp, new_state = self.decode_step(last, state)                       # (n, V)
-            cand = (alive_logp[:, None] + self._allowed(logp)).reshape(-1)
-            order = np.argsort(-cand, kind="stable")   # ties: the lower hypothesis, then token
-            keep_i, keep_tok = [], []
-            for flat in order:
-                if cand[flat] == -np.inf:              # PAD/BOS: every later candidate is too
-                    break
-                i, tok = divmod(int(flat), V)
-                if tok == self.eos_id:
-                    finished.append((alive[i], float(cand[flat]), len(alive[i]) + 1))
-                else:
-                    keep_i.append(i)
-                    keep_tok.append(tok)
-                if len(keep_i) == width:
-                    break
-            if len(finished) >= width or not keep_i:
-                break
-            alive = [alive[i] + [t] for i, t in zip(keep_i, keep_tok)]
-            alive_logp = cand[np.asarray(keep_i) * V + np.asarray(keep_tok)]
-            state = index_state(new_state, np.asarray(keep_i))
-            last = np.asarray(keep_tok)
-        else:
-            finished += [(toks, float(lp), len(toks)) for toks, lp in zip(alive, alive_logp)]
-        if not finished:   # only reachable if width live slots stayed empty: keep the live ones
-            finished = [(toks, float(lp), max(len(toks), 1)) for toks, lp in zip(alive, alive_logp)]
-        best = max(finished, key=lambda f: f[1] / (max(f[2], 1) ** alpha))
-        return best[0], best[1] / (max(best[2], 1) ** alpha)
+    @staticmethod
+    def _beam_done(finished, width: int, best_live: float, length: int, alpha: float) -> bool:
+        """``width`` hypotheses have finished and the worst of the best ``width`` of them
+        scores at least the best live one (total ``best_live``) would with EOS next."""
+        if len(finished) < width:
+            return False
+        worst = sorted(lp / (max(n, 1) ** alpha) for _, lp, n in finished)[-width]
+        return worst >= best_live / (length ** alpha)

@@ -14,7 +14,9 @@ wall-time limit; the policy measures one training step and plans
     warm-up     = ⌈warmup_fraction · S⌉ steps of linear warm-up from 0 to lr
     schedule    = cosine decay from lr to 0 over the remaining S − warm-up steps
 
-and the best weights (by validation loss) are restored at the end. A refit (train on
+and the best weights (by validation loss) are restored at the end. With ``pace=True``
+a timed run re-plans S as it goes from the pace it measures (:class:`Pace`): one probe
+step is a poor estimate on a busy machine. A refit (train on
 train + validation after model selection) reuses the same plan with S set to the
 selected step count, scaled by how much more data it sees.
 """
@@ -27,8 +29,9 @@ from dataclasses import dataclass
 
 from rnnkit.distributed import agree
 from rnnkit.errors import RnnkitError
+from rnnkit.train.callbacks import Callback
 
-__all__ = ["Budget", "plan_budget", "time_step", "train_config", "PROBE_CALLS", "MIN_VAL_ITEMS"]
+__all__ = ["Budget", "Pace", "plan_budget", "time_step", "train_config", "PROBE_CALLS", "MIN_VAL_ITEMS"]
 
 #: forward/backward passes :func:`time_step` makes to time one step (one untimed, two timed)
 PROBE_CALLS = 3
@@ -113,6 +116,42 @@ def train_config(budget: Budget, *, lr: float, time_limit: float | None, has_val
     return cfg
 
 
+class Pace(Callback):
+    """A Trainer callback that re-plans a timed run from the pace it measures.
+
+    The plan's step count comes from one probe step, timed before training; on a busy
+    machine (or when the probe batch is not a typical one) it can be far off, and the run
+    then stops early with time left or is cut off mid-schedule. Every ``1/checks`` of
+    the planned steps this sets the step count to what fits the time left at the pace
+    so far (validations included), at most ``steps_cap``, and stretches the cosine decay
+    and the validation interval to match.
+    """
+
+    def __init__(self, time_limit: float, steps_cap: int, evals: int = 25, checks: int = 25, first: int = 20):
+        self.time_limit, self.steps_cap, self.evals, self.checks = time_limit, steps_cap, evals, checks
+        self._next, self._t0 = first, None
+
+    def on_start(self, trainer) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_step(self, trainer, info: dict) -> None:
+        step, cfg = info["step"], trainer.config
+        if self._t0 is None or step < self._next or cfg.max_steps is None:
+            return
+        elapsed = time.perf_counter() - self._t0
+        left = 0.98 * self.time_limit - elapsed
+        steps = max(step + 1, min(self.steps_cap, step + int(left * step / max(elapsed, 1e-9))))
+        self._next = step + max(1, steps // self.checks)
+        if steps == cfg.max_steps:
+            return
+        cfg.max_steps = steps
+        if cfg.val_every is not None:
+            cfg.val_every = max(1, -(-steps // self.evals))
+        sched = getattr(trainer.schedule, "after", trainer.schedule)
+        if sched is not None and hasattr(sched, "T_max"):
+            sched.T_max = max(1, steps - cfg.warmup_steps)
+
+
 @dataclass
 class Fitted:
     """What :func:`fit_with_budget` returns: the model to keep, the selection run's
@@ -144,6 +183,7 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
                     patience: int | None = None, refit_batches=None, refit_items: int | None = None,
                     n_val: int | None = None, min_val_items: int = MIN_VAL_ITEMS, min_steps: int = 600,
                     steps_cap: int = 20000, callbacks=None, where: str = "fit", reserve=0.0, share: float = 1.0,
+                    pace: bool = False,
                     **config_extra) -> Fitted:
     """Train ``build()`` under the budget policy; with ``refit_batches`` (train + validation)
     train a fresh ``build()`` on them for the selected number of steps, scaled by the data
@@ -159,6 +199,9 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
     ``patience`` (validations) overrides the plan's.
     ``out_dir`` and ``callbacks`` go to the selection run's Trainer (checkpoints, metrics,
     the run directory's writer).
+
+    ``pace``: with a time limit (and no fixed ``max_steps``/``epochs``), re-plan the
+    step count from the measured pace as the run goes (:class:`Pace`).
 
     When half the time holds fewer than ``min_steps`` steps there is no refit: one
     run uses all the time and keeps its best validated weights.
@@ -209,6 +252,9 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
         cfg["patience"] = None      # a few items validate noisily: no early stopping (the docstring's rule)
     if epochs is not None:
         cfg["epochs"] = epochs
+    if pace and run_time is not None and max_steps is None and epochs is None:
+        cap = plan_budget(n_items, batch_size, min_steps=min_steps, max_steps_cap=steps_cap).steps
+        callbacks = list(callbacks or []) + [Pace(run_time, cap)]
     history = Trainer(model, TrainConfig(**cfg), out_dir, callbacks=callbacks).fit(train_batches, val_batches)
     model.eval()
     if not refit or not history.best_step:

@@ -17,14 +17,23 @@ and minimises the mean cross-entropy over the target characters and the final EO
 
 Decoding feeds back the model's own outputs: greedy (arg-max each step until EOS)
 or beam search keeping the ``beam_width`` best partial outputs by total
-log-probability, finished outputs ranked by log p / len^α (α = ``length_penalty``).
-Beam width 1 is greedy decoding.
+log-probability, finished outputs ranked by log p / len^α (α = ``length_penalty``;
+:meth:`rnnkit.models.EncoderDecoder.beam_search` says when it stops). Beam width 1 is
+greedy decoding.
 
-Tokens (``tokens="char"`` or ``"word"``, :class:`rnnkit.data.tokens.Tokenizer`, case kept):
+Tokens (``tokens="auto"``, ``"char"`` or ``"word"``, :class:`rnnkit.data.tokens.Tokenizer`,
+case kept; "auto" is words when both sides read as spaced text, else characters):
 target ids are PAD = 0, BOS = 1, EOS = 2, then the target tokenizer's ids (its id 0, the
 unknown bucket, is target id 3). A source or target character or word that training
 never saw maps to the unknown bucket, so new text never stops a run (words seen once in
-training go there too, so the bucket is trained).
+training go there too, so the bucket is trained). A word output's unknown token is
+replaced by the source word the decoder attended to most when writing it (Luong et al.
+2015, "Addressing the rare word problem"): names and numbers come through.
+
+Training batches hold pairs of similar lengths (:func:`length_batches`). With
+``time_limit`` the run keeps the time decoding the validation and test pairs will take
+(timed on an untrained model before training) and re-plans its steps from the pace it
+measures (:class:`rnnkit.tasks.policy.Pace`).
 
 Scores over n pairs (prediction p_i, target t_i):
 
@@ -56,42 +65,46 @@ from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.metrics import char_accuracy, exact_match, text_scores
-from rnnkit.tasks.run import METRICS_JSON, RunWriter, train_dir, training_meta, write_json
-from rnnkit.train.callbacks import check_callbacks
+from rnnkit.tasks.run import RunWriter, train_dir, training_meta
+from rnnkit.tasks.seq2seq_data import (BOS, EOS, MAX_OUTPUT_LENGTH, MIN_PASSES, PAD, SIZES,  # noqa: F401
+                                       SMALL_WORD_MODEL, SPECIALS, LegacyAlphabet, check_output_length,
+                                       check_strings, length_batches, resolve_tokens)
+from rnnkit.train.callbacks import Callback, check_callbacks
 
-__all__ = ["Seq2Seq", "exact_match", "char_accuracy"]
+__all__ = ["Seq2Seq", "exact_match", "char_accuracy", "resolve_tokens", "length_batches"]
 
 TASK = "seq2seq"
-PAD, BOS, EOS = 0, 1, 2
-SPECIALS = 3
 
 
-MAX_OUTPUT_LENGTH = 100_000
+def output_score(predictions, targets) -> float:
+    """chrF (0-100) of ``predictions``, or 100 × character accuracy without sacrebleu."""
+    scores = text_scores(predictions, targets)
+    return scores["chrf"] if scores.get("chrf") is not None else 100 * scores["char_accuracy"]
 
 
-def _check_output_length(n, name: str, where: str) -> int:
-    n = check_positive_int(n, name, where)
-    if n > MAX_OUTPUT_LENGTH:
-        raise ValueError(f"{where}: {name} must be at most {MAX_OUTPUT_LENGTH} (characters decoded "
-                         f"one step at a time), got {n}")
-    return n
+class _BestOutputs(Callback):
+    """Keeps the weights whose greedy outputs of (up to 500) validation pairs score best,
+    by chrF (sacrebleu) or else character accuracy, and puts them back when training ends.
 
+    The validation loss (which picks the weights the Trainer keeps) bottoms out epochs
+    before the outputs stop improving: past it the model grows over-confident on the
+    tokens it gets wrong, which costs loss but not arg-max outputs.
+    """
 
-def _strings(xs, name: str, where: str, allow_empty: bool = False) -> list[str]:
-    if isinstance(xs, str):
-        raise TypeError(f"{where}: {name} must be a list of strings, got one str (wrap it in a list)")
-    try:
-        xs = list(xs)
-    except TypeError:
-        raise TypeError(f"{where}: {name} must be a list of strings, got {type(xs).__name__}") from None
-    if not xs:
-        raise ValueError(f"{where}: {name} is empty")
-    for i, s in enumerate(xs):
-        if not isinstance(s, str):
-            raise TypeError(f"{where}: {name}[{i}] must be a str, got {type(s).__name__}")
-        if not s and not allow_empty:
-            raise ValueError(f"{where}: {name}[{i}] is an empty string")
-    return xs
+    def __init__(self, s2s, sources, targets, n: int = 500):
+        self.s2s, self.sources, self.targets = s2s, sources[:n], targets[:n]
+        self.best, self.state, self.step, self.scores = -np.inf, None, None, []
+
+    def on_eval(self, trainer, info: dict) -> None:
+        self.s2s.model_ = trainer.model
+        score = output_score(self.s2s.predict(self.sources), self.targets)
+        self.scores.append((info["step"], score))
+        if score > self.best:
+            self.best, self.state, self.step = score, trainer.model.state_dict(), info["step"]
+
+    def on_end(self, trainer, history) -> None:
+        if self.state is not None:
+            trainer.model.load_state_dict(self.state)
 
 
 class Seq2Seq:
@@ -99,43 +112,51 @@ class Seq2Seq:
 
     Args:
         cell, hidden_size, num_layers, embedding_dim, dropout: both recurrent stacks
-            (default a 1-layer LSTM of 128 units, 32-dim token embeddings).
+            (default a 1-layer LSTM; the sizes and dropout left None are those of the token
+            kind, :data:`rnnkit.tasks.seq2seq_data.SIZES`: words 256 units, 128-dim
+            embeddings, dropout 0.3, or 128 units when a time limit holds fewer than
+            8 passes over the pairs with 256; characters 128 units, 32-dim, no dropout).
         attention: "multiplicative" (default: scaled Luong "general", about a third of the
             additive score's cost per step), "additive" or None (no attention).
-        tokens: "char" (default) or "word".
+        tokens: "auto" (default: words when both sides are spaced text), "char" or "word".
         bidirectional: a bidirectional encoder (default True: the decoder's start state
             then summarises the source read from both ends).
         max_output_length: the longest output decoding produces (None: 1.5 × the
             longest training target + 5); at most ``MAX_OUTPUT_LENGTH`` (100,000
             characters: decoding runs one step per character, so a larger bound
             would let an undertrained model decode for hours).
-        batch_size, dtype, seed: training batches, float dtype, the seed of weights,
-            validation split, data order and dropout.
+        batch_size, dtype, seed: training batches (None: 64 pairs for words, 32 for
+            characters), float dtype, the seed of weights, validation split, data order
+            and dropout.
 
     After :meth:`fit`: ``model_``, ``history_``, ``source_vocab_``, ``target_vocab_``,
+    ``tokens_`` and ``sizes_`` (the token kind and sizes used), ``output_scores_`` ((step,
+    chrF) of the greedy validation outputs at each validation) and ``selected_step_`` (the
+    step whose weights were kept: the best of those),
     ``val_scores_`` ({"exact_match", "char_accuracy"} on the validation pairs, greedy).
     """
 
-    def __init__(self, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1, embedding_dim: int = 32,
-                 bidirectional: bool = True, dropout: float = 0.0, max_output_length: int | None = None,
-                 batch_size: int = 32, dtype: str = "float32", seed: int = 0, attention: str | None = "multiplicative",
-                 tokens: str = "char"):
+    def __init__(self, cell: str = "lstm", hidden_size: int | None = None, num_layers: int = 1,
+                 embedding_dim: int | None = None, bidirectional: bool = True, dropout: float | None = None,
+                 max_output_length: int | None = None, batch_size: int | None = None, dtype: str = "float32",
+                 seed: int = 0, attention: str | None = "multiplicative", tokens: str = "auto"):
         where = "Seq2Seq"
         if attention not in (None, "additive", "multiplicative"):
             raise ValueError(f"{where}: attention must be 'additive', 'multiplicative' or None, got {attention!r}")
         self.attention = attention
-        if tokens not in ("char", "word"):
-            raise ValueError(f"{where}: tokens must be 'char' or 'word', got {tokens!r}")
+        if tokens not in ("auto", "char", "word"):
+            raise ValueError(f"{where}: tokens must be 'auto', 'char' or 'word', got {tokens!r}")
         self.tokens = tokens
         self.cell = check_cell(cell, where)
-        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.hidden_size = None if hidden_size is None else check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
-        self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim", where)
+        self.embedding_dim = (None if embedding_dim is None
+                              else check_positive_int(embedding_dim, "embedding_dim", where))
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
-        self.dropout = check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
+        self.dropout = None if dropout is None else check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
         self.max_output_length = (None if max_output_length is None
-                                  else _check_output_length(max_output_length, "max_output_length", where))
-        self.batch_size = check_positive_int(batch_size, "batch_size", where)
+                                  else check_output_length(max_output_length, "max_output_length", where))
+        self.batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
         self.model_ = None
@@ -160,6 +181,7 @@ class Seq2Seq:
     # -- encoding ------------------------------------------------------------------------------
     def _set_vocab(self, source_vocab, target_vocab) -> None:
         self.source_vocab_, self.target_vocab_ = source_vocab, target_vocab
+        self.tokens_ = target_vocab.kind
 
     def _encode_sources(self, sources, where: str) -> list[np.ndarray]:
         out = []
@@ -174,12 +196,35 @@ class Seq2Seq:
     def _decode(self, ids) -> str:
         return self.target_vocab_.decode([i - SPECIALS for i in ids if i >= SPECIALS])
 
+    def _texts(self, sources, x, lengths, outputs) -> list[str]:
+        """The text of each output (target ids) of the sources ``x``. A word output's unknown
+        token becomes the source word the decoder attended to most when writing it (Luong
+        et al. 2015): names, numbers and rare words a translation keeps."""
+        unk = SPECIALS      # the target tokenizer's id 0
+        if self.tokens_ != "word" or self.attention is None or not any(unk in ids for ids in outputs):
+            return [self._decode(ids) for ids in outputs]
+        from rnnkit.data.sequences import pad_sequences
+        from rnnkit.data.tokens import tokenize
+
+        y, _ = pad_sequences([np.append(np.asarray(ids, dtype=np.int64), EOS) for ids in outputs], pad_value=PAD)
+        weights = self.model_.attention_weights(x, y, lengths)                       # (B, T, S)
+        texts = []
+        for b, ids in enumerate(outputs):
+            words = tokenize(sources[b], "word", lower=False)
+            toks = [self.target_vocab_.vocab[i - SPECIALS] for i in ids]
+            for t, i in enumerate(ids):
+                if i == unk and words:
+                    toks[t] = words[min(int(np.argmax(weights[b, t])), len(words) - 1)]
+            texts.append(self.target_vocab_.join(toks))
+        return texts
+
     def _build_model(self):
         from rnnkit.models import AttentionEncoderDecoder, EncoderDecoder
 
+        z = self.sizes_
         kw = dict(tgt_vocab_size=self.target_vocab_.size + SPECIALS, src_vocab_size=self.source_vocab_.size,
-                  cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                  embedding_dim=self.embedding_dim, bidirectional=self.bidirectional, dropout=self.dropout,
+                  cell=self.cell, hidden_size=z["hidden_size"], num_layers=self.num_layers,
+                  embedding_dim=z["embedding_dim"], bidirectional=self.bidirectional, dropout=z["dropout"],
                   pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype, seed=self.seed)
         if self.attention is None:
             return EncoderDecoder(**kw)
@@ -188,7 +233,7 @@ class Seq2Seq:
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, sources, targets, *, val_sources=None, val_targets=None, val_fraction: float = 0.1,
             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
-            optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
+            optimizer: str = "adam", lr: float | None = None, clip: float | None = 1.0, patience: int | None = None,
             test_sources=None, test_targets=None, beam_width: int = 4, out_dir=None, quiet: bool = True,
             callbacks=None) -> "Seq2Seq":
         """Train on pairs ``sources[i] -> targets[i]`` (strings); returns self.
@@ -199,7 +244,8 @@ class Seq2Seq:
             epochs, time_limit, max_steps, optimizer, lr, clip, patience: the budget
                 policy of :func:`rnnkit.tasks.policy.fit_with_budget` (steps sized to the
                 data or to ``time_limit``, warm-up and cosine decay, patience in
-                validations a fixed number of steps apart; the best weights are kept).
+                validations a fixed number of steps apart; the best weights are kept;
+                ``lr`` None: that of the token kind, 2e-3 for words, 5e-3 for characters).
                 ``time_limit`` covers decoding the validation and test pairs too.
             test_sources, test_targets: test pairs scored at the end (beam search of
                 ``beam_width``; ``test_scores_``, beside a translation memory of the training
@@ -219,8 +265,8 @@ class Seq2Seq:
 
         where = "Seq2Seq.fit"
         deadline = as_deadline(time_limit, where)
-        sources = _strings(sources, "sources", where)
-        targets = _strings(targets, "targets", where, allow_empty=True)
+        sources = check_strings(sources, "sources", where)
+        targets = check_strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
         val_fraction = check_number(val_fraction, "val_fraction", where, 0.0, 1.0, high_open=True)
@@ -228,8 +274,8 @@ class Seq2Seq:
         if val_sources is not None or val_targets is not None:
             if val_sources is None or val_targets is None:
                 raise ValueError(f"{where}: give both val_sources and val_targets")
-            vs = _strings(val_sources, "val_sources", where)
-            vt = _strings(val_targets, "val_targets", where, allow_empty=True)
+            vs = check_strings(val_sources, "val_sources", where)
+            vt = check_strings(val_targets, "val_targets", where, allow_empty=True)
             if len(vs) != len(vt):
                 raise ValueError(f"{where}: {len(vs)} val_sources but {len(vt)} val_targets")
             tr = np.arange(n)
@@ -240,6 +286,11 @@ class Seq2Seq:
             vs, vt = [sources[i] for i in va], [targets[i] for i in va]
         else:
             tr, vs, vt = np.arange(n), [], []
+        if test_sources is not None or test_targets is not None:     # checked before training, not after
+            test_sources = check_strings(test_sources, "test_sources", where)
+            test_targets = check_strings(test_targets, "test_targets", where, allow_empty=True)
+            if len(test_sources) != len(test_targets):
+                raise ValueError(f"{where}: {len(test_sources)} test_sources but {len(test_targets)} test_targets")
         tr_src, tr_tgt = [sources[i] for i in tr], [targets[i] for i in tr]
         # the vocabularies come from the training pairs only: what the model can read and write
         # (a token it never saw, in validation or test pairs, goes to the unknown bucket)
@@ -247,9 +298,10 @@ class Seq2Seq:
 
         if not any(tr_tgt):
             raise RnnkitError(f"{where}: every target is empty; there is nothing to learn to write")
-        min_count = 2 if self.tokens == "word" else 1
-        self._set_vocab(Tokenizer.fit(tr_src, self.tokens, min_count, lower=False),
-                        Tokenizer.fit(tr_tgt, self.tokens, min_count, lower=False))
+        kind = resolve_tokens(tr_src, tr_tgt, self.tokens)
+        min_count = 2 if kind == "word" else 1
+        self._set_vocab(Tokenizer.fit(tr_src, kind, min_count, lower=False),
+                        Tokenizer.fit(tr_tgt, kind, min_count, lower=False))
         X, Y = self._encode_sources(tr_src, where), self._encode_targets(tr_tgt, where)
         self.max_target_length_ = max(len(t) for t in Y) - 1
         val_batches = None
@@ -257,29 +309,43 @@ class Seq2Seq:
             Xv, Yv = self._encode_sources(vs, where), self._encode_targets(vt, where)
             val_batches = [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
                            for b in minibatches(Xv, Yv, batch_size=256, shuffle=False)]
-        bs = self.batch_size
+        defaults = SIZES[kind]
+        self.sizes_ = {k: defaults[k] if getattr(self, k) is None else getattr(self, k)
+                       for k in ("hidden_size", "embedding_dim", "dropout", "batch_size")}
+        lr = defaults["lr"] if lr is None else lr
+        bs = self.sizes_["batch_size"]
 
         def train_batches(epoch, rng):
-            return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
-                    for b in minibatches(X, Y, batch_size=bs, seed=rng)]
+            return length_batches(X, Y, bs, rng)
 
-        first = next(iter(minibatches(X[:bs], Y[:bs], batch_size=bs, shuffle=False)))
-        probe = {"x": first["x"], "lengths": first["lengths"], "y": first["y"]}
+        probe = train_batches(0, np.random.default_rng(self.seed))[0]
         self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None
         self.baseline_scores_ = self._test_examples = None
-        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         n_test = 0 if test_sources is None else len(test_sources)
         figures = 1 + bool(vs) + (n_test > 0 and self.attention is not None)
 
-        def reserve(step_s):     # decoding (a step at a time: about 3 forward passes) and the report
-            return after_training(step_s, bs, len(vs) + n_test * beam_width, figures, decode_factor=3.0)
+        # decoding the validation and test pairs (timed, at most 30% of the time) and the report
+        decode_s = self._decode_time(probe, len(vs), n_test, beam_width) if deadline.limited else 0.0
 
+        def reserve(step_s):
+            decode = min(0.3 * deadline.left(), decode_s) if deadline.limited else 0.0
+            # (the translation memory and the scores: the second report_s below counts too)
+            return decode + after_training(step_s, bs, 0, figures) + (1.0 if n_test else 0.0)
+
+        if kind == "word" and self.hidden_size is None and max_steps is None and epochs is None and deadline.limited:
+            self._size_to_time(probe, deadline.left(), len(X))
+        writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
+        chooser = [_BestOutputs(self, vs, vt)] if vs else []
         fitted = fit_with_budget(self._build_model, train_batches, val_batches, len(X), bs, probe,
                                  time_limit=deadline, reserve=reserve, max_steps=max_steps, epochs=epochs, lr=lr,
                                  seed=self.seed, quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
-                                 out_dir=train_dir(out_dir), callbacks=writer + check_callbacks(callbacks, where),
-                                 steps_cap=4000, where=where)
+                                 out_dir=train_dir(out_dir),
+                                 callbacks=writer + check_callbacks(callbacks, where) + chooser,
+                                 steps_cap=4000, pace=True, where=where)
         self.model_, self.history_ = fitted.model, fitted.history
+        # (step, score) of every validation's greedy outputs, and the step whose weights were kept
+        self.output_scores_ = chooser[0].scores if chooser else []
+        self.selected_step_ = chooser[0].step if chooser else None
         # the report, and with test pairs the translation memory and the scores (about a second)
         report_s = after_training(None, 1, 0, figures) + (1.0 if n_test else 0.0)
         if vs:
@@ -301,17 +367,43 @@ class Seq2Seq:
             self._write_run(out_dir, len(tr), deadline)
         return self
 
+    def _size_to_time(self, probe: dict, time_limit: float, n_pairs: int) -> None:
+        """The smaller word model when ``time_limit`` holds fewer than ``MIN_PASSES`` passes
+        over the ``n_pairs`` training pairs with the default one (one step timed)."""
+        from rnnkit.tasks.policy import time_step
+
+        step_s = time_step(self._build_model(), probe)
+        if 0.85 * time_limit / step_s * probe["x"].shape[1] < MIN_PASSES * n_pairs:
+            self.sizes_.update(SMALL_WORD_MODEL)
+
+    def _decode_time(self, probe: dict, n_val: int, n_test: int, beam_width: int) -> float:
+        """Seconds decoding ``n_val`` validation pairs (greedy) and ``n_test`` test pairs (beam)
+        will take: an untrained model's greedy decoding of the probe batch and beam search of
+        8 of its sources, each for as many steps as the batch's longest target, timed and
+        scaled by the pairs, twice (timings on a busy machine are noisy; per source, beam
+        search costs more than ``beam_width`` greedy rows)."""
+        import time
+
+        model = self._build_model()
+        steps = int(probe["y"].shape[0])
+        x, lengths = probe["x"], probe["lengths"]
+        t0 = time.perf_counter()
+        model.greedy(x, lengths, max_len=steps)
+        greedy = (time.perf_counter() - t0) / x.shape[1]
+        beam = greedy
+        if n_test and beam_width > 1:
+            k = min(8, x.shape[1])
+            t0 = time.perf_counter()
+            model.beam_search(x[:, :k], lengths[:k], width=beam_width, max_len=steps)
+            beam = (time.perf_counter() - t0) / k
+        return 2.0 * (greedy * n_val + beam * n_test)
+
     def _score_test(self, tr_src, tr_tgt, sources, targets, beam_width: int, deadline, margin: float) -> None:
         """``test_scores_`` of the model and ``baseline_scores_`` of a translation memory of
         the training pairs, on the same test pairs (those decoded while ``deadline`` has
         more than ``margin`` seconds left)."""
         from rnnkit.tasks.text_metrics import TranslationMemory
 
-        where = "Seq2Seq.fit"
-        sources = _strings(sources, "test_sources", where)
-        targets = _strings(targets, "test_targets", where, allow_empty=True)
-        if len(sources) != len(targets):
-            raise ValueError(f"{where}: {len(sources)} test_sources but {len(targets)} test_targets")
         idx, pred = self._predict_until(sources, beam_width, deadline, margin)
         total = len(sources)
         sources, targets = [sources[i] for i in idx], [targets[i] for i in idx]
@@ -326,7 +418,7 @@ class Seq2Seq:
     # -- decoding --------------------------------------------------------------------------------
     def _max_len(self, max_len) -> int:
         if max_len is not None:
-            return _check_output_length(max_len, "max_len", "Seq2Seq.predict")
+            return check_output_length(max_len, "max_len", "Seq2Seq.predict")
         if self.max_output_length is not None:
             return self.max_output_length
         return int(1.5 * self.max_target_length_) + 5
@@ -346,7 +438,7 @@ class Seq2Seq:
         """Decode every source: greedy for ``beam_width=1`` (batched), else beam search."""
         self._check_fitted("predict")
         where = "Seq2Seq.predict"
-        sources = _strings(sources, "sources", where)
+        sources = check_strings(sources, "sources", where)
         beam_width = check_positive_int(beam_width, "beam_width", where)
         if beam_width > 1:
             return self.beam_search(sources, beam_width, max_len, length_penalty)
@@ -354,8 +446,9 @@ class Seq2Seq:
         L = self._max_len(max_len)
         out: list[str] = [""] * len(enc)
         for idx, x, lengths in self._batches(enc, 256):
-            for j, ids in zip(idx, self.model_.greedy(x, lengths, max_len=L)):
-                out[j] = self._decode(ids)
+            texts = self._texts([sources[j] for j in idx], x, lengths, self.model_.greedy(x, lengths, max_len=L))
+            for j, text in zip(idx, texts):
+                out[j] = text
         return out
 
     def beam_search(self, sources, beam_width: int = 4, max_len: int | None = None,
@@ -366,7 +459,7 @@ class Seq2Seq:
         """
         self._check_fitted("beam_search")
         where = "Seq2Seq.beam_search"
-        sources = _strings(sources, "sources", where)
+        sources = check_strings(sources, "sources", where)
         beam_width = check_positive_int(beam_width, "beam_width", where)
         enc = self._encode_sources(sources, where)
         L = self._max_len(max_len)
@@ -375,8 +468,8 @@ class Seq2Seq:
         for idx, x, lengths in self._batches(enc, 64):
             res, sc = self.model_.beam_search(x, lengths, width=beam_width, max_len=L,
                                               length_penalty=length_penalty, return_scores=True)
-            for j, ids, s in zip(idx, res, sc):
-                out[j], scores[j] = self._decode(ids), s
+            for j, text, s in zip(idx, self._texts([sources[j] for j in idx], x, lengths, res), sc):
+                out[j], scores[j] = text, s
         return (out, scores) if return_scores else out
 
     # -- evaluation ------------------------------------------------------------------------------
@@ -391,8 +484,8 @@ class Seq2Seq:
         """
         self._check_fitted("evaluate")
         where = "Seq2Seq.evaluate"
-        sources = _strings(sources, "sources", where)
-        targets = _strings(targets, "targets", where, allow_empty=True)
+        sources = check_strings(sources, "sources", where)
+        targets = check_strings(targets, "targets", where, allow_empty=True)
         if len(sources) != len(targets):
             raise ValueError(f"{where}: {len(sources)} sources but {len(targets)} targets")
         idx, pred = self._predict_until(sources, beam_width, as_deadline(time_limit, where))
@@ -440,87 +533,22 @@ class Seq2Seq:
     # -- plots and the run report ----------------------------------------------------------------
     @staticmethod
     def position_accuracy(predictions, targets) -> np.ndarray:
-        """Accuracy at each output position k: the fraction of targets longer than k whose
-        prediction has the right character there.
+        """Accuracy at each output position k (:func:`rnnkit.tasks.seq2seq_report.position_accuracy`)."""
+        from rnnkit.tasks.seq2seq_report import position_accuracy
 
-        Shapes:
-            -> (max target length,)
-        """
-        L = max(len(t) for t in targets)
-        hit, count = np.zeros(L), np.zeros(L)
-        for p, t in zip(predictions, targets):
-            for k, ch in enumerate(t):
-                count[k] += 1
-                hit[k] += k < len(p) and p[k] == ch
-        return np.divide(hit, count, out=np.zeros(L), where=count > 0)
+        return position_accuracy(predictions, targets)
 
     def plot_position_accuracy(self, predictions, targets, reference: str | None = None):
         """Bar chart of :meth:`position_accuracy`; ``reference`` labels the positions
         (e.g. one target). Returns a matplotlib figure."""
-        from rnnkit.report import pyplot
+        from rnnkit.tasks.seq2seq_report import plot_position_accuracy
 
-        plt = pyplot()
-        acc = self.position_accuracy(predictions, targets)
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(acc) + 2), 3.4))
-        ax.bar(np.arange(len(acc)), acc, color="tab:blue")
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel("output position")
-        ax.set_ylabel("character accuracy")
-        if reference is not None and len(reference) == len(acc):
-            ax.set_xticks(np.arange(len(acc)), [f"{k}\n{c}" for k, c in enumerate(reference)])
-        ax.set_title(f"accuracy by output position (exact match {exact_match(predictions, targets):.3f})")
-        ax.grid(alpha=0.3, axis="y")
-        fig.tight_layout()
-        return fig
+        return plot_position_accuracy(predictions, targets, reference)
 
     def _write_run(self, out_dir, n_train: int, deadline=None) -> None:
-        from rnnkit.report import Section, plots_in_time, save_figure, write_run_report
-        from rnnkit.tasks.run import writes_files
+        from rnnkit.tasks.seq2seq_report import write_run
 
-        if not writes_files():      # data parallel: rank 0 alone writes the run directory
-            return
-        out_dir = os.fspath(out_dir)
-        data = [["training pairs", n_train],
-                ["validation pairs", 0 if self.val_scores_ is None else self.val_scores_["of"]],
-                ["tokens", self.tokens], ["attention", self.attention or "none"],
-                ["source vocabulary", f"{self.source_vocab_.size} (id 0: unknown)"],
-                ["target vocabulary", f"{self.target_vocab_.size} (id 0: unknown)"],
-                ["longest training target", f"{self.max_target_length_} tokens"]]
-        sections = [Section("Data", table=data, header=["", ""])]
-        if self.val_scores_ is not None:
-            vs, vt, pred = self._val_examples
-            figs = []
-            if plots_in_time(deadline):
-                ref = max(vt, key=len)
-                figs.append(save_figure(self.plot_position_accuracy(pred, vt, ref),
-                                        os.path.join(out_dir, "char_accuracy.png")))
-            text = (f"greedy decoding of {len(vt)} validation pairs: exact match "
-                    f"{self.val_scores_['exact_match']:.4f}, character accuracy "
-                    f"{self.val_scores_['char_accuracy']:.4f}"
-                    + (f" ({self.val_scores_['time_limit_note']})" if "time_limit_note" in self.val_scores_ else ""))
-            sections.append(Section("Validation", text=text, figures=figs))
-            wrong = [i for i in range(len(vt)) if pred[i] != vt[i]]
-            right = [i for i in range(len(vt)) if pred[i] == vt[i]]
-            shown = wrong[:15] + right[:5]
-            sections.append(Section("Examples (errors first)",
-                                    table=[[vs[i], vt[i], pred[i], "yes" if pred[i] == vt[i] else "no"]
-                                           for i in shown],
-                                    header=["source", "target", "prediction", "exact"]))
-        h = self.history_
-        write_json(os.path.join(out_dir, METRICS_JSON), {
-            "pairs": n_train + (0 if self.val_scores_ is None else self.val_scores_["of"]),
-            "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
-            "validation": self.val_scores_, "test": self.test_scores_,
-            "baseline": getattr(self, "baseline_scores_", None)})
-        if getattr(self, "_test_examples", None) is not None:
-            from rnnkit.tasks.seq2seq_report import test_sections
-
-            sections += test_sections(self, out_dir, deadline)
-        notes = [sc["time_limit_note"] for sc in (self.val_scores_, self.test_scores_)
-                 if sc and sc.get("time_limit_note")]
-        write_run_report(out_dir, "rnnkit sequence to sequence", sections,
-                         config={"task": TASK, "params": self.get_params(), "model": self.model_.config()},
-                         deadline=deadline, notes=notes)
+        write_run(self, out_dir, n_train, deadline)
 
     # -- files -------------------------------------------------------------------------------------
     def save(self, directory) -> str:
@@ -536,7 +564,7 @@ class Seq2Seq:
         """The task's meta for config.json: parameters and both alphabets."""
         return {"task": TASK, "params": self.get_params(),
                 "state": {"source_vocab": self.source_vocab_.to_dict(), "target_vocab": self.target_vocab_.to_dict(),
-                          "max_target_length": int(self.max_target_length_)}}
+                          "max_target_length": int(self.max_target_length_), "sizes": dict(self.sizes_)}}
 
     @classmethod
     def load(cls, directory) -> "Seq2Seq":
@@ -553,9 +581,12 @@ class Seq2Seq:
             if "source_vocab" in st:
                 s2s._set_vocab(Tokenizer.from_dict(st["source_vocab"]), Tokenizer.from_dict(st["target_vocab"]))
             else:       # saved before the unknown bucket: ids are positions in the sorted alphabets
-                s2s._set_vocab(_Alphabet(st["source_chars"]), _Alphabet(st["target_chars"]))
-            s2s.max_target_length_ = _check_output_length(st["max_target_length"], "max_target_length",
-                                                           "config.json")
+                s2s._set_vocab(LegacyAlphabet(st["source_chars"]), LegacyAlphabet(st["target_chars"]))
+            s2s.max_target_length_ = check_output_length(st["max_target_length"], "max_target_length",
+                                                          "config.json")
+            # runs saved before sizes were chosen at fit time held them all in params
+            s2s.sizes_ = {k: st["sizes"][k] if "sizes" in st else ckpt.meta["params"][k]
+                          for k in ("hidden_size", "embedding_dim", "dropout", "batch_size")}
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc
@@ -564,23 +595,3 @@ class Seq2Seq:
         s2s.history_ = s2s.val_scores_ = s2s.test_scores_ = s2s._val_examples = None
         s2s.baseline_scores_ = s2s._test_examples = None
         return s2s
-
-
-class _Alphabet:
-    """The character ids of runs saved before the unknown bucket (position in the sorted
-    alphabet); an unseen character is an error there, as it was when they were trained."""
-
-    def __init__(self, chars: str):
-        from rnnkit.data.text import CharVocab
-
-        self._vocab, self.kind = CharVocab(chars), "char"
-        self.size = len(chars)
-
-    def encode(self, text: str) -> np.ndarray:
-        return self._vocab.encode(text)
-
-    def decode(self, ids) -> str:
-        return self._vocab.decode(np.asarray(list(ids), dtype=np.int64))
-
-    def to_dict(self) -> dict:
-        return {"type": "Tokenizer", "kind": "char", "vocab": ["<unk>"] + list(self._vocab.chars)}
