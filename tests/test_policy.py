@@ -181,7 +181,7 @@ def test_pace_replans_a_timed_run_from_the_measured_pace(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(policy.time, "perf_counter", lambda: clock[0])
     opt = optim.SGD({"w": np.zeros(1)}, lr=0.1)
-    trainer = SimpleNamespace(config=SimpleNamespace(max_steps=100, val_every=4, warmup_steps=3),
+    trainer = SimpleNamespace(step=0, config=SimpleNamespace(max_steps=100, val_every=4, warmup_steps=3),
                               schedule=optim.make_schedule("cosine", opt, warmup_steps=3, T_max=97))
     pace = policy.Pace(time_limit=10.0, steps_cap=150, evals=25, checks=25, first=20)
     pace.on_start(trainer)

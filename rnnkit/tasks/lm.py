@@ -56,7 +56,7 @@ from rnnkit.errors import CheckpointError, DivergenceError, ResourceLimitError, 
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceTagger, build
 from rnnkit.models.base import index_state
-from rnnkit.tasks.policy import plan_budget, time_step, train_config
+from rnnkit.tasks.policy import Pace, plan_budget, time_step, train_config
 from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_task_dtype, restore_model,
                                   save_task)
 from rnnkit.tasks.run import RunWriter, recover_model, training_meta, writes_files
@@ -297,6 +297,7 @@ class CharLanguageModel:
             val_batches = list(stream_batches(val_ids, Bv, Tv, k1=val_k1, drop_last=False))
 
         per_epoch = max(1, len(train_ids) // (B * T))
+        pace = []
         if sized:
             budget = plan_budget(per_epoch, 1, time_limit=time_limit, step_seconds=step_s, evals=10, where=where)
             if max_steps is not None:
@@ -305,6 +306,8 @@ class CharLanguageModel:
                 budget.steps = min(budget.steps, check_positive_int(epochs, "epochs", where) * per_epoch)
             if patience is not None:
                 budget.patience = patience
+            if max_steps is None and epochs is None:    # the step count follows the pace measured
+                pace = [Pace(time_limit, plan_budget(per_epoch, 1, evals=10).steps, evals=10)]
             config = TrainConfig(**train_config(budget, lr=lr, time_limit=time_limit,
                                                 has_validation=val_batches is not None, seed=self.seed, quiet=quiet,
                                                 optimizer=optimizer, clip=clip, carry_state=True, tbptt_k1=carry_at,
@@ -320,6 +323,7 @@ class CharLanguageModel:
         self.history_ = None
         hooks = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         hooks += [] if callback is None else [EpochCallback(self, callback)]
+        hooks += pace
         trainer = Trainer(self.model_, config, train_dir, callbacks=hooks + check_callbacks(callbacks, where))
         if out_dir is not None and saved is None:
             self.save(out_dir)          # the vocabulary is on disk from the start (for resume)

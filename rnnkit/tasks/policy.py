@@ -14,9 +14,9 @@ wall-time limit; the policy measures one training step and plans
     warm-up     = ⌈warmup_fraction · S⌉ steps of linear warm-up from 0 to lr
     schedule    = cosine decay from lr to 0 over the remaining S − warm-up steps
 
-and the best weights (by validation loss) are restored at the end. With ``pace=True``
-a timed run re-plans S as it goes from the pace it measures (:class:`Pace`): one probe
-step is a poor estimate on a busy machine. A refit (train on
+and the best weights (by validation loss) are restored at the end. A timed run
+re-plans S as it goes from the pace it measures (:class:`Pace`; ``pace=False`` keeps the
+plan): one probe step is a poor estimate on a busy machine, or once the load changes. A refit (train on
 train + validation after model selection) reuses the same plan with S set to the
 selected step count, scaled by how much more data it sees.
 """
@@ -120,19 +120,22 @@ class Pace(Callback):
     """A Trainer callback that re-plans a timed run from the pace it measures.
 
     The plan's step count comes from one probe step, timed before training; on a busy
-    machine (or when the probe batch is not a typical one) it can be far off, and the run
-    then stops early with time left or is cut off mid-schedule. Every ``1/checks`` of
-    the planned steps this sets the step count to what fits the time left at the pace
-    so far (validations included), at most ``steps_cap``, and stretches the cosine decay
-    and the validation interval to match.
+    machine (or when the probe batch is not a typical one, or when the load changes
+    during the run) it can be far off, and the run then stops early with time left or is
+    cut off mid-schedule. Every ``1/checks`` of the planned steps this sets the step
+    count to what fits ``time_limit`` (the run's training seconds) at the pace so far
+    (validations included), at most ``steps_cap``, at least one more, and stretches the
+    cosine decay and the validation interval to match. Data parallel: rank 0's count
+    for every rank (:func:`rnnkit.distributed.agree`; the checks fall on the same steps).
     """
 
     def __init__(self, time_limit: float, steps_cap: int, evals: int = 25, checks: int = 25, first: int = 20):
         self.time_limit, self.steps_cap, self.evals, self.checks = time_limit, steps_cap, evals, checks
-        self._next, self._t0 = first, None
+        self.first, self._next, self._t0, self._step0 = first, None, None, 0
 
     def on_start(self, trainer) -> None:
-        self._t0 = time.perf_counter()
+        self._t0, self._step0 = time.perf_counter(), trainer.step      # a resumed run counts from here
+        self._next = trainer.step + self.first
 
     def on_step(self, trainer, info: dict) -> None:
         step, cfg = info["step"], trainer.config
@@ -140,7 +143,8 @@ class Pace(Callback):
             return
         elapsed = time.perf_counter() - self._t0
         left = 0.98 * self.time_limit - elapsed
-        steps = max(step + 1, min(self.steps_cap, step + int(left * step / max(elapsed, 1e-9))))
+        pace = (step - self._step0) / max(elapsed, 1e-9)
+        steps = agree(max(step + 1, min(self.steps_cap, step + int(left * pace))))
         self._next = step + max(1, steps // self.checks)
         if steps == cfg.max_steps:
             return
@@ -183,7 +187,7 @@ def fit_with_budget(build, train_batches, val_batches, n_items: int, batch_size:
                     patience: int | None = None, refit_batches=None, refit_items: int | None = None,
                     n_val: int | None = None, min_val_items: int = MIN_VAL_ITEMS, min_steps: int = 600,
                     steps_cap: int = 20000, callbacks=None, where: str = "fit", reserve=0.0, share: float = 1.0,
-                    pace: bool = False,
+                    pace: bool = True,
                     **config_extra) -> Fitted:
     """Train ``build()`` under the budget policy; with ``refit_batches`` (train + validation)
     train a fresh ``build()`` on them for the selected number of steps, scaled by the data

@@ -341,7 +341,7 @@ class Seq2Seq:
                                  seed=self.seed, quiet=quiet, optimizer=optimizer, clip=clip, patience=patience,
                                  out_dir=train_dir(out_dir),
                                  callbacks=writer + check_callbacks(callbacks, where) + chooser,
-                                 steps_cap=4000, pace=True, where=where)
+                                 steps_cap=4000, where=where)
         self.model_, self.history_ = fitted.model, fitted.history
         # (step, score) of every validation's greedy outputs, and the step whose weights were kept
         self.output_scores_ = chooser[0].scores if chooser else []
