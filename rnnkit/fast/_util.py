@@ -142,15 +142,15 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
 #    busy with (or spinning after) them do not take the loop's cores; their own
 #    settings come back after it.
 #  - A call uses at most as many loop threads as CPUs are not running other
-#    processes' work (``/proc/loadavg``'s count of running tasks, less this
-#    process's own running threads, read at most every LOAD_EVERY_S): on a busy
-#    machine the loop runs on fewer threads instead of waiting at barriers for
-#    descheduled ones (measured with the machine at load 10-15 on 2 cores: LSTM
-#    T=100 forward+backward one thread 2-10x faster than two). This process's
-#    own threads do not count against it: after a threaded loop its OpenMP
-#    workers spin, runnable, for 10-100 ms (GNU OpenMP's wait policy), and a
-#    count that included them made every other call on an idle 2-core machine
-#    see one CPU free and run on one thread.
+#    work (``/proc/loadavg``'s count of running tasks, less this thread, read at
+#    most every LOAD_EVERY_S): on a busy machine the loop runs on fewer threads
+#    instead of waiting at barriers for descheduled ones (measured with the
+#    machine at load 10-15 on 2 cores: LSTM T=100 forward+backward one thread
+#    2-10x faster than two). The count includes this process's own OpenMP
+#    workers while they spin after a threaded loop (10-100 ms), so the call right
+#    after one often runs on one thread; not counting them was measured slower for
+#    whole training steps (benchmarks/jobs.py, quiet 2-core machine, rnnkit's
+#    throughput / torch's: char LM 0.55 against 0.87, classifier 1.27 against 1.76).
 # Nothing process-wide is set for longer than the call.
 LOAD_EVERY_S = 0.1
 _blas = None                           # threadpoolctl's controllers of the loaded BLAS libraries
@@ -172,32 +172,16 @@ def cpus_free(cpus: int, running: int, own_running: int) -> int:
     return max(1, min(cpus, cpus - max(0, running - own_running)))
 
 
-def _own_running() -> int:
-    """This process's threads that are running or runnable now (at least the caller)."""
-    n = 0
-    try:
-        tids = os.listdir("/proc/self/task")
-    except OSError:
-        return 1
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
-                n += fh.read().rsplit(b")", 1)[1].split(None, 1)[0] == b"R"
-        except (OSError, IndexError):         # a thread that has exited since the listing
-            pass
-    return max(1, n)
-
-
 def free_cpus() -> int:
-    """CPUs not running other processes' tasks now (:func:`cpus_free` of /proc/loadavg and
-    /proc/self/task; all CPUs where they cannot be read)."""
+    """CPUs not running other tasks now (:func:`cpus_free` of /proc/loadavg, less this
+    thread; all CPUs where it cannot be read)."""
     now = time.monotonic()
     if now - _load[0] > LOAD_EVERY_S:
         cpus = os.cpu_count() or 1     # the CPUs /proc/loadavg counts tasks on
         try:
             with open("/proc/loadavg", "rb") as fh:
                 running = int(fh.read().split()[3].split(b"/")[0])     # "R/T": running now
-            free = cpus_free(cpus, running, _own_running())
+            free = cpus_free(cpus, running, 1)
         except (OSError, ValueError, IndexError):
             free = cpus
         _load[:] = [now, free]
