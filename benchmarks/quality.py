@@ -23,7 +23,7 @@ Run from the repository root (``pip install -e ".[quality]"`` for statsmodels an
 
     python benchmarks/quality.py --quick          # a few minutes
     python benchmarks/quality.py                  # the full run, under an hour
-    python benchmarks/quality.py --only lm --lm-time 1800
+    python benchmarks/quality.py --only lm --lm-time 1800 --lm-side-by-side
 
 Writes JSON (``--json``, default quality.json) and prints a table. Timings and the
 time-limited results depend on the machine's load: note it when comparing runs.
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -194,7 +195,16 @@ def bench_lm(opts, tmp) -> dict:
     T = opts.lm_time
     res = {"train_chars": len(train), "test_chars": len(test), "time_limit": T}
     out = os.path.join(tmp, "lm")
-    run = rnnkit_cli(["train-lm", tr, "--out", out, "--time-limit", str(T), "--quiet"], T * 3 + 600)
+    lm_args = ["train-lm", tr, "--out", out, "--time-limit", str(T), "--quiet"]
+    torch_res = None
+    if opts.lm_side_by_side:      # both models train at once: the same machine load for each
+        with ThreadPoolExecutor(1) as pool:
+            rnnkit_job = pool.submit(rnnkit_cli, lm_args, T * 3 + 600)
+            torch_res = _torch_lm(train, test, T)
+            run = rnnkit_job.result()
+    else:
+        run = rnnkit_cli(lm_args, T * 3 + 600)
+    res["side_by_side"] = bool(opts.lm_side_by_side)
     res["rnnkit_seconds"], res["rnnkit_error"], res["rnnkit"] = run["seconds"], run["error"], None
     if run["ok"]:
         ev = rnnkit_cli(["evaluate", out, te], 1800)
@@ -204,16 +214,21 @@ def bench_lm(opts, tmp) -> dict:
             res["rnnkit_error"] = ev["error"]
     _say(f"lm rnnkit: {_f(res['rnnkit'])} bits/char ({res['rnnkit_seconds']:.0f}s"
          f"{', ' + res['rnnkit_error'] if res['rnnkit_error'] else ''})")
-    try:
-        t = qb.torch_lstm_bits(train, test, T)
-        res["torch_lstm"], res["torch_lstm_info"] = t["test_bits"], t
-    except ImportError:
-        res["torch_lstm"] = None
+    t = torch_res if opts.lm_side_by_side else _torch_lm(train, test, T)
+    res["torch_lstm"], res["torch_lstm_info"] = (t["test_bits"], t) if t else (None, None)
     _say(f"lm torch LSTM: {_f(res['torch_lstm'])} bits/char")
     ng = qb.ngram_bits(train, test, max_order=8 if opts.quick else 10)
     res["ngram"], res["ngram_order"] = ng["test_bits"], ng["order"]
     _say(f"lm Kneser-Ney {ng['order']}-gram: {ng['test_bits']:.3f} bits/char")
     return res
+
+
+def _torch_lm(train, test, seconds):
+    """The hand-tuned torch LSTM's result, or None without torch."""
+    try:
+        return qb.torch_lstm_bits(train, test, seconds)
+    except ImportError:
+        return None
 
 
 # -- seq2seq ---------------------------------------------------------------------------------------------
@@ -330,6 +345,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="classify,forecast,lm,seq2seq", help="comma-separated jobs to run")
     ap.add_argument("--lm-time", type=float, default=None, help="seconds for each language model "
                                                                "(default 60, 600 for the full run)")
+    ap.add_argument("--lm-side-by-side", action="store_true",
+                    help="train rnnkit's and torch's language models at the same time (one core each), "
+                         "so a busy machine slows both alike; default: one after the other")
     ap.add_argument("--job-time", type=int, default=None,
                     help="--time-limit given to classify/forecast/seq2seq (default: none, or 60 with --quick)")
     ap.add_argument("--classify-sets", default=None, metavar="NAMES",
