@@ -293,6 +293,10 @@ def test_log_lines_when_not_quiet(capsys):
     assert err[0].startswith("training Regressor (")
     steps = [line for line in err if line.startswith("step ")]
     assert len(steps) == 2 and "| loss " in steps[0] and "items/s" in steps[0]
+    assert steps[0].startswith("step 2 | epoch 1/1 |")       # epochs are the budget: shown
+    Trainer(Regressor(), TrainConfig(epochs=10 ** 9, max_steps=4, log_every=2)).fit(reg_batches(n=4))
+    steps = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert steps[0].startswith("step 2/4 | epoch 1 |")       # steps are: no epoch total
     Trainer(Regressor(), quiet(epochs=1, log_every=2)).fit(reg_batches(n=4))
     assert capsys.readouterr().err == ""
 

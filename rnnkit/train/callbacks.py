@@ -117,7 +117,8 @@ class ProgressPrinter(Callback):
             return
         cfg = trainer.config
         self._line(f"step {record['step']}" + (f"/{cfg.max_steps}" if cfg.max_steps else "")
-                   + f" | epoch {record['epoch']}/{cfg.epochs} | loss {record['train_loss']:.4f} | "
+                   + f" | epoch {record['epoch']}" + ("" if cfg.max_steps else f"/{cfg.epochs}")
+                   + f" | loss {record['train_loss']:.4f} | "
                    f"grad {record['grad_norm']:.3g} | lr {record['lr']:.2e} | "
                    f"{_fmt(record['items_per_sec'], ',.0f')} items/s | {record['elapsed']:.1f}s")
 
