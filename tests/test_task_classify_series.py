@@ -31,11 +31,16 @@ def spy_on_budget(monkeypatch, **overrides):
 
     def spy(*args, **kwargs):
         kwargs.update(overrides)
-        calls.append({"n_items": args[3], **kwargs})
+        calls.append({"n_items": args[3], "args": args, **kwargs})
         return original(*args, **kwargs)
 
     monkeypatch.setattr(classify_module, "fit_with_budget", spy)
     return calls
+
+
+def other_batches(call):
+    """An epoch of the training batches a recorded fit_with_budget call got (its second argument)."""
+    return call["args"][1](0, np.random.default_rng(0))
 
 
 def test_per_series_normalisation_makes_gain_and_offset_irrelevant_to_the_shape():
@@ -71,12 +76,19 @@ def test_a_small_set_trains_whole_and_a_larger_one_refits_on_train_and_validatio
     # 15 % of 40 is 6 series: too few to choose a step count with, so all 40 train
     assert calls[-1]["n_items"] == 40 and calls[-1]["n_val"] == 0 and clf.val_evaluation_ is None
     X, y = shapes(300, seed=2)
+    before = len(calls)
     clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)
-    call = calls[-1]
+    call, *others = calls[before:]
     assert call["n_val"] == 44 and call["n_items"] == 256 and call["refit_items"] == 300
     seen = [b["y"] for b in call["refit_batches"](0, np.random.default_rng(0))]
     assert sum(len(v) for v in seen) == 300                     # the refit's epoch holds every series
     assert clf.refit_steps_ is not None and clf.val_evaluation_ is not None
+    # the ensemble's other networks train on every series for the refit's step count, unselected
+    assert len(others) == len(clf.members_) == 2
+    for other in others:
+        assert other["n_items"] == 300 and other["max_steps"] == clf.refit_steps_
+        assert "refit_batches" not in other
+        assert sum(len(b["y"]) for b in other_batches(other)) == 300
 
 
 @pytest.mark.parametrize("series_augment", [True, False])

@@ -20,7 +20,9 @@ each series with a little jitter, and a numeric set too small for a validation p
 :mod:`rnnkit.tasks.policy` (steps, not epochs; warm-up and cosine decay; validation and
 patience in steps), then a fresh network is refitted on training + validation data for
 the selected number of steps. ``ensemble=N`` averages the class probabilities of N
-networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run); by
+networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run): the
+first chooses the step count on the validation part and is refitted, the others train on
+training + validation data for the refit's step count, without a selection run; by
 default N = 3 for numeric series when there are fewer than 1000 of them (a small set
 gives networks that vary from seed to seed, and their average varies less), else 1.
 Strings are split into tokens (:mod:`rnnkit.data.tokens`: characters or words, with
@@ -340,15 +342,24 @@ class SequenceClassifier:
 
         selected = None
         for i in range(self.ensemble_):
+            common = dict(time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i), lr=lr,
+                          seed=self.seed + i, quiet=quiet, optimizer=optimizer, clip=clip,
+                          weight_decay=weight_decay, steps_cap=3000, where=where)
+            if i and self.refit_steps_ is not None:
+                # the first network chose the step count and was refitted: the others train on
+                # every series for that many steps, without a selection run of their own
+                fitted = fit_with_budget(
+                    lambda: self._build_model(K, self.seed + i), batches_of(all_enc, all_ids), None,
+                    len(all_enc), bs, probe, max_steps=self.refit_steps_, epochs=None, **common)
+                self.members_.append(fitted.model)
+                continue
             fitted = fit_with_budget(
                 lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
-                len(train_enc), bs, probe, time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i),
-                max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed + i, quiet=quiet, optimizer=optimizer,
-                clip=clip, weight_decay=weight_decay, patience=patience,
+                len(train_enc), bs, probe, max_steps=max_steps, epochs=epochs, patience=patience,
                 refit_batches=batches_of(all_enc, all_ids) if refit else None,
-                refit_items=len(all_enc), n_val=len(val_enc), steps_cap=3000,
+                refit_items=len(all_enc), n_val=len(val_enc),
                 out_dir=None if i else train_dir(out_dir),
-                callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, where=where)
+                callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, **common)
             if i == 0:
                 self.model_, self.history_, self.refit_steps_ = fitted.model, fitted.history, fitted.refit_steps
                 # validation scores of the selected network, before the refit saw the validation data
