@@ -306,7 +306,7 @@ def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed
         else:
             indrnn_init(model.rnn, T + 2 * COPY_LENGTH if task == "copy" else T, make_rng(seed, where))
             if task == "adding":
-                model.head.params["bias"][...] = 1.0      # E[y]: the model starts at the baseline
+                model.head.params["bias"][...] = 1.0      # E[y], as the authors set the output bias
     return model
 
 
