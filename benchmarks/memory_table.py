@@ -12,6 +12,7 @@ Examples::
 
     python benchmarks/memory_table.py --out runs/memory_table --jobs 2 --time-limit 900
     python benchmarks/memory_table.py --out runs/memory_table --table-only     # Markdown table
+    python benchmarks/memory_table.py --out runs/memory_table --order cell --cell indrnn,lstm-chrono
     python benchmarks/memory_table.py --out runs/speed --speed --length 1000   # s/step per cell
 
 Seconds are training time (evaluations excluded) on the machine that ran them; on a
@@ -38,14 +39,29 @@ CELLS = ("lstm", "lstm-chrono", "gru", "indrnn", "mingru", "minlstm")
 EXTRA = {"indrnn": (5000,)}          # lengths beyond LENGTHS for a cell
 
 
-def jobs(tasks, lengths, cells, extra: bool) -> list[tuple[str, int, str]]:
-    """(task, T, cell) for every combination; ``extra``: also the lengths of EXTRA."""
+#: the orders of the runs (--order): by length (short sequences first), by cell (each
+#: cell's runs together, in the order --cell lists them), by task (in --task's order),
+#: or as given (--task, then --cell, then --length, each in the order listed)
+ORDERS = ("length", "cell", "task", "given")
+
+
+def jobs(tasks, lengths, cells, extra: bool, order: str = "length") -> list[tuple[str, int, str]]:
+    """(task, T, cell) for every combination in ``order`` (:data:`ORDERS`); ``extra``: also
+    the lengths of EXTRA."""
+    if order not in ORDERS:
+        raise ValueError(f"jobs: order must be one of {', '.join(ORDERS)}, got {order!r}")
     out = []
     for task in tasks:
         for cell in cells:
-            for T in sorted(set(lengths) | set(EXTRA.get(cell, ()) if extra else ())):
+            more = [T for T in EXTRA.get(cell, ()) if T not in lengths] if extra else []
+            for T in list(lengths) + sorted(more):
                 out.append((task, T, cell))
-    return sorted(out, key=lambda j: (j[1], j[0], j[2]))     # short sequences first
+    rank = {"task": {t: i for i, t in enumerate(tasks)}, "cell": {c: i for i, c in enumerate(cells)}}
+    keys = {"length": lambda j: (j[1], rank["task"][j[0]], rank["cell"][j[2]]),
+            "cell": lambda j: (rank["cell"][j[2]], rank["task"][j[0]], j[1]),
+            "task": lambda j: (rank["task"][j[0]], j[1], rank["cell"][j[2]]),
+            "given": lambda j: 0}
+    return sorted(out, key=keys[order])          # stable: "given" keeps the listed order
 
 
 def run_one(job, args_dict) -> str:
@@ -63,8 +79,8 @@ def run_one(job, args_dict) -> str:
     run = res["cells"][cell]
     run.pop("curve")
     record = {"task": task, "length": T, "cell": cell, "solved_below": res["solved_below"],
-              "baseline": res["baseline"], "hidden": args_dict["hidden"], "batch": args_dict["batch"],
-              "time_limit": args_dict["time_limit"], **run}
+              "baseline": res["baseline"], "batch": run["batch_size"], "time_limit": args_dict["time_limit"],
+              **run}
     save_json(path, record)
     solved = run["steps_to_solve"]
     return (f"{task:6} T={T:<5} {cell:12} " + (f"solved at step {solved} ({run['seconds_to_solve']:.0f} s)"
@@ -125,9 +141,12 @@ def main(argv=None) -> int:
     p.add_argument("--cell", default=",".join(CELLS), help="comma-separated cells (rnnkit memory's names)")
     p.add_argument("--steps", type=int, default=20000, help="most optimizer steps per run")
     p.add_argument("--time-limit", type=float, default=1800.0, help="most seconds of wall time per run")
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--layers", type=int, default=None, help="layers per model (default: indrnn 2, others 1)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden units (default: each cell's memory_setup)")
+    p.add_argument("--batch", type=int, default=None, help="sequences per step (default: each cell's memory_setup)")
+    p.add_argument("--layers", type=int, default=None, help="layers per model (default: each cell's memory_setup)")
+    p.add_argument("--order", choices=ORDERS, default="length",
+                   help="order of the runs: by length (short first), by cell or task (in the order listed), "
+                        "or as given")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -142,15 +161,16 @@ def main(argv=None) -> int:
     lengths = [int(v) for v in a.length.split(",")]
     if a.speed:
         for T in lengths:
-            res = speed(cells, T, a.batch, a.hidden, a.repeats)
+            res = speed(cells, T, a.batch or 32, a.hidden or 64, a.repeats)     # one size for every cell
             for c, s in res.items():
                 print(f"T={T:<5} {c:12} {s * 1000:8.1f} ms/step")
             from rnnkit.io import save_json
-            save_json(out / f"speed_T{T}.json", {"length": T, "batch": a.batch, "hidden": a.hidden,
+            save_json(out / f"speed_T{T}.json", {"length": T, "batch": a.batch or 32, "hidden": a.hidden or 64,
                                                   "seconds_per_step": res})
         return 0
     if not a.table_only:
-        todo = jobs([t.strip() for t in a.task.split(",")], lengths, cells, extra=tuple(lengths) == LENGTHS)
+        todo = jobs([t.strip() for t in a.task.split(",")], lengths, cells, extra=tuple(lengths) == LENGTHS,
+                    order=a.order)
         args_dict = {"out": str(out), "steps": a.steps, "hidden": a.hidden, "batch": a.batch,
                      "eval_every": a.eval_every, "eval_size": a.eval_size, "seed": a.seed,
                      "layers": a.layers, "time_limit": a.time_limit}

@@ -67,6 +67,14 @@ class Module:
         for child in self._children.values():
             child.zero_grad()
 
+    # -- constraints ---------------------------------------------------------------
+    def constrain(self) -> None:
+        """Project the parameters back onto their allowed set, in place; trainers call it
+        after every optimizer step. The base class has no constraint of its own and asks
+        its children (:class:`rnnkit.Recurrent` bounds IndRNN's recurrent weights)."""
+        for child in self._children.values():
+            child.constrain()
+
     # -- modes ---------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         self.training = bool(mode)

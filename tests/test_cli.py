@@ -513,6 +513,21 @@ def test_memory_command_new_cells_copy_at_long_lengths(tmp_path, capsys, length)
     assert json.loads((tmp_path / "a" / "memory.json").read_text())["cells"]["indrnn"]["layers"] == 1
 
 
+def test_memory_command_takes_each_cells_setup_unless_flags_say(tmp_path):
+    common = ["memory", "--task", "adding", "--length", "12", "--cell", "indrnn,gru", "--steps", "1",
+              "--eval-size", "2", "--quiet"]
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    cells = json.loads((tmp_path / "a" / "memory.json").read_text())["cells"]
+    assert [cells["indrnn"][k] for k in ("hidden", "layers", "batch_size", "optimizer", "lr")] == \
+        [128, 2, 50, "adam", 2e-4]
+    assert [cells["gru"][k] for k in ("hidden", "layers", "batch_size", "optimizer")] == [64, 1, 32, "adam"]
+    assert main(common + ["--hidden", "5", "--batch", "3", "--optimizer", "sgd", "--out", str(tmp_path / "b")]) == 0
+    cells = json.loads((tmp_path / "b" / "memory.json").read_text())["cells"]
+    for run in cells.values():
+        assert (run["hidden"], run["batch_size"], run["optimizer"], run["lr"]) == (5, 3, "sgd", None)
+    assert cells["indrnn"]["layers"] == 2
+
+
 def test_bench_delegates(capsys):
     assert main(["bench", "--help"]) == 0
     assert "usage: rnnkit bench" in capsys.readouterr().out

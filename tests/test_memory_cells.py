@@ -31,7 +31,7 @@ def test_chrono_init_sets_forget_and_input_biases():
 def test_lstm_chrono_model_uses_the_input_length():
     model = make_memory_model("copy", "lstm-chrono", 16, seed=0, length=100)
     b_f = model.rnn.params["bias_ih_l0"][16:32]
-    assert b_f.max() <= math.log(100 + 2 * COPY_LENGTH - 1) and b_f.max() > math.log(100 / 8)
+    assert b_f.max() <= math.log(1.5 * 100 - 1) and b_f.max() > math.log(100 / 8)
     plain = make_memory_model("copy", "lstm", 16, seed=0, length=100)
     assert not np.allclose(plain.rnn.params["bias_ih_l0"][16:32], b_f)
     with pytest.raises(ValueError, match="needs length"):
@@ -75,16 +75,106 @@ def test_chrono_forget_biases_are_log_uniform():
 
 @pytest.mark.parametrize("task, T, t_in", [("adding", 300, 300), ("copy", 80, 100)])
 def test_indrnn_memory_model_follows_its_paper(task, T, t_in):
-    from rnnkit.diagnostics.memory import MEMORY_ADAM_LR, MEMORY_LAYERS
+    from rnnkit.diagnostics.memory import MEMORY_ADAM_LR, memory_setup
 
     model = make_memory_model(task, "indrnn", 8, seed=0, length=T)
     M = 2.0 ** (1.0 / t_in)
-    assert model.rnn.num_layers == MEMORY_LAYERS["indrnn"] == 2
+    assert model.rnn.num_layers == memory_setup("indrnn")["layers"] == 2
     assert model.rnn.variant["recurrent_max"] == pytest.approx(M)
+    low = 2.0 ** (-1.0 / t_in)
+    u0, u1 = model.rnn.params["weight_hh_l0"], model.rnn.params["weight_hh_l1"]
+    assert u0.min() >= 0.0 and u0.max() <= M and u0.min() < 0.5 * M < u0.max()     # U(0, M)
+    assert u1.min() >= low and u1.max() <= M                                        # last: U(2^(-1/T), M)
     for layer in range(2):
-        u = model.rnn.params[f"weight_hh_l{layer}"]
-        assert u.min() >= 0.0 and u.max() <= M and u.max() > 0.5 * M
+        w = model.rnn.params[f"weight_ih_l{layer}"]
+        assert 0.003 < w.std() < 0.02 and abs(w.mean()) < 0.005                     # N(0, 0.01²)
+        np.testing.assert_array_equal(model.rnn.params[f"bias_ih_l{layer}"], 0)
+        np.testing.assert_array_equal(model.rnn.params[f"bias_hh_l{layer}"], 0)
+    if task == "adding":
+        np.testing.assert_array_equal(model.head.params["bias"], 1.0)                # E[y]
     assert MEMORY_ADAM_LR["indrnn"] == 2e-4
     assert make_memory_model(task, "indrnn", 8, seed=0, length=T, num_layers=1).rnn.num_layers == 1
     with pytest.raises(ValueError, match="needs length"):
         make_memory_model(task, "indrnn", 8)
+
+
+def test_indrnn_adding_model_starts_small_and_flat():
+    """Tiny input weights: at T = 1000 the first outputs are almost the same for every
+    input and of order 1 (ReLU units integrating inputs of the default scale over 1000
+    steps gave outputs of 10⁴)."""
+    from rnnkit.diagnostics.memory import adding_problem
+
+    model = make_memory_model("adding", "indrnn", 128, seed=0, length=1000)
+    pred = model.predict(adding_problem(256, 1000, seed=1)["x"])
+    assert pred.std() < 0.1 and np.abs(pred).max() < 3.0
+
+
+def test_memory_setup_gives_each_cell_its_papers_and_flags_override():
+    from rnnkit.diagnostics.memory import DEFAULT_SETUP, MEMORY_ADAM_LR, MEMORY_SETUP, memory_setup
+
+    s = memory_setup("indrnn")
+    assert (s["hidden"], s["layers"], s["batch"], s["optimizer"], s["lr"]) == (128, 2, 50, "adam", 2e-4)
+    c = memory_setup("lstm-chrono")
+    assert (c["hidden"], c["batch"], c["optimizer"], c["lr"]) == (128, 50, "rmsprop", 1e-3)
+    g = memory_setup("gru")
+    assert (g["hidden"], g["layers"], g["batch"], g["optimizer"]) == \
+        (DEFAULT_SETUP["hidden"], 1, DEFAULT_SETUP["batch"], "adam")
+    assert g["lr"] == MEMORY_ADAM_LR["gru"]
+    o = memory_setup("indrnn", hidden=16, layers=3, batch=7, lr=0.5)
+    assert (o["hidden"], o["layers"], o["batch"], o["optimizer"], o["lr"]) == (16, 3, 7, "adam", 0.5)
+    assert memory_setup("lstm-chrono", optimizer="adam")["lr"] == MEMORY_ADAM_LR["lstm-chrono"]
+    assert memory_setup("indrnn", optimizer="sgd")["lr"] is None           # the optimizer's default
+    assert set(MEMORY_SETUP) <= set(DIAGNOSTIC_CELLS)
+    with pytest.raises(ValueError, match="hidden"):
+        memory_setup("indrnn", hidden=0)
+
+
+def test_run_memory_trains_each_cell_in_its_setup():
+    """The setup reaches the models and the optimizer; given arguments override it."""
+    res = run_memory("adding", length=12, cells=["indrnn", "lstm-chrono", "gru"], steps=1, eval_every=1,
+                     eval_size=8, plot=False)
+    got = {name: (r["hidden"], r["layers"], r["batch_size"], r["optimizer"], r["lr"])
+           for name, r in res["cells"].items()}
+    assert got == {"indrnn": (128, 2, 50, "adam", 2e-4), "lstm-chrono": (128, 1, 50, "rmsprop", 1e-3),
+                   "gru": (64, 1, 32, "adam", 1e-2)}
+    res = run_memory("adding", length=12, cells=["indrnn"], steps=1, eval_every=1, eval_size=8, plot=False,
+                     hidden=8, num_layers=1, batch_size=4, lr={"indrnn": 0.1})
+    assert res["cells"]["indrnn"]["hidden"] == 8 and res["cells"]["indrnn"]["layers"] == 1
+    assert res["cells"]["indrnn"]["batch_size"] == 4 and res["cells"]["indrnn"]["lr"] == 0.1
+
+
+def test_chrono_t_max_is_three_halves_of_the_copy_length():
+    """Copy: T_max = 3T/2 (Tallec & Ollivier), so b_f reaches toward log(3T/2 − 1)."""
+    T, H = 400, 512
+    b_f = make_memory_model("copy", "lstm-chrono", H, seed=0, length=T).rnn.params["bias_ih_l0"][H:2 * H]
+    assert b_f.max() <= math.log(1.5 * T - 1) and b_f.max() > math.log(T + 2 * COPY_LENGTH)
+
+
+def _memory_table():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "memory_table.py"
+    spec = importlib.util.spec_from_file_location("memory_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memory_table_orders_its_runs():
+    mt = _memory_table()
+    tasks, lengths, cells = ["copy", "adding"], [1000, 200], ["indrnn", "lstm-chrono"]
+    by_length = mt.jobs(tasks, lengths, cells, extra=False)
+    assert [j[1] for j in by_length] == [200] * 4 + [1000] * 4
+    assert by_length[:2] == [("copy", 200, "indrnn"), ("copy", 200, "lstm-chrono")]
+    by_cell = mt.jobs(tasks, lengths, cells, extra=False, order="cell")
+    assert [j[2] for j in by_cell] == ["indrnn"] * 4 + ["lstm-chrono"] * 4
+    assert by_cell[:2] == [("copy", 200, "indrnn"), ("copy", 1000, "indrnn")]
+    by_task = mt.jobs(tasks, lengths, cells, extra=False, order="task")
+    assert [j[0] for j in by_task] == ["copy"] * 4 + ["adding"] * 4
+    given = mt.jobs(tasks, lengths, cells, extra=False, order="given")
+    assert given[:3] == [("copy", 1000, "indrnn"), ("copy", 200, "indrnn"), ("copy", 1000, "lstm-chrono")]
+    assert sorted(given) == sorted(by_length) == sorted(by_cell)
+    assert ("adding", 5000, "indrnn") in mt.jobs(["adding"], [200], ["indrnn"], extra=True)
+    with pytest.raises(ValueError, match="order must be one of"):
+        mt.jobs(tasks, lengths, cells, extra=False, order="random")

@@ -9,7 +9,12 @@ Forward, for t = 1..T (rows in the code; u is the recurrent weight *vector*):
 
 Units do not mix in time, so the gradient through k steps is Πₖ ũ φ' per unit:
 |ũ| ≤ M with M = 2^(1/T) keeps it from exploding over T steps (the paper's bound).
-The bound acts in the forward pass, so any update leaves the network inside it.
+The trainers keep u inside the bound by projecting it onto [−M, M] after every
+optimizer step (:meth:`rnnkit.Recurrent.constrain`), as the paper's code clips it; the
+clip (0) in the forward pass is then the identity, and only guards weights set from
+outside. A weight exactly at the bound still gets its gradient ([|u| ≤ M] below), so
+an update can move it back inside — with a strict [|u| < M] a projected weight would
+be frozen at the bound for good.
 
 With ``lengths`` (packed-sequence semantics) mₜ = 1 while t ≤ length, else 0:
 hₜ = mₜ φ(aₜ) + (1 − mₜ) hₜ₋₁ and yₜ = mₜ hₜ.
@@ -19,7 +24,7 @@ Backward, δhₜ = ∂L/∂hₜ total, δh_T⁽ʳᵉᶜ⁾ = d_final_state:
     δhₜ   = mₜ ∂L/∂yₜ + δhₜ⁽ʳᵉᶜ⁾                            from (3)
     daₜ   = mₜ δhₜ ⊙ φ'(aₜ),   φ' = [hₜ > 0] or 1 − hₜ²      from (2)
     δhₜ₋₁⁽ʳᵉᶜ⁾ = ũ ⊙ daₜ + (1 − mₜ) δhₜ                      from (1) and the carry
-    ∂L/∂u = [|u| < M] ⊙ Σₜ Σ_b daₜ ⊙ hₜ₋₁                     from (1) and (0)
+    ∂L/∂u = [|u| ≤ M] ⊙ Σₜ Σ_b daₜ ⊙ hₜ₋₁                     from (1) and (0)
     ∂L/∂xₜ = W_ihᵀ daₜ,  ∂L/∂W_ih = Σₜ daₜ xₜᵀ,  ∂L/∂b_ih = ∂L/∂b_hh = Σₜ daₜ
 
 Parameters: ``weight_ih`` (H, I), ``weight_hh`` (H,) — the vector u —, and with bias
@@ -53,7 +58,7 @@ class IndRNNCache(NamedTuple):
     x: np.ndarray                 # (T, B, I)
     h: np.ndarray                 # (T+1, B, H), h[0] = h0
     u: np.ndarray                 # (H,): ũ, the recurrent weights after the bound
-    free: np.ndarray              # (H,) bool: |u| < M (where the bound does not hold u)
+    free: np.ndarray              # (H,) bool: |u| <= M (where the clip passes the gradient)
     mask: Optional[np.ndarray]    # (T, B, 1) bool or None
     nonlinearity: str
 
@@ -67,7 +72,7 @@ def _unpack(params, I: int, dt):
 def _bounded(u: np.ndarray, recurrent_max):
     if recurrent_max is None:
         return u, np.ones(u.shape, dtype=bool)
-    return np.clip(u, -recurrent_max, recurrent_max), np.abs(u) < recurrent_max
+    return np.clip(u, -recurrent_max, recurrent_max), np.abs(u) <= recurrent_max
 
 
 def forward(params, x, h0=None, lengths=None, nonlinearity="relu", recurrent_max=None):

@@ -52,17 +52,19 @@ def register(sub) -> None:
     p.add_argument("--cell", type=cell_list(MEMORY_CELLS), default="rnn,irnn,lstm,gru",
                    help=f"comma-separated cells from {','.join(MEMORY_CELLS)}")
     p.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps per cell")
-    p.add_argument("--hidden", type=positive_int, default=64, help="hidden units")
-    p.add_argument("--batch", type=positive_int, default=32, help="sequences per step")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    setup = ("(default: each cell's setup, rnnkit.diagnostics.memory.memory_setup: its paper's where "
+             "MEMORY_SETUP has one, e.g. indrnn 128 units, 2 layers, batch 50, adam 2e-4; else {})")
+    p.add_argument("--hidden", type=positive_int, default=None, help="hidden units " + setup.format("64"))
+    p.add_argument("--batch", type=positive_int, default=None, help="sequences per step " + setup.format("32"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="the optimizer " + setup.format("adam"))
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate (default with adam: rnnkit.diagnostics.memory.MEMORY_ADAM_LR per cell, "
-                        "e.g. 2e-3 for rnn/irnn, 1e-2 for lstm/gru, 2e-4 for indrnn; else the optimizer's default)")
+                   help="learning rate " + setup.format("with adam MEMORY_ADAM_LR per cell, e.g. 2e-3 for "
+                                                        "rnn/irnn, 1e-2 for lstm/gru; else the optimizer's default"))
     p.add_argument("--clip", type=clip_bound, default=1.0, metavar="NORM",
                    help="bound on the global gradient norm; 'none' turns clipping off")
     p.add_argument("--eval-size", type=positive_int, default=512, help="held-out sequences of each evaluation")
     p.add_argument("--layers", type=positive_int, default=None,
-                   help="recurrent layers of each model (default: 2 for indrnn as in its paper, else 1)")
+                   help="recurrent layers of each model " + setup.format("1"))
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
                    help="wall-clock seconds per cell; a cell stops at the first evaluation past it")
     p.add_argument("--stop-when-solved", action="store_true",
@@ -107,15 +109,19 @@ def cmd_gradients(args) -> int:
 
 def cmd_memory(args) -> int:
     from rnnkit.diagnostics import format_memory_table, run_memory
-    from rnnkit.diagnostics.memory import MEMORY_HEAD
+    from rnnkit.diagnostics.memory import MEMORY_HEAD, memory_setup
     from rnnkit.report import write_table_report
 
     from rnnkit import limits
 
-    # the task's sequences (--eval-size of them per set, 4 numbers a step) and a batch's activations
-    limits.check_bytes(8 * args.length * (args.eval_size * 4 + args.batch * 24 * args.hidden) + 64 * args.hidden ** 2,
-                       f"--length {args.length} --batch {args.batch} --hidden {args.hidden}",
-                       "the sequences and activations")
+    # the task's sequences (--eval-size of them per set, 4 numbers a step) and a batch's
+    # activations, for the largest of the cells' setups
+    for cell in args.cell:
+        s = memory_setup(cell, args.hidden, args.layers, args.batch)
+        B, H = s["batch"], s["hidden"]
+        limits.check_bytes(8 * args.length * (args.eval_size * 4 + B * 24 * H * s["layers"]) + 64 * H ** 2,
+                           f"--length {args.length} --batch {B} --hidden {H} (cell {cell})",
+                           "the sequences and activations")
     out = check_out_dir(args.out)
     log = None
     if not args.quiet:

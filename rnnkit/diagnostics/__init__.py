@@ -19,7 +19,7 @@ __getattr__, __dir__, __all__ = _attach(__name__, attributes={
     "gradflow": ["hidden_gradients", "hidden_grad_norms", "jacobian_products", "jacobian_norms",
                  "recurrent_jacobian_norms", "cell_params", "saturation", "recurrent_saturation",
                  "clipped_grad_norms", "gradient_flow_experiment", "format_gradient_table", "run_gradients"],
-    "memory": ["ADDING_BASELINE", "MEMORY_ADAM_LR", "adding_problem", "copy_memory", "copy_baseline",
+    "memory": ["ADDING_BASELINE", "MEMORY_ADAM_LR", "MEMORY_SETUP", "memory_setup", "adding_problem", "copy_memory", "copy_baseline",
                "sequential_digits", "make_memory_model", "train_memory_model", "run_memory",
                "format_memory_table"],
     "activations": ["encode_text", "collect_activations", "text_features", "find_interpretable_units",

@@ -36,14 +36,28 @@ so they follow the model contract (``config``, ``loss``, ``backward``), rebuild 
 
 Cells: every kind of :mod:`rnnkit.cells.registry` — "rnn" (tanh), "rnn-relu", "irnn"
 (ReLU with W_hh = I, biases 0; Le, Jaitly & Hinton 2015), "lstm", "lstm-chrono" (LSTM
-with chrono biases, Tallec & Ollivier 2018, with T_max the input length), "gru",
-"indrnn", "mingru", "minlstm". IndRNN is set up as its paper sets it up for these tasks
-(Li et al. 2018): ReLU, 2 layers (:data:`MEMORY_LAYERS`), Adam at 2e-4, every recurrent
-weight bounded by |u| <= M = 2^(1/T) (T the input length, so no unit can grow more than
-2× over the sequence) and drawn from U(0, M). (Drawing the last layer's from
-U(2^(−1/T), M), units that hold their state for about T steps, made the adding model's
-first outputs reach 10⁴ at T = 1000 — ReLU units integrating positive inputs over 1000
-steps — and its loss jumped between 0.24 and 10 for 1000 steps.)
+with chrono biases, Tallec & Ollivier 2018), "gru", "indrnn", "mingru", "minlstm".
+Each cell trains in the setup of :func:`memory_setup` (hidden units, layers, batch,
+optimizer, learning rate): its paper's, where :data:`MEMORY_SETUP` has one, else 64
+units, 1 layer, batch 32 and Adam at :data:`MEMORY_ADAM_LR`; any argument given to
+:func:`run_memory` (the CLI's flags) overrides it.
+
+IndRNN as its authors set it up for the adding problem (Li et al. 2018 and their code):
+ReLU, 2 layers of 128 units, batch 50, Adam at 2e-4; every recurrent weight bounded by
+|u| <= M = 2^(1/T) (T the input length: no unit grows more than 2× over the sequence
+through its own weight), projected back onto [−M, M] after each optimizer step
+(:meth:`rnnkit.Recurrent.constrain`); the last layer's u ~ U(2^(−1/T), M) (units that
+hold their state for about T steps or more), the other layers' u ~ U(0, M); input
+weights N(0, 0.01²) and biases 0, so the ReLU units start small (with the default
+input weights the adding model's first outputs reached 10⁴ at T = 1000: ReLU units
+integrating positive inputs over 1000 steps); and the regression head's bias at E[y]
+(1 for adding). The first outputs are then almost the same for every input (a spread
+of about 0.03 at T = 1000, 128 units).
+
+LSTM-chrono: the forget biases b_f = log U(1, T_max − 1) and the input biases −b_f
+(:func:`rnnkit.init.chrono_init`), with T_max = T for adding and T_max = 3T/2 for copy,
+as Tallec & Ollivier set it for their copy task; 128 units, batch 50, RMSprop at 1e-3
+(:data:`MEMORY_SETUP`).
 
 Beating the baseline: a cell *beats* it at the first evaluation whose loss is below
 ``beat_factor`` · baseline (default 0.9), on a fixed evaluation set.
@@ -89,9 +103,14 @@ COPY_OUTPUTS = 9        # categories in the output: blank and the 8 symbols
 #: literature's, not a measured win.
 MEMORY_ADAM_LR = {"rnn": 2e-3, "rnn-relu": 2e-3, "irnn": 2e-3, "lstm": 1e-2, "gru": 1e-2,
                   "lstm-chrono": 1e-2, "indrnn": 2e-4, "mingru": 1e-2, "minlstm": 1e-2}
-#: Recurrent layers of a cell's model when none is given: IndRNN is a stacked network (its
-#: paper solves the adding problem with 2 layers); every other cell 1.
-MEMORY_LAYERS = {"indrnn": 2}
+#: Each cell's setup from its paper, where it differs from :data:`DEFAULT_SETUP`:
+#: "hidden" units, "layers", "batch", "optimizer" and its "lr" (see the module docstring).
+MEMORY_SETUP = {
+    "indrnn": {"hidden": 128, "layers": 2, "batch": 50, "optimizer": "adam", "lr": 2e-4},
+    "lstm-chrono": {"hidden": 128, "layers": 1, "batch": 50, "optimizer": "rmsprop", "lr": 1e-3},
+}
+#: The setup of a cell without a paper's: Adam at the cell's :data:`MEMORY_ADAM_LR`.
+DEFAULT_SETUP = {"hidden": 64, "layers": 1, "batch": 32, "optimizer": "adam"}
 ADDING_SOLVED = 0.01    # MSE
 COPY_SOLVED = 0.1       # nats per recalled symbol
 
@@ -99,7 +118,8 @@ __all__ = [
     "TASKS",
     "ADDING_BASELINE",
     "MEMORY_ADAM_LR",
-    "MEMORY_LAYERS",
+    "MEMORY_SETUP",
+    "memory_setup",
     "adding_problem",
     "copy_memory",
     "copy_baseline",
@@ -220,24 +240,51 @@ def _task_batch(task: str, n: int, length: int, rng: np.random.Generator, dtype)
     return {"x": data["x"], "y": data["y"]}
 
 
+def memory_setup(cell: str, hidden: int | None = None, layers: int | None = None, batch: int | None = None,
+                 optimizer: str | None = None, lr: float | None = None) -> dict:
+    """The setup ``cell`` trains in on the memory tasks: ``{"hidden", "layers", "batch",
+    "optimizer", "lr"}``. An argument that is not None wins; the rest come from the cell's
+    :data:`MEMORY_SETUP`, else :data:`DEFAULT_SETUP`. The learning rate left open: the
+    setup's own when the optimizer is the setup's, else :data:`MEMORY_ADAM_LR` for Adam,
+    else None (the optimizer's default)."""
+    where = "memory_setup"
+    name = parse_cells([cell], where, DIAGNOSTIC_CELLS)[0].name
+    paper = MEMORY_SETUP.get(name, {})
+    given = {"hidden": hidden, "layers": layers, "batch": batch, "optimizer": optimizer}
+    out = {k: v if v is not None else paper.get(k, DEFAULT_SETUP[k]) for k, v in given.items()}
+    for key in ("hidden", "layers", "batch"):
+        out[key] = check_positive_int(out[key], key, where)
+    out["optimizer"] = str(out["optimizer"]).lower()
+    if lr is None:
+        if "lr" in paper and out["optimizer"] == paper["optimizer"]:
+            lr = paper["lr"]
+        elif out["optimizer"] == "adam":
+            lr = MEMORY_ADAM_LR[name]
+    else:
+        lr = check_number(lr, "lr", where, 0.0, math.inf, low_open=True, high_open=True)
+    out["lr"] = lr
+    return out
+
+
 def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed=0,
                       dtype="float32", forget_bias: float | None = None, length: int | None = None,
                       num_layers: int | None = None):
     """The model for ``task``, ``num_layers`` recurrent layers of ``hidden_size`` units
-    (None: the cell's :data:`MEMORY_LAYERS`, else 1).
+    (None: the cell's :func:`memory_setup`'s layers).
 
     adding: SequenceRegressor, 2 float inputs → 1 output from h_T (MSE); copy:
     SequenceTagger, 10 input ids through a 16-dim embedding → 9 classes at every step;
     digits: SequenceClassifier, 8 float inputs → 10 classes from h_T. ``cell`` is a
     kind of :data:`rnnkit.cells.registry.DIAGNOSTIC_CELLS`; ``forget_bias`` applies to
-    the LSTM; "lstm-chrono" and "indrnn" need ``length`` (T): chrono's T_max and IndRNN's
-    bound (:func:`indrnn_init`) follow the input's length (T, or T + 20 for copy).
+    the LSTM; "lstm-chrono" and "indrnn" need ``length`` (T): chrono's T_max (T for
+    adding, 3T/2 for copy) and IndRNN's bound (:func:`indrnn_init`; the input's length, T
+    or T + 20 for copy) follow it.
     """
     where = "make_memory_model"
     check_choice(task, "task", TASKS, where)
     spec = parse_cells([cell], where, DIAGNOSTIC_CELLS)[0]
     if num_layers is None:
-        num_layers = MEMORY_LAYERS.get(spec.name, 1)
+        num_layers = memory_setup(spec.name)["layers"]
     model_cell = {"irnn": "rnn-relu", "lstm-chrono": "lstm"}.get(spec.name, spec.name)
     common = dict(cell=model_cell, hidden_size=hidden_size, num_layers=num_layers,
                   init="irnn" if spec.scheme == "irnn" else "default",
@@ -253,24 +300,39 @@ def make_memory_model(task: str, cell: str = "lstm", hidden_size: int = 64, seed
             raise ValueError(f"{where}: cell {spec.name!r} needs length (T: its initialisation follows the "
                              f"input length)")
         T = 8 if task == "digits" else check_positive_int(length, "length", where, minimum=2)
-        t_max = T + 2 * COPY_LENGTH if task == "copy" else T
         if spec.scheme == "chrono":
+            t_max = 1.5 * T if task == "copy" else T
             chrono_init(model.rnn.params, hidden_size, max(t_max, 3), make_rng(seed, where))
         else:
-            indrnn_init(model.rnn, t_max, make_rng(seed, where))
+            indrnn_init(model.rnn, T + 2 * COPY_LENGTH if task == "copy" else T, make_rng(seed, where))
+            if task == "adding":
+                model.head.params["bias"][...] = 1.0      # E[y], as the authors set the output bias
     return model
 
 
 def indrnn_init(rnn, length: int, rng: np.random.Generator) -> None:
-    """IndRNN set up for sequences of ``length`` steps as Li et al. (2018) set it up for
-    the adding problem, in place: the bound M = 2^(1/length) on every |u| (the layer's
-    ``recurrent_max``: no unit's state can grow more than 2× over the sequence through its
-    recurrent weight) and recurrent weights from U(0, M)."""
-    M = 2.0 ** (1.0 / length)
+    """IndRNN set up for sequences of ``length`` = T steps as Li et al. (2018) set it up
+    for the adding problem, in place (``rnn`` a :class:`rnnkit.Recurrent` of IndRNN):
+
+        M = 2^(1/T)                          the bound on every |u| (``recurrent_max``)
+        u_last ~ U(2^(−1/T), M)              the last layer: u^T in [1/2, 2]
+        u_l ~ U(0, M)                        the other layers
+        W_ih ~ N(0, 0.01²),  b_ih = b_hh = 0
+
+    The projection after each step (:meth:`rnnkit.Recurrent.constrain`) keeps |u| <= M.
+    """
+    T = check_positive_int(length, "length", "indrnn_init", minimum=2)
+    M = 2.0 ** (1.0 / T)
     rnn.variant["recurrent_max"] = M
-    for key in rnn.params:
+    last = rnn.num_layers - 1
+    for key, p in rnn.params.items():
         if key.startswith("weight_hh_l"):
-            rnn.params[key][...] = rng.uniform(0.0, M, size=rnn.params[key].shape)
+            low = 2.0 ** (-1.0 / T) if key in (f"weight_hh_l{last}", f"weight_hh_l{last}_reverse") else 0.0
+            p[...] = rng.uniform(low, M, size=p.shape)
+        elif key.startswith("weight_ih_l"):
+            p[...] = rng.normal(0.0, 0.01, size=p.shape)
+        elif key.startswith("bias_"):
+            p[...] = 0.0
 
 
 def _digits_eval(model, data: dict) -> float:
@@ -373,6 +435,7 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                 diverged = True
                 break
             opt.step(grads)
+            model.constrain()                              # bounds, e.g. IndRNN's |u| <= M
             recent.append(loss)
             train_time += time.perf_counter() - tick
         if step % eval_every == 0 or step == steps:
@@ -405,8 +468,8 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
 # -- the runner -------------------------------------------------------------------------
 
 def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "lstm", "gru"),
-               steps: int = 2000, out_dir=None, hidden: int = 64, batch_size: int = 32,
-               optimizer: str = "adam", lr=None, clip: float | None = 1.0,
+               steps: int = 2000, out_dir=None, hidden: int | None = None, batch_size: int | None = None,
+               optimizer: str | None = None, lr=None, clip: float | None = 1.0,
                eval_every: int | None = None, eval_size: int = 512, seed: int = 0,
                beat_factor: float = 0.9, forget_bias: float | None = 1.0, dtype="float32",
                plot: bool = True, log=None, num_layers: int | None = None, stop_when_solved: bool = False,
@@ -414,10 +477,11 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     """Train each cell on a memory task and compare it with the no-memory baseline.
 
     Every cell sees the same training batches and evaluation set (from ``seed``) and
-    starts from weights drawn with ``seed``. ``lr`` is a number, a dict cell -> lr, or
-    None: :data:`MEMORY_ADAM_LR` for Adam, the optimizer's default otherwise (a cell
-    missing from a dict also gets that). ``length`` is T (ignored by "digits", where
-    T = 8).
+    starts from weights drawn with ``seed``. ``hidden``, ``batch_size``, ``optimizer``,
+    ``num_layers`` and ``lr``: None leaves each to the cell's :func:`memory_setup` (its
+    paper's setup, else 64 units, batch 32, Adam at :data:`MEMORY_ADAM_LR`, 1 layer); a
+    value holds for every cell. ``lr`` may also be a dict cell -> lr (a cell missing from
+    it gets its setup's). ``length`` is T (ignored by "digits", where T = 8).
     ``log`` (e.g. ``print``) gets one line per finished cell.
 
     With ``out_dir``, writes ``memory.json`` (this function's result) and ``memory.png``
@@ -429,8 +493,8 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     baseline), ``"beat_baseline"``, ``"seconds"`` (wall time), ``"diverged"``,
     ``"curve"``, ``"steps_to_solve"`` and ``"seconds_to_solve"`` (adding and copy:
     :func:`solve_threshold`, in ``"solved_below"``); plus ``"table"``
-    (:func:`format_memory_table`) and the paths written. ``num_layers``: layers of each
-    model (None: :data:`MEMORY_LAYERS`, else 1; each cell's run records its "layers");
+    (:func:`format_memory_table`) and the paths written; each cell's run records its
+    setup ("hidden", "layers", "batch_size", "optimizer", "lr");
     ``stop_when_solved``: a cell's run ends once it solves the task;
     ``time_limit``: seconds of wall time per cell (None: no limit).
     """
@@ -457,18 +521,18 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
               "solved_below": None if task == "digits" else solve_threshold(task, T), "cells": {}}
     solve = result["solved_below"]
     for spec in specs:
-        cell_lr = lr.get(spec.name) if isinstance(lr, dict) else lr
-        if cell_lr is None and str(optimizer).lower() == "adam":
-            cell_lr = MEMORY_ADAM_LR[spec.name]
-        model = make_memory_model(task, spec.name, hidden, seed=seed, dtype=dtype, forget_bias=forget_bias,
-                                  length=T, num_layers=num_layers)
-        run = train_memory_model(model, task, T, steps, batch_size=batch_size, optimizer=optimizer, lr=cell_lr,
+        setup = memory_setup(spec.name, hidden, num_layers, batch_size, optimizer,
+                             lr.get(spec.name) if isinstance(lr, dict) else lr)
+        model = make_memory_model(task, spec.name, setup["hidden"], seed=seed, dtype=dtype,
+                                  forget_bias=forget_bias, length=T, num_layers=setup["layers"])
+        run = train_memory_model(model, task, T, steps, batch_size=setup["batch"], optimizer=setup["optimizer"],
+                                 lr=setup["lr"],
                                  clip=clip, eval_every=eval_every, eval_size=eval_size, seed=seed,
                                  baseline=baseline, beat_factor=beat_factor, digits=digits,
                                  stop_below=solve if stop_when_solved else None, time_limit=time_limit,
                                  solve_below=solve)
-        run["lr"] = cell_lr
-        run["layers"] = model.rnn.num_layers
+        run.update(lr=setup["lr"], layers=model.rnn.num_layers, hidden=setup["hidden"], batch_size=setup["batch"],
+                   optimizer=setup["optimizer"])
         run["beat_baseline"] = run["steps_to_beat"] is not None
         result["cells"][spec.name] = run
         if log is not None:

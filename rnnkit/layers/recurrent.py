@@ -180,6 +180,18 @@ class Recurrent(Module):
     def gates(self) -> int:
         return GATES[self.cell]
 
+    def constrain(self) -> None:
+        """Project every IndRNN recurrent weight onto [−M, M], M = ``recurrent_max``, in
+        place (u ← clip(u, −M, M)); a no-op for other cells or without a bound. Trainers
+        call it after each optimizer step, so the stored weights stay inside the bound
+        (:mod:`rnnkit.cells.indrnn`) and a weight at the bound keeps its gradient."""
+        M = self.variant.get("recurrent_max")
+        if self.cell != "indrnn" or M is None:
+            return
+        for name, p in self._params.items():
+            if name.startswith("weight_hh_l"):
+                np.clip(p, -M, M, out=p)
+
     def config(self) -> dict:
         """The constructor arguments (JSON-able), without the seed."""
         return {"cell": self.cell, "input_size": self.input_size, "hidden_size": self.hidden_size,

@@ -121,6 +121,7 @@ class Trainer:
         if config.checkpoint_every is not None and self.out_dir is None:
             raise ValueError(f"{where}: checkpoint_every needs an out_dir to write checkpoints to")
         self._params = model.params   # live arrays: a dict taken once stays valid
+        self._constrain = getattr(model, "constrain", None)    # optional in the contract
         opts = dict(config.optimizer_options)
         if config.weight_decay and "weight_decay" in opts:
             raise ValueError(f"{where}: weight_decay is given twice (the field and optimizer_options)")
@@ -501,6 +502,8 @@ class Trainer:
         with DeferInterrupt():
             lr = self.optimizer.lr
             self.optimizer.step(grads)
+            if self._constrain is not None:
+                self._constrain()      # parameter bounds, e.g. IndRNN's |u| <= M (Module.constrain)
             if self.warmup is not None:
                 self.warmup.step()
             if self.schedule is not None and not self._plateau:
