@@ -14,6 +14,7 @@ Examples::
     python benchmarks/memory_table.py --out runs/memory_table --table-only     # Markdown table
     python benchmarks/memory_table.py --out runs/memory_table --order cell --cell indrnn,lstm-chrono
     python benchmarks/memory_table.py --out runs/speed --speed --length 1000   # s/step per cell
+    python benchmarks/memory_table.py --out runs/speed --speed --length 1000 --threads 2
 
 Seconds are training time (evaluations excluded) on the machine that ran them; on a
 shared machine they are noisy: compare cells measured in the same session.
@@ -114,21 +115,36 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
-def speed(cells, T: int, B: int, H: int, repeats: int) -> dict:
-    """Median seconds per training step (forward + backward of the adding model), cells interleaved."""
+def speed(cells, T: int, B: int, H: int, repeats: int, threads: int = 1) -> dict:
+    """Median seconds per training step (forward + backward of the adding model), cells interleaved.
+
+    ``threads``: of BLAS and of the compiled loops; above 1 the loops take them whatever
+    the machine's load (rnnkit otherwise gives a call only the CPUs other processes leave
+    free), each within its own rule of how much work pays for a thread."""
+    from threadpoolctl import threadpool_limits
+
+    from rnnkit import fast
     from rnnkit.diagnostics.memory import _task_batch, make_memory_model
+    from rnnkit.fast import _util
 
     rng = np.random.default_rng(0)
     batch = _task_batch("adding", B, T, rng, np.float32)
     models = {c: make_memory_model("adding", c, H, seed=0, length=T) for c in cells}
     times = {c: [] for c in cells}
-    for _ in range(repeats + 1):
-        for c, m in models.items():
-            m.zero_grad()
-            t0 = time.perf_counter()
-            m.loss(batch)
-            m.backward()
-            times[c].append(time.perf_counter() - t0)
+    free_cpus, old = _util.free_cpus, fast.set_max_threads(threads)
+    _util.free_cpus = lambda: threads
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            for _ in range(repeats + 1):
+                for c, m in models.items():
+                    m.zero_grad()
+                    t0 = time.perf_counter()
+                    m.loss(batch)
+                    m.backward()
+                    times[c].append(time.perf_counter() - t0)
+    finally:
+        _util.free_cpus = free_cpus
+        fast.set_max_threads(old)
     return {c: float(np.median(v[1:])) for c, v in times.items()}
 
 
@@ -154,6 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--table-only", action="store_true", help="print the table of the runs found and stop")
     p.add_argument("--speed", action="store_true", help="time one training step per cell instead")
     p.add_argument("--repeats", type=int, default=5, help="timed steps per cell with --speed")
+    p.add_argument("--threads", type=int, default=1,
+                   help="with --speed: threads of BLAS and of the compiled loops, whatever the load")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,12 +179,15 @@ def main(argv=None) -> int:
     lengths = [int(v) for v in a.length.split(",")]
     if a.speed:
         for T in lengths:
-            res = speed(cells, T, a.batch or 32, a.hidden or 64, a.repeats)     # one size for every cell
+            load = os.getloadavg()[0]
+            res = speed(cells, T, a.batch or 32, a.hidden or 64, a.repeats, a.threads)   # one size for every cell
             for c, s in res.items():
                 print(f"T={T:<5} {c:12} {s * 1000:8.1f} ms/step")
+            print(f"T={T:<5} {a.threads} thread(s), load {load:.1f} before, {os.getloadavg()[0]:.1f} after")
             from rnnkit.io import save_json
-            save_json(out / f"speed_T{T}.json", {"length": T, "batch": a.batch or 32, "hidden": a.hidden or 64,
-                                                  "seconds_per_step": res})
+            save_json(out / f"speed_T{T}_threads{a.threads}.json",
+                      {"length": T, "batch": a.batch or 32, "hidden": a.hidden or 64, "threads": a.threads,
+                       "load_before": load, "seconds_per_step": res})
         return 0
     if not a.table_only:
         todo = jobs([t.strip() for t in a.task.split(",")], lengths, cells, extra=tuple(lengths) == LENGTHS,

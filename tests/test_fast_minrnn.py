@@ -109,6 +109,21 @@ def test_long_sequences_with_steep_decays(kind, dtype, threads):
     _assert_same(ours, theirs, 10 * TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_that_decay_below_the_normal_range(kind, dtype, threads):
+    """Only h_T reaches the loss (as in the adding problem): δh decays over the steps into
+    the subnormal numbers, which the compiled passes flush to zero (FTZ/DAZ) and the
+    reference keeps; both agree, and the calling thread makes subnormals again after."""
+    p, x, h0, _, _ = _inputs(kind, dtype, 1500, 2, 2, 3, seed=2)
+    dfinal = np.ones((2, 3), dtype=dtype)
+    ours, theirs = _both(kind, p, x, h0, None, None, dfinal)
+    tiny = np.finfo(dtype).tiny
+    assert np.any((theirs["dh"] != 0) & (np.abs(theirs["dh"]) < tiny))     # the case arises
+    _assert_same(ours, theirs, TOL[dtype])
+    assert np.multiply(np.array(tiny, dtype=dtype), dtype(0.5)) != 0      # FTZ is off again
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_build_and_either_cache(kind):
     p, x, h0, dy, dfinal = _inputs(kind, np.float64, 19, 3, 2, 5)
