@@ -20,13 +20,15 @@ outputs relative to the last value and, when a seasonal period is known and fits
 lookback, to the seasonal-naive value. Each candidate is fitted with a share of the time
 limit on the training part; the one with the lowest MASE over the validation origins is
 the network. Then the classical methods (:mod:`rnnkit.tasks.forecast.classical`, fitted on
-the training part) forecast the same origins, and the forecast kept is the network, a
-classical method or a mean of a few, whichever has the lowest validation MASE
-(:func:`rnnkit.tasks.forecast.combine.choose_blend`). Before forecasting the future,
-everything kept is refitted on every row but the test part: the classical methods, and
-the network ``ensemble`` times with seeds seed, seed+1, … (the median of their outputs is
-the network's forecast; :func:`refit_members`). The conformal bands come from the kept
-forecast's residuals over the validation origins.
+the training part) forecast the same origins, and the forecast kept is the mean of ETS,
+Theta and ARIMA, joined by the network or replaced by another candidate only when that is
+clearly better on the validation origins (:func:`rnnkit.tasks.forecast.combine.choose_forecast`);
+a very short series gets the classical mean. Before forecasting the future, everything
+kept is refitted on every row but the test part: the classical methods, and (when it is
+in the blend) the network ``ensemble`` times with seeds seed, seed+1, … (the median of
+their outputs is the network's forecast; :func:`refit_members`). The conformal bands come
+from the kept forecast's residuals at every backtest origin of those rows (the validation
+origins alone when the network is in the blend).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ pass of the filter and never see the rows they forecast.
                     of the seasonally adjusted series plus half its linear-regression slope,
                         ŷ_{o+h} = ℓ_o + (b/2)(h + 1/α − (1 − α)^{o}/α − 1) (then reseasonalised)
                     seasonally adjusted by classical decomposition (multiplicative for a
-                    positive series) when the lag-m autocorrelation is significant at 90 %.
+                    positive series) when the lag-m autocorrelation is significant at 90 %
+                    or the seasonal strength is real (:mod:`rnnkit.tasks.forecast.season`).
     arima           least-squares ARIMA(p, d, 0)(P, D, 0)_m, d + D ≤ 1, orders by AICc
                     (:mod:`rnnkit.tasks.forecast.arima`).
 
@@ -181,7 +182,12 @@ class Classical:
         x = y - y.mean()
         r = np.array([np.dot(x[k:], x[:n - k]) for k in range(m + 1)]) / max(np.dot(x, x), 1e-300)
         if abs(r[m]) <= 1.645 * np.sqrt((1 + 2 * np.sum(r[1:m] ** 2)) / n):
-            return None
+            from rnnkit.tasks.forecast.season import MIN_STRENGTH, seasonal_strength
+
+            # a smooth cycle (e.g. a daily one in half-hours) has large r_1 … r_{m−1}, which widen
+            # the test's band past r_m: the decomposition's seasonal strength decides then
+            if seasonal_strength(y, m) < MIN_STRENGTH:
+                return None
         w = np.ones(m + 1) if m % 2 else np.r_[0.5, np.ones(m - 1), 0.5]
         trend = np.convolve(y, w / m, mode="valid")                           # centred moving average
         off = m // 2
