@@ -113,8 +113,9 @@ def _guard(fc, values) -> list:
     network or replaced by another candidate on a clear validation gain
     (:func:`rnnkit.tasks.forecast.combine.choose_forecast`); without a validation part,
     or for a very short series (fewer than 3·H rows before the test part, or fewer than 3
-    validation origins), the classical mean. Sets ``blend_``, ``classical_`` (refitted on every row but the test
-    part), ``val_mase_`` and ``conformal_``: the bands come from the kept forecast's
+    validation origins), the classical mean. Sets ``blend_``, ``classical_`` (refitted on
+    every row but the test part), ``val_mase_`` (None when nothing was chosen on
+    validation) and ``conformal_``: the bands come from the kept forecast's
     residuals at every backtest origin of the rows seen (classical methods fitted on the
     training part; with the network in the blend, the validation origins only, where it
     forecasts rows it was not trained on). Returns the table of validation scores (None
@@ -138,7 +139,7 @@ def _guard(fc, values) -> list:
         weights, table = choose_forecast(vb["actual"], singles, fc.mase_scale_)
         fc.val_mase_ = float(np.mean(np.abs(vb["actual"] - blend(weights, singles)) / fc.mase_scale_))
     else:
-        weights = {k: 1.0 / len(COMB) for k in COMB}
+        weights, fc.val_mase_ = {k: 1.0 / len(COMB) for k in COMB}, None
     fc.blend_ = weights
     fc.classical_ = {name: [Classical(name, fc.period_).fit(seen[:, t]) for t in tg]
                      for name in weights if name != "rnn"}
