@@ -6,7 +6,7 @@ import pytest
 from rnnkit.data import seasonal_series
 from rnnkit.tasks.forecast import Forecaster
 from rnnkit.tasks.forecast.classical import Classical, classical_methods
-from rnnkit.tasks.forecast.combine import choose_blend, conformal_offsets
+from rnnkit.tasks.forecast.combine import choose_blend, choose_forecast, conformal_offsets
 
 TINY = dict(cell="gru", hidden_size=8)
 
@@ -29,14 +29,23 @@ def test_ets_follows_trend_and_season_that_seasonal_naive_misses():
     assert _mase(test, theta, train, 12) < _mase(test, snaive, train, 12)
 
 
-def test_classical_methods_need_a_period_and_a_positive_series():
-    assert classical_methods(np.arange(1.0, 30.0), None) == ["naive", "ets", "ets_log", "theta"]
-    assert classical_methods(np.arange(-5.0, 30.0), 12) == ["naive", "seasonal_naive", "ets", "theta"]
+def test_classical_methods_need_a_period_and_ets_chooses_levels_or_logs():
+    assert classical_methods(np.arange(1.0, 30.0), None) == ["naive", "ets", "theta", "arima"]
+    assert classical_methods(np.arange(-5.0, 30.0), 12) == ["naive", "seasonal_naive", "ets", "theta", "arima"]
     c = Classical("ets_log", 12).fit(np.exp(0.01 * np.arange(60)) * 5)
     back = Classical.from_dict(c.to_dict())
     np.testing.assert_array_equal(back.forecast(np.ones(70), [70], 5), c.forecast(np.ones(70), [70], 5))
     with pytest.raises(ValueError, match="method must be one of"):
-        Classical("arima")
+        Classical("prophet")
+    rng = np.random.default_rng(0)
+    growth = 10 * np.exp(np.cumsum(0.03 + 0.05 * rng.standard_normal(150)))    # changes grow with the level
+    steady = 100 + np.cumsum(rng.standard_normal(150))                        # changes of one size
+    assert Classical("ets").fit(growth).state["log"] is True
+    assert Classical("ets").fit(steady).state["log"] is False
+    for y in (growth, steady):
+        a = Classical("arima").fit(y[:140])
+        back = Classical.from_dict(a.to_dict())
+        np.testing.assert_array_equal(back.forecast(y, [140], 10), a.forecast(y, [140], 10))
 
 
 def test_choose_blend_keeps_the_validation_best_single_or_mean():
@@ -79,12 +88,29 @@ def test_constant_series_forecasts_the_constant():
     assert np.all(band["lower"] <= 7.5) and np.all(band["upper"] >= 7.5)
 
 
-def test_auto_guard_is_never_worse_than_seasonal_naive_on_validation():
+def test_the_mean_of_ets_theta_and_arima_is_the_default_and_moves_only_for_a_clear_gain():
+    rng = np.random.default_rng(2)
+    actual = rng.standard_normal((20, 4, 1))
+    near = {k: actual + 0.5 * rng.standard_normal(actual.shape) for k in ("ets", "theta", "arima", "naive")}
+    w, table = choose_forecast(actual, {**near, "rnn": actual + 3.0}, np.ones(1))
+    assert w == {"ets": 1 / 3, "theta": 1 / 3, "arima": 1 / 3}
+    assert {row["forecast"] for row in table} >= {"ets+theta+arima", "ets+theta+arima+rnn", "rnn", "naive"}
+    # a network that forecasts the held-out rows much better joins the mean, or replaces it
+    w, _ = choose_forecast(actual, {**near, "rnn": actual.copy()}, np.ones(1))
+    assert "rnn" in w
+    # a single method only slightly better than the mean does not replace it
+    comb = (near["ets"] + near["theta"] + near["arima"]) / 3
+    w, _ = choose_forecast(actual, {**near, "naive": actual + 0.97 * (comb - actual)}, np.ones(1))
+    assert w == {"ets": 1 / 3, "theta": 1 / 3, "arima": 1 / 3}
+
+
+def test_auto_uses_the_classical_mean_by_default_and_scores_it_on_validation():
     y = seasonal_series(150, period=12, noise=0.2, seed=3) + 0.02 * np.arange(150)
     fc = Forecaster(horizon=6, ensemble=2, **TINY).fit(y, max_steps=15)      # a barely trained network
     names = {row["forecast"]: row["val_mase"] for row in fc.guard_}
-    assert {"rnn", "seasonal_naive", "ets", "theta", "naive"} <= set(names)
-    assert fc.val_mase_ == min(names.values()) <= names["seasonal_naive"]
+    assert {"rnn", "seasonal_naive", "ets", "theta", "arima", "naive", "ets+theta+arima"} <= set(names)
+    assert set(fc.blend_) >= {"ets", "theta", "arima"}
+    assert fc.val_mase_ <= names["ets+theta+arima"]
     assert fc.conformal_.shape == (6, 1, 3)
     out = fc.predict(y)
     assert out.shape == (6,) and np.all(np.isfinite(out))
@@ -95,6 +121,32 @@ def test_short_series_is_not_refused():
     fc = Forecaster(horizon=6, **TINY).fit(y, max_steps=5)
     band = fc.predict_interval(y)
     assert band["median"].shape == (6,) and np.all(band["lower"] <= band["upper"])
+
+
+def test_a_series_shorter_than_two_horizons_forecasts_with_the_classical_mean():
+    y = 50 + np.cumsum(np.random.default_rng(7).standard_normal(11))
+    fc = Forecaster(horizon=6, **TINY).fit(y, max_steps=5)
+    assert fc.blend_ == {"ets": 1 / 3, "theta": 1 / 3, "arima": 1 / 3}
+    band = fc.predict_interval(y)
+    assert band["median"].shape == (6,) and np.all(np.isfinite(band["median"]))
+    assert np.all(band["lower"] < band["median"]) and np.all(band["median"] < band["upper"])
+
+
+def test_bands_from_every_backtest_origin_hold_their_level():
+    """80 % bands of the default forecast cover about 80 % of the rows after the fit."""
+    rng = np.random.default_rng(11)
+    inside = []
+    for k in range(12):
+        n = 160
+        y = np.zeros(n)
+        for t in range(1, n):
+            y[t] = 0.7 * y[t - 1] + rng.standard_normal()
+        y += 20
+        fc = Forecaster(horizon=4, **TINY).fit(y[:140], max_steps=5)
+        for o in range(140, n - 4 + 1, 4):
+            band = fc.predict_interval(y[:o])
+            inside += list((y[o:o + 4] >= band["lower"]) & (y[o:o + 4] <= band["upper"]))
+    assert 0.7 <= np.mean(inside) <= 0.92
 
 
 def test_seed_ensemble_is_the_median_and_survives_save_load(tmp_path):

@@ -20,13 +20,15 @@ outputs relative to the last value and, when a seasonal period is known and fits
 lookback, to the seasonal-naive value. Each candidate is fitted with a share of the time
 limit on the training part; the one with the lowest MASE over the validation origins is
 the network. Then the classical methods (:mod:`rnnkit.tasks.forecast.classical`, fitted on
-the training part) forecast the same origins, and the forecast kept is the network, a
-classical method or a mean of a few, whichever has the lowest validation MASE
-(:func:`rnnkit.tasks.forecast.combine.choose_blend`). Before forecasting the future,
-everything kept is refitted on every row but the test part: the classical methods, and
-the network ``ensemble`` times with seeds seed, seed+1, … (the median of their outputs is
-the network's forecast; :func:`refit_members`). The conformal bands come from the kept
-forecast's residuals over the validation origins.
+the training part) forecast the same origins, and the forecast kept is the mean of ETS,
+Theta and ARIMA, joined by the network or replaced by another candidate only when that is
+clearly better on the validation origins (:func:`rnnkit.tasks.forecast.combine.choose_forecast`);
+a very short series gets the classical mean. Before forecasting the future, everything
+kept is refitted on every row but the test part: the classical methods, and (when it is
+in the blend) the network ``ensemble`` times with seeds seed, seed+1, … (the median of
+their outputs is the network's forecast; :func:`refit_members`). The conformal bands come
+from the kept forecast's residuals at every backtest origin of those rows (the validation
+origins alone when the network is in the blend).
 """
 
 from __future__ import annotations
@@ -93,29 +95,63 @@ def refit_members(fc, count: int, time_limit: float | None = None) -> None:
     fc.model_, fc.members_, fc.refit_steps_ = models[0], models[1:], steps
 
 
+def _classical_forecasts(fits: dict, values, tg, origins, H: int) -> dict:
+    """name -> (n, H, T) forecasts of every fitted classical method (one fit per target)."""
+    return {name: np.stack([c.forecast(values[:, t], origins, H) for c, t in zip(cs, tg)], axis=-1)
+            for name, cs in fits.items()}
+
+
+def backtest_origins(n_seen: int, H: int, period) -> np.ndarray:
+    """Every origin o of the rows seen whose H rows are seen too, after a warm-up of
+    max(2m, 8) rows (m the period, or 1); at least the last one."""
+    first = min(max(2 * (period or 1), 8), n_seen - H)
+    return np.arange(max(first, 1), n_seen - H + 1)
+
+
 def _guard(fc, values) -> list:
-    """Choose among the network, the classical methods and their means on the validation
-    origins (module docstring); sets ``blend_``, ``classical_`` (refitted on every row but
-    the test part) and ``conformal_``. Returns the table of validation scores."""
-    from rnnkit.tasks.forecast.classical import Classical, classical_methods
-    from rnnkit.tasks.forecast.combine import blend, choose_blend, conformal_offsets
+    """Choose the forecast (module docstring): the mean of ETS, Theta and ARIMA, with the
+    network or replaced by another candidate on a clear validation gain
+    (:func:`rnnkit.tasks.forecast.combine.choose_forecast`); without a validation part,
+    or for a very short series (fewer than 3·H rows before the test part, or fewer than 3
+    validation origins), the classical mean. Sets ``blend_``, ``classical_`` (refitted on
+    every row but the test part), ``val_mase_`` (None when nothing was chosen on
+    validation) and ``conformal_``: the bands come from the kept forecast's
+    residuals at every backtest origin of the rows seen (classical methods fitted on the
+    training part; with the network in the blend, the validation origins only, where it
+    forecasts rows it was not trained on). Returns the table of validation scores (None
+    without a validation part)."""
+    from rnnkit.tasks.forecast.classical import COMB, Classical, classical_methods
+    from rnnkit.tasks.forecast.combine import blend, choose_forecast, conformal_offsets
 
     vb = fc.val_backtest_
     n_train, n_val = fc.split_["train"], fc.split_["validation"]
     tg, H = list(fc.targets_), fc.horizon
-    seen = values[:n_train + n_val]
-    singles = {"rnn": vb["forecast"]}
-    for name in classical_methods(values[:n_train, tg[0]], fc.period_):
-        if name == "ets_log" and not np.all(values[:n_train, tg] > 0):
-            continue
-        fits = [Classical(name, fc.period_).fit(values[:n_train, t]) for t in tg]
-        singles[name] = np.stack([c.forecast(seen[:, t], vb["origins"], H) for c, t in zip(fits, tg)], axis=-1)
-    weights, table = choose_blend(vb["actual"], singles, fc.mase_scale_)
-    fc.blend_, fc.val_mase_ = weights, table[0]["val_mase"]
+    n_seen = n_train + n_val
+    seen = values[:n_seen]
+    if vb is not None and (n_seen < 3 * H or len(vb["origins"]) < 3):
+        vb = None               # a very short series: too few held-out rows to choose on
+    fit_rows = n_train if vb is not None else n_seen
+    names = classical_methods(values[:fit_rows, tg[0]], fc.period_)
+    fits = {name: [Classical(name, fc.period_).fit(values[:fit_rows, t]) for t in tg] for name in names}
+    table = None
+    if vb is not None:
+        singles = {"rnn": vb["forecast"], **_classical_forecasts(fits, seen, tg, vb["origins"], H)}
+        weights, table = choose_forecast(vb["actual"], singles, fc.mase_scale_)
+        fc.val_mase_ = float(np.mean(np.abs(vb["actual"] - blend(weights, singles)) / fc.mase_scale_))
+    else:
+        weights, fc.val_mase_ = {k: 1.0 / len(COMB) for k in COMB}, None
+    fc.blend_ = weights
     fc.classical_ = {name: [Classical(name, fc.period_).fit(seen[:, t]) for t in tg]
                      for name in weights if name != "rnn"}
     if fc.intervals == "conformal":
-        fc.conformal_ = conformal_offsets(vb["actual"] - blend(weights, singles), fc.quantiles)
+        if "rnn" in weights:
+            resid = vb["actual"] - blend(weights, singles)
+        else:
+            origins = backtest_origins(n_seen, H, fc.period_)
+            parts = _classical_forecasts({k: fits[k] for k in weights}, seen, tg, origins, H)
+            actual = seen[origins[:, None] + np.arange(H)][:, :, tg]
+            resid = actual - blend(weights, parts)
+        fc.conformal_ = conformal_offsets(resid, fc.quantiles)
     return table
 
 
@@ -175,7 +211,7 @@ def auto_fit(fc, series, covariates=None, *, time_limit=None, out_dir=None, **fi
                                          fit_kwargs.get("covariate_columns"), fit_kwargs.get("date_column"),
                                          fit_kwargs.get("fill", "error"), "Forecaster.fit")
     chosen.guard_ = None
-    if chosen.val_backtest_ is not None and fc.intervals in (None, "conformal"):
+    if fc.intervals in (None, "conformal") and chosen.split_["train"] + chosen.split_["validation"] > fc.horizon:
         chosen.guard_ = _guard(chosen, values)
     if "refit_plan_" in chosen.__dict__ and "rnn" in chosen.blend_ and chosen.split_["validation"]:
         refit_members(chosen, fc.ensemble, deadline.for_training(final_s))

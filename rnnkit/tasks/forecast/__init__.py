@@ -21,11 +21,14 @@ patience in steps). The validation part is the last rows, scored by rolling orig
 fresh network is then refitted on every window of the training and validation rows for
 the selected steps. ``strategy="auto"`` (the default) fits direct and recursive,
 last-value and seasonal variants and keeps the one with the lowest validation MASE
-(:mod:`rnnkit.tasks.forecast_select`); then the network, classical methods written here
-in NumPy (naive, seasonal naive, ETS, ETS on logs, Theta: ``classical.py``) and means of
-a few of them forecast the same validation origins, and the lowest validation MASE is
-kept (``combine.py``). What is kept is refitted on every row, the network as a median of
-``ensemble`` seeds. A series too short for the asked split, lookback
+(:mod:`rnnkit.tasks.forecast_select`); then the network and classical methods written
+here in NumPy (naive, seasonal naive, ETS on levels or logs, Theta: ``classical.py``;
+ARIMA: ``arima.py``) forecast the same validation origins. The default forecast is the
+mean of ETS, Theta and ARIMA; the network joins it, or another candidate replaces it,
+only for a clear gain in validation MASE (``combine.py``). What is kept is refitted on
+every row, the network as a median of ``ensemble`` seeds. The seasonal period comes
+from the dates (monthly 12, quarterly 4, half-hourly 48, …) and is kept only when the
+season is real (``season.py``). A series too short for the asked split, lookback
 or validation is never refused: the lookback and the parts shrink, down to training
 without validation.
 
@@ -38,11 +41,11 @@ Strategies for a horizon of H steps and targets y (n_targets columns):
 
 Prediction intervals (``intervals=``):
 
-    "conformal"   (default) the kept forecast plus quantiles of its residuals over the
-                  validation origins, per step, with a finite-sample correction, or
-                  Student's t on a random-walk spread when the origins are few
-                  (:func:`rnnkit.tasks.forecast.combine.conformal_offsets`); without a
-                  validation part the residuals of the training rows (too narrow)
+    "conformal"   (default) the kept forecast plus quantiles of its residuals at every
+                  rolling origin of the rows before the test part (the validation origins
+                  when the network is in the blend), per step, with a finite-sample
+                  correction, or Student's t on a random-walk spread when the origins are few
+                  (:func:`rnnkit.tasks.forecast.combine.conformal_offsets`)
 
     "quantile"    the head emits one output per quantile q ∈ ``quantiles`` and is trained
                   with the pinball loss ρ_q(u) = max(q·u, (q − 1)·u), u = y − ŷ_q; the

@@ -14,13 +14,23 @@ pass of the filter and never see the rows they forecast.
                         ŷ_{o+h} = ℓ_o + (φ + … + φ^{h+1}) b_o + s_{o+h−m(⌊h/m⌋+1)}
                     (α, β, γ, φ) on a grid, all at once; the trend and season kinds by
                     AICc = n·log(SSE/n) + 2k·n/(n − k − 1) (k: smoothing parameters and
-                    initial states); ``log=True`` fits log y and forecasts exp(·) (the
-                    median), for positive series whose changes grow with their level.
+                    initial states). "ets" fits a positive series on levels and on logs
+                    (forecasting exp(·), the median, for series whose changes grow with
+                    their level) and keeps the lower AICc, the log model's counted on the
+                    scale of y: AICc_y = AICc_log + 2 Σ_t log y_t (the Jacobian of the
+                    change of variable); "ets_log" is the log model alone.
     theta           the Theta method (Hyndman & Billah 2003): simple exponential smoothing
                     of the seasonally adjusted series plus half its linear-regression slope,
                         ŷ_{o+h} = ℓ_o + (b/2)(h + 1/α − (1 − α)^{o}/α − 1) (then reseasonalised)
                     seasonally adjusted by classical decomposition (multiplicative for a
-                    positive series) when the lag-m autocorrelation is significant at 90 %.
+                    positive series) when the lag-m autocorrelation is significant at 90 %
+                    or the seasonal strength is real (:mod:`rnnkit.tasks.forecast.season`).
+    arima           least-squares ARIMA(p, d, 0)(P, D, 0)_m, d + D ≤ 1, orders by AICc
+                    (:mod:`rnnkit.tasks.forecast.arima`).
+
+The default forecast is the mean of ets, theta and arima (M4's "comb" benchmark idea:
+the mean of a few different methods is more accurate than the methods alone; Makridakis,
+Spiliotis & Assimakopoulos 2020); :mod:`rnnkit.tasks.forecast.combine` chooses.
 
 All are univariate: a multivariate target is forecast column by column.
 """
@@ -31,7 +41,9 @@ import numpy as np
 
 __all__ = ["Classical", "METHODS", "classical_methods"]
 
-METHODS = ("naive", "seasonal_naive", "ets", "ets_log", "theta")
+METHODS = ("naive", "seasonal_naive", "ets", "ets_log", "theta", "arima")
+#: the methods whose equal-weight mean is the default forecast
+COMB = ("ets", "theta", "arima")
 
 _ALPHAS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.99])
 _BETA_FRACTIONS = (0.02, 0.1, 0.3)          # β = fraction · α keeps the filter stable
@@ -40,14 +52,12 @@ _GAMMA_FRACTIONS = (0.0, 0.05, 0.15, 0.4)   # γ = fraction · (1 − α)
 
 
 def classical_methods(y_train: np.ndarray, period: int | None) -> list[str]:
-    """The methods that apply to a training part: seasonal ones need a period with a full
-    season of data; ``ets_log`` a positive series."""
+    """The methods that apply to a training part: seasonal naive needs a period with a
+    full season of data (``ets`` itself chooses levels or logs for a positive series)."""
     y = np.asarray(y_train, dtype=np.float64)
-    out = ["naive", "ets", "theta"]
+    out = ["naive", "ets", "theta", "arima"]
     if period and len(y) > period:
         out.insert(1, "seasonal_naive")
-    if np.all(y > 0) and np.ptp(np.log(y)) > 0:
-        out.insert(out.index("ets") + 1, "ets_log")
     return out
 
 
@@ -121,8 +131,19 @@ class Classical:
     def fit(self, y) -> "Classical":
         y = np.asarray(y, dtype=np.float64).ravel()
         m = self.period if self.period and len(y) > self.period else None
-        if self.method in ("ets", "ets_log"):
-            self.state = self._fit_ets(np.log(y) if self.method == "ets_log" else y, m)
+        if self.method == "ets_log":
+            self.state = self._fit_ets(np.log(y), m)
+        elif self.method == "ets":
+            self.state = self._fit_ets(y, m)
+            if np.all(y > 0) and np.ptp(np.log(y)) > 0:
+                logs = self._fit_ets(np.log(y), m)
+                if logs["aicc"] + 2 * float(np.sum(np.log(y))) < self.state["aicc"]:
+                    self.state = {**logs, "log": True}
+        elif self.method == "arima":
+            from rnnkit.tasks.forecast.arima import fit_arima
+            from rnnkit.tasks.forecast.season import seasonal_strength
+
+            self.state = fit_arima(y, m, seasonal_strength(y, m) if m else 0.0)
         elif self.method == "theta":
             self.state = self._fit_theta(y, m)
         else:
@@ -150,7 +171,7 @@ class Classical:
                 if ic < best_ic:
                     best, best_ic = int(r), ic
         return {"m": mm, "grid": [float(v) for v in grid[best]], "init": [float(init[0]), float(init[1])],
-                "season0": [float(v) for v in init[2]]}
+                "season0": [float(v) for v in init[2]], "aicc": float(best_ic), "log": False}
 
     @staticmethod
     def _seasonal_index(y: np.ndarray, m: int | None):
@@ -161,7 +182,12 @@ class Classical:
         x = y - y.mean()
         r = np.array([np.dot(x[k:], x[:n - k]) for k in range(m + 1)]) / max(np.dot(x, x), 1e-300)
         if abs(r[m]) <= 1.645 * np.sqrt((1 + 2 * np.sum(r[1:m] ** 2)) / n):
-            return None
+            from rnnkit.tasks.forecast.season import MIN_STRENGTH, seasonal_strength
+
+            # a smooth cycle (e.g. a daily one in half-hours) has large r_1 … r_{m−1}, which widen
+            # the test's band past r_m: the decomposition's seasonal strength decides then
+            if seasonal_strength(y, m) < MIN_STRENGTH:
+                return None
         w = np.ones(m + 1) if m % 2 else np.r_[0.5, np.ones(m - 1), 0.5]
         trend = np.convolve(y, w / m, mode="valid")                           # centred moving average
         off = m // 2
@@ -210,13 +236,18 @@ class Classical:
                 return np.repeat(y[origins - 1][:, None], H, axis=1)
             lag = origins[:, None] + h[None, :] - m * (h[None, :] // m + 1)
             return y[np.maximum(lag, 0)]
+        if self.method == "arima":
+            from rnnkit.tasks.forecast.arima import arima_forecast
+
+            return arima_forecast(st, y, origins, H)
         if self.method in ("ets", "ets_log"):
-            z = np.log(y) if self.method == "ets_log" else y
+            log = self.method == "ets_log" or st.get("log", False)
+            z = np.log(np.maximum(y, 1e-300)) if log else y
             grid = np.asarray(st["grid"])[None]
             init = (st["init"][0], st["init"][1], np.asarray(st["season0"]))
             _, out = _ets_filter(z, grid, st["m"], init, int(origins.max()), origins, H)
             out = out[:, 0]
-            return np.exp(np.clip(out, -700, 700)) if self.method == "ets_log" else out
+            return np.exp(np.clip(out, -700, 700)) if log else out
         # theta
         season, a = st["season"], st["alpha"]
         sa = self._adjust(y, 0, season)

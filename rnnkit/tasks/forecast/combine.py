@@ -1,13 +1,20 @@
-r"""Choosing the forecast on validation (the network, a classical method or a mean of a few)
-and conformal prediction bands from the validation residuals.
+r"""Choosing the forecast on validation (the default mean of ETS, Theta and ARIMA, with the
+network or replaced) and conformal prediction bands from rolling-origin residuals.
 
-Choice (:func:`choose_blend`). Every single forecaster k (the network, each classical
-method of :mod:`rnnkit.tasks.forecast.classical`) forecasts the same rolling validation
-origins; so does each equal-weight mean of 2 or 3 of the ``top`` best singles. The
-candidate with the lowest validation MASE is kept (a tie goes to the earlier, simpler
-one). So the network is only kept where it forecasts the held-out rows better than the
-classical guard, and a mean of methods — often more accurate than any of them (the
-forecast-combination result of Bates & Granger 1969, M4) — wins where it does.
+Choice (:func:`choose_forecast`). The default is "comb", the equal-weight mean of the
+classical ETS, Theta and ARIMA (:data:`rnnkit.tasks.forecast.classical.COMB`): in the M4
+competition such a mean of a few different methods beat each of them and most
+learned forecasters (Makridakis, Spiliotis & Assimakopoulos 2020; Bates & Granger 1969).
+On the rolling validation origins every candidate forecasts the same rows: comb,
+comb + the network (the mean of the four), the network alone and each classical method
+alone. Validation with few origins is noisy, so the default moves only for a clear gain:
+
+    comb + rnn   kept when MASE(comb + rnn) < (1 − margin_rnn) · MASE(comb)
+    any other c  kept when MASE(c) < (1 − margin) · MASE(what is kept so far)
+
+(margin_rnn = 0.05, margin = 0.10: a candidate must forecast the held-out rows 5 or 10 %
+better than the default to replace it). :func:`choose_blend` is the older rule (the
+lowest validation MASE among singles and means of 2–3 of the best).
 
 Bands (:func:`conformal_offsets`), split conformal on the rolling validation origins
 (Vovk et al. 2005; Stankeviciute et al. 2021 for multi-step series). For the chosen
@@ -37,7 +44,10 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["choose_blend", "blend", "conformal_offsets", "student_t_quantile"]
+__all__ = ["choose_forecast", "choose_blend", "blend", "conformal_offsets", "student_t_quantile"]
+
+MARGIN_RNN = 0.05
+MARGIN = 0.10
 
 
 def _normal_quantile(q: float) -> float:
@@ -104,6 +114,39 @@ def choose_blend(actual, singles: dict, scale, top: int = 4) -> tuple[dict, list
     scored.sort(key=lambda t: (round(t[0], 12), t[1]))
     table = [{"forecast": "+".join(w), "val_mase": s} for s, _, w in scored]
     return scored[0][2], table
+
+
+def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN,
+                    margin: float = MARGIN) -> tuple[dict, list]:
+    """The default mean of the classical methods, moved only by a clear validation gain
+    (module docstring).
+
+    Shapes:
+        actual (n, H, T); singles name -> (n, H, T) forecasts of the same origins (the
+        classical methods of ``COMB`` at least; "rnn" optional); scale (T,)
+        -> weights {name: w}, scores [{"forecast": "ets+theta+arima", "val_mase": float}, ...]
+        (best first)
+    """
+    from rnnkit.tasks.forecast.classical import COMB
+
+    actual = np.asarray(actual, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    comb = [k for k in COMB if k in singles]
+    if not comb:
+        raise ValueError(f"choose_forecast: singles must hold the classical methods {COMB}, got {list(singles)}")
+    cands = [{k: 1.0 / len(comb) for k in comb}]
+    if "rnn" in singles:
+        cands.append({**{k: 1.0 / (len(comb) + 1) for k in comb}, "rnn": 1.0 / (len(comb) + 1)})
+    cands += [{name: 1.0} for name in singles if [name] != comb]
+    scores = [_mase(actual, blend(w, singles), scale) for w in cands]
+    kept, kept_score = cands[0], scores[0]
+    if "rnn" in singles and scores[1] < (1 - margin_rnn) * kept_score:
+        kept, kept_score = cands[1], scores[1]
+    rest = sorted(range(len(cands)), key=lambda i: (round(scores[i], 12), i))
+    if scores[rest[0]] < (1 - margin) * kept_score:
+        kept = cands[rest[0]]
+    table = [{"forecast": "+".join(cands[i]), "val_mase": scores[i]} for i in rest]
+    return kept, table
 
 
 def conformal_offsets(resid, levels, min_per_step: int = 20) -> np.ndarray:

@@ -51,8 +51,10 @@ class Forecaster(Windows):
         scaler: "standard" (default) or "minmax", fitted on the training part.
         relative: inputs and targets relative to the window's last value (default True);
             "seasonal": targets relative to the seasonal-naive value (module docstring).
-        period: the seasonal period in rows, "auto" (inferred from the training part)
-            or None (no seasonal baseline; MASE then scales by the one-step naive).
+        period: the seasonal period in rows, "auto" (from the dates of a CSV's ISO date
+            column, else the autocorrelation peak, and kept only when the seasonal strength
+            of the training rows is real: :mod:`rnnkit.tasks.forecast.season`) or None
+            (no seasonal baseline; MASE then scales by the one-step naive).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             data order and dropout.
         ensemble: with strategy="auto", networks refitted with seeds seed, seed+1, …
@@ -197,7 +199,12 @@ class Forecaster(Windows):
         # period (on the rows before any test part), then the split and lookback that fit
         seen = N - (max(int(round(N * test_fraction)), H) if test_fraction > 0 else 0)
         if self.period == "auto":
-            self.period_ = infer_period(values[:max(seen, 2), self.targets_[0]])
+            # the dates' calendar period (else the autocorrelation peak), kept when the season
+            # of the rows before the validation and test parts is real (season.choose_period)
+            from rnnkit.tasks.forecast.season import choose_period
+
+            early = values[:max(seen - H, min(seen, 2)), self.targets_[0]]
+            self.period_, self.seasonal_strength_ = choose_period(early, dates, fallback=infer_period(early))
         else:
             self.period_ = self.period
         n_train, n_val, n_test, self.lookback_ = plan_split(N, H, H_eff, self._wanted_lookback(), val_fraction,
