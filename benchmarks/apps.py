@@ -198,13 +198,30 @@ def cmd_cv(args):
 
 
 def _dtw(a, b):
-    D = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
-    C = np.full((len(a) + 1, len(b) + 1), np.inf)
-    C[0, 0] = 0.0
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            C[i, j] = D[i - 1, j - 1] + min(C[i - 1, j], C[i, j - 1], C[i - 1, j - 1])
-    return C[-1, -1] / (len(a) + len(b))
+    """The length-normalised dynamic time warping cost of frame sequences a (n, F), b (m, F)."""
+    return _dtw_many(a, [b])[0]
+
+
+def _dtw_many(a, refs):
+    """DTW costs of ``a`` (n, F) against every reference (m_r, F), the references as one
+    padded batch (each step of the recursion is one array operation over all of them):
+
+        C[i, j] = ‖a_i − b_j‖ + min(C[i−1, j], C[i, j−1], C[i−1, j−1]),   cost = C[n, m] / (n + m)
+    """
+    R, M = len(refs), max(len(b) for b in refs)
+    B = np.zeros((R, M, a.shape[1]))
+    for r, b in enumerate(refs):
+        B[r, :len(b)] = b
+    D = np.sqrt(((a[None, :, None, :] - B[:, None, :, :]) ** 2).sum(-1))      # (R, n, M)
+    prev = np.full((R, M + 1), np.inf)
+    prev[:, 0] = 0.0
+    for i in range(len(a)):
+        cur = np.full((R, M + 1), np.inf)
+        for j in range(1, M + 1):
+            cur[:, j] = D[:, i, j - 1] + np.minimum(np.minimum(prev[:, j], cur[:, j - 1]), prev[:, j - 1])
+        prev = cur
+    m = np.array([len(b) for b in refs])
+    return prev[np.arange(R), m] / (len(a) + m)
 
 
 def _mfcc_stats(paths):
@@ -227,7 +244,8 @@ def cmd_speech(args):
     tpaths, yt = read_inputs(args.test, "audio")
     t0 = time.time()
     X, Xt = audio_sequences(paths, "mfcc"), audio_sequences(tpaths, "mfcc")
-    pred = [y[int(np.argmin([_dtw(a[:, :13], b[:, :13]) for b in X]))] for a in Xt]
+    refs = [b[:, :13] for b in X]
+    pred = [y[int(np.argmin(_dtw_many(a[:, :13], refs)))] for a in Xt]
     base = np.mean(np.array(pred) == np.array(yt))
     print(f"baseline DTW 1-NN on MFCC: test accuracy {base:.4f} ({time.time() - t0:.0f} s)", flush=True)
     pred = dense_logreg(_mfcc_stats(paths), y, _mfcc_stats(tpaths))

@@ -48,3 +48,21 @@ def test_cv_scores_every_row_once(apps, tmp_path, capsys):
     assert "baseline TF-IDF + logistic regression 1.0000" in last      # the alphabets tell the classes apart
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         apps.main(["cv", str(path), "--set", "hidden_size"])
+
+
+def test_batched_dtw_matches_the_plain_recursion(apps):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 3))
+    refs = [rng.standard_normal((m, 3)) for m in (2, 7, 5)]
+
+    def plain(a, b):
+        D = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+        C = np.full((len(a) + 1, len(b) + 1), np.inf)
+        C[0, 0] = 0.0
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                C[i, j] = D[i - 1, j - 1] + min(C[i - 1, j], C[i, j - 1], C[i - 1, j - 1])
+        return C[-1, -1] / (len(a) + len(b))
+
+    assert np.allclose(apps._dtw_many(a, refs), [plain(a, b) for b in refs])
+    assert apps._dtw(a, a) == 0.0 and apps._dtw(a, refs[1]) > 0
