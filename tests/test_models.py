@@ -616,3 +616,33 @@ def test_class_weighted_classifier_round_trips_and_resumes(tmp_path):
     assert again.step == 8
     for k, v in straight.params.items():
         np.testing.assert_array_equal(again.model.params[k], v, err_msg=k)
+
+
+# -- position channels -----------------------------------------------------------------
+
+def test_position_features_follow_each_sequences_own_length():
+    from rnnkit.models.sequence import position_features
+
+    pos = position_features(4, np.array([4, 2, 1]), 3, np.float64)
+    assert pos.shape == (4, 3, 3)
+    u = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+    assert np.allclose(pos[:, 0, 0], 2 * u - 1)
+    assert np.allclose(pos[:, 0, 1], np.cos(np.pi * u)) and np.allclose(pos[:, 0, 2], np.cos(2 * np.pi * u))
+    assert np.allclose(pos[:2, 1, 0], [-1.0, 1.0])          # length 2: its own ends are -1 and 1
+    assert np.allclose(pos[0, 2], [-1.0, 1.0, 1.0])         # length 1: u = 0
+    assert np.array_equal(position_features(4, None, 3, np.float64)[:, 0], pos[:, 0])
+
+
+@pytest.mark.parametrize("pooling,bidirectional", [("attention", True), ("last", False)])
+def test_position_channels_gradcheck(pooling, bidirectional):
+    m = SequenceClassifier(num_classes=3, cell="gru", vocab_size=6, embedding_dim=3, hidden_size=4, pooling=pooling,
+                           bidirectional=bidirectional, positions=3, dtype="float64", seed=0)
+    assert m.rnn.input_size == 6 and build(m.config()).positions == 3
+    assert_gradcheck(m, {"x": ids((T, B), 6), "lengths": LENGTHS, "y": np.array([0, 2, 1])})
+
+
+def test_position_channels_are_checked():
+    kw = dict(num_classes=2, cell="gru", vocab_size=3, embedding_dim=2, hidden_size=3, seed=1)
+    with pytest.raises(ValueError, match="positions"):
+        SequenceClassifier(positions=-1, **kw)
+    assert SequenceClassifier(**kw).config()["positions"] == 0

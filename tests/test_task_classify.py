@@ -238,3 +238,23 @@ def test_word_tokens_with_an_unknown_bucket():
     assert clf.vocab_.kind == "word" and clf.alphabet_ is None
     assert clf.vocab_.encode("play some zydeco").tolist()[-1] == 0
     assert clf.predict(["play some zydeco", "will it rain in quito", "   "])[:2] == ["music", "weather"]
+
+
+def test_aligned_strings_get_position_channels_and_small_sets_train_whole(tmp_path):
+    """positions="auto": 4 position channels when every training string has one length,
+    none otherwise; a string set too small for 40 validation rows holds none out, and
+    under 1000 rows three networks are averaged."""
+    X, y = dna_motif_dataset(60, length=20, seed=1)
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y, max_steps=2, out_dir=tmp_path)
+    assert clf.positions_ == 4 and clf.model_.positions == 4 and clf.model_.rnn.input_size == 16 + 4
+    assert clf.ensemble_ == 3 and all(m.positions == 4 for m in clf.members_)
+    assert clf.val_evaluation_ is None               # 9 validation rows would be too few: all 60 trained
+    loaded = SequenceClassifier.load(tmp_path)
+    assert loaded.positions_ == 4
+    np.testing.assert_array_equal(loaded.predict_proba(X[:5]), clf.predict_proba(X[:5]))
+    ragged = [s[:len(s) - i % 3] for i, s in enumerate(X)]
+    assert SequenceClassifier(hidden_size=4, ensemble=1).fit(ragged, y, max_steps=1).positions_ == 0
+    assert SequenceClassifier(hidden_size=4, ensemble=1, positions=0).fit(X, y, max_steps=1).model_.positions == 0
+    assert SequenceClassifier(hidden_size=4, ensemble=1, positions=2).fit(ragged, y, max_steps=1).positions_ == 2
+    with pytest.raises(ValueError, match="positions"):
+        SequenceClassifier(positions=-2)

@@ -21,6 +21,17 @@ Backward of the pooling (dp = ∂L/∂p):
                maximum: dh_{t*_{b,d}, b, d} += dp_{b, D + d},  t*_{b,d} = argmax_{t ≤ len} h_{t,b,d}
     attention  AdditiveAttention.backward
 
+Position channels (``positions`` = P > 0, many-to-one): each step's input is its
+embedding (or features) followed by P numbers that say where the step lies in its own
+sequence, u = t / (len − 1) ∈ [0, 1] (t = 0 … len − 1; u = 0 when len = 1):
+
+    pos_t = [2u − 1, cos(π u), cos(2π u), …, cos((P − 1) π u)]
+
+a cosine basis of the relative position, for aligned windows (a DNA window around a
+site, a fixed-length protein segment) where what a symbol means depends on where it is.
+They are constants: the backward passes the recurrent layer's input gradient of the
+first ``size`` columns to the embedding and drops the rest.
+
 One-to-one: the same recurrent layer over a single step (T = 1), a feed-forward
 baseline: z = W_hy dropout(h_1(x)) + b_y, with h_1 = φ(W_ih x + b_ih + W_hh h_0 + b_hh).
 """
@@ -40,6 +51,20 @@ from rnnkit.models.base import (InputEncoder, Model, OutputHead, check_carry_at,
 POOLINGS = ("last", "mean", "attention", "meanmax")
 
 
+def position_features(T: int, lengths, P: int, dtype) -> np.ndarray:
+    """The P position channels of the module docstring for every step of a padded batch.
+
+    Shapes:
+        T, lengths (B,) -> (T, B, P), or None (every sequence T long) -> (T, 1, P); padded steps
+        (t ≥ len) get u clipped to 1 (the recurrent layer never reads them)
+    """
+    lengths = np.full(1, T) if lengths is None else np.asarray(lengths)
+    t = np.arange(T, dtype=np.float64)[:, None]
+    u = np.clip(t / np.maximum(lengths[None, :] - 1, 1), 0.0, 1.0)           # (T, B)
+    cols = [2.0 * u - 1.0] + [np.cos(np.pi * j * u) for j in range(1, P)]
+    return np.stack(cols[:P], axis=-1).astype(dtype)
+
+
 class _ManyToOne(Model):
     """The shared body of SequenceClassifier and SequenceRegressor."""
 
@@ -48,7 +73,7 @@ class _ManyToOne(Model):
 
     def _setup(self, cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
                output_size, loss, huber_delta, quantiles, pooling, attention_size, bidirectional,
-               dropout, init, forget_bias, dtype, seed, class_weights=None):
+               dropout, init, forget_bias, dtype, seed, class_weights=None, positions=0):
         where = self._where = type(self).__name__
         self.dtype = model_dtype(dtype, where)
         rnn_cell, nonlinearity = parse_cell(cell, where)
@@ -58,7 +83,8 @@ class _ManyToOne(Model):
         self.pooling = check_choice(pooling, "pooling", POOLINGS, where)
         seeds = child_seeds(seed, 5, where)
         self.inp = InputEncoder(self, where, vocab_size, embedding_dim, input_size, self.dtype, seeds[0])
-        self.rnn = self.add("rnn", Recurrent(rnn_cell, self.inp.size, self.hidden_size, num_layers,
+        self.positions = check_positive_int(positions, "positions", where, minimum=0)
+        self.rnn = self.add("rnn", Recurrent(rnn_cell, self.inp.size + self.positions, self.hidden_size, num_layers,
                                              nonlinearity=nonlinearity, dropout=self.dropout,
                                              bidirectional=self.bidirectional, dtype=self.dtype,
                                              seed=seeds[1], init=init, forget_bias=forget_bias))
@@ -82,6 +108,9 @@ class _ManyToOne(Model):
         h0 = self._initial_state(state, B, where)
         k = check_carry_at(carry_at, T, where)
         e = self.inp.forward(x)
+        if self.positions:
+            pos = position_features(T, lengths, self.positions, e.dtype)
+            e = np.concatenate([e, np.broadcast_to(pos, (T, B, self.positions))], axis=-1)
         carried = None
         if k is not None and not self.bidirectional:
             carried = state_after(self.rnn, e, h0, lengths, k)
@@ -160,7 +189,7 @@ class _ManyToOne(Model):
         dpooled = self.drop.backward(self.head.backward(draw))
         dh = self._pool_backward(dpooled, cache)
         de, _ = self.rnn.backward(dh)
-        self.inp.backward(de)
+        self.inp.backward(de[..., :self.inp.size] if self.positions else de)
 
     # -- inference -----------------------------------------------------------------------
     def _raw(self, x, lengths, where):
@@ -212,12 +241,12 @@ class SequenceClassifier(_ManyToOne):
                  input_size: int | None = None, pooling: str = "last", attention_size: int | None = None,
                  bidirectional: bool = False, dropout: float = 0.0, init: str = "default",
                  forget_bias: float | None = None, dtype="float32", seed: int | None = None,
-                 class_weights=None):
+                 class_weights=None, positions: int = 0):
         super().__init__()
         self._remember(locals())
         self._setup(cell, hidden_size, num_layers, vocab_size, embedding_dim, input_size, num_classes,
                     None, None, 1.0, None, pooling, attention_size, bidirectional, dropout, init,
-                    forget_bias, dtype, seed, class_weights)
+                    forget_bias, dtype, seed, class_weights, positions)
         # (C,) float64 or None; the config keeps plain floats so it stays JSON-able
         self.class_weights = self.out.class_weights
         self._config["class_weights"] = (None if self.class_weights is None

@@ -71,6 +71,8 @@ TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
 #: numeric training sets smaller than this get an ensemble of 3 networks by default
 SMALL_SET = 1000
+#: position channels of positions="auto" for strings of one length
+POSITIONS = 4
 
 
 class SequenceClassifier:
@@ -93,6 +95,10 @@ class SequenceClassifier:
             tokens); None takes the training strings' tokens.
         class_weight: "auto" (default), None, "balanced" or a dict label -> positive weight.
         scale: standardise numeric inputs per series and fold long ones (default True).
+        positions: position channels appended to each token's embedding
+            (:mod:`rnnkit.models.sequence`: u = t/(len − 1) and cosines of it); "auto"
+            (default): 4 for string inputs whose training sequences all have the same
+            length (aligned windows, where a symbol's place matters), else 0.
         ensemble: networks trained from successive seeds whose probabilities are averaged
             (None: 3 for fewer than 1000 numeric series, else 1; ``ensemble_`` after fit).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
@@ -109,7 +115,7 @@ class SequenceClassifier:
                  embedding_dim: int | None = None, dropout: float = 0.0, alphabet: str | None = None,
                  tokens: str = "auto", min_count: int | None = None,
                  class_weight="auto", scale: bool = True, series_augment: bool = True, batch_size: int = 32,
-                 dtype: str = "float32", seed: int = 0, ensemble: int | None = None):
+                 dtype: str = "float32", seed: int = 0, ensemble: int | None = None, positions="auto"):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
@@ -138,6 +144,8 @@ class SequenceClassifier:
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
         self.ensemble = None if ensemble is None else check_positive_int(ensemble, "ensemble", where)
+        self.positions = positions if positions == "auto" else check_positive_int(positions, "positions", where,
+                                                                                  minimum=0)
         self.model_ = None
         self.members_ = []
         self.history_ = self.files_ = None
@@ -155,7 +163,8 @@ class SequenceClassifier:
                 "dropout": self.dropout, "alphabet": self.alphabet, "tokens": self.tokens,
                 "min_count": self.min_count, "class_weight": cw, "scale": self.scale,
                 "series_augment": self.series_augment,
-                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble}
+                "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble,
+                "positions": self.positions}
 
     def __repr__(self) -> str:
         return "SequenceClassifier(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -280,12 +289,17 @@ class SequenceClassifier:
                 self.vocab_ = Tokenizer.fit(X, kind, min_count=min_count)
             self.alphabet_ = "".join(sorted(self.vocab_.vocab[1:])) if self.vocab_.kind == "char" else None
             self.scaler_, self.n_features_ = None, None
+            if self.positions == "auto":      # aligned windows: every training sequence equally long
+                self.positions_ = POSITIONS if n > 1 and len({len(self.vocab_.encode(s)) for s in X}) == 1 else 0
+            else:
+                self.positions_ = self.positions
         else:
             seqs = numeric_sequences(X, where)
             self.n_features_ = seqs[0].shape[1]
             # audio features come normalised per utterance from the front end (rnnkit.data.audio)
             self.scaler_ = SeriesInput().fit(seqs) if self.scale and self.input_ != "audio" else None
             self.alphabet_ = self.vocab_ = None
+            self.positions_ = 0 if self.positions == "auto" else self.positions
         self.model_ = None
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
@@ -302,8 +316,8 @@ class SequenceClassifier:
             val_enc, val_ids = self._encode(X_val, where), self._labels(y_val, len(X_val), where)
         elif val_fraction > 0:
             val_mask = stratified_split(ids, K, val_fraction, self.seed)
-            if self._series and val_mask.sum() < MIN_VAL_ITEMS:
-                val_mask[:] = False         # too few to choose a step count with: every series trains
+            if val_mask.sum() < MIN_VAL_ITEMS:
+                val_mask[:] = False         # too few to choose a step count with: every sequence trains
             tr_idx = np.flatnonzero(~val_mask)
             val_enc = [enc[i] for i in np.flatnonzero(val_mask)]
             val_ids = ids[val_mask]
@@ -333,7 +347,7 @@ class SequenceClassifier:
         self.val_evaluation_ = self.test_evaluation_ = None
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         self.members_ = []
-        self.ensemble_ = self.ensemble or (3 if self._series and n < SMALL_SET else 1)
+        self.ensemble_ = self.ensemble or (3 if (self.kind_ == "strings" or self._series) and n < SMALL_SET else 1)
         n_test = 0 if X_test is None else len(X_test)
         figures = 1 + (len(val_enc) > 0) + (n_test > 0)
 
@@ -431,6 +445,8 @@ class SequenceClassifier:
                   pooling=pooling, attention_size=self.attention_size if pooling == "attention" else None,
                   bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype,
                   seed=self.seed if seed is None else seed)
+        if getattr(self, "positions_", 0):
+            kw["positions"] = self.positions_
         if self.kind_ == "strings":
             word = getattr(self.vocab_, "kind", "char") == "word"
             kw.update(vocab_size=self.vocab_.size, embedding_dim=self.embedding_dim or (64 if word else 16))
@@ -570,7 +586,8 @@ class SequenceClassifier:
                  "ensemble": 1 + len(self.members_),
                  "input": getattr(self, "input_", None), "audio": getattr(self, "audio_", None),
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
-                 "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_]}
+                 "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_],
+                 "positions": getattr(self, "positions_", 0)}
         return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod

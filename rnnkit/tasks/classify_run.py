@@ -185,3 +185,4 @@ def restore_fitted_state(clf, s: dict) -> None:
                    else scaler_from_dict(sc))
     clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
     clf.missing_ = s.get("missing", "trim")
+    clf.positions_ = s.get("positions", 0)
