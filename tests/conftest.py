@@ -10,6 +10,7 @@ Helpers, imported by the test modules (``from conftest import rel_err``):
 * :func:`numeric_grad` — central finite differences of a scalar function;
 * :func:`assert_close` / :func:`assert_all_close` — compare tensors by name
   against an oracle (torch, ONNX Runtime), the failure naming the tensor;
+* :func:`load_benchmark` — a script of ``benchmarks/`` imported as a module;
 * :func:`assert_plots` — a run's PNG plots and the report's embedded images, present
   with matplotlib and absent without it (:data:`HAVE_MATPLOTLIB`), so the tests
   pass either way and check what each case must do.
@@ -25,6 +26,15 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402  (after the thread settings)
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` imported as a module (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rel_err(a, b) -> float:

@@ -1,20 +1,15 @@
 """benchmarks/apps.py: the stratified folds and the cross-validation command."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "apps.py")
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def apps():
-    spec = importlib.util.spec_from_file_location("bench_apps", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("apps")
 
 
 def test_stratified_folds_hold_each_class_in_proportion(apps):

@@ -1,22 +1,17 @@
 """benchmarks/speech_proxy.py: resampling and the synthesised clips."""
 
-import importlib.util
-import os
 import shutil
 import wave
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "speech_proxy.py")
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def proxy():
-    spec = importlib.util.spec_from_file_location("speech_proxy", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("speech_proxy")
 
 
 def test_resample_keeps_a_tone_and_removes_what_the_new_rate_cannot_hold(proxy):

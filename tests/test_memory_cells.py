@@ -151,14 +151,9 @@ def test_chrono_t_max_is_three_halves_of_the_copy_length():
 
 
 def _memory_table():
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "memory_table.py"
-    spec = importlib.util.spec_from_file_location("memory_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("memory_table")
 
 
 def test_memory_table_orders_its_runs():
