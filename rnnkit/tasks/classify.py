@@ -23,7 +23,7 @@ the selected number of steps. ``ensemble=N`` averages the class probabilities of
 networks trained from seeds seed … seed+N−1 (saved in ``ensemble/<i>/`` of the run): the
 first chooses the step count on the validation part and is refitted, the others train on
 training + validation data for the refit's step count, without a selection run; by
-default N = 3 for numeric series when there are fewer than 1000 of them (a small set
+default N = 3 for numeric series and strings when there are fewer than 1000 of them (a small set
 gives networks that vary from seed to seed, and their average varies less), else 1.
 Strings are split into tokens (:mod:`rnnkit.data.tokens`: characters or words, with
 an unknown bucket, so prediction never fails on new text). Audio features come
@@ -69,7 +69,7 @@ __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
-#: numeric training sets smaller than this get an ensemble of 3 networks by default
+#: numeric and string training sets smaller than this get an ensemble of 3 networks by default
 SMALL_SET = 1000
 #: position channels of positions="auto" for strings of one length
 POSITIONS = 4
@@ -100,7 +100,7 @@ class SequenceClassifier:
             (default): 4 for string inputs whose training sequences all have the same
             length (aligned windows, where a symbol's place matters), else 0.
         ensemble: networks trained from successive seeds whose probabilities are averaged
-            (None: 3 for fewer than 1000 numeric series, else 1; ``ensemble_`` after fit).
+            (None: 3 for fewer than 1000 numeric series or strings, else 1; ``ensemble_`` after fit).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
