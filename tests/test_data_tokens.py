@@ -55,6 +55,15 @@ def test_labeled_text_files(tmp_path):
     ucr = tmp_path / "ucr.tsv"
     ucr.write_text("1\t0.5\t0.25\n2\t1.0\t2.0\n")
     assert not looks_like_labeled_text(ucr)
+    # a few bad lines leave it text, so the reader can name them (not a 'non-numeric value' error)
+    mostly = tmp_path / "mostly.tsv"
+    mostly.write_text("+\tACGT\n\tACGG\n-\tTTGA\nCCGA\n")
+    assert looks_like_labeled_text(mostly)
+    with pytest.raises(RnnkitError, match="line 2: the label"):
+        read_labeled_text(mostly)
+    csv = tmp_path / "series.csv"
+    csv.write_text("1,2\n3,4\n")
+    assert not looks_like_labeled_text(csv)
     for body, msg in (("a b c\n", "line 1: expected 'label<TAB>text'"),
                       ("x\tfine\n\tno label\n", "line 2: the label"),
                       ("x\t \n", "line 1: the text")):

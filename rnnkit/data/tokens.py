@@ -194,15 +194,20 @@ def _is_number(s: str) -> bool:
 
 
 def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
-    """True when the file reads as ``label<TAB>text`` lines whose texts are not numbers."""
+    """True when the file reads as ``label<TAB>text`` lines whose texts are not numbers.
+
+    Most lines decide, so a text file with a few bad lines (no tab, an empty label) is
+    still text, and :func:`read_labeled_text` names the bad line.
+    """
     try:
         _, text = read_file_text(path, "utf-8", "text file")
     except RnnkitError:
         return False
     lines = [ln for ln in text.split("\n") if ln.strip()][:max_lines]
-    if not lines or not all("\t" in ln and ln.split("\t", 1)[0].strip() for ln in lines):
+    tabbed = [ln for ln in lines if "\t" in ln]
+    if not tabbed or len(tabbed) < 0.5 * len(lines):
         return False
-    texts = [ln.split("\t", 1)[1] for ln in lines]
+    texts = [ln.split("\t", 1)[1] for ln in tabbed]
     # UCR-style numeric TSV: the "text" is a tab-separated row of numbers
     numeric = sum(1 for t in texts if all(_is_number(v) for v in t.split("\t") if v.strip()))
     return numeric < 0.5 * len(texts)
