@@ -71,3 +71,34 @@ def test_callers_use_the_shared_checks():
     assert _common.check_number is C.check_number and _common.check_flag is C.check_flag
     with pytest.raises(TypeError, match="task: seed must be an integer, got NoneType"):
         _common.check_seed(None, "task")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_all_finite_finds_every_nan_and_inf_at_every_place(dtype, bad, layout):
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 2, 70)).astype(dtype)
+    base[0, 0, 0] = np.finfo(dtype).max            # large and subnormal values are finite
+    base[0, 0, 1] = np.finfo(dtype).tiny / 4
+    for where in [(0, 0, 2), (2, 1, 69), (1, 0, 33)]:
+        a = base.copy()
+        if bad is not None:
+            a[where] = bad
+        view = a if layout == "contiguous" else a[:, :, where[2] % 3::3]     # holds a[where]
+        assert C.all_finite(view) is (bad is None)
+        assert C.all_finite(view) == bool(np.isfinite(view).all())
+
+
+def test_the_compiled_finite_check_answers_only_for_arrays_it_reads_whole():
+    from rnnkit import fast
+
+    if not fast.available():
+        pytest.skip("the compiled loops do not run here")
+    finite = fast._ext.all_finite
+    assert finite(np.zeros((2, 5), np.float32)) is True
+    assert finite(np.array([1.0, np.nan])) is False
+    assert finite(np.zeros((4, 4), np.float32)[:, 1]) is None     # not C-contiguous: NumPy decides
+    assert finite(np.zeros(3, np.int64)) is None
+    assert finite(np.zeros(3, np.float16)) is None
+    assert finite([1.0, 2.0]) is None

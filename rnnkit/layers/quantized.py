@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit import fast
+
 MODES = ("int8",)
 QALIGN = 8                      # the int8 columns are padded to a multiple of this (the C loops' RK_QALIGN)
 PANEL = 16                      # output channels per panel of the packed weights
@@ -132,8 +134,6 @@ def qmatvec(x: np.ndarray, Q: np.ndarray, s: np.ndarray, bias=None) -> np.ndarra
 
 def _kernels():
     """rnnkit.fast's module when it runs here and has the int8 loops, else None."""
-    from rnnkit import fast
-
     k = fast.kernels()
     return k if k is not None and hasattr(k, "qstack_inf") else None
 
@@ -230,14 +230,12 @@ class QuantizedRecurrent:
 
     def _states(self, h0, B: int):
         """h (L·D, B, H) and c (or None) as fresh float32 arrays the loops update in place."""
-        n = self.L * self.D
         lstm = self.cell == "lstm"
-        states = np.zeros((2 if lstm else 1, n, B, self.H), dtype=F32)
-        if h0 is not None:
+        if h0 is not None:          # checked float32 arrays of the right shapes: C-ordered copies
             if lstm:
-                states[0], states[1] = h0
-            else:
-                states[0] = h0
+                return np.array(h0[0], order="C"), np.array(h0[1], order="C")
+            return np.array(h0, order="C"), None
+        states = np.zeros((2 if lstm else 1, self.L * self.D, B, self.H), dtype=F32)
         return states[0], (states[1] if lstm else None)
 
     def run(self, x, h0, lengths, numpy: bool = False):

@@ -42,6 +42,18 @@ NONLINEARITIES = ("tanh", "relu")
 _CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}     # stack_inf's cell argument
 
 
+_PAIR_LABELS: dict = {}
+
+
+def _pair_label(name: str, i: int) -> str:
+    """'h0[0] (h)', 'dh_n[1] (c)', ...: the name of one element of an LSTM state pair in
+    errors (made once per name: a generation step checks a pair at every call)."""
+    label = _PAIR_LABELS.get((name, i))
+    if label is None:
+        label = _PAIR_LABELS[name, i] = f"{name}[{i}] ({'hc'[i]})"
+    return label
+
+
 class _KernelPlan(NamedTuple):
     """Recurrent's weights as the C loops read them (see Recurrent._kernel_weights)."""
     names: list            # parameter names, 4 per layer
@@ -272,21 +284,23 @@ class Recurrent(Module):
                 raise TypeError(f"{where}: expected {name} to be one array of shape {shape}, "
                                 f"got a {type(s).__name__} (only LSTM takes an (h, c) pair)")
             a = _check_input(s, name, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
-            check_shape(a, shape, f"{name} (num_layers*directions, B, H)", where)
+            if a.shape != shape:
+                check_shape(a, shape, f"{name} (num_layers*directions, B, H)", where)
             return a
         if not isinstance(s, (tuple, list)) or len(s) != 2:
             raise TypeError(f"{where}: expected {name} to be a pair (h, c) of arrays of shape {shape}, "
                             f"got {type(s).__name__}")
         pair = []
         for i, a in enumerate(s):
-            label = f"{name}[{i}] ({'hc'[i]})"
+            label = _pair_label(name, i)
             shape = self._state_shape(B, i)
             if a is None:
                 if finite:  # an initial state is given whole or not at all
                     raise TypeError(f"{where}: expected {label} to be an array of shape {shape}, got None")
             else:
                 a = _check_input(a, label, self.dtype, where, ndim=3, dims="(L*D, B, H)", finite=finite)
-                check_shape(a, shape, f"{label} (num_layers*directions, B, H)", where)
+                if a.shape != shape:
+                    check_shape(a, shape, f"{label} (num_layers*directions, B, H)", where)
             pair.append(a)
         return tuple(pair)
 
