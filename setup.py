@@ -34,11 +34,15 @@ SCAN = os.path.join(FAST, "_minscan.c")
 # Recurrent T=1000, B=32, H=64 float32, one thread: 46 ms of CPU instead of 15, the
 # compiled GRU's 77). No result changes: nothing here traps, nothing is reordered.
 SCAN_FLAGS = ["-fno-trapping-math"]
+# the plain cells and the variants: the same, for the same reason (their gate loops
+# were scalar too: an LSTM forward's gate loop ran vdivss/vfmadd213ss one element at a
+# time, 22 % of a T=100, B=32, H=128 training step on one thread)
+KERNEL_FLAGS = ["-fno-trapping-math"]
 HEADERS = [os.path.join(FAST, n) for n in ("_fastrnn.h", "_common.h", "_tanh.h")]
 # the int8 loops: compiled per instruction set too, never contracting a * b + c into an
 # FMA (their results equal NumPy's float32 arithmetic bit for bit; see the file)
 QUANT = os.path.join(FAST, "_quant.c")
-QUANT_FLAGS = ["-ffp-contract=off"]
+QUANT_FLAGS = ["-ffp-contract=off", "-fno-trapping-math"]
 BASE_FLAGS = ["-O3"]
 # instruction sets beyond the baseline, by architecture: (name, flags); the
 # module's loader checks the same features on the CPU (_fastrnn.c, rk_runs_*)
@@ -84,7 +88,7 @@ class BuildExt(build_ext):
                 objects += self.compiler.compile(
                     KERNELS, output_dir=os.path.join(self.build_temp, isa),
                     macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=HEADERS,
-                    extra_postargs=flags + isa_flags)
+                    extra_postargs=flags + isa_flags + KERNEL_FLAGS)
                 objects += self.compiler.compile(
                     [SCAN], output_dir=os.path.join(self.build_temp, isa),
                     macros=[("RK_ISA", isa)], include_dirs=[FAST], depends=HEADERS,
