@@ -296,3 +296,15 @@ def test_int8_peer_is_checked_loosely_and_compared_with_onnxruntime(tmp_path):
     v = report["int8"]["lstm gen gen"]
     assert math.isclose(v["ratio"], e["median_ms"] / r["peers"]["onnxruntime"]["median_ms"])
     assert tables.format_int8(report["int8"]).splitlines()[1].split()[:3] == ["lstm", "gen", "gen"]
+
+
+def test_an_int8_peer_listed_first_is_not_the_yardstick_of_the_float_peers(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    rc, report = run_quick(tmp_path, "--peers", "rnnkit-int8,onnxruntime,rnnkit", "--cells", "gru",
+                           "--shapes", "gen")
+    assert rc == 0 and report["config"]["reference"] == "onnxruntime"
+    (r,) = report["results"]
+    assert r["reference"] == "onnxruntime"
+    assert r["peers"]["rnnkit"]["max_rel_err"] < 1e-5              # float against float: tight
+    assert 0 < r["peers"]["rnnkit-int8"]["max_rel_err"] <= peers.RUNNERS["rnnkit-int8"].TOL

@@ -109,7 +109,10 @@ def main(argv=None) -> int:
 def _run(args, workers, cells, shapes, modes, rounds, target, threads, started) -> int:
     live = [p for p, w in workers.items() if w.ok]
     skipped = {p: w.error for p, w in workers.items() if not w.ok}
-    ref_peer = "torch" if "torch" in live else (live[0] if live else None)
+    # torch, else the first peer whose outputs are exact (an int8 peer checks loosely: it
+    # cannot be the yardstick of float peers), else the first
+    exact = [p for p in live if getattr(RUNNERS[p], "TOL", None) is None]
+    ref_peer = "torch" if "torch" in live else (exact or live or [None])[0]
     for p in live:
         workers[p].ask(op="clock", clock=args.clock)
     n_peak = 256 if args.quick else 2048
@@ -129,8 +132,9 @@ def _run(args, workers, cells, shapes, modes, rounds, target, threads, started) 
             case["key"] = key = f"{case['cell']}-{case['shape'].name}"
             case["peers"] = {}
             runs = [p for p in live if case["mode"] in RUNNERS[p].modes]
-            # torch, else the overall reference, else the first peer that runs this mode
-            case["reference"] = ref = ref_peer if ref_peer in runs else (runs[0] if runs else None)
+            # the overall reference, else the first exact peer that runs this mode, else the first
+            runs_exact = [p for p in runs if getattr(RUNNERS[p], "TOL", None) is None]
+            case["reference"] = ref = ref_peer if ref_peer in runs else (runs_exact or runs or [None])[0]
             for p in live:
                 if i == 0 or cases[i - 1]["key"] != key:
                     workers[p].ask(op="setup", key=key, cell=case["cell"],
