@@ -225,3 +225,28 @@ def test_metrics_and_period_inference():
     np.testing.assert_allclose(m["mase"], 0.5)
     assert infer_period(seasonal_series(400, period=17, noise=0.2, trend=0.01, seed=2)) == 17
     assert infer_period(np.random.default_rng(0).standard_normal(400)) is None
+
+
+def test_a_series_never_negative_in_training_is_forecast_with_bands_at_zero_or_above(tmp_path):
+    # half-sine "daylight" of period 24 with nights at exactly 0 and noise: a band of the
+    # forecast plus residual quantiles would reach below 0 at night
+    t = np.arange(480)
+    rng = np.random.default_rng(1)
+    y = np.maximum(np.sin(2 * np.pi * t / 24), 0) * (1 + 0.3 * rng.standard_normal(480))
+    y = np.maximum(y, 0)
+    fc = Forecaster(horizon=H, cell="gru", hidden_size=16, seed=0)
+    fc.fit(y, epochs=3, patience=None, test_fraction=0.1, out_dir=tmp_path / "run")
+    assert fc.floor_ == [0.0]
+    band = fc.predict_interval(y)
+    assert np.all(fc.predict(y) >= 0) and np.all(band["lower"] >= 0) and np.all(band["quantiles"] >= 0)
+    res = fc.backtest(y, n_origins=30)
+    assert np.all(res["forecast"] >= 0) and np.all(res["lower"] >= 0)
+    assert np.any(res["lower"] == 0)                    # the floor binds at night
+    loaded = Forecaster.load(tmp_path / "run")
+    assert loaded.floor_ == [0.0]
+    np.testing.assert_array_equal(loaded.predict_interval(y)["lower"], band["lower"])
+    # the same series shifted below 0 somewhere gets no floor, and its bands may go below 0
+    fc2 = Forecaster(horizon=H, cell="gru", hidden_size=16, seed=0)
+    fc2.fit(y - 0.05, epochs=3, patience=None, test_fraction=0.1)
+    assert fc2.floor_ == [None]
+    assert np.any(fc2.predict_interval(y - 0.05)["lower"] < 0)

@@ -62,8 +62,10 @@ class Forecaster(Windows):
 
     After :meth:`fit`: ``model_``, ``history_``, ``scaler_``, ``lookback_``, ``period_``,
     ``mase_lag_``, ``mase_scale_``, ``columns_``, ``targets_``, ``split_`` (rows of the
-    train/validation/test parts) and ``test_backtest_`` (the backtest on the test part,
-    or None).
+    train/validation/test parts), ``floor_`` (per target: 0 when the target is never
+    negative over the training part — counts, volumes, generation, prices — and every
+    forecast and band of it is raised to 0; else None) and ``test_backtest_`` (the
+    backtest on the test part, or None).
     """
 
     def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "auto",
@@ -219,6 +221,9 @@ class Forecaster(Windows):
         # a target constant over the training part is forecast as that constant, exactly
         self.constant_targets_ = [float(full[0, t]) if np.ptp(full[:n_train, t]) == 0 else None
                                   for t in self.targets_]
+        # a target never negative over the training part (counts, volumes, generation, prices)
+        # is forecast, with its bands, at 0 or above
+        self.floor_ = [0.0 if np.min(full[:n_train, t]) >= 0 else None for t in self.targets_]
         m = self.period_ if self.period_ is not None and self.period_ < n_train else 1
         self.mase_lag_ = m
         diffs = np.abs(train_vals[m:, self.targets_] - train_vals[:-m, self.targets_])
@@ -429,11 +434,12 @@ class Forecaster(Windows):
         result = {"origins": origins, "horizon": H, "period": m, "mase_lag": self.mase_lag_, "actual": actual}
         result["forecast"] = self._point(values, cov, origins, fc)
         if self.intervals == "conformal" and self.conformal_ is not None:
-            result["lower"] = result["forecast"] + self.conformal_[None, :, :, 0]
-            result["upper"] = result["forecast"] + self.conformal_[None, :, :, -1]
+            result["lower"] = self._floor(result["forecast"] + self.conformal_[None, :, :, 0])
+            result["upper"] = self._floor(result["forecast"] + self.conformal_[None, :, :, -1])
         elif self.intervals in ("quantile", "mc_dropout"):
             zwin, zfc = self._windows_for(values, cov, origins), None if fc is None else self._scale_cov(fc)
-            q = self._unscale(self._bands(zwin, zfc, n_samples, seed, where), axis_targets=-2)
+            q = self._floor(self._unscale(self._bands(zwin, zfc, n_samples, seed, where), axis_targets=-2),
+                            axis_targets=-2)
             result["lower"], result["upper"] = q[..., 0], q[..., -1]
         if "lower" in result:
             inside = (actual >= result["lower"]) & (actual <= result["upper"])
@@ -512,6 +518,7 @@ class Forecaster(Windows):
                 "noise_std": [float(v) for v in self.noise_std_], "csv_options": self.csv_options_,
                 "seasonal": bool(getattr(self, "seasonal_", False)),
                 "constant_targets": list(self.constant_targets_),
+                "floor": list(getattr(self, "floor_", None) or [None] * len(self.targets_)),
                 "blend": {k: float(v) for k, v in self.blend_.items()},
                 "classical": {k: [c.to_dict() for c in v] for k, v in self.classical_.items()},
                 "conformal": None if self.conformal_ is None else np.asarray(self.conformal_).tolist(),
@@ -572,6 +579,11 @@ class Forecaster(Windows):
                     c is None or (isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c))
                     for c in fc.constant_targets_):
                 raise ValueError("constant_targets must hold one finite number or null per target")
+            fc.floor_ = s.get("floor") or [None] * len(fc.targets_)      # runs saved before floors: none
+            if len(fc.floor_) != len(fc.targets_) or not all(
+                    f is None or (isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f))
+                    for f in fc.floor_):
+                raise ValueError("floor must hold one finite number or null per target")
             fc.blend_ = {str(k): float(v) for k, v in s.get("blend", {"rnn": 1.0}).items()}
             fc.classical_ = {str(k): [Classical.from_dict(d) for d in v] for k, v in s.get("classical", {}).items()}
             if any(k != "rnn" and len(fc.classical_.get(k, ())) != len(fc.targets_) for k in fc.blend_):

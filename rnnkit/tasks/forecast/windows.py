@@ -254,12 +254,23 @@ class Windows:
         for k, c in enumerate(getattr(self, "constant_targets_", None) or []):
             if c is not None:
                 out[..., k] = c
-        return out
+        return self._floor(out)
+
+    def _floor(self, a: np.ndarray, axis_targets: int = -1) -> np.ndarray:
+        """``a`` raised to each target's floor (``floor_``: 0 for a target never negative in
+        training, None for none), the targets on axis ``axis_targets``."""
+        floors = getattr(self, "floor_", None) or []
+        if all(f is None for f in floors):
+            return a
+        shape = [1] * a.ndim
+        shape[axis_targets] = len(floors)
+        low = np.array([-np.inf if f is None else f for f in floors]).reshape(shape)
+        return np.maximum(a, low)
 
     def _conformal_dict(self, point: np.ndarray) -> dict:
         """Bands of intervals="conformal": the point forecast plus the validation offsets.
         Shapes: point (H, n_targets) -> like :meth:`_band_dict`"""
-        q = np.sort(point[..., None] + self.conformal_, axis=-1)               # (H, T, Q)
+        q = self._floor(np.sort(point[..., None] + self.conformal_, axis=-1), axis_targets=-2)   # (H, T, Q)
         out = self._shape_out(np.moveaxis(q, -1, 0))                           # (Q, ...)
         return {"lower": out[0], "median": self._shape_out(point), "upper": out[-1],
                 "quantiles": np.moveaxis(out, 0, -1), "levels": list(self.quantiles)}
@@ -346,7 +357,8 @@ class Windows:
         return int(np.argmin(np.abs(np.asarray(self.quantiles) - 0.5)))
 
     def _band_dict(self, q: np.ndarray) -> dict:
-        out = self._shape_out(np.moveaxis(self._unscale(q, axis_targets=-2), -1, 0))  # (Q, ...)
+        out = self._floor(self._unscale(q, axis_targets=-2), axis_targets=-2)
+        out = self._shape_out(np.moveaxis(out, -1, 0))                                  # (Q, ...)
         return {"lower": out[0], "median": out[self._median_index()], "upper": out[-1],
                 "quantiles": np.moveaxis(out, 0, -1), "levels": list(self.quantiles)}
 
