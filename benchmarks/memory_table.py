@@ -77,8 +77,7 @@ def run_one(job, args_dict) -> str:
                      batch_size=args_dict["batch"], eval_every=args_dict["eval_every"],
                      eval_size=args_dict["eval_size"], seed=args_dict["seed"], plot=False,
                      num_layers=args_dict["layers"], stop_when_solved=True, time_limit=args_dict["time_limit"])
-    run = res["cells"][cell]
-    run.pop("curve")
+    run = res["cells"][cell]         # with its learning curve: evaluated loss against step and seconds
     record = {"task": task, "length": T, "cell": cell, "solved_below": res["solved_below"],
               "baseline": res["baseline"], "batch": run["batch_size"], "time_limit": args_dict["time_limit"],
               **run}

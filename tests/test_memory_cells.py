@@ -1,6 +1,7 @@
 """The long-memory runner with the new cells: chrono initialisation, solve thresholds,
 time limits, and every kind of the registry trainable on both tasks."""
 
+import json
 import math
 
 import numpy as np
@@ -173,3 +174,15 @@ def test_memory_table_orders_its_runs():
     assert ("adding", 5000, "indrnn") in mt.jobs(["adding"], [200], ["indrnn"], extra=True)
     with pytest.raises(ValueError, match="order must be one of"):
         mt.jobs(tasks, lengths, cells, extra=False, order="random")
+
+
+def test_memory_table_keeps_each_runs_learning_curve(tmp_path):
+    mt = _memory_table()
+    args = {"out": str(tmp_path), "steps": 4, "hidden": 4, "batch": 3, "eval_every": 2, "eval_size": 8,
+            "seed": 0, "layers": 1, "time_limit": None}
+    line = mt.run_one(("adding", 20, "gru"), args)
+    assert line.startswith("adding T=20")
+    record = json.loads((tmp_path / "adding_T20_gru.json").read_text())
+    assert record["curve"]["step"] == [0, 2, 4]
+    assert len(record["curve"]["eval_loss"]) == 3 and record["best_loss"] == min(record["curve"]["eval_loss"])
+    assert mt.run_one(("adding", 20, "gru"), args) == "adding_T20_gru.json: already done"
