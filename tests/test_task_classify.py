@@ -258,3 +258,17 @@ def test_aligned_strings_get_position_channels_and_small_sets_train_whole(tmp_pa
     assert SequenceClassifier(hidden_size=4, ensemble=1, positions=2).fit(ragged, y, max_steps=1).positions_ == 2
     with pytest.raises(ValueError, match="positions"):
         SequenceClassifier(positions=-2)
+
+
+def test_dropout_default_by_input_kind(tmp_path):
+    """dropout=None: 0.3 before the output layer for strings (small string sets are fitted
+    whole by the network), 0 for numeric series (their defaults were tuned without); a
+    given value is kept, and a saved run restores the network it trained."""
+    X, y = dna_motif_dataset(40, length=20, seed=2)
+    clf = SequenceClassifier(hidden_size=4, ensemble=1).fit(X, y, max_steps=1, out_dir=tmp_path)
+    assert clf.dropout is None and clf.dropout_ == 0.3 and clf.model_.dropout == 0.3
+    assert SequenceClassifier.load(tmp_path).model_.dropout == 0.3
+    assert SequenceClassifier(hidden_size=4, ensemble=1, dropout=0.0).fit(X, y, max_steps=1).model_.dropout == 0.0
+    Xn, yn = waves(20, seed=3)
+    num = SequenceClassifier(hidden_size=4, ensemble=1).fit(Xn, yn, max_steps=1)
+    assert num.dropout_ == 0.0 and num.model_.dropout == 0.0
