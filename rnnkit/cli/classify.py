@@ -45,8 +45,8 @@ def register(sub) -> None:
     task_option(p, "--bidirectional", "bidirectional", TASK, action=argparse.BooleanOptionalAction,
                 help="read the series in both directions")
     task_option(p, "--pooling", "pooling", TASK, choices=("auto", "meanmax", "attention", "mean", "last"),
-                help="how the states over time become one vector (auto: meanmax for series, attention "
-                     "for text and audio)")
+                help="how the states over time become one vector (auto: meanmax for series and for "
+                     "strings of one length, attention for other text and audio)")
     p.add_argument("--balanced", action="store_true", help="weight classes inversely to their frequency "
                                                            "(default: the square root of that weight)")
     task_option(p, "--ensemble", "ensemble", TASK, type=positive_int,

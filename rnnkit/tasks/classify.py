@@ -8,7 +8,8 @@ steps only (padding never touches the state), pooled into one vector
     "last"       p = h_{len}             (the state after the sequence's own last step)
     "mean"       p = (1/len) Σ_{t ≤ len} h_t
     "attention"  p = Σ_t a_t h_t,   a = softmax_t(v · tanh(W h_t + b))
-    "meanmax"    p = [(1/len) Σ_{t ≤ len} h_t ; max_{t ≤ len} h_t]   (the default for series)
+    "meanmax"    p = [(1/len) Σ_{t ≤ len} h_t ; max_{t ≤ len} h_t]   (the default for series
+                                                                    and aligned strings)
 
 and a softmax over the K classes, p(k | x) = softmax(W_hy p + b_y)_k.
 
@@ -76,6 +77,8 @@ POSITIONS = 4
 #: dropout of the pooled vector for string inputs when ``dropout`` is None (numeric series and
 #: audio keep 0, the setting their defaults were tuned with)
 STRING_DROPOUT = 0.3
+#: recurrent units per direction when ``hidden_size`` is None: 64, and 32 for string sets under SMALL_SET
+HIDDEN, SMALL_STRING_HIDDEN = 64, 32
 
 
 class SequenceClassifier:
@@ -83,17 +86,20 @@ class SequenceClassifier:
 
     Args:
         cell, hidden_size, num_layers, bidirectional: the recurrent network ("lstm", "gru",
-            "rnn", "rnn-relu"; default a 1-layer bidirectional GRU of 64 units: the whole
-            series is known, so it is read both ways).
+            "rnn", "rnn-relu"; default a 1-layer bidirectional GRU: the whole series is
+            known, so it is read both ways). hidden_size None (default): 64 units, and 32
+            for fewer than 1000 strings, whose networks otherwise fit every training
+            string with weights to spare (``hidden_size_`` after fit).
         dropout: dropout of the pooled vector before the output layer (and between stacked
             layers); None (default): 0.3 for string inputs — a string set is small next to
             what the network can memorise (it fits every training DNA window), and dropout
             makes it use many units rather than a few — and 0 for numeric series and audio
             (``dropout_`` after fit).
-        pooling: "auto" (default: "meanmax" for numeric series — the mean and the maximum
-            of every unit over time, which find a pattern wherever it occurs and do not
-            lean on one state — and "attention" for tokens and audio), "meanmax",
-            "attention", "mean" or "last".
+        pooling: "auto" (default: "meanmax" for numeric series and for strings that all
+            have one length — the mean and the maximum of every unit over time, which find
+            a pattern wherever it occurs and do not lean on one state; an aligned window's
+            class rests on several sites at once — and "attention" for other text and
+            audio), "meanmax", "attention", "mean" or "last".
         embedding_dim: the token embedding for string inputs (None: 16 for characters,
             64 for words).
         tokens: "auto", "char" or "word" (string inputs).
@@ -118,7 +124,7 @@ class SequenceClassifier:
     ``test_evaluation_``.
     """
 
-    def __init__(self, cell: str = "gru", hidden_size: int = 64, num_layers: int = 1,
+    def __init__(self, cell: str = "gru", hidden_size: int | None = None, num_layers: int = 1,
                  bidirectional: bool = True, pooling: str = "auto", attention_size: int | None = None,
                  embedding_dim: int | None = None, dropout: float | None = None, alphabet: str | None = None,
                  tokens: str = "auto", min_count: int | None = None,
@@ -126,7 +132,7 @@ class SequenceClassifier:
                  dtype: str = "float32", seed: int = 0, ensemble: int | None = None, positions="auto"):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
-        self.hidden_size = check_positive_int(hidden_size, "hidden_size", where)
+        self.hidden_size = None if hidden_size is None else check_positive_int(hidden_size, "hidden_size", where)
         self.num_layers = check_positive_int(num_layers, "num_layers", where)
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.pooling = check_choice(pooling, "pooling", ("auto",) + POOLINGS, where)
@@ -298,8 +304,10 @@ class SequenceClassifier:
                 self.vocab_ = Tokenizer.fit(X, kind, min_count=min_count)
             self.alphabet_ = "".join(sorted(self.vocab_.vocab[1:])) if self.vocab_.kind == "char" else None
             self.scaler_, self.n_features_ = None, None
-            if self.positions == "auto":      # aligned windows: every training sequence equally long
-                self.positions_ = POSITIONS if n > 1 and len({len(self.vocab_.encode(s)) for s in X}) == 1 else 0
+            # aligned windows: every training sequence equally long
+            self.aligned_ = n > 1 and len({len(self.vocab_.encode(s)) for s in X}) == 1
+            if self.positions == "auto":
+                self.positions_ = POSITIONS if self.aligned_ else 0
             else:
                 self.positions_ = self.positions
         else:
@@ -308,10 +316,13 @@ class SequenceClassifier:
             # audio features come normalised per utterance from the front end (rnnkit.data.audio)
             self.scaler_ = SeriesInput().fit(seqs) if self.scale and self.input_ != "audio" else None
             self.alphabet_ = self.vocab_ = None
+            self.aligned_ = False
             self.positions_ = 0 if self.positions == "auto" else self.positions
         self.model_ = None
         self.dropout_ = self.dropout if self.dropout is not None else (
             STRING_DROPOUT if self.kind_ == "strings" else 0.0)
+        self.hidden_size_ = self.hidden_size or (SMALL_STRING_HIDDEN if self.kind_ == "strings" and n < SMALL_SET
+                                                 else HIDDEN)
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
             w = np.sqrt(class_weights_for("balanced", ids, self.encoder_.classes, where))
@@ -443,7 +454,7 @@ class SequenceClassifier:
         """The pooling the network uses ("auto" resolved by the kind of input)."""
         if self.pooling != "auto":
             return self.pooling
-        return "meanmax" if self._series else "attention"
+        return "meanmax" if self._series or getattr(self, "aligned_", False) else "attention"
 
     @property
     def _series(self) -> bool:
@@ -452,7 +463,7 @@ class SequenceClassifier:
 
     def _build_model(self, K: int, seed: int | None = None):
         pooling = self.pooling_
-        kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+        kw = dict(num_classes=K, cell=self.cell, hidden_size=self.hidden_size_, num_layers=self.num_layers,
                   pooling=pooling, attention_size=self.attention_size if pooling == "attention" else None,
                   bidirectional=self.bidirectional, dropout=self.dropout_, dtype=self.dtype,
                   seed=self.seed if seed is None else seed)
@@ -598,7 +609,8 @@ class SequenceClassifier:
                  "input": getattr(self, "input_", None), "audio": getattr(self, "audio_", None),
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_],
-                 "positions": getattr(self, "positions_", 0), "dropout": self.dropout_}
+                 "positions": getattr(self, "positions_", 0), "dropout": self.dropout_,
+                 "aligned": self.aligned_, "hidden_size": self.hidden_size_}
         return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod
