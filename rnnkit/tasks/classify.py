@@ -88,8 +88,9 @@ class SequenceClassifier:
         cell, hidden_size, num_layers, bidirectional: the recurrent network ("lstm", "gru",
             "rnn", "rnn-relu"; default a 1-layer bidirectional GRU: the whole series is
             known, so it is read both ways). hidden_size None (default): 64 units, and 32
-            for fewer than 1000 strings, whose networks otherwise fit every training
-            string with weights to spare (``hidden_size_`` after fit).
+            for fewer than 1000 strings, where either size fits every training string and
+            the smaller one has fewer weights to learn from few examples (``hidden_size_``
+            after fit).
         dropout: dropout of the pooled vector before the output layer (and between stacked
             layers); None (default): 0.3 for string inputs — a string set is small next to
             what the network can memorise (it fits every training DNA window), and dropout
