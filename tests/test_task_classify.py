@@ -267,11 +267,12 @@ def test_string_defaults_by_input_kind_and_size(tmp_path):
     """dropout=None: 0.3 before the output layer for strings (small string sets are fitted
     whole by the network), 0 for numeric series (their defaults were tuned without);
     hidden_size=None: 32 units for fewer than 1000 strings, else 64, and 64 for series;
-    given values are kept, and a saved run restores the network it trained."""
+    fit(weight_decay=None): 0.1 / n for n strings, 0 for series; given values are kept, and a saved run restores the network it trained."""
     X, y = dna_motif_dataset(40, length=20, seed=2)
     clf = SequenceClassifier(ensemble=1).fit(X, y, max_steps=1, out_dir=tmp_path)
     assert clf.dropout is None and clf.dropout_ == 0.3 and clf.model_.dropout == 0.3
     assert clf.hidden_size is None and clf.hidden_size_ == 32 and clf.model_.hidden_size == 32
+    assert clf.weight_decay_ == pytest.approx(0.1 / 40)          # weight_decay=None: 0.1 / n for strings
     loaded = SequenceClassifier.load(tmp_path)
     assert loaded.model_.dropout == 0.3 and loaded.model_.hidden_size == 32
     np.testing.assert_array_equal(loaded.predict_proba(X[:3]), clf.predict_proba(X[:3]))
@@ -282,3 +283,5 @@ def test_string_defaults_by_input_kind_and_size(tmp_path):
     Xn, yn = waves(20, seed=3)
     num = SequenceClassifier(ensemble=1).fit(Xn, yn, max_steps=1)
     assert num.dropout_ == 0.0 and num.model_.dropout == 0.0 and num.model_.hidden_size == 64
+    assert num.weight_decay_ == 0.0
+    assert SequenceClassifier(ensemble=1).fit(X, y, max_steps=1, weight_decay=0.0).weight_decay_ == 0.0
