@@ -242,19 +242,46 @@ def test_word_tokens_with_an_unknown_bucket():
 
 def test_aligned_strings_get_position_channels_and_small_sets_train_whole(tmp_path):
     """positions="auto": 4 position channels when every training string has one length,
-    none otherwise; a string set too small for 40 validation rows holds none out, and
+    none otherwise; pooling="auto": mean and max for such aligned windows, attention for
+    ragged text; a string set too small for 40 validation rows holds none out, and
     under 1000 rows three networks are averaged."""
     X, y = dna_motif_dataset(60, length=20, seed=1)
     clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y, max_steps=2, out_dir=tmp_path)
     assert clf.positions_ == 4 and clf.model_.positions == 4 and clf.model_.rnn.input_size == 16 + 4
+    assert clf.pooling_ == "meanmax" and clf.model_.pooling == "meanmax"     # aligned windows
     assert clf.ensemble_ == 3 and all(m.positions == 4 for m in clf.members_)
     assert clf.val_evaluation_ is None               # 9 validation rows would be too few: all 60 trained
     loaded = SequenceClassifier.load(tmp_path)
-    assert loaded.positions_ == 4
+    assert loaded.positions_ == 4 and loaded.model_.pooling == "meanmax"
     np.testing.assert_array_equal(loaded.predict_proba(X[:5]), clf.predict_proba(X[:5]))
     ragged = [s[:len(s) - i % 3] for i, s in enumerate(X)]
-    assert SequenceClassifier(hidden_size=4, ensemble=1).fit(ragged, y, max_steps=1).positions_ == 0
+    ragged_clf = SequenceClassifier(hidden_size=4, ensemble=1).fit(ragged, y, max_steps=1)
+    assert ragged_clf.positions_ == 0 and ragged_clf.model_.pooling == "attention"
     assert SequenceClassifier(hidden_size=4, ensemble=1, positions=0).fit(X, y, max_steps=1).model_.positions == 0
     assert SequenceClassifier(hidden_size=4, ensemble=1, positions=2).fit(ragged, y, max_steps=1).positions_ == 2
     with pytest.raises(ValueError, match="positions"):
         SequenceClassifier(positions=-2)
+
+
+def test_string_defaults_by_input_kind_and_size(tmp_path):
+    """dropout=None: 0.3 before the output layer for strings (small string sets are fitted
+    whole by the network), 0 for numeric series (their defaults were tuned without);
+    hidden_size=None: 32 units for fewer than 1000 strings, else 64, and 64 for series;
+    fit(weight_decay=None): 0.1 / n for n strings, 0 for series; given values are kept, and a saved run restores the network it trained."""
+    X, y = dna_motif_dataset(40, length=20, seed=2)
+    clf = SequenceClassifier(ensemble=1).fit(X, y, max_steps=1, out_dir=tmp_path)
+    assert clf.dropout is None and clf.dropout_ == 0.3 and clf.model_.dropout == 0.3
+    assert clf.hidden_size is None and clf.hidden_size_ == 32 and clf.model_.hidden_size == 32
+    assert clf.weight_decay_ == pytest.approx(0.1 / 40)          # weight_decay=None: 0.1 / n for strings
+    loaded = SequenceClassifier.load(tmp_path)
+    assert loaded.model_.dropout == 0.3 and loaded.model_.hidden_size == 32
+    np.testing.assert_array_equal(loaded.predict_proba(X[:3]), clf.predict_proba(X[:3]))
+    given = SequenceClassifier(hidden_size=4, ensemble=1, dropout=0.0).fit(X, y, max_steps=1)
+    assert given.model_.dropout == 0.0 and given.model_.hidden_size == 4
+    Xb, yb = dna_motif_dataset(1000, length=12, seed=3)
+    assert SequenceClassifier(ensemble=1).fit(Xb, yb, max_steps=1, val_fraction=0).model_.hidden_size == 64
+    Xn, yn = waves(20, seed=3)
+    num = SequenceClassifier(ensemble=1).fit(Xn, yn, max_steps=1)
+    assert num.dropout_ == 0.0 and num.model_.dropout == 0.0 and num.model_.hidden_size == 64
+    assert num.weight_decay_ == 0.0
+    assert SequenceClassifier(ensemble=1).fit(X, y, max_steps=1, weight_decay=0.0).weight_decay_ == 0.0

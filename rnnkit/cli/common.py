@@ -184,13 +184,17 @@ MODEL_PARAMS = ("cell", "hidden_size", "num_layers", "dropout")
 TRAINING_PARAMS = ("epochs", "time_limit", "optimizer", "lr", "clip", "patience")
 
 
-def add_model_options(p, task: str) -> None:
-    """--cell, --hidden, --layers, --dropout: the network of ``task`` ("module:Class")."""
+def add_model_options(p, task: str, defaults: dict | None = None) -> None:
+    """--cell, --hidden, --layers, --dropout: the network of ``task`` ("module:Class");
+    ``defaults`` maps a parameter whose default is None (chosen from the data) to a few
+    words that say how, appended to its help."""
+    note = lambda param: f" (default: {defaults[param]})" if defaults and param in defaults else ""
     task_option(p, "--cell", "cell", task, choices=CELLS, help="recurrent cell")
-    task_option(p, "--hidden", "hidden_size", task, type=positive_int, help="hidden units per layer")
+    task_option(p, "--hidden", "hidden_size", task, type=positive_int,
+                help="hidden units per layer" + note("hidden_size"))
     task_option(p, "--layers", "num_layers", task, type=positive_int, help="stacked recurrent layers")
     task_option(p, "--dropout", "dropout", task, type=fraction,
-                help="dropout between layers (and before the output layer)")
+                help="dropout between layers (and before the output layer)" + note("dropout"))
 
 
 def add_training_options(p, fit: str) -> None:

@@ -186,3 +186,7 @@ def restore_fitted_state(clf, s: dict) -> None:
     clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
     clf.missing_ = s.get("missing", "trim")
     clf.positions_ = s.get("positions", 0)
+    # runs saved before dropout=None resolved by the input kind: the parameter as given
+    clf.dropout_ = s["dropout"] if "dropout" in s else (clf.dropout or 0.0)
+    clf.aligned_ = s.get("aligned", False)      # older runs pooled every string set by attention
+    clf.hidden_size_ = s.get("hidden_size") or clf.hidden_size or 64    # older runs: the parameter, 64 by default
