@@ -89,7 +89,8 @@ def run_one(job, args_dict) -> str:
 
 def table(out: Path) -> str:
     """The Markdown table of every run found under ``out``."""
-    records = [json.loads(p.read_text()) for p in sorted(out.glob("*_T*_*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*_T*_*.json"))
+               if not p.name.startswith("speed_")]          # --speed's timings share the folder
     if not records:
         return "(no runs yet)"
     cols = sorted({(r["task"], r["length"]) for r in records})

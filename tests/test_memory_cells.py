@@ -186,3 +186,5 @@ def test_memory_table_keeps_each_runs_learning_curve(tmp_path):
     assert record["curve"]["step"] == [0, 2, 4]
     assert len(record["curve"]["eval_loss"]) == 3 and record["best_loss"] == min(record["curve"]["eval_loss"])
     assert mt.run_one(("adding", 20, "gru"), args) == "adding_T20_gru.json: already done"
+    (tmp_path / "speed_T20_threads1.json").write_text(json.dumps({"gru": 0.01}))   # --speed's, beside
+    assert mt.table(tmp_path).splitlines()[2].startswith("| gru | ")
