@@ -106,13 +106,18 @@ def main(argv=None) -> int:
             proc.wait()
 
 
+def _first_exact(peers: list):
+    """The first of ``peers`` whose outputs are exact (a peer with a loose ``TOL``, int8,
+    cannot be the yardstick of float peers), else the first, else None."""
+    exact = [p for p in peers if getattr(RUNNERS[p], "TOL", None) is None]
+    return (exact or peers or [None])[0]
+
+
 def _run(args, workers, cells, shapes, modes, rounds, target, threads, started) -> int:
     live = [p for p, w in workers.items() if w.ok]
     skipped = {p: w.error for p, w in workers.items() if not w.ok}
-    # torch, else the first peer whose outputs are exact (an int8 peer checks loosely: it
-    # cannot be the yardstick of float peers), else the first
-    exact = [p for p in live if getattr(RUNNERS[p], "TOL", None) is None]
-    ref_peer = "torch" if "torch" in live else (exact or live or [None])[0]
+    # torch, else the first peer whose outputs are exact, else the first
+    ref_peer = "torch" if "torch" in live else _first_exact(live)
     for p in live:
         workers[p].ask(op="clock", clock=args.clock)
     n_peak = 256 if args.quick else 2048
@@ -133,8 +138,7 @@ def _run(args, workers, cells, shapes, modes, rounds, target, threads, started) 
             case["peers"] = {}
             runs = [p for p in live if case["mode"] in RUNNERS[p].modes]
             # the overall reference, else the first exact peer that runs this mode, else the first
-            runs_exact = [p for p in runs if getattr(RUNNERS[p], "TOL", None) is None]
-            case["reference"] = ref = ref_peer if ref_peer in runs else (runs_exact or runs or [None])[0]
+            case["reference"] = ref = ref_peer if ref_peer in runs else _first_exact(runs)
             for p in live:
                 if i == 0 or cases[i - 1]["key"] != key:
                     workers[p].ask(op="setup", key=key, cell=case["cell"],
