@@ -495,6 +495,22 @@ def test_memory_command(tmp_path, capsys):
     assert "existing file" in one_error_line(capsys.readouterr().err)
 
 
+def test_memory_command_resumes_a_stopped_run(tmp_path, capsys):
+    out = tmp_path / "m"
+    args = ["memory", "--task", "copy", "--length", "5", "--cell", "gru", "--hidden", "6", "--batch", "4",
+            "--eval-size", "8", "--quiet", "--out", str(out)]
+    assert main(args + ["--steps", "100"]) == 0
+    whole = json.loads((out / "memory.json").read_text())["cells"]["gru"]["curve"]
+    assert main(args + ["--steps", "100", "--time-limit", "1e-6"]) == 0   # afresh, stopped at the first evaluation
+    assert json.loads((out / "memory.json").read_text())["cells"]["gru"]["steps_run"] == 2
+    assert (out / "checkpoints" / "gru" / "config.json").is_file()
+    assert main(args + ["--steps", "100", "--resume"]) == 0
+    resumed = json.loads((out / "memory.json").read_text())["cells"]["gru"]["curve"]
+    assert resumed["step"] == whole["step"] and resumed["eval_loss"] == whole["eval_loss"]
+    assert main(args[:-2] + ["--hidden", "7", "--out", str(out), "--steps", "100", "--resume"]) == 1
+    assert "cannot resume" in one_error_line(capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("length", [200, 2000])
 def test_memory_command_new_cells_copy_at_long_lengths(tmp_path, capsys, length):
     out = tmp_path / "m"

@@ -153,3 +153,47 @@ def test_sequential_digits_task():
     run = res["cells"]["gru"]
     assert run["best_loss"] < 0.9 * data["baseline"]
     assert run["curve"]["accuracy"][-1] > 0.5                   # ten classes: chance is 0.1
+
+
+@pytest.mark.parametrize("cell", ["lstm-chrono", "gru"])
+def test_a_resumed_memory_run_continues_step_for_step(tmp_path, cell):
+    """Stopped after 10 steps and resumed to 25, a run ends with the weights, optimizer and
+    curve of the same run trained in one go: the batches and the model's generators go on
+    from where they stopped."""
+    def run(steps, resume, ckpt):
+        model = mem.make_memory_model("copy", cell, 8, seed=3, length=12)
+        out = mem.train_memory_model(model, "copy", 12, steps, batch_size=4, optimizer="rmsprop", lr=3e-3,
+                                     eval_every=5, eval_size=8, seed=3, checkpoint_dir=ckpt, resume=resume)
+        return model, out
+
+    whole, once = run(25, False, None)
+    _, first = run(10, False, tmp_path / "ck")
+    assert first["steps_run"] == 10
+    resumed, second = run(25, True, tmp_path / "ck")
+    assert second["curve"]["step"] == [0, 5, 10, 15, 20, 25]
+    assert second["curve"]["eval_loss"] == once["curve"]["eval_loss"]
+    assert second["curve"]["train_loss"] == once["curve"]["train_loss"]
+    for k in whole.params:
+        np.testing.assert_array_equal(resumed.params[k], whole.params[k], err_msg=k)
+    assert second["seconds"] > first["seconds"]                  # the wall time of both parts
+    # without resume the same directory starts afresh (and is overwritten)
+    _, fresh = run(5, False, tmp_path / "ck")
+    assert fresh["curve"]["eval_loss"] == once["curve"]["eval_loss"][:2]
+
+
+def test_resume_refuses_a_checkpoint_of_another_setup(tmp_path):
+    from rnnkit.errors import CheckpointError
+
+    model = mem.make_memory_model("copy", "lstm", 8, seed=0, length=12)
+    mem.train_memory_model(model, "copy", 12, 4, batch_size=4, eval_every=2, eval_size=8,
+                           checkpoint_dir=tmp_path / "ck")
+    other = mem.make_memory_model("copy", "lstm", 8, seed=0, length=12)
+    with pytest.raises(CheckpointError, match="batch_size=4.*batch_size=6"):
+        mem.train_memory_model(other, "copy", 12, 8, batch_size=6, eval_every=2, eval_size=8,
+                               checkpoint_dir=tmp_path / "ck", resume=True)
+    bigger = mem.make_memory_model("copy", "lstm", 10, seed=0, length=12)
+    with pytest.raises(CheckpointError, match="model"):
+        mem.train_memory_model(bigger, "copy", 12, 8, batch_size=4, eval_every=2, eval_size=8,
+                               checkpoint_dir=tmp_path / "ck", resume=True)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_dir"):
+        mem.train_memory_model(other, "copy", 12, 8, batch_size=4, resume=True)

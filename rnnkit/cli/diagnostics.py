@@ -71,7 +71,13 @@ def register(sub) -> None:
                    help="end a cell's run once it solves the task (adding: MSE < 0.01; copy: < 0.1 nats "
                         "per recalled symbol)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of weights and data")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory to write")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="directory to write; each cell's run is saved to DIR/checkpoints/CELL after every "
+                        "evaluation")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each cell from DIR/checkpoints/CELL where an earlier run with the same "
+                        "settings saved it (stopped by --time-limit, Ctrl-C or a crash), step for step as "
+                        "if it had not stopped; --steps counts the earlier steps too")
     p.add_argument("--quiet", action="store_true", help="print nothing while training")
     p.set_defaults(func=cmd_memory)
 
@@ -133,7 +139,7 @@ def cmd_memory(args) -> int:
     res = run_memory(task=args.task, length=args.length, cells=args.cell, steps=args.steps, out_dir=out,
                      hidden=args.hidden, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
                      clip=args.clip, seed=args.seed, log=log, eval_size=args.eval_size, num_layers=args.layers, time_limit=args.time_limit,
-                     stop_when_solved=args.stop_when_solved)
+                     stop_when_solved=args.stop_when_solved, resume=args.resume)
     report = write_table_report(out, f"memory: {args.task} task", format_memory_table(res), res.get("png"),
                                 res.get("note"))
     # the rows were printed as each cell finished; the table's first line says what they mean

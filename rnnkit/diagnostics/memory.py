@@ -69,6 +69,7 @@ task when the mean cross-entropy over the 10 recalled symbols is below 0.1 nats
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -80,8 +81,11 @@ from rnnkit.cells.registry import DIAGNOSTIC_CELLS
 from rnnkit.data.synthetic import digit_images
 from rnnkit.diagnostics._cellspec import parse_cells
 from rnnkit.init import chrono_init, make_rng
+from rnnkit.errors import CheckpointError
+from rnnkit.io import check_arrays, is_checkpoint, load_checkpoint, save_checkpoint
 from rnnkit.models import SequenceClassifier, SequenceRegressor, SequenceTagger
 from rnnkit.optim import clip_grad_norm, make_optimizer
+from rnnkit.train.checkpoints import model_generators
 
 TASKS = ("adding", "copy", "digits")
 ADDING_BASELINE = 1.0 / 6.0
@@ -345,7 +349,8 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                        eval_every: int | None = None, eval_size: int = 512, seed=0,
                        baseline: float | None = None, beat_factor: float = 0.9,
                        digits: dict | None = None, stop_below: float | None = None,
-                       time_limit: float | None = None, solve_below: float | None = None) -> dict:
+                       time_limit: float | None = None, solve_below: float | None = None,
+                       checkpoint_dir=None, resume: bool = False) -> dict:
     """Train ``model`` on fresh batches of ``task`` and evaluate it on a fixed set.
 
     A compact loop over the model contract: ``zero_grad``, ``loss``, ``backward``,
@@ -363,6 +368,16 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
     beat_factor · baseline (None if never, or if no baseline is given), ``steps_to_solve``
     the first with loss < ``solve_below`` and ``seconds_to_solve`` the training time
     (evaluations excluded) until then. ``train_seconds``: training time so far.
+
+    ``checkpoint_dir``: after every evaluation the run is saved there (an rnnkit
+    checkpoint: weights, optimizer state, the generators of the training batches and
+    of the model, the curve and the counters), atomically, so a run stopped by its
+    time limit, Ctrl-C or a crash loses at most ``eval_every`` steps. With ``resume``
+    and a checkpoint there, training continues from it exactly as if it had never
+    stopped (the same batches, the same weights, step for step): ``steps`` counts
+    the earlier steps too, and ``"seconds"`` adds up the wall time of every part. A
+    checkpoint of another task, length, batch size, optimizer or model is a
+    CheckpointError; ``eval_every`` is the first part's.
     """
     where = "train_memory_model"
     check_choice(task, "task", TASKS, where)
@@ -406,11 +421,37 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
 
     steps_to_beat, diverged, step = None, False, 0
     steps_to_solve = seconds_to_solve = None
-    train_time = 0.0
+    train_time = earlier = 0.0                             # earlier: wall seconds of the parts before a resume
     recent, norm = [], None                                # train losses since the last evaluation
+    first = 0
+    generators = {"data": data_rng, "digits": digit_rng, **{f"model.{k}": g for k, g in model_generators(model).items()}}
+    setup = {"task": task, "length": int(length), "batch_size": batch_size, "optimizer": optimizer,
+             "lr": None if lr is None else float(lr), "clip": clip, "seed": seed, "eval_size": eval_size}
+    if resume and checkpoint_dir is None:
+        raise ValueError(f"{where}: resume=True needs a checkpoint_dir to resume from")
+    if resume and is_checkpoint(checkpoint_dir):
+        saved = _load_memory_checkpoint(checkpoint_dir, model, opt, generators, setup)
+        curve, eval_every = saved["curve"], saved["eval_every"]
+        step, first = saved["step"], saved["step"] + 1
+        steps_to_beat, steps_to_solve, seconds_to_solve = (saved[k] for k in
+                                                           ("steps_to_beat", "steps_to_solve", "seconds_to_solve"))
+        train_time, earlier = saved["train_time"], saved["seconds"]
+        last = curve["eval_loss"][-1] if curve["eval_loss"] else math.inf
+        if stop_below is not None and last < stop_below:
+            first = steps + 1                              # it was solved: nothing left to do
     start = time.perf_counter()
+
+    def save(step: int) -> None:
+        state = {"setup": setup, "eval_every": eval_every, "step": step, "curve": curve,
+                 "steps_to_beat": steps_to_beat, "steps_to_solve": steps_to_solve,
+                 "seconds_to_solve": seconds_to_solve, "train_time": train_time,
+                 "seconds": earlier + time.perf_counter() - start, "optimizer": opt.state_dict(),
+                 "generators": {k: g.bit_generator.state for k, g in generators.items()}}
+        save_checkpoint(checkpoint_dir, model.config(), model.state_dict(), state,
+                        meta={"kind": "memory", "task": task, "length": int(length), "step": step})
+
     model.train()
-    for step in range(0, steps + 1):
+    for step in range(first, steps + 1):
         if step > 0:
             tick = time.perf_counter()
             if task == "digits":
@@ -453,6 +494,8 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
                 steps_to_beat = step
             if solve_below is not None and steps_to_solve is None and eval_loss < solve_below:
                 steps_to_solve, seconds_to_solve = step, train_time
+            if checkpoint_dir is not None:
+                save(step)
             if stop_below is not None and eval_loss < stop_below:
                 break
             if time_limit is not None and step > 0 and time.perf_counter() - start > time_limit:
@@ -462,7 +505,37 @@ def train_memory_model(model, task: str, length: int, steps: int, batch_size: in
     return {"curve": curve, "best_loss": best_loss, "best_step": best_step, "steps_to_beat": steps_to_beat,
             "steps_to_solve": steps_to_solve, "seconds_to_solve": seconds_to_solve, "steps_run": step,
             "diverged": diverged, "diverged_at_step": step if diverged else None,
-            "seconds": time.perf_counter() - start}
+            "seconds": earlier + time.perf_counter() - start}
+
+
+def _load_memory_checkpoint(directory, model, opt, generators: dict, setup: dict) -> dict:
+    """Restore a run saved by :func:`train_memory_model` into ``model``, ``opt`` and
+    ``generators``; returns the saved training state. A checkpoint of another setup or
+    model is a CheckpointError naming what differs (nothing is changed then)."""
+    ckpt = load_checkpoint(directory)
+    where = f"{directory}: cannot resume"
+    state = ckpt.training_state
+    if ckpt.meta.get("kind") != "memory" or not isinstance(state, dict) or "setup" not in state:
+        raise CheckpointError(f"{where}: not a checkpoint of a memory run (rnnkit memory)")
+    config = json.loads(json.dumps(model.config()))
+    if ckpt.config != config:
+        differ = sorted(k for k in set(config) | set(ckpt.config) if ckpt.config.get(k) != config.get(k))
+        saved = ", ".join(f"{k}={ckpt.config.get(k)!r}" for k in differ)
+        now = ", ".join(f"{k}={config.get(k)!r}" for k in differ)
+        raise CheckpointError(f"{where}: it holds another model ({saved}; this run builds {now})")
+    check_arrays(ckpt.arrays, model, f"{where}")
+    for key, value in setup.items():
+        if state["setup"].get(key) != value:
+            raise CheckpointError(f"{where}: it was trained with {key}={state['setup'].get(key)!r}, "
+                                  f"this run has {key}={value!r}")
+    if set(state["generators"]) != set(generators):
+        raise CheckpointError(f"{where}: it saved the generators {sorted(state['generators'])}, "
+                              f"the model has {sorted(generators)}")
+    opt.load_state_dict(state["optimizer"])
+    model.load_state_dict(ckpt.arrays)
+    for k, g in generators.items():
+        g.bit_generator.state = state["generators"][k]
+    return state
 
 
 # -- the runner -------------------------------------------------------------------------
@@ -473,7 +546,7 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
                eval_every: int | None = None, eval_size: int = 512, seed: int = 0,
                beat_factor: float = 0.9, forget_bias: float | None = 1.0, dtype="float32",
                plot: bool = True, log=None, num_layers: int | None = None, stop_when_solved: bool = False,
-               time_limit: float | None = None) -> dict:
+               time_limit: float | None = None, resume: bool = False) -> dict:
     """Train each cell on a memory task and compare it with the no-memory baseline.
 
     Every cell sees the same training batches and evaluation set (from ``seed``) and
@@ -497,8 +570,17 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
     setup ("hidden", "layers", "batch_size", "optimizer", "lr");
     ``stop_when_solved``: a cell's run ends once it solves the task;
     ``time_limit``: seconds of wall time per cell (None: no limit).
+
+    With ``out_dir``, each cell's run is also saved after every evaluation to
+    ``out_dir/checkpoints/<cell>`` (:func:`train_memory_model`); ``resume`` continues
+    each cell from its checkpoint there, where one exists (a cell without one starts
+    afresh), so a run longer than one sitting is done in parts: ``steps`` counts the
+    steps of every part, ``time_limit`` the wall time of this part, and ``"seconds"``
+    the wall time of every part.
     """
     where = "run_memory"
+    if resume and out_dir is None:
+        raise ValueError(f"{where}: resume=True needs the out_dir of the run to resume")
     check_choice(task, "task", TASKS, where)
     specs = parse_cells(list(cells) if not isinstance(cells, str) else cells, where, DIAGNOSTIC_CELLS)
     T = check_positive_int(length, "length", where, minimum=2)
@@ -530,7 +612,9 @@ def run_memory(task: str = "adding", length: int = 100, cells=("rnn", "irnn", "l
                                  clip=clip, eval_every=eval_every, eval_size=eval_size, seed=seed,
                                  baseline=baseline, beat_factor=beat_factor, digits=digits,
                                  stop_below=solve if stop_when_solved else None, time_limit=time_limit,
-                                 solve_below=solve)
+                                 solve_below=solve, resume=resume,
+                                 checkpoint_dir=None if out_dir is None else
+                                 Path(out_dir) / "checkpoints" / spec.name)
         run.update(lr=setup["lr"], layers=model.rnn.num_layers, hidden=setup["hidden"], batch_size=setup["batch"],
                    optimizer=setup["optimizer"])
         run["beat_baseline"] = run["steps_to_beat"] is not None
