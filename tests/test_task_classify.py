@@ -39,7 +39,8 @@ def dna_run(tmp_path_factory):
     # steps before the end; class 0 contains no copy of it
     X, y = dna_motif_dataset(400, length=80, seed=0)
     out = tmp_path_factory.mktemp("classify_run")
-    clf = SequenceClassifier(hidden_size=32, seed=0)
+    # the networks alone (no n-gram model beside them): it is their memory under test
+    clf = SequenceClassifier(hidden_size=32, seed=0, ngrams="off")
     clf.fit(X[:300], y[:300], epochs=15, out_dir=out)
     return clf, out, X[300:], y[300:]
 

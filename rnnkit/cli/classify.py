@@ -53,6 +53,9 @@ def register(sub) -> None:
     task_option(p, "--ensemble", "ensemble", TASK, type=positive_int,
                 help="train N networks from successive seeds and average their probabilities (default: 3 for "
                      "fewer than 1000 series, else 1)")
+    task_option(p, "--ngrams", "ngrams", TASK, choices=("auto", "on", "off"),
+                help="average the networks' probabilities with a linear model on TF-IDF n-grams of the tokens "
+                     "(auto: on for text and DNA, off for series and audio)")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
@@ -70,7 +73,7 @@ def cmd_classify(args) -> int:
     guard_model_dir(out, args.force)
     clf = SequenceClassifier(**({"class_weight": "balanced"} if args.balanced else {}), tokens=args.tokens,
                              **given(args, *MODEL_PARAMS, "bidirectional", "ensemble", "pooling", "batch_size",
-                                     "seed"))
+                                     "seed", "ngrams"))
     echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
     clf.fit_files(args.train, args.test, input=args.input, features=args.features, augment=args.augment,
                   out_dir=out, quiet=args.quiet, **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
@@ -80,6 +83,9 @@ def cmd_classify(args) -> int:
     lines = []
     for name, ev in (("validation", clf.val_evaluation_), ("test", clf.test_evaluation_)):
         if ev is not None:
-            lines.append(f"{name} accuracy {float(ev['accuracy']):.4f}, macro F1 {float(ev['macro_f1']):.4f}")
+            parts = ev.get("parts")
+            lines.append(f"{name} accuracy {float(ev['accuracy']):.4f}, macro F1 {float(ev['macro_f1']):.4f}"
+                         + (f" (networks alone {parts['networks']:.4f}, n-grams alone {parts['ngrams']:.4f})"
+                            if parts else ""))
     echo(args, *lines, f"model and metrics: {out}", f"report: {out / 'report.html'}")
     return 0

@@ -70,6 +70,10 @@ __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
+#: the n-gram model's sub-directory of a saved classifier
+NGRAM_DIR = "ngrams"
+#: the choices of ``ngrams``
+NGRAMS = ("auto", "on", "off")
 #: numeric and string training sets smaller than this get an ensemble of 3 networks by default
 SMALL_SET = 1000
 #: position channels of positions="auto" for strings of one length
@@ -119,6 +123,12 @@ class SequenceClassifier:
             length (aligned windows, where a symbol's place matters), else 0.
         ensemble: networks trained from successive seeds whose probabilities are averaged
             (None: 3 for fewer than 1000 numeric series or strings, else 1; ``ensemble_`` after fit).
+        ngrams: "auto" (default: "on" for strings, "off" for numeric series and audio), "on"
+            or "off". On: a linear model on TF-IDF n-grams of the tokens
+            (:class:`rnnkit.tasks.ngram_model.NgramModel`, fitted on every training string)
+            joins the networks, p(k | s) = ½ p_networks(k | s) + ½ p_ngrams(k | s): it sees
+            which motifs or phrases occur wherever they are and gives every seed the same
+            answer, the networks read order and context (``ngram_model_`` after fit).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -133,7 +143,8 @@ class SequenceClassifier:
                  embedding_dim: int | None = None, dropout: float | None = None, alphabet: str | None = None,
                  tokens: str = "auto", min_count: int | None = None,
                  class_weight="auto", scale: bool = True, series_augment: bool = True, batch_size: int = 32,
-                 dtype: str = "float32", seed: int = 0, ensemble: int | None = None, positions="auto"):
+                 dtype: str = "float32", seed: int = 0, ensemble: int | None = None, positions="auto",
+                 ngrams: str = "auto"):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
         self.hidden_size = None if hidden_size is None else check_positive_int(hidden_size, "hidden_size", where)
@@ -165,6 +176,8 @@ class SequenceClassifier:
         self.ensemble = None if ensemble is None else check_positive_int(ensemble, "ensemble", where)
         self.positions = positions if positions == "auto" else check_positive_int(positions, "positions", where,
                                                                                   minimum=0)
+        self.ngrams = check_choice(ngrams, "ngrams", NGRAMS, where)
+        self.ngram_model_ = None
         self.model_ = None
         self.members_ = []
         self.history_ = self.files_ = None
@@ -183,7 +196,7 @@ class SequenceClassifier:
                 "min_count": self.min_count, "class_weight": cw, "scale": self.scale,
                 "series_augment": self.series_augment,
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble,
-                "positions": self.positions}
+                "positions": self.positions, "ngrams": self.ngrams}
 
     def __repr__(self) -> str:
         return "SequenceClassifier(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -335,6 +348,10 @@ class SequenceClassifier:
         self.weight_decay_ = check_number(weight_decay, "weight_decay", where, 0.0)
         self.hidden_size_ = self.hidden_size or (SMALL_STRING_HIDDEN if self.kind_ == "strings" and n < SMALL_SET
                                                  else HIDDEN)
+        if self.ngrams == "on" and self.kind_ != "strings":
+            raise ValueError(f"{where}: ngrams='on' needs string inputs (text, DNA); these are {self.kind_} "
+                             "sequences")
+        self.ngram_model_ = None
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
             w = np.sqrt(class_weights_for("balanced", ids, self.encoder_.classes, where))
@@ -388,6 +405,16 @@ class SequenceClassifier:
         def reserve(step_s):        # the evaluations and the report after training
             return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
+        if self.kind_ == "strings" and self.ngrams != "off":
+            from rnnkit.tasks.ngram_model import NgramModel
+
+            self.ngram_model_ = NgramModel(self.vocab_.size, word=self.vocab_.kind == "word",
+                                           placed=self.aligned_).fit(all_enc, all_ids, K, self.class_weights_)
+            if out_dir is not None:
+                from rnnkit.tasks.run import writes_files
+
+                if writes_files():      # the run directory loads during training: its meta lists it
+                    self._save_ngrams(out_dir)
         selected = None
         for i in range(self.ensemble_):
             common = dict(time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i), lr=lr,
@@ -504,9 +531,11 @@ class SequenceClassifier:
 
     # -- prediction ------------------------------------------------------------------------------
     def _logits(self, enc, size: int = 256, models=None) -> np.ndarray:
-        """Log-probabilities (n, K), averaged in probability over the ensemble's networks."""
+        """Log-probabilities (n, K): averaged in probability over ``models`` (default: the
+        ensemble's networks, then averaged half and half with the n-gram model's, if any)."""
         from rnnkit.data.sequences import pad_sequences
 
+        ngram = self.ngram_model_ if models is None else None
         models = [self.model_] + list(self.members_) if models is None else models
         order = np.argsort([len(s) for s in enc], kind="stable")
         out = np.zeros((len(enc), self.encoder_.num_classes), dtype=np.float64)
@@ -515,7 +544,10 @@ class SequenceClassifier:
             x, lengths = pad_sequences([enc[j] for j in idx])
             for m in models:
                 out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
-        return np.log(np.maximum(out / len(models), 1e-300))
+        out /= len(models)
+        if ngram is not None and len(enc):
+            out = 0.5 * out + 0.5 * ngram.predict_proba(enc)
+        return np.log(np.maximum(out, 1e-300))
 
     def _predict_ids(self, enc) -> np.ndarray:
         return np.argmax(self._logits(enc), axis=1)
@@ -609,7 +641,13 @@ class SequenceClassifier:
         for i, m in enumerate(self.members_, start=1):
             rkio.save_checkpoint(os.path.join(os.fspath(directory), ENSEMBLE_DIR, str(i)), m.config(),
                                  m.state_dict(), None, meta={"task": TASK, "member": i})
+        if self.ngram_model_ is not None:
+            self._save_ngrams(directory)
         return path
+
+    def _save_ngrams(self, directory) -> None:
+        rkio.save_checkpoint(os.path.join(os.fspath(directory), NGRAM_DIR), self.ngram_model_.config(),
+                             self.ngram_model_.arrays(), None, meta={"task": TASK, "part": "ngrams"})
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -622,7 +660,8 @@ class SequenceClassifier:
                  "scaler": None if self.scaler_ is None else self.scaler_.to_dict(),
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_],
                  "positions": getattr(self, "positions_", 0), "dropout": self.dropout_,
-                 "aligned": self.aligned_, "hidden_size": self.hidden_size_}
+                 "aligned": self.aligned_, "hidden_size": self.hidden_size_,
+                 "ngrams": self.ngram_model_ is not None}
         return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod
@@ -654,6 +693,16 @@ class SequenceClassifier:
             clf.members_.append(restore_model(sub, member, build(member.config),
                                               clf._build_model(clf.encoder_.num_classes, clf.seed + i).config(),
                                               "does not match the ensemble's first network"))
+        clf.ngram_model_ = None
+        if s.get("ngrams"):                             # runs saved before n-grams joined have none
+            from rnnkit.tasks.ngram_model import NgramModel
+
+            sub = os.path.join(directory, NGRAM_DIR)
+            part = rkio.load_checkpoint(sub)
+            try:
+                clf.ngram_model_ = NgramModel.from_saved(part.config, part.arrays)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{sub}: not a valid n-gram model: {exc}") from exc
         clf.val_evaluation_ = clf.test_evaluation_ = None
         clf.history_ = clf.files_ = None
         return clf

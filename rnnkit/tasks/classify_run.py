@@ -53,6 +53,14 @@ def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, 
         ids = clf._labels(y_test, len(enc), where)
         clf.test_evaluation_, clf._scored_["test"] = score_in_time(clf, enc, ids, deadline, report_s,
                                                                    "test sequences")
+        if getattr(clf, "ngram_model_", None) is not None:
+            # what each half of the average scores alone, on the same rows
+            idx = clf._scored_["test"][0]
+            rows = [enc[j] for j in idx]
+            networks = np.argmax(clf._logits(rows, models=[clf.model_] + list(clf.members_)), axis=1)
+            ngrams = np.argmax(clf.ngram_model_.predict_proba(rows), axis=1)
+            clf.test_evaluation_["parts"] = {"networks": float(np.mean(networks == ids[idx])),
+                                             "ngrams": float(np.mean(ngrams == ids[idx]))}
 
 
 def write_classify_run(clf, out_dir, test=None, deadline=None) -> None:
@@ -155,6 +163,9 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
                 f"recall {ev['macro_recall']:.4f}, F1 {ev['macro_f1']:.4f} "
                 f"({sum(ev['support'])} sequences"
                 + (f", {ev['time_limit_note']})" if ev.get("time_limit_note") else ")"))
+        if ev.get("parts"):
+            text += (f". Alone, the networks score {ev['parts']['networks']:.4f} and the n-gram model "
+                     f"{ev['parts']['ngrams']:.4f}; the classifier averages their probabilities")
         sections.append(Section(f"{title}: per-class metrics", text=text, table=_per_class_rows(ev),
                                 header=["class", "precision", "recall", "F1", "support"], figures=figs))
     write_run_report(out_dir, "rnnkit sequence classifier", sections,

@@ -1,0 +1,95 @@
+"""The n-gram model beside the string classifier's networks: its features, TF-IDF rows,
+gradient, fit, files, and how the classifier averages it in."""
+
+import numpy as np
+import pytest
+
+from conftest import numeric_grad
+from rnnkit.data import dna_motif_dataset
+from rnnkit.tasks.classify import SequenceClassifier
+from rnnkit.tasks.ngram_model import NgramModel, _grams
+
+
+def test_each_ngram_is_counted_once_per_occurrence_with_its_own_key():
+    V = 3
+    m = NgramModel(V)
+    rows, keys, counts = m._counts([np.array([1, 2, 1, 2]), np.array([2])])
+    got = {(int(r), int(k)): int(c) for r, k, c in zip(rows, keys, counts)}
+    unigram = lambda a: a                                               # noqa: E731
+    bigram = lambda a, b: V + a + b * V                                 # noqa: E731
+    trigram = lambda a, b, c: V + V ** 2 + a + b * V + c * V ** 2       # noqa: E731
+    fourgram = V + V ** 2 + V ** 3 + 1 + 2 * V + 1 * V ** 2 + 2 * V ** 3
+    assert got == {(0, unigram(1)): 2, (0, unigram(2)): 2, (0, bigram(1, 2)): 2, (0, bigram(2, 1)): 1,
+                   (0, trigram(1, 2, 1)): 1, (0, trigram(2, 1, 2)): 1, (0, fourgram): 1, (1, unigram(2)): 1}
+    # words: n-grams up to 2 only
+    assert len(NgramModel(V, word=True)._counts([np.array([1, 2, 1, 2])])[0]) == 4
+
+
+def test_placed_trigrams_carry_their_window():
+    seq = np.arange(25) % 4
+    rows, keys = _grams([seq], 4, 4, placed=True)
+    placed = keys[keys >= sum(4 ** n for n in range(1, 5))]
+    assert len(placed) == 23                                            # one per 3-gram start
+    windows = (placed - sum(4 ** n for n in range(1, 5))) // 4 ** 3
+    assert list(np.bincount(windows)) == [10, 10, 3]                   # starts 0-9, 10-19, 20-22
+
+
+def test_tfidf_rows_follow_the_formula():
+    seqs = [np.array([1, 1, 2]), np.array([2, 3]), np.array([1, 3, 3, 3])]
+    m = NgramModel(4).fit(seqs, [0, 1, 0], 2)
+    rows, cols, vals = m._matrix(seqs)
+    for r, s in enumerate(seqs):
+        _, keys, counts = m._counts([s])
+        x = {int(k): (1 + np.log(c)) * (np.log(4 / (1 + sum(k in set(m._counts([t])[1]) for t in seqs))) + 1)
+             for k, c in zip(keys, counts)}
+        norm = np.sqrt(sum(v * v for v in x.values()))
+        got = {int(m.keys_[c]): v for c, v in zip(cols[rows == r], vals[rows == r])}
+        assert got.keys() == x.keys()
+        for k in x:
+            assert got[k] == pytest.approx(x[k] / norm, rel=1e-12)
+
+
+def test_gradient_of_the_objective_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 5, size=int(rng.integers(3, 9))) for _ in range(12)]
+    y = rng.integers(0, 3, size=12)
+    m = NgramModel(5).fit(seqs, y, 3)
+    f = m._objective(m._matrix(seqs), y, np.array([1.0, 2.0, 0.5]))
+    W = rng.standard_normal(m.W_.shape)
+    b = rng.standard_normal(3)
+    _, gW, gb = f(W, b)
+    np.testing.assert_allclose(gW, numeric_grad(lambda: f(W, b)[0], W), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gb, numeric_grad(lambda: f(W, b)[0], b), rtol=1e-6, atol=1e-9)
+
+
+def test_the_fit_finds_a_motif_anywhere_and_survives_a_save():
+    X, y = dna_motif_dataset(300, length=60, early=0.8, seed=1)
+    alphabet = "ACGT"
+    enc = [np.array([1 + alphabet.index(c) for c in s]) for s in X]
+    m = NgramModel(5, placed=True).fit(enc[:200], y[:200], 2)
+    assert np.mean(m.predict_proba(enc[200:]).argmax(axis=1) == np.asarray(y[200:])) >= 0.85   # chance 0.5
+    back = NgramModel.from_saved(m.config(), m.arrays())
+    np.testing.assert_array_equal(back.predict_proba(enc[200:]), m.predict_proba(enc[200:]))
+    bad = dict(m.arrays(), W=m.W_[:-1])
+    with pytest.raises(ValueError, match="do not fit"):
+        NgramModel.from_saved(m.config(), bad)
+
+
+def test_the_classifier_averages_its_networks_with_the_ngram_model(tmp_path):
+    X, y = dna_motif_dataset(120, length=40, seed=2)
+    clf = SequenceClassifier(hidden_size=8, ensemble=2, seed=0).fit(X[:90], y[:90], max_steps=20)
+    assert clf.ngram_model_ is not None and clf.ngram_model_.placed          # aligned DNA windows
+    enc = clf._encode(X[90:], "test")
+    networks = np.exp(clf._logits(enc, models=[clf.model_] + clf.members_))
+    np.testing.assert_allclose(clf.predict_proba(X[90:]),
+                               0.5 * networks + 0.5 * clf.ngram_model_.predict_proba(enc), rtol=1e-9)
+    clf.save(tmp_path / "run")
+    assert (tmp_path / "run" / "ngrams" / "config.json").is_file()
+    loaded = SequenceClassifier.load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.predict_proba(X[90:]), clf.predict_proba(X[90:]))
+    off = SequenceClassifier(hidden_size=8, ensemble=1, ngrams="off").fit(X[:90], y[:90], max_steps=5)
+    assert off.ngram_model_ is None
+    with pytest.raises(ValueError, match="ngrams='on' needs string inputs"):
+        SequenceClassifier(ngrams="on").fit([np.zeros(5), np.ones(5)] * 5, [0, 1] * 5, max_steps=1)
+    with pytest.raises(ValueError, match="ngrams"):
+        SequenceClassifier(ngrams="yes")
