@@ -93,3 +93,24 @@ def test_the_classifier_averages_its_networks_with_the_ngram_model(tmp_path):
         SequenceClassifier(ngrams="on").fit([np.zeros(5), np.ones(5)] * 5, [0, 1] * 5, max_steps=1)
     with pytest.raises(ValueError, match="ngrams"):
         SequenceClassifier(ngrams="yes")
+
+
+def test_add_scaled_rows_adds_every_pair_like_add_at():
+    from rnnkit import fast
+    from rnnkit.tasks import ngram_model
+
+    rng = np.random.default_rng(1)
+    out = rng.standard_normal((7, 5))
+    src = rng.standard_normal((9, 5))
+    o, s = rng.integers(0, 7, 40), rng.integers(0, 9, 40)      # repeated indices add up
+    scale = rng.standard_normal(40)
+    want = out.copy()
+    np.add.at(want, o, src[s] * scale[:, None])
+    np.testing.assert_allclose(ngram_model.add_scaled_rows(out.copy(), o, src, s, scale), want, rtol=1e-12)
+    compiled = getattr(fast._ext, "add_scaled_rows", None)
+    if compiled is None:
+        pytest.skip("rnnkit.fast is not built here")
+    with pytest.raises(ValueError, match="index pair 1 .* out of range"):
+        compiled(out.copy(), np.array([0, 7]), src, np.array([0, 0]), np.ones(2))
+    with pytest.raises(ValueError, match="src must be a C-contiguous 2D float64"):
+        compiled(out.copy(), np.array([0]), src.astype(np.float32), np.array([0]), np.ones(1))
