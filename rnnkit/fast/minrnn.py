@@ -35,10 +35,11 @@ from rnnkit.fast import kernels as _all_kernels
 
 
 #: the largest input size I whose projection runs inside the scan (``min_fwd_x``); above
-#: it NumPy's products, whose cost per input grows more slowly. Measured on one core
-#: (AVX2), minGRU T=1000, B=32, H=64 float32, forward + backward of the layer: fused /
-#: unfused 0.51 at I=2, 0.63 at I=8, 0.85 at I=16, 1.12 at I=32.
-FUSE_MAX_INPUT = 16
+#: it NumPy's products. The C loops are vectorised for I <= 4 only (the sums over the
+#: inputs written out); measured on one core (AVX2, CPU time), minGRU T=1000, B=32,
+#: H=64 float32, forward + backward of the layer, fused / unfused: 0.65 at I=1, 0.62
+#: at I=2, 0.83 at I=3, 0.80 at I=4.
+FUSE_MAX_INPUT = 4
 
 
 def _kernels():
