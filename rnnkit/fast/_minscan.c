@@ -5,15 +5,15 @@
  * min_fwd/min_bwd: NumPy does the one input product k = x W_ih^T + b_ih (k:
  * (G, T, B, H), one contiguous block per gate) and, after the backward, the
  * weight gradients and dx; everything between runs here.  min_fwd_x/min_bwd_x
- * (for a small input size I) do the input product here too, one batch row at
- * a time into a row buffer that stays in L1, so that neither k nor dk (G T B H
- * numbers each way, 16 MB for minGRU at T=1000, B=32, H=64 float32) is ever
- * written to memory and read back: the forward computes each row's k from x,
- * the backward computes it again, and adds dL/dW_ih = sum_t dk_t^T x_t,
- * dL/db_ih = sum_t dk_t (per-thread sums, added in thread order at the end)
- * and writes dL/dx_t = dk_t W_ih from the row's dk (each thread owns whole
- * rows).  Per step t and channel n (N = B*H channels, each an independent
- * linear recurrence):
+ * (for a small input size I) do the input product here too, inside the loops
+ * over channels (RK_PROJ), so that neither k nor dk (G T B H numbers each way,
+ * 16 MB for minGRU at T=1000, B=32, H=64 float32) is ever written to memory
+ * and read back: the forward computes k from x, the backward computes it
+ * again, adds dL/dW_ih = sum_t dk_t^T x_t and dL/db_ih = sum_t dk_t into
+ * per-thread sums (added in thread order at the end) and writes dL/dx_t =
+ * dk_t W_ih from each batch row's dk, kept in a row buffer (each thread owns
+ * whole rows).  Per step t and channel n (N = B*H channels, each an
+ * independent linear recurrence):
  *
  *   forward    gate (1g)/(1l), g (2), a_t = 1 - z_t = e^{-d_t}, b_t = z_t g(k_h)
  *              h_t = a_t h_{t-1} + b_t,   y_t = h_t                          (3)
@@ -714,7 +714,7 @@ static int SFX(min_fwd)(int64_t T, int64_t B, int64_t H, const int64_t *lens, in
     return SFX(min_fwd_any)(T, B, H, lens, lstm, k, 0, NULL, NULL, h, y);
 }
 
-/* The forward with the input projection inside (see min_project_row): x (T, B,
+/* The forward with the input projection inside (see RK_PROJ): x (T, B,
  * I), wt (G, I + 1, H); the rest as min_fwd. */
 static int SFX(min_fwd_x)(int64_t T, int64_t B, int64_t H, int64_t I, const int64_t *lens, int lstm,
                           const R *x, const R *wt, R *h, R *y)
@@ -726,7 +726,7 @@ static int SFX(min_fwd_x)(int64_t T, int64_t B, int64_t H, int64_t I, const int6
  * d_out (T, B, H) or NULL (y not used); dh (B, H): dL/dh_T in, dL/dh_0 out;
  * dk (G, T, B, H) written; dh_all (T, B, H), the total dL/dh_t, or NULL.  With
  * x (not NULL) instead of k: no dk; dwt (G, I + 1, H) gets dL/dW_ih and
- * dL/db_ih laid out as wt (min_grads_row), dx (T, B, I) dL/dx. */
+ * dL/db_ih laid out as wt (min_bwd_pass), dx (T, B, I) dL/dx. */
 static int SFX(min_bwd_any)(int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,
                             int64_t I, const R *x, const R *wt, const R *h, const R *d_out, R *dh, R *dk,
                             R *dwt, R *dx, R *dh_all)
