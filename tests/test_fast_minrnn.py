@@ -7,6 +7,10 @@ thread, with the channels split among threads, and with time split too (the two-
 scan: few channels, several chunks); long sequences with steep decays; every
 instruction set's build; through Recurrent (layers, bidirectional), where the compiled
 scan is what runs; and the float64 finite-difference check of the compiled path itself.
+Every test runs twice: with the input projection inside the scan (``min_fwd_x``, the
+path for I <= FUSE_MAX_INPUT) and with NumPy's products around it; the two paths also
+agree with each other to 1e-12 in float64, for every input size the C loops
+special-case (1 to 4) and one past them.
 """
 
 import shutil
@@ -30,6 +34,14 @@ KINDS = ["mingru", "minlstm"]
 @pytest.fixture(autouse=True)
 def compiled(monkeypatch):
     monkeypatch.delenv("RNNKIT_NO_COMPILE", raising=False)
+
+
+@pytest.fixture(autouse=True, params=["fused", "unfused"])
+def path(request, monkeypatch):
+    """The input projection inside the compiled scan (every test's I <= 4), or NumPy's."""
+    if request.param == "unfused":
+        monkeypatch.setattr(fm, "FUSE_MAX_INPUT", 0)
+    return request.param
 
 
 @pytest.fixture(params=["serial", "channels", "time"])
@@ -125,7 +137,7 @@ def test_gradients_that_decay_below_the_normal_range(kind, dtype, threads):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_build_and_either_cache(kind):
+def test_every_build_and_either_cache(kind, path):
     p, x, h0, dy, dfinal = _inputs(kind, np.float64, 19, 3, 2, 5)
     _, _, ref_cache = ref.forward(p, x, h0, None, kind)
     expected = ref.backward(p, ref_cache, dy, dfinal, return_dh=True)
@@ -136,6 +148,7 @@ def test_every_build_and_either_cache(kind):
             y, _, cache = fm.forward(p, x, h0, None, kind)
             assert rel_err(y, ref.forward(p, x, h0, None, kind)[0]) < 1e-12, isa
             assert cache.z is None                          # the compiled forward's cache
+            assert (cache.k is None) == (path == "fused"), isa      # k computed inside the scan
             for got in (fm.backward(p, cache, dy, dfinal, True), ref.backward(p, cache, dy, dfinal, True),
                         fm.backward(p, ref_cache, dy, dfinal, True)):
                 assert rel_err(got[0], expected[0]) < 1e-12 and rel_err(got[3], expected[3]) < 1e-12, isa
@@ -209,3 +222,76 @@ def test_a_build_without_the_scan_runs_the_reference(monkeypatch):
     y, _, cache = fm.forward(p, x, h0, None, "mingru")
     assert cache.z is not None                              # the reference's cache
     assert np.array_equal(y, ref.forward(p, x, h0, None, "mingru")[0])
+
+
+def _run(kind, p, x, h0, lengths, dy, dfinal):
+    y, final, cache = fm.forward(p, x, h0, lengths, kind)
+    dx, dh0, grads, dh = fm.backward(p, cache, dy, dfinal, return_dh=True)
+    return {"y": y, "final": final, "dx": dx, "dh0": dh0, "dh": dh, **grads}, cache
+
+
+@pytest.mark.parametrize("I", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_and_unfused_paths_agree(kind, bias, I, threads, monkeypatch):
+    """The projection inside the scan against NumPy's products around it, float64 to
+    1e-12, ragged: I = 1 .. 4 (the sizes the C loops write out) and 6 (their loop over
+    the inputs, which runs only when FUSE_MAX_INPUT is raised)."""
+    B, H = (4, 300) if threads == "channels" else (4, 5)
+    p, x, h0, dy, dfinal = _inputs(kind, np.float64, 29, B, I, H, seed=I)
+    if not bias:
+        del p["bias_ih"]
+    lengths = np.array([11, 29, 1, 20])
+    out = {}
+    for name, limit in (("fused", 16), ("unfused", 0)):
+        monkeypatch.setattr(fm, "FUSE_MAX_INPUT", limit)
+        out[name], cache = _run(kind, p, x, h0, lengths, dy, dfinal)
+        assert (cache.k is None) == (name == "fused")
+    assert out["fused"].keys() == out["unfused"].keys() == {"y", "final", "dx", "dh0", "dh", *p}
+    _assert_same(out["fused"], out["unfused"], 1e-12)
+    assert not out["fused"]["dx"][11:, 0].any()             # nothing flows past a length
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_and_unfused_through_recurrent(kind, monkeypatch):
+    """Two bidirectional layers with ragged lengths, float64: the first layer's input
+    (I = 3) and the second's (2H = 4) both small enough to fuse, or neither fused."""
+    import rnnkit as rk
+
+    rng = np.random.default_rng(7)
+    T, B, I, H = 17, 3, 3, 2
+    x = rng.normal(size=(T, B, I))
+    lengths = np.array([17, 9, 4])
+    dy = rng.normal(size=(T, B, 2 * H))
+    dh_n = rng.normal(size=(4, B, H))
+    h0 = rng.normal(size=(4, B, H))
+    results = []
+    for limit in (4, 0):
+        monkeypatch.setattr(fm, "FUSE_MAX_INPUT", limit)
+        m = rk.Recurrent(kind, I, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=5)
+        y, h_n = m.forward(x, h0, lengths)
+        assert all((c.k is None) == (limit > 0) for layer in m.caches for c in layer)
+        dx, dh0 = m.backward(dy, dh_n)
+        results.append({"y": y, "h_n": h_n, "dx": dx, "dh0": dh0, **{k: v.copy() for k, v in m.grads.items()},
+                        **{f"dh{l}{d}": m.hidden_grads[l][d] for l in range(2) for d in range(2)}})
+    _assert_same(*results, 1e-12)
+
+
+def test_a_build_without_the_fused_scan_runs_the_products(monkeypatch):
+    """An extension with min_fwd but not min_fwd_x: the products around the scan; a
+    fused forward's cache given to a backward without min_bwd_x: k computed again."""
+    k = fast.kernels()
+    monkeypatch.setattr(fm, "FUSE_MAX_INPUT", 4)
+
+    class Old:
+        min_fwd, min_bwd = k.min_fwd, k.min_bwd
+
+    p, x, h0, dy, dfinal = _inputs("mingru", np.float64, 7, 2, 2, 3)
+    expected, fused_cache = _run("mingru", p, x, h0, None, dy, dfinal)
+    assert fused_cache.k is None
+    monkeypatch.setattr(fm, "_all_kernels", lambda: Old())
+    got, cache = _run("mingru", p, x, h0, None, dy, dfinal)
+    assert cache.k is not None
+    _assert_same(got, expected, 1e-12)
+    dx, dh0, grads = fm.backward(p, fused_cache, dy, dfinal)
+    _assert_same({"dx": dx, "dh0": dh0, **grads}, {k: expected[k] for k in ("dx", "dh0", *grads)}, 1e-12)

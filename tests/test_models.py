@@ -646,3 +646,13 @@ def test_position_channels_are_checked():
     with pytest.raises(ValueError, match="positions"):
         SequenceClassifier(positions=-1, **kw)
     assert SequenceClassifier(**kw).config()["positions"] == 0
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "indrnn", "mingru", "minlstm"])
+def test_last_pooling_gradcheck_every_cell(cell):
+    """Unidirectional "last" pooling sends ∂L/∂p into the recurrent layer as ∂L/∂h_n (no
+    array of zeros for ∂L/∂y): right for every cell, with two layers, ragged lengths and
+    a carried state (the LSTM: test_classifier_gradcheck)."""
+    m = SequenceRegressor(output_size=2, cell=cell, input_size=3, pooling="last", num_layers=2, **SMALL)
+    batch = {"x": feats((T, B, 3)), "lengths": LENGTHS, "y": feats((B, 2), seed=5)}
+    assert_gradcheck(m, batch, random_state(m, B))

@@ -81,7 +81,8 @@ def layout(kind: str, I: int, H: int, bias: bool = True) -> dict:
 class MinCache(NamedTuple):
     kind: str
     x: np.ndarray                 # (T, B, I)
-    k: np.ndarray                 # (G, T, B, H): the pre-activations, one block per gate
+    k: Optional[np.ndarray]       # (G, T, B, H): the pre-activations, one block per gate
+    #   (None where rnnkit.fast.minrnn's scan computed them from x: the backward does again)
     # z, s, htilde, decay: None in rnnkit.fast.minrnn's cache (its backward needs only k, h)
     z: Optional[np.ndarray]       # (T, B, H): the update gate z
     s: Optional[np.ndarray]       # (T, B, H): σ(min(k_h, 0)), the sigmoid part of g
@@ -272,11 +273,13 @@ def backward(params, cache: MinCache, d_outputs, d_final_state=None, return_dh=F
     """
     p, d_outputs, d_final = check_grads_in(params, cache, d_outputs, d_final_state)
     kind, x, k, z, s, htilde, decay, h, mask = cache
-    if z is None:                                 # a cache of rnnkit.fast.minrnn: the gates again
-        z, s, htilde, decay, _ = _gates(kind, k, mask)
     T, B, I = x.shape
     H = h.shape[2]
     G = GATES[kind]
+    if k is None:                                 # rnnkit.fast.minrnn's fused scan: the product again
+        k = _project(x, p["weight_ih"], p.get("bias_ih"), H, G)
+    if z is None:                                 # a cache of rnnkit.fast.minrnn: the gates again
+        z, s, htilde, decay, _ = _gates(kind, k, mask)
     dt = x.dtype
     e = check_d_outputs(d_outputs, (T, B, H), dt, mask, kind)
     d_final = np.zeros((B, H), dt) if d_final is None else d_final

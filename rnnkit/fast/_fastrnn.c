@@ -278,6 +278,10 @@ static const rk_min_table *rk_min_kernels(void)
 RK_MIN_WRAP(min_fwd, "iiilirww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7))
 RK_MIN_WRAP(min_bwd, "iiilirrrwww", I(0), I(1), I(2), P(3), (int)I(4), P(5), P(6), P(7), P(8),
             P(9), P(10))
+RK_MIN_WRAP(min_fwd_x, "iiiilirrww", I(0), I(1), I(2), I(3), P(4), (int)I(5), P(6), P(7), P(8),
+            P(9))
+RK_MIN_WRAP(min_bwd_x, "iiiilirrrrwwww", I(0), I(1), I(2), I(3), P(4), (int)I(5), P(6), P(7), P(8),
+            P(9), P(10), P(11), P(12), P(13))
 
 /* ------------------------------------------------------------------- settings -- */
 

@@ -143,12 +143,19 @@ void rk_quant_select(const char *isa);
 
 /* The scan of minGRU and minLSTM (_minscan.c, which documents the arguments),
  * compiled per instruction set like _kernels.c, in a table of its own; the
- * module runs the one of the set it chose. */
+ * module runs the one of the set it chose.  min_fwd/min_bwd take the
+ * pre-activations k; min_fwd_x/min_bwd_x compute them from x inside the scan
+ * and return the input-weight gradients themselves (small inputs). */
 #define RK_MIN_KERNELS(X, R)                                                                     \
     X(min_fwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,     \
                 R *h, R *y))                                                                    \
     X(min_bwd, (int64_t T, int64_t B, int64_t H, const int64_t *lens, int lstm, const R *k,     \
-                const R *h, const R *d_out, R *dh, R *dk, R *dh_all))
+                const R *h, const R *d_out, R *dh, R *dk, R *dh_all))                           \
+    X(min_fwd_x, (int64_t T, int64_t B, int64_t H, int64_t I, const int64_t *lens, int lstm,    \
+                  const R *x, const R *wt, R *h, R *y))                                         \
+    X(min_bwd_x, (int64_t T, int64_t B, int64_t H, int64_t I, const int64_t *lens, int lstm,    \
+                  const R *x, const R *wt, const R *h, const R *d_out, R *dh, R *dwt, R *dx,    \
+                  R *dh_all))
 
 #define RK_MIN_FIELD(name, params) int(*name) params;
 typedef struct {
