@@ -71,13 +71,16 @@
 #endif
 
 /* Channels a thread needs before channels alone are split among threads, and
- * elements (steps x channels) per thread before a call uses several: the
- * passes are bound by memory (~1 ns an element on one core), so a thread pays
- * only for ~1 ms of work; with less, waiting for a thread the OS has paused
- * costs more (measured on 2 busy cores: the adding problem at T=200, B=32,
- * H=64 trained 23x slower on two threads with 2^15 elements each than on one). */
+ * elements (steps x channels) per thread before a call uses several: a pass
+ * costs ~1 ns an element on one core from k, ~2 (forward) to ~4 (backward)
+ * with the projection inside, so 2^19 elements are 0.5 to 2 ms of work, what a
+ * thread pays for; with less, waiting for a thread the OS has paused costs more
+ * (measured on 2 busy cores: the adding problem at T=200, B=32, H=64 trained
+ * 23x slower on two threads with 2^15 elements each than on one).  With 2^20,
+ * minGRU at T=1000, B=32, H=64 (2^21 elements) stayed on one thread: 11.6 ms a
+ * training step on two idle cores, 6.2 ms with 2^19. */
 #define MIN_CHANNELS 256
-#define MIN_WORK (1 << 20)
+#define MIN_WORK (1 << 19)
 
 /* Subnormal results and operands as zero (FTZ | DAZ) from RK_FTZ_ON(v) until
  * RK_FTZ_OFF(v), which restores MXCSR as it was (see the top of the file). */
