@@ -174,6 +174,12 @@ def test_seasonal_naive_joins_the_mean_when_the_series_has_a_period():
     w, table = choose_forecast(actual, near, np.ones(1))
     assert w == {"ets": 0.25, "theta": 0.25, "arima": 0.25, "seasonal_naive": 0.25}
     assert table[0]["forecast"] == "ets+theta+arima+seasonal_naive"
+    # a seasonal naive far off (a trend it lags behind): the mean of the others replaces the default
+    e = rng.standard_normal(actual.shape)
+    lagging = {"ets": actual + e, "theta": actual - e, "arima": actual + 0.1 * e, "seasonal_naive": actual - 2.0}
+    w, table = choose_forecast(actual, lagging, np.ones(1))
+    assert w == {"ets": 1 / 3, "theta": 1 / 3, "arima": 1 / 3}
+    assert {"ets+theta+arima", "ets+theta+arima+seasonal_naive"} <= {row["forecast"] for row in table}
     # a series too short to validate on forecasts with the mean, seasonal naive included
     y = 10 + seasonal_series(17, period=4, noise=0.1, seed=6)
     fc = Forecaster(horizon=6, period=4, **TINY).fit(y, max_steps=5)

@@ -8,8 +8,9 @@ classical ETS, Theta and ARIMA, and seasonal naive when the series has a period
 competition such a mean of a few different methods beat each of them and most
 learned forecasters (Makridakis, Spiliotis & Assimakopoulos 2020; Bates & Granger 1969).
 On the rolling validation origins every candidate forecasts the same rows: comb,
-comb + the network (the mean of the four), the network alone and each classical method
-alone. Validation with few origins is noisy, so the default moves only for a clear gain:
+comb + the network (their mean), the network alone, each classical method alone and,
+with seasonal naive in comb, the mean of the others (ETS, Theta and ARIMA: a trending
+seasonal series, whose copied last season lags behind the trend). Validation with few origins is noisy, so the default moves only for a clear gain:
 
     comb + rnn   kept when MASE(comb + rnn) < (1 − margin_rnn) · MASE(comb)
     any other c  kept when MASE(c) < (1 − margin) · MASE(what is kept so far)
@@ -144,6 +145,9 @@ def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN
     if "rnn" in singles:
         cands.append({**{k: 1.0 / (len(comb) + 1) for k in comb}, "rnn": 1.0 / (len(comb) + 1)})
     cands += [{name: 1.0} for name in singles if [name] != comb]
+    if "seasonal_naive" in comb and len(comb) > 1:      # e.g. a trend that a copied season lags behind
+        rest = [k for k in comb if k != "seasonal_naive"]
+        cands.append({k: 1.0 / len(rest) for k in rest})
     scores = [_mase(actual, blend(w, singles), scale) for w in cands]
     kept, kept_score = cands[0], scores[0]
     if "rnn" in singles and scores[1] < (1 - margin_rnn) * kept_score:
