@@ -137,6 +137,8 @@ def _read_series(path, column):
 def bench_forecast(opts, tmp) -> list:
     rows = []
     for fname, column, h, m in FORECAST:
+        if opts.series and fname[:-4] not in opts.series.split(","):
+            continue
         date_name, col, dates, y = _read_series(os.path.join(opts.data, "forecast", fname), column)
         N = len(y)
         origins = [N - h - k * h for k in range(1 if opts.quick else 3)]
@@ -354,6 +356,9 @@ def main(argv=None) -> int:
                     help=f"classify: only these data sets (comma-separated, of {', '.join(n for n, _ in CLASSIFY)})")
     ap.add_argument("--classify-seeds", type=int, default=1, metavar="N",
                     help="classify: run the defaults with seeds 0 … N−1 and report the mean accuracy")
+    ap.add_argument("--series", default=None, metavar="NAMES",
+                    help=f"forecast: only these series (comma-separated file stems, of "
+                         f"{', '.join(f[:-4] for f, *_ in FORECAST)})")
     ap.add_argument("--json", default="quality.json", help="where to write the results")
     opts = ap.parse_args(argv)
     if opts.data is None:

@@ -107,10 +107,13 @@ def test_the_mean_of_ets_theta_and_arima_is_the_default_and_moves_only_for_a_cle
 def test_auto_uses_the_classical_mean_by_default_and_scores_it_on_validation():
     y = seasonal_series(150, period=12, noise=0.2, seed=3) + 0.02 * np.arange(150)
     fc = Forecaster(horizon=6, ensemble=2, **TINY).fit(y, max_steps=15)      # a barely trained network
+    assert fc.period_ == 12
     names = {row["forecast"]: row["val_mase"] for row in fc.guard_}
-    assert {"rnn", "seasonal_naive", "ets", "theta", "arima", "naive", "ets+theta+arima"} <= set(names)
-    assert set(fc.blend_) >= {"ets", "theta", "arima"}
-    assert fc.val_mase_ <= names["ets+theta+arima"]
+    # a real season: seasonal naive is a member of the mean
+    comb = "ets+theta+arima+seasonal_naive"
+    assert {"rnn", "seasonal_naive", "ets", "theta", "arima", "naive", comb} <= set(names)
+    assert set(fc.blend_) >= {"ets", "theta", "arima", "seasonal_naive"}
+    assert fc.val_mase_ <= names[comb]
     assert fc.conformal_.shape == (6, 1, 3)
     out = fc.predict(y)
     assert out.shape == (6,) and np.all(np.isfinite(out))
@@ -161,3 +164,36 @@ def test_seed_ensemble_is_the_median_and_survives_save_load(tmp_path):
     back = Forecaster.load(tmp_path / "m")
     assert len(back.members_) == 2
     np.testing.assert_allclose(back.predict(y), fc.predict(y), rtol=1e-6)
+
+
+def test_seasonal_naive_joins_the_mean_when_the_series_has_a_period():
+    rng = np.random.default_rng(5)
+    actual = rng.standard_normal((20, 4, 1))
+    near = {k: actual + 0.5 * rng.standard_normal(actual.shape)
+            for k in ("ets", "theta", "arima", "seasonal_naive", "naive")}
+    w, table = choose_forecast(actual, near, np.ones(1))
+    assert w == {"ets": 0.25, "theta": 0.25, "arima": 0.25, "seasonal_naive": 0.25}
+    assert table[0]["forecast"] == "ets+theta+arima+seasonal_naive"
+    # a seasonal naive far off (a trend it lags behind): the mean of the others replaces the default
+    e = rng.standard_normal(actual.shape)
+    lagging = {"ets": actual + e, "theta": actual - e, "arima": actual + 0.1 * e, "seasonal_naive": actual - 2.0}
+    w, table = choose_forecast(actual, lagging, np.ones(1))
+    assert w == {"ets": 1 / 3, "theta": 1 / 3, "arima": 1 / 3}
+    assert {"ets+theta+arima", "ets+theta+arima+seasonal_naive"} <= {row["forecast"] for row in table}
+    # a series too short to validate on forecasts with the mean, seasonal naive included
+    y = 10 + seasonal_series(17, period=4, noise=0.1, seed=6)
+    fc = Forecaster(horizon=6, period=4, **TINY).fit(y, max_steps=5)
+    assert fc.blend_ == {"ets": 0.25, "theta": 0.25, "arima": 0.25, "seasonal_naive": 0.25}
+    assert np.all(np.isfinite(fc.predict(y)))
+
+
+def test_validation_scores_the_classical_methods_with_the_season_they_forecast_with():
+    """24 training rows of period 12 are too few for a seasonal ETS or Theta (2m + 2 and
+    2m + 1 rows), the 36 rows of the refit are not: validation fits them on the rows seen,
+    so they are scored with their season (fitted on the training part they forecast a
+    clean season as badly as naive)."""
+    y = 20 + seasonal_series(36, period=12, noise=0.05, seed=4)
+    fc = Forecaster(horizon=6, period=12, ensemble=1, **TINY).fit(y, max_steps=5)
+    assert fc.split_["train"] == 24 and fc.period_ == 12
+    names = {row["forecast"]: row["val_mase"] for row in fc.guard_}
+    assert names["ets"] < names["naive"] / 4 and names["theta"] < names["naive"] / 4

@@ -20,8 +20,9 @@ outputs relative to the last value and, when a seasonal period is known and fits
 lookback, to the seasonal-naive value. Each candidate is fitted with a share of the time
 limit on the training part; the one with the lowest MASE over the validation origins is
 the network. Then the classical methods (:mod:`rnnkit.tasks.forecast.classical`, fitted on
-the training part) forecast the same origins, and the forecast kept is the mean of ETS,
-Theta and ARIMA, joined by the network or replaced by another candidate only when that is
+the training part; see :func:`_fit_rows`) forecast the same origins, and the forecast kept
+is the mean of ETS, Theta, ARIMA and, when the series has a (real) seasonal period,
+seasonal naive, joined by the network or replaced by another candidate only when that is
 clearly better on the validation origins (:func:`rnnkit.tasks.forecast.combine.choose_forecast`);
 a very short series gets the classical mean. Before forecasting the future, everything
 kept is refitted on every row but the test part: the classical methods, and (when it is
@@ -108,16 +109,28 @@ def backtest_origins(n_seen: int, H: int, period) -> np.ndarray:
     return np.arange(max(first, 1), n_seen - H + 1)
 
 
+def _fit_rows(method: str, period, n_train: int, n_seen: int) -> int:
+    """The rows a classical method is fitted on to forecast the validation origins: the
+    training part, or every row seen when the training part is too short for the season
+    that the refit on every row models (:func:`rnnkit.tasks.forecast.classical.seasonal_rows`;
+    e.g. 73 training rows of a half-hourly series with period 48: the validation would
+    otherwise score a method without its season, which then forecasts with it)."""
+    from rnnkit.tasks.forecast.classical import seasonal_rows
+
+    need = seasonal_rows(method, period)
+    return n_seen if need is not None and n_train < need <= n_seen else n_train
+
+
 def _guard(fc, values) -> list:
-    """Choose the forecast (module docstring): the mean of ETS, Theta and ARIMA, with the
-    network or replaced by another candidate on a clear validation gain
-    (:func:`rnnkit.tasks.forecast.combine.choose_forecast`); without a validation part,
+    """Choose the forecast (module docstring): the mean of ETS, Theta, ARIMA (and seasonal
+    naive with a period), with the network or replaced by another candidate on a clear
+    validation gain (:func:`rnnkit.tasks.forecast.combine.choose_forecast`); without a validation part,
     or for a very short series (fewer than 3·H rows before the test part, or fewer than 3
     validation origins), the classical mean. Sets ``blend_``, ``classical_`` (refitted on
     every row but the test part), ``val_mase_`` (None when nothing was chosen on
     validation) and ``conformal_``: the bands come from the kept forecast's
-    residuals at every backtest origin of the rows seen (classical methods fitted on the
-    training part; with the network in the blend, the validation origins only, where it
+    residuals at every backtest origin of the rows seen (classical methods fitted as for
+    validation, :func:`_fit_rows`; with the network in the blend, the validation origins only, where it
     forecasts rows it was not trained on). Returns the table of validation scores (None
     without a validation part)."""
     from rnnkit.tasks.forecast.classical import COMB, Classical, classical_methods
@@ -132,14 +145,16 @@ def _guard(fc, values) -> list:
         vb = None               # a very short series: too few held-out rows to choose on
     fit_rows = n_train if vb is not None else n_seen
     names = classical_methods(values[:fit_rows, tg[0]], fc.period_)
-    fits = {name: [Classical(name, fc.period_).fit(values[:fit_rows, t]) for t in tg] for name in names}
+    fits = {name: [Classical(name, fc.period_).fit(values[:_fit_rows(name, fc.period_, fit_rows, n_seen), t])
+                   for t in tg] for name in names}
     table = None
     if vb is not None:
         singles = {"rnn": vb["forecast"], **_classical_forecasts(fits, seen, tg, vb["origins"], H)}
         weights, table = choose_forecast(vb["actual"], singles, fc.mase_scale_)
         fc.val_mase_ = float(np.mean(np.abs(vb["actual"] - blend(weights, singles)) / fc.mase_scale_))
     else:
-        weights, fc.val_mase_ = {k: 1.0 / len(COMB) for k in COMB}, None
+        comb = [k for k in COMB if k in names]
+        weights, fc.val_mase_ = {k: 1.0 / len(comb) for k in comb}, None
     fc.blend_ = weights
     fc.classical_ = {name: [Classical(name, fc.period_).fit(seen[:, t]) for t in tg]
                      for name in weights if name != "rnn"}

@@ -24,7 +24,8 @@ last-value and seasonal variants and keeps the one with the lowest validation MA
 (:mod:`rnnkit.tasks.forecast_select`); then the network and classical methods written
 here in NumPy (naive, seasonal naive, ETS on levels or logs, Theta: ``classical.py``;
 ARIMA: ``arima.py``) forecast the same validation origins. The default forecast is the
-mean of ETS, Theta and ARIMA; the network joins it, or another candidate replaces it,
+mean of ETS, Theta, ARIMA and, when the series has a seasonal period, seasonal naive; the
+network joins it, or another candidate replaces it,
 only for a clear gain in validation MASE (``combine.py``). What is kept is refitted on
 every row, the network as a median of ``ensemble`` seeds. The seasonal period comes
 from the dates (monthly 12, quarterly 4, half-hourly 48, …) and is kept only when the

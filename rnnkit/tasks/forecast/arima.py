@@ -83,7 +83,7 @@ def fit_arima(y, m: int | None = None, strength: float = 0.0) -> dict:
     Returns {"d", "D", "m", "lags", "const", "coef"} (JSON-able)."""
     y = np.asarray(y, dtype=np.float64).ravel()
     n = len(y)
-    m = int(m) if m and m > 1 and n > 2 * m + 4 else 0
+    m = int(m) if m and m > 1 and n >= 2 * m + 5 else 0     # classical.seasonal_rows("arima", m)
     if m and strength >= SEASONAL_DIFF_STRENGTH:
         d, D = 0, 1
     elif n >= 8 and kpss_statistic(y) > KPSS_5PC:

@@ -30,7 +30,10 @@ pass of the filter and never see the rows they forecast.
 
 The default forecast is the mean of ets, theta and arima (M4's "comb" benchmark idea:
 the mean of a few different methods is more accurate than the methods alone; Makridakis,
-Spiliotis & Assimakopoulos 2020); :mod:`rnnkit.tasks.forecast.combine` chooses.
+Spiliotis & Assimakopoulos 2020), joined by seasonal naive when the series has a period
+(one kept only when its season is real, :mod:`rnnkit.tasks.forecast.season`): a member
+that copies the last season exactly, where the smoothed seasons of the others lag
+behind; :mod:`rnnkit.tasks.forecast.combine` chooses.
 
 All are univariate: a multivariate target is forecast column by column.
 """
@@ -39,11 +42,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Classical", "METHODS", "classical_methods"]
+__all__ = ["Classical", "METHODS", "classical_methods", "seasonal_rows"]
 
 METHODS = ("naive", "seasonal_naive", "ets", "ets_log", "theta", "arima")
-#: the methods whose equal-weight mean is the default forecast
-COMB = ("ets", "theta", "arima")
+#: the methods whose equal-weight mean is the default forecast (seasonal naive only with a
+#: period: those of :func:`classical_methods`)
+COMB = ("ets", "theta", "arima", "seasonal_naive")
 
 _ALPHAS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.99])
 _BETA_FRACTIONS = (0.02, 0.1, 0.3)          # β = fraction · α keeps the filter stable
@@ -59,6 +63,18 @@ def classical_methods(y_train: np.ndarray, period: int | None) -> list[str]:
     if period and len(y) > period:
         out.insert(1, "seasonal_naive")
     return out
+
+
+def seasonal_rows(method: str, period: int | None) -> int | None:
+    """The fewest rows on which ``method`` fits a season of ``period`` (None: it never
+    does, or no period): ets 2m + 2 (initial states from two seasons), theta 2m + 1 (a
+    centred moving average of a full season on both sides), arima 2m + 5 (seasonal
+    differencing and lags), seasonal naive m + 1."""
+    if not period or period < 2:
+        return None
+    m = int(period)
+    return {"ets": 2 * m + 2, "ets_log": 2 * m + 2, "theta": 2 * m + 1, "arima": 2 * m + 5,
+            "seasonal_naive": m + 1}.get(method)
 
 
 def _ets_grid(seasonal: bool):
@@ -153,7 +169,7 @@ class Classical:
     @staticmethod
     def _fit_ets(y: np.ndarray, m: int | None) -> dict:
         n = len(y)
-        seasonal = bool(m and n >= 2 * m + 2)
+        seasonal = bool(m and n >= seasonal_rows("ets", m))
         mm = m if seasonal else 1
         grid = _ets_grid(seasonal)
         init = _ets_init(y, mm)
@@ -177,7 +193,7 @@ class Classical:
     def _seasonal_index(y: np.ndarray, m: int | None):
         """Classical decomposition's seasonal indices (m,) and whether they multiply, or None."""
         n = len(y)
-        if not m or n < 2 * m + 1:
+        if not m or n < seasonal_rows("theta", m):
             return None
         x = y - y.mean()
         r = np.array([np.dot(x[k:], x[:n - k]) for k in range(m + 1)]) / max(np.dot(x, x), 1e-300)

@@ -1,13 +1,16 @@
-r"""Choosing the forecast on validation (the default mean of ETS, Theta and ARIMA, with the
-network or replaced) and conformal prediction bands from rolling-origin residuals.
+r"""Choosing the forecast on validation (the default mean of ETS, Theta, ARIMA and, with a
+period, seasonal naive, with the network or replaced) and conformal prediction bands from
+rolling-origin residuals.
 
 Choice (:func:`choose_forecast`). The default is "comb", the equal-weight mean of the
-classical ETS, Theta and ARIMA (:data:`rnnkit.tasks.forecast.classical.COMB`): in the M4
+classical ETS, Theta and ARIMA, and seasonal naive when the series has a period
+(:data:`rnnkit.tasks.forecast.classical.COMB`, those of them among the forecasts): in the M4
 competition such a mean of a few different methods beat each of them and most
 learned forecasters (Makridakis, Spiliotis & Assimakopoulos 2020; Bates & Granger 1969).
 On the rolling validation origins every candidate forecasts the same rows: comb,
-comb + the network (the mean of the four), the network alone and each classical method
-alone. Validation with few origins is noisy, so the default moves only for a clear gain:
+comb + the network (their mean), the network alone, each classical method alone and,
+with seasonal naive in comb, the mean of the others (ETS, Theta and ARIMA: a trending
+seasonal series, whose copied last season lags behind the trend). Validation with few origins is noisy, so the default moves only for a clear gain:
 
     comb + rnn   kept when MASE(comb + rnn) < (1 − margin_rnn) · MASE(comb)
     any other c  kept when MASE(c) < (1 − margin) · MASE(what is kept so far)
@@ -87,9 +90,11 @@ def _mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
 
 
 def blend(weights: dict, forecasts: dict) -> np.ndarray:
-    """Σ_k w_k · forecast_k over the names in ``weights``."""
+    """Σ_k w_k · forecast_k over the names in ``weights``, summed in the names' sorted order:
+    the same bits whatever the order of ``weights`` (a saved run's config.json sorts them)."""
     out = None
-    for name, w in weights.items():
+    for name in sorted(weights):
+        w = weights[name]
         part = w * np.asarray(forecasts[name], dtype=np.float64)
         out = part if out is None else out + part
     return out
@@ -122,8 +127,9 @@ def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN
     (module docstring).
 
     Shapes:
-        actual (n, H, T); singles name -> (n, H, T) forecasts of the same origins (the
-        classical methods of ``COMB`` at least; "rnn" optional); scale (T,)
+        actual (n, H, T); singles name -> (n, H, T) forecasts of the same origins (ets,
+        theta and arima at least, seasonal_naive with a period: the mean of those of
+        ``COMB`` present is the default; "rnn" optional); scale (T,)
         -> weights {name: w}, scores [{"forecast": "ets+theta+arima", "val_mase": float}, ...]
         (best first)
     """
@@ -133,11 +139,15 @@ def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN
     scale = np.asarray(scale, dtype=np.float64)
     comb = [k for k in COMB if k in singles]
     if not comb:
-        raise ValueError(f"choose_forecast: singles must hold the classical methods {COMB}, got {list(singles)}")
+        raise ValueError(f"choose_forecast: singles must hold some of the classical methods {COMB}, "
+                         f"got {list(singles)}")
     cands = [{k: 1.0 / len(comb) for k in comb}]
     if "rnn" in singles:
         cands.append({**{k: 1.0 / (len(comb) + 1) for k in comb}, "rnn": 1.0 / (len(comb) + 1)})
     cands += [{name: 1.0} for name in singles if [name] != comb]
+    if "seasonal_naive" in comb and len(comb) > 1:      # e.g. a trend that a copied season lags behind
+        rest = [k for k in comb if k != "seasonal_naive"]
+        cands.append({k: 1.0 / len(rest) for k in rest})
     scores = [_mase(actual, blend(w, singles), scale) for w in cands]
     kept, kept_score = cands[0], scores[0]
     if "rnn" in singles and scores[1] < (1 - margin_rnn) * kept_score:
