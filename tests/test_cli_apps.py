@@ -28,7 +28,7 @@ def test_classify_intent_text(tmp_path, capsys):
     assert (tmp_path / "run" / "predictions.csv").read_text().count("\n") == 61
     # the n-gram model joins the networks by default; each half's test accuracy is kept
     parts = metrics["test"]["parts"]
-    assert set(parts) == {"networks", "ngrams"} and all(0 <= v <= 1 for v in parts.values())
+    assert set(parts) == {"networks", "ngrams", "ngram_weight"} and all(0 <= v <= 1 for v in parts.values())
     assert (tmp_path / "run" / "ngrams" / "config.json").is_file()
     code = run_cli("classify", f"{d}/train.tsv", "--test", f"{d}/test.tsv", "--out", tmp_path / "off",
                    "--hidden", "8", "--epochs", "2", "--quiet", "--ngrams", "off")

@@ -114,3 +114,23 @@ def test_add_scaled_rows_adds_every_pair_like_add_at():
         compiled(out.copy(), np.array([0, 7]), src, np.array([0, 0]), np.ones(2))
     with pytest.raises(ValueError, match="src must be a C-contiguous 2D float64"):
         compiled(out.copy(), np.array([0]), src.astype(np.float32), np.array([0]), np.ones(1))
+
+
+def test_the_validation_part_chooses_the_ngram_share(tmp_path):
+    """Networks given two steps know nothing yet; the n-gram model finds the motif: the
+    validation likelihood gives it most of the average. Without a validation part the
+    share is one half."""
+    X, y = dna_motif_dataset(400, length=40, early=0.8, seed=4)
+    clf = SequenceClassifier(hidden_size=8, ensemble=1, seed=0).fit(X, y, max_steps=2, val_fraction=0.25)
+    assert clf.ngram_weight_ >= 0.8
+    enc = clf._encode(X[:20], "test")
+    w = clf.ngram_weight_
+    np.testing.assert_allclose(clf.predict_proba(X[:20]),
+                               (1 - w) * np.exp(clf._logits(enc, models=[clf.model_]))
+                               + w * clf.ngram_model_.predict_proba(enc), rtol=1e-9)
+    clf.save(tmp_path / "run")
+    loaded = SequenceClassifier.load(tmp_path / "run")
+    assert loaded.ngram_weight_ == w
+    np.testing.assert_array_equal(loaded.predict_proba(X[:20]), clf.predict_proba(X[:20]))
+    none = SequenceClassifier(hidden_size=8, ensemble=1, seed=0).fit(X[:60], y[:60], max_steps=2, val_fraction=0)
+    assert none.ngram_weight_ == 0.5

@@ -54,8 +54,9 @@ def register(sub) -> None:
                 help="train N networks from successive seeds and average their probabilities (default: 3 for "
                      "fewer than 1000 series, else 1)")
     task_option(p, "--ngrams", "ngrams", TASK, choices=("auto", "on", "off"),
-                help="average the networks' probabilities with a linear model on TF-IDF n-grams of the tokens "
-                     "(auto: on for text and DNA, off for series and audio)")
+                help="average the networks' probabilities with a linear model on TF-IDF n-grams of the tokens, "
+                     "weighted by the validation part's likelihood (half and half without one; auto: on "
+                     "for text and DNA, off for series and audio)")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
@@ -85,7 +86,7 @@ def cmd_classify(args) -> int:
         if ev is not None:
             parts = ev.get("parts")
             lines.append(f"{name} accuracy {float(ev['accuracy']):.4f}, macro F1 {float(ev['macro_f1']):.4f}"
-                         + (f" (networks alone {parts['networks']:.4f}, n-grams alone {parts['ngrams']:.4f})"
-                            if parts else ""))
+                         + (f" (networks alone {parts['networks']:.4f}, n-grams alone {parts['ngrams']:.4f}, "
+                            f"n-gram weight {parts['ngram_weight']:g})" if parts else ""))
     echo(args, *lines, f"model and metrics: {out}", f"report: {out / 'report.html'}")
     return 0

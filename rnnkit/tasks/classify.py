@@ -74,6 +74,8 @@ ENSEMBLE_DIR = "ensemble"
 NGRAM_DIR = "ngrams"
 #: the choices of ``ngrams``
 NGRAMS = ("auto", "on", "off")
+#: the n-gram model's share of the average when no validation part chooses it
+NGRAM_WEIGHT = 0.5
 #: numeric and string training sets smaller than this get an ensemble of 3 networks by default
 SMALL_SET = 1000
 #: position channels of positions="auto" for strings of one length
@@ -126,9 +128,12 @@ class SequenceClassifier:
         ngrams: "auto" (default: "on" for strings, "off" for numeric series and audio), "on"
             or "off". On: a linear model on TF-IDF n-grams of the tokens
             (:class:`rnnkit.tasks.ngram_model.NgramModel`, fitted on every training string)
-            joins the networks, p(k | s) = ½ p_networks(k | s) + ½ p_ngrams(k | s): it sees
-            which motifs or phrases occur wherever they are and gives every seed the same
-            answer, the networks read order and context (``ngram_model_`` after fit).
+            joins the networks, p(k | s) = (1 − w) p_networks(k | s) + w p_ngrams(k | s): it
+            sees which motifs or phrases occur wherever they are and gives every seed the
+            same answer, the networks read order and context. w is chosen on the validation
+            part (:meth:`_ngram_weight`: the selected network and an n-gram model of the
+            training part, the w of 0, 0.1, …, 1 with the best validation likelihood), and is
+            ½ where there is none (``ngram_model_``, ``ngram_weight_`` after fit).
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -443,12 +448,34 @@ class SequenceClassifier:
                     selected = fitted.selected
             else:
                 self.members_.append(fitted.model)
+        self.ngram_weight_ = NGRAM_WEIGHT
+        if self.ngram_model_ is not None and selected is not None and (not deadline.limited
+                                                                        or deadline.left() > 5.0):
+            self.ngram_weight_ = self._ngram_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
         from rnnkit.tasks.classify_run import score_after_fit
 
         score_after_fit(self, selected, (val_enc, val_ids), X_test, y_test, deadline, figures, where)
         if out_dir is not None:
             self.write_run(out_dir, None if X_test is None else (X_test, y_test), deadline)
         return self
+
+    def _ngram_weight(self, selected, train_enc, train_ids, val_enc, val_ids, K: int) -> float:
+        """The n-gram model's share w of the average that scores the validation part best:
+        the selected network (trained on the training part only) and an n-gram model fitted
+        on the same rows, w on the grid 0, 0.1, …, 1 maximising the mean log-likelihood
+        (1/n) Σ log((1 − w) p_net(y | s) + w p_ngrams(y | s)) of the validation labels
+        (a network that fits its training rows exactly is surer of itself than the n-gram
+        model, and the likelihood weighs that against how often each is right)."""
+        from rnnkit.tasks.ngram_model import NgramModel
+
+        part = NgramModel(self.vocab_.size, word=self.vocab_.kind == "word", placed=self.aligned_)
+        p_ngrams = part.fit(train_enc, train_ids, K, self.class_weights_).predict_proba(val_enc)
+        p_net = np.exp(self._logits(val_enc, models=[selected]))
+        rows = np.arange(len(val_ids))
+        grid = np.linspace(0.0, 1.0, 11)
+        like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, val_ids] + w * p_ngrams[rows, val_ids],
+                                                 1e-300)))) for w in grid]
+        return float(grid[int(np.argmax(like))])
 
     def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",
                   augment: int | None = None, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
@@ -546,7 +573,8 @@ class SequenceClassifier:
                 out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
         out /= len(models)
         if ngram is not None and len(enc):
-            out = 0.5 * out + 0.5 * ngram.predict_proba(enc)
+            w = getattr(self, "ngram_weight_", NGRAM_WEIGHT)
+            out = (1.0 - w) * out + w * ngram.predict_proba(enc)
         return np.log(np.maximum(out, 1e-300))
 
     def _predict_ids(self, enc) -> np.ndarray:
@@ -661,7 +689,8 @@ class SequenceClassifier:
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_],
                  "positions": getattr(self, "positions_", 0), "dropout": self.dropout_,
                  "aligned": self.aligned_, "hidden_size": self.hidden_size_,
-                 "ngrams": self.ngram_model_ is not None}
+                 "ngrams": self.ngram_model_ is not None,
+                 "ngram_weight": getattr(self, "ngram_weight_", NGRAM_WEIGHT)}
         return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod
@@ -694,6 +723,7 @@ class SequenceClassifier:
                                               clf._build_model(clf.encoder_.num_classes, clf.seed + i).config(),
                                               "does not match the ensemble's first network"))
         clf.ngram_model_ = None
+        clf.ngram_weight_ = float(s.get("ngram_weight", NGRAM_WEIGHT))
         if s.get("ngrams"):                             # runs saved before n-grams joined have none
             from rnnkit.tasks.ngram_model import NgramModel
 

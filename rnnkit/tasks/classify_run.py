@@ -60,7 +60,8 @@ def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, 
             networks = np.argmax(clf._logits(rows, models=[clf.model_] + list(clf.members_)), axis=1)
             ngrams = np.argmax(clf.ngram_model_.predict_proba(rows), axis=1)
             clf.test_evaluation_["parts"] = {"networks": float(np.mean(networks == ids[idx])),
-                                             "ngrams": float(np.mean(ngrams == ids[idx]))}
+                                             "ngrams": float(np.mean(ngrams == ids[idx])),
+                                             "ngram_weight": float(clf.ngram_weight_)}
 
 
 def write_classify_run(clf, out_dir, test=None, deadline=None) -> None:
@@ -165,7 +166,8 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
                 + (f", {ev['time_limit_note']})" if ev.get("time_limit_note") else ")"))
         if ev.get("parts"):
             text += (f". Alone, the networks score {ev['parts']['networks']:.4f} and the n-gram model "
-                     f"{ev['parts']['ngrams']:.4f}; the classifier averages their probabilities")
+                     f"{ev['parts']['ngrams']:.4f}; the classifier averages their probabilities, the n-gram "
+                     f"model's with weight {ev['parts']['ngram_weight']:g}")
         sections.append(Section(f"{title}: per-class metrics", text=text, table=_per_class_rows(ev),
                                 header=["class", "precision", "recall", "F1", "support"], figures=figs))
     write_run_report(out_dir, "rnnkit sequence classifier", sections,
