@@ -134,3 +134,16 @@ def test_the_validation_part_chooses_the_ngram_share(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X[:20]), clf.predict_proba(X[:20]))
     none = SequenceClassifier(hidden_size=8, ensemble=1, seed=0).fit(X[:60], y[:60], max_steps=2, val_fraction=0)
     assert none.ngram_weight_ == 0.5
+
+
+def test_a_huge_vocabulary_takes_shorter_ngrams_whose_keys_fit_64_bits():
+    m = NgramModel(40_000, placed=True)              # 4-grams fit; placed 3-grams would not
+    assert m.longest == 4 and not m.placed
+    big = NgramModel(1_000_000, placed=True)
+    assert big.longest == 3 and not big.placed
+    seqs = [np.array([999_999, 999_998, 999_999, 5]), np.array([3, 999_999, 999_998])]
+    rows, keys, _ = big._counts(seqs)
+    # 8 distinct n-grams in the first, 6 in the second, 3 shared; none wrapped round to a negative key
+    assert keys.min() >= 0 and len(np.unique(keys)) == 11
+    big.fit(seqs, [0, 1], 2)
+    assert big.predict_proba(seqs).argmax(axis=1).tolist() == [0, 1]

@@ -115,16 +115,19 @@ class NgramModel:
     def __init__(self, vocab_size: int, word: bool = False, placed: bool = False):
         self.vocab_size = int(vocab_size)
         self.word = bool(word)
-        self.placed = bool(placed) and not self.word
         self.longest = WORD_N if self.word else CHAR_N
-        if self.longest < PLACE_N and self.placed:
-            raise ValueError("NgramModel: placed 3-grams need character n-grams up to 3")
-        # the largest key: every n-gram range, then placed 3-grams of strings up to 10⁷ tokens
-        top = sum(self.vocab_size ** n for n in range(1, self.longest + 1)) + 10 ** 6 * self.vocab_size ** PLACE_N
-        if top >= 2 ** 62:
-            raise ValueError(f"NgramModel: a vocabulary of {self.vocab_size} tokens is too large for "
-                             f"{self.longest}-grams as 64-bit keys")
+        # every key fits 63 bits: a vocabulary too large for 4-grams (tens of thousands
+        # of characters) takes shorter n-grams, and the placed 3-grams only where they fit
+        while self.longest > 1 and self._top(False) >= 2 ** 62:
+            self.longest -= 1
+        self.placed = bool(placed) and not self.word and self.longest >= PLACE_N and self._top(True) < 2 ** 62
         self.keys_ = self.idf_ = self.W_ = self.b_ = None
+
+    def _top(self, placed: bool) -> int:
+        """One past the largest key: every n-gram range, then (``placed``) the placed 3-grams
+        of strings up to 10⁷ tokens."""
+        V = self.vocab_size
+        return sum(V ** n for n in range(1, self.longest + 1)) + (10 ** 6 * V ** PLACE_N if placed else 0)
 
     # -- features ----------------------------------------------------------------------------
     def _counts(self, seqs):
