@@ -147,3 +147,17 @@ def test_a_huge_vocabulary_takes_shorter_ngrams_whose_keys_fit_64_bits():
     assert keys.min() >= 0 and len(np.unique(keys)) == 11
     big.fit(seqs, [0, 1], 2)
     assert big.predict_proba(seqs).argmax(axis=1).tolist() == [0, 1]
+
+
+def test_the_ngrams_kept_are_bounded_by_the_weights_they_need(monkeypatch):
+    from rnnkit.tasks import ngram_model
+
+    monkeypatch.setattr(ngram_model, "MAX_WEIGHTS", 30)
+    monkeypatch.setattr(ngram_model, "MIN_FEATURES", 10)
+    seqs = [np.array([1, 2, 3, 4, 5, 6]), np.array([1, 2, 3, 7]), np.array([1, 2, 8])]
+    m = NgramModel(9).fit(seqs, [0, 1, 0], 2)              # 30 // 2 = 15 n-grams at most
+    assert len(m.keys_) == 15 and np.all(np.diff(m.keys_) > 0)
+    rows, keys, _ = m._counts(seqs)
+    df = {int(k): int(np.sum(keys == k)) for k in np.unique(keys)}
+    assert min(df[int(k)] for k in m.keys_) >= max(df[k] for k in df if k not in set(m.keys_.tolist()))
+    assert {0 + 1, 0 + 2} <= set(m.keys_.tolist())          # unigrams 1 and 2, in every sequence

@@ -21,7 +21,9 @@ and a placed 3-gram comes after all of them. Weights (TF-IDF, sublinear counts):
 
 with c_g the count of n-gram g in the sequence, df_g the training sequences holding it
 and n their number. An n-gram in fewer than 2 training sequences is dropped (all are
-kept under 500 sequences); one never seen in training adds nothing at prediction.
+kept under 500 sequences), and of the rest at most 2^24 / K (K classes, at least 4096)
+are kept, those in the most sequences; one never seen in training adds nothing at
+prediction.
 
 Model and fit: p(k | s) = softmax(Wᵀx + b)_k, by full-batch gradient descent on
 
@@ -45,6 +47,9 @@ CHAR_N, WORD_N, PLACE_N, PLACE_WINDOW = 4, 2, 3, 10
 #: below this many training sequences every n-gram is kept, else those in 2 or more
 KEEP_ALL_BELOW = 500
 L2, STEP, STEPS = 1e-4, 5.0, 300
+#: at most MAX_WEIGHTS weights (n-grams × classes; 128 MB of float64) and never fewer
+#: than MIN_FEATURES n-grams: past that, the n-grams in the most training sequences
+MAX_WEIGHTS, MIN_FEATURES = 2 ** 24, 2 ** 12
 
 
 _compiled = None        # rnnkit.fast's add_scaled_rows, looked up at the first call (False: none)
@@ -187,7 +192,12 @@ class NgramModel:
         _, keys, _ = self._counts(seqs)
         uniq, df = np.unique(keys, return_counts=True)      # each (row, key) once: df per key
         keep = df >= (1 if n < KEEP_ALL_BELOW else 2)
-        self.keys_, df = uniq[keep], df[keep]
+        uniq, df = uniq[keep], df[keep]
+        most = max(MIN_FEATURES, MAX_WEIGHTS // max(1, num_classes))
+        if len(uniq) > most:        # the most widespread n-grams (ties: the smaller key), in key order
+            top = np.sort(np.lexsort((uniq, -df))[:most])
+            uniq, df = uniq[top], df[top]
+        self.keys_ = uniq
         self.idf_ = np.log((1.0 + n) / (1.0 + df)) + 1.0
         X = self._matrix(seqs)
         w = np.ones(num_classes) if class_weights is None else np.asarray(class_weights, dtype=np.float64)
