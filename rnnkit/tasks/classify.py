@@ -411,8 +411,11 @@ class SequenceClassifier:
             return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
         if self.kind_ == "strings" and self.ngrams != "off":
+            import time
+
             from rnnkit.tasks.ngram_model import NgramModel
 
+            ngram_start = time.perf_counter()
             self.ngram_model_ = NgramModel(self.vocab_.size, word=self.vocab_.kind == "word",
                                            placed=self.aligned_).fit(all_enc, all_ids, K, self.class_weights_)
             if out_dir is not None:
@@ -420,6 +423,7 @@ class SequenceClassifier:
 
                 if writes_files():      # the run directory loads during training: its meta lists it
                     self._save_ngrams(out_dir)
+            ngram_seconds = time.perf_counter() - ngram_start
         selected = None
         for i in range(self.ensemble_):
             common = dict(time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i), lr=lr,
@@ -449,8 +453,9 @@ class SequenceClassifier:
             else:
                 self.members_.append(fitted.model)
         self.ngram_weight_ = NGRAM_WEIGHT
-        if self.ngram_model_ is not None and selected is not None and (not deadline.limited
-                                                                        or deadline.left() > 5.0):
+        # the weight needs one more n-gram fit (on the training part): only when time is left for it
+        if self.ngram_model_ is not None and selected is not None and (
+                not deadline.limited or deadline.left() > 2 * ngram_seconds + 5.0):
             self.ngram_weight_ = self._ngram_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
         from rnnkit.tasks.classify_run import score_after_fit
 
