@@ -150,6 +150,11 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
         data.append(["tokens", f"{clf.vocab_.kind}, {clf.vocab_.size} (id 0: unknown)"])
         if clf.alphabet_ is not None:
             data.append(["alphabet", clf.alphabet_[:200]])
+        ngram = getattr(clf, "ngram_model_", None)
+        data.append(["n-gram model", "off" if ngram is None else
+                     f"TF-IDF logistic regression on {len(ngram.keys_)} n-grams (up to {ngram.longest} tokens"
+                     f"{', 3-grams by place' if ngram.placed else ''}), weight {clf.ngram_weight_:g} "
+                     f"in the average"])
     sections = [Section("Data", table=data, header=["", ""])]
     for title, ev, png in (("Validation", clf.val_evaluation_, "confusion_matrix.png"),
                            ("Test", clf.test_evaluation_, "confusion_matrix_test.png")):
