@@ -410,6 +410,7 @@ class SequenceClassifier:
         def reserve(step_s):        # the evaluations and the report after training
             return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
+        ngram_seconds = 0.0
         if self.kind_ == "strings" and self.ngrams != "off":
             import time
 

@@ -89,7 +89,8 @@ def _grams(seqs, vocab_size: int, longest: int, placed: bool):
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs] + [np.zeros(longest, np.int64)])
     row = np.repeat(np.arange(len(seqs)), lengths)
-    left = np.repeat(lengths, lengths) - (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    pos = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)    # place in its sequence
+    left = lengths[row] - pos                                                           # tokens from it on
     rows, keys, base = [], [], 0
     for n in range(1, longest + 1):
         at = np.flatnonzero(left >= n)
@@ -102,9 +103,8 @@ def _grams(seqs, vocab_size: int, longest: int, placed: bool):
             trigrams, trigram_at = code, at
         base += V ** n
     if placed:
-        where = trigram_at - np.repeat(np.cumsum(lengths) - lengths, lengths)[trigram_at]
         rows.append(row[trigram_at])
-        keys.append(base + (where // PLACE_WINDOW) * V ** PLACE_N + trigrams)
+        keys.append(base + (pos[trigram_at] // PLACE_WINDOW) * V ** PLACE_N + trigrams)
     return np.concatenate(rows), np.concatenate(keys)
 
 
@@ -137,8 +137,7 @@ class NgramModel:
     # -- features ----------------------------------------------------------------------------
     def _counts(self, seqs):
         """Distinct (row, key) pairs of ``seqs`` with their counts, sorted by row then key."""
-        longest = max(self.longest, PLACE_N if self.placed else 0)
-        rows, keys = _grams(seqs, self.vocab_size, longest, self.placed)
+        rows, keys = _grams(seqs, self.vocab_size, self.longest, self.placed)
         order = np.lexsort((keys, rows))
         rows, keys = rows[order], keys[order]
         new = np.ones(len(rows), dtype=bool)
