@@ -6,6 +6,7 @@ import pytest
 
 from conftest import numeric_grad
 from rnnkit.data import dna_motif_dataset
+from rnnkit.tasks import classify
 from rnnkit.tasks.classify import SequenceClassifier
 from rnnkit.tasks.ngram_model import NgramModel, _grams
 
@@ -81,8 +82,10 @@ def test_the_classifier_averages_its_networks_with_the_ngram_model(tmp_path):
     assert clf.ngram_model_ is not None and clf.ngram_model_.placed          # aligned DNA windows
     enc = clf._encode(X[90:], "test")
     networks = np.exp(clf._logits(enc, models=[clf.model_] + clf.members_))
+    w = clf.ngram_weight_          # 90 rows hold no validation part: the two networks are cross-fitted
+    assert clf.companion_weight_from_ == "cross-fitting" and len(clf.members_) == 1
     np.testing.assert_allclose(clf.predict_proba(X[90:]),
-                               0.5 * networks + 0.5 * clf.ngram_model_.predict_proba(enc), rtol=1e-9)
+                               (1 - w) * networks + w * clf.ngram_model_.predict_proba(enc), rtol=1e-9)
     clf.save(tmp_path / "run")
     assert (tmp_path / "run" / "ngrams" / "config.json").is_file()
     loaded = SequenceClassifier.load(tmp_path / "run")
@@ -133,7 +136,36 @@ def test_the_validation_part_chooses_the_ngram_share(tmp_path):
     assert loaded.ngram_weight_ == w
     np.testing.assert_array_equal(loaded.predict_proba(X[:20]), clf.predict_proba(X[:20]))
     none = SequenceClassifier(hidden_size=8, ensemble=1, seed=0).fit(X[:60], y[:60], max_steps=2, val_fraction=0)
-    assert none.ngram_weight_ == 0.5
+    assert none.ngram_weight_ == 0.5 and none.companion_weight_from_ == "default"
+
+
+def test_without_a_validation_part_out_of_fold_predictions_choose_the_ngram_share(tmp_path):
+    """60 rows leave no validation part: the default ensemble is cross-fitted (network i
+    never sees fold i and scores it) and the out-of-fold likelihood picks the share. The
+    networks, given two steps, know nothing; the n-gram model finds the motif."""
+    X, y = dna_motif_dataset(400, length=40, early=0.8, seed=4)
+    clf = SequenceClassifier(hidden_size=8, seed=0).fit(X[:60], y[:60], max_steps=2)
+    assert clf.companion_weight_from_ == "cross-fitting" and clf.ngram_weight_ >= 0.8
+    assert 1 + len(clf.members_) == classify.CROSSFIT_MEMBERS
+    clf.save(tmp_path / "run")
+    loaded = SequenceClassifier.load(tmp_path / "run")
+    assert (loaded.companion_weight_, loaded.companion_weight_from_) == (clf.ngram_weight_, "cross-fitting")
+    np.testing.assert_array_equal(loaded.predict_proba(X[300:]), clf.predict_proba(X[300:]))
+
+
+def test_stratified_folds_deal_every_class_evenly():
+    from rnnkit.data.sequences import stratified_folds
+
+    ids = np.array([0] * 13 + [1] * 7 + [2] * 2)
+    fold = stratified_folds(ids, 3, 5, seed=0)
+    sizes = np.bincount(fold, minlength=5)
+    assert sizes.sum() == 22 and sizes.max() - sizes.min() <= 1
+    for k, count in ((0, 13), (1, 7)):
+        per = np.bincount(fold[ids == k], minlength=5)
+        assert per.max() - per.min() <= 1 and per.sum() == count
+    assert len(set(fold[ids == 2])) == 2                    # a class of two lands in two folds
+    np.testing.assert_array_equal(fold, stratified_folds(ids, 3, 5, seed=0))
+    assert not np.array_equal(fold, stratified_folds(ids, 3, 5, seed=1))
 
 
 def test_a_huge_vocabulary_takes_shorter_ngrams_whose_keys_fit_64_bits():

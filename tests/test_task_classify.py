@@ -245,12 +245,13 @@ def test_aligned_strings_get_position_channels_and_small_sets_train_whole(tmp_pa
     """positions="auto": 4 position channels when every training string has one length,
     none otherwise; pooling="auto": mean and max for such aligned windows, attention for
     ragged text; a string set too small for 40 validation rows holds none out, and
-    under 1000 rows three networks are averaged."""
+    its networks are cross-fitted (five by default) to weigh the n-gram model."""
     X, y = dna_motif_dataset(60, length=20, seed=1)
     clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y, max_steps=2, out_dir=tmp_path)
     assert clf.positions_ == 4 and clf.model_.positions == 4 and clf.model_.rnn.input_size == 16 + 4
     assert clf.pooling_ == "meanmax" and clf.model_.pooling == "meanmax"     # aligned windows
-    assert clf.ensemble_ == 3 and all(m.positions == 4 for m in clf.members_)
+    assert clf.ensemble_ == 5 and all(m.positions == 4 for m in clf.members_)
+    assert clf.companion_weight_from_ == "cross-fitting"
     assert clf.val_evaluation_ is None               # 9 validation rows would be too few: all 60 trained
     loaded = SequenceClassifier.load(tmp_path)
     assert loaded.positions_ == 4 and loaded.model_.pooling == "meanmax"

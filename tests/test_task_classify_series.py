@@ -55,8 +55,9 @@ def test_per_series_normalisation_makes_gain_and_offset_irrelevant_to_the_shape(
 
 def test_ensemble_averages_the_members_probabilities(tmp_path):
     X, y = shapes(16, seed=0)
-    clf = SequenceClassifier(hidden_size=4, ensemble=3, seed=5).fit(X, y, max_steps=4, out_dir=tmp_path)
-    assert len(clf.members_) == 2
+    clf = SequenceClassifier(hidden_size=4, ensemble=3, seed=5, kernels="off").fit(X, y, max_steps=4,
+                                                                                   out_dir=tmp_path)
+    assert len(clf.members_) == 2 and clf.kernel_model_ is None
     enc = clf._encode(X, "t")
     from rnnkit.data.sequences import pad_sequences
 
@@ -72,9 +73,19 @@ def test_ensemble_averages_the_members_probabilities(tmp_path):
 def test_a_small_set_trains_whole_and_a_larger_one_refits_on_train_and_validation(monkeypatch):
     calls = spy_on_budget(monkeypatch, min_steps=6, steps_cap=12)
     X, y = shapes(40, seed=1)
-    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)
+    clf = SequenceClassifier(hidden_size=4, seed=0, kernels="off").fit(X, y)
     # 15 % of 40 is 6 series: too few to choose a step count with, so all 40 train
     assert calls[-1]["n_items"] == 40 and calls[-1]["n_val"] == 0 and clf.val_evaluation_ is None
+    # with the kernel model (the default) the five networks are cross-fitted: each trains on
+    # 32 series, and the five left-out folds are the 40 series once each
+    before = len(calls)
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)
+    crossfit = calls[before:]
+    assert len(crossfit) == 5 and all(c["n_items"] == 32 and c["args"][2] is None for c in crossfit)
+    assert clf.companion_weight_from_ == "cross-fitting" and clf.kernel_model_ is not None
+    seen = [np.concatenate([b["y"] for b in other_batches(c)]) for c in crossfit]
+    counts = sum(np.bincount(v, minlength=2) for v in seen)
+    np.testing.assert_array_equal(counts, [4 * 20, 4 * 20])     # every series in four of the five
     X, y = shapes(300, seed=2)
     before = len(calls)
     clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y)

@@ -55,8 +55,12 @@ def register(sub) -> None:
                      "fewer than 1000 series, else 1)")
     task_option(p, "--ngrams", "ngrams", TASK, choices=("auto", "on", "off"),
                 help="average the networks' probabilities with a linear model on TF-IDF n-grams of the tokens, "
-                     "weighted by the validation part's likelihood (half and half without one; auto: on "
-                     "for text and DNA, off for series and audio)")
+                     "weighted by the validation part's likelihood (without one, by out-of-fold predictions "
+                     "of cross-fitted networks; auto: on for text and DNA, off for series and audio)")
+    task_option(p, "--kernels", "kernels", TASK, choices=("auto", "on", "off"),
+                help="average the networks' probabilities with ROCKET's: a ridge classifier on 10000 random "
+                     "dilated convolutions of each series, weighted as --ngrams is (auto: on for numeric "
+                     "series up to 3000 training series, off for strings and audio)")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
@@ -64,6 +68,15 @@ def register(sub) -> None:
     add_training_options(p, FIT)
     add_run_options(p, TASK, seed_help="seed of weights, split and data order")
     p.set_defaults(func=cmd_classify)
+
+
+def _parts_text(parts: dict) -> str:
+    """" (networks alone …, n-grams alone …, n-gram weight …)" for the CLI line."""
+    if "ngrams" in parts:
+        return (f" (networks alone {parts['networks']:.4f}, n-grams alone {parts['ngrams']:.4f}, "
+                f"n-gram weight {parts['ngram_weight']:g})")
+    return (f" (networks alone {parts['networks']:.4f}, kernels alone {parts['kernels']:.4f}, "
+            f"kernel weight {parts['kernel_weight']:g})")
 
 
 def cmd_classify(args) -> int:
@@ -74,7 +87,7 @@ def cmd_classify(args) -> int:
     guard_model_dir(out, args.force)
     clf = SequenceClassifier(**({"class_weight": "balanced"} if args.balanced else {}), tokens=args.tokens,
                              **given(args, *MODEL_PARAMS, "bidirectional", "ensemble", "pooling", "batch_size",
-                                     "seed", "ngrams"))
+                                     "seed", "ngrams", "kernels"))
     echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
     clf.fit_files(args.train, args.test, input=args.input, features=args.features, augment=args.augment,
                   out_dir=out, quiet=args.quiet, **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
@@ -86,7 +99,6 @@ def cmd_classify(args) -> int:
         if ev is not None:
             parts = ev.get("parts")
             lines.append(f"{name} accuracy {float(ev['accuracy']):.4f}, macro F1 {float(ev['macro_f1']):.4f}"
-                         + (f" (networks alone {parts['networks']:.4f}, n-grams alone {parts['ngrams']:.4f}, "
-                            f"n-gram weight {parts['ngram_weight']:g})" if parts else ""))
+                         + (_parts_text(parts) if parts else ""))
     echo(args, *lines, f"model and metrics: {out}", f"report: {out / 'report.html'}")
     return 0

@@ -29,6 +29,7 @@ __all__ = [
     "minibatches",
     "class_weights",
     "stratified_split",
+    "stratified_folds",
     "class_weights_for",
     "encode_strings",
     "one_hot",
@@ -288,6 +289,24 @@ def stratified_split(ids, num_classes: int, fraction: float, seed: int) -> np.nd
             take = min(max(take, 1), len(members) - 1)
             mask[rng.choice(members, size=take, replace=False)] = True
     return mask
+
+
+def stratified_folds(ids, num_classes: int, folds: int, seed: int) -> np.ndarray:
+    """Each item's fold, 0 … ``folds`` − 1, every class spread evenly over the folds: a
+    class's members, shuffled with ``default_rng([seed, 2])``, are dealt out in turn, the
+    deal starting where the previous class's ended (so folds differ in size by one at most).
+
+    Shapes:
+        ids: int (n,)  ->  int (n,)
+    """
+    rng = np.random.default_rng([seed, 2])
+    fold = np.zeros(len(ids), dtype=np.int64)
+    start = 0
+    for k in range(num_classes):
+        members = rng.permutation(np.flatnonzero(ids == k))
+        fold[members] = (start + np.arange(len(members))) % folds
+        start = (start + len(members)) % folds
+    return fold
 
 
 def class_weights_for(class_weight, ids, classes, where: str):

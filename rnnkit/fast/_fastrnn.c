@@ -433,6 +433,137 @@ fail_out:
     return NULL;
 }
 
+/* random_conv_features(x, offsets, kernels, bias, weights, channels, out): the ROCKET
+ * features (Dempster et al. 2020) of n series concatenated in x (N, F) float64, series s
+ * being rows offsets[s] … offsets[s+1]−1.  Kernel k (a row of the int64 (nk, 6) array
+ * kernels: length L, dilation d, padding p, channel count C, offset of its C·L weights in
+ * weights, offset of its C channel indices in channels) gives at output position
+ * i = 0 … n_out − 1, n_out = max(1, T + 2p − (L − 1)·d),
+ *     o_i = bias[k] + Σ_{c<C} Σ_{j<L} w[c·L + j] · x[i − p + j·d, channel c]
+ * (values outside the series read as 0), and two features: out[s, 2k] = the proportion of
+ * positive o_i (PPV), out[s, 2k+1] = max_i o_i.  Raises ValueError for a wrong type or
+ * shape or a parameter out of range (nothing is written then). */
+static int rk_conv_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name)
+{
+    if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    const char *f = b->format ? b->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    const int same = strcmp(f, fmt) == 0 || (fmt[0] == 'q' && strcmp(f, "l") == 0);
+    if (b->ndim != ndim || b->itemsize != 8 || !same) {
+        PyBuffer_Release(b);
+        PyErr_Format(PyExc_ValueError, "random_conv_features: %s must be a C-contiguous %dD %s array", name,
+                     ndim, fmt[0] == 'd' ? "float64" : "int64");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 7) return PyErr_Format(PyExc_TypeError, "random_conv_features takes 7 arguments, got %zd", nargs);
+    static const char *names[7] = {"x", "offsets", "kernels", "bias", "weights", "channels", "out"};
+    static const char *fmts[7] = {"d", "q", "q", "d", "d", "q", "d"};
+    static const int ndims[7] = {2, 1, 2, 1, 1, 1, 2};
+    Py_buffer b[7];
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 7; got++)
+        if (rk_conv_buffer(args[got], &b[got], fmts[got], ndims[got], got == 6, names[got]) < 0) goto done;
+    const Py_ssize_t N = b[0].shape[0], F = b[0].shape[1], n = b[1].shape[0] - 1, nk = b[2].shape[0];
+    const Py_ssize_t nw = b[4].shape[0], nc = b[5].shape[0];
+    const double *x = b[0].buf, *bias = b[3].buf, *wts = b[4].buf;
+    const int64_t *off = b[1].buf, *ker = b[2].buf, *chan = b[5].buf;
+    double *out = b[6].buf;
+    if (n < 0 || b[2].shape[1] != 6 || b[3].shape[0] != nk || b[6].shape[0] != n || b[6].shape[1] != 2 * nk) {
+        PyErr_SetString(PyExc_ValueError, "random_conv_features: expected offsets (n+1,), kernels (nk, 6), "
+                                          "bias (nk,) and out (n, 2·nk)");
+        goto done;
+    }
+    Py_ssize_t longest = 1;
+    for (Py_ssize_t s = 0; s < n; s++) {
+        if (off[s] < 0 || off[s + 1] < off[s] || off[s + 1] > N) {
+            PyErr_Format(PyExc_ValueError, "random_conv_features: offsets[%zd:%zd] = (%lld, %lld) is not a "
+                         "range of x's %zd rows", s, s + 2, (long long)off[s], (long long)off[s + 1], N);
+            goto done;
+        }
+        if (off[s + 1] - off[s] > longest) longest = off[s + 1] - off[s];
+    }
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        const int64_t *q = ker + 6 * k;
+        int bad = q[0] < 1 || q[1] < 1 || q[2] < 0 || q[3] < 1 || q[4] < 0 || q[5] < 0 ||
+                  q[4] + q[3] * q[0] > nw || q[5] + q[3] > nc;
+        for (int64_t c = 0; !bad && c < q[3]; c++) bad = chan[q[5] + c] < 0 || chan[q[5] + c] >= F;
+        if (bad) {
+            PyErr_Format(PyExc_ValueError, "random_conv_features: kernel %zd (length %lld, dilation %lld, padding "
+                         "%lld, %lld channels) does not fit the weights, channels or x", k, (long long)q[0],
+                         (long long)q[1], (long long)q[2], (long long)q[3]);
+            goto done;
+        }
+    }
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    double *o = NULL;
+    /* the output buffer: the most positions any kernel gives any series */
+    Py_ssize_t most = 1;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        const int64_t *q = ker + 6 * k;
+        const Py_ssize_t m = longest + 2 * q[2] - (q[0] - 1) * q[1];
+        if (m > most) most = m;
+    }
+    o = malloc((size_t)most * sizeof(double));
+    if (!o) failed = 1;
+    for (Py_ssize_t s = 0; s < n && !failed; s++) {
+        const Py_ssize_t T = off[s + 1] - off[s];
+        const double *xs = x + off[s] * F;
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            const int64_t *q = ker + 6 * k;
+            const Py_ssize_t L = q[0], d = q[1], p = q[2], C = q[3];
+            const double *w = wts + q[4];
+            const int64_t *ch = chan + q[5];
+            Py_ssize_t m = T + 2 * p - (L - 1) * d;
+            if (m < 1) m = 1;
+            for (Py_ssize_t i = 0; i < m; i++) o[i] = bias[k];
+            for (Py_ssize_t c = 0; c < C; c++) {
+                const double *xc = xs + ch[c];
+                for (Py_ssize_t j = 0; j < L; j++) {
+                    const Py_ssize_t shift = j * d - p;          /* o_i reads x[i + shift] */
+                    Py_ssize_t lo = shift < 0 ? -shift : 0, hi = T - shift;
+                    if (hi > m) hi = m;
+                    const double wj = w[c * L + j];
+                    if (F == 1) {
+                        const double *restrict xv = xc + (lo + shift);      /* x[lo + shift] … */
+                        double *restrict ov = o + lo;
+                        for (Py_ssize_t i = 0; i < hi - lo; i++) ov[i] += wj * xv[i];
+                    } else {
+                        for (Py_ssize_t i = lo; i < hi; i++) o[i] += wj * xc[(i + shift) * F];
+                    }
+                }
+            }
+            Py_ssize_t pos = 0;
+            double mx = o[0];
+            for (Py_ssize_t i = 0; i < m; i++) {
+                pos += o[i] > 0.0;
+                mx = o[i] > mx ? o[i] : mx;
+            }
+            out[s * 2 * nk + 2 * k] = (double)pos / (double)m;
+            out[s * 2 * nk + 2 * k + 1] = mx;
+        }
+    }
+    free(o);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    while (got-- > 0) PyBuffer_Release(&b[got]);
+    return result;
+}
+
 static PyObject *py_isa(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -478,6 +609,8 @@ static PyMethodDef rk_methods[] = {
      "Whether a C-contiguous float32/float64 array holds no NaN or inf (None: another array)."},
     {"add_scaled_rows", (PyCFunction)(void (*)(void))py_add_scaled_rows, METH_FASTCALL,
      "out[out_rows[j]] += scale[j] * src[src_rows[j]] for every j (float64 rows, int64 indices)."},
+    {"random_conv_features", (PyCFunction)(void (*)(void))py_random_conv_features, METH_FASTCALL,
+     "ROCKET features (PPV and max of every random dilated kernel) of series concatenated in rows."},
     {"set_isa", py_set_isa, METH_O,
      "Run the loops built for another instruction set (one of ISAS); return the old one."},
     {NULL, NULL, 0, NULL},

@@ -70,12 +70,20 @@ __all__ = ["SequenceClassifier", "classification_report"]
 
 TASK = "classify"
 ENSEMBLE_DIR = "ensemble"
-#: the n-gram model's sub-directory of a saved classifier
+#: the sub-directories of a saved classifier's second model: n-grams (strings) or kernels (series)
 NGRAM_DIR = "ngrams"
-#: the choices of ``ngrams``
+KERNEL_DIR = "kernels"
+#: the choices of ``ngrams`` and ``kernels``
 NGRAMS = ("auto", "on", "off")
-#: the n-gram model's share of the average when no validation part chooses it
+#: the second model's share of the average when neither a validation part nor cross-fitting
+#: chooses it
 NGRAM_WEIGHT = 0.5
+#: numeric training sets up to this many series get the kernel model by default (its ridge
+#: fit decomposes an n × n matrix)
+KERNEL_MAX_SERIES = 3000
+#: networks (and folds) of a set too small for a validation part, cross-fitted to choose
+#: the second model's share (``ensemble`` overrides)
+CROSSFIT_MEMBERS = 5
 #: numeric and string training sets smaller than this get an ensemble of 3 networks by default
 SMALL_SET = 1000
 #: position channels of positions="auto" for strings of one length
@@ -88,6 +96,23 @@ STRING_DROPOUT = 0.3
 STRING_PRIOR = 0.1
 #: recurrent units per direction when ``hidden_size`` is None: 64, and 32 for string sets under SMALL_SET
 HIDDEN, SMALL_STRING_HIDDEN = 64, 32
+
+
+def best_share(p_net, p_ngrams, ids) -> float:
+    """The n-gram model's share w of the average that scores held-out rows best: w on the
+    grid 0, 0.1, …, 1 maximising the mean log-likelihood
+    (1/n) Σ log((1 − w) p_net(y | s) + w p_ngrams(y | s)) of their labels (a network that
+    fits its training rows exactly is surer of itself than the n-gram model, and the
+    likelihood weighs that against how often each is right).
+
+    Shapes:
+        p_net, p_ngrams: float (n, K) probabilities; ids: int (n,) labels  ->  float
+    """
+    rows = np.arange(len(ids))
+    grid = np.linspace(0.0, 1.0, 11)
+    like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, ids] + w * p_ngrams[rows, ids], 1e-300))))
+            for w in grid]
+    return float(grid[int(np.argmax(like))])
 
 
 class SequenceClassifier:
@@ -133,7 +158,19 @@ class SequenceClassifier:
             same answer, the networks read order and context. w is chosen on the validation
             part (:meth:`_ngram_weight`: the selected network and an n-gram model of the
             training part, the w of 0, 0.1, …, 1 with the best validation likelihood), and is
-            ½ where there is none (``ngram_model_``, ``ngram_weight_`` after fit).
+            chosen the same way on out-of-fold predictions where there is none: the
+            ensemble's networks are then cross-fitted, network i trained on every fold but
+            the i-th and scoring it (:data:`CROSSFIT_MEMBERS` networks unless ``ensemble``
+            says; with one network, w = ½). After fit: ``ngram_model_``, ``companion_weight_``
+            and ``companion_weight_from_`` ("validation", "cross-fitting" or "default").
+        kernels: "auto" (default: "on" for numeric series, not audio, of up to
+            :data:`KERNEL_MAX_SERIES` training series; else "off"), "on" or "off". On: the
+            series' second model is ROCKET's (:class:`rnnkit.tasks.kernel_model.KernelModel`:
+            10 000 random dilated convolutions of the standardised series and of its
+            differences, a ridge classifier on their features), averaged with the networks
+            as the n-gram model is with strings (the same w, chosen the same way;
+            ``kernel_model_`` after fit). It compares shapes at many scales at once; the
+            networks read order over the whole series.
         batch_size, dtype, seed: training batches, float dtype, the seed of weights,
             validation split, data order and dropout.
 
@@ -149,7 +186,7 @@ class SequenceClassifier:
                  tokens: str = "auto", min_count: int | None = None,
                  class_weight="auto", scale: bool = True, series_augment: bool = True, batch_size: int = 32,
                  dtype: str = "float32", seed: int = 0, ensemble: int | None = None, positions="auto",
-                 ngrams: str = "auto"):
+                 ngrams: str = "auto", kernels: str = "auto"):
         where = "SequenceClassifier"
         self.cell = check_cell(cell, where)
         self.hidden_size = None if hidden_size is None else check_positive_int(hidden_size, "hidden_size", where)
@@ -182,7 +219,9 @@ class SequenceClassifier:
         self.positions = positions if positions == "auto" else check_positive_int(positions, "positions", where,
                                                                                   minimum=0)
         self.ngrams = check_choice(ngrams, "ngrams", NGRAMS, where)
-        self.ngram_model_ = None
+        self.kernels = check_choice(kernels, "kernels", NGRAMS, where)
+        self.companion_ = None
+        self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
         self.model_ = None
         self.members_ = []
         self.history_ = self.files_ = None
@@ -201,10 +240,44 @@ class SequenceClassifier:
                 "min_count": self.min_count, "class_weight": cw, "scale": self.scale,
                 "series_augment": self.series_augment,
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed, "ensemble": self.ensemble,
-                "positions": self.positions, "ngrams": self.ngrams}
+                "positions": self.positions, "ngrams": self.ngrams, "kernels": self.kernels}
 
     def __repr__(self) -> str:
         return "SequenceClassifier(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
+
+    @property
+    def ngram_model_(self):
+        """The n-gram model averaged with the networks (string inputs), or None."""
+        from rnnkit.tasks.ngram_model import NgramModel
+
+        return self.companion_ if isinstance(self.companion_, NgramModel) else None
+
+    @property
+    def kernel_model_(self):
+        """The random-kernel model averaged with the networks (numeric series), or None."""
+        from rnnkit.tasks.kernel_model import KernelModel
+
+        return self.companion_ if isinstance(self.companion_, KernelModel) else None
+
+    @property
+    def ngram_weight_(self) -> float:
+        """The second model's share of the average (the n-gram model's, for strings)."""
+        return self.companion_weight_
+
+    def _new_companion(self):
+        """An unfitted second model of the kind this classifier averages in."""
+        if self.kind_ == "strings":
+            from rnnkit.tasks.ngram_model import NgramModel
+
+            return NgramModel(self.vocab_.size, word=self.vocab_.kind == "word", placed=self.aligned_)
+        from rnnkit.tasks.kernel_model import KernelModel
+
+        return KernelModel(seed=self.seed)
+
+    def _companion_rows(self, enc) -> list:
+        """What the second model reads: the token ids, or the standardised series back
+        from the networks' folded inputs (:meth:`SeriesInput.values`)."""
+        return self.scaler_.values(enc) if isinstance(self.scaler_, SeriesInput) else enc
 
     def _check_fitted(self, what: str) -> None:
         if self.model_ is None:
@@ -299,7 +372,7 @@ class SequenceClassifier:
             quiet: False shows a progress bar (on a terminal) or log lines.
             callbacks: more :class:`~rnnkit.train.Callback` objects for the Trainer.
         """
-        from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_split
+        from rnnkit.data.sequences import LabelEncoder, class_weights_for, stratified_folds, stratified_split
         from rnnkit.data.tokens import UNK, Tokenizer, choose_tokens
         from rnnkit.tasks.classify_inputs import batch_variation
 
@@ -356,7 +429,10 @@ class SequenceClassifier:
         if self.ngrams == "on" and self.kind_ != "strings":
             raise ValueError(f"{where}: ngrams='on' needs string inputs (text, DNA); these are {self.kind_} "
                              "sequences")
-        self.ngram_model_ = None
+        if self.kernels == "on" and (self.kind_ == "strings" or self.input_ == "audio"):
+            raise ValueError(f"{where}: kernels='on' needs numeric series; these are "
+                             f"{'audio clips' if self.input_ == 'audio' else 'strings'}")
+        self.companion_ = None
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
             w = np.sqrt(class_weights_for("balanced", ids, self.encoder_.classes, where))
@@ -411,20 +487,32 @@ class SequenceClassifier:
             return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
         ngram_seconds = 0.0
-        if self.kind_ == "strings" and self.ngrams != "off":
+        if self.kind_ == "strings":
+            second = self.ngrams != "off"
+        else:
+            second = self.kernels == "on" or (self.kernels == "auto" and self.input_ != "audio"
+                                              and len(all_enc) <= KERNEL_MAX_SERIES)
+        if second:
             import time
 
-            from rnnkit.tasks.ngram_model import NgramModel
-
             ngram_start = time.perf_counter()
-            self.ngram_model_ = NgramModel(self.vocab_.size, word=self.vocab_.kind == "word",
-                                           placed=self.aligned_).fit(all_enc, all_ids, K, self.class_weights_)
+            self.companion_ = self._new_companion().fit(self._companion_rows(all_enc), all_ids, K,
+                                                        self.class_weights_)
+            self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
             if out_dir is not None:
                 from rnnkit.tasks.run import writes_files
 
                 if writes_files():      # the run directory loads during training: its meta lists it
-                    self._save_ngrams(out_dir)
+                    self._save_companion(out_dir)
             ngram_seconds = time.perf_counter() - ngram_start
+        # a set too small for a validation part: network i trains on every fold but the i-th,
+        # whose rows it then scores, so that out-of-fold predictions choose the second model's share
+        folds = None
+        members = self.ensemble or (CROSSFIT_MEMBERS if n < SMALL_SET else 1)
+        if self.companion_ is not None and not len(val_enc) and members >= 2:
+            self.ensemble_ = members
+            folds = stratified_folds(all_ids, K, self.ensemble_, self.seed)
+            oof_net = np.zeros((len(all_enc), K))
         selected = None
         for i in range(self.ensemble_):
             common = dict(time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i), lr=lr,
@@ -437,6 +525,20 @@ class SequenceClassifier:
                     lambda: self._build_model(K, self.seed + i), batches_of(all_enc, all_ids), None,
                     len(all_enc), bs, probe, max_steps=self.refit_steps_, epochs=None, **common)
                 self.members_.append(fitted.model)
+                continue
+            if folds is not None:
+                keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
+                fitted = fit_with_budget(
+                    lambda: self._build_model(K, self.seed + i),
+                    batches_of([all_enc[j] for j in keep], all_ids[keep]), None, len(keep), bs, probe,
+                    max_steps=max_steps, epochs=epochs, out_dir=None if i else train_dir(out_dir),
+                    callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, **common)
+                if len(held):
+                    oof_net[held] = np.exp(self._logits([all_enc[j] for j in held], models=[fitted.model]))
+                if i == 0:
+                    self.model_, self.history_, self.refit_steps_ = fitted.model, fitted.history, None
+                else:
+                    self.members_.append(fitted.model)
                 continue
             fitted = fit_with_budget(
                 lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
@@ -453,11 +555,18 @@ class SequenceClassifier:
                     selected = fitted.selected
             else:
                 self.members_.append(fitted.model)
-        self.ngram_weight_ = NGRAM_WEIGHT
-        # the weight needs one more n-gram fit (on the training part): only when time is left for it
-        if self.ngram_model_ is not None and selected is not None and (
-                not deadline.limited or deadline.left() > 2 * ngram_seconds + 5.0):
-            self.ngram_weight_ = self._ngram_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
+        self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
+        # the weight needs more fits of the second model (on the training part, or one per
+        # fold): only when time is left for them
+        fits = 1 if folds is None else self.ensemble_
+        if self.companion_ is not None and (
+                not deadline.limited or deadline.left() > (fits + 1) * ngram_seconds + 5.0):
+            if selected is not None:
+                self.companion_weight_ = self._held_out_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
+                self.companion_weight_from_ = "validation"
+            elif folds is not None:
+                self.companion_weight_ = self._crossfit_weight(oof_net, all_enc, all_ids, folds, K)
+                self.companion_weight_from_ = "cross-fitting"
         from rnnkit.tasks.classify_run import score_after_fit
 
         score_after_fit(self, selected, (val_enc, val_ids), X_test, y_test, deadline, figures, where)
@@ -465,23 +574,26 @@ class SequenceClassifier:
             self.write_run(out_dir, None if X_test is None else (X_test, y_test), deadline)
         return self
 
-    def _ngram_weight(self, selected, train_enc, train_ids, val_enc, val_ids, K: int) -> float:
-        """The n-gram model's share w of the average that scores the validation part best:
-        the selected network (trained on the training part only) and an n-gram model fitted
-        on the same rows, w on the grid 0, 0.1, …, 1 maximising the mean log-likelihood
-        (1/n) Σ log((1 − w) p_net(y | s) + w p_ngrams(y | s)) of the validation labels
-        (a network that fits its training rows exactly is surer of itself than the n-gram
-        model, and the likelihood weighs that against how often each is right)."""
-        from rnnkit.tasks.ngram_model import NgramModel
+    def _held_out_weight(self, selected, train_enc, train_ids, val_enc, val_ids, K: int) -> float:
+        """The second model's share of the average that scores the validation part best
+        (:func:`best_share`): the selected network (trained on the training part only) and
+        a second model fitted on the same rows."""
+        part = self._new_companion().fit(self._companion_rows(train_enc), train_ids, K, self.class_weights_)
+        p_second = part.predict_proba(self._companion_rows(val_enc))
+        return best_share(np.exp(self._logits(val_enc, models=[selected])), p_second, val_ids)
 
-        part = NgramModel(self.vocab_.size, word=self.vocab_.kind == "word", placed=self.aligned_)
-        p_ngrams = part.fit(train_enc, train_ids, K, self.class_weights_).predict_proba(val_enc)
-        p_net = np.exp(self._logits(val_enc, models=[selected]))
-        rows = np.arange(len(val_ids))
-        grid = np.linspace(0.0, 1.0, 11)
-        like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, val_ids] + w * p_ngrams[rows, val_ids],
-                                                 1e-300)))) for w in grid]
-        return float(grid[int(np.argmax(like))])
+    def _crossfit_weight(self, oof_net, enc, ids, folds, K: int) -> float:
+        """:meth:`_held_out_weight` on out-of-fold predictions: every row scored by the
+        network (``oof_net``, (n, K) probabilities) and a second model that were both fitted
+        on the other folds."""
+        rows = self._companion_rows(enc)
+        oof_second = np.zeros_like(oof_net)
+        for i in range(int(folds.max()) + 1):
+            keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
+            if len(held):
+                part = self._new_companion().fit([rows[j] for j in keep], ids[keep], K, self.class_weights_)
+                oof_second[held] = part.predict_proba([rows[j] for j in held])
+        return best_share(oof_net, oof_second, ids)
 
     def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",
                   augment: int | None = None, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
@@ -565,10 +677,11 @@ class SequenceClassifier:
     # -- prediction ------------------------------------------------------------------------------
     def _logits(self, enc, size: int = 256, models=None) -> np.ndarray:
         """Log-probabilities (n, K): averaged in probability over ``models`` (default: the
-        ensemble's networks, then averaged half and half with the n-gram model's, if any)."""
+        ensemble's networks, then averaged with the second model's, if any, with weight
+        ``companion_weight_``)."""
         from rnnkit.data.sequences import pad_sequences
 
-        ngram = self.ngram_model_ if models is None else None
+        second = self.companion_ if models is None else None
         models = [self.model_] + list(self.members_) if models is None else models
         order = np.argsort([len(s) for s in enc], kind="stable")
         out = np.zeros((len(enc), self.encoder_.num_classes), dtype=np.float64)
@@ -578,9 +691,9 @@ class SequenceClassifier:
             for m in models:
                 out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
         out /= len(models)
-        if ngram is not None and len(enc):
-            w = getattr(self, "ngram_weight_", NGRAM_WEIGHT)
-            out = (1.0 - w) * out + w * ngram.predict_proba(enc)
+        if second is not None and len(enc):
+            w = self.companion_weight_
+            out = (1.0 - w) * out + w * second.predict_proba(self._companion_rows(enc))
         return np.log(np.maximum(out, 1e-300))
 
     def _predict_ids(self, enc) -> np.ndarray:
@@ -675,13 +788,21 @@ class SequenceClassifier:
         for i, m in enumerate(self.members_, start=1):
             rkio.save_checkpoint(os.path.join(os.fspath(directory), ENSEMBLE_DIR, str(i)), m.config(),
                                  m.state_dict(), None, meta={"task": TASK, "member": i})
-        if self.ngram_model_ is not None:
-            self._save_ngrams(directory)
+        if self.companion_ is not None:
+            self._save_companion(directory)
         return path
 
-    def _save_ngrams(self, directory) -> None:
-        rkio.save_checkpoint(os.path.join(os.fspath(directory), NGRAM_DIR), self.ngram_model_.config(),
-                             self.ngram_model_.arrays(), None, meta={"task": TASK, "part": "ngrams"})
+    def _companion_kind(self) -> str | None:
+        """"ngrams", "kernels" or None: the second model and its sub-directory's name."""
+        if self.companion_ is None:
+            return None
+        return "ngrams" if self.ngram_model_ is not None else "kernels"
+
+    def _save_companion(self, directory) -> None:
+        kind = self._companion_kind()
+        rkio.save_checkpoint(os.path.join(os.fspath(directory), NGRAM_DIR if kind == "ngrams" else KERNEL_DIR),
+                             self.companion_.config(), self.companion_.arrays(), None,
+                             meta={"task": TASK, "part": kind})
 
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
@@ -695,8 +816,9 @@ class SequenceClassifier:
                  "class_weights": None if self.class_weights_ is None else [float(v) for v in self.class_weights_],
                  "positions": getattr(self, "positions_", 0), "dropout": self.dropout_,
                  "aligned": self.aligned_, "hidden_size": self.hidden_size_,
-                 "ngrams": self.ngram_model_ is not None,
-                 "ngram_weight": getattr(self, "ngram_weight_", NGRAM_WEIGHT)}
+                 "companion": self._companion_kind(),
+                 "companion_weight": getattr(self, "companion_weight_", NGRAM_WEIGHT),
+                 "companion_weight_from": getattr(self, "companion_weight_from_", "default")}
         return {"task": TASK, "params": self.get_params(), "state": state}
 
     @classmethod
@@ -728,17 +850,24 @@ class SequenceClassifier:
             clf.members_.append(restore_model(sub, member, build(member.config),
                                               clf._build_model(clf.encoder_.num_classes, clf.seed + i).config(),
                                               "does not match the ensemble's first network"))
-        clf.ngram_model_ = None
-        clf.ngram_weight_ = float(s.get("ngram_weight", NGRAM_WEIGHT))
-        if s.get("ngrams"):                             # runs saved before n-grams joined have none
+        clf.companion_ = None
+        # runs saved before the kernel model name the n-gram model "ngrams" (and before the
+        # n-gram model, nothing)
+        kind = s.get("companion", "ngrams" if s.get("ngrams") else None)
+        clf.companion_weight_ = float(s.get("companion_weight", s.get("ngram_weight", NGRAM_WEIGHT)))
+        clf.companion_weight_from_ = str(s.get("companion_weight_from", s.get("ngram_weight_from", "default")))
+        if kind is not None:
+            from rnnkit.tasks.kernel_model import KernelModel
             from rnnkit.tasks.ngram_model import NgramModel
 
-            sub = os.path.join(directory, NGRAM_DIR)
+            sub = os.path.join(directory, NGRAM_DIR if kind == "ngrams" else KERNEL_DIR)
             part = rkio.load_checkpoint(sub)
             try:
-                clf.ngram_model_ = NgramModel.from_saved(part.config, part.arrays)
+                clf.companion_ = (NgramModel if kind == "ngrams" else KernelModel).from_saved(part.config,
+                                                                                             part.arrays)
             except (KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(f"{sub}: not a valid n-gram model: {exc}") from exc
+                raise CheckpointError(f"{sub}: not a valid {'n-gram' if kind == 'ngrams' else 'kernel'} "
+                                      f"model: {exc}") from exc
         clf.val_evaluation_ = clf.test_evaluation_ = None
         clf.history_ = clf.files_ = None
         return clf

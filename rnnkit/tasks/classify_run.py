@@ -53,15 +53,26 @@ def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, 
         ids = clf._labels(y_test, len(enc), where)
         clf.test_evaluation_, clf._scored_["test"] = score_in_time(clf, enc, ids, deadline, report_s,
                                                                    "test sequences")
-        if getattr(clf, "ngram_model_", None) is not None:
-            # what each half of the average scores alone, on the same rows
+        if clf.companion_ is not None:
+            # what each part of the average scores alone, on the same rows
             idx = clf._scored_["test"][0]
             rows = [enc[j] for j in idx]
             networks = np.argmax(clf._logits(rows, models=[clf.model_] + list(clf.members_)), axis=1)
-            ngrams = np.argmax(clf.ngram_model_.predict_proba(rows), axis=1)
+            second = np.argmax(clf.companion_.predict_proba(clf._companion_rows(rows)), axis=1)
+            kind = clf._companion_kind()
             clf.test_evaluation_["parts"] = {"networks": float(np.mean(networks == ids[idx])),
-                                             "ngrams": float(np.mean(ngrams == ids[idx])),
-                                             "ngram_weight": float(clf.ngram_weight_)}
+                                             kind: float(np.mean(second == ids[idx])),
+                                             PART_WEIGHT[kind]: float(clf.companion_weight_)}
+
+
+#: the key of the second model's weight in an evaluation's "parts"
+PART_WEIGHT = {"ngrams": "ngram_weight", "kernels": "kernel_weight"}
+#: the second model, in the report's and the CLI's words
+PART_NAME = {"ngrams": "n-gram model", "kernels": "kernel model"}
+#: how the second model's weight was chosen, in the report's words
+WEIGHT_FROM = {"validation": "chosen on the validation part",
+               "cross-fitting": "chosen on out-of-fold predictions of the cross-fitted networks",
+               "default": "no held-out rows to choose it on"}
 
 
 def write_classify_run(clf, out_dir, test=None, deadline=None) -> None:
@@ -150,11 +161,16 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
         data.append(["tokens", f"{clf.vocab_.kind}, {clf.vocab_.size} (id 0: unknown)"])
         if clf.alphabet_ is not None:
             data.append(["alphabet", clf.alphabet_[:200]])
-        ngram = getattr(clf, "ngram_model_", None)
+        ngram = clf.ngram_model_
         data.append(["n-gram model", "off" if ngram is None else
                      f"TF-IDF logistic regression on {len(ngram.keys_)} n-grams (up to {ngram.longest} tokens"
-                     f"{', 3-grams by place' if ngram.placed else ''}), weight {clf.ngram_weight_:g} "
-                     f"in the average"])
+                     f"{', 3-grams by place' if ngram.placed else ''}), {_weight_text(clf)}"])
+    elif clf.input_ != "audio":
+        kernels = clf.kernel_model_
+        data.append(["kernel model", "off" if kernels is None else
+                     f"ROCKET: {len(kernels.kernels_['bias'])} random dilated kernels on the series and its "
+                     f"differences, ridge classifier (α {kernels.alpha_:.3g}, temperature {kernels.tau_:.3g}), "
+                     f"{_weight_text(clf)}"])
     sections = [Section("Data", table=data, header=["", ""])]
     for title, ev, png in (("Validation", clf.val_evaluation_, "confusion_matrix.png"),
                            ("Test", clf.test_evaluation_, "confusion_matrix_test.png")):
@@ -170,14 +186,20 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
                 f"({sum(ev['support'])} sequences"
                 + (f", {ev['time_limit_note']})" if ev.get("time_limit_note") else ")"))
         if ev.get("parts"):
-            text += (f". Alone, the networks score {ev['parts']['networks']:.4f} and the n-gram model "
-                     f"{ev['parts']['ngrams']:.4f}; the classifier averages their probabilities, the n-gram "
-                     f"model's with weight {ev['parts']['ngram_weight']:g}")
+            kind = "ngrams" if "ngrams" in ev["parts"] else "kernels"
+            text += (f". Alone, the networks score {ev['parts']['networks']:.4f} and the {PART_NAME[kind]} "
+                     f"{ev['parts'][kind]:.4f}; the classifier averages their probabilities, the "
+                     f"{PART_NAME[kind]}'s with weight {ev['parts'][PART_WEIGHT[kind]]:g}")
         sections.append(Section(f"{title}: per-class metrics", text=text, table=_per_class_rows(ev),
                                 header=["class", "precision", "recall", "F1", "support"], figures=figs))
     write_run_report(out_dir, "rnnkit sequence classifier", sections,
                      config={"task": "classify", "params": clf.get_params(), "model": clf.model_.config()},
                      deadline=deadline, notes=notes)
+
+
+def _weight_text(clf) -> str:
+    return (f"weight {clf.companion_weight_:g} in the average "
+            f"({WEIGHT_FROM.get(clf.companion_weight_from_, '')})")
 
 
 def restore_fitted_state(clf, s: dict) -> None:

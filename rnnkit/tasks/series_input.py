@@ -99,6 +99,25 @@ class SeriesInput:
             out.append(np.concatenate([folded, np.repeat(level[None], steps, axis=0)], axis=1))
         return out
 
+    def values(self, encoded) -> list[np.ndarray]:
+        """The standardised values z back from :meth:`transform`'s output, without the
+        zero rows that padded the last fold (a series whose last values are exactly its
+        mean loses those too: at most k − 1 of them).
+
+        Shapes:
+            list of (S_i, size) -> list of (T_i, F), T_i <= S_i·k
+        """
+        k, F = self.fold, self.n_features
+        C = (2 if self.diff else 1) * F
+        out = []
+        for a in encoded:
+            z = np.asarray(a)[:, :k * C].reshape(-1, C)[:, :F]
+            keep = len(z)
+            while keep > max(1, len(z) - k + 1) and not z[keep - 1].any():
+                keep -= 1
+            out.append(z[:keep])
+        return out
+
     def to_dict(self) -> dict:
         return {"kind": "series_input", "max_steps": self.max_steps, "diff": self.diff, "fold": self.fold,
                 "n_features": self.n_features, "level_mean": [float(v) for v in self.level_mean],
