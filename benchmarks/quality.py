@@ -110,6 +110,8 @@ def bench_classify(opts, tmp) -> list:
             m = json.load(open(os.path.join(out, "metrics.json")))
             accs.append(m["test"]["accuracy"])
             row["rnnkit_steps"] = m.get("steps")
+            # each part of the average alone (networks, second model) and the second model's weight
+            row.setdefault("rnnkit_parts", []).append(m["test"].get("parts"))
         # the mean over seeds 0 … N−1 (one run of the defaults per seed)
         row["rnnkit"] = float(np.mean(accs)) if accs and not row["rnnkit_error"] else None
         row["rnnkit_runs"], row["rnnkit_seconds"] = accs, float(np.mean(seconds))
@@ -118,7 +120,8 @@ def bench_classify(opts, tmp) -> list:
         row["1nn_dtw"] = float(np.mean(np.asarray(qb.one_nn_dtw(X, y, Xt)) == yt))
         row["baseline_seconds"] = time.perf_counter() - t0
         _say(f"classify {name}: rnnkit {_f(row['rnnkit'])} ({row['rnnkit_seconds']:.0f}s"
-             f"{', ' + row['rnnkit_error'] if row['rnnkit_error'] else ''}), 1-NN ED {row['1nn_ed']:.3f}, "
+             f"{', ' + row['rnnkit_error'] if row['rnnkit_error'] else ''}; parts {row.get('rnnkit_parts')}), "
+             f"1-NN ED {row['1nn_ed']:.3f}, "
              f"1-NN DTW {row['1nn_dtw']:.3f}")
         rows.append(row)
     return rows

@@ -94,6 +94,8 @@ def test_the_kernel_model_finds_a_shape_anywhere_and_survives_a_save():
     m = km.KernelModel(num_kernels=400, seed=3).fit(X[:80], y[:80], 2)
     p = m.predict_proba(X[80:])
     assert np.mean(p.argmax(axis=1) == y[80:]) >= 0.9 and np.allclose(p.sum(axis=1), 1)
+    # one pseudo-count per class: never surer than 81 right out of 80 allows
+    assert p.max() <= 81 / 82 + 1e-12 and p.min() >= 1 / 82 - 1e-12
     back = km.KernelModel.from_saved(m.config(), m.arrays())
     np.testing.assert_array_equal(back.predict_proba(X[80:]), p)
     with pytest.raises(ValueError, match="do not fit together"):

@@ -52,7 +52,8 @@ def register(sub) -> None:
                                                            "(default: the square root of that weight)")
     task_option(p, "--ensemble", "ensemble", TASK, type=positive_int,
                 help="train N networks from successive seeds and average their probabilities (default: 3 for "
-                     "fewer than 1000 series, else 1)")
+                     "fewer than 1000 series, else 1; 5 cross-fitted ones when the set is too small for a "
+                     "validation part and a second model, n-grams or kernels, joins them)")
     task_option(p, "--ngrams", "ngrams", TASK, choices=("auto", "on", "off"),
                 help="average the networks' probabilities with a linear model on TF-IDF n-grams of the tokens, "
                      "weighted by the validation part's likelihood (without one, by out-of-fold predictions "

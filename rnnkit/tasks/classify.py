@@ -26,6 +26,16 @@ first chooses the step count on the validation part and is refitted, the others 
 training + validation data for the refit's step count, without a selection run; by
 default N = 3 for numeric series and strings when there are fewer than 1000 of them (a small set
 gives networks that vary from seed to seed, and their average varies less), else 1.
+
+A second model joins the networks' average: a TF-IDF n-gram model for strings
+(:mod:`rnnkit.tasks.ngram_model`), a random-kernel (ROCKET) model for numeric series
+(:mod:`rnnkit.tasks.kernel_model`), p = (1 − w)·p_networks + w·p_second. The weight w
+is chosen on held-out rows (:func:`best_share`): the validation part, or, for a set too
+small for one, out-of-fold predictions. Then the ensemble is cross-fitted: the rows are
+dealt into N stratified folds (N = 5 by default) and network i trains on all folds but
+the i-th, which it scores, so every row has a prediction from a network that never saw
+it; the second model is refitted per fold the same way. Each network sees (N − 1)/N of
+the rows; the ensemble still averages all N.
 Strings are split into tokens (:mod:`rnnkit.data.tokens`: characters or words, with
 an unknown bucket, so prediction never fails on new text). Audio features come
 normalised per utterance from :mod:`rnnkit.data.audio`.
@@ -149,7 +159,9 @@ class SequenceClassifier:
             (default): 4 for string inputs whose training sequences all have the same
             length (aligned windows, where a symbol's place matters), else 0.
         ensemble: networks trained from successive seeds whose probabilities are averaged
-            (None: 3 for fewer than 1000 numeric series or strings, else 1; ``ensemble_`` after fit).
+            (None: 3 for fewer than 1000 numeric series or strings, else 1, and
+            :data:`CROSSFIT_MEMBERS` cross-fitted ones when a second model joins a set too
+            small for a validation part; ``ensemble_`` after fit).
         ngrams: "auto" (default: "on" for strings, "off" for numeric series and audio), "on"
             or "off". On: a linear model on TF-IDF n-grams of the tokens
             (:class:`rnnkit.tasks.ngram_model.NgramModel`, fitted on every training string)
