@@ -129,7 +129,7 @@ def test_the_classifier_averages_its_networks_with_the_kernel_model(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(new), clf.predict_proba(new))
     off = SequenceClassifier(hidden_size=4, ensemble=1, kernels="off").fit([a[:, 0] for a in X], y, max_steps=2)
     assert off.kernel_model_ is None
-    with pytest.raises(ValueError, match="kernels='on' needs numeric series"):
+    with pytest.raises(ValueError, match="kernels=.on. needs numeric series"):
         SequenceClassifier(kernels="on", ensemble=1).fit(["ACGT", "TTGA"] * 5, [0, 1] * 5, max_steps=1)
     with pytest.raises(ValueError, match="kernels"):
         SequenceClassifier(kernels="sometimes")

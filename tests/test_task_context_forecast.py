@@ -21,7 +21,7 @@ def test_future_covariate_and_calendar_beat_the_baselines(tmp_path):
     path = write_stores(tmp_path)
     fc = ContextForecaster(horizon=6, hidden_size=24, period=24, seed=0)
     fc.fit_csv(path, targets=["sales"], covariates=["temp"], future_covariates=["promo"], date_column="time",
-               series_column="store", max_steps=200, out_dir=tmp_path / "run")
+               series_column="store", max_steps=400, out_dir=tmp_path / "run")
     ev = fc.test_evaluation_
     assert ev["series"] == 3 and ev["period"] == 24
     assert ev["calendar"][:2] == ["hour_sin", "hour_cos"]
@@ -35,6 +35,30 @@ def test_future_covariate_and_calendar_beat_the_baselines(tmp_path):
     # the promotion of the hours after the file is unknown: a clear error, not a guess
     with pytest.raises(RnnkitError, match="future covariates of series 's0' are not known"):
         again.predict(path)
+
+
+def test_a_network_worse_than_a_baseline_on_validation_gives_way_to_it(tmp_path):
+    """One training step leaves the network knowing nothing: validation keeps the classical
+    mean (ETS, Theta, ARIMA, seasonal naive), which then forecasts (the backtest's "model"
+    is it, "network" the network alone); a saved run keeps the choice and refits the
+    classical methods on the file it is given."""
+    path = write_stores(tmp_path)
+    fc = ContextForecaster(horizon=6, hidden_size=8, period=24, seed=0)
+    fc.fit_csv(path, targets=["sales"], covariates=["temp"], future_covariates=["promo"], date_column="time",
+               series_column="store", max_steps=1, out_dir=tmp_path / "run")
+    scores = fc.val_scores_
+    assert set(scores) == {"network", "classical", "naive", "seasonal_naive"}
+    assert fc.method_ == min(scores, key=scores.get) == "classical"
+    assert scores["network"] > 2 * scores["classical"]
+    ev = fc.test_evaluation_
+    assert ev["method"] == "classical" and ev["network"]["mase"] > ev["model"]["mase"]
+    again = ContextForecaster.load(tmp_path / "run")
+    assert again.method_ == "classical"
+    np.testing.assert_allclose(again.evaluate(path)["model"]["mase"], ev["model"]["mase"], rtol=1e-12)
+    out = again.predict(path)              # the classical methods need no future covariates
+    s0 = next(s for s in fc.series_ if s.name == "s0")
+    np.testing.assert_allclose(out["s0"], fc._predict_windows(s0, np.array([len(s0.y)]), "classical")[0])
+    assert np.all(np.isfinite(out["s0"])) and out["s0"].shape == (6, 1)
 
 
 def test_arrays_many_series_and_predict_past_the_end():

@@ -187,8 +187,8 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
     if ev is not None:
         lines = [f"backtest on the test parts ({ev['windows']} windows, {ev['series']} series), MASE (lower is "
                  f"better):"]
-        for key, label in (("model", "rnn forecaster"), ("naive", "naive (last value)"),
-                           ("seasonal_naive", "seasonal naive")):
+        for key, label in (("model", f"forecaster ({ev['method']})"), ("network", "the network alone"),
+                           ("naive", "naive (last value)"), ("seasonal_naive", "seasonal naive")):
             if key in ev:
                 lines.append(f"  {label:<22} {ev[key]['mase']:.4f}")
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")

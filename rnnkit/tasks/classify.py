@@ -31,8 +31,8 @@ A second model joins the networks' average: a TF-IDF n-gram model for strings
 (:mod:`rnnkit.tasks.ngram_model`), a random-kernel (ROCKET) model for numeric series
 (:mod:`rnnkit.tasks.kernel_model`), p = (1 − w)·p_networks + w·p_second. The weight w
 is chosen on held-out rows (:func:`best_share`): the validation part, or, for a set too
-small for one, out-of-fold predictions. Then the ensemble is cross-fitted: the rows are
-dealt into N stratified folds (N = 5 by default) and network i trains on all folds but
+small for one, out-of-fold predictions: for such a set the ensemble is cross-fitted, the rows
+dealt into N stratified folds (N = 5 by default) and network i trained on all folds but
 the i-th, which it scores, so every row has a prediction from a network that never saw
 it; the second model is refitted per fold the same way. Each network sees (N − 1)/N of
 the rows; the ensemble still averages all N.
@@ -108,19 +108,19 @@ STRING_PRIOR = 0.1
 HIDDEN, SMALL_STRING_HIDDEN = 64, 32
 
 
-def best_share(p_net, p_ngrams, ids) -> float:
-    """The n-gram model's share w of the average that scores held-out rows best: w on the
+def best_share(p_net, p_second, ids) -> float:
+    """The second model's share w of the average that scores held-out rows best: w on the
     grid 0, 0.1, …, 1 maximising the mean log-likelihood
-    (1/n) Σ log((1 − w) p_net(y | s) + w p_ngrams(y | s)) of their labels (a network that
-    fits its training rows exactly is surer of itself than the n-gram model, and the
+    (1/n) Σ log((1 − w) p_net(y | s) + w p_second(y | s)) of their labels (a network that
+    fits its training rows exactly is surer of itself than it should be, and the
     likelihood weighs that against how often each is right).
 
     Shapes:
-        p_net, p_ngrams: float (n, K) probabilities; ids: int (n,) labels  ->  float
+        p_net, p_second: float (n, K) probabilities; ids: int (n,) labels  ->  float
     """
     rows = np.arange(len(ids))
     grid = np.linspace(0.0, 1.0, 11)
-    like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, ids] + w * p_ngrams[rows, ids], 1e-300))))
+    like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, ids] + w * p_second[rows, ids], 1e-300))))
             for w in grid]
     return float(grid[int(np.argmax(like))])
 
@@ -168,7 +168,7 @@ class SequenceClassifier:
             joins the networks, p(k | s) = (1 − w) p_networks(k | s) + w p_ngrams(k | s): it
             sees which motifs or phrases occur wherever they are and gives every seed the
             same answer, the networks read order and context. w is chosen on the validation
-            part (:meth:`_ngram_weight`: the selected network and an n-gram model of the
+            part (:meth:`_held_out_weight`: the selected network and an n-gram model of the
             training part, the w of 0, 0.1, …, 1 with the best validation likelihood), and is
             chosen the same way on out-of-fold predictions where there is none: the
             ensemble's networks are then cross-fitted, network i trained on every fold but
@@ -176,7 +176,8 @@ class SequenceClassifier:
             says; with one network, w = ½). After fit: ``ngram_model_``, ``companion_weight_``
             and ``companion_weight_from_`` ("validation", "cross-fitting" or "default").
         kernels: "auto" (default: "on" for numeric series, not audio, of up to
-            :data:`KERNEL_MAX_SERIES` training series; else "off"), "on" or "off". On: the
+            :data:`KERNEL_MAX_SERIES` training series; else "off"), "on" (numeric series
+            and audio features) or "off". On: the
             series' second model is ROCKET's (:class:`rnnkit.tasks.kernel_model.KernelModel`:
             10 000 random dilated convolutions of the standardised series and of its
             differences, a ridge classifier on their features), averaged with the networks
@@ -441,9 +442,9 @@ class SequenceClassifier:
         if self.ngrams == "on" and self.kind_ != "strings":
             raise ValueError(f"{where}: ngrams='on' needs string inputs (text, DNA); these are {self.kind_} "
                              "sequences")
-        if self.kernels == "on" and (self.kind_ == "strings" or self.input_ == "audio"):
-            raise ValueError(f"{where}: kernels='on' needs numeric series; these are "
-                             f"{'audio clips' if self.input_ == 'audio' else 'strings'}")
+        if self.kernels == "on" and self.kind_ == "strings":
+            raise ValueError(f"{where}: kernels='on' needs numeric series (or audio features); these are "
+                             "strings")
         self.companion_ = None
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights

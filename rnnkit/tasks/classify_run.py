@@ -165,7 +165,7 @@ def write_classify_report(clf, out_dir, deadline=None, notes=()) -> None:
         data.append(["n-gram model", "off" if ngram is None else
                      f"TF-IDF logistic regression on {len(ngram.keys_)} n-grams (up to {ngram.longest} tokens"
                      f"{', 3-grams by place' if ngram.placed else ''}), {_weight_text(clf)}"])
-    elif clf.input_ != "audio":
+    elif clf.input_ != "audio" or clf.kernel_model_ is not None:
         kernels = clf.kernel_model_
         data.append(["kernel model", "off" if kernels is None else
                      f"ROCKET: {len(kernels.kernels_['bias'])} random dilated kernels on the series and its "

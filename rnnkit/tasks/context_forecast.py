@@ -21,6 +21,22 @@ Splits are per series, in time order (train | validation | test, fractions of ea
 series); the test part is backtested from every origin whose horizon lies inside it, with
 the naive (last value) and seasonal naive baselines on the same windows and MASE scaled
 by each series' own training part (:func:`rnnkit.tasks.forecast.forecast_metrics`).
+
+Training follows the budget policy (:func:`rnnkit.tasks.policy.fit_with_budget`: steps,
+not epochs, at least 600 of them; warm-up and cosine decay; the best validated weights;
+then a refit on training + validation windows for the selected step count). The
+network forecasts only when it earns it: on the validation windows, the selected network
+(trained on the training part), naive, seasonal naive and the classical mean (the
+default forecast of :class:`rnnkit.tasks.forecast.Forecaster`: the mean of ETS, Theta,
+ARIMA and, with a period, seasonal naive, :mod:`rnnkit.tasks.forecast.classical`,
+fitted on each target column of the training part) are scored by MASE, and the
+forecaster keeps the best of them (``method_``; ``val_scores_`` holds the scores). The
+classical methods are refitted on every row before the test part for the backtest, and
+on every row for the forecast past the end (they are not saved: a loaded forecaster
+fits them again on the data it is given). Context that does not help (covariates
+unrelated to the target, a series too short to learn from) then costs little against the
+baselines; the test backtest reports the kept method as "model" and the network alone
+as "network".
 """
 
 from __future__ import annotations
@@ -39,6 +55,10 @@ from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, season
 __all__ = ["ContextForecaster"]
 
 TASK = "forecast-context"
+#: what the forecaster may keep, in order of preference on a tie
+METHODS = ("network", "classical", "naive", "seasonal_naive")
+#: the classical methods averaged by "classical" (with seasonal naive when there is a period)
+CLASSICAL = ("ets", "theta", "arima")
 
 
 class _Series:
@@ -78,6 +98,7 @@ class ContextForecaster:
         if period != "auto" and period is not None:
             period = check_positive_int(period, "period", where, minimum=2)
         self.period = period
+        self._classical_fits = {}       # (series, rows, data) -> fitted classical methods per target
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
@@ -221,12 +242,12 @@ class ContextForecaster:
         return self._fit(raw, dates_given=dates is not None, **fit_kwargs)
 
     def _fit(self, raw, dates_given: bool, val_fraction: float = 0.15, test_fraction: float = 0.15,
-             epochs: int = 200, time_limit: float | None = None, max_steps: int | None = None,
-             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = 10,
+             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
+             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
              out_dir=None, quiet: bool = True):
         from rnnkit.data.series import split_sizes
         from rnnkit.models import SequenceRegressor
-        from rnnkit.train import TrainConfig, Trainer
+        from rnnkit.tasks.policy import fit_with_budget
 
         where = self._where
         deadline = as_deadline(time_limit, where)
@@ -246,50 +267,65 @@ class ContextForecaster:
                               f"lookback={self.lookback_} + horizon={H}; use a shorter lookback or horizon")
         self.fractions_ = (val_fraction, test_fraction)
         self.stats_ = {s.name: self._stats(s, sp[0]) for s, sp in zip(series, self.splits_)}
-        train_x, train_y, val_x, val_y = [], [], [], []
-        for s, (n_tr, n_va, _) in zip(series, self.splits_):
-            o = self._origins(0, n_tr)
-            x, _, y = self._scaled_windows(s, o)
-            train_x.append(x)
-            train_y.append(y)
-            o = self._origins(n_tr, n_tr + n_va)
-            if len(o):
-                x, _, y = self._scaled_windows(s, o)
-                val_x.append(x)
-                val_y.append(y)
-        x_tr, y_tr = np.concatenate(train_x, axis=1), np.concatenate(train_y).astype(self.dtype)
+        def windows(lo_hi):
+            xs, ys = [], []
+            for s, sp in zip(series, self.splits_):
+                o = self._origins(*lo_hi(sp))
+                if len(o):
+                    x, _, y = self._scaled_windows(s, o)
+                    xs.append(x)
+                    ys.append(y)
+            if not xs:
+                return None, None
+            return np.concatenate(xs, axis=1), np.concatenate(ys).astype(self.dtype)
+
+        x_tr, y_tr = windows(lambda sp: (0, sp[0]))
+        x_va, y_va = windows(lambda sp: (sp[0], sp[0] + sp[1]))
+        x_all, y_all = windows(lambda sp: (0, sp[0] + sp[1]))
         val_batches = None
-        if val_x:
-            x_va, y_va = np.concatenate(val_x, axis=1), np.concatenate(val_y).astype(self.dtype)
+        if x_va is not None:
             val_batches = [{"x": x_va[:, i:i + 256], "y": y_va[i:i + 256]} for i in range(0, len(y_va), 256)]
         F = series[0].y.shape[1]
         self.n_targets_, self.input_size_ = F, x_tr.shape[2]
-        self.model_ = SequenceRegressor(output_size=H * F, cell=self.cell, hidden_size=self.hidden_size,
-                                        num_layers=self.num_layers, input_size=self.input_size_, loss=self.loss,
-                                        pooling="last", dropout=self.dropout, dtype=self.dtype, seed=self.seed)
-        n, bs = len(y_tr), min(self.batch_size, len(y_tr))
 
-        def batches(epoch, rng):
-            order = rng.permutation(n)
-            return [{"x": x_tr[:, order[s:s + bs]], "y": y_tr[order[s:s + bs]]} for s in range(0, n - bs + 1, bs)]
+        def build():
+            return SequenceRegressor(output_size=H * F, cell=self.cell, hidden_size=self.hidden_size,
+                                     num_layers=self.num_layers, input_size=self.input_size_, loss=self.loss,
+                                     pooling="last", dropout=self.dropout, dtype=self.dtype, seed=self.seed)
 
-        train_s = None
-        if deadline.limited:            # what is left after the test backtest and the run directory
-            from rnnkit.tasks.policy import time_step
+        bs = min(self.batch_size, len(y_tr))
 
-            n_test = sum(max(0, sp[2]) for sp in self.splits_)
-            step_s = time_step(self.model_, {"x": x_tr[:, :bs], "y": y_tr[:bs]})
-            train_s = deadline.for_training(after_training(step_s, bs, n_test + len(series),
-                                                           figures=0 if out_dir is None else 1))
-        config = TrainConfig(epochs=epochs, max_steps=max_steps, time_limit=train_s, optimizer=optimizer, lr=lr,
-                             clip_norm=clip, patience=patience if val_batches else None, restore_best=True,
-                             seed=self.seed, quiet=quiet, log_every=max(1, min(50, n // bs)))
+        def batches_of(x, y):
+            def batches(epoch, rng):
+                order = rng.permutation(len(y))
+                return [{"x": x[:, order[s:s + bs]], "y": y[order[s:s + bs]]}
+                        for s in range(0, len(y) - bs + 1, bs)]
+            return batches
+
+        n_test = sum(max(0, sp[2]) for sp in self.splits_)
+
+        def reserve(step_s):            # the test backtest and the run directory
+            return after_training(step_s, bs, n_test + len(series), figures=0 if out_dir is None else 1)
+
         from rnnkit.tasks.run import RunWriter, train_dir
 
         self.series_, self.history_ = series, None
+        self.method_, self.val_scores_ = "network", {}
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
-        self.history_ = Trainer(self.model_, config, train_dir(out_dir), callbacks=writer).fit(batches, val_batches)
+        fitted = fit_with_budget(build, batches_of(x_tr, y_tr), val_batches, len(y_tr), bs,
+                                 {"x": x_tr[:, :bs], "y": y_tr[:bs]}, time_limit=deadline, reserve=reserve,
+                                 max_steps=max_steps, epochs=epochs, lr=lr, seed=self.seed, quiet=quiet,
+                                 out_dir=train_dir(out_dir), optimizer=optimizer, clip=clip, patience=patience,
+                                 refit_batches=batches_of(x_all, y_all) if x_va is not None else None,
+                                 refit_items=len(y_all), n_val=0 if y_va is None else len(y_va),
+                                 callbacks=writer, where=where)
+        self.model_, self.history_ = fitted.model, fitted.history
         self.model_.eval()
+        if x_va is not None:
+            fitted.selected.eval()
+            self.val_scores_ = self._scores(series, [(sp[0], sp[0] + sp[1]) for sp in self.splits_],
+                                            fitted.selected)
+            self.method_ = min(self.val_scores_, key=lambda k: (self.val_scores_[k], METHODS.index(k)))
         self.series_ = series
         self.test_evaluation_ = self.evaluate() if any(sp[2] >= H for sp in self.splits_) else None
         if out_dir is not None:
@@ -297,10 +333,21 @@ class ContextForecaster:
         return self
 
     # -- prediction and evaluation -------------------------------------------------------------
-    def _predict_windows(self, s, origins) -> np.ndarray:
-        """Forecasts in original units for ``origins`` of series ``s``: (n, H, F)."""
+    def _predict_windows(self, s, origins, method: str | None = None, model=None, fit_rows=None) -> np.ndarray:
+        """Forecasts in original units for ``origins`` of series ``s``: (n, H, F), by
+        ``method`` (default: the kept one, ``method_``) and, for the network, ``model``
+        (default: ``model_``); the classical methods are fitted on the first ``fit_rows``
+        rows (default: every row before the first origin)."""
+        method = method or self.method_
+        H = self.horizon
+        if method == "classical":
+            return self._classical(s, origins, fit_rows)
+        if method == "naive":
+            return np.repeat(s.y[origins - 1][:, None], H, axis=1)
+        if method == "seasonal_naive":
+            return np.stack([seasonal_naive(s.y, o, H, self.period_) for o in origins])
         x, ref, _ = self._scaled_windows(s, origins)
-        z = np.asarray(self.model_.predict(x), dtype=np.float64).reshape(len(origins), self.horizon, -1)
+        z = np.asarray((model or self.model_).predict(x), dtype=np.float64).reshape(len(origins), H, -1)
         mu, sd, _ = self.stats_[s.name]
         F = self.n_targets_
         return (z + ref[:, None, :]) * sd[:F] + mu[:F]
@@ -335,12 +382,46 @@ class ContextForecaster:
         series, _ = self._data(path, "ContextForecaster.predict")
         return {s.name: self._predict_windows(s, np.array([len(s.y)]))[0] for s in series}
 
+    def _classical(self, s, origins, fit_rows=None) -> np.ndarray:
+        """The classical mean's forecasts (n, H, F) from ``origins``, its methods fitted on
+        the first ``fit_rows`` rows of each target column (cached per series and rows)."""
+        from rnnkit.tasks.forecast.classical import Classical
+
+        n_fit = int(origins.min()) if fit_rows is None else int(fit_rows)
+        cache = self._classical_fits
+        key = (s.name, n_fit, hash(s.y[:n_fit].tobytes()))
+        if key not in cache:
+            m = self.period_
+            methods = CLASSICAL + (("seasonal_naive",) if m and n_fit > m else ())
+            cache[key] = [[Classical(name, m).fit(s.y[:n_fit, j]) for name in methods]
+                          for j in range(s.y.shape[1])]
+        return np.stack([np.mean([c.forecast(s.y[:, j], origins, self.horizon) for c in fits], axis=0)
+                         for j, fits in enumerate(cache[key])], axis=-1)
+
+    def _scores(self, series, spans, model) -> dict:
+        """MASE of the network (``model``), naive and seasonal naive (with a period) on every
+        window whose horizon lies in each series' span (lo, hi), pooled over series."""
+        m = self.period_
+        errors = {k: [] for k in METHODS if k != "seasonal_naive" or m}
+        for s, (lo, hi) in zip(series, spans):
+            origins = self._origins(lo, hi)
+            if m:
+                origins = origins[origins >= m]
+            if not len(origins):
+                continue
+            actual = s.y[origins[:, None] + np.arange(self.horizon)]
+            scale = self.stats_[s.name][2]
+            for k in errors:
+                f = self._predict_windows(s, origins, k, model, fit_rows=lo)
+                errors[k].append((np.abs(actual - f) / scale).ravel())
+        return {k: float(np.concatenate(v).mean()) for k, v in errors.items() if v}
+
     def evaluate(self, path=None) -> dict:
         """Backtest on every series' test part: the model, naive and seasonal naive on the
         same windows (metrics pooled over series; MASE per series' own scale)."""
         series, splits = self._data(path, "ContextForecaster.evaluate")
         H, m = self.horizon, self.period_
-        acc = {"model": [], "naive": [], "seasonal_naive": [], "actual": [], "scale": []}
+        acc = {"model": [], "network": [], "naive": [], "seasonal_naive": [], "actual": [], "scale": []}
         for s, (n_tr, n_va, n_te) in zip(series, splits):
             origins = self._origins(n_tr + n_va, len(s.y))
             if m:
@@ -349,7 +430,8 @@ class ContextForecaster:
                 continue
             rows = origins[:, None] + np.arange(H)
             acc["actual"].append(s.y[rows])
-            acc["model"].append(self._predict_windows(s, origins))
+            acc["model"].append(self._predict_windows(s, origins, fit_rows=n_tr + n_va))
+            acc["network"].append(self._predict_windows(s, origins, "network"))
             acc["naive"].append(np.repeat(s.y[origins - 1][:, None], H, axis=1))
             if m:
                 acc["seasonal_naive"].append(np.stack([seasonal_naive(s.y, o, H, m) for o in origins]))
@@ -358,8 +440,9 @@ class ContextForecaster:
             raise RnnkitError("ContextForecaster.evaluate: no series has a test part of horizon rows")
         actual, scale = np.concatenate(acc["actual"]), np.concatenate(acc["scale"])
         out = {"series": len(series), "windows": int(len(actual)), "horizon": H, "period": m,
-               "lookback": self.lookback_, "calendar": self.calendar_names_}
-        for key in ("model", "naive", "seasonal_naive"):
+               "lookback": self.lookback_, "calendar": self.calendar_names_, "method": self.method_,
+               "validation_mase": self.val_scores_}
+        for key in ("model", "network", "naive", "seasonal_naive"):
             if acc[key]:
                 f = np.concatenate(acc[key])
                 out[key] = forecast_metrics(actual, f)
@@ -405,13 +488,17 @@ class ContextForecaster:
             write_text(os.path.join(out_dir, "predictions.csv"), "\n".join(lines) + "\n")
         except RnnkitError as exc:      # future covariates past the end of the file are unknown
             note = f"no predictions.csv: {exc}"
-        rows = [[k] + [f"{ev[k][m]:.4f}" for m in ("mae", "rmse", "smape", "mase")]
-                for k in ("model", "naive", "seasonal_naive") if ev is not None and k in ev]
+        rows = [[k if k != "model" else f"model (kept: {self.method_})"]
+                + [f"{ev[k][m]:.4f}" for m in ("mae", "rmse", "smape", "mase")]
+                for k in ("model", "network", "naive", "seasonal_naive") if ev is not None and k in ev]
         data = [["series", len(self.series_)], ["targets", ", ".join(self.columns_["targets"])],
                 ["covariates (past)", ", ".join(self.columns_["covariates"]) or "none"],
                 ["future covariates", ", ".join(self.columns_["future_covariates"]) or "none"],
                 ["calendar", ", ".join(self.calendar_names_) or "none"],
-                ["lookback / horizon", f"{self.lookback_} / {self.horizon}"], ["period", self.period_]]
+                ["lookback / horizon", f"{self.lookback_} / {self.horizon}"], ["period", self.period_],
+                ["forecast by", f"{self.method_} (validation MASE: "
+                 + (", ".join(f"{k} {v:.4f}" for k, v in self.val_scores_.items()) or "no validation part")
+                 + ")"]]
         sections = [Section("Data", table=data, header=["", ""])]
         if rows:
             sections.append(Section(f"Test backtest ({ev['windows']} windows)", text=note, table=rows,
@@ -433,7 +520,7 @@ class ContextForecaster:
                 "period": self.period_, "fractions": list(self.fractions_), "csv_options": self.csv_options_,
                 "stats": {k: [a.tolist() for a in v] for k, v in self.stats_.items()},
                 "calendar": self.calendar_names_, "use_calendar": self.use_calendar_, "step": self.step_,
-                "n_user_future": self.n_user_future_}
+                "n_user_future": self.n_user_future_, "method": self.method_, "val_scores": self.val_scores_}
 
     @classmethod
     def load(cls, directory) -> "ContextForecaster":
@@ -450,6 +537,8 @@ class ContextForecaster:
         self.series_ = None
         self.calendar_names_, self.use_calendar_ = meta["calendar"], meta["use_calendar"]
         self.step_, self.n_user_future_ = meta["step"], meta["n_user_future"]
+        # runs saved before the validation choice forecast with the network
+        self.method_, self.val_scores_ = meta.get("method", "network"), meta.get("val_scores", {})
         self.model_ = restore_model(directory, ckpt, build(ckpt.config))
         self.n_targets_ = len(self.columns_["targets"])
         return self
