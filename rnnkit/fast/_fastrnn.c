@@ -366,7 +366,10 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg)
  * out_rows = X's rows and src_rows = its columns, or Xᵀ·G with the two swapped.  NumPy
  * has no such product; np.add.at does it about a hundred times slower.  Raises
  * ValueError for a wrong type, shape or an index out of range (nothing is added then). */
-static int rk_rows_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name)
+/* A C-contiguous buffer of 8-byte items, float64 (fmt "d") or int64 ("q"), with ndim
+ * dimensions; else a ValueError naming the function fn and the argument. */
+static int rk_typed_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name,
+                           const char *fn)
 {
     if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
@@ -376,11 +379,16 @@ static int rk_rows_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, 
     const int same = strcmp(f, fmt) == 0 || (fmt[0] == 'q' && strcmp(f, "l") == 0);
     if (b->ndim != ndim || b->itemsize != 8 || !same) {
         PyBuffer_Release(b);
-        PyErr_Format(PyExc_ValueError, "add_scaled_rows: %s must be a C-contiguous %dD %s array", name, ndim,
+        PyErr_Format(PyExc_ValueError, "%s: %s must be a C-contiguous %dD %s array", fn, name, ndim,
                      fmt[0] == 'd' ? "float64" : "int64");
         return -1;
     }
     return 0;
+}
+
+static int rk_rows_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name)
+{
+    return rk_typed_buffer(o, b, fmt, ndim, writable, name, "add_scaled_rows");
 }
 
 static PyObject *py_add_scaled_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -443,22 +451,6 @@ fail_out:
  * (values outside the series read as 0), and two features: out[s, 2k] = the proportion of
  * positive o_i (PPV), out[s, 2k+1] = max_i o_i.  Raises ValueError for a wrong type or
  * shape or a parameter out of range (nothing is written then). */
-static int rk_conv_buffer(PyObject *o, Py_buffer *b, const char *fmt, int ndim, int writable, const char *name)
-{
-    if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    const char *f = b->format ? b->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    const int same = strcmp(f, fmt) == 0 || (fmt[0] == 'q' && strcmp(f, "l") == 0);
-    if (b->ndim != ndim || b->itemsize != 8 || !same) {
-        PyBuffer_Release(b);
-        PyErr_Format(PyExc_ValueError, "random_conv_features: %s must be a C-contiguous %dD %s array", name,
-                     ndim, fmt[0] == 'd' ? "float64" : "int64");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -470,7 +462,8 @@ static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, 
     int got = 0;
     PyObject *result = NULL;
     for (; got < 7; got++)
-        if (rk_conv_buffer(args[got], &b[got], fmts[got], ndims[got], got == 6, names[got]) < 0) goto done;
+        if (rk_typed_buffer(args[got], &b[got], fmts[got], ndims[got], got == 6, names[got],
+                            "random_conv_features") < 0) goto done;
     const Py_ssize_t N = b[0].shape[0], F = b[0].shape[1], n = b[1].shape[0] - 1, nk = b[2].shape[0];
     const Py_ssize_t nw = b[4].shape[0], nc = b[5].shape[0];
     const double *x = b[0].buf, *bias = b[3].buf, *wts = b[4].buf;
