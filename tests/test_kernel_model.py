@@ -133,3 +133,36 @@ def test_the_classifier_averages_its_networks_with_the_kernel_model(tmp_path):
         SequenceClassifier(kernels="on", ensemble=1).fit(["ACGT", "TTGA"] * 5, [0, 1] * 5, max_steps=1)
     with pytest.raises(ValueError, match="kernels"):
         SequenceClassifier(kernels="sometimes")
+
+
+def test_out_of_fold_probabilities_come_from_ridges_that_never_saw_the_fold():
+    X, y = shapes(40, seed=5)
+    m = km.KernelModel(num_kernels=300, seed=1).fit(X, y, 2)
+    folds = np.arange(40) % 4
+    oof = m.out_of_fold(X, y, 2, folds)
+    for i in range(4):
+        keep, held = folds != i, folds == i
+        part = km.KernelModel(300, 1)
+        part.kernels_ = m.kernels_
+        part._fit_features(part._features([X[j] for j in np.flatnonzero(keep)]), y[keep], 2)
+        np.testing.assert_allclose(oof[held], part.predict_proba([X[j] for j in np.flatnonzero(held)]),
+                                   rtol=1e-10)
+    assert m.n_train_ == 40                     # the fitted model itself is unchanged
+
+
+def test_a_time_budget_draws_fewer_kernels_or_says_it_holds_too_few():
+    from rnnkit.errors import RnnkitError
+
+    X, y = shapes(40, seed=6, T=400)
+    full = km.KernelModel(num_kernels=4000, seed=0).fit(X, y, 2)
+    assert len(full.kernels_["bias"]) == 4000
+    with pytest.raises(RnnkitError, match="hold the features of .* fewer than 200"):
+        km.KernelModel(num_kernels=4000, seed=0).fit(X, y, 2, seconds=1e-6)
+    import time
+
+    start = time.perf_counter()
+    km.conv_features(X, km.random_kernels(100, 400, 1, np.random.default_rng(0)))
+    per_kernel = (time.perf_counter() - start) / 100
+    # about 800 kernels' worth: the count may move 4x either way with the machine's noise
+    some = km.KernelModel(num_kernels=4000, seed=0).fit(X, y, 2, seconds=800 * per_kernel)
+    assert 200 <= len(some.kernels_["bias"]) < 4000

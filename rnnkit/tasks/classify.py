@@ -91,6 +91,8 @@ NGRAM_WEIGHT = 0.5
 #: numeric training sets up to this many series get the kernel model by default (its ridge
 #: fit decomposes an n × n matrix)
 KERNEL_MAX_SERIES = 3000
+#: the share of a time limit the kernel model's features may take
+KERNEL_SHARE = 0.15
 #: networks (and folds) of a set too small for a validation part, cross-fitted to choose
 #: the second model's share (``ensemble`` overrides)
 CROSSFIT_MEMBERS = 5
@@ -509,13 +511,24 @@ class SequenceClassifier:
             import time
 
             ngram_start = time.perf_counter()
-            self.companion_ = self._new_companion().fit(self._companion_rows(all_enc), all_ids, K,
-                                                        self.class_weights_)
             self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
+            if self.kind_ == "strings":
+                self.companion_ = self._new_companion().fit(all_enc, all_ids, K, self.class_weights_)
+            else:
+                # with a time limit the kernels take at most a share of it (fewer kernels, or
+                # none when not even the fewest fit: the networks then stand alone)
+                seconds = KERNEL_SHARE * deadline.left() if deadline.limited else None
+                try:
+                    self.companion_ = self._new_companion().fit(self._companion_rows(all_enc), all_ids, K,
+                                                                seconds=seconds)
+                except RnnkitError:
+                    if self.kernels == "on":
+                        raise
+                    self.companion_ = None
             if out_dir is not None:
                 from rnnkit.tasks.run import writes_files
 
-                if writes_files():      # the run directory loads during training: its meta lists it
+                if self.companion_ is not None and writes_files():    # the run directory loads during training
                     self._save_companion(out_dir)
             ngram_seconds = time.perf_counter() - ngram_start
         # a set too small for a validation part: network i trains on every fold but the i-th,
@@ -600,6 +613,8 @@ class SequenceClassifier:
         network (``oof_net``, (n, K) probabilities) and a second model that were both fitted
         on the other folds."""
         rows = self._companion_rows(enc)
+        if hasattr(self.companion_, "out_of_fold"):         # the kernels: features computed once
+            return best_share(oof_net, self.companion_.out_of_fold(rows, ids, K, folds), ids)
         oof_second = np.zeros_like(oof_net)
         for i in range(int(folds.max()) + 1):
             keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
