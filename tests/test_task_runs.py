@@ -273,7 +273,8 @@ def test_a_replacement_cut_short_between_its_two_moves_is_finished_by_the_reader
 
     X = [np.sin(np.arange(12) / (2 + i % 2)) for i in range(16)]
     y = [i % 2 for i in range(16)]
-    clf = SequenceClassifier(hidden_size=4, batch_size=8, ensemble=1).fit(X, y, val_fraction=0, epochs=1)
+    clf = SequenceClassifier(hidden_size=4, batch_size=8, ensemble=1, kernels="off").fit(X, y, val_fraction=0,
+                                                                                        epochs=1)
     run = tmp_path / "run"
     clf.save(run)
     assert sorted(os.listdir(run)) == ["config.json", "model.npz"]          # no .pending left behind
