@@ -38,8 +38,11 @@ def test_features_follow_the_formula():
     padded = np.concatenate([np.zeros(2), z, np.zeros(2)])
     o = np.array([b + sum(w[j] * padded[i + 2 * j] for j in range(3)) for i in range(7 + 4 - 4)])
     got = km.conv_features([x[:, None]], k)[0]
-    np.testing.assert_allclose(got, [np.mean(o > 0), o.max()], rtol=1e-12)
-    want = km._conv_features_numpy([z[:, None]], k, np.empty((1, 2)))[0]
+    up = o > 0
+    runs = "".join("1" if u else "0" for u in up).split("0")
+    np.testing.assert_allclose(got, [up.mean(), o.max(), o[up].mean(), np.flatnonzero(up).mean() / (len(o) - 1),
+                                     max(len(r) for r in runs) / len(o)], rtol=1e-12)
+    want = km._conv_features_numpy([z[:, None]], k, np.empty((1, 5)))[0]
     np.testing.assert_allclose(want, got, rtol=1e-12)
 
 
@@ -50,7 +53,7 @@ def test_bad_kernels_are_refused_by_the_compiled_loop():
     x, off = np.zeros((5, 1)), np.array([0, 5], dtype=np.int64)
     good = dict(kernels=np.array([[3, 1, 0, 1, 0, 0]], dtype=np.int64), bias=np.zeros(1), weights=np.ones(3),
                 channels=np.zeros(1, dtype=np.int64))
-    out = np.zeros((1, 2))
+    out = np.zeros((1, 5))
     compiled(x, off, good["kernels"], good["bias"], good["weights"], good["channels"], out)
     with pytest.raises(ValueError, match="kernel 0 .* does not fit"):
         compiled(x, off, np.array([[4, 1, 0, 1, 0, 0]], dtype=np.int64), good["bias"], good["weights"],

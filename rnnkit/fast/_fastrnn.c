@@ -448,9 +448,12 @@ fail_out:
  * weights, offset of its C channel indices in channels) gives at output position
  * i = 0 … n_out − 1, n_out = max(1, T + 2p − (L − 1)·d),
  *     o_i = bias[k] + Σ_{c<C} Σ_{j<L} w[c·L + j] · x[i − p + j·d, channel c]
- * (values outside the series read as 0), and two features: out[s, 2k] = the proportion of
- * positive o_i (PPV), out[s, 2k+1] = max_i o_i.  Raises ValueError for a wrong type or
- * shape or a parameter out of range (nothing is written then). */
+ * (values outside the series read as 0), and five features in out[s, 5k … 5k+4]: the
+ * proportion of positive o_i (PPV), max_i o_i, the mean of the positive o_i (MPV, 0 if
+ * none), the mean place i/(n_out − 1) of the positive ones (MIPV, −1 if none) and the
+ * longest run of positive o_i over n_out (LSPV) — ROCKET's two and MultiRocket's three
+ * (Tan et al. 2022).  Raises ValueError for a wrong type or shape or a parameter out of
+ * range (nothing is written then). */
 static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -469,9 +472,9 @@ static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, 
     const double *x = b[0].buf, *bias = b[3].buf, *wts = b[4].buf;
     const int64_t *off = b[1].buf, *ker = b[2].buf, *chan = b[5].buf;
     double *out = b[6].buf;
-    if (n < 0 || b[2].shape[1] != 6 || b[3].shape[0] != nk || b[6].shape[0] != n || b[6].shape[1] != 2 * nk) {
+    if (n < 0 || b[2].shape[1] != 6 || b[3].shape[0] != nk || b[6].shape[0] != n || b[6].shape[1] != 5 * nk) {
         PyErr_SetString(PyExc_ValueError, "random_conv_features: expected offsets (n+1,), kernels (nk, 6), "
-                                          "bias (nk,) and out (n, 2·nk)");
+                                          "bias (nk,) and out (n, 5·nk)");
         goto done;
     }
     Py_ssize_t longest = 1;
@@ -534,14 +537,23 @@ static PyObject *py_random_conv_features(PyObject *self, PyObject *const *args, 
                     }
                 }
             }
-            Py_ssize_t pos = 0;
-            double mx = o[0];
+            Py_ssize_t pos = 0, run = 0, longest_run = 0;
+            double mx = o[0], sum = 0.0, places = 0.0;
             for (Py_ssize_t i = 0; i < m; i++) {
-                pos += o[i] > 0.0;
+                const int up = o[i] > 0.0;
+                pos += up;
+                sum += up ? o[i] : 0.0;
+                places += up ? (double)i : 0.0;
+                run = up ? run + 1 : 0;
+                longest_run = run > longest_run ? run : longest_run;
                 mx = o[i] > mx ? o[i] : mx;
             }
-            out[s * 2 * nk + 2 * k] = (double)pos / (double)m;
-            out[s * 2 * nk + 2 * k + 1] = mx;
+            double *f = out + s * 5 * nk + 5 * k;
+            f[0] = (double)pos / (double)m;
+            f[1] = mx;
+            f[2] = pos ? sum / (double)pos : 0.0;
+            f[3] = pos ? places / (double)pos / (double)(m > 1 ? m - 1 : 1) : -1.0;
+            f[4] = (double)longest_run / (double)m;
         }
     }
     free(o);

@@ -11,23 +11,26 @@ T₀ the median training length, and with probability ½ a padding p = (L − 1)
 
     o_i = b + Σ_c Σ_j w_cj · x_{i − p + j·d, c}        (steps outside the series read 0)
 
-and two features: the proportion of positive o_i (PPV) and max_i o_i. The first m/2
+and five features: the proportion of positive o_i (PPV) and max_i o_i (ROCKET's), the
+mean of the positive o_i (MPV, 0 if none), their mean place i / (n_out − 1) (MIPV, −1 if
+none) and the longest run of positive o_i over n_out (LSPV) (MultiRocket's, Tan et al.
+2022). The first m/2
 kernels read x, the others its first difference Δx_t = x_t − x_{t−1} (Δx_1 = 0), as
-MultiRocket does (Tan et al. 2022). So Φ(x) has 2m values; the kernels are drawn once,
+MultiRocket does. So Φ(x) has 5m values; the kernels are drawn once,
 from the seed, and saved with the model. Fewer than m = 10 000 kernels are drawn when the
-training series are long or many (:data:`WORK` multiply-adds at most, 1000 kernels at
-least).
+training series are long or many (:data:`WORK` multiply-adds and :data:`MAX_VALUES`
+feature values at most, 1000 kernels at least).
 
 Classifier. The features are standardised over the training series (μ, σ; σ = 1 where
-constant): Z = (Φ − μ)/σ, n × 2m. Ridge regression onto the one-hot labels, centred
+constant): Z = (Φ − μ)/σ, n × 5m. Ridge regression onto the one-hot labels, centred
 (Y_c = Y − ȳ), solved in the dual through G = Z Zᵀ = U diag(s) Uᵀ:
 
     Ŷ = U diag(s / (s + α)) Uᵀ Y_c,      h_i = Σ_j U_ij² s_j / (s_j + α)
     leave-one-out:  Ŷ_loo,i = (Ŷ_i − h_i Y_c,i) / (1 − h_i)
 
-α is the value of s̄·10^{−3 … 3} (s̄ = tr G / n; 13 values) with the smallest
+α is the value of s̄·10^{−6 … 2} (s̄ = tr G / n; 17 values) with the smallest
 leave-one-out squared error, as RidgeClassifierCV chooses it. The weights are
-W = Zᵀ U diag(1 / (s + α)) Uᵀ Y_c (2m × K), the scores f(x) = z(x) W + ȳ, and the class
+W = Zᵀ U diag(1 / (s + α)) Uᵀ Y_c (5m × K), the scores f(x) = z(x) W + ȳ, and the class
 probabilities p(k | x) = softmax(τ f(x))_k with the temperature τ of 10^{−1 … 3} (41
 values) that gives the leave-one-out scores Ŷ_loo + ȳ the highest likelihood of the
 training labels, each shrunk towards the uniform by one pseudo-count per class:
@@ -56,6 +59,10 @@ LENGTHS = (7, 9, 11)
 #: past it (never fewer than MIN_KERNELS)
 WORK = 2e10
 MIN_KERNELS = 1000
+#: features per kernel: PPV, max (ROCKET), MPV, MIPV, LSPV (MultiRocket)
+FEATURES = 5
+#: the most feature values of the training series (400 MB in float64): fewer kernels past it
+MAX_VALUES = 5e7
 #: kernels timed to size the model to a time budget, and the fewest a budget may leave
 PROBE_KERNELS, FEWEST_KERNELS = 50, 200
 
@@ -95,13 +102,14 @@ def conv_features(seqs, k: dict) -> np.ndarray:
     """Φ of every series (module docstring), standardised per channel first.
 
     Shapes:
-        list of (T_i, F) floats  ->  (n, 2m) float64: PPV and max of kernel j in columns 2j, 2j+1
+        list of (T_i, F) floats  ->  (n, 5m) float64: kernel j's PPV, max, MPV, MIPV and LSPV
+        in columns 5j … 5j+4
     """
     from rnnkit import fast
 
     seqs = [_standardise(np.asarray(a, dtype=np.float64)) for a in seqs]
     m = len(k["bias"])
-    out = np.empty((len(seqs), 2 * m))
+    out = np.empty((len(seqs), FEATURES * m))
     compiled = getattr(fast._ext, "random_conv_features", None)
     if compiled is not None:
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in seqs])]).astype(np.int64)
@@ -129,9 +137,23 @@ def _conv_features_numpy(seqs, k: dict, out: np.ndarray) -> np.ndarray:
             for t in range(L):
                 o += w[c, t] * Xp[:, t * d:t * d + M, ch]
         valid = np.arange(M)[None, :] < m[:, None]
-        out[:, 2 * j] = ((o > 0) & valid).sum(axis=1) / m
-        out[:, 2 * j + 1] = np.where(valid, o, -np.inf).max(axis=1)
+        up = (o > 0) & valid
+        count = up.sum(axis=1)
+        f = out[:, FEATURES * j:FEATURES * (j + 1)]
+        f[:, 0] = count / m
+        f[:, 1] = np.where(valid, o, -np.inf).max(axis=1)
+        f[:, 2] = np.where(count > 0, np.where(up, o, 0).sum(axis=1) / np.maximum(count, 1), 0.0)
+        place = np.where(up, np.arange(M)[None, :], 0).sum(axis=1) / np.maximum(count, 1) / np.maximum(m - 1, 1)
+        f[:, 3] = np.where(count > 0, place, -1.0)
+        f[:, 4] = np.array([_longest_run(row) for row in up]) / m
     return out
+
+
+def _longest_run(up: np.ndarray) -> int:
+    """The longest run of True in a boolean row."""
+    edges = np.diff(np.concatenate([[0], up.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return int((ends - starts).max()) if len(starts) else 0
 
 
 def ridge_loo(Z: np.ndarray, Yc: np.ndarray, alpha: float):
@@ -183,7 +205,8 @@ class KernelModel:
         lengths = [len(a) for a in seqs]
         F = np.asarray(seqs[0]).shape[1]
         work = sum(lengths) * 9 * F ** 0.5
-        m = int(min(self.num_kernels, max(MIN_KERNELS, WORK / max(work, 1.0))))
+        m = int(min(self.num_kernels, max(MIN_KERNELS, min(WORK / max(work, 1.0),
+                                                           MAX_VALUES / (FEATURES * len(ids))))))
         rng = np.random.default_rng([self.seed, 7])
         if seconds is not None:
             import time
@@ -297,7 +320,7 @@ class KernelModel:
         m.mean_, m.std_ = np.asarray(arrays["mean"], np.float64), np.asarray(arrays["std"], np.float64)
         m.W_, m.ybar_ = np.asarray(arrays["W"], np.float64), np.asarray(arrays["ybar"], np.float64)
         nk, feats, K = len(m.kernels_["bias"]), len(m.mean_), len(m.ybar_)
-        if m.kernels_["kernels"].shape != (nk, 6) or feats != 2 * nk or m.W_.shape != (feats, K) \
+        if m.kernels_["kernels"].shape != (nk, 6) or feats != FEATURES * nk or m.W_.shape != (feats, K) \
                 or len(m.std_) != feats:
             raise ValueError(f"the kernel model's arrays do not fit together: {nk} kernels, {feats} feature "
                              f"statistics, weights {m.W_.shape}, {K} classes")
