@@ -103,7 +103,9 @@ def table(out: Path) -> str:
         row = []
         for t, T in cols:
             r = by.get((t, T, cell))
-            if r is None:
+            if r is None and T not in LENGTHS and T not in EXTRA.get(cell, ()):
+                row.append("—")                 # a length only some cells are run at
+            elif r is None:
                 row.append("not run")
             elif r["steps_to_solve"] is not None:
                 row.append(f"{r['steps_to_solve']} steps, {r['seconds_to_solve']:.0f} s")

@@ -188,3 +188,14 @@ def test_memory_table_keeps_each_runs_learning_curve(tmp_path):
     assert mt.run_one(("adding", 20, "gru"), args) == "adding_T20_gru.json: already done"
     (tmp_path / "speed_T20_threads1.json").write_text(json.dumps({"gru": 0.01}))   # --speed's, beside
     assert mt.table(tmp_path).splitlines()[2].startswith("| gru | ")
+
+
+def test_memory_table_marks_lengths_a_cell_is_not_run_at(tmp_path):
+    mt = _memory_table()
+    base = {"task": "adding", "steps_to_solve": 10, "seconds_to_solve": 1.0, "diverged": False,
+            "best_loss": 0.005, "steps_run": 10, "seconds": 1.0}
+    for cell, T in (("indrnn", 5000), ("gru", 200)):
+        (tmp_path / f"adding_T{T}_{cell}.json").write_text(json.dumps({**base, "cell": cell, "length": T}))
+    rows = {line.split(" | ")[0]: line for line in mt.table(tmp_path).splitlines()[2:]}
+    assert rows["| gru"].endswith("| 10 steps, 1 s | — |")          # 5000 is IndRNN's length only
+    assert rows["| indrnn"].endswith("| not run | 10 steps, 1 s |")  # 200 is every cell's
