@@ -399,8 +399,9 @@ class ContextForecaster:
                          for j, fits in enumerate(cache[key])], axis=-1)
 
     def _scores(self, series, spans, model) -> dict:
-        """MASE of the network (``model``), naive and seasonal naive (with a period) on every
-        window whose horizon lies in each series' span (lo, hi), pooled over series."""
+        """MASE of the network (``model``), the classical mean (fitted on the rows before
+        ``lo``), naive and seasonal naive (with a period) on every window whose horizon lies
+        in each series' span (lo, hi), pooled over series."""
         m = self.period_
         errors = {k: [] for k in METHODS if k != "seasonal_naive" or m}
         for s, (lo, hi) in zip(series, spans):
