@@ -193,3 +193,17 @@ def test_the_ngrams_kept_are_bounded_by_the_weights_they_need(monkeypatch):
     df = {int(k): int(np.sum(keys == k)) for k in np.unique(keys)}
     assert min(df[int(k)] for k in m.keys_) >= max(df[k] for k in df if k not in set(m.keys_.tolist()))
     assert {0 + 1, 0 + 2} <= set(m.keys_.tolist())          # unigrams 1 and 2, in every sequence
+
+
+def test_ngram_out_of_fold_probabilities_come_from_models_that_never_saw_the_fold():
+    X, y = dna_motif_dataset(60, length=30, seed=7)
+    enc = [np.array([1 + "ACGT".index(c) for c in s]) for s in X]
+    y = np.asarray(y)
+    m = NgramModel(5, placed=True).fit(enc, y, 2)
+    folds = np.arange(60) % 3
+    oof = m.out_of_fold(enc, y, 2, folds)
+    for i in range(3):
+        keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
+        part = NgramModel(5, placed=True).fit([enc[j] for j in keep], y[keep], 2)
+        np.testing.assert_allclose(oof[held], part.predict_proba([enc[j] for j in held]), rtol=1e-12)
+    assert not np.allclose(oof, m.predict_proba(enc))          # not the model that saw every row

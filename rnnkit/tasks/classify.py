@@ -448,6 +448,7 @@ class SequenceClassifier:
             raise ValueError(f"{where}: kernels='on' needs numeric series (or audio features); these are "
                              "strings")
         self.companion_ = None
+        self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
 
         if self.class_weight == "auto":       # a tempered balance: sqrt of the balanced weights
             w = np.sqrt(class_weights_for("balanced", ids, self.encoder_.classes, where))
@@ -501,7 +502,7 @@ class SequenceClassifier:
         def reserve(step_s):        # the evaluations and the report after training
             return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
 
-        ngram_seconds = 0.0
+        second_seconds = 0.0
         if self.kind_ == "strings":
             second = self.ngrams != "off"
         else:
@@ -510,8 +511,7 @@ class SequenceClassifier:
         if second:
             import time
 
-            ngram_start = time.perf_counter()
-            self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
+            second_start = time.perf_counter()
             if self.kind_ == "strings":
                 self.companion_ = self._new_companion().fit(all_enc, all_ids, K, self.class_weights_)
             else:
@@ -530,7 +530,7 @@ class SequenceClassifier:
 
                 if self.companion_ is not None and writes_files():    # the run directory loads during training
                     self._save_companion(out_dir)
-            ngram_seconds = time.perf_counter() - ngram_start
+            second_seconds = time.perf_counter() - second_start
         # a set too small for a validation part: network i trains on every fold but the i-th,
         # whose rows it then scores, so that out-of-fold predictions choose the second model's share
         folds = None
@@ -552,27 +552,21 @@ class SequenceClassifier:
                     len(all_enc), bs, probe, max_steps=self.refit_steps_, epochs=None, **common)
                 self.members_.append(fitted.model)
                 continue
-            if folds is not None:
-                keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
-                fitted = fit_with_budget(
-                    lambda: self._build_model(K, self.seed + i),
-                    batches_of([all_enc[j] for j in keep], all_ids[keep]), None, len(keep), bs, probe,
-                    max_steps=max_steps, epochs=epochs, out_dir=None if i else train_dir(out_dir),
-                    callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, **common)
-                if len(held):
-                    oof_net[held] = np.exp(self._logits([all_enc[j] for j in held], models=[fitted.model]))
-                if i == 0:
-                    self.model_, self.history_, self.refit_steps_ = fitted.model, fitted.history, None
-                else:
-                    self.members_.append(fitted.model)
-                continue
+            # cross-fitted: network i trains on every fold but the i-th (no validation part then)
+            fold_rows = None if folds is None else np.flatnonzero(folds != i)
+            rows_enc = train_enc if fold_rows is None else [all_enc[j] for j in fold_rows]
+            rows_ids = train_ids if fold_rows is None else all_ids[fold_rows]
             fitted = fit_with_budget(
-                lambda: self._build_model(K, self.seed + i), batches_of(train_enc, train_ids), val_batches,
-                len(train_enc), bs, probe, max_steps=max_steps, epochs=epochs, patience=patience,
+                lambda: self._build_model(K, self.seed + i), batches_of(rows_enc, rows_ids), val_batches,
+                len(rows_enc), bs, probe, max_steps=max_steps, epochs=epochs, patience=patience,
                 refit_batches=batches_of(all_enc, all_ids) if refit else None,
                 refit_items=len(all_enc), n_val=len(val_enc),
                 out_dir=None if i else train_dir(out_dir),
                 callbacks=(writer + check_callbacks(callbacks, where)) if i == 0 else None, **common)
+            if folds is not None:
+                held = np.flatnonzero(folds == i)
+                if len(held):
+                    oof_net[held] = np.exp(self._logits([all_enc[j] for j in held], models=[fitted.model]))
             if i == 0:
                 self.model_, self.history_, self.refit_steps_ = fitted.model, fitted.history, fitted.refit_steps
                 # validation scores of the selected network, before the refit saw the validation data
@@ -581,12 +575,11 @@ class SequenceClassifier:
                     selected = fitted.selected
             else:
                 self.members_.append(fitted.model)
-        self.companion_weight_, self.companion_weight_from_ = NGRAM_WEIGHT, "default"
         # the weight needs more fits of the second model (on the training part, or one per
         # fold): only when time is left for them
         fits = 1 if folds is None else self.ensemble_
         if self.companion_ is not None and (
-                not deadline.limited or deadline.left() > (fits + 1) * ngram_seconds + 5.0):
+                not deadline.limited or deadline.left() > (fits + 1) * second_seconds + 5.0):
             if selected is not None:
                 self.companion_weight_ = self._held_out_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
                 self.companion_weight_from_ = "validation"
@@ -612,15 +605,7 @@ class SequenceClassifier:
         """:meth:`_held_out_weight` on out-of-fold predictions: every row scored by the
         network (``oof_net``, (n, K) probabilities) and a second model that were both fitted
         on the other folds."""
-        rows = self._companion_rows(enc)
-        if hasattr(self.companion_, "out_of_fold"):         # the kernels: features computed once
-            return best_share(oof_net, self.companion_.out_of_fold(rows, ids, K, folds), ids)
-        oof_second = np.zeros_like(oof_net)
-        for i in range(int(folds.max()) + 1):
-            keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
-            if len(held):
-                part = self._new_companion().fit([rows[j] for j in keep], ids[keep], K, self.class_weights_)
-                oof_second[held] = part.predict_proba([rows[j] for j in held])
+        oof_second = self.companion_.out_of_fold(self._companion_rows(enc), ids, K, folds, self.class_weights_)
         return best_share(oof_net, oof_second, ids)
 
     def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",

@@ -225,10 +225,12 @@ class KernelModel:
         self._fit_features(self._features(seqs), ids, num_classes)
         return self
 
-    def out_of_fold(self, seqs, ids, num_classes: int, folds) -> np.ndarray:
+    def out_of_fold(self, seqs, ids, num_classes: int, folds, class_weights=None) -> np.ndarray:
         """Probabilities (n, K) of every series from a ridge fitted on the other folds
         (``folds``: each series' fold), with this model's kernels, whose features are
-        computed once. The fitted model itself is unchanged."""
+        computed once. The fitted model itself is unchanged (``class_weights``: as in
+        :meth:`fit`)."""
+        del class_weights
         ids = np.asarray(ids, dtype=np.int64)
         phi = self._features(seqs)
         out = np.zeros((len(ids), num_classes))
@@ -270,11 +272,8 @@ class KernelModel:
         """(n·p + 1) / (n + K): one pseudo-count per class (module docstring)."""
         return (self.n_train_ * p + 1.0) / (self.n_train_ + p.shape[1])
 
-    def decision_function(self, seqs) -> np.ndarray:
-        """Ridge scores f(x) (n, K)."""
-        return self._scores(self._features(seqs))
-
     def _scores(self, phi: np.ndarray) -> np.ndarray:
+        """Ridge scores f(x) (n, K) of features Φ."""
         return ((phi - self.mean_) / self.std_) @ self.W_ + self.ybar_
 
     def _proba(self, phi: np.ndarray) -> np.ndarray:

@@ -219,6 +219,18 @@ class NgramModel:
         P = np.exp(Z - Z.max(axis=1, keepdims=True))
         return P / P.sum(axis=1, keepdims=True)
 
+    def out_of_fold(self, seqs, ids, num_classes: int, folds, class_weights=None) -> np.ndarray:
+        """Probabilities (n, K) of every sequence from a model of this one's kind fitted on
+        the other folds (``folds``: each sequence's fold); this model is unchanged."""
+        ids = np.asarray(ids)
+        out = np.zeros((len(seqs), num_classes))
+        for i in np.unique(folds):
+            keep, held = np.flatnonzero(folds != i), np.flatnonzero(folds == i)
+            part = NgramModel(self.vocab_size, word=self.word, placed=self.placed)
+            part.fit([seqs[j] for j in keep], ids[keep], num_classes, class_weights)
+            out[held] = part.predict_proba([seqs[j] for j in held])
+        return out
+
     # -- files -----------------------------------------------------------------------------------
     def config(self) -> dict:
         return {"kind": "ngram", "vocab_size": self.vocab_size, "word": self.word, "placed": self.placed,
