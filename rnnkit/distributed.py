@@ -50,6 +50,8 @@ __all__ = ["SingleProcess", "MPICommunicator", "world", "launched_size", "shard_
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
 #: seconds a collective may wait before the job is aborted (RNNKIT_MPI_TIMEOUT overrides)
 DEFAULT_TIMEOUT = 900.0
+#: seconds a failing rank waits before MPI_Abort, for the launcher to forward its last output
+ABORT_GRACE = 0.5
 
 
 def launched_size() -> int:
@@ -232,8 +234,12 @@ class MPICommunicator(SingleProcess):
         return bool(low[0] == high[0])
 
     def abort(self, code: int = 1) -> None:
+        """End every rank now with exit status ``code``. What this rank printed is in a pipe
+        to the launcher, which stops forwarding it once an abort reaches it: the rank waits
+        :data:`ABORT_GRACE` seconds first, so its error message is not lost."""
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
 
 
