@@ -8,7 +8,7 @@ import pytest
 from rnnkit.data.examples import write_example
 
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.context_forecast import ContextForecaster
+from rnnkit.tasks.context_forecast import ContextForecaster, choose_method
 
 
 def write_stores(directory):
@@ -47,7 +47,7 @@ def test_a_network_worse_than_a_baseline_on_validation_gives_way_to_it(tmp_path)
     fc.fit_csv(path, targets=["sales"], covariates=["temp"], future_covariates=["promo"], date_column="time",
                series_column="store", max_steps=1, out_dir=tmp_path / "run")
     scores = fc.val_scores_
-    assert set(scores) == {"network", "classical", "naive", "seasonal_naive"}
+    assert set(scores) == {"network", "network+classical", "classical", "naive", "seasonal_naive"}
     assert fc.method_ == min(scores, key=scores.get) == "classical"
     assert scores["network"] > 2 * scores["classical"]
     ev = fc.test_evaluation_
@@ -59,6 +59,30 @@ def test_a_network_worse_than_a_baseline_on_validation_gives_way_to_it(tmp_path)
     s0 = next(s for s in fc.series_ if s.name == "s0")
     np.testing.assert_allclose(out["s0"], fc._predict_windows(s0, np.array([len(s0.y)]), "classical")[0])
     assert np.all(np.isfinite(out["s0"])) and out["s0"].shape == (6, 1)
+
+
+def test_the_classical_mean_gives_way_only_to_a_clear_validation_gain():
+    """Half network, half classical replaces the classical mean when 5 % better; any
+    forecast replaces what is kept when 10 % better than it."""
+    assert choose_method({"classical": 1.0, "network+classical": 0.96, "network": 0.93, "naive": 2.0}) == "classical"
+    assert choose_method({"classical": 1.0, "network+classical": 0.94, "network": 0.9}) == "network+classical"
+    assert choose_method({"classical": 1.0, "network+classical": 0.96, "network": 0.5}) == "network"
+    assert choose_method({"classical": 1.0, "network+classical": 1.2, "naive": 0.89}) == "naive"
+    assert choose_method({"classical": 1.0, "network+classical": 0.94, "network": 0.95, "naive": 0.92}) \
+        == "network+classical"                 # 0.92 is not 10 % below the kept 0.94
+
+
+def test_the_half_and_half_forecast_is_the_mean_of_the_network_and_the_classical_mean(tmp_path):
+    path = write_stores(tmp_path)
+    fc = ContextForecaster(horizon=6, hidden_size=8, period=24, seed=0)
+    fc.fit_csv(path, targets=["sales"], future_covariates=["promo"], date_column="time",
+               series_column="store", max_steps=20)
+    s = fc.series_[0]
+    origins = np.array([len(s.y) - 30, len(s.y) - 10])
+    both = fc._predict_windows(s, origins, "network+classical")
+    np.testing.assert_allclose(both, 0.5 * (fc._predict_windows(s, origins, "network")
+                                            + fc._predict_windows(s, origins, "classical")), rtol=1e-12)
+    assert not np.allclose(both, fc._predict_windows(s, origins, "classical"))
 
 
 def test_arrays_many_series_and_predict_past_the_end():

@@ -25,12 +25,22 @@ by each series' own training part (:func:`rnnkit.tasks.forecast.forecast_metrics
 Training follows the budget policy (:func:`rnnkit.tasks.policy.fit_with_budget`: steps,
 not epochs, at least 600 of them; warm-up and cosine decay; the best validated weights;
 then a refit on training + validation windows for the selected step count). The
-network forecasts only when it earns it: on the validation windows, the selected network
-(trained on the training part), naive, seasonal naive and the classical mean (the
-default forecast of :class:`rnnkit.tasks.forecast.Forecaster`: the mean of ETS, Theta,
-ARIMA and, with a period, seasonal naive, :mod:`rnnkit.tasks.forecast.classical`,
-fitted on each target column of the training part) are scored by MASE, and the
-forecaster keeps the best of them (``method_``; ``val_scores_`` holds the scores). The
+network forecasts only when it earns it. On the validation windows these are scored by
+MASE (``val_scores_``): the classical mean (the default forecast of
+:class:`rnnkit.tasks.forecast.Forecaster`: the mean of ETS, Theta, ARIMA and, with a
+period, seasonal naive, :mod:`rnnkit.tasks.forecast.classical`, fitted on each target
+column of the training part), the selected network (trained on the training part), their
+mean half and half ("network+classical"), naive and seasonal naive. The validation
+windows of one stretch of the series are few and alike, so the choice (``method_``,
+:func:`choose_method`) moves from the classical mean only for a clear gain, with the
+margins of :func:`rnnkit.tasks.forecast.combine.choose_forecast`:
+
+    network+classical  kept when MASE < (1 − 0.05) · MASE(classical)
+    any other          kept when MASE < (1 − 0.10) · MASE(what is kept so far)
+
+The half-and-half mean carries what the network learned from the context while the
+classical methods hold it to the series' own level and trend: on the development series
+it forecast the test rows better than either alone more often than not. The
 classical methods are refitted on every row before the test part for the backtest, and
 on every row for the forecast past the end (they are not saved: a loaded forecaster
 fits them again on the data it is given). Context that does not help (covariates
@@ -52,13 +62,27 @@ from rnnkit.tasks._common import (check_cell, check_number, check_seed, check_ta
                                   save_task)
 from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
 
-__all__ = ["ContextForecaster"]
+__all__ = ["ContextForecaster", "choose_method"]
 
 TASK = "forecast-context"
-#: what the forecaster may keep, in order of preference on a tie
-METHODS = ("network", "classical", "naive", "seasonal_naive")
+#: what the forecaster may keep, in order of preference on a tie ("classical" is the default)
+METHODS = ("classical", "network+classical", "network", "naive", "seasonal_naive")
 #: the classical methods averaged by "classical" (with seasonal naive when there is a period)
 CLASSICAL = ("ets", "theta", "arima")
+
+
+def choose_method(scores: dict) -> str:
+    """The kept forecast of validation MASE ``scores`` {method: MASE} (module docstring):
+    the classical mean unless another is clearly better."""
+    from rnnkit.tasks.forecast.combine import MARGIN, MARGIN_RNN
+
+    def order(k):
+        return scores[k], METHODS.index(k)
+    kept = "classical" if "classical" in scores else min(scores, key=order)
+    if "network+classical" in scores and scores["network+classical"] < (1 - MARGIN_RNN) * scores[kept]:
+        kept = "network+classical"
+    best = min(scores, key=order)
+    return best if scores[best] < (1 - MARGIN) * scores[kept] else kept
 
 
 class _Series:
@@ -325,7 +349,7 @@ class ContextForecaster:
             fitted.selected.eval()
             self.val_scores_ = self._scores(series, [(sp[0], sp[0] + sp[1]) for sp in self.splits_],
                                             fitted.selected)
-            self.method_ = min(self.val_scores_, key=lambda k: (self.val_scores_[k], METHODS.index(k)))
+            self.method_ = choose_method(self.val_scores_)
         self.series_ = series
         self.test_evaluation_ = self.evaluate() if any(sp[2] >= H for sp in self.splits_) else None
         if out_dir is not None:
@@ -342,6 +366,9 @@ class ContextForecaster:
         H = self.horizon
         if method == "classical":
             return self._classical(s, origins, fit_rows)
+        if method == "network+classical":
+            return 0.5 * (self._predict_windows(s, origins, "network", model)
+                          + self._classical(s, origins, fit_rows))
         if method == "naive":
             return np.repeat(s.y[origins - 1][:, None], H, axis=1)
         if method == "seasonal_naive":
@@ -400,7 +427,7 @@ class ContextForecaster:
 
     def _scores(self, series, spans, model) -> dict:
         """MASE of the network (``model``), the classical mean (fitted on the rows before
-        ``lo``), naive and seasonal naive (with a period) on every window whose horizon lies
+        ``lo``), their mean, naive and seasonal naive (with a period) on every window whose horizon lies
         in each series' span (lo, hi), pooled over series."""
         m = self.period_
         errors = {k: [] for k in METHODS if k != "seasonal_naive" or m}
