@@ -276,15 +276,18 @@ def cmd_translation(args):
 def cmd_forecast(args):
     from rnnkit.tasks.context_forecast import ContextForecaster
 
-    t0 = time.time()
-    fc = ContextForecaster(horizon=args.horizon, seed=args.seed)
-    fc.fit_csv(args.file, targets=[args.column], covariates=args.covariate, future_covariates=args.future_covariate,
-               date_column=args.date_column, time_limit=args.time_limit)
-    ev = fc.test_evaluation_
-    for key in ("naive", "seasonal_naive", "model"):
-        if key in ev:
-            print(f"{key:<15} MASE {ev[key]['mase']:.4f}  sMAPE {ev[key]['smape']:.2f}")
-    print(f"({ev['windows']} test windows, calendar {ev['calendar']}; {time.time() - t0:.0f} s)")
+    for seed in range(args.seed, args.seed + args.seeds):
+        t0 = time.time()
+        fc = ContextForecaster(horizon=args.horizon, seed=seed)
+        fc.fit_csv(args.file, targets=[args.column], covariates=args.covariate,
+                   future_covariates=args.future_covariate, date_column=args.date_column, time_limit=args.time_limit)
+        ev = fc.test_evaluation_
+        print(f"seed {seed}: kept {fc.method_} (validation MASE "
+              + ", ".join(f"{k} {v:.3f}" for k, v in fc.val_scores_.items()) + ")")
+        for key in ("naive", "seasonal_naive", "network", "model"):
+            if key in ev:
+                print(f"  {key:<15} MASE {ev[key]['mase']:.4f}  sMAPE {ev[key]['smape']:.2f}")
+        print(f"  ({ev['windows']} test windows, calendar {ev['calendar']}; {time.time() - t0:.0f} s)")
 
 
 def main(argv=None):
@@ -312,7 +315,8 @@ def main(argv=None):
     for q in sub.choices.values():
         q.add_argument("--time-limit", type=float, default=300.0)
         q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--seeds", type=int, default=1, help="text, cv, speech: rnnkit runs from seeds seed, seed+1, ...")
+        q.add_argument("--seeds", type=int, default=1,
+                       help="rnnkit runs from seeds seed, seed+1, ... (text, cv, speech, forecast)")
     args = p.parse_args(argv)
     {"text": cmd_text, "cv": cmd_cv, "speech": cmd_speech, "translation": cmd_translation, "forecast": cmd_forecast}[args.what](args)
 
