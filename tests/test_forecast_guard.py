@@ -6,7 +6,7 @@ import pytest
 from rnnkit.data import seasonal_series
 from rnnkit.tasks.forecast import Forecaster
 from rnnkit.tasks.forecast.classical import Classical, classical_methods
-from rnnkit.tasks.forecast.combine import choose_blend, choose_forecast, conformal_offsets
+from rnnkit.tasks.forecast.combine import choose_forecast, conformal_offsets
 
 TINY = dict(cell="gru", hidden_size=8)
 
@@ -46,18 +46,6 @@ def test_classical_methods_need_a_period_and_ets_chooses_levels_or_logs():
         a = Classical("arima").fit(y[:140])
         back = Classical.from_dict(a.to_dict())
         np.testing.assert_array_equal(back.forecast(y, [140], 10), a.forecast(y, [140], 10))
-
-
-def test_choose_blend_keeps_the_validation_best_single_or_mean():
-    rng = np.random.default_rng(0)
-    actual = rng.standard_normal((30, 4, 1))
-    good = actual + 0.1 * rng.standard_normal(actual.shape)
-    bad = actual + 2.0
-    w, table = choose_blend(actual, {"rnn": bad, "ets": good}, np.ones(1))
-    assert w == {"ets": 1.0} and table[0]["forecast"] == "ets"
-    # two forecasts with opposite biases: their mean is exact and is kept
-    w, _ = choose_blend(actual, {"rnn": actual + 1.0, "ets": actual - 1.0, "naive": actual + 3.0}, np.ones(1))
-    assert w == {"rnn": 0.5, "ets": 0.5}
 
 
 def test_conformal_bands_cover_an_ar_series_at_their_level():

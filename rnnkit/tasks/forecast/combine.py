@@ -16,8 +16,7 @@ seasonal series, whose copied last season lags behind the trend). Validation wit
     any other c  kept when MASE(c) < (1 − margin) · MASE(what is kept so far)
 
 (margin_rnn = 0.05, margin = 0.10: a candidate must forecast the held-out rows 5 or 10 %
-better than the default to replace it). :func:`choose_blend` is the older rule (the
-lowest validation MASE among singles and means of 2–3 of the best).
+better than the default to replace it).
 
 Bands (:func:`conformal_offsets`), split conformal on the rolling validation origins
 (Vovk et al. 2005; Stankeviciute et al. 2021 for multi-step series). For the chosen
@@ -43,11 +42,9 @@ coverage is checked by backtests, not assumed.
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 
-__all__ = ["choose_forecast", "choose_blend", "blend", "conformal_offsets", "student_t_quantile"]
+__all__ = ["choose_forecast", "blend", "conformal_offsets", "student_t_quantile"]
 
 MARGIN_RNN = 0.05
 MARGIN = 0.10
@@ -98,27 +95,6 @@ def blend(weights: dict, forecasts: dict) -> np.ndarray:
         part = w * np.asarray(forecasts[name], dtype=np.float64)
         out = part if out is None else out + part
     return out
-
-
-def choose_blend(actual, singles: dict, scale, top: int = 4) -> tuple[dict, list]:
-    """The validation-best of the single forecasts and the means of 2–3 of the ``top`` best.
-
-    Shapes:
-        actual (n, H, T); singles name -> (n, H, T) forecasts of the same origins; scale (T,)
-        -> weights {name: w}, scores [{"forecast": "a+b", "val_mase": float}, ...] (best first)
-    """
-    actual = np.asarray(actual, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    cands = [{name: 1.0} for name in singles]
-    ranked = sorted(singles, key=lambda k: _mase(actual, singles[k], scale))
-    best = ranked[:top]
-    for r in (2, 3):
-        for combo in combinations(best, r):
-            cands.append({name: 1.0 / r for name in combo})
-    scored = [(_mase(actual, blend(w, singles), scale), i, w) for i, w in enumerate(cands)]
-    scored.sort(key=lambda t: (round(t[0], 12), t[1]))
-    table = [{"forecast": "+".join(w), "val_mase": s} for s, _, w in scored]
-    return scored[0][2], table
 
 
 def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN,
