@@ -119,3 +119,36 @@ def test_series_augment_switches_the_random_windows(monkeypatch, series_augment)
         assert lengths.min() >= 24 and lengths.max() <= 40 and len(set(lengths.tolist())) > 2
     else:
         assert set(lengths.tolist()) == {40}
+
+
+def test_with_a_time_limit_the_members_share_one_training_time_and_the_second_model_one_set_of_kernels(
+        monkeypatch):
+    """Cross-fitted members get one training deadline, sized once for the phases after training
+    (a per-member floor would grant the last members the evaluation's time); the weight
+    of the kernel model is chosen with the model's own kernels, not a second draw."""
+    import rnnkit.tasks.kernel_model as km
+
+    calls = spy_on_budget(monkeypatch, max_steps=3)
+    fits = []
+    original_fit = km.KernelModel.fit
+
+    def counted(self, *args, **kwargs):
+        fits.append(self)
+        return original_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(km.KernelModel, "fit", counted)
+    import time
+
+    from rnnkit.deadline import REPORT_SECONDS
+
+    X, y = shapes(40, seed=3)
+    start = time.perf_counter()
+    clf = SequenceClassifier(hidden_size=4, seed=0).fit(X, y, time_limit=120)
+    assert len(calls) == 5 and clf.companion_weight_from_ == "cross-fitting"
+    ends = {c["time_limit"].end for c in calls}
+    assert len(ends) == 1 and all("reserve" not in c for c in calls)
+    assert next(iter(ends)) < start + 120 - REPORT_SECONDS     # the report's time is kept out
+    X, y = shapes(300, seed=4)
+    before = len(fits)
+    clf = SequenceClassifier(hidden_size=4, seed=0, ensemble=1).fit(X, y, max_steps=3)
+    assert clf.companion_weight_from_ == "validation" and len(fits) == before + 1

@@ -61,7 +61,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit import io as rkio
-from rnnkit.deadline import after_training, as_deadline
+from rnnkit.deadline import Deadline, after_training, as_deadline
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
@@ -70,7 +70,7 @@ from rnnkit.models.sequence import POOLINGS
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.metrics import classification_report, jsonable_report
-from rnnkit.tasks.policy import MIN_VAL_ITEMS, fit_with_budget
+from rnnkit.tasks.policy import MIN_VAL_ITEMS, fit_with_budget, time_step
 from rnnkit.tasks.run import RunWriter, csv_text, train_dir, training_meta
 from rnnkit.tasks.classify_inputs import numeric_sequences, sequence_kind
 from rnnkit.tasks.series_input import SeriesInput, augment
@@ -500,9 +500,17 @@ class SequenceClassifier:
         figures = 1 + (len(val_enc) > 0) + (n_test > 0)
 
         def reserve(step_s):        # the evaluations and the report after training
-            return after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
+            return (after_training(step_s, bs, len(val_enc) + self.ensemble_ * n_test, figures)
+                    + (second_after() if self.companion_ is not None else 0.0))
 
-        second_seconds = 0.0
+        def second_after():
+            """Seconds the second model takes after training: choosing its weight (the features
+            of every row once, or for n-grams one fit per fold: two with a validation part) and
+            scoring the test rows."""
+            refits = 1 if self.kind_ != "strings" else (2 if folds is None else self.ensemble_)
+            return second_seconds * (refits + n_test / max(1, len(all_enc)))
+
+        second_seconds, folds = 0.0, None
         if self.kind_ == "strings":
             second = self.ngrams != "off"
         else:
@@ -533,15 +541,20 @@ class SequenceClassifier:
             second_seconds = time.perf_counter() - second_start
         # a set too small for a validation part: network i trains on every fold but the i-th,
         # whose rows it then scores, so that out-of-fold predictions choose the second model's share
-        folds = None
         members = self.ensemble or (CROSSFIT_MEMBERS if n < SMALL_SET else 1)
         if self.companion_ is not None and not len(val_enc) and members >= 2:
             self.ensemble_ = members
             folds = stratified_folds(all_ids, K, self.ensemble_, self.seed)
             oof_net = np.zeros((len(all_enc), K))
         selected = None
+        # the members share one training time, sized once: what is left less the phases after
+        # training (the floor of Deadline.for_training, a share of what is left, would
+        # otherwise grant each later member a share of the reserve)
+        training = deadline
+        if deadline.limited:
+            training = Deadline(deadline.for_training(reserve(time_step(self._build_model(K, self.seed), probe))))
         for i in range(self.ensemble_):
-            common = dict(time_limit=deadline, reserve=reserve, share=1 / (self.ensemble_ - i), lr=lr,
+            common = dict(time_limit=training, share=1 / (self.ensemble_ - i), lr=lr,
                           seed=self.seed + i, quiet=quiet, optimizer=optimizer, clip=clip,
                           weight_decay=self.weight_decay_, steps_cap=3000, where=where)
             if i and self.refit_steps_ is not None:
@@ -577,9 +590,8 @@ class SequenceClassifier:
                 self.members_.append(fitted.model)
         # the weight needs more fits of the second model (on the training part, or one per
         # fold): only when time is left for them
-        fits = 1 if folds is None else self.ensemble_
-        if self.companion_ is not None and (
-                not deadline.limited or deadline.left() > (fits + 1) * second_seconds + 5.0):
+        if self.companion_ is not None and (not deadline.limited
+                                            or deadline.left() > second_after() + after_training(None, 1, 0, figures)):
             if selected is not None:
                 self.companion_weight_ = self._held_out_weight(selected, train_enc, train_ids, val_enc, val_ids, K)
                 self.companion_weight_from_ = "validation"
@@ -596,10 +608,12 @@ class SequenceClassifier:
     def _held_out_weight(self, selected, train_enc, train_ids, val_enc, val_ids, K: int) -> float:
         """The second model's share of the average that scores the validation part best
         (:func:`best_share`): the selected network (trained on the training part only) and
-        a second model fitted on the same rows."""
-        part = self._new_companion().fit(self._companion_rows(train_enc), train_ids, K, self.class_weights_)
-        p_second = part.predict_proba(self._companion_rows(val_enc))
-        return best_share(np.exp(self._logits(val_enc, models=[selected])), p_second, val_ids)
+        the second model of the same kind (for kernels: the same kernels) fitted on the same
+        rows, as the validation fold of :meth:`out_of_fold` over training + validation."""
+        folds = np.repeat([0, 1], [len(train_enc), len(val_enc)])
+        oof = self.companion_.out_of_fold(self._companion_rows(list(train_enc) + list(val_enc)),
+                                          np.concatenate([train_ids, val_ids]), K, folds, self.class_weights_)
+        return best_share(np.exp(self._logits(val_enc, models=[selected])), oof[len(train_enc):], val_ids)
 
     def _crossfit_weight(self, oof_net, enc, ids, folds, K: int) -> float:
         """:meth:`_held_out_weight` on out-of-fold predictions: every row scored by the
@@ -692,6 +706,11 @@ class SequenceClassifier:
         """Log-probabilities (n, K): averaged in probability over ``models`` (default: the
         ensemble's networks, then averaged with the second model's, if any, with weight
         ``companion_weight_``)."""
+        return self._mix(*self._parts(enc, size, models))
+
+    def _parts(self, enc, size: int = 256, models=None) -> tuple:
+        """(the networks' probabilities (n, K), averaged over ``models``; the second model's,
+        or None without one or when ``models`` are given)."""
         from rnnkit.data.sequences import pad_sequences
 
         second = self.companion_ if models is None else None
@@ -704,9 +723,17 @@ class SequenceClassifier:
             for m in models:
                 out[idx] += np.exp(log_softmax(np.asarray(m.predict_logits(x, lengths), dtype=np.float64)))
         out /= len(models)
-        if second is not None and len(enc):
+        if second is None or not len(enc):
+            return out, None
+        return out, second.predict_proba(self._companion_rows(enc))
+
+    def _mix(self, p_networks: np.ndarray, p_second: np.ndarray | None) -> np.ndarray:
+        """Log of (1 − w)·p_networks + w·p_second (w: ``companion_weight_``; p_networks alone
+        without ``p_second``)."""
+        out = p_networks
+        if p_second is not None:
             w = self.companion_weight_
-            out = (1.0 - w) * out + w * second.predict_proba(self._companion_rows(enc))
+            out = (1.0 - w) * p_networks + w * p_second
         return np.log(np.maximum(out, 1e-300))
 
     def _predict_ids(self, enc) -> np.ndarray:

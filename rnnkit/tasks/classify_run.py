@@ -17,18 +17,27 @@ __all__ = ["plot_confusion", "write_classify_run", "prediction_table", "score_in
 def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None):
     """The classification report of encoded sequences ``enc`` (labels ``ids``) by ``models``
     (default the whole ensemble), a random part of them when ``deadline`` would pass with
-    less than ``margin`` seconds left: the report's "n" of "of" rows, and its "time_limit_note".
-    Returns (report, (the rows scored, their probabilities (n, K))."""
-    done, probs = [], []
+    less than ``margin`` seconds left: the report's "n" of "of" rows, and its "time_limit_note";
+    with the second model, "parts": the accuracy of the networks and of the second model
+    alone on the same rows, and its weight. Returns (report, (the rows scored, their probabilities (n, K))."""
+    done, nets, seconds = [], [], []
     for idx in chunks_in_time(len(enc), deadline, margin, seed=clf.seed):
         done.append(idx)
-        probs.append(np.exp(clf._logits([enc[j] for j in idx], models=models)))
-    idx, proba = np.concatenate(done), np.concatenate(probs)
-    order = np.argsort(idx)
-    idx, proba = idx[order], proba[order]
+        p_net, p_second = clf._parts([enc[j] for j in idx], models=models)
+        nets.append(p_net)
+        seconds.append(p_second)
+    order = np.argsort(np.concatenate(done))
+    idx, p_net = np.concatenate(done)[order], np.concatenate(nets)[order]
+    p_second = None if seconds[0] is None else np.concatenate(seconds)[order]
+    proba = np.exp(clf._mix(p_net, p_second))
     rep = jsonable_report(classification_report(ids[idx], np.argmax(proba, axis=1), clf.encoder_.num_classes),
                           clf.encoder_.classes)
     rep.update(n=int(len(idx)), of=len(enc))
+    if p_second is not None:            # what each part of the average scores alone, on the same rows
+        kind = clf._companion_kind()
+        rep["parts"] = {"networks": float(np.mean(np.argmax(p_net, axis=1) == ids[idx])),
+                        kind: float(np.mean(np.argmax(p_second, axis=1) == ids[idx])),
+                        PART_WEIGHT[kind]: float(clf.companion_weight_)}
     note = partial_note(len(idx), len(enc), what)
     if note:
         rep["time_limit_note"] = note
@@ -53,16 +62,6 @@ def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, 
         ids = clf._labels(y_test, len(enc), where)
         clf.test_evaluation_, clf._scored_["test"] = score_in_time(clf, enc, ids, deadline, report_s,
                                                                    "test sequences")
-        if clf.companion_ is not None:
-            # what each part of the average scores alone, on the same rows
-            idx = clf._scored_["test"][0]
-            rows = [enc[j] for j in idx]
-            networks = np.argmax(clf._logits(rows, models=[clf.model_] + list(clf.members_)), axis=1)
-            second = np.argmax(clf.companion_.predict_proba(clf._companion_rows(rows)), axis=1)
-            kind = clf._companion_kind()
-            clf.test_evaluation_["parts"] = {"networks": float(np.mean(networks == ids[idx])),
-                                             kind: float(np.mean(second == ids[idx])),
-                                             PART_WEIGHT[kind]: float(clf.companion_weight_)}
 
 
 #: the key of the second model's weight in an evaluation's "parts"
