@@ -104,6 +104,19 @@ def test_read_text_other_encoding(tmp_path):
     assert read_text(p, encoding="latin-1") == "café"
 
 
+def test_read_text_decompresses_gzip_and_names_a_broken_one(tmp_path):
+    import gzip
+
+    text = "Call me Ishmael.\r\nSome years ago é\n" * 50
+    p = tmp_path / "book.txt.gz"
+    p.write_bytes(gzip.compress(text.encode("utf-8")))
+    assert read_text(p) == text.replace("\r\n", "\n")
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(RnnkitError, match="cut.gz: a gzip file that does not decompress"):
+        read_text(cut)
+
+
 def test_read_text_errors_name_the_path(tmp_path):
     missing = tmp_path / "nope.txt"
     with pytest.raises(RnnkitError, match="not found.*nope.txt"):

@@ -192,6 +192,24 @@ def test_read_labeled_sequences_dispatches_by_suffix(tmp_path):
         read_labeled_sequences(tmp_path / "d.arff")
 
 
+def test_gzip_files_read_by_the_suffix_before_gz(tmp_path):
+    import gzip
+
+    def gz(name, text):
+        p = tmp_path / name
+        p.write_bytes(gzip.compress(text.encode("utf-8")))
+        return p
+
+    xs, labels = read_labeled_sequences(gz("d.ts.gz", UNIVARIATE_TS))
+    assert labels == ["up", "down"]
+    xs, labels = read_labeled_sequences(gz("d.tsv.gz", "1\t1\t2\n"))
+    assert labels == ["1"] and xs[0].shape == (2, 1)
+    X, y = read_labeled_sequences(gz("acc.csv.gz", "id,label,t,ax\nw1,walk,0,1\nw1,walk,1,3\n"))
+    assert y == ["walk"] and X[0].shape == (2, 1)          # the long layout, told by the header
+    with pytest.raises(RnnkitError, match=r"unsupported file type '.arff'"):
+        read_labeled_sequences(gz("d.arff.gz", "x"))
+
+
 def test_multichannel_long_csv(tmp_path):
     from rnnkit.data.ucr import read_multichannel_csv
 

@@ -10,14 +10,28 @@ from rnnkit._checks import check_seed
 from rnnkit.errors import RnnkitError
 
 
+#: the first two bytes of a gzip file
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def data_suffix(path) -> str:
+    """The lower-case suffix that tells a data file's format, behind a ``.gz``:
+    ``train.tsv.gz`` -> ``.tsv``."""
+    name = os.path.basename(os.fspath(path)).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return os.path.splitext(name)[1]
+
+
 def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[str, str]:
     """Read and decode a whole file; returns ``(path as str, text)``.
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
-    ``\\n``) and a leading byte-order mark is dropped. A missing file, a
-    directory, an unreadable file and bytes that are not valid ``encoding``
-    (with the byte offset) are :class:`RnnkitError` naming the path; an unknown
-    encoding is a ValueError.
+    ``\\n``) and a leading byte-order mark is dropped. A gzip-compressed file (``.gz``,
+    told by its first bytes) is decompressed first. A missing file, a directory, an
+    unreadable or broken gzip file and bytes that are not valid ``encoding`` (with the
+    byte offset) are :class:`RnnkitError` naming the path; an unknown encoding is a
+    ValueError.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -29,6 +43,14 @@ def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[s
             raw = f.read()
     except OSError as exc:
         raise RnnkitError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if raw[:2] == GZIP_MAGIC:
+        import gzip
+        import zlib
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise RnnkitError(f"{path}: a gzip file that does not decompress ({exc})") from exc
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:

@@ -23,13 +23,14 @@ Malformed input raises :class:`RnnkitError` with the path and line number.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import os
 
 import numpy as np
 
 from rnnkit._checks import check_choice
-from rnnkit.data._util import magnitude_problem, read_file_text
+from rnnkit.data._util import GZIP_MAGIC, data_suffix, magnitude_problem, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_multichannel_csv", "read_labeled_sequences",
@@ -322,9 +323,11 @@ ID_COLUMNS = ("id", "case", "sample", "sequence", "series_id")
 def _long_csv_header(path) -> list[str] | None:
     """The header of a CSV in the long multichannel layout (it names an id column), else None."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, "rb") as f:
+            gz = f.read(2) == GZIP_MAGIC
+        with (gzip.open if gz else open)(path, "rt", encoding="utf-8", newline="") as f:
             header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError):
+    except (OSError, EOFError, UnicodeDecodeError):
         return None
     names = [h.strip().lower() for h in header]
     return header if any(n in ID_COLUMNS for n in names) else None
@@ -406,7 +409,7 @@ def read_labeled_sequences(path, **kwargs):
     (several channels per step, one row per step), any other with :func:`read_labeled_csv`
     (one series per row). Keyword arguments go to the reader.
     """
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    suffix = data_suffix(path)
     if suffix == ".csv" and _long_csv_header(os.fspath(path)) is not None:
         return read_multichannel_csv(path, missing=kwargs.get("missing", "error"))
     readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv}
@@ -439,7 +442,7 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
     suffixes = (".txt", ".tsv") if text else (".tsv", ".ts", ".csv")
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
-                       if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(path, f)))
+                       if data_suffix(f) in suffixes and os.path.isfile(os.path.join(path, f)))
         if not files:
             raise RnnkitError(f"{path}: the folder holds no {', '.join(suffixes)} file to read sequences from")
     else:
