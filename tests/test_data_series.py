@@ -39,6 +39,22 @@ def test_read_csv_column_by_name_and_index_with_dates(tmp_path):
     assert s2.columns == ["rain"]
 
 
+def test_read_csv_keeps_the_first_row_of_a_repeated_date_and_counts_gaps(tmp_path):
+    p = write(tmp_path, "when,v,sky\n2016-01-01 00:00:00,1,Clouds\n2016-01-01 00:00:00,9,Mist\n"
+                        "2016-01-01 01:00:00,2,Rain\n2016-01-01 04:00:00,5,Rain\n2016-01-01 05:00:00,6,Sun\n"
+                        "2016-01-01 07:00:00,8,Sun\n")
+    s = read_csv(p, "v", "when")
+    np.testing.assert_array_equal(s.values[:, 0], [1, 2, 5, 6, 8])
+    assert s.dates[:2] == ["2016-01-01 00:00:00", "2016-01-01 01:00:00"]
+    repeated, gaps = s.notes
+    assert "1 rows repeat the date of the row before them (the first on line 3" in repeated
+    assert "skip 3 steps of 1 hour in 2 gaps (the longest, 2 steps, after line 4, 2016-01-01 01:00:00)" in gaps
+    # regular dates, month steps and labels that are not dates: nothing to say
+    assert read_csv(write(tmp_path, "d,v\n2021-01-31,1\n2021-02-28,2\n2021-03-31,3\n2021-04-30,4\n"),
+                    "v", "d").notes == []
+    assert read_csv(write(tmp_path, "d,v\nQ1,1\nQ2,2\nQ3,3\n"), "v", "d").notes == []
+
+
 def test_read_csv_multivariate_and_default_columns(tmp_path):
     p = write(tmp_path, "date,a,b,c\nd1,1,2,3\nd2,4,5,6\n")
     s = read_csv(p, columns=["c", "a"], date_column="date")

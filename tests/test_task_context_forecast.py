@@ -97,3 +97,21 @@ def test_arrays_many_series_and_predict_past_the_end():
     assert 30 < out["1"].mean() < 70            # scaled back to each series' own level
     with pytest.raises(ValueError, match="one entry per series"):
         ContextForecaster().fit(series, dates=dates[:1])
+
+
+def test_a_file_that_repeats_dates_trains_on_the_first_row_of_each(tmp_path):
+    """Hourly logs repeat a timestamp with another reading of a text column: the first row of
+    each date is kept, so the dates increase and the calendar features can be computed."""
+    rows = ["date_time,volume,temp,weather"]
+    for h in range(200):
+        stamp = str(np.datetime64("2016-01-01T00:00") + np.timedelta64(h, "h")).replace("T", " ")
+        rows.append(f"{stamp},{1000 + 500 * np.sin(h / 24 * 2 * np.pi):.1f},{270 + h % 7},Clouds")
+        if h % 9 == 0:
+            rows.append(f"{stamp},{-1},{0},Mist")
+    path = tmp_path / "traffic.csv"
+    path.write_text("\n".join(rows) + "\n")
+    fc = ContextForecaster(horizon=4, hidden_size=4, seed=0)
+    fc.fit_csv(path, targets=["volume"], covariates=["temp"], date_column="date_time", max_steps=2)
+    s = fc.series_[0]
+    assert len(s.y) == 200 and s.y.min() > 0                # the repeated rows (volume -1) are gone
+    assert fc.calendar_names_[:2] == ["hour_sin", "hour_cos"]

@@ -106,6 +106,8 @@ def cmd_forecast(args) -> int:
         data = read_csv(args.csv, columns, date_column, **fill)
     except RnnkitError as exc:
         raise RnnkitError(csv_hint(str(exc), columns)) from exc
+    for note in data.notes:
+        echo(args, note)
     N = len(data.values)
     if args.horizon >= N:
         raise RnnkitError(f"--horizon {args.horizon}: {args.csv} has only {N} rows")
@@ -159,12 +161,22 @@ def _iso_dates(path, date_column, required: bool) -> bool:
 
 def _forecast_context(args, out, date_column, calendar: bool) -> int:
     """Covariates, known-future inputs, calendar features, many series: the ContextForecaster."""
+    from rnnkit.data.series import read_csv
     from rnnkit.tasks.context_forecast import ContextForecaster
 
     if args.series_column is not None and not args.column:
         raise RnnkitError("--series-column: name the value column(s) to forecast with --column")
     if args.lookback is not None and args.lookback < 2:
         raise RnnkitError("--lookback must be at least 2")
+    if args.series_column is None and args.column:
+        # one series: what the reader noticed in its dates, before training
+        wanted = list(args.column) + list(args.covariate or []) + list(args.future_covariate or [])
+        try:
+            notes = read_csv(args.csv, wanted, date_column, **given(args, "fill")).notes
+        except RnnkitError as exc:
+            raise RnnkitError(csv_hint(str(exc), args.column)) from exc
+        for note in notes:
+            echo(args, note)
     fc = ContextForecaster(lookback=args.lookback, horizon=args.horizon, calendar=calendar,
                            **given(args, *MODEL_PARAMS, "period", "seed"))
     what = [f"covariates {', '.join(args.covariate)}" if args.covariate else "",
@@ -190,6 +202,6 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
         for key, label in (("model", f"forecaster ({ev['method']})"), ("network", "the network alone"),
                            ("naive", "naive (last value)"), ("seasonal_naive", "seasonal naive")):
             if key in ev:
-                lines.append(f"  {label:<22} {ev[key]['mase']:.4f}")
+                lines.append(f"  {label:<32} {ev[key]['mase']:.4f}")
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
     return 0

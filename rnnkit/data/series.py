@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,6 +56,8 @@ class SeriesData:
     columns: list[str]
     dates: list[str] | None = None
     path: str | None = None
+    #: what the reader changed or noticed in the dates (repeated dates dropped, gaps), for the user
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -77,6 +79,49 @@ def _resolve_column(spec, header: list[str], path: str, what: str) -> int:
         raise RnnkitError(f"{path}: column index {idx} is out of range for {len(header)} columns "
                           f"({available})")
     return idx % len(header)
+
+
+def _duration(seconds: int) -> str:
+    """'1 hour', '30 minutes', '2 days', '15 seconds'."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''}"
+    return f"{seconds} second{'s' if seconds > 1 else ''}"
+
+
+def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: str):
+    """Rows whose date repeats the row before's are dropped (the first of each date kept:
+    real logs repeat a timestamp with another reading of a text column); gaps in ISO dates
+    of a fixed step are counted. Returns (values, dates, lines, notes)."""
+    notes = []
+    repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
+    if repeat.any():
+        first = int(np.argmax(repeat))
+        notes.append(f"{path}: {int(repeat.sum())} rows repeat the date of the row before them (the first on "
+                     f"line {lines[first]}, {dates[first]}); the first row of each date is kept")
+        keep = ~repeat
+        values = values[keep]
+        dates = [d for d, k in zip(dates, keep) if k]
+        lines = [n for n, k in zip(lines, keep) if k]
+    from rnnkit.data.context import parse_dates
+
+    try:
+        parsed = parse_dates(dates, path)
+    except RnnkitError:
+        return values, dates, lines, notes          # labels, not ISO dates: nothing to count
+    diffs = np.diff(parsed).astype(np.int64)
+    if len(diffs) < 2 or (diffs <= 0).any():
+        return values, dates, lines, notes          # decreasing dates: the forecaster says so
+    step = int(diffs.min())
+    if step < 27 * 86400 and (diffs % step == 0).all() and (diffs > step).any():     # a fixed step, not months
+        skipped = diffs // step - 1
+        longest = int(np.argmax(skipped))
+        gaps = int((skipped > 0).sum())
+        notes.append(f"{path}: the dates skip {int(skipped.sum())} steps of {_duration(step)} in {gaps} "
+                     f"gap{'s' if gaps > 1 else ''} (the longest, {int(skipped[longest])} steps, after line "
+                     f"{lines[longest]}, {dates[longest]}); the rows on both sides of a gap are read as consecutive")
+    return values, dates, lines, notes
 
 
 def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str):
@@ -125,6 +170,10 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     the line and column, ``"interpolate"`` fills linearly (edges take the nearest
     value), ``"ffill"`` repeats the last value, ``"drop"`` skips the row. Blank lines
     and lines starting with ``comment`` are skipped. Line numbers in errors are the file's (the header is line 1).
+
+    With ``date_column``, a row whose date repeats the row before's is dropped (the first
+    row of each date is kept) and gaps in ISO dates of a fixed step are counted; both are
+    said in ``SeriesData.notes``.
 
     Errors (:class:`RnnkitError`, all naming the path): missing file, no header or
     no rows, an unknown column (listing the available ones), a non-numeric or
@@ -202,12 +251,15 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
                 raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} {problem}")
             values[r, c] = v
 
+    notes = []
+    if dates is not None:
+        values, dates, lines, notes = _check_dates(values, dates, lines, path)
     values, keep = _fill_gaps(values, lines, col_names, fill, path)
     if dates is not None:
         dates = [d for d, k in zip(dates, keep) if k]
     if len(values) < min_rows:
         raise RnnkitError(f"{path}: {len(values)} usable rows, need at least {min_rows}")
-    return SeriesData(values=values, columns=col_names, dates=dates, path=path)
+    return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes)
 
 
 # -- scalers --------------------------------------------------------------------------
