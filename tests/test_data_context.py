@@ -65,9 +65,19 @@ def test_read_long_csv(tmp_path):
     p.write_text("store,date,sales,temp\nA,2020-01-01,1,5\nB,2020-01-01,10,6\nA,2020-01-02,2,7\n"
                  "B,2020-01-02,20,8\nA,2020-01-03,3,9\n")
     data = ctx.read_long_csv(p, "store", ["sales", "temp"], "date")
-    assert data.ids == ["A", "B"]
+    assert data.ids == ["A", "B"] and data.notes == []
     np.testing.assert_array_equal(data.values["A"], [[1, 5], [2, 7], [3, 9]])
     assert data.dates["B"] == ["2020-01-01", "2020-01-02"]
+    # a date repeated within a series: its first row is kept (another series may share the date)
+    p.write_text("store,date,sales\nA,2020-01-01,1\nB,2020-01-01,10\nA,2020-01-01,99\nA,2020-01-02,2\n"
+                 "B,2020-01-02,20\n")
+    data = ctx.read_long_csv(p, "store", ["sales"], "date")
+    np.testing.assert_array_equal(data.values["A"][:, 0], [1, 2])
+    assert data.dates["A"] == ["2020-01-01", "2020-01-02"] and len(data.values["B"]) == 2
+    assert data.notes == [f"{p}: 1 row repeats the date of the row before in its series (the first on "
+                          f"line 4, series 'A', 2020-01-01); the first row of each date is kept"]
+    p.write_text("store,date,sales,temp\nA,2020-01-01,1,5\nB,2020-01-01,10,6\nA,2020-01-02,2,7\n"
+                 "B,2020-01-02,20,8\nA,2020-01-03,3,9\n")
     with pytest.raises(RnnkitError, match="no series column 'shop'"):
         ctx.read_long_csv(p, "shop", ["sales"])
     p.write_text("store,sales\nA,1\nA,x\n")

@@ -47,7 +47,7 @@ def test_read_csv_keeps_the_first_row_of_a_repeated_date_and_counts_gaps(tmp_pat
     np.testing.assert_array_equal(s.values[:, 0], [1, 2, 5, 6, 8])
     assert s.dates[:2] == ["2016-01-01 00:00:00", "2016-01-01 01:00:00"]
     repeated, gaps = s.notes
-    assert "1 rows repeat the date of the row before them (the first on line 3" in repeated
+    assert "1 row repeats the date of the row before (the first on line 3" in repeated
     assert "skip 3 steps of 1 hour in 2 gaps (the longest, 2 steps, after line 4, 2016-01-01 01:00:00)" in gaps
     # regular dates, month steps and labels that are not dates: nothing to say
     assert read_csv(write(tmp_path, "d,v\n2021-01-31,1\n2021-02-28,2\n2021-03-31,3\n2021-04-30,4\n"),

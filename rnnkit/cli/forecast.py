@@ -161,6 +161,7 @@ def _iso_dates(path, date_column, required: bool) -> bool:
 
 def _forecast_context(args, out, date_column, calendar: bool) -> int:
     """Covariates, known-future inputs, calendar features, many series: the ContextForecaster."""
+    from rnnkit.data.context import read_long_csv
     from rnnkit.data.series import read_csv
     from rnnkit.tasks.context_forecast import ContextForecaster
 
@@ -168,14 +169,15 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
         raise RnnkitError("--series-column: name the value column(s) to forecast with --column")
     if args.lookback is not None and args.lookback < 2:
         raise RnnkitError("--lookback must be at least 2")
-    if args.series_column is None and args.column:
-        # one series: what the reader noticed in its dates, before training
+    if args.column:
+        # what the reader noticed in the dates, said before training
         wanted = list(args.column) + list(args.covariate or []) + list(args.future_covariate or [])
         try:
-            notes = read_csv(args.csv, wanted, date_column, **given(args, "fill")).notes
+            data = (read_csv(args.csv, wanted, date_column, **given(args, "fill")) if args.series_column is None
+                    else read_long_csv(args.csv, args.series_column, wanted, date_column))
         except RnnkitError as exc:
             raise RnnkitError(csv_hint(str(exc), args.column)) from exc
-        for note in notes:
+        for note in data.notes:
             echo(args, note)
     fc = ContextForecaster(lookback=args.lookback, horizon=args.horizon, calendar=calendar,
                            **given(args, *MODEL_PARAMS, "period", "seed"))

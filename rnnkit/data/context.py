@@ -172,8 +172,10 @@ class LongSeries:
     """Many series read from one long CSV: ``ids`` in order of first appearance and, per id,
     ``values[id]`` (N_id, F), ``dates[id]`` (N_id labels or None)."""
 
-    def __init__(self, ids, values, dates, columns, path=None):
+    def __init__(self, ids, values, dates, columns, path=None, notes=None):
         self.ids, self.values, self.dates, self.columns, self.path = ids, values, dates, columns, path
+        #: what the reader changed in the dates (rows repeating a date dropped), for the user
+        self.notes = list(notes or [])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -183,8 +185,10 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     """Read a long CSV (one row per series and time) into one block of rows per series id.
 
     ``columns``: the numeric columns to keep (names), in that order. Rows keep their
-    file order within a series. An unknown column, a non-numeric or empty value, and a
-    series with fewer than 2 rows are :class:`RnnkitError` naming the file (and line).
+    file order within a series; a row whose date repeats the previous row of its series is
+    dropped (the first of each date kept, said in ``notes``). An unknown column, a
+    non-numeric or empty value, and a series with fewer than 2 rows are
+    :class:`RnnkitError` naming the file (and line).
     """
     path, text = read_file_text(path, "utf-8", "CSV file")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -201,7 +205,7 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     sid = index(series_column, "series")
     cols = [index(c, "value") for c in columns]
     did = None if date_column is None else index(date_column, "date")
-    ids, values, dates = [], {}, {}
+    ids, values, dates, repeats = [], {}, {}, []
     for line, r in rows[1:]:
         if len(r) < len(header):
             raise RnnkitError(f"{path}: line {line} has {len(r)} fields, expected {len(header)}")
@@ -209,6 +213,9 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
         if key not in values:
             ids.append(key)
             values[key], dates[key] = [], ([] if did is not None else None)
+        if did is not None and dates[key] and dates[key][-1] == r[did].strip():
+            repeats.append((line, key, dates[key][-1]))
+            continue
         vals = []
         for c in cols:
             cell = r[c].strip()
@@ -225,5 +232,11 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     for key in ids:
         if len(values[key]) < 2:
             raise RnnkitError(f"{path}: series {key!r} has {len(values[key])} row; each series needs at least 2")
+    notes = []
+    if repeats:
+        line, key, date = repeats[0]
+        n = len(repeats)
+        notes.append(f"{path}: {n} row{'s repeat' if n > 1 else ' repeats'} the date of the row before in its "
+                     f"series (the first on line {line}, series {key!r}, {date}); the first row of each date is kept")
     return LongSeries(ids, {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, dates,
-                      [header[c] for c in cols], path)
+                      [header[c] for c in cols], path, notes)

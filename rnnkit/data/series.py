@@ -98,7 +98,8 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
     if repeat.any():
         first = int(np.argmax(repeat))
-        notes.append(f"{path}: {int(repeat.sum())} rows repeat the date of the row before them (the first on "
+        n = int(repeat.sum())
+        notes.append(f"{path}: {n} row{'s repeat' if n > 1 else ' repeats'} the date of the row before (the first on "
                      f"line {lines[first]}, {dates[first]}); the first row of each date is kept")
         keep = ~repeat
         values = values[keep]
