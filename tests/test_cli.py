@@ -211,6 +211,23 @@ def test_out_that_is_a_file_or_holds_a_model_is_refused(lm_dir, text_file, tmp_p
     assert snapshot(lm_dir) == before
 
 
+def test_force_removes_the_last_runs_results_and_nothing_else(tmp_path):
+    """A forced run replaces a run: the old results (metrics, report, predictions) go at
+    once, so a new run stopped before its own are written never shows the old ones."""
+    from rnnkit.cli.common import guard_model_dir
+    from rnnkit.tasks.run import RESULT_FILES
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.npz", "notes.txt") + RESULT_FILES:
+        (run / name).write_text("old", encoding="utf-8")
+    with pytest.raises(RnnkitError, match="already holds"):
+        guard_model_dir(run, force=False)
+    assert all((run / name).exists() for name in RESULT_FILES)
+    guard_model_dir(run, force=True)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.npz", "notes.txt"]
+
+
 def test_resume_continues_and_checks_options(text_file, tmp_path, capsys):
     out = tmp_path / "run"
     base = ["train-lm", str(text_file), "--out", str(out), "--cell", "rnn", "--hidden", "8", "--embedding", "4",

@@ -282,16 +282,29 @@ def check_out_file(path, option: str = "--out", example: str = "units.html") -> 
 
 
 def guard_model_dir(path: Path, force: bool, option: str = "--out", extra: str = "") -> None:
-    """Refuse to train into a directory that already holds a trained model, unless forced
-    (then, data parallel, wait for every rank's check: :func:`all_ranks_checked`)."""
-    from rnnkit.tasks.run import saved_task
+    """Refuse to train into a directory that already holds a trained model, unless forced:
+    then the last run's results (:data:`rnnkit.tasks.run.RESULT_FILES`) are removed, so a run
+    stopped early never shows them beside its own model (data parallel: rank 0 removes them,
+    after every rank's check, :func:`all_ranks_checked`)."""
+    from rnnkit.distributed import world
+    from rnnkit.tasks.run import RESULT_FILES, saved_task
 
-    if not force and (path / "config.json").is_file():
+    held = (path / "config.json").is_file()
+    if not force and held:
         task = saved_task(path)
         what = f"a trained model (task {task!r})" if task else "a model checkpoint"
         raise RnnkitError(f"{option} {path}: already holds {what}; pass --force to replace it{extra}, "
                           f"or choose another {option}")
     all_ranks_checked()
+    if held and world().is_root:
+        for name in RESULT_FILES:
+            try:
+                (path / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise RnnkitError(f"{option} {path}: cannot remove the last run's {name}: "
+                                  f"{exc.strerror or exc}") from exc
 
 
 def all_ranks_checked() -> None:

@@ -44,6 +44,9 @@ __all__ = ["TRAIN_DIR", "JOBS", "RunWriter", "train_dir", "training_meta", "writ
 TRAIN_DIR = "train"
 METRICS_JSON = "metrics.json"
 PENDING_DIR = ".pending"
+#: what a finished run states about its model: removed when a forced run replaces the run,
+#: so that a new model never sits beside the last run's results
+RESULT_FILES = (METRICS_JSON, "report.html", "predictions.csv", "backtest.csv")
 
 #: task name in config.json -> (module, class) of the task that reads it
 JOBS = {"lm": ("rnnkit.tasks.lm", "CharLanguageModel"),
