@@ -49,6 +49,16 @@ def test_read_csv_keeps_the_first_row_of_a_repeated_date_and_counts_gaps(tmp_pat
     repeated, gaps = s.notes
     assert "1 row repeats the date of the row before (the first on line 3" in repeated
     assert "skip 3 steps of 1 hour in 2 gaps (the longest, 2 steps, after line 4, 2016-01-01 01:00:00)" in gaps
+    # filling: the missing hours become rows, filled like empty cells, dates written alike
+    s = read_csv(p, "v", "when", fill="interpolate")
+    np.testing.assert_array_equal(s.values[:, 0], [1, 2, 3, 4, 5, 6, 7, 8])
+    assert s.dates[2:4] == ["2016-01-01 02:00:00", "2016-01-01 03:00:00"]
+    assert s.notes[1].endswith("their rows are filled (interpolate)")
+    days = write(tmp_path, "d,v\n2020-01-01,1\n2020-01-02,2\n2020-01-05,5\n", "days.csv")
+    s = read_csv(days, "v", "d", fill="ffill")
+    assert s.dates == ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"]
+    np.testing.assert_array_equal(s.values[:, 0], [1, 2, 2, 2, 5])
+    assert len(read_csv(days, "v", "d", fill="drop")) == 3          # drop: the rows as they are
     # regular dates, month steps and labels that are not dates: nothing to say
     assert read_csv(write(tmp_path, "d,v\n2021-01-31,1\n2021-02-28,2\n2021-03-31,3\n2021-04-30,4\n"),
                     "v", "d").notes == []

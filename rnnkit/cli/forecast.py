@@ -5,6 +5,7 @@ from __future__ import annotations
 from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_model_options, add_run_options,
                                add_training_options, check_out_dir, echo, fraction, given, guard_model_dir,
                                interrupted, period_arg, positive_int, quantile_levels, task_option)
+from rnnkit.cli.messages import for_command
 from rnnkit.errors import RnnkitError
 
 TASK = "rnnkit.tasks.forecast:Forecaster"
@@ -107,7 +108,7 @@ def cmd_forecast(args) -> int:
     except RnnkitError as exc:
         raise RnnkitError(csv_hint(str(exc), columns)) from exc
     for note in data.notes:
-        echo(args, note)
+        echo(args, for_command(note, {"--fill"}))
     N = len(data.values)
     if args.horizon >= N:
         raise RnnkitError(f"--horizon {args.horizon}: {args.csv} has only {N} rows")
@@ -178,7 +179,7 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
         except RnnkitError as exc:
             raise RnnkitError(csv_hint(str(exc), args.column)) from exc
         for note in data.notes:
-            echo(args, note)
+            echo(args, for_command(note, {"--fill"}))
     fc = ContextForecaster(lookback=args.lookback, horizon=args.horizon, calendar=calendar,
                            **given(args, *MODEL_PARAMS, "period", "seed"))
     what = [f"covariates {', '.join(args.covariate)}" if args.covariate else "",

@@ -90,10 +90,12 @@ def _duration(seconds: int) -> str:
     return f"{seconds} second{'s' if seconds > 1 else ''}"
 
 
-def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: str):
+def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: str, fill: str = "error"):
     """Rows whose date repeats the row before's are dropped (the first of each date kept:
     real logs repeat a timestamp with another reading of a text column); gaps in ISO dates
-    of a fixed step are counted. Returns (values, dates, lines, notes)."""
+    of a fixed step are counted, and with ``fill`` "interpolate" or "ffill" the missing
+    dates become rows of empty cells for :func:`_fill_gaps` to fill. Returns (values,
+    dates, lines, notes)."""
     notes = []
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
     if repeat.any():
@@ -119,10 +121,32 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
         skipped = diffs // step - 1
         longest = int(np.argmax(skipped))
         gaps = int((skipped > 0).sum())
+        filled = fill in ("interpolate", "ffill")
         notes.append(f"{path}: the dates skip {int(skipped.sum())} steps of {_duration(step)} in {gaps} "
                      f"gap{'s' if gaps > 1 else ''} (the longest, {int(skipped[longest])} steps, after line "
-                     f"{lines[longest]}, {dates[longest]}); the rows on both sides of a gap are read as consecutive")
+                     f"{lines[longest]}, {dates[longest]}); "
+                     + (f"their rows are filled ({fill})" if filled else
+                        "the rows on both sides of a gap are read as consecutive (fill='interpolate' or 'ffill' "
+                        "fills them)"))
+        if filled:
+            at = np.concatenate([[0], np.cumsum(skipped + 1)])          # each read row's place
+            full = np.full((int(at[-1]) + 1, values.shape[1]), np.nan)
+            full[at] = values
+            every = parsed[0] + np.arange(len(full)) * np.timedelta64(step, "s")
+            labels = [_like(str(d), dates[0]) for d in every]
+            for i, d in zip(at, dates):
+                labels[i] = d
+            owner = np.repeat(np.arange(len(lines)), np.diff(np.concatenate([at, [len(full)]])))
+            values, dates, lines = full, labels, [lines[k] for k in owner]
     return values, dates, lines, notes
+
+
+def _like(iso: str, example: str) -> str:
+    """An ISO date-time from NumPy ('2016-01-01T05:00:00') written like ``example`` (its
+    length and date/time separator): '2016-01-01 05:00', '2016-01-01', ..."""
+    if len(example) > 10:
+        iso = iso.replace("T", example[10])
+    return iso[:len(example)] if len(example) <= len(iso) else iso
 
 
 def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str):
@@ -173,8 +197,9 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     and lines starting with ``comment`` are skipped. Line numbers in errors are the file's (the header is line 1).
 
     With ``date_column``, a row whose date repeats the row before's is dropped (the first
-    row of each date is kept) and gaps in ISO dates of a fixed step are counted; both are
-    said in ``SeriesData.notes``.
+    row of each date is kept) and gaps in ISO dates of a fixed step are counted; with
+    ``fill`` "interpolate" or "ffill" the missing dates are added as rows and filled like
+    empty cells. Both are said in ``SeriesData.notes``.
 
     Errors (:class:`RnnkitError`, all naming the path): missing file, no header or
     no rows, an unknown column (listing the available ones), a non-numeric or
@@ -254,7 +279,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
 
     notes = []
     if dates is not None:
-        values, dates, lines, notes = _check_dates(values, dates, lines, path)
+        values, dates, lines, notes = _check_dates(values, dates, lines, path, fill)
     values, keep = _fill_gaps(values, lines, col_names, fill, path)
     if dates is not None:
         dates = [d for d, k in zip(dates, keep) if k]
