@@ -169,8 +169,17 @@ class Embedding(Module):
             raise _no_forward(where)
         dy = _check_input(dy, "dy", self.dtype, where, finite=False)
         check_shape(dy, self._ids.shape + (self.embedding_dim,), "dy", where)
-        # add.at, not +=: a fancy-index += keeps only one update per repeated id
-        np.add.at(self._grads["weight"], self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        # the rows of each id summed at once: sorted (stably, so each id's rows keep their
+        # order), then one reduceat per run of equal ids; a fancy-index += of the unsorted rows
+        # would keep only one update per repeated id, and np.add.at is 6x slower
+        flat = self._ids.reshape(-1)
+        if not flat.size:
+            return None
+        order = np.argsort(flat, kind="stable")
+        ids = flat[order]
+        starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        self._grads["weight"][ids[starts]] += np.add.reduceat(dy.reshape(-1, self.embedding_dim)[order], starts,
+                                                              axis=0)
         return None
 
 
