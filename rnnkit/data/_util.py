@@ -23,6 +23,16 @@ def data_suffix(path) -> str:
     return os.path.splitext(name)[1]
 
 
+def open_text(path, encoding: str = "utf-8"):
+    """A text stream of a file (``newline=""``, for csv), decompressed when it is gzip
+    (told by its first bytes)."""
+    import gzip
+
+    with open(path, "rb") as f:
+        gz = f.read(2) == GZIP_MAGIC
+    return (gzip.open if gz else open)(path, "rt", encoding=encoding, newline="")
+
+
 def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[str, str]:
     """Read and decode a whole file; returns ``(path as str, text)``.
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
-from rnnkit.data.series import MISSING_TOKENS
+from rnnkit.data.series import MISSING_TOKENS, repeated_dates_note
 from rnnkit.errors import RnnkitError
 
 __all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",
@@ -235,8 +235,6 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     notes = []
     if repeats:
         line, key, date = repeats[0]
-        n = len(repeats)
-        notes.append(f"{path}: {n} row{'s repeat' if n > 1 else ' repeats'} the date of the row before in its "
-                     f"series (the first on line {line}, series {key!r}, {date}); the first row of each date is kept")
+        notes.append(repeated_dates_note(path, len(repeats), f"line {line}, series {key!r}, {date}", " in its series"))
     return LongSeries(ids, {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, dates,
                       [header[c] for c in cols], path, notes)

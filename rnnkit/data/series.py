@@ -81,6 +81,14 @@ def _resolve_column(spec, header: list[str], path: str, what: str) -> int:
     return idx % len(header)
 
 
+def repeated_dates_note(path: str, count: int, first: str, within: str = "") -> str:
+    """What a reader says of the ``count`` rows it dropped for repeating the date of the row
+    before (``first``: where the first was; ``within``: e.g. " in its series")."""
+    rows = f"{count} row{'s repeat' if count > 1 else ' repeats'}"
+    return (f"{path}: {rows} the date of the row before{within} (the first on {first}); the first row of each "
+            f"date is kept")
+
+
 def _duration(seconds: int) -> str:
     """'1 hour', '30 minutes', '2 days', '15 seconds'."""
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
@@ -100,13 +108,11 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
     if repeat.any():
         first = int(np.argmax(repeat))
-        n = int(repeat.sum())
-        notes.append(f"{path}: {n} row{'s repeat' if n > 1 else ' repeats'} the date of the row before (the first on "
-                     f"line {lines[first]}, {dates[first]}); the first row of each date is kept")
+        notes.append(repeated_dates_note(path, int(repeat.sum()), f"line {lines[first]}, {dates[first]}"))
         keep = ~repeat
         values = values[keep]
         dates = [d for d, k in zip(dates, keep) if k]
-        lines = [n for n, k in zip(lines, keep) if k]
+        lines = [line for line, k in zip(lines, keep) if k]
     from rnnkit.data.context import parse_dates
 
     try:

@@ -23,14 +23,13 @@ Malformed input raises :class:`RnnkitError` with the path and line number.
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 import os
 
 import numpy as np
 
 from rnnkit._checks import check_choice
-from rnnkit.data._util import GZIP_MAGIC, data_suffix, magnitude_problem, read_file_text
+from rnnkit.data._util import data_suffix, magnitude_problem, open_text, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_ucr_tsv", "read_ucr_ts", "read_labeled_csv", "read_multichannel_csv", "read_labeled_sequences",
@@ -323,9 +322,7 @@ ID_COLUMNS = ("id", "case", "sample", "sequence", "series_id")
 def _long_csv_header(path) -> list[str] | None:
     """The header of a CSV in the long multichannel layout (it names an id column), else None."""
     try:
-        with open(path, "rb") as f:
-            gz = f.read(2) == GZIP_MAGIC
-        with (gzip.open if gz else open)(path, "rt", encoding="utf-8", newline="") as f:
+        with open_text(path) as f:
             header = next(csv.reader(f), [])
     except (OSError, EOFError, UnicodeDecodeError):
         return None
