@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rnnkit.cli import main
@@ -90,6 +91,26 @@ def test_forecast_with_context_many_series(tmp_path):
     assert m["series"] == 3 and m["calendar"][:2] == ["hour_sin", "hour_cos"]
     assert m["test"]["model"]["mase"] < m["test"]["seasonal_naive"]["mase"]
     assert "Test backtest" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+
+
+def test_forecast_covariates_of_labels_from_the_command_line(tmp_path, capsys):
+    """The help's traffic example on a file laid out like real traffic logs: weather words and
+    holiday names ('None' on ordinary hours) are covariates of labels, said before training."""
+    rows = ["holiday,temp,weather_main,date_time,traffic_volume"]
+    for h in range(200):
+        stamp = str(np.datetime64("2016-01-01T00:00") + np.timedelta64(h, "h")).replace("T", " ")
+        rows.append(f"{'New Years Day' if h == 0 else 'None'},{270 + h % 5},{['Clouds', 'Rain'][h // 9 % 2]},"
+                    f"{stamp},{3000 + 1000 * np.sin(h / 24 * 2 * np.pi):.0f}")
+    p = tmp_path / "traffic.csv"
+    p.write_text("\n".join(rows) + "\n")
+    code = run_cli("forecast", p, "--column", "traffic_volume", "--covariate", "temp", "--covariate", "weather_main",
+                   "--future-covariate", "holiday", "--horizon", "6", "--hidden", "8", "--epochs", "2",
+                   "--out", tmp_path / "run")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "weather_main: 2 labels (Clouds, Rain), read as one 0/1 input each" in out
+    assert "holiday: 1 label (New Years Day)" in out
+    assert run_cli("evaluate", tmp_path / "run", p) == 0
 
 
 def test_forecast_calendar_on_request_and_flag_errors(tmp_path, capsys):

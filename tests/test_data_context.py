@@ -83,3 +83,19 @@ def test_read_long_csv(tmp_path):
     p.write_text("store,sales\nA,1\nA,x\n")
     with pytest.raises(RnnkitError, match="line 3, column 'sales': non-numeric value 'x'"):
         ctx.read_long_csv(p, "store", ["sales"])
+
+
+def test_read_long_csv_columns_of_labels(tmp_path):
+    p = tmp_path / "long.csv"
+    p.write_text("store,date,sales,weather,temp\nA,2020-01-01,1,Rain,5\nB,2020-01-01,10,Sun,6\n"
+                 "A,2020-01-02,2,Sun,7\nB,2020-01-02,20,none,8\n")
+    data = ctx.read_long_csv(p, "store", ["sales", "weather", "temp"], "date", labels={"weather": None, "temp": None})
+    assert data.labels == {"weather": ["Rain", "Sun"]}
+    assert data.columns == ["sales", "weather=Rain", "weather=Sun", "temp"]
+    np.testing.assert_array_equal(data.values["A"], [[1, 1, 0, 5], [2, 0, 1, 7]])
+    np.testing.assert_array_equal(data.values["B"], [[10, 0, 1, 6], [20, 0, 0, 8]])
+    again = ctx.read_long_csv(p, "store", ["sales", "weather"], "date", labels={"weather": ["Sun"]})
+    np.testing.assert_array_equal(again.values["A"][:, 1], [0, 1])
+    p.write_text("store,sales,temp\nA,1,5\nA,2,\n")
+    with pytest.raises(RnnkitError, match="line 3, column 'temp': empty or infinite value '' .series 'A'."):
+        ctx.read_long_csv(p, "store", ["sales", "temp"], labels={"temp": None})

@@ -116,6 +116,32 @@ def test_read_csv_non_numeric_names_line_column_and_value(tmp_path):
         read_csv(q)
 
 
+def test_read_csv_columns_of_labels_become_indicator_columns(tmp_path):
+    """A column named in ``labels`` that holds words is one 0/1 column per label, in its
+    place; "None" and empty cells are no label; a fitted model's labels are used as given
+    (a label first seen later is 0 everywhere); a column of numbers stays numbers."""
+    p = tmp_path / "traffic.csv"
+    p.write_text("date,holiday,temp,weather,volume\n2020-01-01,New Year,1.5,Rain,10\n2020-01-02,None,2.5,Clear,20\n"
+                 "2020-01-03,,3.5,Rain,30\n2020-01-04,None,,Fog,40\n")
+    data = read_csv(p, ["volume", "temp", "weather", "holiday"], "date", fill="interpolate",
+                    labels={"temp": None, "weather": None, "holiday": None})
+    assert data.labels == {"weather": ["Clear", "Fog", "Rain"], "holiday": ["New Year"]}
+    assert data.columns == ["volume", "temp", "weather=Clear", "weather=Fog", "weather=Rain", "holiday=New Year"]
+    np.testing.assert_array_equal(data.values, [[10, 1.5, 0, 0, 1, 1], [20, 2.5, 1, 0, 0, 0],
+                                                [30, 3.5, 0, 0, 1, 0], [40, 3.5, 0, 1, 0, 0]])
+    later = read_csv(p, ["volume", "weather"], "date", labels={"weather": ["Clear", "Rain"]})
+    assert later.columns == ["volume", "weather=Clear", "weather=Rain"]
+    np.testing.assert_array_equal(later.values[:, 1:], [[0, 1], [1, 0], [0, 1], [0, 0]])   # Fog: unseen
+    with pytest.raises(RnnkitError, match="non-numeric value 'Rain' on line 2, column 'weather'"):
+        read_csv(p, ["volume", "weather"], "date")                 # not named in labels: numbers only
+    many = tmp_path / "many.csv"
+    many.write_text("x,code\n" + "".join(f"{i},c{i}\n" for i in range(60)))
+    with pytest.raises(RnnkitError, match="column 'code' holds 60 distinct labels .*at most 50"):
+        read_csv(many, ["x", "code"], labels={"code": None})
+    with pytest.raises(ValueError, match="labels names \\['wind'\\]"):
+        read_csv(p, ["volume"], "date", labels={"wind": None})
+
+
 def test_read_csv_gap_errors_and_fills(tmp_path):
     p = write(tmp_path, "t,v,w\n1,1.0,10\n2,,20\n3,NA,30\n4,4.0,40\n5,5.0,\n")
     with pytest.raises(RnnkitError, match=r"empty cell on line 3, column 'v' \(3 empty cells in all\)"):

@@ -115,3 +115,32 @@ def test_a_file_that_repeats_dates_trains_on_the_first_row_of_each(tmp_path):
     s = fc.series_[0]
     assert len(s.y) == 200 and s.y.min() > 0                # the repeated rows (volume -1) are gone
     assert fc.calendar_names_[:2] == ["hour_sin", "hour_cos"]
+
+
+def test_covariates_of_labels_are_read_as_indicators_and_kept_for_later_files(tmp_path):
+    """Weather words and holiday names as covariates (real traffic logs hold them): each label
+    is one 0/1 input; the labels found at fit are saved, so a later file with a new label
+    gives the same inputs (the new label none of them)."""
+    rows = ["date_time,holiday,weather,volume"]
+    words = ["Clear", "Rain", "Snow"]
+    for h in range(240):
+        stamp = str(np.datetime64("2016-01-01T00:00") + np.timedelta64(h, "h")).replace("T", " ")
+        w = words[(h // 7) % 3]
+        rows.append(f"{stamp},{'New Year' if h == 0 else 'None'},{w},"
+                    f"{1000 + 400 * np.sin(h / 24 * 2 * np.pi) - 300 * (w == 'Snow'):.1f}")
+    path = tmp_path / "traffic.csv"
+    path.write_text("\n".join(rows) + "\n")
+    fc = ContextForecaster(horizon=4, hidden_size=8, seed=0)
+    fc.fit_csv(path, targets=["volume"], covariates=["weather"], future_covariates=["holiday"],
+               date_column="date_time", max_steps=3, out_dir=tmp_path / "run")
+    assert fc.labels_ == {"weather": ["Clear", "Rain", "Snow"], "holiday": ["New Year"]}
+    s = fc.series_[0]
+    assert s.past.shape == (240, 3) and s.fut.shape[1] == 1 + len(fc.calendar_names_)
+    np.testing.assert_array_equal(s.past[:8], [[1, 0, 0]] * 7 + [[0, 1, 0]])
+    assert s.fut[0, 0] == 1 and s.fut[1:240, 0].sum() == 0
+    again = ContextForecaster.load(tmp_path / "run")
+    assert again.labels_ == fc.labels_
+    path.write_text(path.read_text().replace("Snow", "Hail"))      # a label training never saw
+    series, _ = again._data(path, "test")
+    assert series[0].past.shape == (240, 3) and series[0].past[:, 2].sum() == 0
+    assert np.isfinite(again.evaluate(path)["model"]["mase"])

@@ -30,10 +30,11 @@ def register(sub) -> None:
     p.add_argument("--date-column", default=None, metavar="NAME",
                    help="column of date labels (default: one named date/time/..., or a non-numeric first column)")
     p.add_argument("--covariate", action="append", default=None, metavar="COL",
-                   help="input column observed in the past only, e.g. weather beside traffic (repeat)")
+                   help="input column observed in the past only, e.g. weather beside traffic (repeat); "
+                        "numbers, or labels such as 'Rain' (one 0/1 input per label, at most 50)")
     p.add_argument("--future-covariate", action="append", default=None, metavar="COL",
-                   help="input column known ahead, e.g. a holiday flag; its values in the horizon rows are used "
-                        "(repeat)")
+                   help="input column known ahead, e.g. a holiday flag or name; its values in the horizon rows "
+                        "are used (repeat; numbers or labels)")
     p.add_argument("--series-column", default=None, metavar="ID",
                    help="many series in one long CSV: the column naming each row's series (one global model, "
                         "each series scaled by its own training part)")
@@ -172,14 +173,19 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
         raise RnnkitError("--lookback must be at least 2")
     if args.column:
         # what the reader noticed in the dates, said before training
-        wanted = list(args.column) + list(args.covariate or []) + list(args.future_covariate or [])
+        inputs = list(args.covariate or []) + list(args.future_covariate or [])
+        wanted, labels = list(args.column) + inputs, {c: None for c in inputs}     # inputs may hold labels
         try:
-            data = (read_csv(args.csv, wanted, date_column, **given(args, "fill")) if args.series_column is None
-                    else read_long_csv(args.csv, args.series_column, wanted, date_column))
+            data = (read_csv(args.csv, wanted, date_column, labels=labels, **given(args, "fill"))
+                    if args.series_column is None
+                    else read_long_csv(args.csv, args.series_column, wanted, date_column, labels=labels))
         except RnnkitError as exc:
             raise RnnkitError(csv_hint(str(exc), args.column)) from exc
         for note in data.notes:
             echo(args, for_command(note, {"--fill"}))
+        for column, found in data.labels.items():
+            echo(args, f"{column}: {len(found)} label{'' if len(found) == 1 else 's'} ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}), "
+                       f"read as one 0/1 input each")
     fc = ContextForecaster(lookback=args.lookback, horizon=args.horizon, calendar=calendar,
                            **given(args, *MODEL_PARAMS, "period", "seed"))
     what = [f"covariates {', '.join(args.covariate)}" if args.covariate else "",

@@ -172,22 +172,27 @@ class LongSeries:
     """Many series read from one long CSV: ``ids`` in order of first appearance and, per id,
     ``values[id]`` (N_id, F), ``dates[id]`` (N_id labels or None)."""
 
-    def __init__(self, ids, values, dates, columns, path=None, notes=None):
+    def __init__(self, ids, values, dates, columns, path=None, notes=None, labels=None):
         self.ids, self.values, self.dates, self.columns, self.path = ids, values, dates, columns, path
         #: what the reader changed in the dates (rows repeating a date dropped), for the user
         self.notes = list(notes or [])
+        #: {column: its labels} for each column of labels read as indicator columns
+        self.labels = dict(labels or {})
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-def read_long_csv(path, series_column, columns, date_column=None, delimiter: str = ",") -> LongSeries:
+def read_long_csv(path, series_column, columns, date_column=None, delimiter: str = ",",
+                  labels: dict | None = None) -> LongSeries:
     """Read a long CSV (one row per series and time) into one block of rows per series id.
 
     ``columns``: the numeric columns to keep (names), in that order. Rows keep their
     file order within a series; a row whose date repeats the previous row of its series is
-    dropped (the first of each date kept, said in ``notes``). An unknown column, a
-    non-numeric or empty value, and a series with fewer than 2 rows are
+    dropped (the first of each date kept, said in ``notes``). ``labels`` names columns that
+    may hold labels, as in :func:`rnnkit.data.read_csv`: such a column becomes its
+    indicator columns ("column=label"), its labels in ``LongSeries.labels``. An unknown
+    column, a non-numeric or empty value, and a series with fewer than 2 rows are
     :class:`RnnkitError` naming the file (and line).
     """
     path, text = read_file_text(path, "utf-8", "CSV file")
@@ -205,20 +210,25 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     sid = index(series_column, "series")
     cols = [index(c, "value") for c in columns]
     did = None if date_column is None else index(date_column, "date")
-    ids, values, dates, repeats = [], {}, {}, []
+    labels = dict(labels or {})
+    text_cols = [k for k, c in enumerate(cols) if header[c] in labels]     # label candidates, kept as text
+    ids, values, dates, repeats, texts, kept_lines = [], {}, {}, [], {}, {}
     for line, r in rows[1:]:
         if len(r) < len(header):
             raise RnnkitError(f"{path}: line {line} has {len(r)} fields, expected {len(header)}")
         key = r[sid].strip()
         if key not in values:
             ids.append(key)
-            values[key], dates[key] = [], ([] if did is not None else None)
+            values[key], dates[key], texts[key], kept_lines[key] = [], ([] if did is not None else None), [], []
         if did is not None and dates[key] and dates[key][-1] == r[did].strip():
             repeats.append((line, key, dates[key][-1]))
             continue
         vals = []
-        for c in cols:
+        for k, c in enumerate(cols):
             cell = r[c].strip()
+            if k in text_cols:
+                vals.append(0.0)
+                continue
             if cell.lower() in MISSING_TOKENS:
                 raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: empty value (series {key!r}); "
                                   f"fill the gap first")
@@ -227,14 +237,71 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
             except ValueError:
                 raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: non-numeric value {cell!r}") from None
         values[key].append(vals)
+        texts[key].append([r[cols[k]].strip() for k in text_cols])
+        kept_lines[key].append(line)
         if did is not None:
             dates[key].append(r[did].strip())
     for key in ids:
         if len(values[key]) < 2:
             raise RnnkitError(f"{path}: series {key!r} has {len(values[key])} row; each series needs at least 2")
+    blocks = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    names = [header[c] for c in cols]
+    found = _long_labels(path, ids, blocks, texts, kept_lines, text_cols, names, labels)
     notes = []
     if repeats:
         line, key, date = repeats[0]
         notes.append(repeated_dates_note(path, len(repeats), f"line {line}, series {key!r}, {date}", " in its series"))
-    return LongSeries(ids, {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, dates,
-                      [header[c] for c in cols], path, notes)
+    if found:
+        expanded = []
+        for k, name in enumerate(names):
+            expanded += [f"{name}={x}" for x in found[name]] if name in found else [name]
+        names = expanded
+    return LongSeries(ids, blocks, dates, names, path, notes, found)
+
+
+def _float_or_none(cell: str):
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels) -> dict:
+    """Fill the label candidates of a long CSV's blocks in place: numbers where every cell of
+    the column is one (and no labels are given), else the column's indicator columns (the
+    blocks widened). Returns {column: its labels} of the columns read as labels."""
+    from rnnkit.data.series import encode_labels, label_set
+
+    found = {}
+    for j, k in enumerate(text_cols):
+        name = names[k]
+        column = [t[j] for key in ids for t in texts[key]]
+        if labels[name] is None:
+            numbers = [np.nan if x.lower() in MISSING_TOKENS else _float_or_none(x) for x in column]
+            if all(v is not None for v in numbers):           # a column of numbers
+                gap = next((i for i, v in enumerate(numbers) if not np.isfinite(v)), None)
+                if gap is not None:
+                    key, line = [(key, line) for key in ids for line in lines[key]][gap]
+                    raise RnnkitError(f"{path}: line {line}, column {name!r}: empty or infinite value "
+                                      f"{column[gap]!r} (series {key!r}); fill the gap first")
+                at = 0
+                for key in ids:
+                    blocks[key][:, k] = numbers[at:at + len(blocks[key])]
+                    at += len(blocks[key])
+                continue
+            found[name] = label_set(column, name, path)
+        else:
+            found[name] = list(labels[name])
+    for key in ids:       # widen: each label column's indicators in its place
+        parts = []
+        for k in range(len(names)):
+            if k in text_cols and names[k] in found:
+                parts.append(encode_labels([t[text_cols.index(k)] for t in texts[key]], found[names[k]]))
+            else:
+                parts.append(blocks[key][:, k:k + 1])
+        if found:
+            blocks[key] = np.concatenate(parts, axis=1)
+    return found
+
+
+

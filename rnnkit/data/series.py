@@ -46,6 +46,8 @@ __all__ = [
 
 # Cells read as "no value" (compared case-insensitively after stripping).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
+#: the most distinct labels a column of labels may hold (one indicator column each)
+MAX_LABELS = 50
 
 
 @dataclass
@@ -58,6 +60,8 @@ class SeriesData:
     path: str | None = None
     #: what the reader changed or noticed in the dates (repeated dates dropped, gaps), for the user
     notes: list[str] = field(default_factory=list)
+    #: {column: its labels} for each column of labels read as indicator columns
+    labels: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -191,7 +195,7 @@ def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str
 
 def read_csv(path, columns=None, date_column=None, *, header: bool = True, delimiter: str = ",",
              fill: str = "error", min_rows: int = 2, encoding: str = "utf-8",
-             comment: str | None = "#") -> SeriesData:
+             comment: str | None = "#", labels: dict | None = None) -> SeriesData:
     """Read numeric columns of a CSV file as a series.
 
     ``columns`` is a name or index, or a list of them for a multivariate series
@@ -206,6 +210,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     row of each date is kept) and gaps in ISO dates of a fixed step are counted; with
     ``fill`` "interpolate" or "ffill" the missing dates are added as rows and filled like
     empty cells. Both are said in ``SeriesData.notes``.
+
+    ``labels`` {column name: None or a list of labels} names columns that may hold labels
+    instead of numbers (a weather word, a holiday name): such a column, when one of its
+    cells is not a number (None) or always (a list, the labels of a fitted model), becomes
+    one indicator column per label (:func:`encode_labels`), named "column=label", in its
+    place; ``SeriesData.labels`` holds each one's labels.
 
     Errors (:class:`RnnkitError`, all naming the path): missing file, no header or
     no rows, an unknown column (listing the available ones), a non-numeric or
@@ -255,9 +265,14 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
             raise ValueError(f"{where}: columns repeats a column: {specs!r}")
     col_names = [names[i] for i in col_idx]
     needed = max(col_idx + ([date_idx] if date_idx is not None else [])) + 1
+    labels = dict(labels or {})
+    unknown = sorted(set(labels) - set(col_names))
+    if unknown:
+        raise ValueError(f"{where}: labels names {unknown}, which are not among the columns read {col_names}")
 
     values = np.empty((len(rows), len(col_idx)), dtype=np.float64)
     dates = [] if date_idx is not None else None
+    cells = {c: [] for c, name in enumerate(col_names) if name in labels}      # label candidates' text
     for r, (row, line) in enumerate(zip(rows, lines)):
         if len(row) < needed:
             raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
@@ -266,22 +281,34 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
             dates.append(row[date_idx].strip())
         for c, i in enumerate(col_idx):
             cell = row[i].strip()
-            if cell.lower() in MISSING_TOKENS:
-                values[r, c] = np.nan
+            if c in cells:
+                cells[c].append(cell)
                 continue
-            try:
-                v = float(cell)
-            except ValueError:
+            v = _number(cell, path, line, names[i])
+            if v is None:
                 hint = (" (if this column holds dates or labels, pass it as date_column)"
                         if columns is None and date_column is None else "")
                 raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column "
-                                  f"{names[i]!r}{hint}") from None
-            if not math.isfinite(v):
-                raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} is not finite")
-            problem = magnitude_problem(v)
-            if problem is not None:
-                raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {names[i]!r} {problem}")
+                                  f"{names[i]!r}{hint}")
             values[r, c] = v
+    found = {}
+    for c, column in cells.items():
+        name = col_names[c]
+        numbers = None if labels[name] is not None else [_number(x, path, line, name) for x, line in zip(column, lines)]
+        if numbers is not None and all(v is not None for v in numbers):
+            values[:, c] = numbers
+        else:
+            found[name] = labels[name] if labels[name] is not None else label_set(column, name, path)
+    if found:        # each label column becomes its indicator columns, in its place
+        blocks, col_names_out = [], []
+        for c, name in enumerate(col_names):
+            if name in found:
+                blocks.append(encode_labels(cells[c], found[name]))
+                col_names_out += [f"{name}={x}" for x in found[name]]
+            else:
+                blocks.append(values[:, c:c + 1])
+                col_names_out.append(name)
+        values, col_names = np.concatenate(blocks, axis=1), col_names_out
 
     notes = []
     if dates is not None:
@@ -291,7 +318,48 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
         dates = [d for d, k in zip(dates, keep) if k]
     if len(values) < min_rows:
         raise RnnkitError(f"{path}: {len(values)} usable rows, need at least {min_rows}")
-    return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes)
+    return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes, labels=found)
+
+
+def _number(cell: str, path: str, line: int, name: str):
+    """A cell's value: a float, NaN when it reads as missing (MISSING_TOKENS), None when it is
+    not a number; an infinite or unreadably large number is an error naming line and column."""
+    if cell.lower() in MISSING_TOKENS:
+        return np.nan
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    if not math.isfinite(v):
+        raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {name!r} is not finite")
+    problem = magnitude_problem(v)
+    if problem is not None:
+        raise RnnkitError(f"{path}: value {cell!r} on line {line}, column {name!r} {problem}")
+    return v
+
+
+def label_set(cells, name: str, path: str) -> list[str]:
+    """The distinct labels of a column's cells (sorted; cells that read as missing are none),
+    at most :data:`MAX_LABELS` of them."""
+    found = sorted({x for x in cells if x.lower() not in MISSING_TOKENS})
+    if len(found) > MAX_LABELS:
+        raise RnnkitError(f"{path}: column {name!r} holds {len(found)} distinct labels (e.g. "
+                          f"{', '.join(repr(x) for x in found[:3])}); a column of labels may hold at most "
+                          f"{MAX_LABELS} (or it must hold numbers)")
+    return found
+
+
+def encode_labels(cells, known) -> np.ndarray:
+    """Indicator columns of a column of labels: (N, K) float64, row r column k is 1 where
+    cell r is ``known[k]``; a cell that reads as missing or holds a label not in ``known``
+    (first seen after training) is 0 in every column."""
+    index = {x: k for k, x in enumerate(known)}
+    out = np.zeros((len(cells), len(known)))
+    for r, x in enumerate(cells):
+        k = index.get(x)
+        if k is not None:
+            out[r, k] = 1.0
+    return out
 
 
 # -- scalers --------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class ContextForecaster:
         self.batch_size = check_positive_int(batch_size, "batch_size", where)
         self.dtype = check_task_dtype(dtype, where)
         self.seed = check_seed(seed, where)
-        self.model_ = None
+        self.model_, self.labels_ = None, {}
 
     def get_params(self) -> dict:
         return {"lookback": self.lookback, "horizon": self.horizon, "cell": self.cell,
@@ -135,28 +135,41 @@ class ContextForecaster:
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
 
     # -- reading -----------------------------------------------------------------------------
-    def _from_csv(self, path, targets, covariates, future_covariates, date_column, series_column, fill="error"):
-        """Read a wide (one series) or long (``series_column``) CSV into _Series objects."""
+    def _from_csv(self, path, targets, covariates, future_covariates, date_column, series_column, fill="error",
+                  labels=None):
+        """Read a wide (one series) or long (``series_column``) CSV into _Series objects.
+
+        A covariate column of labels (a weather word, a holiday name) becomes one indicator
+        column per label (:func:`rnnkit.data.read_csv`'s ``labels``): at fit the labels
+        are found in the file and kept in ``labels_``; later reads (``labels`` given) use
+        those, so a label first seen then is none of them."""
         from rnnkit.data.context import read_long_csv
         from rnnkit.data.series import read_csv
 
         covariates, future_covariates = list(covariates or []), list(future_covariates or [])
+        given_labels = labels is not None
+        if not given_labels:
+            labels = {c: None for c in covariates + future_covariates}
         if series_column is None:
             if targets is None:
-                data = read_csv(path, None, date_column, fill=fill)
-                targets = [c for c in data.columns if c not in covariates + future_covariates]
+                data = read_csv(path, None, date_column, fill=fill, labels=labels)
+                expanded = {f"{c}={x}" for c, xs in data.labels.items() for x in xs}
+                targets = [c for c in data.columns if c not in covariates + future_covariates and c not in expanded]
             names = list(targets) + covariates + future_covariates
-            data = read_csv(path, names, date_column, fill=fill)
+            data = read_csv(path, names, date_column, fill=fill, labels=labels)
             blocks = {"": (data.values, data.dates)}
             ids = [""]
         else:
             if targets is None:
                 raise ValueError("ContextForecaster.fit_csv: with series_column give targets (the value columns)")
             names = list(targets) + covariates + future_covariates
-            data = read_long_csv(path, series_column, names, date_column)
+            data = read_long_csv(path, series_column, names, date_column, labels=labels)
             blocks = {k: (data.values[k], data.dates[k]) for k in data.ids}
             ids = data.ids
-        F, Cp = len(targets), len(covariates)
+        if not given_labels:
+            self.labels_ = dict(data.labels)
+        F = len(targets)
+        Cp = sum(len(data.labels[c]) if c in data.labels else 1 for c in covariates)
         self.columns_ = {"targets": list(targets), "covariates": covariates, "future_covariates": future_covariates}
         return [(k, blocks[k][0][:, :F], blocks[k][0][:, F:F + Cp], blocks[k][0][:, F + Cp:], blocks[k][1])
                 for k in ids]
@@ -241,7 +254,7 @@ class ContextForecaster:
         past ``covariates`` (N, Cp), ``future_covariates`` (N, Cf) and ``dates`` (N labels)
         of the same structure."""
         self._where = "ContextForecaster.fit"
-        self.csv_options_ = None
+        self.csv_options_, self.labels_ = None, {}
         many = isinstance(series, (list, tuple))
         ys = list(series) if many else [series]
 
@@ -394,7 +407,7 @@ class ContextForecaster:
         if o is None:
             raise RnnkitError(f"{where}: the forecaster was fitted on arrays; pass data only to one fitted on a CSV")
         raw = self._from_csv(path, o["targets"], o["covariates"], o["future_covariates"], o["date_column"],
-                             o["series_column"], o.get("fill", "error"))
+                             o["series_column"], o.get("fill", "error"), labels=self.labels_)
         series = self._prepare(raw, where)
         splits = [split_sizes(len(s.y), *self.fractions_) for s in series]
         self._series_stats(series, splits)
@@ -550,7 +563,8 @@ class ContextForecaster:
                 "period": self.period_, "fractions": list(self.fractions_), "csv_options": self.csv_options_,
                 "stats": {k: [a.tolist() for a in v] for k, v in self.stats_.items()},
                 "calendar": self.calendar_names_, "use_calendar": self.use_calendar_, "step": self.step_,
-                "n_user_future": self.n_user_future_, "method": self.method_, "val_scores": self.val_scores_}
+                "n_user_future": self.n_user_future_, "method": self.method_, "val_scores": self.val_scores_,
+                "labels": self.labels_}
 
     @classmethod
     def load(cls, directory) -> "ContextForecaster":
@@ -567,6 +581,7 @@ class ContextForecaster:
         self.series_ = None
         self.calendar_names_, self.use_calendar_ = meta["calendar"], meta["use_calendar"]
         self.step_, self.n_user_future_ = meta["step"], meta["n_user_future"]
+        self.labels_ = meta.get("labels", {})            # runs saved before columns of labels had none
         # runs saved before the validation choice forecast with the network
         self.method_, self.val_scores_ = meta.get("method", "network"), meta.get("val_scores", {})
         self.model_ = restore_model(directory, ckpt, build(ckpt.config))
