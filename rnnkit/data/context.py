@@ -259,31 +259,25 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     return LongSeries(ids, blocks, dates, names, path, notes, found)
 
 
-def _float_or_none(cell: str):
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
 def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels) -> dict:
     """Fill the label candidates of a long CSV's blocks in place: numbers where every cell of
     the column is one (and no labels are given), else the column's indicator columns (the
     blocks widened). Returns {column: its labels} of the columns read as labels."""
-    from rnnkit.data.series import encode_labels, label_set
+    from rnnkit.data.series import encode_labels, label_set, number
 
     found = {}
     for j, k in enumerate(text_cols):
         name = names[k]
         column = [t[j] for key in ids for t in texts[key]]
         if labels[name] is None:
-            numbers = [np.nan if x.lower() in MISSING_TOKENS else _float_or_none(x) for x in column]
+            at_line = [(key, line) for key in ids for line in lines[key]]
+            numbers = [number(x, path, line, name) for x, (_, line) in zip(column, at_line)]
             if all(v is not None for v in numbers):           # a column of numbers
-                gap = next((i for i, v in enumerate(numbers) if not np.isfinite(v)), None)
+                gap = next((i for i, v in enumerate(numbers) if np.isnan(v)), None)
                 if gap is not None:
-                    key, line = [(key, line) for key in ids for line in lines[key]][gap]
-                    raise RnnkitError(f"{path}: line {line}, column {name!r}: empty or infinite value "
-                                      f"{column[gap]!r} (series {key!r}); fill the gap first")
+                    key, line = at_line[gap]
+                    raise RnnkitError(f"{path}: line {line}, column {name!r}: empty value (series {key!r}); "
+                                      f"fill the gap first")
                 at = 0
                 for key in ids:
                     blocks[key][:, k] = numbers[at:at + len(blocks[key])]

@@ -284,7 +284,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
             if c in cells:
                 cells[c].append(cell)
                 continue
-            v = _number(cell, path, line, names[i])
+            v = number(cell, path, line, names[i])
             if v is None:
                 hint = (" (if this column holds dates or labels, pass it as date_column)"
                         if columns is None and date_column is None else "")
@@ -294,7 +294,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     found = {}
     for c, column in cells.items():
         name = col_names[c]
-        numbers = None if labels[name] is not None else [_number(x, path, line, name) for x, line in zip(column, lines)]
+        numbers = None if labels[name] is not None else [number(x, path, line, name) for x, line in zip(column, lines)]
         if numbers is not None and all(v is not None for v in numbers):
             values[:, c] = numbers
         else:
@@ -321,7 +321,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes, labels=found)
 
 
-def _number(cell: str, path: str, line: int, name: str):
+def number(cell: str, path: str, line: int, name: str):
     """A cell's value: a float, NaN when it reads as missing (MISSING_TOKENS), None when it is
     not a number; an infinite or unreadably large number is an error naming line and column."""
     if cell.lower() in MISSING_TOKENS:
