@@ -70,7 +70,7 @@ def test_seq2seq_translation_pairs(tmp_path, capsys):
     d = write_example("translation", tmp_path / "data")
     code = run_cli("seq2seq", "--train", f"{d}/pairs_train.tsv", "--test", f"{d}/pairs_test.tsv", "--out",
                    tmp_path / "run", "--tokens", "word", "--hidden", "32", "--embedding", "16", "--lr", "0.01",
-                   "--batch", "32", "--epochs", "6", "--beam", "2", "--quiet")
+                   "--batch", "32", "--epochs", "10", "--beam", "2", "--quiet")
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"]["bleu"] > metrics["baseline"]["translation_memory"]["bleu"]

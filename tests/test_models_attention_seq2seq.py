@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rnnkit.models import AttentionEncoderDecoder, CrossAttention, build
+from rnnkit.models.base import eval_mode
 from tests.test_models import LENGTHS, assert_gradcheck, feats, ids
 
 T, B = 4, 3
@@ -55,6 +56,31 @@ def test_attention_encoder_decoder_gradcheck(cell, kind, bidirectional):
     _, count, _ = m.loss(batch)
     assert count == int((y != 0).sum())
     assert_gradcheck(m, batch)
+
+
+def test_attention_encoder_decoder_gradcheck_with_dropout_on_the_embeddings(monkeypatch):
+    m = AttentionEncoderDecoder(tgt_vocab_size=6, src_vocab_size=5, hidden_size=3, embedding_dim=2,
+                                bidirectional=True, dropout=0.4, dtype="float64", seed=0)
+    y = np.array([[3, 4, 5], [4, 2, 3], [2, 0, 5], [0, 0, 2]])
+    batch = {"x": ids((T, B), 5), "lengths": LENGTHS, "y": y}
+    drops = {"drop": m.drop, "drop_src": m.drop_src, "drop_tgt": m.drop_tgt}
+    loss = m.loss
+
+    def loss_with_fixed_masks(*args, **kwargs):     # the same masks at every evaluation
+        for i, d in enumerate(drops.values()):
+            d._rng = np.random.default_rng(10 + i)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(m, "loss", loss_with_fixed_masks)
+    assert_gradcheck(m, batch)
+    m.train()
+    dropped = m.loss(batch)[0]
+    for name in ("drop_src", "drop_tgt"):           # each embedding is dropped in training
+        drops[name].p = 0.0
+        assert m.loss(batch)[0] != dropped, name
+        drops[name].p = 0.4
+    with eval_mode(m):
+        assert m.loss(batch)[0] != dropped
 
 
 def test_config_round_trip_and_decoding_shapes():

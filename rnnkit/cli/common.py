@@ -184,17 +184,19 @@ MODEL_PARAMS = ("cell", "hidden_size", "num_layers", "dropout")
 TRAINING_PARAMS = ("epochs", "time_limit", "optimizer", "lr", "clip", "patience")
 
 
-def add_model_options(p, task: str, defaults: dict | None = None) -> None:
+def add_model_options(p, task: str, defaults: dict | None = None,
+                      dropout_where: str = "between layers (and before the output layer)") -> None:
     """--cell, --hidden, --layers, --dropout: the network of ``task`` ("module:Class");
     ``defaults`` maps a parameter whose default is None (chosen from the data) to a few
-    words that say how, appended to its help."""
+    words that say how, appended to its help; ``dropout_where`` says where the task's
+    model drops."""
     note = lambda param: f" (default: {defaults[param]})" if defaults and param in defaults else ""
     task_option(p, "--cell", "cell", task, choices=CELLS, help="recurrent cell")
     task_option(p, "--hidden", "hidden_size", task, type=positive_int,
                 help="hidden units per layer" + note("hidden_size"))
     task_option(p, "--layers", "num_layers", task, type=positive_int, help="stacked recurrent layers")
     task_option(p, "--dropout", "dropout", task, type=fraction,
-                help="dropout between layers (and before the output layer)" + note("dropout"))
+                help=f"dropout {dropout_where}" + note("dropout"))
 
 
 def add_training_options(p, fit: str) -> None:

@@ -33,7 +33,8 @@ def register(sub) -> None:
                                                                   "(default: the built-in dates task)")
     p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")
-    add_model_options(p, TASK)
+    add_model_options(p, TASK, dropout_where="on the embeddings, between layers and before the output layer "
+                                             "(default: 0.3 for words, 0 for characters)")
     task_option(p, "--embedding", "embedding_dim", TASK, type=positive_int, help="token embedding size")
     p.add_argument("--attention", choices=("multiplicative", "additive", "none"), default="multiplicative",
                    help="how the decoder scores encoder states (none: the bridged final state only)")

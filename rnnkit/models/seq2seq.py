@@ -11,8 +11,12 @@ decoder's initial state:
 (one bridge shared by all layers). Decoder: a unidirectional stack over target
 embeddings, started from BOS and trained with teacher forcing:
 
-    in_t = E_tgt(y_{t−1}),  y_0 = BOS;   z_t = W_hy dropout(h^{dec}_t) + b_y
+    in_t = dropout(E_tgt(y_{t−1})),  y_0 = BOS;   z_t = W_hy dropout(h^{dec}_t) + b_y
     L = (1/N) Σ_{t, b: y_t ≠ PAD} −log softmax(z_t)_{y_t}
+
+The encoder reads dropout(E_src(x_s)) likewise: the one ``dropout`` rate also drops
+embedding entries in training (the regulariser small translation corpora need most),
+and its backward multiplies the embedding gradients by the same masks.
 
 Backward: decoder BPTT gives dh_0^{dec} (and dc_0^{dec}); through (1)
 dz = dh_0 ⊙ (1 − h_0²), through the bridges ds = W_bᵀ dz, which is the encoder's
@@ -45,7 +49,9 @@ class EncoderDecoder(Model):
         tgt_vocab_size: V, the target vocabulary (including PAD, BOS and EOS).
         src_vocab_size (int source ids, through an embedding) or src_input_size (float
             source features). Exactly one.
-        cell, hidden_size, num_layers, dropout, init, forget_bias: both stacks.
+        cell, hidden_size, num_layers, init, forget_bias: both stacks.
+        dropout: between stacked layers, before the output layer and on the source and
+            target embeddings (training only).
         embedding_dim: size of the source and target embeddings.
         bidirectional: a bidirectional encoder (the decoder is always unidirectional).
         pad_id, bos_id, eos_id: distinct ids in [0, V).
@@ -84,7 +90,7 @@ class EncoderDecoder(Model):
         if len(set(ids.values())) != 3:
             raise ValueError(f"{where}: pad_id, bos_id and eos_id must be distinct, got {ids}")
         self.pad_id, self.bos_id, self.eos_id = ids["pad_id"], ids["bos_id"], ids["eos_id"]
-        seeds = child_seeds(seed, 8, where)
+        seeds = child_seeds(seed, 10, where)
         src_dim = embedding_dim if src_vocab_size is not None else None
         self.inp = InputEncoder(self, where, src_vocab_size, src_dim, src_input_size, self.dtype, seeds[0],
                                 name="src_embedding")
@@ -101,6 +107,8 @@ class EncoderDecoder(Model):
         self.decoder = self.add("decoder", Recurrent(rnn_cell, embedding_dim, H, L, seed=seeds[5], **kw))
         self.drop = self.add("drop", Dropout(self.dropout, seed=seeds[6]))
         self.head = self.add("head", Linear(H, V, dtype=self.dtype, seed=seeds[7]))
+        self.drop_src = self.add("drop_src", Dropout(self.dropout, seed=seeds[8]))
+        self.drop_tgt = self.add("drop_tgt", Dropout(self.dropout, seed=seeds[9]))
 
     # -- the bridge ----------------------------------------------------------------------
     def _join(self, s: np.ndarray) -> np.ndarray:
@@ -125,7 +133,7 @@ class EncoderDecoder(Model):
         return h0, h0
 
     def _encode(self, x, lengths):
-        _, h_n = self.encoder.forward(self.inp.forward(x), None, lengths)
+        _, h_n = self.encoder.forward(self.drop_src.forward(self.inp.forward(x)), None, lengths)
         return self._bridge(h_n)
 
     def _source(self, x, lengths, where):
@@ -161,7 +169,7 @@ class EncoderDecoder(Model):
 
         dec0, h0 = self._encode(x, lengths)
         dec_in = np.concatenate([np.full((1, B), self.bos_id), y[:-1]], axis=0)   # teacher forcing
-        e = self.tgt_embedding.forward(dec_in)                                    # (T, B, E)
+        e = self.drop_tgt.forward(self.tgt_embedding.forward(dec_in))             # (T, B, E)
         carried = state_after(self.decoder, e, dec0, None, k) if k is not None else None
         hd, hd_n = self.decoder.forward(e, dec0)
         raw = self.head.forward(self.drop.forward(hd))                            # (T, B, V)
@@ -178,7 +186,7 @@ class EncoderDecoder(Model):
         """From ∂L/∂(decoder outputs) ``dh`` back through the decoder, the bridge and the
         encoder (``dmemory``: ∂L/∂(encoder outputs) where a decoder reads them, else None)."""
         de, dstate0 = self.decoder.backward(dh)
-        self.tgt_embedding.backward(de)
+        self.tgt_embedding.backward(self.drop_tgt.backward(de))
         dh0 = dstate0[0] if self.bridge_c is not None else dstate0
         dsh = self._split(self.bridge_h.backward(dh0 * (1.0 - h0 * h0)))          # through tanh
         if self.bridge_c is not None:
@@ -186,7 +194,7 @@ class EncoderDecoder(Model):
             dx, _ = self.encoder.backward(dmemory, (dsh, dsc))
         else:
             dx, _ = self.encoder.backward(dmemory, dsh)
-        self.inp.backward(dx)
+        self.inp.backward(self.drop_src.backward(dx))
 
     # -- inference -----------------------------------------------------------------------
     def encode(self, x, lengths=None):

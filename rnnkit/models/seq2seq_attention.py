@@ -11,6 +11,8 @@ multiplicative):
     õ_t = tanh(W_c [c_t ; h_t] + b_c)                                                (2)
     z_t = W_hy dropout(õ_t) + b_y,      L = (1/N) Σ_{t,b: y_t ≠ PAD} −log softmax(z_t)_{y_t}
 
+(in training both stacks read their embeddings through dropout, as in EncoderDecoder)
+
 (the "global attention" of Luong et al., scoring the current decoder state, so the
 decoder's recurrence runs as one pass over all target steps).
 
@@ -79,7 +81,7 @@ class AttentionEncoderDecoder(EncoderDecoder):
 
     def _memory(self, x, lengths):
         """Encoder outputs, their mask and the bridged decoder state."""
-        mem, h_n = self.encoder.forward(self.inp.forward(x), None, lengths)
+        mem, h_n = self.encoder.forward(self.drop_src.forward(self.inp.forward(x)), None, lengths)
         S, B = mem.shape[:2]
         mask = np.ones((S, B), dtype=bool) if lengths is None else np.arange(S)[:, None] < lengths[None, :]
         dec0, h0 = self._bridge(h_n)
@@ -107,7 +109,7 @@ class AttentionEncoderDecoder(EncoderDecoder):
         mask_y = y != self.pad_id
         mem, mask, dec0, h0 = self._memory(x, lengths)
         dec_in = np.concatenate([np.full((1, B), self.bos_id), y[:-1]], axis=0)   # teacher forcing
-        hd, hd_n = self.decoder.forward(self.tgt_embedding.forward(dec_in), dec0)
+        hd, hd_n = self.decoder.forward(self.drop_tgt.forward(self.tgt_embedding.forward(dec_in)), dec0)
         o, _ = self._attend(hd, mem, mask)
         raw = self.head.forward(self.drop.forward(o))                              # (T, B, V)
         loss, draw = softmax_cross_entropy(raw, y, mask=mask_y)
