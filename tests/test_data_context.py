@@ -99,3 +99,16 @@ def test_read_long_csv_columns_of_labels(tmp_path):
     p.write_text("store,sales,temp\nA,1,5\nA,2,\n")
     with pytest.raises(RnnkitError, match="line 3, column 'temp': empty value .series 'A'."):
         ctx.read_long_csv(p, "store", ["sales", "temp"], labels={"temp": None})
+
+
+def test_read_long_csv_rows_ahead_per_series(tmp_path):
+    p = tmp_path / "long.csv"
+    p.write_text("id,date,sales,promo\n"
+                 "a,1,5,0\na,2,6,1\na,3,,1\nb,1,7,1\nb,2,8,0\nb,3,9,0\nb,4,,0\nb,5,,1\n")
+    d = ctx.read_long_csv(p, "id", ["sales", "promo"], "date", ahead=["promo"])
+    assert [len(d.values[k]) for k in ("a", "b")] == [2, 3] and d.dates["b"] == ["1", "2", "3"]
+    np.testing.assert_array_equal(d.ahead["a"], [[1]])
+    np.testing.assert_array_equal(d.ahead["b"], [[0], [1]])
+    p.write_text(p.read_text().replace("b,5,,1", "b,5,,"))
+    with pytest.raises(RnnkitError, match=r"line 9, column 'promo': a row ahead"):
+        ctx.read_long_csv(p, "id", ["sales", "promo"], "date", ahead=["promo"])

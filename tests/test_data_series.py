@@ -376,3 +376,24 @@ def test_split_fraction_validation():
         split_sizes(10, 0.2, 0.01)
     with pytest.raises(RnnkitError, match="no training rows"):
         split_sizes(2, 0.4, 0.4)
+
+
+def test_read_csv_rows_ahead_hold_the_columns_known_ahead(tmp_path):
+    p = tmp_path / "traffic.csv"
+    p.write_text("date,volume,temp,holiday,promo\n"
+                 "2020-01-01,10,5,None,0\n2020-01-02,12,6,Xmas,1\n2020-01-03,11,7,None,0\n"
+                 "2020-01-04,,,Xmas,1\n2020-01-05,NA,,,0\n")
+    d = read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None},
+                 ahead=["holiday", "promo"])
+    assert len(d) == 3 and d.dates == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    assert d.columns == ["volume", "temp", "holiday=Xmas", "promo"]
+    assert d.ahead_columns == ["holiday=Xmas", "promo"] and d.ahead_dates == ["2020-01-04", "2020-01-05"]
+    np.testing.assert_array_equal(d.ahead, [[1, 1], [0, 0]])
+    # a row ahead must give every column known ahead
+    p.write_text(p.read_text().replace("2020-01-05,NA,,,0", "2020-01-05,,,None,"))
+    with pytest.raises(RnnkitError, match=r"line 6, column 'promo': a row ahead"):
+        read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None},
+                 ahead=["holiday", "promo"])
+    # without ahead, the empty cells are gaps as always
+    with pytest.raises(RnnkitError, match="empty cell on line 5"):
+        read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None})

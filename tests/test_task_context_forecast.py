@@ -144,3 +144,54 @@ def test_covariates_of_labels_are_read_as_indicators_and_kept_for_later_files(tm
     series, _ = again._data(path, "test")
     assert series[0].past.shape == (240, 3) and series[0].past[:, 2].sum() == 0
     assert np.isfinite(again.evaluate(path)["model"]["mase"])
+
+
+def test_rows_ahead_give_the_future_covariates_of_the_forecast(tmp_path):
+    """A file that ends with rows ahead (the date and the future covariates filled, the
+    other cells empty) is forecast past its data with them: the fit trains on the rows
+    before, predict uses their promotion flags, and the promotions move the forecast."""
+    path = write_stores(tmp_path)
+    lines = path.read_text().splitlines()
+    last = {}
+    for line in lines[1:]:
+        store, stamp = line.split(",")[:2]
+        last[store] = np.datetime64(stamp.replace(" ", "T"))
+    ahead = [f"{k},{str(last[k] + np.timedelta64(h, 'h')).replace('T', ' ')},,{int(h % 2 == 1)},"
+             for k in last for h in range(1, 7)]
+    with_ahead = tmp_path / "ahead.csv"
+    with_ahead.write_text("\n".join(lines + ahead) + "\n")
+    fc = ContextForecaster(horizon=6, hidden_size=24, period=24, seed=0)
+    fc.fit_csv(with_ahead, targets=["sales"], covariates=["temp"], future_covariates=["promo"], date_column="time",
+               series_column="store", max_steps=800, out_dir=tmp_path / "run", quiet=True)
+    assert [len(s.y) for s in fc.series_] == [24 * 16] * 3           # the rows ahead are not trained on
+    np.testing.assert_array_equal(fc.series_[0].fut[24 * 16:, 0], [1, 0, 1, 0, 1, 0])
+    pred = fc.predict()
+    assert (tmp_path / "run" / "predictions.csv").exists()
+    flipped = tmp_path / "flipped.csv"
+    flipped.write_text("\n".join(lines + [a[:-2] + ("0," if a.endswith("1,") else "1,") for a in ahead]) + "\n")
+    again = ContextForecaster.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict(with_ahead)["s2"], pred["s2"], rtol=1e-5)
+    # a promotion raises sales by half the level: the promoted hours trade places
+    moved = again.predict(flipped)["s2"][:, 0] - pred["s2"][:, 0]
+    assert np.all(moved[0::2] < -200) and np.all(moved[1::2] > 200), moved
+
+
+def test_rows_ahead_on_arrays_and_a_rare_flag_is_not_blown_up():
+    """Arrays: future covariates longer than the series carry the rows ahead. A 0/1
+    covariate is scaled by σ ≥ FLAG_MIN_SD, so a rare flag stays a small input."""
+    from rnnkit.tasks.context_forecast import FLAG_MIN_SD
+
+    rng = np.random.default_rng(0)
+    n, H = 300, 4
+    flag = np.zeros(n + H)
+    flag[[50, 170, n + 1]] = 1                                     # rare: 2 in the training rows
+    common = (rng.random(n + H) < 0.5).astype(float)
+    y = np.sin(np.arange(n) / 5) + 0.5 * common[:n] + 0.05 * rng.normal(size=n)
+    fc = ContextForecaster(horizon=H, hidden_size=8, seed=0)
+    fc.fit(y, future_covariates=np.stack([flag, common], axis=1), max_steps=5, quiet=True)
+    mu, sd, _ = fc.stats_[""]
+    assert sd[1] == FLAG_MIN_SD and sd[2] == pytest.approx(common[:n][:len(fc.series_[0].y)].std(), abs=0.05)
+    assert mu[1] == pytest.approx(flag[:n].mean(), abs=0.01)
+    assert fc.series_[0].fut[n + 1, 0] == 1 and np.isfinite(fc.predict()[""]).all()
+    with pytest.raises(ValueError, match="future_covariates must have a row per row"):
+        ContextForecaster(horizon=H).fit(y, future_covariates=flag[:n - 1], max_steps=1, quiet=True)

@@ -33,8 +33,9 @@ def register(sub) -> None:
                    help="input column observed in the past only, e.g. weather beside traffic (repeat); "
                         "numbers, or labels such as 'Rain' (one 0/1 input per label, at most 50)")
     p.add_argument("--future-covariate", action="append", default=None, metavar="COL",
-                   help="input column known ahead, e.g. a holiday flag or name; its values in the horizon rows "
-                        "are used (repeat; numbers or labels)")
+                   help="input column known ahead, e.g. a holiday flag or name (repeat; numbers or labels); to "
+                        "forecast past the data, end the file with the rows ahead: the date and these columns "
+                        "filled, the other cells empty")
     p.add_argument("--series-column", default=None, metavar="ID",
                    help="many series in one long CSV: the column naming each row's series (one global model, "
                         "each series scaled by its own training part)")
@@ -176,13 +177,22 @@ def _forecast_context(args, out, date_column, calendar: bool) -> int:
         inputs = list(args.covariate or []) + list(args.future_covariate or [])
         wanted, labels = list(args.column) + inputs, {c: None for c in inputs}     # inputs may hold labels
         try:
-            data = (read_csv(args.csv, wanted, date_column, labels=labels, **given(args, "fill"))
+            known = list(args.future_covariate or [])
+            data = (read_csv(args.csv, wanted, date_column, labels=labels, ahead=known, **given(args, "fill"))
                     if args.series_column is None
-                    else read_long_csv(args.csv, args.series_column, wanted, date_column, labels=labels))
+                    else read_long_csv(args.csv, args.series_column, wanted, date_column, labels=labels,
+                                       ahead=known))
         except RnnkitError as exc:
             raise RnnkitError(csv_hint(str(exc), args.column)) from exc
         for note in data.notes:
             echo(args, for_command(note, {"--fill"}))
+        if args.series_column is None:
+            ahead = 0 if data.ahead is None else len(data.ahead)
+        else:
+            ahead = max((len(a) for a in data.ahead.values()), default=0)
+        if ahead:
+            echo(args, f"the last {ahead} row{'' if ahead == 1 else 's'}{' of a series' if args.series_column else ''} "
+                       f"give only {', '.join(known)}: the rows ahead, forecast in predictions.csv")
         for column, found in data.labels.items():
             echo(args, f"{column}: {len(found)} label{'' if len(found) == 1 else 's'} ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}), "
                        f"read as one 0/1 input each")

@@ -39,7 +39,7 @@ import numpy as np
 
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
-from rnnkit.data.series import MISSING_TOKENS, repeated_dates_note
+from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, repeated_dates_note
 from rnnkit.errors import RnnkitError
 
 __all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",
@@ -172,8 +172,11 @@ class LongSeries:
     """Many series read from one long CSV: ``ids`` in order of first appearance and, per id,
     ``values[id]`` (N_id, F), ``dates[id]`` (N_id labels or None)."""
 
-    def __init__(self, ids, values, dates, columns, path=None, notes=None, labels=None):
+    def __init__(self, ids, values, dates, columns, path=None, notes=None, labels=None, ahead=None):
         self.ids, self.values, self.dates, self.columns, self.path = ids, values, dates, columns, path
+        #: per id, the values of the columns known ahead in its rows ahead (``read_long_csv``'s
+        #: ``ahead``), (n, k) in the order of ``columns``, or None
+        self.ahead = dict(ahead or {})
         #: what the reader changed in the dates (rows repeating a date dropped), for the user
         self.notes = list(notes or [])
         #: {column: its labels} for each column of labels read as indicator columns
@@ -184,7 +187,7 @@ class LongSeries:
 
 
 def read_long_csv(path, series_column, columns, date_column=None, delimiter: str = ",",
-                  labels: dict | None = None) -> LongSeries:
+                  labels: dict | None = None, ahead=None) -> LongSeries:
     """Read a long CSV (one row per series and time) into one block of rows per series id.
 
     ``columns``: the numeric columns to keep (names), in that order. Rows keep their
@@ -194,6 +197,10 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     indicator columns ("column=label"), its labels in ``LongSeries.labels``. An unknown
     column, a non-numeric or empty value, and a series with fewer than 2 rows are
     :class:`RnnkitError` naming the file (and line).
+
+    ``ahead`` names columns known ahead of time, as in :func:`rnnkit.data.read_csv`: the
+    last rows of a series whose other columns are all empty are its rows ahead, not part
+    of the series; their values of those columns are ``LongSeries.ahead[id]``.
     """
     path, text = read_file_text(path, "utf-8", "CSV file")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -212,6 +219,8 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     did = None if date_column is None else index(date_column, "date")
     labels = dict(labels or {})
     text_cols = [k for k, c in enumerate(cols) if header[c] in labels]     # label candidates, kept as text
+    ahead = [ahead] if isinstance(ahead, str) else list(ahead or [])
+    ahead_lines = _rows_ahead(rows[1:], sid, [c for c in cols if header[c] not in ahead]) if ahead else set()
     ids, values, dates, repeats, texts, kept_lines = [], {}, {}, [], {}, {}
     for line, r in rows[1:]:
         if len(r) < len(header):
@@ -230,6 +239,11 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
                 vals.append(0.0)
                 continue
             if cell.lower() in MISSING_TOKENS:
+                if line in ahead_lines and header[c] not in ahead:
+                    vals.append(np.nan)
+                    continue
+                if line in ahead_lines:
+                    raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: {AHEAD_NEEDS}")
                 raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: empty value (series {key!r}); "
                                   f"fill the gap first")
             try:
@@ -241,28 +255,62 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
         kept_lines[key].append(line)
         if did is not None:
             dates[key].append(r[did].strip())
+    n_ahead = {key: sum(line in ahead_lines for line in kept_lines[key]) for key in ids}
     for key in ids:
-        if len(values[key]) < 2:
-            raise RnnkitError(f"{path}: series {key!r} has {len(values[key])} row; each series needs at least 2")
+        if len(values[key]) - n_ahead[key] < 2:
+            raise RnnkitError(f"{path}: series {key!r} has {len(values[key]) - n_ahead[key]} row; "
+                              f"each series needs at least 2")
     blocks = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
     names = [header[c] for c in cols]
-    found = _long_labels(path, ids, blocks, texts, kept_lines, text_cols, names, labels)
+    found = _long_labels(path, ids, blocks, texts, kept_lines, text_cols, names, labels, ahead_lines)
     notes = []
     if repeats:
         line, key, date = repeats[0]
         notes.append(repeated_dates_note(path, len(repeats), f"line {line}, series {key!r}, {date}", " in its series"))
+    known = [name in ahead for name in names]
     if found:
-        expanded = []
+        expanded, known = [], []
         for k, name in enumerate(names):
-            expanded += [f"{name}={x}" for x in found[name]] if name in found else [name]
+            parts = [f"{name}={x}" for x in found[name]] if name in found else [name]
+            expanded += parts
+            known += [name in ahead] * len(parts)
         names = expanded
-    return LongSeries(ids, blocks, dates, names, path, notes, found)
+    blocks_ahead = {}
+    for key in ids:
+        n = len(blocks[key]) - n_ahead[key]
+        if n_ahead[key]:
+            a = blocks[key][n:, np.flatnonzero(known)]
+            for r, c in zip(*np.nonzero(~np.isfinite(a))):
+                raise RnnkitError(f"{path}: line {kept_lines[key][n + r]}, column "
+                                  f"{[x for x, k in zip(names, known) if k][c]!r}: {AHEAD_NEEDS}")
+            blocks_ahead[key] = a
+            blocks[key] = blocks[key][:n]
+            if dates[key] is not None:
+                dates[key] = dates[key][:n]
+    return LongSeries(ids, blocks, dates, names, path, notes, found, blocks_ahead)
 
 
-def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels) -> dict:
+def _rows_ahead(rows, sid: int, rest: list) -> set:
+    """Lines of each series' last rows whose ``rest`` cells are all empty (its rows ahead)."""
+    if not rest:
+        return set()
+    by_key = {}
+    for line, r in rows:
+        by_key.setdefault(r[sid].strip() if sid < len(r) else "", []).append((line, r))
+    out = set()
+    for block in by_key.values():
+        for line, r in reversed(block):
+            if not all(c >= len(r) or r[c].strip().lower() in MISSING_TOKENS for c in rest):
+                break
+            out.add(line)
+    return out
+
+
+def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels, ahead_lines=frozenset()) -> dict:
     """Fill the label candidates of a long CSV's blocks in place: numbers where every cell of
     the column is one (and no labels are given), else the column's indicator columns (the
-    blocks widened). Returns {column: its labels} of the columns read as labels."""
+    blocks widened). Returns {column: its labels} of the columns read as labels. An empty
+    cell on one of ``ahead_lines`` (rows ahead) is NaN, not an error."""
     from rnnkit.data.series import encode_labels, label_set, number
 
     found = {}
@@ -273,7 +321,8 @@ def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels) -> d
             at_line = [(key, line) for key in ids for line in lines[key]]
             numbers = [number(x, path, line, name) for x, (_, line) in zip(column, at_line)]
             if all(v is not None for v in numbers):           # a column of numbers
-                gap = next((i for i, v in enumerate(numbers) if np.isnan(v)), None)
+                gap = next((i for i, v in enumerate(numbers) if np.isnan(v) and at_line[i][1] not in ahead_lines),
+                           None)
                 if gap is not None:
                     key, line = at_line[gap]
                     raise RnnkitError(f"{path}: line {line}, column {name!r}: empty value (series {key!r}); "

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 # Cells read as "no value" (compared case-insensitively after stripping).
+#: the error of a row ahead without a value of a column known ahead (both CSV readers)
+AHEAD_NEEDS = "a row ahead (its other columns are empty) needs the value of every column known ahead"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 #: the most distinct labels a column of labels may hold (one indicator column each)
 MAX_LABELS = 50
@@ -62,6 +64,11 @@ class SeriesData:
     notes: list[str] = field(default_factory=list)
     #: {column: its labels} for each column of labels read as indicator columns
     labels: dict = field(default_factory=dict)
+    #: the rows ahead (``read_csv``'s ``ahead``): (n, k) values of the columns known ahead,
+    #: in ``ahead_columns`` (indicator columns expanded), and their dates; None without them
+    ahead: np.ndarray | None = None
+    ahead_columns: list[str] = field(default_factory=list)
+    ahead_dates: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -195,7 +202,7 @@ def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str
 
 def read_csv(path, columns=None, date_column=None, *, header: bool = True, delimiter: str = ",",
              fill: str = "error", min_rows: int = 2, encoding: str = "utf-8",
-             comment: str | None = "#", labels: dict | None = None) -> SeriesData:
+             comment: str | None = "#", labels: dict | None = None, ahead=None) -> SeriesData:
     """Read numeric columns of a CSV file as a series.
 
     ``columns`` is a name or index, or a list of them for a multivariate series
@@ -216,6 +223,11 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     cells is not a number (None) or always (a list, the labels of a fitted model), becomes
     one indicator column per label (:func:`encode_labels`), named "column=label", in its
     place; ``SeriesData.labels`` holds each one's labels.
+
+    ``ahead`` names columns known ahead of time (a holiday, a planned promotion). The
+    last rows of the file whose other columns are all empty are then the rows ahead:
+    they are not part of the series; their values of those columns (which must be given)
+    are ``SeriesData.ahead``, with ``ahead_columns`` and ``ahead_dates``.
 
     Errors (:class:`RnnkitError`, all naming the path): missing file, no header or
     no rows, an unknown column (listing the available ones), a non-numeric or
@@ -270,6 +282,19 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     if unknown:
         raise ValueError(f"{where}: labels names {unknown}, which are not among the columns read {col_names}")
 
+    n_main = len(rows)
+    if ahead:
+        ahead = [ahead] if isinstance(ahead, str) else list(ahead)
+        unknown = sorted(set(ahead) - set(col_names))
+        if unknown:
+            raise ValueError(f"{where}: ahead names {unknown}, which are not among the columns read {col_names}")
+        rest = [i for i, name in zip(col_idx, col_names) if name not in ahead]
+
+        def blank_rest(row):
+            return all(i >= len(row) or row[i].strip().lower() in MISSING_TOKENS for i in rest)
+
+        while rest and n_main > 0 and blank_rest(rows[n_main - 1]):
+            n_main -= 1
     values = np.empty((len(rows), len(col_idx)), dtype=np.float64)
     dates = [] if date_idx is not None else None
     cells = {c: [] for c, name in enumerate(col_names) if name in labels}      # label candidates' text
@@ -310,6 +335,17 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
                 col_names_out.append(name)
         values, col_names = np.concatenate(blocks, axis=1), col_names_out
 
+    ahead_values, ahead_columns, ahead_dates = None, [], None
+    if ahead:
+        ahead_columns = [c for c in col_names if c in ahead or c.split("=", 1)[0] in found and
+                         c.split("=", 1)[0] in ahead]
+        cols = [col_names.index(c) for c in ahead_columns]
+        ahead_values = values[n_main:, cols]
+        for r, c in zip(*np.nonzero(~np.isfinite(ahead_values))):
+            raise RnnkitError(f"{path}: line {lines[n_main + r]}, column {ahead_columns[c]!r}: {AHEAD_NEEDS}")
+        ahead_dates = None if dates is None else dates[n_main:]
+        values, lines = values[:n_main], lines[:n_main]
+        dates = None if dates is None else dates[:n_main]
     notes = []
     if dates is not None:
         values, dates, lines, notes = _check_dates(values, dates, lines, path, fill)
@@ -318,7 +354,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
         dates = [d for d, k in zip(dates, keep) if k]
     if len(values) < min_rows:
         raise RnnkitError(f"{path}: {len(values)} usable rows, need at least {min_rows}")
-    return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes, labels=found)
+    return SeriesData(values=values, columns=col_names, dates=dates, path=path, notes=notes, labels=found,
+                      ahead=ahead_values, ahead_columns=ahead_columns, ahead_dates=ahead_dates)
 
 
 def number(cell: str, path: str, line: int, name: str):

@@ -70,6 +70,10 @@ METHODS = ("classical", "network+classical", "network", "naive", "seasonal_naive
 #: the classical methods averaged by "classical" (with seasonal naive when there is a period)
 CLASSICAL = ("ets", "theta", "arima")
 
+#: the smallest σ a 0/1 covariate is scaled by (:meth:`ContextForecaster._stats`): 1 in the
+#: file becomes at most 4 in the network's input
+FLAG_MIN_SD = 0.25
+
 
 def choose_method(scores: dict) -> str:
     """The kept forecast of validation MASE ``scores`` {method: MASE} (module docstring):
@@ -156,30 +160,33 @@ class ContextForecaster:
                 expanded = {f"{c}={x}" for c, xs in data.labels.items() for x in xs}
                 targets = [c for c in data.columns if c not in covariates + future_covariates and c not in expanded]
             names = list(targets) + covariates + future_covariates
-            data = read_csv(path, names, date_column, fill=fill, labels=labels)
+            data = read_csv(path, names, date_column, fill=fill, labels=labels, ahead=future_covariates)
             blocks = {"": (data.values, data.dates)}
             ids = [""]
+            ahead = {"": data.ahead}
         else:
             if targets is None:
                 raise ValueError("ContextForecaster.fit_csv: with series_column give targets (the value columns)")
             names = list(targets) + covariates + future_covariates
-            data = read_long_csv(path, series_column, names, date_column, labels=labels)
+            data = read_long_csv(path, series_column, names, date_column, labels=labels, ahead=future_covariates)
             blocks = {k: (data.values[k], data.dates[k]) for k in data.ids}
             ids = data.ids
+            ahead = data.ahead
         if not given_labels:
             self.labels_ = dict(data.labels)
         F = len(targets)
         Cp = sum(len(data.labels[c]) if c in data.labels else 1 for c in covariates)
         self.columns_ = {"targets": list(targets), "covariates": covariates, "future_covariates": future_covariates}
-        return [(k, blocks[k][0][:, :F], blocks[k][0][:, F:F + Cp], blocks[k][0][:, F + Cp:], blocks[k][1])
-                for k in ids]
+        return [(k, blocks[k][0][:, :F], blocks[k][0][:, F:F + Cp], blocks[k][0][:, F + Cp:], blocks[k][1],
+                 ahead.get(k)) for k in ids]
 
     def _prepare(self, raw, where):
-        """Raw (name, y, past, fut, dates) tuples -> _Series with calendar columns appended."""
+        """Raw (name, y, past, fut, dates, ahead) tuples -> _Series with calendar columns appended
+        (``ahead``: the user future covariates of rows after the data, or None)."""
         from rnnkit.data.context import calendar_features, future_dates, infer_step, parse_dates
 
         out = []
-        for name, y, past, fut, dates in raw:
+        for name, y, past, fut, dates, ahead in raw:
             extra = np.zeros((len(y) + self.horizon, 0))
             if self.use_calendar_:
                 d = parse_dates(dates, f"{where}: dates of series {name!r}" if name else f"{where}: dates")
@@ -187,9 +194,13 @@ class ContextForecaster:
                 self.step_ = str(step)
                 d_all = np.concatenate([d, future_dates(d, self.horizon)])
                 extra, self.calendar_names_ = calendar_features(d_all, step)
-            # the horizon's rows after the data: calendar known, user future covariates not (NaN)
-            fut_all = np.concatenate([np.concatenate([fut, np.full((self.horizon, fut.shape[1]), np.nan)]), extra],
-                                     axis=1)
+            # the horizon's rows after the data: calendar known, user future covariates from the
+            # file's rows ahead where it has them, else unknown (NaN)
+            known = np.full((self.horizon, fut.shape[1]), np.nan)
+            if ahead is not None and fut.shape[1]:
+                n = min(len(ahead), self.horizon)
+                known[:n] = ahead[:n]
+            fut_all = np.concatenate([np.concatenate([fut, known]), extra], axis=1)
             out.append(_Series(name, y, past, fut_all, dates))
         return out
 
@@ -210,7 +221,8 @@ class ContextForecaster:
         x[:, :L, :F] -= ref[:, None, :]
         if np.isnan(x).any():
             raise RnnkitError(f"{self._where}: the future covariates of series {s.name!r} are not known for "
-                              f"the rows the windows need (past the end of the file)")
+                              f"the {H} rows after the data; to forecast them, end the file with {H} rows "
+                              f"ahead: the date and the future covariates filled, the other cells empty")
         rows = origins[:, None] + np.arange(H)
         target = None
         if rows.max() < len(y):
@@ -223,12 +235,20 @@ class ContextForecaster:
 
     def _stats(self, s: _Series, n_tr: int):
         """(μ, σ) of the targets, past and user future covariates over the first ``n_tr``
-        rows, and the MASE scale mean |y_t − y_{t−m}| there (m = period, or 1)."""
+        rows, and the MASE scale mean |y_t − y_{t−m}| there (m = period, or 1).
+
+        A covariate whose values there are all 0 or 1 (a flag, a label's indicator) has σ
+        at least ``FLAG_MIN_SD``: standardised by its own σ, a rare flag (a holiday, 30 rows
+        in 48,000: σ = 0.025) would reach 40 and a network would extrapolate wildly wherever
+        it turns up; a common one (σ ≥ 0.25, one row in 15 or more) is standardised as usual."""
         cols = np.concatenate([s.y, s.past, s.fut[:len(s.y), :self.n_user_future_]], axis=1)[:n_tr]
-        sd = cols.std(axis=0)
+        mu, sd = cols.mean(axis=0), cols.std(axis=0)
+        flags = np.all((cols == 0) | (cols == 1), axis=0)
+        flags[:s.y.shape[1]] = False                                   # targets are always scaled
+        sd = np.where(flags, np.maximum(sd, FLAG_MIN_SD), sd)
         m = self.period_ if self.period_ and self.period_ < n_tr else 1
         sc = np.abs(s.y[m:n_tr] - s.y[:n_tr - m]).mean(axis=0) if n_tr > m else np.ones(s.y.shape[1])
-        return cols.mean(axis=0), np.where(sd > 0, sd, 1.0), np.where(sc > 0, sc, 1.0)
+        return mu, np.where(sd > 0, sd, 1.0), np.where(sc > 0, sc, 1.0)
 
     def _series_stats(self, series, splits) -> None:
         """Series the fit did not see are scaled by their own training part."""
@@ -252,7 +272,8 @@ class ContextForecaster:
     def fit(self, series, covariates=None, future_covariates=None, dates=None, **fit_kwargs):
         """Fit on arrays: ``series`` (N, F) or a list of them (many series), with optional
         past ``covariates`` (N, Cp), ``future_covariates`` (N, Cf) and ``dates`` (N labels)
-        of the same structure."""
+        of the same structure. ``future_covariates`` may have rows ahead of the series (N + k,
+        Cf): their first ``horizon`` are the known inputs of the forecast after the data."""
         self._where = "ContextForecaster.fit"
         self.csv_options_, self.labels_ = None, {}
         many = isinstance(series, (list, tuple))
@@ -271,8 +292,12 @@ class ContextForecaster:
                                                per(future_covariates, "future_covariates"), per(dates, "dates"))):
             y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
             pc = np.zeros((len(y), 0)) if pc is None else np.asarray(pc, dtype=np.float64).reshape(len(y), -1)
-            fc = np.zeros((len(y), 0)) if fc is None else np.asarray(fc, dtype=np.float64).reshape(len(y), -1)
-            raw.append((str(k) if many else "", y, pc, fc, d))
+            fc = np.zeros((len(y), 0)) if fc is None else np.asarray(fc, dtype=np.float64)
+            fc = fc.reshape(len(fc), -1)
+            if len(fc) < len(y):
+                raise ValueError(f"{self._where}: future_covariates must have a row per row of the series "
+                                 f"({len(y)}), and may go on ahead of it; got {len(fc)} rows")
+            raw.append((str(k) if many else "", y, pc, fc[:len(y)], d, fc[len(y):] if len(fc) > len(y) else None))
         self.columns_ = {"targets": [f"y{j}" for j in range(raw[0][1].shape[1])],
                          "covariates": [f"c{j}" for j in range(raw[0][2].shape[1])],
                          "future_covariates": [f"f{j}" for j in range(raw[0][3].shape[1])]}
@@ -416,8 +441,9 @@ class ContextForecaster:
     def predict(self, path=None) -> dict:
         """The next ``horizon`` rows after the end of every series: {series name: (H, F)}.
 
-        Needs the known-future inputs of those rows: calendar features are computed;
-        user future covariates past the end of the data cannot be, which is an error.
+        Needs the known-future inputs of those rows: calendar features are computed; user
+        future covariates come from the file's rows ahead (its last rows, whose other cells
+        are empty) or the arrays' rows past the series; without them, an error.
         """
         series, _ = self._data(path, "ContextForecaster.predict")
         return {s.name: self._predict_windows(s, np.array([len(s.y)]))[0] for s in series}
