@@ -101,16 +101,25 @@ def test_forecast_covariates_of_labels_from_the_command_line(tmp_path, capsys):
         stamp = str(np.datetime64("2016-01-01T00:00") + np.timedelta64(h, "h")).replace("T", " ")
         rows.append(f"{'New Years Day' if h == 0 else 'None'},{270 + h % 5},{['Clouds', 'Rain'][h // 9 % 2]},"
                     f"{stamp},{3000 + 1000 * np.sin(h / 24 * 2 * np.pi):.0f}")
+    # the rows ahead: the date and the holiday known, every other cell empty
+    ahead = [f"{'Memorial Day' if h == 201 else 'None'},,,"
+             f"{str(np.datetime64('2016-01-01T00:00') + np.timedelta64(h, 'h')).replace('T', ' ')},"
+             for h in range(200, 206)]
     p = tmp_path / "traffic.csv"
-    p.write_text("\n".join(rows) + "\n")
+    p.write_text("\n".join(rows + ahead) + "\n")
     code = run_cli("forecast", p, "--column", "traffic_volume", "--covariate", "temp", "--covariate", "weather_main",
                    "--future-covariate", "holiday", "--horizon", "6", "--hidden", "8", "--epochs", "2",
                    "--out", tmp_path / "run")
     out = capsys.readouterr().out
     assert code == 0, out
     assert "weather_main: 2 labels (Clouds, Rain), read as one 0/1 input each" in out
-    assert "holiday: 1 label (New Years Day)" in out
+    assert "holiday: 2 labels (Memorial Day, New Years Day)" in out
+    assert "the last 6 rows give only holiday: the rows ahead, forecast in predictions.csv" in out
+    predictions = (tmp_path / "run" / "predictions.csv").read_text().splitlines()
+    assert len(predictions) == 1 + 6 and predictions[1].startswith(",1,traffic_volume,")
     assert run_cli("evaluate", tmp_path / "run", p) == 0
+    assert run_cli("predict", tmp_path / "run", p, "--out", tmp_path / "again.csv") == 0
+    assert (tmp_path / "again.csv").read_text().splitlines() == predictions
 
 
 def test_forecast_calendar_on_request_and_flag_errors(tmp_path, capsys):
