@@ -11,6 +11,10 @@ One training step of each job, float32, with the same shapes in both libraries:
     forecaster  x (T=48, B=64, 1) -> 1-layer LSTM(64) -> last state -> Linear(12)
                 -> mean squared error on the next 12 values -> clip -> Adam
 
+The classifier and the forecaster read the last state as rnnkit's models do: rnnkit's
+backward starts from ∂L/∂h_n alone (``rnn.backward(None, dh_n)``), torch's autograd from
+the last output.
+
 Each library runs in its own process (its threads and allocator undisturbed by the
 other's), NumPy imported first in both. Timing is interleaved: every round times
 each job in each process in turn, every timing call repeats the step for about
@@ -77,16 +81,16 @@ def _rnnkit_step(job):
         if kind == "lm":
             logits = head.forward(y)
             _, d = losses.softmax_cross_entropy(logits, target)
-            dy = head.backward(d)
+            dx, _ = rnn.backward(head.backward(d))
         else:
             out = head.forward(y[-1])
             if kind == "classify":
                 _, d = losses.softmax_cross_entropy(out, target)
             else:
                 _, d = losses.mse(out, target)
-            dy = np.zeros_like(y)
-            dy[-1] = head.backward(d)
-        dx, _ = rnn.backward(dy)
+            dh_n = np.zeros((L, B, H), dtype=y.dtype)    # the models' "last" pooling: only h_n is read
+            dh_n[-1] = head.backward(d)
+            dx, _ = rnn.backward(None, (dh_n, None) if cell == "lstm" else dh_n)
         if emb is not None:
             emb.backward(dx)
         grads = {f"{i}.{k}": v for i, m in enumerate(modules) for k, v in m.grads.items()}
