@@ -27,6 +27,12 @@ Softmax cross-entropy over C classes (logits ``z`` (..., C), integer targets ``y
     dL/dz_n = w_{y_n} (softmax(z_n) − onehot(y_n)) / W   (W does not depend on z)
     Equal weights give the unweighted mean.
 
+    Label smoothing ε (``label_smoothing``, as torch's ``label_smoothing``; unweighted):
+    the target distribution is q_n = (1 − ε) onehot(y_n) + ε/C, so
+    L = −(1/N) Σ_{valid n} Σ_k q_nk log_softmax(z_n)_k
+      = (1 − ε)·(the loss above) + ε·(1/N) Σ_{valid n} (−(1/C) Σ_k log_softmax(z_n)_k)
+    dL/dz_n = (softmax(z_n) − q_n) / N    (Σ_k q_nk = 1, as for the one-hot target)
+
 Regression, e = pred − target, over the N valid elements
     MSE      L = (1/N) Σ e²                       dL/dpred = 2e / N
     MAE      L = (1/N) Σ |e|                      dL/dpred = sign(e) / N   (0 at e = 0)
@@ -47,7 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._checks import NonFiniteError, check_number
+from rnnkit._checks import NonFiniteError, check_number, check_prob
 
 __all__ = [
     "log_softmax",
@@ -154,12 +160,14 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
-                          ignore_index: int | None = None, weight=None) -> tuple[float, np.ndarray]:
+                          ignore_index: int | None = None, weight=None,
+                          label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy over the valid positions and its gradient.
 
     A position is valid when ``mask`` is true there (or no mask) and its target is not
     ``ignore_index``. Valid targets must lie in [0, C). ``weight`` (C positive numbers)
-    makes it the class-weighted mean (module docstring).
+    makes it the class-weighted mean; ``label_smoothing`` ε in [0, 1) spreads ε of each
+    target's probability evenly over the C classes (module docstring; not with ``weight``).
 
     Shapes:
         logits:  (..., C) float32/float64
@@ -186,6 +194,9 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
         raise TypeError(f"{where}: ignore_index must be an integer or None, "
                         f"got {type(ignore_index).__name__}")
     w = None if weight is None else check_class_weights(weight, C, where, "weight")
+    eps = check_prob(label_smoothing, "label_smoothing", where)
+    if eps and w is not None:
+        raise ValueError(f"{where}: label_smoothing goes without weight (class weights); got both")
 
     valid = _valid_mask(mask, targets.shape, where)
     if ignore_index is not None:
@@ -212,11 +223,18 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, mask=None,
         picked = np.where(valid, picked, 0)
 
     d = np.exp(logp)                                                    # softmax
-    np.put_along_axis(d, t[..., None], np.take_along_axis(d, t[..., None], axis=-1) - 1, axis=-1)
+    if eps:
+        d -= logits.dtype.type(eps / C)                                 # − q_n: its uniform part
+    np.put_along_axis(d, t[..., None], np.take_along_axis(d, t[..., None], axis=-1) - (1 - eps), axis=-1)
     if valid is not None:
         d = np.where(valid[..., None], d, logits.dtype.type(0))
     if w is None:
         loss = -float(np.sum(picked, dtype=np.float64)) / n
+        if eps:
+            spread = logp.mean(axis=-1, dtype=np.float64)
+            if valid is not None:
+                spread = np.where(valid, spread, 0.0)
+            loss = (1 - eps) * loss - eps * float(np.sum(spread)) / n
         d *= logits.dtype.type(1.0 / n)
         return loss, d
     wy = w[t]                                                           # (...) float64

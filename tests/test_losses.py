@@ -120,6 +120,46 @@ def test_cross_entropy_matches_torch(dtype, tol):
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_label_smoothed_cross_entropy_matches_torch(dtype, tol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(RNG_SEED + 2)
+    z = (rng.normal(size=(6, 4, 7)) * 3).astype(dtype)
+    t = rng.integers(0, 7, size=(6, 4))
+    t[rng.random((6, 4)) < 0.3] = -100
+    loss, d = L.softmax_cross_entropy(z, t, ignore_index=-100, label_smoothing=0.1)
+    zt = torch.tensor(z.reshape(-1, 7), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(t.reshape(-1)), ignore_index=-100,
+                                            label_smoothing=0.1)
+    ref.backward()
+    assert d.dtype == dtype
+    assert abs(loss - ref.item()) <= tol * abs(ref.item())
+    assert rel_err(d.reshape(-1, 7), zt.grad.numpy()) < tol
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_label_smoothed_cross_entropy_gradient_and_errors(use_mask):
+    rng = np.random.default_rng(RNG_SEED)
+    z = rng.normal(size=(4, 3, 5)) * 2
+    t = rng.integers(0, 5, size=(4, 3))
+    mask = rng.random((4, 3)) < 0.7 if use_mask else None
+    if mask is not None:
+        mask[0, 0] = True
+    loss, d = L.softmax_cross_entropy(z, t, mask=mask, label_smoothing=0.2)
+    num = numeric_grad(lambda: L.softmax_cross_entropy(z, t, mask=mask, label_smoothing=0.2)[0], z)
+    assert rel_err(d, num) < 1e-7
+    # (1 − ε)·NLL + ε·(mean over classes of −log p), by hand
+    keep = np.ones(t.shape, dtype=bool) if mask is None else mask
+    logp = L.log_softmax(z)
+    nll = -np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]
+    assert loss == pytest.approx(np.sum(keep * (0.8 * nll - 0.2 * logp.mean(axis=-1))) / keep.sum(), rel=1e-12)
+    assert loss != pytest.approx(L.softmax_cross_entropy(z, t, mask=mask)[0], rel=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing goes without weight"):
+        L.softmax_cross_entropy(z, t, weight=np.ones(5), label_smoothing=0.1)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        L.softmax_cross_entropy(z, t, label_smoothing=1.0)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
 def test_class_weighted_cross_entropy_matches_torch(dtype, tol):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(RNG_SEED + 1)

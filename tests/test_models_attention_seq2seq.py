@@ -83,6 +83,26 @@ def test_attention_encoder_decoder_gradcheck_with_dropout_on_the_embeddings(monk
         assert m.loss(batch)[0] != dropped
 
 
+@pytest.mark.parametrize("attention", [True, False])
+def test_label_smoothing_gradcheck_in_training_and_plain_loss_in_eval(attention):
+    from rnnkit.models import EncoderDecoder
+
+    kw = dict(tgt_vocab_size=6, src_vocab_size=5, hidden_size=3, embedding_dim=2, bidirectional=True,
+              dtype="float64", seed=0)
+    make = ((lambda **k: AttentionEncoderDecoder(**kw, attention_size=2, **k)) if attention
+            else (lambda **k: EncoderDecoder(**kw, **k)))
+    m, plain = make(label_smoothing=0.1), make()
+    y = np.array([[3, 4, 5], [4, 2, 3], [2, 0, 5], [0, 0, 2]])
+    batch = {"x": ids((T, B), 5), "lengths": LENGTHS, "y": y}
+    assert_gradcheck(m, batch)
+    plain.load_state_dict(m.state_dict())
+    m.train(), plain.train()
+    assert m.loss(batch)[0] != pytest.approx(plain.loss(batch)[0], rel=1e-6)   # smoothed in training
+    with eval_mode(m), eval_mode(plain):
+        assert m.loss(batch)[0] == plain.loss(batch)[0]     # validation: the plain cross-entropy
+    assert build(m.config()).label_smoothing == 0.1
+
+
 def test_config_round_trip_and_decoding_shapes():
     m = AttentionEncoderDecoder(tgt_vocab_size=7, src_vocab_size=5, hidden_size=8, attention="multiplicative",
                                 seed=3)

@@ -65,6 +65,14 @@ def test_tokens_auto_reads_words_only_when_both_sides_are_spaced_text():
     assert resolve_tokens(["I am cold."], ["J'ai froid."], "char") == "char"
     s2s = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0).fit(["a b", "c d"] * 3, ["x y", "z w"] * 3, max_steps=2)
     assert s2s.tokens == "auto" and s2s.tokens_ == "word" and s2s.target_vocab_.kind == "word"
+    # the token kind's defaults: words smooth the labels (and drop), characters neither
+    assert s2s.sizes_["label_smoothing"] == 0.1 and s2s.model_.label_smoothing == 0.1
+    chars = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0).fit(["3 Mar", "4 Apr"] * 3, ["03-03", "04-04"] * 3,
+                                                                 max_steps=2)
+    assert chars.tokens_ == "char" and chars.model_.label_smoothing == 0.0
+    given = Seq2Seq(hidden_size=8, embedding_dim=4, seed=0, label_smoothing=0.2).fit(["a b", "c d"] * 3,
+                                                                                      ["x y", "z w"] * 3, max_steps=2)
+    assert given.model_.label_smoothing == 0.2 and given.get_params()["label_smoothing"] == 0.2
 
 
 def _names(n, seed):

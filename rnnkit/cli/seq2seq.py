@@ -36,6 +36,9 @@ def register(sub) -> None:
     add_model_options(p, TASK, dropout_where="on the embeddings, between layers and before the output layer "
                                              "(default: 0.3 for words, 0 for characters)")
     task_option(p, "--embedding", "embedding_dim", TASK, type=positive_int, help="token embedding size")
+    task_option(p, "--label-smoothing", "label_smoothing", TASK, type=fraction, metavar="EPS",
+                help="share of each target token's probability spread over the vocabulary in the "
+                     "training loss (default: 0.1 for words, 0 for characters)")
     p.add_argument("--attention", choices=("multiplicative", "additive", "none"), default="multiplicative",
                    help="how the decoder scores encoder states (none: the bridged final state only)")
     task_option(p, "--tokens", "tokens", TASK, choices=("auto", "char", "word"),
@@ -81,7 +84,7 @@ def _seq2seq_train(args) -> int:
         sources, targets = date_dataset(args.dates, **given(args, "seed"))
         what = f"{len(sources)} built-in date pairs (e.g. {sources[0]!r} -> {targets[0]!r})"
     test = read_pairs(args.test) if args.test is not None else None
-    s2s = Seq2Seq(**given(args, *MODEL_PARAMS, "embedding_dim", "batch_size", "tokens", "seed"),
+    s2s = Seq2Seq(**given(args, *MODEL_PARAMS, "embedding_dim", "label_smoothing", "batch_size", "tokens", "seed"),
                   attention=None if args.attention == "none" else args.attention,
                   **({"bidirectional": False} if args.unidirectional else {}))
     echo(args, f"training {a_cell(s2s.cell)} encoder-decoder on {what}")

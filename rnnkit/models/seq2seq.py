@@ -52,6 +52,8 @@ class EncoderDecoder(Model):
         cell, hidden_size, num_layers, init, forget_bias: both stacks.
         dropout: between stacked layers, before the output layer and on the source and
             target embeddings (training only).
+        label_smoothing: ε of :func:`rnnkit.losses.softmax_cross_entropy` in training (the
+            loss in eval mode, validation's, is the plain cross-entropy).
         embedding_dim: size of the source and target embeddings.
         bidirectional: a bidirectional encoder (the decoder is always unidirectional).
         pad_id, bos_id, eos_id: distinct ids in [0, V).
@@ -70,11 +72,12 @@ class EncoderDecoder(Model):
                  num_layers: int = 1, embedding_dim: int = 32, bidirectional: bool = False,
                  dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
                  init: str = "default", forget_bias: float | None = None, dtype="float32",
-                 seed: int | None = None):
+                 seed: int | None = None, label_smoothing: float = 0.0):
         super().__init__()
         self._remember(locals())
         where = self._where = type(self).__name__
         self.dtype = model_dtype(dtype, where)
+        self.label_smoothing = check_prob(label_smoothing, "label_smoothing", where)
         rnn_cell, nonlinearity = parse_cell(cell, where)
         self.tgt_vocab_size = V = check_positive_int(tgt_vocab_size, "tgt_vocab_size", where, minimum=3)
         self.hidden_size = H = check_positive_int(hidden_size, "hidden_size", where)
@@ -173,9 +176,13 @@ class EncoderDecoder(Model):
         carried = state_after(self.decoder, e, dec0, None, k) if k is not None else None
         hd, hd_n = self.decoder.forward(e, dec0)
         raw = self.head.forward(self.drop.forward(hd))                            # (T, B, V)
-        loss, draw = softmax_cross_entropy(raw, y, mask=mask)
+        loss, draw = softmax_cross_entropy(raw, y, mask=mask, label_smoothing=self._smoothing())
         self._cache_for_backward((draw, h0))
         return loss, int(np.count_nonzero(mask)), carried if k is not None else copy_state(hd_n)
+
+    def _smoothing(self) -> float:
+        """The label smoothing of this loss: ``label_smoothing`` in training, 0 in eval mode."""
+        return self.label_smoothing if self.training else 0.0
 
     def backward(self) -> None:
         """Add the gradients of the last training ``loss()`` into ``grads``."""

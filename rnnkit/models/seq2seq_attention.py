@@ -54,7 +54,8 @@ class AttentionEncoderDecoder(EncoderDecoder):
                  num_layers: int = 1, embedding_dim: int = 32, bidirectional: bool = False,
                  dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2,
                  init: str = "default", forget_bias: float | None = None, dtype="float32",
-                 seed: int | None = None, attention: str = "additive", attention_size: int | None = None):
+                 seed: int | None = None, attention: str = "additive", attention_size: int | None = None,
+                 label_smoothing: float = 0.0):
         args = dict(locals())
         args.pop("self")
         args.pop("__class__", None)
@@ -112,7 +113,7 @@ class AttentionEncoderDecoder(EncoderDecoder):
         hd, hd_n = self.decoder.forward(self.drop_tgt.forward(self.tgt_embedding.forward(dec_in)), dec0)
         o, _ = self._attend(hd, mem, mask)
         raw = self.head.forward(self.drop.forward(o))                              # (T, B, V)
-        loss, draw = softmax_cross_entropy(raw, y, mask=mask_y)
+        loss, draw = softmax_cross_entropy(raw, y, mask=mask_y, label_smoothing=self._smoothing())
         self._cache_for_backward((draw, h0, o, mem.shape[2]))
         return loss, int(np.count_nonzero(mask_y)), None
 

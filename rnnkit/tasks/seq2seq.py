@@ -116,6 +116,8 @@ class Seq2Seq:
             kind, :data:`rnnkit.tasks.seq2seq_data.SIZES`: words 256 units, 128-dim
             embeddings, dropout 0.3, or 128 units when a time limit holds fewer than
             8 passes over the pairs with 256; characters 128 units, 32-dim, no dropout).
+        label_smoothing: ε of the training loss (None: 0.1 for words, 0 for characters;
+            :func:`rnnkit.losses.softmax_cross_entropy`).
         attention: "multiplicative" (default: scaled Luong "general", about a third of the
             additive score's cost per step), "additive" or None (no attention).
         tokens: "auto" (default: words when both sides are spaced text), "char" or "word".
@@ -139,7 +141,8 @@ class Seq2Seq:
     def __init__(self, cell: str = "lstm", hidden_size: int | None = None, num_layers: int = 1,
                  embedding_dim: int | None = None, bidirectional: bool = True, dropout: float | None = None,
                  max_output_length: int | None = None, batch_size: int | None = None, dtype: str = "float32",
-                 seed: int = 0, attention: str | None = "multiplicative", tokens: str = "auto"):
+                 seed: int = 0, attention: str | None = "multiplicative", tokens: str = "auto",
+                 label_smoothing: float | None = None):
         where = "Seq2Seq"
         if attention not in (None, "additive", "multiplicative"):
             raise ValueError(f"{where}: attention must be 'additive', 'multiplicative' or None, got {attention!r}")
@@ -154,6 +157,8 @@ class Seq2Seq:
                               else check_positive_int(embedding_dim, "embedding_dim", where))
         self.bidirectional = check_flag(bidirectional, "bidirectional", where)
         self.dropout = None if dropout is None else check_number(dropout, "dropout", where, 0.0, 1.0, high_open=True)
+        self.label_smoothing = (None if label_smoothing is None
+                                else check_number(label_smoothing, "label_smoothing", where, 0.0, 1.0, high_open=True))
         self.max_output_length = (None if max_output_length is None
                                   else check_output_length(max_output_length, "max_output_length", where))
         self.batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size", where)
@@ -168,7 +173,7 @@ class Seq2Seq:
                 "embedding_dim": self.embedding_dim, "bidirectional": self.bidirectional,
                 "dropout": self.dropout, "max_output_length": self.max_output_length,
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed,
-                "attention": self.attention, "tokens": self.tokens}
+                "attention": self.attention, "tokens": self.tokens, "label_smoothing": self.label_smoothing}
 
     def __repr__(self) -> str:
         return "Seq2Seq(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
@@ -225,7 +230,8 @@ class Seq2Seq:
         kw = dict(tgt_vocab_size=self.target_vocab_.size + SPECIALS, src_vocab_size=self.source_vocab_.size,
                   cell=self.cell, hidden_size=z["hidden_size"], num_layers=self.num_layers,
                   embedding_dim=z["embedding_dim"], bidirectional=self.bidirectional, dropout=z["dropout"],
-                  pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype, seed=self.seed)
+                  label_smoothing=z["label_smoothing"], pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=self.dtype,
+                  seed=self.seed)
         if self.attention is None:
             return EncoderDecoder(**kw)
         return AttentionEncoderDecoder(attention=self.attention, **kw)
@@ -311,7 +317,7 @@ class Seq2Seq:
                            for b in minibatches(Xv, Yv, batch_size=256, shuffle=False)]
         defaults = SIZES[kind]
         self.sizes_ = {k: defaults[k] if getattr(self, k) is None else getattr(self, k)
-                       for k in ("hidden_size", "embedding_dim", "dropout", "batch_size")}
+                       for k in ("hidden_size", "embedding_dim", "dropout", "label_smoothing", "batch_size")}
         lr = defaults["lr"] if lr is None else lr
         bs = self.sizes_["batch_size"]
 
@@ -587,6 +593,7 @@ class Seq2Seq:
             # runs saved before sizes were chosen at fit time held them all in params
             s2s.sizes_ = {k: st["sizes"][k] if "sizes" in st else ckpt.meta["params"][k]
                           for k in ("hidden_size", "embedding_dim", "dropout", "batch_size")}
+            s2s.sizes_["label_smoothing"] = st.get("sizes", {}).get("label_smoothing", 0.0)   # 0 before it came
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:
             raise CheckpointError(f"{directory}: config.json does not describe a valid seq2seq model: {exc}") from exc

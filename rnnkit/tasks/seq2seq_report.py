@@ -60,7 +60,8 @@ def write_run(s2s, out_dir, n_train: int, deadline=None) -> None:
             ["validation pairs", 0 if s2s.val_scores_ is None else s2s.val_scores_["of"]],
             ["tokens", s2s.tokens_], ["attention", s2s.attention or "none"],
             ["network", f"{s2s.cell} {s2s.sizes_['hidden_size']} units, {s2s.sizes_['embedding_dim']}-dim "
-                        f"embeddings, dropout {s2s.sizes_['dropout']:g}, {s2s.sizes_['batch_size']} pairs a batch"],
+                        f"embeddings, dropout {s2s.sizes_['dropout']:g}, label smoothing "
+                        f"{s2s.sizes_.get('label_smoothing', 0.0):g}, {s2s.sizes_['batch_size']} pairs a batch"],
             ["source vocabulary", f"{s2s.source_vocab_.size} (id 0: unknown)"],
             ["target vocabulary", f"{s2s.target_vocab_.size} (id 0: unknown)"],
             ["longest training target", f"{s2s.max_target_length_} tokens"]]
