@@ -44,9 +44,9 @@ __all__ = [
     "split_series",
 ]
 
-# Cells read as "no value" (compared case-insensitively after stripping).
 #: the error of a row ahead without a value of a column known ahead (both CSV readers)
 AHEAD_NEEDS = "a row ahead (its other columns are empty) needs the value of every column known ahead"
+# Cells read as "no value" (compared case-insensitively after stripping).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 #: the most distinct labels a column of labels may hold (one indicator column each)
 MAX_LABELS = 50

@@ -156,7 +156,7 @@ class ContextForecaster:
             labels = {c: None for c in covariates + future_covariates}
         if series_column is None:
             if targets is None:
-                data = read_csv(path, None, date_column, fill=fill, labels=labels)
+                data = read_csv(path, None, date_column, fill=fill, labels=labels, ahead=future_covariates)
                 expanded = {f"{c}={x}" for c, xs in data.labels.items() for x in xs}
                 targets = [c for c in data.columns if c not in covariates + future_covariates and c not in expanded]
             names = list(targets) + covariates + future_covariates
