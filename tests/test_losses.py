@@ -19,9 +19,10 @@ RNG_SEED = 1234
 
 # -- finite differences (float64) ----------------------------------------------------
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("use_mask", [False, True])
 @pytest.mark.parametrize("ignore_index", [None, 2])
-def test_cross_entropy_gradient_matches_finite_differences(use_mask, ignore_index):
+def test_cross_entropy_gradient_matches_finite_differences(use_mask, ignore_index, smoothing):
     rng = np.random.default_rng(RNG_SEED)
     z = rng.normal(size=(4, 3, 5)) * 2
     t = rng.integers(0, 5, size=(4, 3))
@@ -29,11 +30,22 @@ def test_cross_entropy_gradient_matches_finite_differences(use_mask, ignore_inde
     if mask is not None:
         mask[0, 0] = True
         t[0, 0] = 0            # at least one valid position whatever ignore_index is
-    loss, d = L.softmax_cross_entropy(z, t, mask=mask, ignore_index=ignore_index)
-    num = numeric_grad(lambda: L.softmax_cross_entropy(z, t, mask=mask, ignore_index=ignore_index)[0], z)
+    kw = dict(mask=mask, ignore_index=ignore_index, label_smoothing=smoothing)
+    loss, d = L.softmax_cross_entropy(z, t, **kw)
+    num = numeric_grad(lambda: L.softmax_cross_entropy(z, t, **kw)[0], z)
     assert d.shape == z.shape and d.dtype == np.float64
     assert rel_err(d, num) < 1e-7
     assert np.isfinite(loss) and loss > 0
+    if smoothing:              # (1 − ε)·NLL + ε·(mean over classes of −log p), by hand
+        keep = np.ones(t.shape, dtype=bool) if mask is None else mask.copy()
+        if ignore_index is not None:
+            keep &= t != ignore_index
+        logp = L.log_softmax(z)
+        nll = -np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]
+        by_hand = np.sum(keep * ((1 - smoothing) * nll - smoothing * logp.mean(axis=-1))) / keep.sum()
+        assert loss == pytest.approx(by_hand, rel=1e-12)
+        assert loss != pytest.approx(L.softmax_cross_entropy(z, t, mask=mask, ignore_index=ignore_index)[0],
+                                     rel=1e-6)
 
 
 @pytest.mark.parametrize("use_mask", [False, True])
@@ -119,58 +131,28 @@ def test_cross_entropy_matches_torch(dtype, tol):
     assert loss_m == pytest.approx(loss, rel=1e-12) and np.array_equal(d_m, d)
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
-def test_label_smoothed_cross_entropy_matches_torch(dtype, tol):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(RNG_SEED + 2)
-    z = (rng.normal(size=(6, 4, 7)) * 3).astype(dtype)
-    t = rng.integers(0, 7, size=(6, 4))
-    t[rng.random((6, 4)) < 0.3] = -100
-    loss, d = L.softmax_cross_entropy(z, t, ignore_index=-100, label_smoothing=0.1)
-    zt = torch.tensor(z.reshape(-1, 7), requires_grad=True)
-    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(t.reshape(-1)), ignore_index=-100,
-                                            label_smoothing=0.1)
-    ref.backward()
-    assert d.dtype == dtype
-    assert abs(loss - ref.item()) <= tol * abs(ref.item())
-    assert rel_err(d.reshape(-1, 7), zt.grad.numpy()) < tol
-
-
-@pytest.mark.parametrize("use_mask", [False, True])
-def test_label_smoothed_cross_entropy_gradient_and_errors(use_mask):
-    rng = np.random.default_rng(RNG_SEED)
-    z = rng.normal(size=(4, 3, 5)) * 2
-    t = rng.integers(0, 5, size=(4, 3))
-    mask = rng.random((4, 3)) < 0.7 if use_mask else None
-    if mask is not None:
-        mask[0, 0] = True
-    loss, d = L.softmax_cross_entropy(z, t, mask=mask, label_smoothing=0.2)
-    num = numeric_grad(lambda: L.softmax_cross_entropy(z, t, mask=mask, label_smoothing=0.2)[0], z)
-    assert rel_err(d, num) < 1e-7
-    # (1 − ε)·NLL + ε·(mean over classes of −log p), by hand
-    keep = np.ones(t.shape, dtype=bool) if mask is None else mask
-    logp = L.log_softmax(z)
-    nll = -np.take_along_axis(logp, t[..., None], axis=-1)[..., 0]
-    assert loss == pytest.approx(np.sum(keep * (0.8 * nll - 0.2 * logp.mean(axis=-1))) / keep.sum(), rel=1e-12)
-    assert loss != pytest.approx(L.softmax_cross_entropy(z, t, mask=mask)[0], rel=1e-6)
+def test_label_smoothing_errors():
+    z, t = np.zeros((2, 5)), np.array([1, 3])
     with pytest.raises(ValueError, match="label_smoothing goes without weight"):
         L.softmax_cross_entropy(z, t, weight=np.ones(5), label_smoothing=0.1)
     with pytest.raises(ValueError, match="label_smoothing"):
         L.softmax_cross_entropy(z, t, label_smoothing=1.0)
 
 
+@pytest.mark.parametrize("option", ["weight", "label_smoothing"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
-def test_class_weighted_cross_entropy_matches_torch(dtype, tol):
+def test_class_weighted_and_label_smoothed_cross_entropy_match_torch(option, dtype, tol):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(RNG_SEED + 1)
     z = (rng.normal(size=(6, 4, 7)) * 3).astype(dtype)
     t = rng.integers(0, 7, size=(6, 4))
     t[rng.random((6, 4)) < 0.3] = -100
     w = rng.uniform(0.2, 5.0, size=7)
-    loss, d = L.softmax_cross_entropy(z, t, ignore_index=-100, weight=w)
+    ours, theirs = (({"weight": w}, {"weight": torch.tensor(w.astype(dtype))}) if option == "weight"
+                    else ({"label_smoothing": 0.1}, {"label_smoothing": 0.1}))
+    loss, d = L.softmax_cross_entropy(z, t, ignore_index=-100, **ours)
     zt = torch.tensor(z.reshape(-1, 7), requires_grad=True)
-    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(t.reshape(-1)), ignore_index=-100,
-                                            weight=torch.tensor(w.astype(dtype)))
+    ref = torch.nn.functional.cross_entropy(zt, torch.tensor(t.reshape(-1)), ignore_index=-100, **theirs)
     ref.backward()
     assert d.dtype == dtype
     assert abs(loss - ref.item()) <= tol * abs(ref.item())
