@@ -137,12 +137,26 @@ def _read_series(path, column):
     return header[0], header[col], [b[0] for b in body], np.array([float(b[col]) for b in body])
 
 
+def _forecast_csv(text):
+    """--forecast-csv PATH:H:M[:COLUMN] -> (path, column or None, H, M)."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or not parts[1].isdigit() or not parts[2].isdigit() or int(parts[1]) < 1 \
+            or int(parts[2]) < 1:
+        raise argparse.ArgumentTypeError(f"expected PATH:H:M[:COLUMN] with integers H, M >= 1, got {text!r}")
+    if not os.path.isfile(parts[0]):
+        raise argparse.ArgumentTypeError(f"no such file {parts[0]!r}")
+    return parts[0], (parts[3] if len(parts) == 4 else None), int(parts[1]), int(parts[2])
+
+
 def bench_forecast(opts, tmp) -> list:
     rows = []
-    for fname, column, h, m in FORECAST:
-        if opts.series and fname[:-4] not in opts.series.split(","):
-            continue
-        date_name, col, dates, y = _read_series(os.path.join(opts.data, "forecast", fname), column)
+    series = [(os.path.join(opts.data, "forecast", f), c, h, m) for f, c, h, m in FORECAST
+              if not opts.series or f[:-4] in opts.series.split(",")]
+    if opts.forecast_csv:                       # other files only, when given
+        series = opts.forecast_csv
+    for path_in, column, h, m in series:
+        fname = os.path.basename(path_in)
+        date_name, col, dates, y = _read_series(path_in, column)
         N = len(y)
         origins = [N - h - k * h for k in range(1 if opts.quick else 3)]
         scores = {k: [] for k in ("rnnkit", "naive", "seasonal_naive", "ets", "arima", "theta")}
@@ -362,6 +376,10 @@ def main(argv=None) -> int:
     ap.add_argument("--series", default=None, metavar="NAMES",
                     help=f"forecast: only these series (comma-separated file stems, of "
                          f"{', '.join(f[:-4] for f, *_ in FORECAST)})")
+    ap.add_argument("--forecast-csv", action="append", type=_forecast_csv, metavar="PATH:H:M[:COLUMN]",
+                    help="forecast: this CSV instead of the data folder's series (date column first; "
+                         "horizon H, seasonal period M for MASE and the baselines, 1 for none; the second "
+                         "column unless COLUMN); repeatable")
     ap.add_argument("--json", default="quality.json", help="where to write the results")
     opts = ap.parse_args(argv)
     if opts.data is None:

@@ -388,6 +388,12 @@ def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys)
     out = tmp_path / "fc"
     assert main(["forecast", str(good), "--column", "units", "--horizon", "3", "--out", str(out), "--hidden", "4",
                  "--epochs", "1", "--test-fraction", "0.1", "--quiet"]) == 0
+    # metrics.json says what forecasts (the mean of the classical methods, the network, ...) and why
+    kept = json.loads((out / "metrics.json").read_text())
+    scores = {r["forecast"]: r["val_mase"] for r in kept["validation"]}
+    assert {"network", "ets", "naive", "ets+theta+arima+seasonal_naive"} <= set(scores)
+    assert list(scores.values()) == sorted(scores.values())
+    assert kept["validation_mase"] == pytest.approx(scores[kept["method"]])
     for argv in (["generate", str(out)], ["seq2seq", "--model", str(out), "x"],
                  ["activations", str(out), str(good), "--out", str(tmp_path / "u.html")]):
         assert main(argv) == 1

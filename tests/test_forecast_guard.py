@@ -140,6 +140,40 @@ def test_bands_from_every_backtest_origin_hold_their_level():
     assert 0.7 <= np.mean(inside) <= 0.92
 
 
+def test_bands_of_a_growing_positive_series_grow_with_its_level(tmp_path):
+    """Relative scores: the errors of a series growing 3x over the rows scale with it, and
+    bands from its earlier, lower origins still cover the rows after the fit (absolute
+    offsets: 0.28)."""
+    rng = np.random.default_rng(2)
+    inside = []
+    for k in range(4):
+        e = np.zeros(240)
+        for t in range(1, 240):
+            e[t] = 0.6 * e[t - 1] + 0.05 * rng.standard_normal()
+        y = 100 * np.exp(0.012 * np.arange(240) + e)
+        fc = Forecaster(horizon=4, **TINY).fit(y[:160], max_steps=5)
+        assert fc.relative_bands_[0] == pytest.approx(0.5 * y[:fc.split_["train"]].min())
+        for o in range(160, 240 - 4 + 1, 4):
+            band = fc.predict_interval(y[:o])
+            inside += list((y[o:o + 4] >= band["lower"]) & (y[o:o + 4] <= band["upper"]))
+    assert 0.65 <= np.mean(inside) <= 0.92
+    # the width follows the forecast: twice the level, twice the band
+    point = fc.predict(y[:200])[:, None]
+    np.testing.assert_allclose(np.diff(fc._conformal_bands(2 * point)[..., [0, -1]], axis=-1),
+                               2 * np.diff(fc._conformal_bands(point)[..., [0, -1]], axis=-1))
+    fc.save(tmp_path / "m")
+    back = Forecaster.load(tmp_path / "m")
+    assert back.relative_bands_ == fc.relative_bands_
+    np.testing.assert_allclose(back.predict_interval(y)["upper"], fc.predict_interval(y)["upper"], rtol=1e-6)
+    # a series that crosses zero keeps absolute offsets: the same band at any level
+    z = y - y[:100].mean()
+    fz = Forecaster(horizon=4, **TINY).fit(z[:100], max_steps=5)
+    assert fz.relative_bands_ == [None]
+    point = fz.predict(z[:100])[:, None]
+    np.testing.assert_allclose(np.diff(fz._conformal_bands(point + 50)[..., [0, -1]], axis=-1),
+                               np.diff(fz._conformal_bands(point)[..., [0, -1]], axis=-1))
+
+
 def test_seed_ensemble_is_the_median_and_survives_save_load(tmp_path):
     y = seasonal_series(120, period=12, noise=0.2, seed=4)
     fc = Forecaster(horizon=6, strategy="direct", intervals=None, **TINY).fit(y, max_steps=10)

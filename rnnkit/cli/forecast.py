@@ -80,7 +80,7 @@ def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
     from rnnkit.data.sniff import choose_date_column
     from rnnkit.tasks.forecast import Forecaster
-    from rnnkit.tasks.forecast.report import metrics_table
+    from rnnkit.tasks.forecast.report import kept_forecast, metrics_table
     from rnnkit.tasks.run import a_cell
 
     out = check_out_dir(args.out)
@@ -134,9 +134,15 @@ def cmd_forecast(args) -> int:
         for row in metrics_table(res["metrics"]):
             lines.append(f"  {row[0]:<22} {row[-1]:.4f}")
     else:
-        val = getattr(fc, "val_mase_", None)
-        lines.append(f"strategy {fc.strategy}" + ("" if val is None else f", validation MASE {val:.4f}")
-                     + "; no test part (give --test-fraction for a backtest on held-out rows)")
+        lines.append("no test part (give --test-fraction for a backtest on held-out rows)")
+    kept = kept_forecast(fc)
+    line = f"forecast with {kept['method']}" + (f" (network: strategy {fc.strategy})" if "network" in kept["method"]
+                                                 else "")
+    if kept["validation_mase"] is not None:
+        others = [r for r in kept.get("validation", []) if r["forecast"] != kept["method"]][:3]
+        line += f", validation MASE {kept['validation_mase']:.4f}" + (
+            "; others: " + ", ".join(f"{r['forecast']} {r['val_mase']:.4f}" for r in others) if others else "")
+    lines.insert(0, line)
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
     return 0
 

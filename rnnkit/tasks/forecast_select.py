@@ -134,7 +134,7 @@ def _guard(fc, values) -> list:
     forecasts rows it was not trained on). Returns the table of validation scores (None
     without a validation part)."""
     from rnnkit.tasks.forecast.classical import COMB, Classical, classical_methods
-    from rnnkit.tasks.forecast.combine import blend, choose_forecast, conformal_offsets
+    from rnnkit.tasks.forecast.combine import band_scale, blend, choose_forecast, conformal_offsets, relative_scales
 
     vb = fc.val_backtest_
     n_train, n_val = fc.split_["train"], fc.split_["validation"]
@@ -160,13 +160,13 @@ def _guard(fc, values) -> list:
                      for name in weights if name != "rnn"}
     if fc.intervals == "conformal":
         if "rnn" in weights:
-            resid = vb["actual"] - blend(weights, singles)
+            actual, point = vb["actual"], blend(weights, singles)
         else:
             origins = backtest_origins(n_seen, H, fc.period_)
             parts = _classical_forecasts({k: fits[k] for k in weights}, seen, tg, origins, H)
-            actual = seen[origins[:, None] + np.arange(H)][:, :, tg]
-            resid = actual - blend(weights, parts)
-        fc.conformal_ = conformal_offsets(resid, fc.quantiles)
+            actual, point = seen[origins[:, None] + np.arange(H)][:, :, tg], blend(weights, parts)
+        fc.relative_bands_ = relative_scales(seen[:, tg])
+        fc.conformal_ = conformal_offsets((actual - point) / band_scale(point, fc.relative_bands_), fc.quantiles)
     return table
 
 

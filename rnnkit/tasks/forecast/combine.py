@@ -36,6 +36,12 @@ walk's and the quantile is Student's t with ν degrees of freedom:
     σ_{h,j}   = s_j·sqrt(h + 1),   s_j² = mean_{o,h} e²_{o,h,j} / (h + 1)
     offset_q  = σ_{h,j} · t_ν(q)
 
+For a target positive in every training row the scores are relative (:func:`band_scale`):
+e / ŷ, and the offset at a forecast ŷ is ŷ · offset_q, so the band grows with the level.
+A growing positive series (sales, passengers, traffic) has errors that grow with it:
+absolute offsets from its earlier, lower origins made bands too narrow at the end.
+ŷ enters as |ŷ|, at least half the target's smallest training value.
+
 The scores are exchangeable only roughly (series drift, overlapping horizons), so
 coverage is checked by backtests, not assumed.
 """
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["choose_forecast", "blend", "conformal_offsets", "student_t_quantile"]
+__all__ = ["choose_forecast", "blend", "conformal_offsets", "student_t_quantile", "relative_scales", "band_scale"]
 
 MARGIN_RNN = 0.05
 MARGIN = 0.10
@@ -133,6 +139,26 @@ def choose_forecast(actual, singles: dict, scale, margin_rnn: float = MARGIN_RNN
         kept = cands[rest[0]]
     table = [{"forecast": "+".join(cands[i]), "val_mase": scores[i]} for i in rest]
     return kept, table
+
+
+def relative_scales(train) -> list:
+    """Per target column of ``train`` (n, T): half its smallest value when every value is
+    positive (its conformal scores are relative: :func:`band_scale`), else None."""
+    train = np.asarray(train, dtype=np.float64)
+    return [0.5 * float(train[:, j].min()) if len(train) and train[:, j].min() > 0 else None
+            for j in range(train.shape[1])]
+
+
+def band_scale(point, min_scales) -> np.ndarray:
+    """What each target's conformal scores are divided by at the forecast ``point``
+    (..., T): |ŷ|, at least the target's ``min_scales`` entry, or 1 where that is None
+    (absolute scores; also for every target when ``min_scales`` is None)."""
+    p = np.abs(np.asarray(point, dtype=np.float64))
+    out = np.ones_like(p)
+    for j, s in enumerate(min_scales or ()):
+        if s is not None:
+            out[..., j] = np.maximum(p[..., j], s)
+    return out
 
 
 def conformal_offsets(resid, levels, min_per_step: int = 20) -> np.ndarray:

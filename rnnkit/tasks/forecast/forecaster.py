@@ -12,7 +12,7 @@ from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
 from rnnkit.tasks.forecast.classical import Classical
-from rnnkit.tasks.forecast.combine import conformal_offsets
+from rnnkit.tasks.forecast.combine import band_scale, conformal_offsets, relative_scales
 from rnnkit.tasks.forecast.metrics import forecast_metrics, infer_period, seasonal_naive
 from rnnkit.tasks.forecast.windows import Windows, as_values
 from rnnkit.tasks.run import RunWriter, train_dir, training_meta
@@ -105,6 +105,7 @@ class Forecaster(Windows):
         self.model_ = None
         self.history_ = None
         self.members_, self.blend_, self.classical_, self.conformal_ = [], {"rnn": 1.0}, {}, None
+        self.relative_bands_ = None
 
     # -- parameters ------------------------------------------------------------------------
     def get_params(self) -> dict:
@@ -256,6 +257,7 @@ class Forecaster(Windows):
         # during training is a point forecaster)
         self.history_, self.test_backtest_ = None, None
         self.members_, self.blend_, self.classical_, self.conformal_ = [], {"rnn": 1.0}, {}, None
+        self.relative_bands_ = None
         self.noise_std_ = np.zeros(y_tr.shape[1])
         writer = [] if out_dir is None else [RunWriter(out_dir, self._meta)]
         probe = {"x": x_tr[:, :bs], "y": y_tr[:bs]}
@@ -302,13 +304,15 @@ class Forecaster(Windows):
             res = self.val_backtest_
             if res is None and n_train - H >= first:
                 res = self.backtest(values[:n_train], None if cov is None else cov[:n_train], seed=self.seed)
+            tv = values[:n_train, self.targets_]
+            self.relative_bands_ = relative_scales(tv)
             if res is not None:
-                resid = res["actual"] - res["forecast"]
+                point = res["forecast"]
             else:                   # too short even for that: the spread of naive forecasts
-                tv = values[:n_train, self.targets_]
                 o = np.arange(1, max(n_train - H + 1, 2))
-                rows = np.minimum(o[:, None] + np.arange(H), n_train - 1)
-                resid = tv[rows] - tv[o - 1][:, None]
+                point = np.repeat(tv[o - 1][:, None], H, axis=1)
+                res = {"actual": tv[np.minimum(o[:, None] + np.arange(H), n_train - 1)]}
+            resid = (res["actual"] - point) / band_scale(point, self.relative_bands_)
             self.conformal_ = conformal_offsets(resid, self.quantiles)
         self.model_ = fitted.model
 
@@ -434,8 +438,8 @@ class Forecaster(Windows):
         result = {"origins": origins, "horizon": H, "period": m, "mase_lag": self.mase_lag_, "actual": actual}
         result["forecast"] = self._point(values, cov, origins, fc)
         if self.intervals == "conformal" and self.conformal_ is not None:
-            result["lower"] = self._floor(result["forecast"] + self.conformal_[None, :, :, 0])
-            result["upper"] = self._floor(result["forecast"] + self.conformal_[None, :, :, -1])
+            q = self._conformal_bands(result["forecast"])
+            result["lower"], result["upper"] = q[..., 0], q[..., -1]
         elif self.intervals in ("quantile", "mc_dropout"):
             zwin, zfc = self._windows_for(values, cov, origins), None if fc is None else self._scale_cov(fc)
             q = self._floor(self._unscale(self._bands(zwin, zfc, n_samples, seed, where), axis_targets=-2),
@@ -522,6 +526,7 @@ class Forecaster(Windows):
                 "blend": {k: float(v) for k, v in self.blend_.items()},
                 "classical": {k: [c.to_dict() for c in v] for k, v in self.classical_.items()},
                 "conformal": None if self.conformal_ is None else np.asarray(self.conformal_).tolist(),
+                "relative_bands": getattr(self, "relative_bands_", None),
                 "members": len(self.members_)}
 
     def _meta(self) -> dict:
@@ -592,6 +597,11 @@ class Forecaster(Windows):
             fc.conformal_ = None if conf is None else np.asarray(conf, dtype=np.float64)
             if fc.conformal_ is not None and fc.conformal_.shape != (fc.horizon, len(fc.targets_), len(fc.quantiles)):
                 raise ValueError("conformal offsets must have shape (horizon, targets, quantiles)")
+            rel = s.get("relative_bands")          # runs saved before relative bands: absolute ones
+            fc.relative_bands_ = None if rel is None else [None if v is None else float(v) for v in rel]
+            if rel is not None and (len(rel) != len(fc.targets_)
+                                    or any(v is not None and not v > 0 for v in fc.relative_bands_)):
+                raise ValueError("relative_bands must hold one positive number or null per target")
             n_members = int(s.get("members", 0))
             model = build(ckpt.config)
         except (KeyError, TypeError, ValueError, AttributeError, ResourceLimitError) as exc:

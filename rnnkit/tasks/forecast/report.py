@@ -127,6 +127,25 @@ def write_forecast_report(fc, out_dir, values, cov, dates, deadline=None) -> Non
                      deadline=deadline, notes=notes)
 
 
+def _forecast_name(name: str) -> str:
+    """A validation table's name of a forecast ("ets+theta+arima+rnn") as the user reads it."""
+    return "+".join("network" if part == "rnn" else part for part in name.split("+"))
+
+
+def kept_forecast(fc) -> dict:
+    """What the fitted forecaster ``fc`` forecasts with and why: {"method": the forecasts
+    averaged ("network" or e.g. "ets+theta+arima"), "validation_mase": its MASE on the
+    validation origins (None without), "validation": every candidate's, best first (only
+    when strategy="auto" chose on validation)}."""
+    out = {"method": "+".join(_forecast_name(k) for k in fc.blend_),
+           "validation_mase": getattr(fc, "val_mase_", None)}
+    table = getattr(fc, "guard_", None)
+    if table:
+        out["validation"] = [{"forecast": _forecast_name(r["forecast"]), "val_mase": float(r["val_mase"])}
+                             for r in table]
+    return out
+
+
 def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
     """Write ``metrics.json``, ``backtest.csv`` and ``predictions.csv`` of a fitted
     forecaster's run; returns the metrics dict.
@@ -149,6 +168,7 @@ def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
                "steps": None if h is None else h.step, "stop_reason": None if h is None else h.stop_reason,
                "test_origins": 0 if res is None else int(len(res["origins"])),
                "metrics": None if res is None else res["metrics"]}
+    metrics.update(kept_forecast(fc))
     if res is not None and res.get("time_limit_note"):
         metrics["time_limit_note"] = res["time_limit_note"]
     if res is not None and "coverage" in res:
@@ -215,7 +235,7 @@ def metrics_table(metrics: dict | None) -> list[list]:
     if not metrics:
         return []
     rows = []
-    for name, label in (("model", "rnn forecaster"), ("naive", "naive (last value)"),
+    for name, label in (("model", "kept forecast"), ("naive", "naive (last value)"),
                         ("seasonal_naive", "seasonal naive")):
         m = metrics.get(name)
         if m is not None:

@@ -267,10 +267,20 @@ class Windows:
         low = np.array([-np.inf if f is None else f for f in floors]).reshape(shape)
         return np.maximum(a, low)
 
+    def _conformal_bands(self, point: np.ndarray) -> np.ndarray:
+        """point + the validation offsets at each level, sorted and floored; relative offsets
+        scaled by the point (:func:`rnnkit.tasks.forecast.combine.band_scale`).
+        Shapes: point (..., H, n_targets) -> (..., H, n_targets, Q)"""
+        from rnnkit.tasks.forecast.combine import band_scale
+
+        scale = band_scale(point, getattr(self, "relative_bands_", None))
+        q = np.sort(point[..., None] + scale[..., None] * self.conformal_, axis=-1)
+        return self._floor(q, axis_targets=-2)
+
     def _conformal_dict(self, point: np.ndarray) -> dict:
         """Bands of intervals="conformal": the point forecast plus the validation offsets.
         Shapes: point (H, n_targets) -> like :meth:`_band_dict`"""
-        q = self._floor(np.sort(point[..., None] + self.conformal_, axis=-1), axis_targets=-2)   # (H, T, Q)
+        q = self._conformal_bands(point)                                         # (H, T, Q)
         out = self._shape_out(np.moveaxis(q, -1, 0))                           # (Q, ...)
         return {"lower": out[0], "median": self._shape_out(point), "upper": out[-1],
                 "quantiles": np.moveaxis(out, 0, -1), "levels": list(self.quantiles)}
