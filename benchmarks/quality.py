@@ -87,12 +87,16 @@ def bench_classify(opts, tmp) -> list:
     from rnnkit.data.ucr import read_labeled_sequences
 
     rows = []
-    names = CLASSIFY[:2] if opts.quick else CLASSIFY
+    folder = opts.classify_dir or os.path.join(opts.data, "classify")
+    found = CLASSIFY if not opts.classify_dir else sorted(
+        (f[:-len("_TRAIN." + e)], e) for f in os.listdir(folder) for e in ("ts", "tsv")
+        if f.endswith("_TRAIN." + e) and os.path.isfile(os.path.join(folder, f.replace("_TRAIN.", "_TEST."))))
+    names = found[:2] if opts.quick else found
     if opts.classify_sets:
-        names = [(n, e) for n, e in CLASSIFY if n in opts.classify_sets.split(",")]
+        names = [(n, e) for n, e in found if n in opts.classify_sets.split(",")]
     for name, ext in names:
-        tr = os.path.join(opts.data, "classify", f"{name}_TRAIN.{ext}")
-        te = os.path.join(opts.data, "classify", f"{name}_TEST.{ext}")
+        tr = os.path.join(folder, f"{name}_TRAIN.{ext}")
+        te = os.path.join(folder, f"{name}_TEST.{ext}")
         X, y = read_labeled_sequences(tr)
         Xt, yt = read_labeled_sequences(te)
         yt = np.asarray(yt)
@@ -371,6 +375,9 @@ def main(argv=None) -> int:
                     help="--time-limit given to classify/forecast/seq2seq (default: none, or 60 with --quick)")
     ap.add_argument("--classify-sets", default=None, metavar="NAMES",
                     help=f"classify: only these data sets (comma-separated, of {', '.join(n for n, _ in CLASSIFY)})")
+    ap.add_argument("--classify-dir", default=None, metavar="DIR",
+                    help="classify: the data sets of this folder (NAME_TRAIN.ts|tsv beside NAME_TEST.ts|tsv) "
+                         "instead of the data folder's")
     ap.add_argument("--classify-seeds", type=int, default=1, metavar="N",
                     help="classify: run the defaults with seeds 0 … N−1 and report the mean accuracy")
     ap.add_argument("--series", default=None, metavar="NAMES",

@@ -64,8 +64,11 @@ class Forecaster(Windows):
     ``mase_lag_``, ``mase_scale_``, ``columns_``, ``targets_``, ``split_`` (rows of the
     train/validation/test parts), ``floor_`` (per target: 0 when the target is never
     negative over the training part — counts, volumes, generation, prices — and every
-    forecast and band of it is raised to 0; else None) and ``test_backtest_`` (the
-    backtest on the test part, or None).
+    forecast and band of it is raised to 0; else None), with intervals="conformal"
+    ``conformal_`` (offsets (horizon, targets, quantiles)) and ``relative_bands_`` (per
+    target: the least scale of relative offsets, which multiply the forecast, for a target
+    positive over the training part; else None: added as they are), and ``test_backtest_``
+    (the backtest on the test part, or None).
     """
 
     def __init__(self, lookback: int | None = None, horizon: int = 12, strategy: str = "auto",
