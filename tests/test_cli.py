@@ -387,9 +387,13 @@ def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys)
     good, _, _ = series_csv
     out = tmp_path / "fc"
     assert main(["forecast", str(good), "--column", "units", "--horizon", "3", "--out", str(out), "--hidden", "4",
-                 "--epochs", "1", "--test-fraction", "0.1", "--quiet"]) == 0
-    # metrics.json says what forecasts (the mean of the classical methods, the network, ...) and why
+                 "--epochs", "1", "--test-fraction", "0.1"]) == 0
+    # metrics.json and the command say what forecasts (the mean of the classical methods, the network, ...)
+    # and why
     kept = json.loads((out / "metrics.json").read_text())
+    said = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("forecast with")]
+    assert len(said) == 1 and f"validation MASE {kept['validation_mase']:.4f}" in said[0]
+    assert said[0].startswith(f"forecast with {kept['method']}".replace("with network", "with the network"))
     scores = {r["forecast"]: r["val_mase"] for r in kept["validation"]}
     assert {"network", "ets", "naive", "ets+theta+arima+seasonal_naive"} <= set(scores)
     assert list(scores.values()) == sorted(scores.values())

@@ -136,8 +136,9 @@ def cmd_forecast(args) -> int:
     else:
         lines.append("no test part (give --test-fraction for a backtest on held-out rows)")
     kept = kept_forecast(fc)
-    line = f"forecast with {kept['method']}" + (f" (network: strategy {fc.strategy})" if "network" in kept["method"]
-                                                 else "")
+    method = kept["method"]
+    line = (f"forecast with the network (strategy {fc.strategy})" if method == "network" else
+            f"forecast with {method}" + (f" (network: strategy {fc.strategy})" if "network" in method else ""))
     if kept["validation_mase"] is not None:
         others = [r for r in kept.get("validation", []) if r["forecast"] != kept["method"]][:3]
         line += f", validation MASE {kept['validation_mase']:.4f}" + (
