@@ -165,7 +165,7 @@ def _guard(fc, values) -> list:
             origins = backtest_origins(n_seen, H, fc.period_)
             parts = _classical_forecasts({k: fits[k] for k in weights}, seen, tg, origins, H)
             actual, point = seen[origins[:, None] + np.arange(H)][:, :, tg], blend(weights, parts)
-        fc.relative_bands_ = relative_scales(seen[:, tg])
+        fc.relative_bands_ = relative_scales(values[:n_train, tg])     # as floor_: the training part
         fc.conformal_ = conformal_offsets((actual - point) / band_scale(point, fc.relative_bands_), fc.quantiles)
     return table
 

@@ -310,12 +310,12 @@ class Forecaster(Windows):
             tv = values[:n_train, self.targets_]
             self.relative_bands_ = relative_scales(tv)
             if res is not None:
-                point = res["forecast"]
+                actual, point = res["actual"], res["forecast"]
             else:                   # too short even for that: the spread of naive forecasts
                 o = np.arange(1, max(n_train - H + 1, 2))
+                actual = tv[np.minimum(o[:, None] + np.arange(H), n_train - 1)]
                 point = np.repeat(tv[o - 1][:, None], H, axis=1)
-                res = {"actual": tv[np.minimum(o[:, None] + np.arange(H), n_train - 1)]}
-            resid = (res["actual"] - point) / band_scale(point, self.relative_bands_)
+            resid = (actual - point) / band_scale(point, self.relative_bands_)
             self.conformal_ = conformal_offsets(resid, self.quantiles)
         self.model_ = fitted.model
 

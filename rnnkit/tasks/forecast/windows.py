@@ -14,6 +14,7 @@ import numpy as np
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import first_bad_magnitude, magnitude_problem
 from rnnkit.errors import RnnkitError
+from rnnkit.tasks.forecast.combine import band_scale
 
 __all__ = ["Windows", "as_values"]
 
@@ -271,8 +272,6 @@ class Windows:
         """point + the validation offsets at each level, sorted and floored; relative offsets
         scaled by the point (:func:`rnnkit.tasks.forecast.combine.band_scale`).
         Shapes: point (..., H, n_targets) -> (..., H, n_targets, Q)"""
-        from rnnkit.tasks.forecast.combine import band_scale
-
         scale = band_scale(point, getattr(self, "relative_bands_", None))
         q = np.sort(point[..., None] + scale[..., None] * self.conformal_, axis=-1)
         return self._floor(q, axis_targets=-2)
