@@ -1,6 +1,7 @@
 """Whole training steps of rnnkit's jobs against the same steps in PyTorch, side by side.
 
-    python benchmarks/jobs.py [--rounds 5] [--target 1.0] [--threads N] [--quick] [--json out.json]
+    python benchmarks/jobs.py [--rounds 5] [--target 1.0] [--threads N] [--blas-one] [--quick]
+                              [--json out.json]
 
 One training step of each job, float32, with the same shapes in both libraries:
 
@@ -21,6 +22,10 @@ each job in each process in turn, every timing call repeats the step for about
 ``--target`` seconds after one untimed step. Reported: the median step time and
 the throughput in samples per second (characters per second for charlm: T·B per
 step), and rnnkit's throughput over torch's ("x torch", > 1: rnnkit faster).
+With ``--blas-one`` rnnkit's process holds NumPy's BLAS to one thread for the whole
+run, as ``rnnkit``'s commands do: the recurrent layers' products then all run on
+the loops' own threads, with no second pool beside them. Without it the BLAS keeps
+its own threads, as in a script that trains rnnkit's modules with nothing else set.
 On a machine others are busy on the numbers say as much about the neighbours as
 about the code: compare ratios from the same run, never absolute times.
 """
@@ -131,9 +136,13 @@ def _torch_step(job):
     return step
 
 
-def _worker(side, jobs, threads, conn):
-    """A side's process: build every job's step, then time what it is asked to."""
+def _worker(side, jobs, threads, conn, blas_one=False):
+    """A side's process: build every job's step, then time what it is asked to (rnnkit's
+    with the BLAS held to one thread for the whole run when ``blas_one``)."""
     try:
+        if side == "rnnkit" and blas_one:
+            from rnnkit.blas import blas_threads
+            blas_threads(1).__enter__()       # for the life of this process, as the commands do
         if side == "torch":
             import torch
             if threads:
@@ -170,6 +179,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for both sides (OMP/OpenBLAS/MKL and torch.set_num_threads)")
     p.add_argument("--quick", action="store_true", help="small shapes, one short round")
+    p.add_argument("--blas-one", action="store_true",
+                   help="rnnkit's side holds NumPy's BLAS to one thread for the whole run, as "
+                        "rnnkit's commands do (--threads auto); torch's side is unchanged")
     p.add_argument("--json", metavar="PATH", help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.target <= 0 or (args.threads is not None and args.threads < 1):
@@ -183,7 +195,8 @@ def main(argv=None) -> int:
     sides, procs, info = {}, [], {}
     for side in ("rnnkit", "torch"):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(side, jobs, args.threads, child), daemon=True)
+        proc = ctx.Process(target=_worker, args=(side, jobs, args.threads, child, args.blas_one),
+                           daemon=True)
         proc.start()
         procs.append(proc)
         hello = parent.recv()
@@ -205,7 +218,8 @@ def main(argv=None) -> int:
             conn.send(None)
         for proc in procs:
             proc.join(30)
-    report = {"threads": args.threads, "rounds": rounds, "jobs": {}, "workers": info}
+    report = {"threads": args.threads, "blas_one": args.blas_one, "rounds": rounds, "jobs": {},
+              "workers": info}
     print(f"{'job':12s} {'side':8s} {'median ms':>10s} {'samples/s':>11s} {'x torch':>8s}")
     for name, job in jobs.items():
         per_step = job[1] * job[2] if job[7] == "lm" else job[2]     # characters or sequences

@@ -242,6 +242,47 @@ def test_odd_sizes_in_every_build(build):
             assert_same(ours, ref, TOL[dtype], f"{build} {cell} {np.dtype(dtype)}")
 
 
+def test_weight_gradients_on_the_loop_threads_in_every_build(build):
+    # after a threaded backward loop, dW, db and dx come from the kernels' own blocked
+    # products (rnnkit.fast._util.param_grads); narrow inputs leave dW_ih and dx to NumPy.
+    # Sizes leave partial panels, partial row blocks and several depth slices.
+    from rnnkit.cells._common import param_grads as numpy_grads
+    from rnnkit.fast import _util
+
+    k = fast.kernels()
+    rng = np.random.default_rng(5)
+    flops, threads = fast.set_flops_per_thread(0), fast.set_max_threads(2)
+    try:
+        for t, b, i, h, g, same, bias in [(9, 70, 37, 21, 4, True, "both"), (3, 5, 2, 7, 3, False, "both"),
+                                          (40, 13, 33, 70, 3, False, "ih"), (7, 3, 40, 5, 1, True, "hh"),
+                                          (1, 1, 64, 1, 4, True, "none")]:
+            for dtype in (np.float64, np.float32):
+                x = rng.normal(size=(t, b, i)).astype(dtype)
+                hp = rng.normal(size=(t, b, h)).astype(dtype)
+                dA = rng.normal(size=(t, b, g * h)).astype(dtype)
+                dHH = dA if same else rng.normal(size=(t, b, g * h)).astype(dtype)
+                params = make_params("gru" if g == 3 else "lstm" if g == 4 else "rnn", rng, dtype,
+                                     bias, i, h)
+                ours = _util.param_grads(k, params, x, hp, dA, dHH, params["weight_ih"],
+                                         np.empty((t, b, i), dtype))
+                ref = numpy_grads(params, x, hp, dA, dHH, params["weight_ih"])
+                assert set(ours[1]) == set(params)
+                assert_same(ours, ref, TOL[dtype], f"{build} {(t, b, i, h, g)} {np.dtype(dtype)}")
+                if "bias_ih" in ours[1] and "bias_hh" in ours[1]:
+                    assert not np.shares_memory(ours[1]["bias_ih"], ours[1]["bias_hh"])
+    finally:
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)
+
+
+@pytest.mark.parametrize("cell,nl", CASES, ids=CASE_IDS)
+def test_wide_inputs_on_threads_equal_the_reference(cell, nl, loop):
+    # inputs wide enough for the kernels' dW_ih and dx, ragged lengths
+    ours, ref = run_both(cell, nl, np.float64, np.array([12, 3, 1, 9, 12]), True, True,
+                         seed=4, t=12, b=5, i=40, h=19)
+    assert_same(ours, ref, 1e-12, f"{cell} I=40 {loop}")
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_errors_match_the_reference(cell):
     f, r = fast.get(cell), CELLS[cell]
@@ -554,11 +595,11 @@ def test_a_busy_machine_gets_fewer_loop_threads(monkeypatch):
     threads = fast.set_max_threads(2)
     try:
         for free in (1, 2, 8):
-            monkeypatch.setattr(_util, "free_cpus", lambda: free)
+            monkeypatch.setattr(_util, "free_cpus", lambda **kw: free)
             probe()
         assert fast.max_threads() == 2                  # the limit comes back after each call
         flops = fast.set_flops_per_thread(0)            # always split: the load is not asked
-        monkeypatch.setattr(_util, "free_cpus", lambda: 1)
+        monkeypatch.setattr(_util, "free_cpus", lambda **kw: 1)
         probe()
         fast.set_flops_per_thread(flops)
     finally:
@@ -575,3 +616,41 @@ def test_free_cpus_count_the_tasks_running_beside_this_one():
     assert cpus_free(2, running=12, own_running=1) == 1     # a busy machine: one, never 0
     assert cpus_free(8, running=3, own_running=1) == 6
     assert cpus_free(4, running=1, own_running=3) == 4      # counts read at different moments
+
+
+def test_own_threads_count_as_free_only_while_the_blas_is_held_to_one(monkeypatch):
+    # with the BLAS on one thread this process's running threads are the loops' own
+    # workers: not other work; with BLAS threads of its own they may be BLAS workers
+    import threading
+
+    from threadpoolctl import threadpool_limits
+    from rnnkit.fast import _util
+
+    asked = []
+    monkeypatch.setattr(_util, "free_cpus", lambda own_threads=False: asked.append(own_threads) or 2)
+
+    @_util.threads_for_call
+    def probe():
+        pass
+
+    threads, flops = fast.set_max_threads(2), fast.set_flops_per_thread(fast.kernels().FLOPS_PER_THREAD)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            probe()
+        with threadpool_limits(limits=2, user_api="blas"):
+            probe()
+    finally:
+        fast.set_max_threads(threads)
+        fast.set_flops_per_thread(flops)
+    assert asked == [True, False]
+
+    # a thread of this process that spins is counted as this process's own
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        counts = [_util._own_running() for _ in range(50)]
+    finally:
+        stop.set()
+        spinner.join()
+    assert max(counts) >= 2 and min(counts) >= 1

@@ -199,19 +199,19 @@ static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int trans, R *P, i
     }
 }
 
-/* C[0:mr, 0:nc] = (C +) A[0:mr, :] @ Pp for mr <= RK_MR rows (row r of A at
- * A + r*lda, of C at C + r*ldc) and one packed panel Pp (K, NR).  mr is a
- * constant at each call, so the loops unroll and the accumulators live in
- * registers. */
+/* C[0:mr, 0:nc] = (C +) A[0:mr, :] @ Pp for mr <= RK_MR rows (element (r, k) of
+ * A at A[r*lda + k*ks], row r of C at C + r*ldc) and one packed panel Pp (K, NR).
+ * mr and ks are constants at each call, so the loops unroll and the
+ * accumulators live in registers. */
 static inline __attribute__((always_inline)) void
-SFX(micro)(const int mr, int64_t nc, int64_t K, const R *A, int64_t lda, const R *Pp, R *C,
-           int64_t ldc, int accumulate)
+SFX(micro)(const int mr, int64_t nc, int64_t K, const R *A, int64_t lda, const int64_t ks,
+           const R *Pp, R *C, int64_t ldc, int accumulate)
 {
     VEC acc[RK_MR][RK_NV];
     const R *a[RK_MR];
 #pragma GCC unroll 8
-    for (int r = 0; r < mr; r++) {
-        a[r] = A + r * lda;
+    for (int r = 0; r < RK_MR; r++) {                   /* rows past mr: never read */
+        a[r] = A + (r < mr ? r : 0) * lda;
 #pragma GCC unroll 8
         for (int v = 0; v < RK_NV; v++) acc[r][v] = (VEC){0};
     }
@@ -221,7 +221,7 @@ SFX(micro)(const int mr, int64_t nc, int64_t K, const R *A, int64_t lda, const R
         for (int v = 0; v < RK_NV; v++) bv[v] = *(const VEC *)(Pp + k * NR + v * VW);
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
-            const VEC x = a[r][k] - (VEC){0};          /* broadcast (x - 0 == x exactly) */
+            const VEC x = a[r][k * ks] - (VEC){0};     /* broadcast (x - 0 == x exactly) */
 #pragma GCC unroll 8
             for (int v = 0; v < RK_NV; v++) acc[r][v] += x * bv[v];
         }
@@ -249,19 +249,19 @@ static void SFX(gemm_panel)(int64_t M, int64_t N, int64_t K, const R *A, int64_t
     const R *Pp = P + p * K * NR;
     int64_t m = 0;
     for (; m + RK_MR <= M; m += RK_MR)
-        SFX(micro)(RK_MR, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc,
+        SFX(micro)(RK_MR, nc, K, A + m * lda, lda, 1, Pp, C + m * ldc + p * NR, ldc,
                    accumulate);
     /* the rows left over, in blocks of 4, 2 and 1 */
     if (RK_MR > 4 && m + 4 <= M) {
-        SFX(micro)(4, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+        SFX(micro)(4, nc, K, A + m * lda, lda, 1, Pp, C + m * ldc + p * NR, ldc, accumulate);
         m += 4;
     }
     if (m + 2 <= M) {
-        SFX(micro)(2, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+        SFX(micro)(2, nc, K, A + m * lda, lda, 1, Pp, C + m * ldc + p * NR, ldc, accumulate);
         m += 2;
     }
     if (m < M)
-        SFX(micro)(1, nc, K, A + m * lda, lda, Pp, C + m * ldc + p * NR, ldc, accumulate);
+        SFX(micro)(1, nc, K, A + m * lda, lda, 1, Pp, C + m * ldc + p * NR, ldc, accumulate);
 }
 
 /* The sum of a vector's lanes, as a tree (depth log2 VW, not a chain of VW adds). */

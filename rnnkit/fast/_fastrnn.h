@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* The Python side checks it (rnnkit.fast): a stale build is not loaded. */
-#define RK_ABI_VERSION 11
+#define RK_ABI_VERSION 12
 
 /* Products (FLOPs) per step that each thread of a loop needs before the loop is
  * split among threads; see rk_threads in _kernels.c. */
@@ -45,7 +45,10 @@
                 const R *w_ih, R *a, const R *ba, R *u, const R *b_hn, const R *w_hh, R *h,     \
                 R *y))                                                                          \
     X(stack_inf, (int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,           \
-                  int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work))
+                  int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work))   \
+    X(grads, (int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, const R *dHH,            \
+              const R *x, const R *h, const R *w_ih, R *dw_ih, R *dw_hh, R *db_a, R *db_hh,     \
+              R *dx))
 
 #define RK_VARIANTS(X, R)                                                                        \
     X(lstmv_fwd, (int64_t T, int64_t B, int64_t H, int64_t P, const int64_t *lens, int64_t I,   \

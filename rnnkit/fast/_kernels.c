@@ -523,6 +523,152 @@ static int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, in
     return 0;
 }
 
+/* ------------------------------------------------------------ weight gradients -- */
+
+/* After a backward loop, what rnnkit/cells/_common.py's param_grads computes with
+ * NumPy, here on the loop's own threads (a BLAS with threads of its own would
+ * compete with them for the cores):
+ *
+ *   dW_ih = dA^T x,   dW_hh = dHH^T h,   db_a, db_hh = the sums of dA's and dHH's rows,
+ *   dx = dA W_ih
+ *
+ * over the M = T*B rows of a sequence.  The products are blocked as a BLAS
+ * blocks them: for each slice of KC depths the right operand's slice is packed
+ * into panels of NR columns (about 24 KB each, so a panel stays in L1 while the
+ * micro-kernel runs down the rows), and for each chunk of MC rows the left
+ * operand's chunk is packed in micro-panels of RK_MR rows, read in order. */
+
+#define RK_MC 384                 /* rows of C per packed chunk of the left operand */
+
+/* Depths per slice: a packed panel (KC x NR) of about 24 KB. */
+static inline int64_t SFX(grad_kc)(void)
+{
+    const int64_t kc = 24576 / (NR * (int64_t)sizeof(R));
+    return kc < 64 ? 64 : kc;
+}
+
+/* Rows [0, mc) of Aop, depths [0, kc), into micro-panels of RK_MR rows:
+ * Ap[(m / RK_MR) * kc * RK_MR + k * RK_MR + m % RK_MR] = Aop(m, k) (element (m, k)
+ * at A[m*rs + k*ks]), zero past mc; sum[m] += the row's sum when sum is not NULL.
+ * Read along whichever of m and k is contiguous: a walk down a column of a row-major
+ * array (rs = 1) strides by whole rows, often 4 KB apart, which share an L1 set. */
+static void SFX(pack_rows)(int64_t mc, int64_t kc, const R *A, int64_t rs, int64_t ks, R *Ap,
+                           R *sum)
+{
+    const int64_t blocks = (mc + RK_MR - 1) / RK_MR;
+    if (rs == 1) {                                  /* row k of the slice is contiguous */
+        for (int64_t k = 0; k < kc; k++) {
+            const R *a = A + k * ks;
+            for (int64_t i = 0; i < blocks; i++) {
+                R *dst = Ap + i * kc * RK_MR + k * RK_MR;
+                const int64_t mr = mc - i * RK_MR < RK_MR ? mc - i * RK_MR : RK_MR;
+                for (int64_t r = 0; r < mr; r++) dst[r] = a[i * RK_MR + r];
+                for (int64_t r = mr; r < RK_MR; r++) dst[r] = 0;
+            }
+            if (sum)
+                for (int64_t m = 0; m < mc; m++) sum[m] += a[m];
+        }
+        return;
+    }
+    for (int64_t i = 0; i < blocks; i++) {          /* row m of Aop is contiguous (ks = 1) */
+        R *blk = Ap + i * kc * RK_MR;
+        for (int64_t r = 0; r < RK_MR; r++) {
+            const int64_t m = i * RK_MR + r;
+            if (m >= mc) {
+                for (int64_t k = 0; k < kc; k++) blk[k * RK_MR + r] = 0;
+                continue;
+            }
+            const R *a = A + m * rs;
+            R s = 0;
+            for (int64_t k = 0; k < kc; k++) {
+                const R v = a[k * ks];
+                blk[k * RK_MR + r] = v;
+                s += v;
+            }
+            if (sum) sum[m] += s;
+        }
+    }
+}
+
+/* Rows [m0, m1) of C (M, N) = Aop (M, K) @ B (K, N), overwritten: B row-major,
+ * element (m, k) of Aop at A[m*rs + k*ks] (rs = 1, ks = N' reads the transpose
+ * of an (K, N') array); rowsum[m] = the sum of Aop's row m when rowsum is not
+ * NULL.  Scratch: Ap RK_MC * KC, Bp PANELS(N) * KC * NR elements. */
+static void SFX(gemm_rows)(int64_t m0, int64_t m1, int64_t N, int64_t K, const R *A,
+                           int64_t rs, int64_t ks, const R *B, R *C, R *rowsum, R *Ap, R *Bp)
+{
+    const int64_t KC = SFX(grad_kc)();
+    if (rowsum)
+        for (int64_t m = m0; m < m1; m++) rowsum[m] = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = K - k0 < KC ? K - k0 : KC;
+        for (int64_t p = 0; p < PANELS(N); p++) SFX(pack_panel)(kc, N, B + k0 * N, 0, Bp, p);
+        for (int64_t c0 = m0; c0 < m1; c0 += RK_MC) {
+            const int64_t mc = m1 - c0 < RK_MC ? m1 - c0 : RK_MC;
+            SFX(pack_rows)(mc, kc, A + c0 * rs + k0 * ks, rs, ks, Ap, rowsum ? rowsum + c0 : NULL);
+            for (int64_t p = 0; p < PANELS(N); p++) {
+                const int64_t nc = N - p * NR < NR ? N - p * NR : NR;
+                const R *Pp = Bp + p * kc * NR;
+                for (int64_t i = 0; i < mc; i += RK_MR) {
+                    const R *a = Ap + i * kc;
+                    R *c = C + (c0 + i) * N + p * NR;
+                    if (mc - i >= RK_MR)
+                        SFX(micro)(RK_MR, nc, kc, a, 1, RK_MR, Pp, c, N, k0 > 0);
+                    else
+                        SFX(micro)((int)(mc - i), nc, kc, a, 1, RK_MR, Pp, c, N, k0 > 0);
+                }
+            }
+        }
+    }
+}
+
+/* This thread's rows [*m0, *m1) of M, in whole micro-panels of RK_MR rows. */
+static void SFX(panel_rows)(int64_t M, int64_t *m0, int64_t *m1)
+{
+    const int64_t blocks = (M + RK_MR - 1) / RK_MR;
+    int64_t b0, b1;
+    rk_rows(blocks, &b0, &b1);
+    *m0 = b0 * RK_MR < M ? b0 * RK_MR : M;
+    *m1 = b1 * RK_MR < M ? b1 * RK_MR : M;
+}
+
+/* dA, dHH (M, N); x (M, I); h (M, H): h_0 .. h_{T-1}; w_ih (N, I) -> dw_ih (N, I),
+ * dw_hh (N, H), db_a and db_hh (N), dx (M, I); any of dw_ih, db_a, db_hh, dx may be
+ * NULL (not computed; dw_ih NULL also skips db_a).  Returns -1 when a thread could
+ * not allocate its scratch. */
+static int SFX(grads)(int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, const R *dHH,
+                      const R *x, const R *h, const R *w_ih, R *dw_ih, R *dw_hh, R *db_a,
+                      R *db_hh, R *dx)
+{
+    const int64_t KC = SFX(grad_kc)();
+    const int64_t panels = PANELS(I) > PANELS(H) ? PANELS(I) : PANELS(H);
+    int64_t nt = rk_max_threads();
+    const int64_t by_work = M * N * (2 * I + H) / (8 * rk_flops_per_thread + 1);
+    if (rk_flops_per_thread > 0 && nt > by_work) nt = by_work;
+    if (nt < 1) nt = 1;
+    int failed = 0;
+#pragma omp parallel num_threads((int)nt) if (nt > 1) reduction(| : failed)
+    {
+        R *Ap = (R *)malloc((size_t)(RK_MC * KC) * sizeof(R));
+        R *Bp = (R *)malloc((size_t)(panels * KC * NR) * sizeof(R));
+        if (!Ap || !Bp) {
+            failed = 1;
+        } else {
+            int64_t r0, r1;
+            SFX(panel_rows)(N, &r0, &r1);
+            if (dw_ih) SFX(gemm_rows)(r0, r1, I, M, dA, 1, N, x, dw_ih, db_a, Ap, Bp);
+            SFX(gemm_rows)(r0, r1, H, M, dHH, 1, N, h, dw_hh, db_hh, Ap, Bp);
+            if (dx) {
+                SFX(panel_rows)(M, &r0, &r1);
+                SFX(gemm_rows)(r0, r1, I, N, dA, N, 1, w_ih, dx, NULL, Ap, Bp);
+            }
+        }
+        free(Ap);
+        free(Bp);
+    }
+    return failed ? -1 : 0;
+}
+
 /* A whole stack of L unidirectional layers for a short call (a generation step):
  * one call from Python instead of one per layer.  cell 0 RNN (relu or tanh),
  * 1 LSTM, 2 GRU; x (T, B, I0); w: 4 addresses per layer, W_ih (G*H, I_l),

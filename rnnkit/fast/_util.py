@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from rnnkit import fast
+from rnnkit.cells import _common
 
 
 # Buffers handed out by workspace(), newest last. A buffer is reused only when no
@@ -125,6 +126,49 @@ def project(x, w_ih, out):
     return out
 
 
+# After a backward loop that ran on several threads, the weight gradients and dx
+# run on the same threads (the kernels' ``grads``, our own blocked products): with
+# NumPy they would run on a BLAS held to one thread (see below), or on a BLAS pool
+# of its own that competes with the loop's (measured on 2 cores, LSTM T=100, B=32,
+# I=64, H=256 float32: the loop's two threads 18 ms with BLAS at one thread 29 ms,
+# BLAS at two threads beside the loop's 24 ms). Inputs narrower than
+# GRAD_MIN_INPUTS keep dW_ih and dx in NumPy: a product with so few columns
+# fills a small part of the kernels' panels (I = 8: 0.9 ms in NumPy, 4 ms in ours).
+GRAD_MIN_INPUTS = 32
+
+
+def param_grads(k, params, x, h_prev, dA, dHH, w_ih, dx_out):
+    """``rnnkit.cells._common.param_grads`` (same arguments and results; ``dx_out`` is
+    written), on the loop's threads when the calling function's loop may use several
+    (see above), else NumPy's."""
+    if fast.max_threads() <= 1:
+        return _common.param_grads(params, x, h_prev, dA, dHH, w_ih, dx_out=dx_out)
+    T, B, I = x.shape
+    N, H, dt = dA.shape[2], h_prev.shape[2], dA.dtype
+    wide = I >= GRAD_MIN_INPUTS
+    same = dHH is dA
+    has_b_ih, has_b_hh = params.get("bias_ih") is not None, params.get("bias_hh") is not None
+    want_b_a = has_b_ih and wide and not same
+    grads = {"weight_ih": np.empty((N, I), dt), "weight_hh": np.empty((N, H), dt)}
+    b_a = np.empty(N, dt) if want_b_a else None
+    b_hh = np.empty(N, dt) if has_b_hh or (has_b_ih and same) else None
+    x, h_prev, w_ih = (np.ascontiguousarray(a) for a in (x, h_prev, w_ih))
+    k.grads(T * B, N, I, H, dA, dHH, x, h_prev, w_ih, grads["weight_ih"] if wide else None,
+            grads["weight_hh"], b_a, b_hh, dx_out if wide else None)
+    if not wide:
+        dA2 = dA.reshape(T * B, N)
+        np.matmul(dA2.T, x.reshape(T * B, I), out=grads["weight_ih"])
+        np.matmul(dA2, w_ih, out=dx_out.reshape(T * B, I))
+    if has_b_ih:
+        if same:                                  # the same sum; its own array where both exist
+            grads["bias_ih"] = b_hh.copy() if has_b_hh else b_hh
+        else:
+            grads["bias_ih"] = b_a if want_b_a else dA.reshape(T * B, N).sum(axis=0)
+    if has_b_hh:
+        grads["bias_hh"] = b_hh
+    return dx_out, grads
+
+
 def folded_bias(b_ih, b_hh, n: int, dtype):
     """b_ih + b_hh (either may be None; both None gives zeros) as a C-contiguous (n,) array."""
     if b_ih is None and b_hh is None:
@@ -142,19 +186,27 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
 #    busy with (or spinning after) them do not take the loop's cores; their own
 #    settings come back after it.
 #  - A call uses at most as many loop threads as CPUs are not running other
-#    work (``/proc/loadavg``'s count of running tasks, less this thread, read at
-#    most every LOAD_EVERY_S): on a busy machine the loop runs on fewer threads
-#    instead of waiting at barriers for descheduled ones (measured with the
-#    machine at load 10-15 on 2 cores: LSTM T=100 forward+backward one thread
-#    2-10x faster than two). The count includes this process's own OpenMP
-#    workers while they spin after a threaded loop (10-100 ms), so the call right
-#    after one often runs on one thread; not counting them was measured slower for
-#    whole training steps (benchmarks/jobs.py, quiet 2-core machine, rnnkit's
-#    throughput / torch's: char LM 0.55 against 0.87, classifier 1.27 against 1.76).
+#    work (``/proc/loadavg``'s count of running tasks, read at most every
+#    LOAD_EVERY_S): on a busy machine the loop runs on fewer threads instead of
+#    waiting at barriers for descheduled ones (measured with the machine at load
+#    10-15 on 2 cores: LSTM T=100 forward+backward one thread 2-10x faster than
+#    two). Which of this process's own running threads count as "other work"
+#    depends on the BLAS:
+#     - BLAS held to one thread already (rnnkit's commands hold it for the whole
+#       run, ``rnnkit.blas.blas_threads(1)``): this process's running threads are
+#       not counted. They are the loop's own OpenMP workers, spinning for a few
+#       ms after the last loop, ready for the next; counting them sent most calls
+#       to one thread (benchmarks/jobs.py's char LM step, BLAS at one thread, quiet
+#       2-core machine: 152 ms with them counted, 129 ms with every loop split).
+#     - BLAS with threads of its own: only the calling thread is not counted.
+#       The process's other running threads may be BLAS workers spinning after a
+#       NumPy product outside rnnkit's calls, and loops split beside them wait
+#       at barriers (the same step, BLAS at two threads: 152 ms with them
+#       counted, 248 ms with every loop split).
 # Nothing process-wide is set for longer than the call.
 LOAD_EVERY_S = 0.1
 _blas = None                           # threadpoolctl's controllers of the loaded BLAS libraries
-_load = [-1.0, 0]                      # (when /proc/loadavg was read, CPUs free then)
+_load = [-1.0, 1, 0, 1]                # when read; CPUs, tasks running, this process's running
 
 
 def _blas_libraries():
@@ -172,20 +224,34 @@ def cpus_free(cpus: int, running: int, own_running: int) -> int:
     return max(1, min(cpus, cpus - max(0, running - own_running)))
 
 
-def free_cpus() -> int:
-    """CPUs not running other tasks now (:func:`cpus_free` of /proc/loadavg, less this
-    thread; all CPUs where it cannot be read)."""
+def _own_running() -> int:
+    """This process's threads running now (state R in /proc/self/task/*/stat), at least 1."""
+    n = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+                n += fh.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError):           # a thread that ended meanwhile
+            continue
+    return max(1, n)
+
+
+def free_cpus(own_threads: bool = False) -> int:
+    """CPUs not running other tasks now (:func:`cpus_free` of /proc/loadavg), counting
+    this process's running threads as its own with ``own_threads``, else only the
+    calling thread; all CPUs where /proc cannot be read."""
     now = time.monotonic()
     if now - _load[0] > LOAD_EVERY_S:
         cpus = os.cpu_count() or 1     # the CPUs /proc/loadavg counts tasks on
         try:
             with open("/proc/loadavg", "rb") as fh:
                 running = int(fh.read().split()[3].split(b"/")[0])     # "R/T": running now
-            free = cpus_free(cpus, running, 1)
+            own = _own_running()
         except (OSError, ValueError, IndexError):
-            free = cpus
-        _load[:] = [now, free]
-    return _load[1]
+            running, own = 0, 1
+        _load[:] = [now, cpus, running, own]
+    _, cpus, running, own = _load
+    return cpus_free(cpus, running, own if own_threads else 1)
 
 
 def threads_for_call(fn=None, *, blas: bool = True):
@@ -200,7 +266,11 @@ def threads_for_call(fn=None, *, blas: bool = True):
         ceiling = fast.max_threads()      # the callers run only where the kernels do
         if ceiling <= 1:
             return fn(*args, **kwargs)
-        n = ceiling if fast.always_split() else min(ceiling, free_cpus())
+        if fast.always_split():
+            n = ceiling
+        else:
+            blas_one = all((lib.get_num_threads() or 1) <= 1 for lib in _blas_libraries())
+            n = min(ceiling, free_cpus(own_threads=blas_one))
         if n < ceiling:
             fast.set_max_threads(n)
         saved = []

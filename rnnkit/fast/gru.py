@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import gru as _ref
-from rnnkit.cells._common import param_grads, trusted_params
+from rnnkit.cells._common import trusted_params
 from rnnkit.cells.gru import GRUCache
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
@@ -154,7 +154,8 @@ def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
     dh_all = np.empty((T, B, H), dtype=dt) if return_dh else None
     k.gru_bwd(T, B, H, lens, gates, hn, h,
               w_hh, d_out, dh, da, du, dh_all)
-    dx, grads = param_grads(params, x, h[:-1], da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))
+    dx, grads = _util.param_grads(k, params, x, h[:-1],
+                                  da, du, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all
     return dx, dh.copy(), grads

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import lstm as _ref
-from rnnkit.cells._common import check_d_outputs, check_state, checked_params, param_grads, trusted_params
+from rnnkit.cells._common import check_d_outputs, check_state, checked_params, trusted_params
 from rnnkit.cells.lstm import LSTMCache, split_pair
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
@@ -164,7 +164,8 @@ def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
     gates, c, tanh_c, w_hh = (np.ascontiguousarray(a) for a in (gates, c, tanh_c, w_hh))
     k.lstm_bwd(T, B, H, lengths, gates, c, tanh_c,
                w_hh, d_out, dh, dc, dz, dh_all)
-    dx, grads = param_grads(params, x, h[:-1], dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
+    dx, grads = _util.param_grads(k, params, x, h[:-1],
+                                  dz, dz, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     dh0, dc0 = dh.copy(), dc.copy()
     if return_dh:
         return dx, (dh0, dc0), grads, dh_all

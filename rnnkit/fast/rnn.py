@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice
 from rnnkit.cells import rnn as _ref
-from rnnkit.cells._common import param_grads, trusted_params
+from rnnkit.cells._common import trusted_params
 from rnnkit.cells.rnn import NONLINEARITIES, RNNCache
 from rnnkit.fast import _util
 from rnnkit.fast import kernels as _kernels
@@ -146,7 +146,8 @@ def _backward(params, d_outputs, d_final_state, cache, return_dh, k):
     h, w_hh = np.ascontiguousarray(cache.h), np.ascontiguousarray(w_hh)
     k.rnn_bwd(T, B, H, lens, relu, h, w_hh,
               d_out, dh, da, dh_all)
-    dx, grads = param_grads(params, x, h[:-1], da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))
+    dx, grads = _util.param_grads(k, params, x, h[:-1],
+                                  da, da, w_ih, dx_out=_util.empty(dt, (T, B, I)))
     if return_dh:
         return dx, dh.copy(), grads, dh_all
     return dx, dh.copy(), grads
