@@ -618,39 +618,31 @@ def test_free_cpus_count_the_tasks_running_beside_this_one():
     assert cpus_free(4, running=1, own_running=3) == 4      # counts read at different moments
 
 
-def test_own_threads_count_as_free_only_while_the_blas_is_held_to_one(monkeypatch):
-    # with the BLAS on one thread this process's running threads are the loops' own
-    # workers: not other work; with BLAS threads of its own they may be BLAS workers
+def test_running_loop_threads_are_not_counted_as_other_work():
+    # the threads a loop runs on (the caller and OpenMP's workers, spinning after a
+    # loop) are this process's own; another thread of the process that spins is not
     import threading
 
-    from threadpoolctl import threadpool_limits
     from rnnkit.fast import _util
 
-    asked = []
-    monkeypatch.setattr(_util, "free_cpus", lambda own_threads=False: asked.append(own_threads) or 2)
-
-    @_util.threads_for_call
-    def probe():
-        pass
-
-    threads, flops = fast.set_max_threads(2), fast.set_flops_per_thread(fast.kernels().FLOPS_PER_THREAD)
+    me = threading.get_native_id()
+    threads = fast.set_max_threads(2)
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            probe()
-        with threadpool_limits(limits=2, user_api="blas"):
-            probe()
+        ids = _util._loop_threads()
+        assert me in ids
+        if fast.loop_thread_ids():                  # Linux with OpenMP: the caller and one worker
+            assert len(set(fast.loop_thread_ids())) == 2 and me in fast.loop_thread_ids()
     finally:
         fast.set_max_threads(threads)
-        fast.set_flops_per_thread(flops)
-    assert asked == [True, False]
-
-    # a thread of this process that spins is counted as this process's own
+    assert _util.running_among({me}) == 1           # this thread, reading /proc
     stop = threading.Event()
     spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
     spinner.start()
     try:
-        counts = [_util._own_running() for _ in range(50)]
+        counts = [(_util.running_among({me}), _util.running_among({me, spinner.native_id}))
+                  for _ in range(50)]
     finally:
         stop.set()
         spinner.join()
-    assert max(counts) >= 2 and min(counts) >= 1
+    assert all(own == 1 for own, _ in counts)
+    assert max(both for _, both in counts) == 2

@@ -153,6 +153,12 @@ def max_threads() -> int:
     return 1 if _ext is None else _ext.max_threads()
 
 
+def loop_thread_ids() -> tuple:
+    """The kernel's thread ids (Linux) of the threads this thread's loops run on now: itself
+    and OpenMP's workers, the same from loop to loop; () where they cannot be known."""
+    return () if _ext is None else _ext.loop_thread_ids()
+
+
 def set_max_threads(n: int) -> int:
     """Let later calls from this thread use up to ``n`` threads; return the old limit (or 1)."""
     return 1 if _ext is None else _ext.set_max_threads(int(n))

@@ -22,6 +22,10 @@
 #include <pthread.h>
 #define RK_HAVE_PTHREAD_ATFORK 1
 #endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -300,6 +304,45 @@ static PyObject *py_max_threads(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     return PyLong_FromLong(rk_threads_now());
+}
+
+/* The kernel's ids (Linux's gettid) of the threads a loop runs on now: the calling
+ * thread and OpenMP's workers, which stay the same from loop to loop while the
+ * thread count does.  Empty where they cannot be known (not Linux). */
+static PyObject *py_loop_thread_ids(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+#ifdef __linux__
+    enum { MAX_IDS = 1024 };
+    long ids[MAX_IDS];
+    int n = rk_threads_now();
+    if (n > MAX_IDS) n = MAX_IDS;
+    for (int i = 0; i < n; i++) ids[i] = -1;
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel num_threads(n) if (n > 1)
+    {
+#ifdef _OPENMP
+        const int i = omp_get_thread_num();
+#else
+        const int i = 0;
+#endif
+        if (i < MAX_IDS) ids[i] = (long)syscall(SYS_gettid);
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *out = PyTuple_New(n);
+    if (!out) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromLong(ids[i]);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, v);
+    }
+    return out;
+#else
+    return PyTuple_New(0);
+#endif
 }
 
 static PyObject *py_set_max_threads(PyObject *self, PyObject *arg)
@@ -607,6 +650,8 @@ static PyMethodDef rk_methods[] = {
 #undef RK_METHOD
     {"max_threads", py_max_threads, METH_NOARGS,
      "How many threads the loops may use now (1 without OpenMP or in a forked child)."},
+    {"loop_thread_ids", py_loop_thread_ids, METH_NOARGS,
+     "The kernel's ids of the threads a loop runs on now (empty where not known)."},
     {"set_max_threads", py_set_max_threads, METH_O,
      "Let later calls from this thread use up to n threads; return the old limit."},
     {"set_flops_per_thread", py_set_flops_per_thread, METH_O,

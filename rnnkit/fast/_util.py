@@ -190,23 +190,20 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
 #    LOAD_EVERY_S): on a busy machine the loop runs on fewer threads instead of
 #    waiting at barriers for descheduled ones (measured with the machine at load
 #    10-15 on 2 cores: LSTM T=100 forward+backward one thread 2-10x faster than
-#    two). Which of this process's own running threads count as "other work"
-#    depends on the BLAS:
-#     - BLAS held to one thread already (rnnkit's commands hold it for the whole
-#       run, ``rnnkit.blas.blas_threads(1)``): this process's running threads are
-#       not counted. They are the loop's own OpenMP workers, spinning for a few
-#       ms after the last loop, ready for the next; counting them sent most calls
-#       to one thread (benchmarks/jobs.py's char LM step, BLAS at one thread, quiet
-#       2-core machine: 152 ms with them counted, 129 ms with every loop split).
-#     - BLAS with threads of its own: only the calling thread is not counted.
-#       The process's other running threads may be BLAS workers spinning after a
-#       NumPy product outside rnnkit's calls, and loops split beside them wait
-#       at barriers (the same step, BLAS at two threads: 152 ms with them
-#       counted, 248 ms with every loop split).
+#    two). This process's running threads count as other work, but for the
+#    threads the calling thread's loops run on (itself and OpenMP's workers,
+#    whose kernel ids ``fast.loop_thread_ids`` gives): those spin for a few ms
+#    after a loop, ready for the next, and counting them sent most calls to one
+#    thread (benchmarks/jobs.py's char LM step with the BLAS held to one thread,
+#    quiet 2-core machine: 152 ms with them counted, 129 ms with every loop
+#    split). BLAS workers spinning after a NumPy product outside rnnkit's calls
+#    do count: loops split beside them wait at barriers (the same step with the
+#    BLAS at two threads: 152 ms with them counted, 248 ms with every loop split).
 # Nothing process-wide is set for longer than the call.
 LOAD_EVERY_S = 0.1
 _blas = None                           # threadpoolctl's controllers of the loaded BLAS libraries
-_load = [-1.0, 1, 0, 1]                # when read; CPUs, tasks running, this process's running
+_load = [-1.0, 1]                      # (when /proc was read, CPUs free then)
+_loop_ids: dict = {}                   # (thread id, threads) -> the ids its loops run on
 
 
 def _blas_libraries():
@@ -224,34 +221,45 @@ def cpus_free(cpus: int, running: int, own_running: int) -> int:
     return max(1, min(cpus, cpus - max(0, running - own_running)))
 
 
-def _own_running() -> int:
-    """This process's threads running now (state R in /proc/self/task/*/stat), at least 1."""
+def _loop_threads() -> frozenset:
+    """The kernel's ids of the threads the calling thread's loops run on (itself included)."""
+    key = (threading.get_native_id(), fast.max_threads())
+    ids = _loop_ids.get(key)
+    if ids is None:
+        ids = _loop_ids[key] = frozenset(fast.loop_thread_ids()) | {key[0]}
+    return ids
+
+
+def running_among(ids) -> int:
+    """How many of this process's threads whose kernel ids are in ``ids`` are running now
+    (state R in /proc/self/task/*/stat)."""
     n = 0
     for tid in os.listdir("/proc/self/task"):
+        if int(tid) not in ids:
+            continue
         try:
             with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
                 n += fh.read().rsplit(b")", 1)[1].split()[0] == b"R"
         except (OSError, IndexError):           # a thread that ended meanwhile
             continue
-    return max(1, n)
+    return n
 
 
-def free_cpus(own_threads: bool = False) -> int:
-    """CPUs not running other tasks now (:func:`cpus_free` of /proc/loadavg), counting
-    this process's running threads as its own with ``own_threads``, else only the
-    calling thread; all CPUs where /proc cannot be read."""
+def free_cpus() -> int:
+    """CPUs not running other tasks now: :func:`cpus_free` of /proc/loadavg's running
+    tasks, of which the calling thread's loop threads are its own (see above); all
+    CPUs where /proc cannot be read."""
     now = time.monotonic()
     if now - _load[0] > LOAD_EVERY_S:
         cpus = os.cpu_count() or 1     # the CPUs /proc/loadavg counts tasks on
         try:
             with open("/proc/loadavg", "rb") as fh:
                 running = int(fh.read().split()[3].split(b"/")[0])     # "R/T": running now
-            own = _own_running()
+            free = cpus_free(cpus, running, max(1, running_among(_loop_threads())))
         except (OSError, ValueError, IndexError):
-            running, own = 0, 1
-        _load[:] = [now, cpus, running, own]
-    _, cpus, running, own = _load
-    return cpus_free(cpus, running, own if own_threads else 1)
+            free = cpus
+        _load[:] = [now, free]
+    return _load[1]
 
 
 def threads_for_call(fn=None, *, blas: bool = True):
@@ -266,11 +274,7 @@ def threads_for_call(fn=None, *, blas: bool = True):
         ceiling = fast.max_threads()      # the callers run only where the kernels do
         if ceiling <= 1:
             return fn(*args, **kwargs)
-        if fast.always_split():
-            n = ceiling
-        else:
-            blas_one = all((lib.get_num_threads() or 1) <= 1 for lib in _blas_libraries())
-            n = min(ceiling, free_cpus(own_threads=blas_one))
+        n = ceiling if fast.always_split() else min(ceiling, free_cpus())
         if n < ceiling:
             fast.set_max_threads(n)
         saved = []
