@@ -646,3 +646,35 @@ def test_running_loop_threads_are_not_counted_as_other_work():
         spinner.join()
     assert all(own == 1 for own, _ in counts)
     assert max(both for _, both in counts) == 2
+
+
+def test_linear_on_the_loop_threads_in_every_build(build):
+    # rnnkit.Linear's products run on the kernels' threads (linear_fwd, grads) when the
+    # loops may use several; too small or too narrow ones stay with NumPy
+    import rnnkit as rk
+    from rnnkit.fast import linear
+
+    rng = np.random.default_rng(6)
+    flops, threads = fast.set_flops_per_thread(0), fast.set_max_threads(2)
+    try:
+        for shape, n_in, n_out, bias in [((7, 300), 70, 33, True), ((2000,), 40, 129, False),
+                                         ((5, 4), 8, 3, True)]:
+            assert (linear._kernels_for(int(np.prod(shape)), n_in, n_out, np.dtype(np.float32))
+                    is not None) == (n_in >= 16 and n_out >= 16)
+            for dtype in (np.float64, np.float32):
+                layer = rk.Linear(n_in, n_out, bias=bias, dtype=dtype, seed=1)
+                w = layer.params["weight"]
+                x = rng.normal(size=shape + (n_in,)).astype(dtype)
+                dy = rng.normal(size=shape + (n_out,)).astype(dtype)
+                y = layer.forward(x)
+                dx = layer.backward(dy)
+                x2, dy2 = x.reshape(-1, n_in), dy.reshape(-1, n_out)
+                ref = {"y": (x2 @ w.T + (layer.params["bias"] if bias else 0)).reshape(y.shape),
+                       "dx": (dy2 @ w).reshape(x.shape), "weight": dy2.T @ x2}
+                ours = {"y": y, "dx": dx, "weight": layer.grads["weight"]}
+                if bias:
+                    ref["bias"], ours["bias"] = dy2.sum(axis=0), layer.grads["bias"]
+                assert_same(ours, ref, TOL[dtype], f"{build} Linear {shape} {n_in}->{n_out}")
+    finally:
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)

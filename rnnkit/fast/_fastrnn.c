@@ -234,6 +234,7 @@ RK_WRAP(stack_inf, "iiiiiiirPwwww", I(0), (int)I(1), I(2), I(3), I(4), I(5), I(6
         P(9), P(10), P(11), P(12))
 RK_WRAP(grads, "iiiirrrrrwwwww", I(0), I(1), I(2), I(3), P(4), P(5), P(6), P(7), P(8), P(9),
         P(10), P(11), P(12), P(13))
+RK_WRAP(linear_fwd, "iiirrrw", I(0), I(1), I(2), P(3), P(4), P(5), P(6))
 
 RK_WRAPV(lstmv_fwd, "iiiilirrwrrrrwwwwwwwwww", I(0), I(1), I(2), I(3), P(4), I(5), P(6), P(7),
         P(8), P(9), P(10), P(11), P(12), P(13), P(14), P(15), P(16), P(17), P(18), P(19), P(20),

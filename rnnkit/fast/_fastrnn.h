@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* The Python side checks it (rnnkit.fast): a stale build is not loaded. */
-#define RK_ABI_VERSION 12
+#define RK_ABI_VERSION 13
 
 /* Products (FLOPs) per step that each thread of a loop needs before the loop is
  * split among threads; see rk_threads in _kernels.c. */
@@ -48,7 +48,8 @@
                   int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work))   \
     X(grads, (int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, const R *dHH,            \
               const R *x, const R *h, const R *w_ih, R *dw_ih, R *dw_hh, R *db_a, R *db_hh,     \
-              R *dx))
+              R *dx))                                                                         \
+    X(linear_fwd, (int64_t M, int64_t N, int64_t K, const R *x, const R *w, const R *b, R *y))
 
 #define RK_VARIANTS(X, R)                                                                        \
     X(lstmv_fwd, (int64_t T, int64_t B, int64_t H, int64_t P, const int64_t *lens, int64_t I,   \

@@ -590,19 +590,40 @@ static void SFX(pack_rows)(int64_t mc, int64_t kc, const R *A, int64_t rs, int64
     }
 }
 
-/* Rows [m0, m1) of C (M, N) = Aop (M, K) @ B (K, N), overwritten: B row-major,
- * element (m, k) of Aop at A[m*rs + k*ks] (rs = 1, ks = N' reads the transpose
- * of an (K, N') array); rowsum[m] = the sum of Aop's row m when rowsum is not
- * NULL.  Scratch: Ap RK_MC * KC, Bp PANELS(N) * KC * NR elements. */
+/* Depths [k0, k0 + kc) of B (K, N) into panels of NR columns, Bp[p][k][j], zero
+ * past N: B row-major, or (bt) B = W^T for W (N, K) row-major. */
+static void SFX(pack_slice)(int64_t k0, int64_t kc, int64_t K, int64_t N, const R *B, int bt,
+                            R *Bp)
+{
+    for (int64_t p = 0; p < PANELS(N); p++) {
+        if (!bt) {
+            SFX(pack_panel)(kc, N, B + k0 * N, 0, Bp, p);
+            continue;
+        }
+        R *Pp = Bp + p * kc * NR;
+        for (int64_t j = 0; j < NR; j++) {
+            const int64_t n = p * NR + j;
+            const R *w = B + n * K + k0;
+            for (int64_t k = 0; k < kc; k++) Pp[k * NR + j] = n < N ? w[k] : (R)0;
+        }
+    }
+}
+
+/* Rows [m0, m1) of C (M, N) = Aop (M, K) @ B (K, N), overwritten: element (m, k)
+ * of Aop at A[m*rs + k*ks] (rs = 1, ks = N' reads the transpose of a (K, N')
+ * array); B row-major, or (bt) B = W^T for W (N, K); rowsum[m] = the sum of
+ * Aop's row m when rowsum is not NULL.  Scratch: Ap RK_MC * KC, Bp PANELS(N) *
+ * KC * NR elements. */
 static void SFX(gemm_rows)(int64_t m0, int64_t m1, int64_t N, int64_t K, const R *A,
-                           int64_t rs, int64_t ks, const R *B, R *C, R *rowsum, R *Ap, R *Bp)
+                           int64_t rs, int64_t ks, const R *B, int bt, R *C, R *rowsum, R *Ap,
+                           R *Bp)
 {
     const int64_t KC = SFX(grad_kc)();
     if (rowsum)
         for (int64_t m = m0; m < m1; m++) rowsum[m] = 0;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
-        for (int64_t p = 0; p < PANELS(N); p++) SFX(pack_panel)(kc, N, B + k0 * N, 0, Bp, p);
+        SFX(pack_slice)(k0, kc, K, N, B, bt, Bp);
         for (int64_t c0 = m0; c0 < m1; c0 += RK_MC) {
             const int64_t mc = m1 - c0 < RK_MC ? m1 - c0 : RK_MC;
             SFX(pack_rows)(mc, kc, A + c0 * rs + k0 * ks, rs, ks, Ap, rowsum ? rowsum + c0 : NULL);
@@ -633,9 +654,10 @@ static void SFX(panel_rows)(int64_t M, int64_t *m0, int64_t *m1)
 }
 
 /* dA, dHH (M, N); x (M, I); h (M, H): h_0 .. h_{T-1}; w_ih (N, I) -> dw_ih (N, I),
- * dw_hh (N, H), db_a and db_hh (N), dx (M, I); any of dw_ih, db_a, db_hh, dx may be
- * NULL (not computed; dw_ih NULL also skips db_a).  Returns -1 when a thread could
- * not allocate its scratch. */
+ * dw_hh (N, H), db_a and db_hh (N), dx (M, I); any of them may be NULL (not
+ * computed; dw_ih NULL also skips db_a, dw_hh NULL db_hh: rnnkit.Linear's backward
+ * is dw_ih, db_a and dx alone).  Returns -1 when a thread could not allocate its
+ * scratch. */
 static int SFX(grads)(int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, const R *dHH,
                       const R *x, const R *h, const R *w_ih, R *dw_ih, R *dw_hh, R *db_a,
                       R *db_hh, R *dx)
@@ -656,12 +678,43 @@ static int SFX(grads)(int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, c
         } else {
             int64_t r0, r1;
             SFX(panel_rows)(N, &r0, &r1);
-            if (dw_ih) SFX(gemm_rows)(r0, r1, I, M, dA, 1, N, x, dw_ih, db_a, Ap, Bp);
-            SFX(gemm_rows)(r0, r1, H, M, dHH, 1, N, h, dw_hh, db_hh, Ap, Bp);
+            if (dw_ih) SFX(gemm_rows)(r0, r1, I, M, dA, 1, N, x, 0, dw_ih, db_a, Ap, Bp);
+            if (dw_hh) SFX(gemm_rows)(r0, r1, H, M, dHH, 1, N, h, 0, dw_hh, db_hh, Ap, Bp);
             if (dx) {
                 SFX(panel_rows)(M, &r0, &r1);
-                SFX(gemm_rows)(r0, r1, I, N, dA, N, 1, w_ih, dx, NULL, Ap, Bp);
+                SFX(gemm_rows)(r0, r1, I, N, dA, N, 1, w_ih, 0, dx, NULL, Ap, Bp);
             }
+        }
+        free(Ap);
+        free(Bp);
+    }
+    return failed ? -1 : 0;
+}
+
+/* y (M, N) = x (M, K) @ W^T + b for W (N, K), b (N) or NULL: rnnkit.Linear's forward
+ * on the loops' threads, split by rows.  Returns -1 when a thread could not
+ * allocate its scratch. */
+static int SFX(linear_fwd)(int64_t M, int64_t N, int64_t K, const R *x, const R *w,
+                           const R *b, R *y)
+{
+    const int64_t KC = SFX(grad_kc)();
+    int64_t nt = rk_max_threads();
+    const int64_t by_work = M * N * K / (8 * rk_flops_per_thread + 1);
+    if (rk_flops_per_thread > 0 && nt > by_work) nt = by_work;
+    if (nt < 1) nt = 1;
+    int failed = 0;
+#pragma omp parallel num_threads((int)nt) if (nt > 1) reduction(| : failed)
+    {
+        R *Ap = (R *)malloc((size_t)(RK_MC * KC) * sizeof(R));
+        R *Bp = (R *)malloc((size_t)(PANELS(N) * KC * NR) * sizeof(R));
+        if (!Ap || !Bp) {
+            failed = 1;
+        } else {
+            int64_t m0, m1;
+            SFX(panel_rows)(M, &m0, &m1);
+            SFX(gemm_rows)(m0, m1, N, K, x, K, 1, w, 1, y, NULL, Ap, Bp);
+            if (b)
+                for (int64_t m = m0; m < m1; m++) SFX(add_row)(N, y + m * N, b);
         }
         free(Ap);
         free(Bp);

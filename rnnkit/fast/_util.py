@@ -180,11 +180,14 @@ def folded_bias(b_ih, b_hh, n: int, dtype):
 # One pool of threads at a time, and no more threads than the machine has free.
 # The C loops split their steps among OpenMP threads, which meet at barriers
 # several times a step: a thread that waits for a core stalls every step.
-#  - While a loop runs on several threads, every BLAS that threadpoolctl finds is
-#    held to one thread for the whole call (its products are the once-per-sequence
-#    ones: the input projection, dx and the weight gradients), so BLAS threads
-#    busy with (or spinning after) them do not take the loop's cores; their own
-#    settings come back after it.
+#  - While the loops may run on several threads (whether this call gets them or
+#    the load leaves it one), every BLAS that threadpoolctl finds is held to one
+#    thread for the whole call, and their own settings come back after it. The
+#    products of a call that runs on several threads run on the loop's threads
+#    (param_grads above; rnnkit.fast.linear for Linear); the rest run on the
+#    calling thread. A BLAS pool woken by rnnkit's own products would spin for a
+#    while beside the loops' and make the next calls see a busy machine (see
+#    below), a call at a time, for good.
 #  - A call uses at most as many loop threads as CPUs are not running other
 #    work (``/proc/loadavg``'s count of running tasks, read at most every
 #    LOAD_EVERY_S): on a busy machine the loop runs on fewer threads instead of
@@ -264,8 +267,8 @@ def free_cpus() -> int:
 
 def threads_for_call(fn=None, *, blas: bool = True):
     """Decorate a fast cell's function: its loops use the threads the machine has free, and
-    BLAS one thread while they use several (see above; ``blas=False`` for a function that
-    runs no BLAS product)."""
+    BLAS one thread while the loops may use several (see above; ``blas=False`` for a
+    function that runs no BLAS product)."""
     if fn is None:
         return functools.partial(threads_for_call, blas=blas)
 
@@ -279,7 +282,7 @@ def threads_for_call(fn=None, *, blas: bool = True):
             fast.set_max_threads(n)
         saved = []
         try:
-            if n > 1 and blas:
+            if blas:
                 for lib in _blas_libraries():
                     old = lib.get_num_threads()
                     if old is not None and old > 1:

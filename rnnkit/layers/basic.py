@@ -51,6 +51,12 @@ def _dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np
 
 
 # -- Linear ----------------------------------------------------------------------------
+def _fast_linear():
+    """rnnkit.fast.linear, imported on first use (it loads the compiled kernels)."""
+    from rnnkit.fast import linear
+    return linear
+
+
 class Linear(Module):
     """y = x Wᵀ + b on the last axis of an array of any rank >= 1.
 
@@ -91,12 +97,11 @@ class Linear(Module):
                              f"(in_features last), got {x.shape}")
         self._x = x
         # one 2-D product: NumPy runs an (N, in) @ (in, out) as one BLAS call, a 3-D @ 2-D
-        # as one call per leading index (2-3x slower for a decoder's (T, B, H) states)
-        y = x.reshape(-1, self.in_features) @ self._params["weight"].T
-        y = y.reshape(x.shape[:-1] + (self.out_features,))
-        if self.bias:
-            y += self._params["bias"]
-        return y
+        # as one call per leading index (2-3x slower for a decoder's (T, B, H) states);
+        # rnnkit.fast.linear runs it on the recurrent loops' threads where it can
+        y = _fast_linear().forward(x.reshape(-1, self.in_features), self._params["weight"],
+                                   self._params["bias"] if self.bias else None)
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return dx and add dW, db into ``grads``.
@@ -111,10 +116,11 @@ class Linear(Module):
         check_shape(dy, self._x.shape[:-1] + (self.out_features,), "dy", where)
         x2 = self._x.reshape(-1, self.in_features)      # (N, in)
         dy2 = dy.reshape(-1, self.out_features)         # (N, out)
-        self._grads["weight"] += dy2.T @ x2
+        dx, dw, db = _fast_linear().backward(x2, dy2, self._params["weight"], self.bias)
+        self._grads["weight"] += dw
         if self.bias:
-            self._grads["bias"] += dy2.sum(axis=0)
-        return (dy2 @ self._params["weight"]).reshape(dy.shape[:-1] + (self.in_features,))
+            self._grads["bias"] += db
+        return dx.reshape(dy.shape[:-1] + (self.in_features,))
 
 
 # -- Embedding -------------------------------------------------------------------------
