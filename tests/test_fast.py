@@ -678,3 +678,17 @@ def test_linear_on_the_loop_threads_in_every_build(build):
     finally:
         fast.set_flops_per_thread(flops)
         fast.set_max_threads(threads)
+
+
+def test_linear_leaves_the_blas_alone_without_the_loops(monkeypatch):
+    # with the compiled loops switched off nothing holds NumPy's BLAS
+    import rnnkit as rk
+    from rnnkit.fast import _util
+
+    monkeypatch.setenv("RNNKIT_NO_COMPILE", "1")
+    held = []
+    monkeypatch.setattr(_util, "_blas_libraries", lambda: held.append(1) or [])
+    layer = rk.Linear(300, 200, seed=0)
+    x = np.ones((40, 300), np.float32)
+    layer.backward(layer.forward(x))
+    assert held == []

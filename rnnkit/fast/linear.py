@@ -30,17 +30,38 @@ def _kernels_for(M: int, n_in: int, n_out: int, dtype):
     return fast.kernels()
 
 
-@_util.threads_for_call
+def _numpy_forward(x2, w, b):
+    y = x2 @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
+def _numpy_backward(x2, dy2, w, want_db):
+    return dy2 @ w, dy2.T @ x2, dy2.sum(axis=0) if want_db else None
+
+
 def forward(x2: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     """y (M, out) = x2 (M, in) Wᵀ + b for W (out, in), b (out,) or None."""
+    if x2.shape[0] * w.size < MIN_WORK or fast.kernels() is None:   # a generation step,
+        return _numpy_forward(x2, w, b)                              # or no loops: NumPy
+    return _forward(x2, w, b)
+
+
+def backward(x2: np.ndarray, dy2: np.ndarray, w: np.ndarray, want_db: bool):
+    """(dx (M, in), dW (out, in), db (out,) or None) for y = x2 Wᵀ + b and dy2 = ∂L/∂y."""
+    if x2.shape[0] * w.size < MIN_WORK or fast.kernels() is None:
+        return _numpy_backward(x2, dy2, w, want_db)
+    return _backward(x2, dy2, w, want_db)
+
+
+@_util.threads_for_call
+def _forward(x2, w, b):
     M, n_in = x2.shape
     n_out = w.shape[0]
     k = _kernels_for(M, n_in, n_out, x2.dtype)
     if k is None:
-        y = x2 @ w.T
-        if b is not None:
-            y += b
-        return y
+        return _numpy_forward(x2, w, b)
     y = np.empty((M, n_out), dtype=x2.dtype)
     x2, w = np.ascontiguousarray(x2), np.ascontiguousarray(w)
     k.linear_fwd(M, n_out, n_in, x2, w, None if b is None else np.ascontiguousarray(b), y)
@@ -48,13 +69,12 @@ def forward(x2: np.ndarray, w: np.ndarray, b) -> np.ndarray:
 
 
 @_util.threads_for_call
-def backward(x2: np.ndarray, dy2: np.ndarray, w: np.ndarray, want_db: bool):
-    """(dx (M, in), dW (out, in), db (out,) or None) for y = x2 Wᵀ + b and dy2 = ∂L/∂y."""
+def _backward(x2, dy2, w, want_db):
     M, n_in = x2.shape
     n_out = w.shape[0]
     k = _kernels_for(M, n_in, n_out, x2.dtype)
     if k is None:
-        return dy2 @ w, dy2.T @ x2, dy2.sum(axis=0) if want_db else None
+        return _numpy_backward(x2, dy2, w, want_db)
     dt = x2.dtype
     dx, dw = np.empty((M, n_in), dtype=dt), np.empty((n_out, n_in), dtype=dt)
     db = np.empty(n_out, dtype=dt) if want_db else None

@@ -51,10 +51,16 @@ def _dropout_mask(rng: np.random.Generator, shape: tuple, p: float, dtype) -> np
 
 
 # -- Linear ----------------------------------------------------------------------------
+_linear_products = None
+
+
 def _fast_linear():
     """rnnkit.fast.linear, imported on first use (it loads the compiled kernels)."""
-    from rnnkit.fast import linear
-    return linear
+    global _linear_products
+    if _linear_products is None:
+        from rnnkit.fast import linear
+        _linear_products = linear
+    return _linear_products
 
 
 class Linear(Module):
