@@ -539,6 +539,9 @@ static int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, in
  * operand's chunk is packed in micro-panels of RK_MR rows, read in order. */
 
 #define RK_MC 384                 /* rows of C per packed chunk of the left operand */
+/* With this many panels of B or fewer the left operand is read where it is: packing
+ * it would cost about as much as the product that reads it once or twice. */
+#define RK_DIRECT_PANELS 2
 
 /* Depths per slice: a packed panel (KC x NR) of about 24 KB. */
 static inline int64_t SFX(grad_kc)(void)
@@ -624,6 +627,24 @@ static void SFX(gemm_rows)(int64_t m0, int64_t m1, int64_t N, int64_t K, const R
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         SFX(pack_slice)(k0, kc, K, N, B, bt, Bp);
+        if (PANELS(N) <= RK_DIRECT_PANELS && (!rowsum || rs == 1)) {   /* Aop in place */
+            if (rowsum)                                 /* row k of the slice is contiguous */
+                for (int64_t k = 0; k < kc; k++)
+                    SFX(add_row)(m1 - m0, rowsum + m0, A + (k0 + k) * ks + m0);
+            for (int64_t p = 0; p < PANELS(N); p++) {
+                const int64_t nc = N - p * NR < NR ? N - p * NR : NR;
+                const R *Pp = Bp + p * kc * NR;
+                for (int64_t m = m0; m < m1; m += RK_MR) {
+                    const R *a = A + m * rs + k0 * ks;
+                    R *c = C + m * N + p * NR;
+                    if (m1 - m >= RK_MR)
+                        SFX(micro)(RK_MR, nc, kc, a, rs, ks, Pp, c, N, k0 > 0);
+                    else
+                        SFX(micro)((int)(m1 - m), nc, kc, a, rs, ks, Pp, c, N, k0 > 0);
+                }
+            }
+            continue;
+        }
         for (int64_t c0 = m0; c0 < m1; c0 += RK_MC) {
             const int64_t mc = m1 - c0 < RK_MC ? m1 - c0 : RK_MC;
             SFX(pack_rows)(mc, kc, A + c0 * rs + k0 * ks, rs, ks, Ap, rowsum ? rowsum + c0 : NULL);
