@@ -15,8 +15,9 @@ the products by W_ih (when it is small enough to stay in the cache) and W_hh,
 from copies packed once per call for the CPU's vector units, and one fused pass
 of the gate arithmetic, with no Python and no temporaries in between. OpenMP
 threads (``OMP_NUM_THREADS``) share each step's products by columns and its
-element-wise work by rows. NumPy still does the once-per-sequence products (a
-large input projection, dx and the weight gradients). The tests prove the fast
+element-wise work by rows. The once-per-sequence products (a large input
+projection, dx and the weight gradients) run on the same threads when a call
+gets several (``grads`` in ``_kernels.c``), else in NumPy. The tests prove the fast
 cells equal to the reference (float64 to 1e-12, float32 to 1e-5).
 
 Choose an implementation with :func:`get`::

@@ -4,9 +4,10 @@
  * The math is exactly that of rnnkit/cells/{rnn,lstm,gru}.py (the readable
  * reference, whose module docstrings derive every line used here); this file
  * only changes *how* it is computed.  Python (rnnkit/fast/) does what happens
- * once per sequence — a large input projection of all steps, the weight
- * gradients after the backward loop, the checks — and the whole time loop runs
- * here (forward, backward and the cache-free inference loops):
+ * once per sequence — a large input projection of all steps, the checks — and
+ * the whole time loop runs here (forward, backward and the cache-free inference
+ * loops), as do the weight gradients after a backward loop that ran on several
+ * threads and rnnkit.Linear's products (the last section):
  *
  *   forward, per step t:   G_t = x_t @ W_ih^T          (unless done before the loop)
  *                          G_t += h_{t-1} @ W_hh^T     (the recurrent product)

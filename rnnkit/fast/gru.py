@@ -7,9 +7,10 @@ as the reference, whose docstring derives them:
     r = σ(a_r + u_r),  z = σ(a_z + u_z),  n = tanh(a_n + r ⊙ u_n)
     hₜ = (1 − z) ⊙ n + z ⊙ hₜ₋₁
 
-The kernel adds the biases: b_ir + b_hr and b_iz + b_hz outside, b_hn inside r ⊙ (…). After the backward loop the weight gradients are one
-product each, from the input-side (da) and hidden-side (du) gradients, which the
-kernel writes both. Without the compiled kernels both functions are the
+The kernel adds the biases: b_ir + b_hr and b_iz + b_hz outside, b_hn inside r ⊙ (…).
+After the backward loop the weight gradients are one product each, from the
+input-side (da) and hidden-side (du) gradients, which the kernel writes both (on
+the loop's threads when it had several: ``_util.param_grads``). Without the compiled kernels both functions are the
 reference's. Either backward accepts either forward's cache.
 """
 

@@ -8,7 +8,8 @@ as the reference, whose docstring derives them:
 
 What differs is where the work runs. NumPy does the once-per-sequence products:
 the input projection of all steps before the loop (the kernel adds b_ih + b_hh) and,
-after the backward loop, dx and the weight gradients (one product each). The
+after the backward loop, dx and the weight gradients (one product each; on the
+loop's threads, the kernels' ``grads``, when it had several). The
 loop itself — each step's ``h @ W_hh.T`` (``dz @ W_hh`` backward) and the fused
 gate arithmetic — is one call into ``_fastrnn.c``. Without the compiled kernels
 (not built, or ``RNNKIT_NO_COMPILE=1``) both functions are the reference's.

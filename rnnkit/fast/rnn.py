@@ -7,7 +7,8 @@ as the reference, whose docstring derives them:
     daₜ = δhₜ ⊙ φ'(aₜ),   δhₜ₋₁ = W_hhᵀ daₜ (+ the carry past a sequence's end)
 
 Python does the input projection of all steps and, after the backward loop, the
-weight gradients and dx (one product each); the loop, with its products by
+weight gradients and dx (one product each, on the loop's threads when it had
+several); the loop, with its products by
 W_hh, runs in ``_fastrnn.c``. Without the compiled kernels both functions
 are the reference's. Either backward accepts either forward's cache.
 """
