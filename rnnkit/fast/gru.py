@@ -10,8 +10,9 @@ as the reference, whose docstring derives them:
 The kernel adds the biases: b_ir + b_hr and b_iz + b_hz outside, b_hn inside r ⊙ (…).
 After the backward loop the weight gradients are one product each, from the
 input-side (da) and hidden-side (du) gradients, which the kernel writes both (on
-the loop's threads when it had several: ``_util.param_grads``). Without the compiled kernels both functions are the
-reference's. Either backward accepts either forward's cache.
+the loop's threads when it had several: ``_util.param_grads``). Without the
+compiled kernels both functions are the reference's. Either backward accepts
+either forward's cache.
 """
 
 from __future__ import annotations
