@@ -255,7 +255,8 @@ def test_weight_gradients_on_the_loop_threads_in_every_build(build):
     try:
         for t, b, i, h, g, same, bias in [(9, 70, 37, 21, 4, True, "both"), (3, 5, 2, 7, 3, False, "both"),
                                           (40, 13, 33, 70, 3, False, "ih"), (7, 3, 40, 5, 1, True, "hh"),
-                                          (1, 1, 64, 1, 4, True, "none")]:
+                                          (1, 1, 64, 1, 4, True, "none"),
+                                          (70, 70, 33, 9, 4, True, "both")]:   # depth in slices
             for dtype in (np.float64, np.float32):
                 x = rng.normal(size=(t, b, i)).astype(dtype)
                 hp = rng.normal(size=(t, b, h)).astype(dtype)

@@ -544,11 +544,15 @@ static int SFX(gru_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, in
  * it would cost about as much as the product that reads it once or twice. */
 #define RK_DIRECT_PANELS 2
 
-/* Depths per slice: a packed panel (KC x NR) of about 24 KB. */
-static inline int64_t SFX(grad_kc)(void)
+/* Depths per slice of a product of depth K: a packed panel (KC x NR) of about 24 KB,
+ * or all K when that is at most eight times as deep: each slice reads and writes C
+ * once more, which costs more than the panel's L1 misses when C is large and K
+ * small (Linear's forward into a large vocabulary). */
+static inline int64_t SFX(grad_kc)(int64_t K)
 {
-    const int64_t kc = 24576 / (NR * (int64_t)sizeof(R));
-    return kc < 64 ? 64 : kc;
+    int64_t kc = 24576 / (NR * (int64_t)sizeof(R));
+    if (kc < 64) kc = 64;
+    return K <= 8 * kc ? (K > 0 ? K : 1) : kc;
 }
 
 /* Rows [0, mc) of Aop, depths [0, kc), into micro-panels of RK_MR rows:
@@ -622,7 +626,7 @@ static void SFX(gemm_rows)(int64_t m0, int64_t m1, int64_t N, int64_t K, const R
                            int64_t rs, int64_t ks, const R *B, int bt, R *C, R *rowsum, R *Ap,
                            R *Bp)
 {
-    const int64_t KC = SFX(grad_kc)();
+    const int64_t KC = SFX(grad_kc)(K);
     if (rowsum)
         for (int64_t m = m0; m < m1; m++) rowsum[m] = 0;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -684,7 +688,7 @@ static int SFX(grads)(int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, c
                       const R *x, const R *h, const R *w_ih, R *dw_ih, R *dw_hh, R *db_a,
                       R *db_hh, R *dx)
 {
-    const int64_t KC = SFX(grad_kc)();
+    const int64_t KC = SFX(grad_kc)(M) > SFX(grad_kc)(N) ? SFX(grad_kc)(M) : SFX(grad_kc)(N);
     const int64_t panels = PANELS(I) > PANELS(H) ? PANELS(I) : PANELS(H);
     int64_t nt = rk_max_threads();
     const int64_t by_work = M * N * (2 * I + H) / (8 * rk_flops_per_thread + 1);
@@ -719,7 +723,7 @@ static int SFX(grads)(int64_t M, int64_t N, int64_t I, int64_t H, const R *dA, c
 static int SFX(linear_fwd)(int64_t M, int64_t N, int64_t K, const R *x, const R *w,
                            const R *b, R *y)
 {
-    const int64_t KC = SFX(grad_kc)();
+    const int64_t KC = SFX(grad_kc)(K);
     int64_t nt = rk_max_threads();
     const int64_t by_work = M * N * K / (8 * rk_flops_per_thread + 1);
     if (rk_flops_per_thread > 0 && nt > by_work) nt = by_work;
