@@ -22,6 +22,12 @@ MIN_WORK = 1 << 20          # multiply-adds below which NumPy's one thread is as
 MIN_WIDTH = 16              # fewer inputs or outputs fill too little of a panel
 
 
+def _loops_run() -> bool:
+    """Whether the compiled loops run here (asked without fast.kernels()'s warning: a
+    model of Linear layers alone has no loops to miss)."""
+    return fast.available() and fast.enabled()
+
+
 def _kernels_for(M: int, n_in: int, n_out: int, dtype):
     """The kernels, if this product should run on them now; else None."""
     if (dtype not in (np.float32, np.float64) or min(n_in, n_out) < MIN_WIDTH
@@ -43,14 +49,14 @@ def _numpy_backward(x2, dy2, w, want_db):
 
 def forward(x2: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     """y (M, out) = x2 (M, in) Wᵀ + b for W (out, in), b (out,) or None."""
-    if x2.shape[0] * w.size < MIN_WORK or fast.kernels() is None:   # a generation step,
-        return _numpy_forward(x2, w, b)                              # or no loops: NumPy
+    if x2.shape[0] * w.size < MIN_WORK or not _loops_run():   # a generation step, or
+        return _numpy_forward(x2, w, b)                        # no loops: NumPy alone
     return _forward(x2, w, b)
 
 
 def backward(x2: np.ndarray, dy2: np.ndarray, w: np.ndarray, want_db: bool):
     """(dx (M, in), dW (out, in), db (out,) or None) for y = x2 Wᵀ + b and dy2 = ∂L/∂y."""
-    if x2.shape[0] * w.size < MIN_WORK or fast.kernels() is None:
+    if x2.shape[0] * w.size < MIN_WORK or not _loops_run():
         return _numpy_backward(x2, dy2, w, want_db)
     return _backward(x2, dy2, w, want_db)
 
