@@ -134,7 +134,7 @@ def speed(cells, T: int, B: int, H: int, repeats: int, threads: int = 1) -> dict
     models = {c: make_memory_model("adding", c, H, seed=0, length=T) for c in cells}
     times = {c: [] for c in cells}
     free_cpus, old = _util.free_cpus, fast.set_max_threads(threads)
-    _util.free_cpus = lambda **kw: threads
+    _util.free_cpus = lambda: threads
     try:
         with threadpool_limits(limits=threads, user_api="blas"):
             for _ in range(repeats + 1):

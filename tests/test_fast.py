@@ -596,11 +596,11 @@ def test_a_busy_machine_gets_fewer_loop_threads(monkeypatch):
     threads = fast.set_max_threads(2)
     try:
         for free in (1, 2, 8):
-            monkeypatch.setattr(_util, "free_cpus", lambda **kw: free)
+            monkeypatch.setattr(_util, "free_cpus", lambda: free)
             probe()
         assert fast.max_threads() == 2                  # the limit comes back after each call
         flops = fast.set_flops_per_thread(0)            # always split: the load is not asked
-        monkeypatch.setattr(_util, "free_cpus", lambda **kw: 1)
+        monkeypatch.setattr(_util, "free_cpus", lambda: 1)
         probe()
         fast.set_flops_per_thread(flops)
     finally:

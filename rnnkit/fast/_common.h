@@ -184,8 +184,10 @@ typedef R SFX(vec) __attribute__((vector_size(RK_VB), aligned(sizeof(R))));
 
 /* Pack panel p of the right operand of C = A @ Bop, Bop (K, N): P[p][k][j] =
  * Bop[k][p*NR + j], zero past N.  Bop = W^T for W (N, K) when `trans`, else
- * Bop = W (K, N). */
-static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int trans, R *P, int64_t p)
+ * Bop = W (K, N); W's rows are ldw elements apart (K, or N, for a whole W; more
+ * for a slice of its depths). */
+static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int64_t ldw, int trans, R *P,
+                            int64_t p)
 {
     R *Pp = P + p * K * NR;
     for (int64_t j = 0; j < NR; j++) {
@@ -193,9 +195,9 @@ static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int trans, R *P, i
         if (n >= N)
             for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = 0;
         else if (trans)                       /* a row of W is a column of W^T */
-            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[n * K + k];
+            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[n * ldw + k];
         else
-            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[k * N + n];
+            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[k * ldw + n];
     }
 }
 
@@ -388,7 +390,7 @@ static void SFX(product_n)(int64_t M, int64_t N, int64_t K, const R *A, const R 
 static void SFX(pack_all)(int64_t K, int64_t N, const R *w, int trans, R *P)
 {
 #pragma omp for schedule(static)
-    for (int64_t p = 0; p < (N + NR - 1) / NR; p++) SFX(pack_panel)(K, N, w, trans, P, p);
+    for (int64_t p = 0; p < (N + NR - 1) / NR; p++) SFX(pack_panel)(K, N, w, trans ? K : N, trans, P, p);
 }
 
 /* ------------------------------------------------------------ element-wise rows -- */

@@ -603,18 +603,8 @@ static void SFX(pack_rows)(int64_t mc, int64_t kc, const R *A, int64_t rs, int64
 static void SFX(pack_slice)(int64_t k0, int64_t kc, int64_t K, int64_t N, const R *B, int bt,
                             R *Bp)
 {
-    for (int64_t p = 0; p < PANELS(N); p++) {
-        if (!bt) {
-            SFX(pack_panel)(kc, N, B + k0 * N, 0, Bp, p);
-            continue;
-        }
-        R *Pp = Bp + p * kc * NR;
-        for (int64_t j = 0; j < NR; j++) {
-            const int64_t n = p * NR + j;
-            const R *w = B + n * K + k0;
-            for (int64_t k = 0; k < kc; k++) Pp[k * NR + j] = n < N ? w[k] : (R)0;
-        }
-    }
+    for (int64_t p = 0; p < PANELS(N); p++)
+        SFX(pack_panel)(kc, N, bt ? B + k0 : B + k0 * N, bt ? K : N, bt, Bp, p);
 }
 
 /* Rows [m0, m1) of C (M, N) = Aop (M, K) @ B (K, N), overwritten: element (m, k)
