@@ -41,7 +41,8 @@ def register(sub) -> None:
                         "each series scaled by its own training part)")
     p.add_argument("--calendar", choices=("auto", "on", "off"), default="auto",
                    help="sin/cos hour, weekday and month features from the date column (auto: on with "
-                        "--covariate, --future-covariate or --series-column when the dates read as ISO dates)")
+                        "--covariate, --future-covariate or --series-column when the date column reads as dates: "
+                        "ISO, or one format such as 31/01/2011, Jan 2011 or 1990Q1)")
     task_option(p, "--fill", "fill", FIT, choices=("error", "interpolate", "ffill", "drop"),
                 help="what to do with empty cells")
     p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
@@ -95,7 +96,7 @@ def cmd_forecast(args) -> int:
     # a single series goes to strategy auto, whose seasonal candidates and classical guard are
     # chosen on validation
     calendar = (args.calendar == "on" or (args.calendar == "auto" and context)) and date_column is not None \
-        and _iso_dates(args.csv, date_column, args.calendar == "on")
+        and _reads_as_dates(args.csv, date_column, args.calendar == "on")
     if context or calendar:
         if args.quantiles or given(args, "strategy").get("strategy") == "recursive":
             if context:
@@ -148,8 +149,9 @@ def cmd_forecast(args) -> int:
     return 0
 
 
-def _iso_dates(path, date_column, required: bool) -> bool:
-    """Whether the date column's first label reads as an ISO date (an error if ``required``)."""
+def _reads_as_dates(path, date_column, required: bool) -> bool:
+    """Whether the date column's first label reads as a date (:mod:`rnnkit.data.dates`; an
+    error if ``required``)."""
     import csv
 
     from rnnkit.data.context import parse_dates

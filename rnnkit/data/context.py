@@ -1,8 +1,9 @@
 r"""Context for forecasting: dates and calendar features, covariates, many series in one file.
 
-Dates: ISO ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]`` (or with ``T``; a trailing ``Z`` or
-``+00:00`` is dropped), ``YYYY-MM``, or a bare year ``YYYY``; :func:`parse_dates` turns
-them into ``datetime64[s]`` and names the first row it cannot read. The step of a series
+Dates: ISO ``YYYY-MM-DD[ HH:MM[:SS]]``, ``YYYY-MM`` or ``YYYY``, or one other format for a
+whole column (31/01/2011, 01/31/2011, Jan 2011, 1990Q1, ...);
+:func:`rnnkit.data.dates.parse_dates` turns them into ``datetime64[s]`` and names the
+first row it cannot read. The step of a series
 is the median difference of its dates (:func:`infer_step`); future dates continue it
 (calendar months when the step is about a month or a quarter, so month ends stay ends).
 
@@ -33,42 +34,19 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 
 import numpy as np
 
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
+from rnnkit.data.dates import parse_dates
 from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, repeated_dates_note
 from rnnkit.errors import RnnkitError
 
 __all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",
            "read_long_csv", "LongSeries"]
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
-                   r"(?:Z|[+-]00:?00)?$")
 _DAY = np.timedelta64(86400, "s")
-
-
-def parse_dates(labels, where: str = "dates") -> np.ndarray:
-    """ISO date strings -> ``datetime64[s]``; an unreadable one is an :class:`RnnkitError`
-    naming its position and value.
-
-    Shapes:
-        labels: N strings -> (N,) datetime64[s]
-    """
-    out = np.empty(len(labels), dtype="datetime64[s]")
-    for i, s in enumerate(labels):
-        m = _DATE.match(str(s).strip())
-        if not m:
-            raise RnnkitError(f"{where}: row {i + 1}: cannot read {s!r} as a date; expected ISO "
-                              f"YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM or YYYY")
-        y, mo, d, hh, mm, ss = (int(g) if g else None for g in m.groups())
-        try:
-            out[i] = np.datetime64(f"{y:04d}-{mo or 1:02d}-{d or 1:02d}T{hh or 0:02d}:{mm or 0:02d}:{ss or 0:02d}")
-        except ValueError:
-            raise RnnkitError(f"{where}: row {i + 1}: {s!r} is not a valid date") from None
-    return out
 
 
 def infer_step(dates: np.ndarray) -> np.timedelta64:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 from rnnkit.errors import RnnkitError
 
-__all__ = ["sniff_csv", "choose_date_column", "is_iso_date", "DATE_NAMES"]
+__all__ = ["sniff_csv", "choose_date_column", "DATE_NAMES"]
 
 # header names read as the date/time column of a CSV when no date column is given
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "ds", "month", "week", "year", "period")
-
-# an ISO 8601 date or date-time: YYYY-MM, YYYY-MM-DD, then [T ]HH:MM[:SS[.f]] and a zone
-ISO_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-
-
-def is_iso_date(text: str) -> bool:
-    """Whether ``text`` reads as an ISO 8601 date or date-time (``ISO_DATE``)."""
-    return bool(ISO_DATE.match(str(text).strip()))
 
 
 def sniff_csv(path) -> tuple[list[str], list[str]]:
@@ -36,8 +27,11 @@ def sniff_csv(path) -> tuple[list[str], list[str]]:
 
 def choose_date_column(path, columns, date_column):
     """``date_column`` as given, else a header named like a date (not one of ``columns``),
-    else the first column whose first value is an ISO date (not one of ``columns``), else a
+    else the first column whose first value is a date (:func:`rnnkit.data.dates.is_date`;
+    not one of ``columns``), else a
     non-numeric first column when no ``columns`` are chosen; None if none fits."""
+    from rnnkit.data.dates import is_date
+
     if date_column is not None:
         return date_column
     header, first = sniff_csv(path)
@@ -46,7 +40,7 @@ def choose_date_column(path, columns, date_column):
         if name.lower() in DATE_NAMES and name not in wanted:
             return name
     for name, value in zip(header, first):
-        if name not in wanted and is_iso_date(value):
+        if name not in wanted and is_date(value):
             return name
     if not columns and first and header:
         try:

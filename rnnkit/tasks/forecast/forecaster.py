@@ -487,27 +487,28 @@ class Forecaster(Windows):
         self._check_fitted(where)
         opts = self.csv_options_ or {"columns": None, "covariate_columns": None, "date_column": None,
                                      "fill": "error"}
-        values, cov, _, _ = self._read(path, None, opts["columns"], opts["covariate_columns"],
-                                       opts["date_column"], opts["fill"], where)
+        values, cov, _, dates = self._read(path, None, opts["columns"], opts["covariate_columns"],
+                                           opts["date_column"], opts["fill"], where)
         self._check_like_fit(values, cov, where)
-        return values, cov
+        return values, cov, dates
 
     def predict_file(self, path) -> str:
         """The forecast of the ``horizon`` rows after the history in a CSV file (read with
-        fit's columns, date column and fill) as CSV: step, row, target, forecast[, lower, upper]."""
+        fit's columns, date column and fill) as CSV: step, row, target, forecast[, lower, upper]
+        [, date] (:func:`rnnkit.tasks.forecast.report.forecast_csv`)."""
         from rnnkit.tasks.forecast.report import forecast_csv
 
         where = "Forecaster.predict_file"
-        values, cov = self._read_like_fit(path, where)
+        values, cov, dates = self._read_like_fit(path, where)
         if self.n_covariates_ and self.strategy == "recursive":
             raise RnnkitError(f"{where}: a recursive forecaster with covariates needs their future values; "
                               f"use Forecaster.predict(history, covariates, future_covariates)")
-        return forecast_csv(self, values, cov)
+        return forecast_csv(self, values, cov, dates)
 
     def evaluate_file(self, path) -> dict:
         """A rolling-origin :meth:`backtest` over every origin of a CSV file: MAE, RMSE, MAPE,
         sMAPE and MASE of the model next to the naive and seasonal-naive baselines."""
-        values, cov = self._read_like_fit(path, "Forecaster.evaluate_file")
+        values, cov, _ = self._read_like_fit(path, "Forecaster.evaluate_file")
         res = self.backtest(values, cov, seed=self.seed)
         out = {"rows": len(values), "origins": int(len(res["origins"])), "horizon": self.horizon,
                "period": res["period"], "mase_lag": res["mase_lag"], "metrics": res["metrics"]}

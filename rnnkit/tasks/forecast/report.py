@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.windows import as_values
 from rnnkit.tasks.run import write_json, write_text
 
@@ -198,13 +199,29 @@ def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
                     w.writerow(row)
     write_text(out_dir / "backtest.csv", buf.getvalue())
     if not (fc.n_covariates_ and fc.strategy == "recursive"):
-        write_text(out_dir / "predictions.csv", forecast_csv(fc, values, cov))
+        write_text(out_dir / "predictions.csv", forecast_csv(fc, values, cov, dates))
     return metrics
 
 
-def forecast_csv(fc, values, cov=None) -> str:
+def _future_labels(dates, horizon: int) -> list | None:
+    """ISO labels of the ``horizon`` dates after ``dates`` (one step on, months as calendar
+    months), or None when the labels are not dates (:mod:`rnnkit.data.dates`)."""
+    if dates is None or len(dates) < 2:
+        return None
+    from rnnkit.data.context import future_dates, parse_dates
+
+    try:
+        ahead = future_dates(parse_dates(list(dates)), horizon)
+    except RnnkitError:          # labels that are not dates, or that do not increase
+        return None
+    timed = (ahead - ahead.astype("datetime64[D]")).astype(np.int64).any()
+    return [str(d).replace("T", " ") if timed else str(d)[:10] for d in ahead]
+
+
+def forecast_csv(fc, values, cov=None, dates=None) -> str:
     """The forecast of the ``horizon`` rows after ``values`` as CSV: step, row (counted on
-    from the history's rows), target, forecast and, with intervals, lower and upper."""
+    from the history's rows), target, forecast and, with intervals, lower and upper; then,
+    when the history's ``dates`` read as dates, the date of each row (ISO)."""
     names = [fc.columns_[t] for t in fc.targets_]
     if fc.intervals is not None:
         band = fc.predict_interval(values, cov, seed=fc.seed)
@@ -219,14 +236,16 @@ def forecast_csv(fc, values, cov=None) -> str:
     point, lower, upper = per_target(point), per_target(lower), per_target(upper)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["step", "row", "target", "forecast"] + (["lower", "upper"] if lower is not None else []))
+    ahead = _future_labels(dates, fc.horizon)
+    w.writerow(["step", "row", "target", "forecast"] + (["lower", "upper"] if lower is not None else [])
+               + (["date"] if ahead else []))
     n = len(values)
     for k in range(fc.horizon):
         for j, name in enumerate(names):
             row = [k + 1, n + k, name, repr(float(point[k, j]))]
             if lower is not None:
                 row += [repr(float(lower[k, j])), repr(float(upper[k, j]))]
-            w.writerow(row)
+            w.writerow(row + ([ahead[k]] if ahead else []))
     return buf.getvalue()
 
 

@@ -1,6 +1,7 @@
 r"""The seasonal period of a series: from its dates, kept only when the season is real.
 
-Period from ISO dates (:func:`period_from_dates`): the median step between consecutive
+Period from dates (:func:`period_from_dates`; ISO, or one other format for the column:
+:mod:`rnnkit.data.dates`): the median step between consecutive
 dates names the calendar cycle a value repeats over,
 
     monthly 12, quarterly 4, weekly 52, daily 7, hourly 24,
@@ -31,19 +32,22 @@ MIN_STRENGTH = 0.4
 
 
 def _as_datetimes(dates):
-    """ISO labels (or datetime64 values) -> datetime64[s] array, or None if any label is not a date."""
-    try:
-        arr = np.asarray(dates)
-        if not np.issubdtype(arr.dtype, np.datetime64):
-            arr = np.array([str(d).strip().replace("T", " ").split("+")[0].rstrip("Z").replace(" ", "T")
-                            for d in arr], dtype="datetime64[s]")
+    """Date labels (:func:`rnnkit.data.dates.parse_dates`) or datetime64 values ->
+    datetime64[s] array, or None if a label is not a date."""
+    from rnnkit.data.dates import parse_dates
+    from rnnkit.errors import RnnkitError
+
+    arr = np.asarray(dates)
+    if np.issubdtype(arr.dtype, np.datetime64):
         return arr.astype("datetime64[s]")
-    except (ValueError, TypeError):
+    try:
+        return parse_dates([str(d) for d in arr])
+    except RnnkitError:
         return None
 
 
 def period_from_dates(dates) -> int | None:
-    """The calendar period of regularly spaced ISO ``dates`` (module docstring), or None."""
+    """The calendar period of regularly spaced ``dates`` (module docstring), or None."""
     if dates is None or len(dates) < 3:
         return None
     d = _as_datetimes(dates)
