@@ -397,3 +397,38 @@ def test_read_csv_rows_ahead_hold_the_columns_known_ahead(tmp_path):
     # without ahead, the empty cells are gaps as always
     with pytest.raises(RnnkitError, match="empty cell on line 5"):
         read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None})
+
+
+def test_read_csv_sniffs_semicolons_tabs_and_decimal_commas(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_text("Monat;Umsatz;Preis\nJan 2020;1,5;10\nFeb 2020;-2,25;11\nMar 2020;3;12,5\n")
+    d = read_csv(semi, date_column="Monat")
+    assert d.columns == ["Umsatz", "Preis"]
+    np.testing.assert_array_equal(d.values, [[1.5, 10.0], [-2.25, 11.0], [3.0, 12.5]])
+    assert any("separated by ';'" in n for n in d.notes)
+    tab = tmp_path / "tab.tsv"
+    tab.write_text("date\tvalue\n2020-01-01\t1.5\n2020-01-02\t2\n")
+    assert read_csv(tab, date_column="date").values[:, 0].tolist() == [1.5, 2.0]
+    # in a comma-separated file a quoted comma separates thousands
+    thousands = tmp_path / "k.csv"
+    thousands.write_text('date,value\n2020-01-01,"1,234.5"\n2020-01-02,"-12,000"\n2020-01-03,7\n')
+    assert read_csv(thousands, date_column="date").values[:, 0].tolist() == [1234.5, -12000.0, 7.0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text('date,value\n2020-01-01,"1,2345"\n2020-01-02,3\n')
+    with pytest.raises(RnnkitError, match=r"non-numeric value '1,2345' on line 2"):
+        read_csv(bad, date_column="date")
+
+
+def test_read_csv_without_a_header_row_names_the_columns(tmp_path):
+    path = tmp_path / "nohead.csv"
+    path.write_text("31/01/2020,1.5,7\n29/02/2020,2.5,8\n31/03/2020,3.5,9\n")
+    d = read_csv(path, date_column="date")
+    assert d.columns == ["value1", "value2"] and d.dates[0] == "31/01/2020" and len(d.values) == 3
+    assert any("no header row" in n for n in d.notes)
+    values = tmp_path / "values.csv"
+    values.write_text("1.5\n2.5\n3.5\n")
+    d = read_csv(values)
+    assert d.columns == ["value"] and d.values[:, 0].tolist() == [1.5, 2.5, 3.5]
+    named = tmp_path / "named.csv"                  # a header of names stays a header
+    named.write_text("when,value\n2020-01-01,1\n2020-01-02,2\n")
+    assert read_csv(named, date_column="when").columns == ["value"]

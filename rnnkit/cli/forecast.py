@@ -152,14 +152,10 @@ def cmd_forecast(args) -> int:
 def _reads_as_dates(path, date_column, required: bool) -> bool:
     """Whether the date column's first label reads as a date (:mod:`rnnkit.data.dates`; an
     error if ``required``)."""
-    import csv
-
     from rnnkit.data.context import parse_dates
+    from rnnkit.data.sniff import sniff_csv
 
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = csv.reader(f)
-        header = [h.strip() for h in next(rows, [])]
-        first = next(rows, [])
+    header, first = sniff_csv(path)
     if date_column not in header or len(first) <= header.index(date_column):
         return False
     try:

@@ -40,7 +40,8 @@ import numpy as np
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
 from rnnkit.data.dates import parse_dates
-from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, repeated_dates_note
+from rnnkit.data.sniff import sniff_delimiter
+from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, number, repeated_dates_note
 from rnnkit.errors import RnnkitError
 
 __all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",
@@ -164,7 +165,7 @@ class LongSeries:
         return len(self.ids)
 
 
-def read_long_csv(path, series_column, columns, date_column=None, delimiter: str = ",",
+def read_long_csv(path, series_column, columns, date_column=None, delimiter: str | None = None,
                   labels: dict | None = None, ahead=None) -> LongSeries:
     """Read a long CSV (one row per series and time) into one block of rows per series id.
 
@@ -181,6 +182,8 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     of the series; their values of those columns are ``LongSeries.ahead[id]``.
     """
     path, text = read_file_text(path, "utf-8", "CSV file")
+    if delimiter is None:
+        delimiter = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
     if len(rows) < 2:
@@ -224,10 +227,10 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
                     raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: {AHEAD_NEEDS}")
                 raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: empty value (series {key!r}); "
                                   f"fill the gap first")
-            try:
-                vals.append(float(cell))
-            except ValueError:
-                raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: non-numeric value {cell!r}") from None
+            v = number(cell, path, line, header[c], delimiter)
+            if v is None:
+                raise RnnkitError(f"{path}: line {line}, column {header[c]!r}: non-numeric value {cell!r}")
+            vals.append(v)
         values[key].append(vals)
         texts[key].append([r[cols[k]].strip() for k in text_cols])
         kept_lines[key].append(line)
@@ -240,7 +243,7 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
                               f"each series needs at least 2")
     blocks = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
     names = [header[c] for c in cols]
-    found = _long_labels(path, ids, blocks, texts, kept_lines, text_cols, names, labels, ahead_lines)
+    found = _long_labels(path, ids, blocks, texts, kept_lines, text_cols, names, labels, ahead_lines, delimiter)
     notes = []
     if repeats:
         line, key, date = repeats[0]
@@ -284,12 +287,13 @@ def _rows_ahead(rows, sid: int, rest: list) -> set:
     return out
 
 
-def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels, ahead_lines=frozenset()) -> dict:
+def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels, ahead_lines=frozenset(),
+                 delimiter: str = ",") -> dict:
     """Fill the label candidates of a long CSV's blocks in place: numbers where every cell of
     the column is one (and no labels are given), else the column's indicator columns (the
     blocks widened). Returns {column: its labels} of the columns read as labels. An empty
     cell on one of ``ahead_lines`` (rows ahead) is NaN, not an error."""
-    from rnnkit.data.series import encode_labels, label_set, number
+    from rnnkit.data.series import encode_labels, label_set
 
     found = {}
     for j, k in enumerate(text_cols):
@@ -297,7 +301,7 @@ def _long_labels(path, ids, blocks, texts, lines, text_cols, names, labels, ahea
         column = [t[j] for key in ids for t in texts[key]]
         if labels[name] is None:
             at_line = [(key, line) for key in ids for line in lines[key]]
-            numbers = [number(x, path, line, name) for x, (_, line) in zip(column, at_line)]
+            numbers = [number(x, path, line, name, delimiter) for x, (_, line) in zip(column, at_line)]
             if all(v is not None for v in numbers):           # a column of numbers
                 gap = next((i for i, v in enumerate(numbers) if np.isnan(v) and at_line[i][1] not in ahead_lines),
                            None)

@@ -24,12 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
 from rnnkit.data._util import magnitude_problem, read_file_text
+from rnnkit.data.sniff import default_names, first_row_is_data, sniff_delimiter
 from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = [
@@ -200,7 +202,7 @@ def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str
     return values, keep
 
 
-def read_csv(path, columns=None, date_column=None, *, header: bool = True, delimiter: str = ",",
+def read_csv(path, columns=None, date_column=None, *, header: bool | None = None, delimiter: str | None = None,
              fill: str = "error", min_rows: int = 2, encoding: str = "utf-8",
              comment: str | None = "#", labels: dict | None = None, ahead=None) -> SeriesData:
     """Read numeric columns of a CSV file as a series.
@@ -212,6 +214,11 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     the line and column, ``"interpolate"`` fills linearly (edges take the nearest
     value), ``"ffill"`` repeats the last value, ``"drop"`` skips the row. Blank lines
     and lines starting with ``comment`` are skipped. Line numbers in errors are the file's (the header is line 1).
+    ``delimiter`` None (default) sniffs ``,``, tab, ``;`` or ``|``, and ``header`` None
+    reads the first row as column names unless it is plainly data
+    (:mod:`rnnkit.data.sniff`); a comma in a number is a decimal point when the delimiter
+    is not a comma, else a thousands separator (:func:`number`). Both are said in
+    ``SeriesData.notes`` when they are not a comma and a header.
 
     With ``date_column``, a row whose date repeats the row before's is dropped (the first
     row of each date is kept) and gaps in ISO dates of a fixed step are counted; with
@@ -241,6 +248,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
     min_rows = check_positive_int(min_rows, "min_rows", where)
     path, text = read_file_text(path, encoding, "CSV file")
+    read_notes = []
+    if delimiter is None:
+        delimiter = sniff_delimiter(text, comment)
+        if delimiter != ",":
+            read_notes.append(f"{path}: fields separated by {'tabs' if delimiter == chr(9) else repr(delimiter)} "
+                              f"(a comma in a number is its decimal point)")
     rows, lines = [], []
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
@@ -255,10 +268,17 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
         raise RnnkitError(f"{path}: malformed CSV near line {reader.line_num}: {exc}") from exc
     if not rows:
         raise RnnkitError(f"{path}: the file is empty")
+    names = None
+    if header is None:
+        header = not first_row_is_data(rows[0], delimiter)
+        if not header:
+            names = default_names(rows[0], delimiter)
+            read_notes.append(f"{path}: no header row (line {lines[0]} is data); the columns are named "
+                              f"{', '.join(names)}")
     if header:
         names = [h.strip() for h in rows[0]]
         rows, lines = rows[1:], lines[1:]
-    else:
+    elif names is None:
         names = [str(i) for i in range(len(rows[0]))]
     if not rows:
         raise RnnkitError(f"{path}: no data rows below the header")
@@ -309,7 +329,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
             if c in cells:
                 cells[c].append(cell)
                 continue
-            v = number(cell, path, line, names[i])
+            v = number(cell, path, line, names[i], delimiter)
             if v is None:
                 hint = (" (if this column holds dates or labels, pass it as date_column)"
                         if columns is None and date_column is None else "")
@@ -319,7 +339,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     found = {}
     for c, column in cells.items():
         name = col_names[c]
-        numbers = None if labels[name] is not None else [number(x, path, line, name) for x, line in zip(column, lines)]
+        numbers = (None if labels[name] is not None
+                   else [number(x, path, line, name, delimiter) for x, line in zip(column, lines)])
         if numbers is not None and all(v is not None for v in numbers):
             values[:, c] = numbers
         else:
@@ -349,6 +370,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
     notes = []
     if dates is not None:
         values, dates, lines, notes = _check_dates(values, dates, lines, path, fill)
+    notes = read_notes + notes
     values, keep = _fill_gaps(values, lines, col_names, fill, path)
     if dates is not None:
         dates = [d for d, k in zip(dates, keep) if k]
@@ -358,11 +380,22 @@ def read_csv(path, columns=None, date_column=None, *, header: bool = True, delim
                       ahead=ahead_values, ahead_columns=ahead_columns, ahead_dates=ahead_dates)
 
 
-def number(cell: str, path: str, line: int, name: str):
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def number(cell: str, path: str, line: int, name: str, delimiter: str = ","):
     """A cell's value: a float, NaN when it reads as missing (MISSING_TOKENS), None when it is
-    not a number; an infinite or unreadably large number is an error naming line and column."""
+    not a number; an infinite or unreadably large number is an error naming line and column.
+    A comma is a decimal point in a file whose fields are not separated by commas (``3,14``
+    in a ``;`` file), else it separates thousands (``"1,234.5"``, quoted in a ``,`` file)."""
     if cell.lower() in MISSING_TOKENS:
         return np.nan
+    if "," in cell:
+        if delimiter != "," and _DECIMAL_COMMA.match(cell):
+            cell = cell.replace(",", ".")
+        elif _THOUSANDS.match(cell):
+            cell = cell.replace(",", "")
     try:
         v = float(cell)
     except ValueError:

@@ -1,4 +1,17 @@
-"""Look at a CSV file's header before reading it: which column holds the dates."""
+"""Look at a CSV file before reading it: its delimiter, whether its first row names the
+columns, which column holds the dates.
+
+Delimiter (:func:`sniff_delimiter`): of ``,``, tab, ``;`` and ``|`` (in that order of
+preference), the first that splits the first lines (up to six; blank and comment lines
+skipped) into one number of fields, at least two; ``,`` when none does (a file of one
+column). A file written with ``;`` may write its decimals with a comma (``3,14``):
+:func:`rnnkit.data.series.number` reads them so.
+
+Header (:func:`first_row_is_data`): the first row names the columns unless every cell of
+it is a number or a date (:mod:`rnnkit.data.dates`), at least one of them a number; a
+file without a header gets the names :func:`default_names` gives (``date`` for a column
+of dates, ``value`` or ``value1``, ``value2``, … for the others).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +20,67 @@ import io
 
 from rnnkit.errors import RnnkitError
 
-__all__ = ["sniff_csv", "choose_date_column", "DATE_NAMES"]
+__all__ = ["sniff_csv", "sniff_delimiter", "first_row_is_data", "default_names", "choose_date_column",
+           "DATE_NAMES", "DELIMITERS"]
 
 # header names read as the date/time column of a CSV when no date column is given
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "ds", "month", "week", "year", "period")
+DELIMITERS = (",", "\t", ";", "|")
+
+
+def sniff_delimiter(text: str, comment: str | None = "#") -> str:
+    """The field delimiter of CSV ``text`` (module docstring)."""
+    lines = []
+    for line in text.splitlines():
+        if line.strip() and not (comment and line.lstrip().startswith(comment)):
+            lines.append(line)
+            if len(lines) == 6:
+                break
+    for d in DELIMITERS:
+        counts = {len(r) for r in csv.reader(lines, delimiter=d)}
+        if len(counts) == 1 and counts.pop() >= 2:
+            return d
+    return ","
+
+
+def first_row_is_data(row, delimiter: str = ",") -> bool:
+    """Whether a CSV file's first row is data rather than column names (module docstring)."""
+    from rnnkit.data.dates import is_date
+    from rnnkit.data.series import number
+
+    cells = [c.strip() for c in row if c.strip()]
+    numbers = [number(c, "", 0, "", delimiter) for c in cells]
+    return (any(v is not None for v in numbers)
+            and all(v is not None or is_date(c) for c, v in zip(cells, numbers)))
+
+
+def default_names(row, delimiter: str = ",") -> list[str]:
+    """Column names for a file whose first row is data: ``date`` for the first cell that is
+    a date and not a number, ``value`` (one other column) or ``value1``, ``value2``, …"""
+    from rnnkit.data.dates import is_date
+    from rnnkit.data.series import number
+
+    cells = [c.strip() for c in row]
+    date = next((i for i, c in enumerate(cells) if number(c, "", 0, "", delimiter) is None and is_date(c)), None)
+    rest = [i for i in range(len(cells)) if i != date]
+    names = {date: "date"} if date is not None else {}
+    names.update({i: "value" if len(rest) == 1 else f"value{k + 1}" for k, i in enumerate(rest)})
+    return [names[i] for i in range(len(cells))]
 
 
 def sniff_csv(path) -> tuple[list[str], list[str]]:
-    """(header names, first data row) of a CSV file, for choosing the date column."""
+    """(column names, first data row) of a CSV file as :func:`rnnkit.data.series.read_csv`
+    reads it (delimiter and header sniffed), for choosing the date column."""
     from rnnkit.data._util import read_file_text
 
     _, text = read_file_text(path, "utf-8", "CSV file")
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)
+    delimiter = sniff_delimiter(text)
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r and any(c.strip() for c in r)
             and not r[0].lstrip().startswith("#")]
     if not rows:
         raise RnnkitError(f"{path}: the file is empty")
+    if first_row_is_data(rows[0], delimiter):
+        return default_names(rows[0], delimiter), rows[0]
     return [h.strip() for h in rows[0]], (rows[1] if len(rows) > 1 else [])
 
 
