@@ -432,3 +432,25 @@ def test_read_csv_without_a_header_row_names_the_columns(tmp_path):
     named = tmp_path / "named.csv"                  # a header of names stays a header
     named.write_text("when,value\n2020-01-01,1\n2020-01-02,2\n")
     assert read_csv(named, date_column="when").columns == ["value"]
+
+
+def test_read_csv_skips_a_data_frame_row_index(tmp_path):
+    path = tmp_path / "frame.csv"                   # pandas' to_csv: an unnamed index column first
+    path.write_text(",Quarter,Consumption\n0,1970 Q1,0.6\n1,1970 Q2,0.5\n2,1970 Q3,0.9\n")
+    d = read_csv(path, date_column="Quarter")
+    assert d.columns == ["Consumption"] and any("row index, not read" in n for n in d.notes)
+    years = tmp_path / "years.csv"                  # an index of years, and a column named 0
+    years.write_text(",0\n1821,269\n1822,321\n1823,585\n")
+    d = read_csv(years)
+    assert d.columns == ["0"] and d.values[:, 0].tolist() == [269.0, 321.0, 585.0]
+    kept = tmp_path / "kept.csv"                    # an unnamed column that does not count rows is data
+    kept.write_text(",b\n5,1\n3,2\n")
+    assert read_csv(kept).columns == ["", "b"]
+
+
+def test_read_csv_fills_missing_dates_of_another_format_in_iso(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("date,v\n01/01/2011,1\n01/02/2011,2\n01/04/2011,4\n01/13/2011,5\n")
+    d = read_csv(path, date_column="date", fill="interpolate")
+    assert d.dates[:4] == ["01/01/2011", "01/02/2011", "2011-01-03", "01/04/2011"]
+    assert d.values[2, 0] == 3.0 and len(d.values) == 13

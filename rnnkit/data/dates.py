@@ -7,7 +7,7 @@ The other labels of a column are read with one format for them all (a column mix
 most ISO with one other: rows that ``fill`` added to a column of 01/31/2011 dates are
 ISO), chosen among
 
-    year first      2011/01/31  2011.01.31  2011/01  2011.01  2011M01
+    year first      2011/01/31  2011.01.31  2011/01  2011.01  2011M01  20110131
     year last       31/01/2011  01/31/2011  31.01.2011  31-01-2011  01-31-2011
     month names     1991 Jul  Jul 1991  Jul-1991  1991-Jul  July 1991  Jul 4, 1991
                     Jan-1-1995  01-Jan-1995  1 January 1995  Jul-91  01-Jan-95
@@ -36,7 +36,7 @@ __all__ = ["parse_dates", "is_date"]
 _ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
                   r"(?:Z|[+-]00:?00)?$")
 _QUARTER = (re.compile(r"^(\d{4})\s*[-_ ]?\s*q([1-4])$", re.I), re.compile(r"^q([1-4])\s*[-_ ]?\s*(\d{4})$", re.I))
-_DAYS = ("%Y/%m/%d", "%Y.%m.%d", "%Y/%m", "%Y.%m", "%YM%m",
+_DAYS = ("%Y/%m/%d", "%Y.%m.%d", "%Y/%m", "%Y.%m", "%YM%m", "%Y%m%d",
          "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
          "%Y %b", "%b %Y", "%b-%Y", "%Y-%b", "%Y %B", "%B %Y", "%b %d %Y", "%B %d %Y", "%b-%d-%Y",
          "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b-%y", "%d-%b-%y")

@@ -162,7 +162,11 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
 
 def _like(iso: str, example: str) -> str:
     """An ISO date-time from NumPy ('2016-01-01T05:00:00') written like ``example`` (its
-    length and date/time separator): '2016-01-01 05:00', '2016-01-01', ..."""
+    length and date/time separator) when ``example`` is ISO: '2016-01-01 05:00',
+    '2016-01-01', ...; else as an ISO date, with the time when it is not midnight (a
+    column may mix ISO with one other format: :mod:`rnnkit.data.dates`)."""
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", example):
+        return iso[:10] if iso.endswith("T00:00:00") else iso.replace("T", " ")
     if len(example) > 10:
         iso = iso.replace("T", example[10])
     return iso[:len(example)] if len(example) <= len(iso) else iso
@@ -285,7 +289,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 
     date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
     if columns is None:
-        col_idx = [i for i in range(len(names)) if i != date_idx]
+        index = _row_index_columns(names, rows, date_idx)
+        if index:
+            read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
+                              f"rows ({rows[0][index[0]].strip()}, {rows[1][index[0]].strip()}, …): a row index, "
+                              f"not read")
+        col_idx = [i for i in range(len(names)) if i != date_idx and i not in index]
         if not col_idx:
             raise RnnkitError(f"{path}: no value columns besides the date column {names[date_idx]!r}")
     else:
@@ -382,6 +391,22 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def _row_index_columns(names: list[str], rows: list, date_idx) -> list[int]:
+    """Columns with no name whose cells count up by one (0, 1, 2, … or 1821, 1822, …): the
+    row index a data frame library writes first, not a series."""
+    out = []
+    for i, name in enumerate(names):
+        if name or i == date_idx or len(rows) < 2:
+            continue
+        try:
+            cells = [int(r[i]) for r in rows]
+        except (ValueError, IndexError):
+            continue
+        if all(b - a == 1 for a, b in zip(cells, cells[1:])):
+            out.append(i)
+    return out
 
 
 def number(cell: str, path: str, line: int, name: str, delimiter: str = ","):

@@ -8,7 +8,8 @@ column). A file written with ``;`` may write its decimals with a comma (``3,14``
 :func:`rnnkit.data.series.number` reads them so.
 
 Header (:func:`first_row_is_data`): the first row names the columns unless every cell of
-it is a number or a date (:mod:`rnnkit.data.dates`), at least one of them a number; a
+it is a number or a date (:mod:`rnnkit.data.dates`), at least one of them a number, and
+none empty (a data frame library writes its index column with an empty name); a
 file without a header gets the names :func:`default_names` gives (``date`` for a column
 of dates, ``value`` or ``value1``, ``value2``, … for the others).
 """
@@ -48,7 +49,9 @@ def first_row_is_data(row, delimiter: str = ",") -> bool:
     from rnnkit.data.dates import is_date
     from rnnkit.data.series import number
 
-    cells = [c.strip() for c in row if c.strip()]
+    cells = [c.strip() for c in row]
+    if not cells or not all(cells):         # an empty name: a header (a data frame's index column)
+        return False
     numbers = [number(c, "", 0, "", delimiter) for c in cells]
     return (any(v is not None for v in numbers)
             and all(v is not None or is_date(c) for c, v in zip(cells, numbers)))
