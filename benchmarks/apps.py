@@ -124,7 +124,8 @@ def run_seeds(args, fit, describe):
 
 
 def cmd_text(args):
-    from rnnkit.data.tokens import choose_tokens, read_labeled_text
+    from rnnkit.data.labeled_text import read_labeled_text
+    from rnnkit.data.tokens import choose_tokens
     from rnnkit.tasks.classify import SequenceClassifier
 
     X, y = read_labeled_text(args.train)
@@ -166,7 +167,8 @@ def _setting(text: str):
 
 
 def cmd_cv(args):
-    from rnnkit.data.tokens import choose_tokens, read_labeled_text
+    from rnnkit.data.labeled_text import read_labeled_text
+    from rnnkit.data.tokens import choose_tokens
     from rnnkit.tasks.classify import SequenceClassifier
 
     X, y = read_labeled_text(args.file)

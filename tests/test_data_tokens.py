@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnkit.data.tokens import (UNK, Tokenizer, choose_tokens, detect_alphabet, looks_like_labeled_text,
-                                read_labeled_text, tokenize)
+from rnnkit.data.labeled_text import looks_like_labeled_text, read_labeled_text
+from rnnkit.data.tokens import UNK, Tokenizer, choose_tokens, detect_alphabet, tokenize
 from rnnkit.errors import CheckpointError, RnnkitError
 
 

@@ -15,9 +15,7 @@ vocabulary is reproducible from the same texts.
 biological sequences (:func:`detect_alphabet`: DNA ``ACGT``, RNA ``ACGU``, with IUPAC
 ambiguity codes ``N`` etc.; protein letters) or hold no spaces, else "word".
 
-Files of labelled text (:func:`read_labeled_text`): one example per line,
-``label<TAB>text``; :func:`looks_like_labeled_text` detects them (every non-blank line
-has a tab, a non-empty label, and most texts are not a number).
+Files of labelled text are read by :mod:`rnnkit.data.labeled_text`.
 """
 
 from __future__ import annotations
@@ -28,11 +26,9 @@ from collections import Counter
 import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
-from rnnkit.data._util import read_file_text
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError
 
-__all__ = ["TOKENS", "UNK", "Tokenizer", "choose_tokens", "detect_alphabet", "tokenize",
-           "read_labeled_text", "looks_like_labeled_text", "token_dropout"]
+__all__ = ["TOKENS", "UNK", "Tokenizer", "choose_tokens", "detect_alphabet", "tokenize", "token_dropout"]
 
 TOKENS = ("auto", "char", "word")
 UNK = "<unk>"
@@ -183,57 +179,3 @@ def token_dropout(x, lengths, rng, p: float = 0.1) -> np.ndarray:
     if lengths is not None:
         drop &= np.arange(x.shape[0])[:, None] < np.asarray(lengths)[None, :]
     return np.where(drop, 0, x)
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
-    """True when the file reads as ``label<TAB>text`` lines whose texts are not numbers.
-
-    Most lines decide, so a text file with a few bad lines (no tab, an empty label) is
-    still text, and :func:`read_labeled_text` names the bad line.
-    """
-    try:
-        _, text = read_file_text(path, "utf-8", "text file")
-    except RnnkitError:
-        return False
-    lines = [ln for ln in text.split("\n") if ln.strip()][:max_lines]
-    tabbed = [ln for ln in lines if "\t" in ln]
-    if not tabbed or len(tabbed) < 0.5 * len(lines):
-        return False
-    texts = [ln.split("\t", 1)[1] for ln in tabbed]
-    # UCR-style numeric TSV: the "text" is a tab-separated row of numbers
-    numeric = sum(1 for t in texts if all(_is_number(v) for v in t.split("\t") if v.strip()))
-    return numeric < 0.5 * len(texts)
-
-
-def read_labeled_text(path) -> tuple[list[str], list[str]]:
-    """Read ``label<TAB>text`` lines (UTF-8; blank lines skipped); returns (texts, labels).
-
-    A line without a tab, an empty label or an empty text is an :class:`RnnkitError`
-    naming the file and line.
-    """
-    path, text = read_file_text(path, "utf-8", "text file")
-    texts, labels = [], []
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            raise RnnkitError(f"{path}, line {n}: expected 'label<TAB>text', found no tab in {line[:60]!r}")
-        label, body = line.split("\t", 1)
-        if not label.strip():
-            raise RnnkitError(f"{path}, line {n}: the label (before the tab) is empty")
-        if not body.strip():
-            raise RnnkitError(f"{path}, line {n}: the text (after the tab) is empty")
-        labels.append(label.strip())
-        texts.append(body.strip())
-    if not texts:
-        raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
-    return texts, labels
-

@@ -430,13 +430,14 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
 
     Numeric sequences (``text=False``): ``.tsv``, ``.ts`` or ``.csv`` files as
     :func:`read_labeled_sequences` reads them. Strings (``text=True``): UTF-8 text
-    files, one sequence per non-blank line, or ``label<TAB>sequence`` per line.
+    files, one sequence per non-blank line, or labelled text
+    (:func:`rnnkit.data.labeled_text.read_text_file`).
     Returns ``(X, y, files)``: the sequences, their labels (None when a file has
     none) and the file each came from. A folder with no such file, or files of which
     some have labels and some not, is an RnnkitError.
     """
     path = os.fspath(path)
-    suffixes = (".txt", ".tsv") if text else (".tsv", ".ts", ".csv")
+    suffixes = (".txt", ".tsv", ".csv") if text else (".tsv", ".ts", ".csv")
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
                        if data_suffix(f) in suffixes and os.path.isfile(os.path.join(path, f)))
@@ -447,11 +448,9 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
     X, y, sources, labelled = [], [], [], set()
     for f in files:
         if text:
-            _, content = read_file_text(f, "utf-8", "sequence file")
-            lines = [ln for ln in content.split("\n") if ln.strip()]
-            has = all("\t" in ln for ln in lines) and bool(lines)
-            xs = [ln.split("\t", 1)[1] if has else ln for ln in lines]
-            ys = [ln.split("\t", 1)[0] for ln in lines] if has else None
+            from rnnkit.data.labeled_text import read_text_file
+
+            xs, ys = read_text_file(f)
         else:
             xs, ys = read_labeled_sequences(f, missing=missing)
         if not len(xs):

@@ -5,7 +5,8 @@
 * a directory: audio, one sub-directory per label holding ``.wav`` files
   (:func:`rnnkit.data.audio.read_audio_folder`);
 * a file of ``label<TAB>text`` lines whose texts are not numbers: text
-  (:func:`rnnkit.data.tokens.read_labeled_text`);
+  (:func:`rnnkit.data.labeled_text.read_labeled_text`; text<TAB>label, a header line
+  and CSV files with named text and label columns too);
 * anything else: labelled series — UCR ``.tsv``, UEA ``.ts`` (uni- or multivariate),
   CSV with one series per row, or a long CSV with several channels per step and an id
   column (:func:`rnnkit.data.ucr.read_labeled_sequences`).
@@ -38,7 +39,7 @@ INPUTS = ("auto", "series", "text", "audio")
 
 def detect_input(path, input: str = "auto") -> str:
     """"series", "text" or "audio" for ``path`` (the module docstring's rules)."""
-    from rnnkit.data.tokens import looks_like_labeled_text
+    from rnnkit.data.labeled_text import looks_like_labeled_text
 
     if input not in INPUTS:
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {input!r}")
@@ -96,7 +97,7 @@ def read_inputs(path, kind: str, missing: str = "trim"):
     if kind == "audio":
         return _audio_folder(path)
     if kind == "text":
-        from rnnkit.data.tokens import read_labeled_text
+        from rnnkit.data.labeled_text import read_labeled_text
 
         return read_labeled_text(path)
     from rnnkit.data.ucr import read_labeled_sequences

@@ -1,0 +1,152 @@
+r"""Files of labelled text for classification: one example per line.
+
+Layouts read (:func:`read_labeled_text`; :func:`looks_like_labeled_text` tells them from
+series files):
+
+    label<TAB>text          the documented layout (a text may hold more tabs)
+    text<TAB>label          two fields, when the second holds fewer distinct values than the
+                            first (labels repeat, texts do not)
+    a header row            in either, a first line naming the columns (``label<TAB>text``,
+                            ``sentence<TAB>label``, …: one of :data:`LABEL_NAMES` and one of
+                            :data:`TEXT_NAMES`) is skipped
+    CSV with a header       a ``.csv`` file whose header names a text column and a label
+                            column (``review,sentiment``, ``text,label``, ``id,tweet,label``;
+                            other columns are not read; quoted texts may hold commas)
+
+A line without the delimiter, an empty label or an empty text is an :class:`RnnkitError`
+naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from rnnkit.data._util import data_suffix, read_file_text
+from rnnkit.errors import RnnkitError
+
+__all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "LABEL_NAMES", "TEXT_NAMES"]
+
+#: header names of a label column
+LABEL_NAMES = ("label", "labels", "class", "category", "intent", "sentiment", "target", "y", "tag", "polarity",
+               "topic", "emotion", "language")
+#: header names of a text column
+TEXT_NAMES = ("text", "sentence", "utterance", "review", "query", "sequence", "document", "content", "comment",
+              "tweet", "message", "question", "title", "body", "phrase", "sms", "seq", "x")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _named_columns(row) -> tuple[int, int] | None:
+    """(label column, text column) named by a header row, or None."""
+    names = [c.strip().lower() for c in row]
+    label = next((i for i, n in enumerate(names) if n in LABEL_NAMES), None)
+    text = next((i for i, n in enumerate(names) if n in TEXT_NAMES and i != label), None)
+    return None if label is None or text is None else (label, text)
+
+
+def _rows(path, text: str):
+    """[(line number, fields)] of the non-blank lines, and whether the file is a CSV with a
+    header naming its label and text columns (then the fields are the CSV's)."""
+    if data_suffix(path) == ".csv":
+        reader = csv.reader(io.StringIO(text))
+        rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+        if rows and _named_columns(rows[0][1]) is not None:
+            return rows, True
+    return [(n, line.split("\t")) for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
+
+
+def _layout(rows, csv_file: bool) -> tuple[int, int, bool]:
+    """(label column, text column, whether the first row is a header); text column -1
+    means "every field after the label" (label<TAB>text with tabs in the text)."""
+    named = _named_columns(rows[0][1]) if rows else None
+    if csv_file:
+        return named[0], named[1], True
+    body = rows[1:] if named else rows
+    if named and all(len(r) == 2 for _, r in rows):
+        return named[0], named[1], True
+    if body and all(len(r) == 2 for _, r in body):
+        firsts = {r[0].strip() for _, r in body}
+        lasts = {r[1].strip() for _, r in body}
+        if len(lasts) < len(firsts) and not all(_is_number(v) for v in lasts):
+            return 1, 0, bool(named)
+    return 0, -1, bool(named)
+
+
+def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
+    """True when the file reads as labelled text (module docstring) whose texts are not
+    numbers.
+
+    Most lines decide, so a text file with a few bad lines (no tab, an empty label) is
+    still text, and :func:`read_labeled_text` names the bad line.
+    """
+    try:
+        _, text = read_file_text(path, "utf-8", "text file")
+    except RnnkitError:
+        return False
+    rows, csv_file = _rows(path, text)
+    if csv_file:
+        return True
+    rows = rows[:max_lines]
+    tabbed = [(n, r) for n, r in rows if len(r) > 1]
+    if not tabbed or len(tabbed) < 0.5 * len(rows):
+        return False
+    label, col, _ = _layout(tabbed, False)
+    texts = [r[1:] if col == -1 else [r[col]] for _, r in tabbed]
+    # UCR-style numeric TSV: the "text" is a tab-separated row of numbers
+    numeric = sum(1 for t in texts if all(_is_number(v) for v in t if v.strip()))
+    return numeric < 0.5 * len(texts)
+
+
+def read_labeled_text(path) -> tuple[list[str], list[str]]:
+    """Read labelled text (module docstring; UTF-8, blank lines skipped); returns (texts,
+    labels)."""
+    path, text = read_file_text(path, "utf-8", "text file")
+    rows, csv_file = _rows(path, text)
+    if not rows:
+        raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
+    label, col, header = _layout(rows, csv_file)
+    texts, labels = [], []
+    if csv_file:
+        names = [c.strip() for c in rows[0][1]]
+        where, what = f"label column {names[label]!r}", f"text column {names[col]!r}"
+    else:
+        where, what = (("label (after the tab)", "text (before the tab)") if label else
+                       ("label (before the tab)", "text (after the tab)"))
+    for n, fields in rows[1:] if header else rows:
+        if not csv_file and len(fields) < 2:
+            raise RnnkitError(f"{path}, line {n}: expected 'label<TAB>text', found no tab in {fields[0][:60]!r}")
+        if max(label, col) >= len(fields):
+            raise RnnkitError(f"{path}, line {n}: expected {max(label, col) + 1} fields, found {len(fields)}")
+        body = "\t".join(fields[1:]) if col == -1 else fields[col]
+        if not fields[label].strip():
+            raise RnnkitError(f"{path}, line {n}: the {where} is empty")
+        if not body.strip():
+            raise RnnkitError(f"{path}, line {n}: the {what} is empty")
+        labels.append(fields[label].strip())
+        texts.append(body.strip())
+    if not texts:
+        raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
+    return texts, labels
+
+
+def read_text_file(path) -> tuple[list[str], list[str] | None]:
+    """Texts to classify, with their labels when the file has them: labelled text (module
+    docstring), else the column of a CSV whose header names a text column, else every
+    non-blank line; returns (texts, labels or None)."""
+    if looks_like_labeled_text(path):
+        return read_labeled_text(path)
+    path, text = read_file_text(path, "utf-8", "text file")
+    if data_suffix(path) == ".csv":
+        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+        names = [c.strip().lower() for c in rows[0]] if rows else []
+        col = next((i for i, n in enumerate(names) if n in TEXT_NAMES), None)
+        if col is not None:
+            return [r[col].strip() for r in rows[1:] if col < len(r)], None
+    return [ln.strip() for ln in text.split("\n") if ln.strip()], None

@@ -1,0 +1,53 @@
+"""Labelled text files in the layouts people write them: label first or last, a header, CSV."""
+
+import json
+
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.data.labeled_text import looks_like_labeled_text, read_labeled_text, read_text_file
+from rnnkit.errors import RnnkitError
+
+ROWS = [("great film, loved it", "pos"), ("boring film", "neg"), ("what a fine story", "pos"),
+        ("dull and slow", "neg"), ("warm and funny", "pos")]
+TEXTS, LABELS = [t for t, _ in ROWS], [lab for _, lab in ROWS]
+
+
+def test_text_then_label_lines_are_read_the_right_way_round(tmp_path):
+    p = tmp_path / "t.tsv"
+    p.write_text("".join(f"{t}\t{lab}\n" for t, lab in ROWS))
+    assert looks_like_labeled_text(p) and read_labeled_text(p) == (TEXTS, LABELS)
+    q = tmp_path / "l.tsv"
+    q.write_text("".join(f"{lab}\t{t}\n" for t, lab in ROWS))
+    assert read_labeled_text(q) == (TEXTS, LABELS)
+
+
+def test_a_header_line_is_skipped(tmp_path):
+    for header, line in (("label\ttext", "{lab}\t{t}"), ("Sentence\tSentiment", "{t}\t{lab}")):
+        p = tmp_path / "h.tsv"
+        p.write_text(header + "\n" + "".join(line.format(t=t, lab=lab) + "\n" for t, lab in ROWS))
+        assert read_labeled_text(p) == (TEXTS, LABELS)
+
+
+def test_csv_with_named_text_and_label_columns(tmp_path):
+    p = tmp_path / "reviews.csv"
+    p.write_text("id,review,sentiment\n" + "".join(f'{i},"{t}",{lab}\n' for i, (t, lab) in enumerate(ROWS)))
+    assert looks_like_labeled_text(p) and read_labeled_text(p) == (TEXTS, LABELS)
+    bad = tmp_path / "bad.csv"
+    bad.write_text('text,label\n"fine",pos\n"no label",\n')
+    with pytest.raises(RnnkitError, match="line 3: the label column 'label' is empty"):
+        read_labeled_text(bad)
+    unlabelled = tmp_path / "new.csv"
+    unlabelled.write_text('text\n"great, just great"\nawful\n')
+    assert read_text_file(unlabelled) == (["great, just great", "awful"], None)
+    series = tmp_path / "series.csv"                 # a CSV of numbers names no text column
+    series.write_text("label,v1,v2\n1,0.5,0.25\n2,1.0,2.0\n")
+    assert not looks_like_labeled_text(series)
+
+
+def test_classify_reads_a_csv_of_reviews(tmp_path):
+    p = tmp_path / "reviews.csv"
+    p.write_text("review,sentiment\n" + "".join(f'"{t} {i}",{lab}\n' for i in range(8) for t, lab in ROWS))
+    out = tmp_path / "run"
+    assert main(["classify", str(p), "--out", str(out), "--epochs", "1", "--ensemble", "1", "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["classes"] == ["neg", "pos"]
