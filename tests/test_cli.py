@@ -451,9 +451,12 @@ def test_classify_test_classes_must_be_known(tmp_path, capsys):
                  "--out", str(out)]) == 1
     assert "'sideways'" in one_error_line(capsys.readouterr().err)
     assert not out.exists()
-    (tmp_path / "series.txt").write_text("1 2 3\n")
+    (tmp_path / "series.xlsx").write_text("1 2 3\n")
+    assert main(["classify", str(tmp_path / "series.xlsx"), "--out", str(out)]) == 1
+    assert "unsupported file type '.xlsx'" in one_error_line(capsys.readouterr().err)
+    (tmp_path / "series.txt").write_text("1 2 3\n")          # the archive's .txt: a label, then values
     assert main(["classify", str(tmp_path / "series.txt"), "--out", str(out)]) == 1
-    assert "unsupported file type" in one_error_line(capsys.readouterr().err)
+    assert "one class only" in one_error_line(capsys.readouterr().err)
 
 
 def test_seq2seq_trains_on_pairs_and_translates(tmp_path, capsys):

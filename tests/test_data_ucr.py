@@ -188,8 +188,8 @@ def test_read_labeled_sequences_dispatches_by_suffix(tmp_path):
     assert labels == ["1"] and xs[0].shape == (2, 1)
     xs, labels = read_labeled_sequences(write(tmp_path, "d.csv", "label,a\nx,1\n"))
     assert labels == ["x"]
-    with pytest.raises(RnnkitError, match=r"unsupported file type '.arff'"):
-        read_labeled_sequences(tmp_path / "d.arff")
+    with pytest.raises(RnnkitError, match=r"unsupported file type '\.xlsx'; expected one of \.tsv, \.ts, \.csv"):
+        read_labeled_sequences(tmp_path / "d.xlsx")
 
 
 def test_gzip_files_read_by_the_suffix_before_gz(tmp_path):
@@ -206,8 +206,8 @@ def test_gzip_files_read_by_the_suffix_before_gz(tmp_path):
     assert labels == ["1"] and xs[0].shape == (2, 1)
     X, y = read_labeled_sequences(gz("acc.csv.gz", "id,label,t,ax\nw1,walk,0,1\nw1,walk,1,3\n"))
     assert y == ["walk"] and X[0].shape == (2, 1)          # the long layout, told by the header
-    with pytest.raises(RnnkitError, match=r"unsupported file type '.arff'"):
-        read_labeled_sequences(gz("d.arff.gz", "x"))
+    X, y = read_labeled_sequences(gz("d.arff.gz", "@relation d\n@attribute a numeric\n@attribute c {x}\n@data\n1,x\n"))
+    assert y == ["x"] and X[0].shape == (1, 1)
 
 
 def test_multichannel_long_csv(tmp_path):

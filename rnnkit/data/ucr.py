@@ -13,6 +13,9 @@ the same class is not split by formatting.
   ``@classLabel true a b c``, ``@targetLabel``) then ``@data``; one case per line,
   dimensions separated by ``:``, values by ``,``, the label last; ``?`` is missing.
 * CSV: one series per row with a label column; trailing empty cells pad shorter rows.
+* ``.txt`` (and a file without a suffix: the archive's older layout): a label, then the
+  values, separated by whitespace or commas.
+* ``.arff`` (Weka, uni- or multivariate): :mod:`rnnkit.data.arff`.
 
 Missing values (``missing=``): ``"error"`` raises on any; ``"trim"`` drops missing
 values at the end of a series (padding of variable-length data) and raises on
@@ -399,20 +402,35 @@ def read_multichannel_csv(path, id_column=None, label_column="label", time_colum
     return series, [labels[k] for k in cases]
 
 
+def _read_ucr_txt(path, missing: str = "trim"):
+    """The archive's ``.txt`` layout (and its files without a suffix): a label, then the
+    values, separated by whitespace, or by commas (UCR 2015)."""
+    with open_text(os.fspath(path)) as f:
+        first = next((line for line in f if line.strip()), "")
+    if "," in first:
+        return read_labeled_csv(path, missing=missing)
+    return read_ucr_tsv(path, missing=missing, delimiter=None)
+
+
 def read_labeled_sequences(path, **kwargs):
-    """Read any supported classification file, chosen by suffix: ``.tsv``, ``.ts`` or ``.csv``.
+    """Read any supported classification file, chosen by suffix: ``.tsv``, ``.ts``,
+    ``.csv``, ``.arff`` (:func:`rnnkit.data.arff.read_arff`), or ``.txt`` and no suffix
+    (the archive's whitespace- or comma-separated layout, a label then the values).
 
     A ``.csv`` whose header names an id column is read with :func:`read_multichannel_csv`
     (several channels per step, one row per step), any other with :func:`read_labeled_csv`
     (one series per row). Keyword arguments go to the reader.
     """
+    from rnnkit.data.arff import read_arff
+
     suffix = data_suffix(path)
     if suffix == ".csv" and _long_csv_header(os.fspath(path)) is not None:
         return read_multichannel_csv(path, missing=kwargs.get("missing", "error"))
-    readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv}
+    readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv, ".arff": read_arff,
+               ".txt": _read_ucr_txt, "": _read_ucr_txt}
     if suffix not in readers:
-        raise RnnkitError(f"{os.fspath(path)}: unsupported file type {suffix or '(none)'!r}; "
-                          f"expected one of {', '.join(readers)}")
+        raise RnnkitError(f"{os.fspath(path)}: unsupported file type {suffix!r}; "
+                          f"expected one of {', '.join(k for k in readers if k)} (or none)")
     return readers[suffix](path, **kwargs)
 
 
@@ -428,7 +446,7 @@ def read_labeled_file(path, missing: str = "trim"):
 def read_sequence_files(path, missing: str = "trim", text: bool = False):
     """Sequences to classify from a file or from every file of a folder (sorted by name).
 
-    Numeric sequences (``text=False``): ``.tsv``, ``.ts`` or ``.csv`` files as
+    Numeric sequences (``text=False``): ``.tsv``, ``.ts``, ``.csv``, ``.arff`` or ``.txt`` files as
     :func:`read_labeled_sequences` reads them. Strings (``text=True``): UTF-8 text
     files, one sequence per non-blank line, or labelled text
     (:func:`rnnkit.data.labeled_text.read_text_file`).
@@ -437,7 +455,7 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
     some have labels and some not, is an RnnkitError.
     """
     path = os.fspath(path)
-    suffixes = (".txt", ".tsv", ".csv") if text else (".tsv", ".ts", ".csv")
+    suffixes = (".txt", ".tsv", ".csv") if text else (".tsv", ".ts", ".csv", ".arff", ".txt")
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
                        if data_suffix(f) in suffixes and os.path.isfile(os.path.join(path, f)))
