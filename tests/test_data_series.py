@@ -454,3 +454,17 @@ def test_read_csv_fills_missing_dates_of_another_format_in_iso(tmp_path):
     d = read_csv(path, date_column="date", fill="interpolate")
     assert d.dates[:4] == ["01/01/2011", "01/02/2011", "2011-01-03", "01/04/2011"]
     assert d.values[2, 0] == 3.0 and len(d.values) == 13
+
+
+def test_read_csv_ignores_empty_unnamed_columns_and_refuses_a_total_row(tmp_path):
+    sheet = tmp_path / "sheet.csv"                  # a spreadsheet's trailing commas
+    sheet.write_text("date,value,,\n2020-01-01,1,,\n2020-02-01,2,,\n2020-03-01,3\n")
+    d = read_csv(sheet, date_column="date")
+    assert d.columns == ["value"] and d.values[:, 0].tolist() == [1.0, 2.0, 3.0]
+    total = tmp_path / "total.csv"
+    total.write_text("Month,Sales\n2020-01,5\n2020-02,6\n2020-03,7\n2020-04,8\nTotal,26\n")
+    with pytest.raises(RnnkitError, match=r"line 6: 'Total' is not a date like the rows above it"):
+        read_csv(total, date_column="Month")
+    labels = tmp_path / "labels.csv"                # labels that are not dates at all stay labels
+    labels.write_text("day,v\nday1,1\nday2,2\nday3,3\nday4,4\n")
+    assert read_csv(labels, date_column="day").dates == ["day1", "day2", "day3", "day4"]

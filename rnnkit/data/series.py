@@ -131,7 +131,8 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     try:
         parsed = parse_dates(dates, path)
     except RnnkitError:
-        return values, dates, lines, notes          # labels, not ISO dates: nothing to count
+        _footer_rows(dates, lines, path)
+        return values, dates, lines, notes          # labels, not dates: nothing to count
     diffs = np.diff(parsed).astype(np.int64)
     if len(diffs) < 2 or (diffs <= 0).any():
         return values, dates, lines, notes          # decreasing dates: the forecaster says so
@@ -158,6 +159,24 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
             owner = np.repeat(np.arange(len(lines)), np.diff(np.concatenate([at, [len(full)]])))
             values, dates, lines = full, labels, [lines[k] for k in owner]
     return values, dates, lines, notes
+
+
+def _footer_rows(dates: list[str], lines: list[int], path: str) -> None:
+    """A column of dates whose last row or two are not dates (a total or a note under the
+    table, which would be read as the series' last values) is an error naming the row."""
+    from rnnkit.data.context import parse_dates
+
+    n = len(dates)
+    for k in (1, 2):
+        if n - k < 3:
+            return
+        try:
+            parse_dates(dates[:n - k], path)
+        except RnnkitError:
+            continue
+        i = n - k
+        raise RnnkitError(f"{path}: line {lines[i]}: {dates[i]!r} is not a date like the rows above it (a total "
+                          f"or a note under the table?); delete the row")
 
 
 def _like(iso: str, example: str) -> str:
@@ -289,12 +308,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 
     date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
     if columns is None:
-        index = _row_index_columns(names, rows, date_idx)
+        index, empty = _unnamed_columns(names, rows, date_idx)
         if index:
             read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
                               f"rows ({rows[0][index[0]].strip()}, {rows[1][index[0]].strip()}, …): a row index, "
                               f"not read")
-        col_idx = [i for i in range(len(names)) if i != date_idx and i not in index]
+        col_idx = [i for i in range(len(names)) if i != date_idx and i not in index + empty]
         if not col_idx:
             raise RnnkitError(f"{path}: no value columns besides the date column {names[date_idx]!r}")
     else:
@@ -393,20 +412,26 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
-def _row_index_columns(names: list[str], rows: list, date_idx) -> list[int]:
-    """Columns with no name whose cells count up by one (0, 1, 2, … or 1821, 1822, …): the
-    row index a data frame library writes first, not a series."""
-    out = []
+def _unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
+    """(index columns, empty columns) among the columns with no name: those whose cells
+    count up by one (0, 1, 2, … or 1821, 1822, …: the row index a data frame library
+    writes first), and those with no value at all (the trailing commas a spreadsheet
+    writes). Neither is a series."""
+    index, empty = [], []
     for i, name in enumerate(names):
-        if name or i == date_idx or len(rows) < 2:
+        if name or i == date_idx:
+            continue
+        cells = [r[i].strip() if i < len(r) else "" for r in rows]
+        if not any(cells):
+            empty.append(i)
             continue
         try:
-            cells = [int(r[i]) for r in rows]
-        except (ValueError, IndexError):
+            counts = [int(c) for c in cells]
+        except ValueError:
             continue
-        if all(b - a == 1 for a, b in zip(cells, cells[1:])):
-            out.append(i)
-    return out
+        if len(counts) > 1 and all(b - a == 1 for a, b in zip(counts, counts[1:])):
+            index.append(i)
+    return index, empty
 
 
 def number(cell: str, path: str, line: int, name: str, delimiter: str = ","):
