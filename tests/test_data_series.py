@@ -468,3 +468,20 @@ def test_read_csv_ignores_empty_unnamed_columns_and_refuses_a_total_row(tmp_path
     labels = tmp_path / "labels.csv"                # labels that are not dates at all stay labels
     labels.write_text("day,v\nday1,1\nday2,2\nday3,3\nday4,4\n")
     assert read_csv(labels, date_column="day").dates == ["day1", "day2", "day3", "day4"]
+
+
+def test_read_csv_joins_year_and_quarter_columns_into_dates(tmp_path):
+    path = tmp_path / "macro.csv"                   # statsmodels' macrodata layout
+    path.write_text('"year","quarter","realgdp"\n' + "".join(f"{1959 + i // 4},{i % 4 + 1},{100 + i}\n"
+                                                           for i in range(10)))
+    d = read_csv(path, date_column="year")
+    assert d.columns == ["realgdp"] and len(d.values) == 10
+    assert d.dates[:5] == ["1959Q1", "1959Q2", "1959Q3", "1959Q4", "1960Q1"]
+    monthly = tmp_path / "monthly.csv"
+    monthly.write_text("Year,Month,v\n2020,11,1\n2020,12,2\n2021,1,3\n")
+    assert read_csv(monthly, date_column="Year").dates == ["2020-11", "2020-12", "2021-01"]
+    # a date column that repeats on most rows is not one date per row: an error, not most rows dropped
+    years = tmp_path / "years.csv"
+    years.write_text("year,kind,v\n" + "".join(f"{2000 + i // 3},{i % 3},{i}\n" for i in range(9)))
+    with pytest.raises(RnnkitError, match=r"6 of 9 rows repeat the date of the row before .* not hold one date"):
+        read_csv(years, date_column="year")

@@ -72,6 +72,7 @@ def csv_hint(message: str, columns) -> str:
     """The reader's advice in command-line terms (--fill, --date-column, --column)."""
     message = message.replace("pass fill='interpolate', 'ffill' or 'drop'", "pass --fill interpolate, ffill or drop")
     message = message.replace("pass it as date_column", "pass it as --date-column")
+    message = message.replace("name the right one as date_column", "name the right one with --date-column")
     if "non-numeric" in message and not columns:
         message += "; choose the series with --column NAME"
     return message

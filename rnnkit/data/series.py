@@ -119,6 +119,12 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     dates, lines, notes)."""
     notes = []
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
+    if repeat.sum() > len(dates) / 2:
+        first = int(np.argmax(repeat))
+        raise RnnkitError(f"{path}: {int(repeat.sum())} of {len(dates)} rows repeat the date of the row before "
+                          f"(the first on line {lines[first]}, {dates[first]}): the date column does not hold one "
+                          f"date per row; name the right one as date_column, or join the columns that make "
+                          f"the date")
     if repeat.any():
         first = int(np.argmax(repeat))
         notes.append(repeated_dates_note(path, int(repeat.sum()), f"line {lines[first]}, {dates[first]}"))
@@ -307,8 +313,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
         raise RnnkitError(f"{path}: no data rows below the header")
 
     date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
+    part_idx = _date_part(names, rows, date_idx)
+    if part_idx is not None:
+        read_notes.append(f"{path}: the dates are columns {names[date_idx]!r} and {names[part_idx]!r} together")
     if columns is None:
         index, empty = _unnamed_columns(names, rows, date_idx)
+        empty += [part_idx] if part_idx is not None else []
         if index:
             read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
                               f"rows ({rows[0][index[0]].strip()}, {rows[1][index[0]].strip()}, …): a row index, "
@@ -351,7 +361,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
             raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
                               f"(columns: {', '.join(names)})")
         if dates is not None:
-            dates.append(row[date_idx].strip())
+            dates.append(row[date_idx].strip() if part_idx is None else _year_and_part(row, date_idx, part_idx,
+                                                                                          names[part_idx]))
         for c, i in enumerate(col_idx):
             cell = row[i].strip()
             if c in cells:
@@ -410,6 +421,34 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+_PARTS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
+
+
+def _date_part(names: list[str], rows: list, date_idx) -> int | None:
+    """The column that completes a date column named ``year`` (``quarter`` 1–4 or
+    ``month`` 1–12: statsmodels' macrodata writes its quarters so), or None."""
+    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr"):
+        return None
+    for i, name in enumerate(names):
+        top = _PARTS.get(name.strip().lower())
+        if top is None or i == date_idx:
+            continue
+        try:
+            parts = [float(r[i]) for r in rows]
+            years = [float(r[date_idx]) for r in rows]
+        except (ValueError, IndexError):
+            return None
+        if all(p == int(p) and 1 <= p <= top for p in parts) and all(y == int(y) for y in years):
+            return i
+    return None
+
+
+def _year_and_part(row, date_idx: int, part_idx: int, part_name: str) -> str:
+    """The date label of a row whose year and quarter (or month) are in two columns."""
+    year, part = int(float(row[date_idx])), int(float(row[part_idx]))
+    return f"{year:04d}Q{part}" if _PARTS[part_name.strip().lower()] == 4 else f"{year:04d}-{part:02d}"
 
 
 def _unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
