@@ -485,3 +485,15 @@ def test_read_csv_joins_year_and_quarter_columns_into_dates(tmp_path):
     years.write_text("year,kind,v\n" + "".join(f"{2000 + i // 3},{i % 3},{i}\n" for i in range(9)))
     with pytest.raises(RnnkitError, match=r"6 of 9 rows repeat the date of the row before .* not hold one date"):
         read_csv(years, date_column="year")
+
+
+def test_read_csv_reads_a_year_by_month_table_as_one_monthly_series(tmp_path):
+    path = tmp_path / "wide.csv"                    # statsmodels' elnino layout; this year not over yet
+    months = ",".join(f'"{m}"' for m in ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                                          "NOV", "DEC"))
+    path.write_text(f'"YEAR",{months}\n' + "1950," + ",".join(str(k) for k in range(1, 13)) + "\n"
+                    + "1951,13,14,15,,,,,,,,,\n")
+    d = read_csv(path, date_column="YEAR")
+    assert d.columns == ["value"] and d.values[:, 0].tolist() == list(range(1, 16))
+    assert d.dates[0] == "1950-01" and d.dates[-1] == "1951-03"
+    assert any("a column per month" in n for n in d.notes)

@@ -375,6 +375,9 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
                 raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column "
                                   f"{names[i]!r}{hint}")
             values[r, c] = v
+    if columns is None and not labels and not ahead and _month_columns(names, date_idx, col_names):
+        values, dates, lines, col_names = _melt_months(values, dates, lines)
+        read_notes.append(f"{path}: a row per year and a column per month, read as one monthly series 'value'")
     found = {}
     for c, column in cells.items():
         name = col_names[c]
@@ -449,6 +452,28 @@ def _year_and_part(row, date_idx: int, part_idx: int, part_name: str) -> str:
     """The date label of a row whose year and quarter (or month) are in two columns."""
     year, part = int(float(row[date_idx])), int(float(row[part_idx]))
     return f"{year:04d}Q{part}" if _PARTS[part_name.strip().lower()] == 4 else f"{year:04d}-{part:02d}"
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _month_columns(names: list[str], date_idx, col_names: list[str]) -> bool:
+    """Whether the file is a table of a row per year (the date column named ``year``) and
+    a column per month, January to December (``JAN``…``DEC`` or the full names)."""
+    return (date_idx is not None and names[date_idx].strip().lower() in ("year", "yr") and len(col_names) == 12
+            and all(n.strip().lower()[:3] == m and (len(n.strip()) == 3 or n.strip().lower().startswith(m))
+                    for n, m in zip(col_names, _MONTHS)))
+
+
+def _melt_months(values: np.ndarray, dates: list[str], lines: list[int]):
+    """A year-by-month table (N, 12) as one monthly series (N·12, 1), dated YYYY-MM; the
+    months after the last value (the current year's empty cells) are dropped."""
+    flat = values.reshape(-1, 1)
+    labels = [f"{int(float(y)):04d}-{m + 1:02d}" for y in dates for m in range(12)]
+    rows = [line for line in lines for _ in range(12)]
+    seen = np.flatnonzero(~np.isnan(flat[:, 0]))
+    end = int(seen[-1]) + 1 if len(seen) else len(flat)
+    return flat[:end], labels[:end], rows[:end], ["value"]
 
 
 def _unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
