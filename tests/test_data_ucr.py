@@ -227,3 +227,14 @@ def test_multichannel_long_csv(tmp_path):
         read_multichannel_csv(p)
     X, _ = read_multichannel_csv(p, missing="interpolate")
     np.testing.assert_array_equal(X[0][:, 0], [1, 2, 3])
+
+
+def test_labeled_csv_finds_a_label_column_at_the_end(tmp_path):
+    # a class appended to every row (no header), a header naming it, and labels first as before
+    last = write(tmp_path, "last.csv", "0.51,0.22,1.0\n0.13,0.94,0.0\n0.35,0.46,1.0\n0.27,0.18,0.0\n")
+    xs, labels = read_labeled_csv(last)
+    assert labels == ["1", "0", "1", "0"] and xs[0][:, 0].tolist() == [0.51, 0.22]
+    named = write(tmp_path, "named.csv", "t0,t1,Class\n0.5,0.2,up\n0.1,0.9,down\n")
+    assert read_labeled_csv(named)[1] == ["up", "down"]
+    first = write(tmp_path, "first.csv", "1,0.5,0.7\n2,0.25,3.0\n1,0.5,2.0\n")
+    assert read_labeled_csv(first)[1] == ["1", "2", "1"]

@@ -22,9 +22,10 @@ def register(sub) -> None:
                     "  audio   a directory with one sub-directory per label holding .wav files (PCM 8/16-bit,\n"
                     "          any rate, mono or stereo), read as MFCC or log-mel frames (--features)\n"
                     "  series  UCR .tsv (label, then values), UEA .ts and .arff (multivariate too), the\n"
-                    "          archive's .txt (label, then values), CSV with one series per row (label\n"
-                    "          first), or a long CSV 'id,label,t,ch1,ch2,...' with one row per\n"
-                    "          time step and several channels (sensor data; the id column groups a case)\n"
+                    "          archive's .txt (label, then values), CSV with one series per row (the label\n"
+                    "          column named label/class/target, else first or last), or a long CSV\n"
+                    "          'id,label,t,ch1,ch2,...' with one row per time step and several channels\n"
+                    "          (sensor data; the id column groups a case)\n"
                     "A stratified --val-fraction of TRAIN validates; --test is scored at the end.\n"
                     "DIR receives the model, metrics.json, confusion_matrix.png (and _test), predictions.csv\n"
                     "(with --test), training.png and report.html.",

@@ -262,8 +262,37 @@ def _looks_like_data(first_row: list[str], label_column: int) -> bool:
     return not is_index
 
 
-def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str = ",", missing: str = "trim"):
-    """Read a CSV with one series per row and a label column (name or index).
+def _auto_label_column(names: list[str] | None, rows: list) -> int:
+    """The label column of a CSV with one series per row: the one a header names
+    (label, class, target, …), else the first column when its cells read as labels
+    (words, or whole numbers taking few values), else the last when its cells do
+    (files that append the class to each row), else the first."""
+    from rnnkit.data.labeled_text import LABEL_NAMES
+
+    if names is not None:
+        for i, name in enumerate(names):
+            if name.strip().lower() in LABEL_NAMES:
+                return i
+
+    def label_like(col: int) -> bool:
+        cells = [r[col].strip() for _, r in rows if r]
+        if not cells or not all(cells):
+            return False
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            return True                       # words: labels
+        return all(v == int(v) for v in values) and len(set(values)) <= max(2, len(values) // 2)
+
+    if not rows or label_like(0):
+        return 0
+    return -1 if label_like(-1) else 0
+
+
+def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: str = ",", missing: str = "trim"):
+    """Read a CSV with one series per row and a label column (name or index; None: the
+    header's label column, else the first or last column, whichever reads as labels:
+    :func:`_auto_label_column`).
 
     All other cells of a row are the series, in column order; empty cells at the
     end of a row pad shorter series. With ``header`` the first row names the
@@ -275,6 +304,9 @@ def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str =
         returns (list of n float64 arrays (T_i, 1), list of n str labels)
     """
     check_choice(missing, "missing", _MISSING, "read_labeled_csv")
+    auto = label_column is None
+    if auto:
+        label_column = 0
     if isinstance(label_column, bool) or not isinstance(label_column, (str, int)):
         raise TypeError(f"read_labeled_csv: label_column must be a column name or index, "
                         f"got {type(label_column).__name__}")
@@ -295,11 +327,16 @@ def read_labeled_csv(path, label_column=0, header: bool = True, delimiter: str =
                                   "names, and the next row has another number of fields; add a header row")
         else:
             numbered = numbered[1:]
+            if auto:
+                label_column = _auto_label_column(names, numbered)
+                auto = False
         if isinstance(label_column, str):
             if label_column not in names:
                 raise RnnkitError(f"{path}: no column {label_column!r}; available columns: "
                                   f"{', '.join(map(repr, names))}")
             label_column = names.index(label_column)
+    if auto:                                     # no header row: the first or last column
+        label_column = _auto_label_column(None, numbered)
     series, labels = [], []
     for ln, row in numbered:
         if not -len(row) <= label_column < len(row):
