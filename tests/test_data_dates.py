@@ -100,3 +100,17 @@ def test_forecast_reads_named_months_and_dates_its_predictions(tmp_path):
     rows = (out / "predictions.csv").read_text().splitlines()
     assert rows[0].split(",")[-1] == "date"
     assert [r.split(",")[-1] for r in rows[1:]] == ["2006-01-01", "2006-02-01", "2006-03-01"]
+
+
+def test_utc_offsets_are_read_as_utc_so_summer_time_keeps_the_step():
+    # Europe's spring change: 01:00+01:00, then 03:00+02:00 is one hour later
+    d = parse_dates(["2021-03-28 01:00:00+01:00", "2021-03-28 03:00:00+02:00", "2021-03-28T04:00+0200"])
+    assert [str(x) for x in d] == ["2021-03-28T00:00:00", "2021-03-28T01:00:00", "2021-03-28T02:00:00"]
+    assert str(parse_dates(["2021-05-01T01:00:00-05:00", "2021-05-01T02:00:00Z"])[0]) == "2021-05-01T06:00:00"
+    utc = np.datetime64("2021-03-27T00:00") + np.arange(48) * np.timedelta64(1, "h")
+    switch = np.datetime64("2021-03-28T01:00")          # clocks go from 02:00 to 03:00 local
+    local = [f"{str(t + np.timedelta64(1 + (t >= switch), 'h')).replace('T', ' ')}:00+0{1 + (t >= switch)}:00"
+             for t in utc]
+    assert "2021-03-28 01:00:00+01:00" in local and "2021-03-28 03:00:00+02:00" in local
+    assert (np.diff(parse_dates(local)) == np.timedelta64(3600, "s")).all()
+    assert period_from_dates(local) == 24

@@ -1,7 +1,9 @@
 r"""Dates as CSV files write them -> ``datetime64[s]``.
 
 ISO 8601 is read first, label by label: ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]`` (or with
-``T``; a trailing ``Z`` or ``+00:00`` is dropped), ``YYYY-MM``, or a bare year ``YYYY``.
+``T``), ``YYYY-MM``, or a bare year ``YYYY``. A time with a UTC offset (``+02:00``,
+``-0500``, ``Z``) is read as the same instant in UTC, so a series that crosses a change
+to or from summer time keeps an even step.
 
 The other labels of a column are read with one format for them all (a column mixes at
 most ISO with one other: rows that ``fill`` added to a column of 01/31/2011 dates are
@@ -34,7 +36,7 @@ from rnnkit.errors import RnnkitError
 __all__ = ["parse_dates", "is_date"]
 
 _ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
-                  r"(?:Z|[+-]00:?00)?$")
+                  r"\s?(Z|[+-]\d{2}:?\d{2})?$")
 _QUARTER = (re.compile(r"^(\d{4})\s*[-_ ]?\s*q([1-4])$", re.I), re.compile(r"^q([1-4])\s*[-_ ]?\s*(\d{4})$", re.I))
 _DAYS = ("%Y/%m/%d", "%Y.%m.%d", "%Y/%m", "%Y.%m", "%YM%m", "%Y%m%d",
          "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
@@ -53,11 +55,17 @@ def _iso(label: str, where: str = "dates", row: int = 0):
     m = _ISO.match(label)
     if not m:
         return None
-    y, mo, d, hh, mm, ss = (int(g) if g else None for g in m.groups())
+    y, mo, d, hh, mm, ss = (int(g) if g else None for g in m.groups()[:6])
     try:
-        return np.datetime64(f"{y:04d}-{mo or 1:02d}-{d or 1:02d}T{hh or 0:02d}:{mm or 0:02d}:{ss or 0:02d}", "s")
+        t = np.datetime64(f"{y:04d}-{mo or 1:02d}-{d or 1:02d}T{hh or 0:02d}:{mm or 0:02d}:{ss or 0:02d}", "s")
     except ValueError:
         raise RnnkitError(f"{where}: row {row + 1}: {label!r} is not a valid date") from None
+    zone = m.group(7)
+    if zone and zone != "Z":             # a UTC offset: the time in UTC, so steps stay even across DST
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        t -= np.timedelta64(sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60), "s")
+    return t
 
 
 def _quarter(label: str):
