@@ -497,3 +497,15 @@ def test_read_csv_reads_a_year_by_month_table_as_one_monthly_series(tmp_path):
     assert d.columns == ["value"] and d.values[:, 0].tolist() == list(range(1, 16))
     assert d.dates[0] == "1950-01" and d.dates[-1] == "1951-03"
     assert any("a column per month" in n for n in d.notes)
+
+
+def test_read_csv_reverses_newest_first_rows_and_refuses_rows_out_of_order(tmp_path):
+    desc = tmp_path / "prices.csv"                  # as price downloads list them: newest first
+    desc.write_text("Date,Price\n04/03/2024,13\n04/02/2024,12\n04/01/2024,11\n03/31/2024,10\n")
+    d = read_csv(desc, date_column="Date")
+    assert d.values[:, 0].tolist() == [10.0, 11.0, 12.0, 13.0] and d.dates[0] == "03/31/2024"
+    assert any("newest date (04/03/2024) to the oldest" in n for n in d.notes)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("date,v\n2020-01-01,1\n2020-01-03,3\n2020-01-02,2\n2020-01-04,4\n")
+    with pytest.raises(RnnkitError, match=r"line 4: the date '2020-01-02' is before the row above it"):
+        read_csv(mixed, date_column="date")

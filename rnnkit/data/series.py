@@ -113,8 +113,9 @@ def _duration(seconds: int) -> str:
 
 def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: str, fill: str = "error"):
     """Rows whose date repeats the row before's are dropped (the first of each date kept:
-    real logs repeat a timestamp with another reading of a text column); gaps in ISO dates
-    of a fixed step are counted, and with ``fill`` "interpolate" or "ffill" the missing
+    real logs repeat a timestamp with another reading of a text column); rows that run
+    from the newest date to the oldest are reversed, and a row dated before the row above
+    it otherwise is an error; gaps in the dates of a fixed step are counted, and with ``fill`` "interpolate" or "ffill" the missing
     dates become rows of empty cells for :func:`_fill_gaps` to fill. Returns (values,
     dates, lines, notes)."""
     notes = []
@@ -140,8 +141,16 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
         _footer_rows(dates, lines, path)
         return values, dates, lines, notes          # labels, not dates: nothing to count
     diffs = np.diff(parsed).astype(np.int64)
+    if len(diffs) and (diffs < 0).all():           # newest first, as many downloads list prices
+        values, dates, lines, diffs = values[::-1].copy(), dates[::-1], lines[::-1], -diffs[::-1]
+        notes.append(f"{path}: the rows run from the newest date ({dates[-1]}) to the oldest ({dates[0]}); "
+                     f"they are read oldest first")
+    elif (diffs < 0).any():
+        i = int(np.argmax(diffs < 0)) + 1
+        raise RnnkitError(f"{path}: line {lines[i]}: the date {dates[i]!r} is before the row above it "
+                          f"({dates[i - 1]!r}); the rows must be in date order")
     if len(diffs) < 2 or (diffs <= 0).any():
-        return values, dates, lines, notes          # decreasing dates: the forecaster says so
+        return values, dates, lines, notes          # equal instants written differently: nothing to count
     step = int(diffs.min())
     if step < 27 * 86400 and (diffs % step == 0).all() and (diffs > step).any():     # a fixed step, not months
         skipped = diffs // step - 1
