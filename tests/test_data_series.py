@@ -509,3 +509,10 @@ def test_read_csv_reverses_newest_first_rows_and_refuses_rows_out_of_order(tmp_p
     mixed.write_text("date,v\n2020-01-01,1\n2020-01-03,3\n2020-01-02,2\n2020-01-04,4\n")
     with pytest.raises(RnnkitError, match=r"line 4: the date '2020-01-02' is before the row above it"):
         read_csv(mixed, date_column="date")
+
+
+def test_read_csv_reads_percent_and_currency_cells(tmp_path):
+    path = tmp_path / "rates.csv"
+    path.write_text('date,rate,price\n2020-01-01,5.1%,"$1,234.50"\n2020-02-01,-0.5%,€12\n')
+    d = read_csv(path, date_column="date")
+    assert d.values.tolist() == [[5.1, 1234.5], [-0.5, 12.0]]

@@ -431,6 +431,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
                       ahead=ahead_values, ahead_columns=ahead_columns, ahead_dates=ahead_dates)
 
 
+_CURRENCY = ("$", "€", "£", "¥")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
@@ -511,9 +512,13 @@ def number(cell: str, path: str, line: int, name: str, delimiter: str = ","):
     """A cell's value: a float, NaN when it reads as missing (MISSING_TOKENS), None when it is
     not a number; an infinite or unreadably large number is an error naming line and column.
     A comma is a decimal point in a file whose fields are not separated by commas (``3,14``
-    in a ``;`` file), else it separates thousands (``"1,234.5"``, quoted in a ``,`` file)."""
+    in a ``;`` file), else it separates thousands (``"1,234.5"``, quoted in a ``,`` file).
+    A trailing ``%`` and a leading currency sign are dropped: ``5.1%`` reads 5.1 and
+    ``"$1,234.50"`` 1234.5 (the units as written)."""
     if cell.lower() in MISSING_TOKENS:
         return np.nan
+    if cell[-1:] == "%" or cell[:1] in _CURRENCY:             # 5.1% is 5.1 (percent, as written); $12 is 12
+        cell = cell.rstrip("%").lstrip("".join(_CURRENCY)).strip()
     if "," in cell:
         if delimiter != "," and _DECIMAL_COMMA.match(cell):
             cell = cell.replace(",", ".")
