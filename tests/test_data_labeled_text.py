@@ -51,3 +51,9 @@ def test_classify_reads_a_csv_of_reviews(tmp_path):
     out = tmp_path / "run"
     assert main(["classify", str(p), "--out", str(out), "--epochs", "1", "--ensemble", "1", "--quiet"]) == 0
     assert json.loads((out / "metrics.json").read_text())["classes"] == ["neg", "pos"]
+
+
+def test_a_csv_of_numbers_is_not_text_whatever_its_header(tmp_path):
+    sensors = tmp_path / "s.csv"
+    sensors.write_text("id,sequence,label\na,1.5,up\nb,2.5,down\n")       # a column named like text, of numbers
+    assert not looks_like_labeled_text(sensors)

@@ -238,3 +238,15 @@ def test_labeled_csv_finds_a_label_column_at_the_end(tmp_path):
     assert read_labeled_csv(named)[1] == ["up", "down"]
     first = write(tmp_path, "first.csv", "1,0.5,0.7\n2,0.25,3.0\n1,0.5,2.0\n")
     assert read_labeled_csv(first)[1] == ["1", "2", "1"]
+
+
+def test_id_files_in_either_layout_and_channels_named_x_y_z(tmp_path):
+    # one row per id is the layout of one series per row, not one step of many channels
+    wide = write(tmp_path, "wide.csv", "id,class,t1,t2,t3\na,up,1,2,3\nb,down,3,2,1\n")
+    xs, labels = read_labeled_sequences(wide)
+    assert labels == ["up", "down"] and xs[0][:, 0].tolist() == [1.0, 2.0, 3.0]
+    # channels x, y, z before the label column: 'label' names it, not 'y'
+    long = write(tmp_path, "acc.csv", "id,t,x,y,z,label\nw,0,1,2,3,walk\nw,1,4,5,6,walk\nr,0,7,8,9,run\n"
+                                      "r,1,1,1,1,run\n")
+    xs, labels = read_labeled_sequences(long)
+    assert labels == ["walk", "run"] and xs[0].tolist() == [[1, 2, 3], [4, 5, 6]]

@@ -25,14 +25,15 @@ import io
 from rnnkit.data._util import data_suffix, read_file_text
 from rnnkit.errors import RnnkitError
 
-__all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "LABEL_NAMES", "TEXT_NAMES"]
+__all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "name_index", "LABEL_NAMES",
+           "TEXT_NAMES"]
 
 #: header names of a label column
 LABEL_NAMES = ("label", "labels", "class", "category", "intent", "sentiment", "target", "y", "tag", "polarity",
                "topic", "emotion", "language")
 #: header names of a text column
 TEXT_NAMES = ("text", "sentence", "utterance", "review", "query", "sequence", "document", "content", "comment",
-              "tweet", "message", "question", "title", "body", "phrase", "sms", "seq", "x")
+              "tweet", "message", "question", "title", "body", "phrase", "sms", "seq")
 
 
 def _is_number(s: str) -> bool:
@@ -43,12 +44,17 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def name_index(names, choices) -> int | None:
+    """The column of ``names`` called by the earliest of ``choices`` (case-insensitive), or None."""
+    low = [str(n).strip().lower() for n in names]
+    return next((low.index(c) for c in choices if c in low), None)
+
+
 def _named_columns(row) -> tuple[int, int] | None:
     """(label column, text column) named by a header row, or None."""
-    names = [c.strip().lower() for c in row]
-    label = next((i for i, n in enumerate(names) if n in LABEL_NAMES), None)
-    text = next((i for i, n in enumerate(names) if n in TEXT_NAMES and i != label), None)
-    return None if label is None or text is None else (label, text)
+    label = name_index(row, LABEL_NAMES)
+    text = name_index(row, TEXT_NAMES)
+    return None if label is None or text is None or label == text else (label, text)
 
 
 def _rows(path, text: str):
@@ -57,8 +63,11 @@ def _rows(path, text: str):
     if data_suffix(path) == ".csv":
         reader = csv.reader(io.StringIO(text))
         rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
-        if rows and _named_columns(rows[0][1]) is not None:
-            return rows, True
+        named = _named_columns(rows[0][1]) if rows else None
+        if named is not None:
+            cells = [r[named[1]].strip() for _, r in rows[1:51] if named[1] < len(r)]
+            if sum(not _is_number(c) for c in cells) > len(cells) / 2:     # texts, not numbers
+                return rows, True
     return [(n, line.split("\t")) for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
 
 
@@ -145,8 +154,7 @@ def read_text_file(path) -> tuple[list[str], list[str] | None]:
     path, text = read_file_text(path, "utf-8", "text file")
     if data_suffix(path) == ".csv":
         rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
-        names = [c.strip().lower() for c in rows[0]] if rows else []
-        col = next((i for i, n in enumerate(names) if n in TEXT_NAMES), None)
+        col = name_index(rows[0], TEXT_NAMES) if rows else None
         if col is not None:
             return [r[col].strip() for r in rows[1:] if col < len(r)], None
     return [ln.strip() for ln in text.split("\n") if ln.strip()], None

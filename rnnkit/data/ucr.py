@@ -267,12 +267,11 @@ def _auto_label_column(names: list[str] | None, rows: list) -> int:
     (label, class, target, …), else the first column when its cells read as labels
     (words, or whole numbers taking few values), else the last when its cells do
     (files that append the class to each row), else the first."""
-    from rnnkit.data.labeled_text import LABEL_NAMES
+    from rnnkit.data.labeled_text import LABEL_NAMES, name_index
 
-    if names is not None:
-        for i, name in enumerate(names):
-            if name.strip().lower() in LABEL_NAMES:
-                return i
+    named = None if names is None else name_index(names, LABEL_NAMES)
+    if named is not None:
+        return named
 
     def label_like(col: int) -> bool:
         cells = [r[col].strip() for _, r in rows if r]
@@ -370,7 +369,7 @@ def _long_csv_header(path) -> list[str] | None:
     return header if any(n in ID_COLUMNS for n in names) else None
 
 
-def read_multichannel_csv(path, id_column=None, label_column="label", time_column=None, missing: str = "error"):
+def read_multichannel_csv(path, id_column=None, label_column=None, time_column=None, missing: str = "error"):
     """Read multichannel cases from a long CSV: one row per case and time step.
 
     Layout (header required)::
@@ -381,11 +380,15 @@ def read_multichannel_csv(path, id_column=None, label_column="label", time_colum
         …
 
     ``id_column`` (default: the first column named id/case/sample/sequence/series_id) groups
-    the rows of one case, in file order (cases may interleave); ``label_column`` holds the
-    case's label (the same on all its rows); ``time_column`` (default: a column named t,
-    time, timestamp or step, if any) is dropped; every other column is a channel. An
-    empty label, a label that changes within a case and a non-numeric value are
-    :class:`RnnkitError` naming the line.
+    the rows of one case, in file order (cases may interleave); ``label_column`` (default:
+    the first column named label, class, target, …) holds the case's label (the same on
+    all its rows); ``time_column`` (default: a column named t, time, timestamp or step, if
+    any) is dropped; every other column is a channel. An empty label, a label that changes
+    within a case and a non-numeric value are :class:`RnnkitError` naming the line.
+
+    A file where every id has one row and there are several value columns is the other
+    layout, one series per row (``id,label,t1,t2,…``): each row is then a univariate
+    series of its values.
 
     Shapes:
         returns (list of n float64 arrays (T_i, C), list of n str labels)
@@ -409,7 +412,11 @@ def read_multichannel_csv(path, id_column=None, label_column="label", time_colum
     idc = find(id_column, ID_COLUMNS, "id")
     if idc is None:
         raise RnnkitError(f"{path}: no id column (one of {', '.join(ID_COLUMNS)}) to group the rows of a case")
-    lab = find(label_column, (), "label")
+    from rnnkit.data.labeled_text import LABEL_NAMES, name_index
+
+    lab = name_index(names, LABEL_NAMES) if label_column is None else find(label_column, (), "label")
+    if lab is None:
+        raise RnnkitError(f"{path}: no label column (one of {', '.join(LABEL_NAMES[:8])}, …)")
     tc = find(time_column, ("t", "time", "timestamp", "step"), "time")
     chans = [i for i in range(len(names)) if i not in (idc, lab, tc)]
     if not chans:
@@ -428,6 +435,11 @@ def read_multichannel_csv(path, id_column=None, label_column="label", time_colum
         first.setdefault(key, ln)
         cases.setdefault(key, []).append([_parse_value(r[c], path, ln, ("", "nan", "?")) for c in chans])
     series = []
+    if len(chans) > 1 and all(len(v) == 1 for v in cases.values()):
+        # one row per id: a series per row (id, label, then its values), not one step of channels
+        series = [_handle_missing(np.asarray(v[0], dtype=np.float64), missing, path, first[key]).reshape(-1, 1)
+                  for key, v in cases.items()]
+        return series, [labels[k] for k in cases]
     for key, vals in cases.items():
         arr = np.asarray(vals, dtype=np.float64)
         cols = [_handle_missing(arr[:, j], missing, path, first[key],
