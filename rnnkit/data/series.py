@@ -31,7 +31,8 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
 from rnnkit.data._util import magnitude_problem, read_file_text
-from rnnkit.data.sniff import default_names, first_row_is_data, sniff_delimiter
+from rnnkit.data.sniff import (date_part, default_names, first_row_is_data, melt_months, month_columns,
+                               sniff_delimiter, unnamed_columns, year_and_part)
 from rnnkit.errors import CheckpointError, RnnkitError
 
 __all__ = [
@@ -115,9 +116,9 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     """Rows whose date repeats the row before's are dropped (the first of each date kept:
     real logs repeat a timestamp with another reading of a text column); rows that run
     from the newest date to the oldest are reversed, and a row dated before the row above
-    it otherwise is an error; gaps in the dates of a fixed step are counted, and with ``fill`` "interpolate" or "ffill" the missing
-    dates become rows of empty cells for :func:`_fill_gaps` to fill. Returns (values,
-    dates, lines, notes)."""
+    it otherwise is an error; gaps in the dates of a fixed step are counted, and with
+    ``fill`` "interpolate" or "ffill" the missing dates become rows of empty cells for
+    :func:`_fill_gaps` to fill. Returns (values, dates, lines, notes)."""
     notes = []
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
     if repeat.sum() > len(dates) / 2:
@@ -322,11 +323,11 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
         raise RnnkitError(f"{path}: no data rows below the header")
 
     date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
-    part_idx = _date_part(names, rows, date_idx)
+    part_idx = date_part(names, rows, date_idx)
     if part_idx is not None:
         read_notes.append(f"{path}: the dates are columns {names[date_idx]!r} and {names[part_idx]!r} together")
     if columns is None:
-        index, empty = _unnamed_columns(names, rows, date_idx)
+        index, empty = unnamed_columns(names, rows, date_idx)
         empty += [part_idx] if part_idx is not None else []
         if index:
             read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
@@ -370,8 +371,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
             raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
                               f"(columns: {', '.join(names)})")
         if dates is not None:
-            dates.append(row[date_idx].strip() if part_idx is None else _year_and_part(row, date_idx, part_idx,
-                                                                                          names[part_idx]))
+            dates.append(row[date_idx].strip() if part_idx is None else year_and_part(row, date_idx, part_idx,
+                                                                                         names[part_idx]))
         for c, i in enumerate(col_idx):
             cell = row[i].strip()
             if c in cells:
@@ -384,8 +385,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
                 raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column "
                                   f"{names[i]!r}{hint}")
             values[r, c] = v
-    if columns is None and not labels and not ahead and _month_columns(names, date_idx, col_names):
-        values, dates, lines, col_names = _melt_months(values, dates, lines)
+    if columns is None and not labels and not ahead and month_columns(names, date_idx, col_names):
+        values, dates, lines, col_names = melt_months(values, dates, lines)
         read_notes.append(f"{path}: a row per year and a column per month, read as one monthly series 'value'")
     found = {}
     for c, column in cells.items():
@@ -434,78 +435,6 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 _CURRENCY = ("$", "€", "£", "¥")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-
-
-_PARTS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
-
-
-def _date_part(names: list[str], rows: list, date_idx) -> int | None:
-    """The column that completes a date column named ``year`` (``quarter`` 1–4 or
-    ``month`` 1–12: statsmodels' macrodata writes its quarters so), or None."""
-    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr"):
-        return None
-    for i, name in enumerate(names):
-        top = _PARTS.get(name.strip().lower())
-        if top is None or i == date_idx:
-            continue
-        try:
-            parts = [float(r[i]) for r in rows]
-            years = [float(r[date_idx]) for r in rows]
-        except (ValueError, IndexError):
-            return None
-        if all(p == int(p) and 1 <= p <= top for p in parts) and all(y == int(y) for y in years):
-            return i
-    return None
-
-
-def _year_and_part(row, date_idx: int, part_idx: int, part_name: str) -> str:
-    """The date label of a row whose year and quarter (or month) are in two columns."""
-    year, part = int(float(row[date_idx])), int(float(row[part_idx]))
-    return f"{year:04d}Q{part}" if _PARTS[part_name.strip().lower()] == 4 else f"{year:04d}-{part:02d}"
-
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-
-
-def _month_columns(names: list[str], date_idx, col_names: list[str]) -> bool:
-    """Whether the file is a table of a row per year (the date column named ``year``) and
-    a column per month, January to December (``JAN``…``DEC`` or the full names)."""
-    return (date_idx is not None and names[date_idx].strip().lower() in ("year", "yr") and len(col_names) == 12
-            and all(n.strip().lower()[:3] == m and (len(n.strip()) == 3 or n.strip().lower().startswith(m))
-                    for n, m in zip(col_names, _MONTHS)))
-
-
-def _melt_months(values: np.ndarray, dates: list[str], lines: list[int]):
-    """A year-by-month table (N, 12) as one monthly series (N·12, 1), dated YYYY-MM; the
-    months after the last value (the current year's empty cells) are dropped."""
-    flat = values.reshape(-1, 1)
-    labels = [f"{int(float(y)):04d}-{m + 1:02d}" for y in dates for m in range(12)]
-    rows = [line for line in lines for _ in range(12)]
-    seen = np.flatnonzero(~np.isnan(flat[:, 0]))
-    end = int(seen[-1]) + 1 if len(seen) else len(flat)
-    return flat[:end], labels[:end], rows[:end], ["value"]
-
-
-def _unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
-    """(index columns, empty columns) among the columns with no name: those whose cells
-    count up by one (0, 1, 2, … or 1821, 1822, …: the row index a data frame library
-    writes first), and those with no value at all (the trailing commas a spreadsheet
-    writes). Neither is a series."""
-    index, empty = [], []
-    for i, name in enumerate(names):
-        if name or i == date_idx:
-            continue
-        cells = [r[i].strip() if i < len(r) else "" for r in rows]
-        if not any(cells):
-            empty.append(i)
-            continue
-        try:
-            counts = [int(c) for c in cells]
-        except ValueError:
-            continue
-        if len(counts) > 1 and all(b - a == 1 for a, b in zip(counts, counts[1:])):
-            index.append(i)
-    return index, empty
 
 
 def number(cell: str, path: str, line: int, name: str, delimiter: str = ","):

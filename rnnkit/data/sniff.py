@@ -1,5 +1,5 @@
 """Look at a CSV file before reading it: its delimiter, whether its first row names the
-columns, which column holds the dates.
+columns, which column holds the dates, and which columns are not series.
 
 Delimiter (:func:`sniff_delimiter`): of ``,``, tab, ``;`` and ``|`` (in that order of
 preference), the first that splits the first lines (up to six; blank and comment lines
@@ -12,6 +12,12 @@ it is a number or a date (:mod:`rnnkit.data.dates`), at least one of them a numb
 none empty (a data frame library writes its index column with an empty name); a
 file without a header gets the names :func:`default_names` gives (``date`` for a column
 of dates, ``value`` or ``value1``, ``value2``, … for the others).
+
+Columns that are not series (:func:`unnamed_columns`, :func:`date_part`,
+:func:`month_columns`): an unnamed column counting the rows (a data frame's index) or
+holding nothing (a spreadsheet's trailing commas); a ``quarter`` or ``month`` column
+beside a date column named ``year`` (the two make the date); a table of a row per year
+and a column per month is one monthly series (:func:`melt_months`).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
+
 from rnnkit.errors import RnnkitError
 
 __all__ = ["sniff_csv", "sniff_delimiter", "first_row_is_data", "default_names", "choose_date_column",
-           "DATE_NAMES", "DELIMITERS"]
+           "unnamed_columns", "date_part", "year_and_part", "month_columns", "melt_months", "DATE_NAMES",
+           "DELIMITERS"]
 
 # header names read as the date/time column of a CSV when no date column is given
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "ds", "month", "week", "year", "period")
@@ -110,3 +119,75 @@ def choose_date_column(path, columns, date_column):
         except ValueError:
             return header[0]
     return None
+
+
+_PARTS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
+
+
+def date_part(names: list[str], rows: list, date_idx) -> int | None:
+    """The column that completes a date column named ``year`` (``quarter`` 1–4 or
+    ``month`` 1–12: statsmodels' macrodata writes its quarters so), or None."""
+    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr"):
+        return None
+    for i, name in enumerate(names):
+        top = _PARTS.get(name.strip().lower())
+        if top is None or i == date_idx:
+            continue
+        try:
+            parts = [float(r[i]) for r in rows]
+            years = [float(r[date_idx]) for r in rows]
+        except (ValueError, IndexError):
+            return None
+        if all(p == int(p) and 1 <= p <= top for p in parts) and all(y == int(y) for y in years):
+            return i
+    return None
+
+
+def year_and_part(row, date_idx: int, part_idx: int, part_name: str) -> str:
+    """The date label of a row whose year and quarter (or month) are in two columns."""
+    year, part = int(float(row[date_idx])), int(float(row[part_idx]))
+    return f"{year:04d}Q{part}" if _PARTS[part_name.strip().lower()] == 4 else f"{year:04d}-{part:02d}"
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def month_columns(names: list[str], date_idx, col_names: list[str]) -> bool:
+    """Whether the file is a table of a row per year (the date column named ``year``) and
+    a column per month, January to December (``JAN``…``DEC`` or the full names)."""
+    return (date_idx is not None and names[date_idx].strip().lower() in ("year", "yr") and len(col_names) == 12
+            and all(n.strip().lower()[:3] == m and (len(n.strip()) == 3 or n.strip().lower().startswith(m))
+                    for n, m in zip(col_names, _MONTHS)))
+
+
+def melt_months(values: np.ndarray, dates: list[str], lines: list[int]):
+    """A year-by-month table (N, 12) as one monthly series (N·12, 1), dated YYYY-MM; the
+    months after the last value (the current year's empty cells) are dropped."""
+    flat = values.reshape(-1, 1)
+    labels = [f"{int(float(y)):04d}-{m + 1:02d}" for y in dates for m in range(12)]
+    rows = [line for line in lines for _ in range(12)]
+    seen = np.flatnonzero(~np.isnan(flat[:, 0]))
+    end = int(seen[-1]) + 1 if len(seen) else len(flat)
+    return flat[:end], labels[:end], rows[:end], ["value"]
+
+
+def unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
+    """(index columns, empty columns) among the columns with no name: those whose cells
+    count up by one (0, 1, 2, … or 1821, 1822, …: the row index a data frame library
+    writes first), and those with no value at all (the trailing commas a spreadsheet
+    writes). Neither is a series."""
+    index, empty = [], []
+    for i, name in enumerate(names):
+        if name or i == date_idx:
+            continue
+        cells = [r[i].strip() if i < len(r) else "" for r in rows]
+        if not any(cells):
+            empty.append(i)
+            continue
+        try:
+            counts = [int(c) for c in cells]
+        except ValueError:
+            continue
+        if len(counts) > 1 and all(b - a == 1 for a, b in zip(counts, counts[1:])):
+            index.append(i)
+    return index, empty
