@@ -57,3 +57,10 @@ def test_a_csv_of_numbers_is_not_text_whatever_its_header(tmp_path):
     sensors = tmp_path / "s.csv"
     sensors.write_text("id,sequence,label\na,1.5,up\nb,2.5,down\n")       # a column named like text, of numbers
     assert not looks_like_labeled_text(sensors)
+
+
+def test_a_csv_without_named_columns_says_what_it_needs(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("comment_text,toxic\nhello there,0\n")
+    with pytest.raises(RnnkitError, match=r"c\.csv: a CSV of texts needs a header naming its text column"):
+        read_labeled_text(p)

@@ -120,6 +120,9 @@ def read_labeled_text(path) -> tuple[list[str], list[str]]:
     rows, csv_file = _rows(path, text)
     if not rows:
         raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
+    if data_suffix(path) == ".csv" and not csv_file:
+        raise RnnkitError(f"{path}: a CSV of texts needs a header naming its text column "
+                          f"({', '.join(TEXT_NAMES[:6])}, …) and its label column ({', '.join(LABEL_NAMES[:6])}, …)")
     label, col, header = _layout(rows, csv_file)
     texts, labels = [], []
     if csv_file:
