@@ -61,6 +61,19 @@ def test_a_csv_of_numbers_is_not_text_whatever_its_header(tmp_path):
 
 def test_a_csv_without_named_columns_says_what_it_needs(tmp_path):
     p = tmp_path / "c.csv"
-    p.write_text("comment_text,toxic\nhello there,0\n")
+    p.write_text("comment_text,score\nhello there,0.5\n")
     with pytest.raises(RnnkitError, match=r"c\.csv: a CSV of texts needs a header naming its text column"):
         read_labeled_text(p)
+
+
+def test_a_csv_of_two_columns_is_words_and_labels_whatever_the_header(tmp_path):
+    body = "".join(f'"{t}, {i}",{lab}\n' for i in range(3) for t, lab in ROWS)
+    want = ([f"{t}, {i}" for i in range(3) for t, _ in ROWS], [lab for _ in range(3) for _, lab in ROWS])
+    for head in ("comment_text,toxic\n", ""):
+        p = tmp_path / "two.csv"
+        p.write_text(head + body)
+        assert looks_like_labeled_text(p) and read_labeled_text(p) == want
+    flipped = tmp_path / "flipped.csv"
+    flipped.write_text("label_id,sentence_text\n" + "".join(f'{lab},"{t} {i}"\n' for i in range(3)
+                                                             for t, lab in ROWS))
+    assert read_labeled_text(flipped)[1][:2] == ["pos", "neg"]

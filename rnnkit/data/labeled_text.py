@@ -12,6 +12,8 @@ series files):
     CSV with a header       a ``.csv`` file whose header names a text column and a label
                             column (``review,sentiment``, ``text,label``, ``id,tweet,label``;
                             other columns are not read; quoted texts may hold commas)
+    CSV of two columns      words in one, labels in the other (the one with fewer distinct
+                            values), with or without a header of other names
 
 A line without the delimiter, an empty label or an empty text is an :class:`RnnkitError`
 naming the file and line.
@@ -64,11 +66,33 @@ def _rows(path, text: str):
         reader = csv.reader(io.StringIO(text))
         rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
         named = _named_columns(rows[0][1]) if rows else None
-        if named is not None:
-            cells = [r[named[1]].strip() for _, r in rows[1:51] if named[1] < len(r)]
-            if sum(not _is_number(c) for c in cells) > len(cells) / 2:     # texts, not numbers
+        if named is not None and _texts([r[named[1]] for _, r in rows[1:51] if named[1] < len(r)]):
+            return rows, True
+        if named is None and len(rows) >= 3 and all(len(r) == 2 for _, r in rows):
+            label, text, _ = _two_columns(rows)
+            if _texts([r[text] for _, r in rows[1:51]]):
                 return rows, True
     return [(n, line.split("\t")) for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
+
+
+def _texts(cells) -> bool:
+    """Whether most cells are words, not numbers."""
+    cells = [c.strip() for c in cells]
+    return sum(not _is_number(c) for c in cells) > len(cells) / 2
+
+
+def _two_columns(rows) -> tuple[int, int, bool]:
+    """(label column, text column, whether the first row is a header) of rows of two
+    fields that no header names: the label is the column with fewer distinct values
+    (labels repeat, texts do not; a tie: the first), and the first row is a header when
+    neither of its cells occurs again in its column."""
+    body = rows[1:]
+    firsts = [r[0].strip() for _, r in body]
+    lasts = [r[1].strip() for _, r in body]
+    label = 1 if len(set(lasts)) < len(set(firsts)) else 0
+    head = [c.strip() for c in rows[0][1]]
+    header = head[label] not in (lasts if label else firsts) and head[1 - label] not in (firsts if label else lasts)
+    return label, 1 - label, header
 
 
 def _layout(rows, csv_file: bool) -> tuple[int, int, bool]:
@@ -76,7 +100,7 @@ def _layout(rows, csv_file: bool) -> tuple[int, int, bool]:
     means "every field after the label" (label<TAB>text with tabs in the text)."""
     named = _named_columns(rows[0][1]) if rows else None
     if csv_file:
-        return named[0], named[1], True
+        return (named[0], named[1], True) if named else _two_columns(rows)
     body = rows[1:] if named else rows
     if named and all(len(r) == 2 for _, r in rows):
         return named[0], named[1], True
@@ -122,11 +146,12 @@ def read_labeled_text(path) -> tuple[list[str], list[str]]:
         raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
     if data_suffix(path) == ".csv" and not csv_file:
         raise RnnkitError(f"{path}: a CSV of texts needs a header naming its text column "
-                          f"({', '.join(TEXT_NAMES[:6])}, …) and its label column ({', '.join(LABEL_NAMES[:6])}, …)")
+                          f"({', '.join(TEXT_NAMES[:6])}, …) and its label column ({', '.join(LABEL_NAMES[:6])}, …), "
+                          f"or just those two columns")
     label, col, header = _layout(rows, csv_file)
     texts, labels = [], []
     if csv_file:
-        names = [c.strip() for c in rows[0][1]]
+        names = [c.strip() for c in rows[0][1]] if header else [f"{k + 1}" for k in range(len(rows[0][1]))]
         where, what = f"label column {names[label]!r}", f"text column {names[col]!r}"
     else:
         where, what = (("label (after the tab)", "text (before the tab)") if label else
