@@ -3,9 +3,9 @@ r"""Context for forecasting: dates and calendar features, covariates, many serie
 Dates: ISO ``YYYY-MM-DD[ HH:MM[:SS]]``, ``YYYY-MM`` or ``YYYY``, or one other format for a
 whole column (31/01/2011, 01/31/2011, Jan 2011, 1990Q1, ...);
 :func:`rnnkit.data.dates.parse_dates` turns them into ``datetime64[s]`` and names the
-first row it cannot read. The step of a series
-is the median difference of its dates (:func:`infer_step`); future dates continue it
-(calendar months when the step is about a month or a quarter, so month ends stay ends).
+first row it cannot read. The step of a series is the median difference of its dates
+(:func:`infer_step`); future dates continue it (calendar months when the step is about a
+month or a quarter, so month ends stay ends).
 
 Calendar features (:func:`calendar_features`), as sin/cos pairs so that the end of a
 cycle meets its start:
@@ -40,8 +40,8 @@ import numpy as np
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
 from rnnkit.data.dates import parse_dates
-from rnnkit.data.sniff import sniff_delimiter
 from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, number, repeated_dates_note
+from rnnkit.data.sniff import sniff_delimiter
 from rnnkit.errors import RnnkitError
 
 __all__ = ["parse_dates", "infer_step", "future_dates", "calendar_features", "context_windows",

@@ -1,8 +1,8 @@
 r"""The seasonal period of a series: from its dates, kept only when the season is real.
 
 Period from dates (:func:`period_from_dates`; ISO, or one other format for the column:
-:mod:`rnnkit.data.dates`): the median step between consecutive
-dates names the calendar cycle a value repeats over,
+:mod:`rnnkit.data.dates`): the median step between consecutive dates names the calendar
+cycle a value repeats over,
 
     monthly 12, quarterly 4, weekly 52, daily 7, hourly 24,
     k minutes (k < 60, k dividing a day) 1440 / k     (a daily cycle: half-hourly 48)
