@@ -117,6 +117,7 @@ def test_forecast_covariates_of_labels_from_the_command_line(tmp_path, capsys):
     assert "the last 6 rows give only holiday: the rows ahead, forecast in predictions.csv" in out
     predictions = (tmp_path / "run" / "predictions.csv").read_text().splitlines()
     assert len(predictions) == 1 + 6 and predictions[1].startswith(",1,traffic_volume,")
+    assert predictions[0].endswith(",date") and predictions[1].endswith(",2016-01-09 08:00:00")     # row 200
     assert run_cli("evaluate", tmp_path / "run", p) == 0
     assert run_cli("predict", tmp_path / "run", p, "--out", tmp_path / "again.csv") == 0
     assert (tmp_path / "again.csv").read_text().splitlines() == predictions

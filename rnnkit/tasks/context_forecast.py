@@ -518,14 +518,22 @@ class ContextForecaster:
                 out[key]["mase"] = float((np.abs(actual - f) / scale).mean())
         return out
 
-    def predict_file(self, path) -> str:
-        """CSV ``series,step,target,forecast`` of the horizon after every series of a CSV
-        of the fitted layout (``rnnkit predict``)."""
-        lines = ["series,step,target,forecast"]
-        for name, f in self.predict(path).items():
+    def predict_file(self, path=None) -> str:
+        """CSV ``series,step,target,forecast[,date]`` of the horizon after every series of a
+        CSV of the fitted layout (``rnnkit predict``; None: the fitted series); the date
+        (ISO) when the series' dates read as dates."""
+        from rnnkit.tasks.forecast.report import future_labels
+
+        series, _ = self._data(path, "ContextForecaster.predict")
+        ahead = {s.name: future_labels(s.dates, self.horizon) for s in series}
+        dated = any(a is not None for a in ahead.values())
+        lines = ["series,step,target,forecast" + (",date" if dated else "")]
+        for s in series:
+            f = self._predict_windows(s, np.array([len(s.y)]))[0]
             for h in range(self.horizon):
                 for j, col in enumerate(self.columns_["targets"]):
-                    lines.append(f"{name},{h + 1},{col},{float(f[h, j])!r}")
+                    date = ("," + (ahead[s.name][h] if ahead[s.name] else "")) if dated else ""
+                    lines.append(f"{s.name},{h + 1},{col},{float(f[h, j])!r}{date}")
         return "\n".join(lines) + "\n"
 
     def evaluate_file(self, path) -> dict:
@@ -548,13 +556,9 @@ class ContextForecaster:
                    "columns": self.columns_, "calendar": self.calendar_names_, "series": len(self.series_),
                    "steps": self.history_.step, "stop_reason": self.history_.stop_reason, "test": ev}
         write_json(os.path.join(out_dir, "metrics.json"), metrics)
-        lines, note = ["series,step,target,forecast"], None
+        note = None
         try:
-            for name, f in self.predict().items():
-                for h in range(self.horizon):
-                    for j, col in enumerate(self.columns_["targets"]):
-                        lines.append(f"{name},{h + 1},{col},{float(f[h, j])!r}")
-            write_text(os.path.join(out_dir, "predictions.csv"), "\n".join(lines) + "\n")
+            write_text(os.path.join(out_dir, "predictions.csv"), self.predict_file(None))
         except RnnkitError as exc:      # future covariates past the end of the file are unknown
             note = f"no predictions.csv: {exc}"
         rows = [[k if k != "model" else f"model (kept: {self.method_})"]

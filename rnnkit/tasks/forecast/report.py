@@ -203,7 +203,7 @@ def write_forecast_outputs(fc, out_dir, values, cov=None, dates=None) -> dict:
     return metrics
 
 
-def _future_labels(dates, horizon: int) -> list | None:
+def future_labels(dates, horizon: int) -> list | None:
     """ISO labels of the ``horizon`` dates after ``dates`` (one step on, months as calendar
     months), or None when the labels are not dates (:mod:`rnnkit.data.dates`)."""
     if dates is None or len(dates) < 2:
@@ -236,7 +236,7 @@ def forecast_csv(fc, values, cov=None, dates=None) -> str:
     point, lower, upper = per_target(point), per_target(lower), per_target(upper)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    ahead = _future_labels(dates, fc.horizon)
+    ahead = future_labels(dates, fc.horizon)
     w.writerow(["step", "row", "target", "forecast"] + (["lower", "upper"] if lower is not None else [])
                + (["date"] if ahead else []))
     n = len(values)
