@@ -276,3 +276,14 @@ def test_vocab_round_trip_on_random_unicode():
         assert ids.min() >= 0 and ids.max() < v.size
         assert list(v.chars) == sorted(set(text))
         assert CharVocab.from_dict(json.loads(json.dumps(v.to_dict()))) == v
+
+
+def test_pairs_file_header_line_is_skipped(tmp_path):
+    from rnnkit.data.text import read_pairs
+
+    for head, kept in (("English\tFrench\n", 1), ("en\tfr\n", 1), ("src\ttgt\n", 1), ("Go.\tVa !\n", 2),
+                       ("no\tno\n", 2)):
+        p = tmp_path / "pairs.tsv"
+        p.write_text(head + "I see.\tJe vois.\n")
+        sources, targets = read_pairs(p)
+        assert len(sources) == kept and targets[-1] == "Je vois."

@@ -239,18 +239,41 @@ def read_lines(path, what: str = "input file") -> list[str]:
     return [line for line in text.split("\n") if line.strip()]
 
 
+_PAIR_HEADERS = {"source", "target", "src", "tgt", "input", "output", "text", "translation", "sentence",
+                 "english", "french", "german", "spanish", "italian", "portuguese", "dutch", "russian", "chinese",
+                 "japanese", "korean", "arabic", "turkish", "polish", "swedish", "finnish", "greek", "hindi"}
+_LANGUAGE_CODES = {"en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar", "tr", "pl", "sv", "fi",
+                   "el", "hi", "cs", "da", "he", "hu", "ro", "uk", "vi", "id"}
+
+
+def _pairs_header(line: str) -> bool:
+    """Whether a pairs file's first line names its columns: two (or three) fields, the
+    first two different column or language names (source, target, English, French, ...)
+    or language codes (en, fr)."""
+    fields = [f.strip().lower() for f in line.rstrip("\r").split("\t")]
+    return (len(fields) in (2, 3) and fields[0] != fields[1]
+            and all(f in _PAIR_HEADERS or f in _LANGUAGE_CODES for f in fields[:2]))
+
+
 def read_pairs(path) -> tuple[list[str], list[str]]:
     """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped; a
-    third column holding a CC-BY attribution, as in Tatoeba's pair files, is ignored).
+    third column holding a CC-BY attribution, as in Tatoeba's pair files, is ignored; a
+    first line naming the columns, such as ``English<TAB>French`` or ``src<TAB>tgt``, is
+    skipped).
 
     A line without a tab or with another tab, an empty source or a file without
     pairs is an RnnkitError naming the file and line.
     """
     path, text = read_file_text(path, "utf-8", "pairs file")
     sources, targets = [], []
+    first = True
     for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        if first and _pairs_header(line):
+            first = False
+            continue                     # a header line naming the columns ("English<TAB>French")
+        first = False
         if "\t" not in line:
             raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
         line = line.removesuffix("\r")
