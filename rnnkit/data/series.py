@@ -31,6 +31,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
 from rnnkit.data._util import magnitude_problem, read_file_text
+from rnnkit.data.dates import parse_dates
 from rnnkit.data.sniff import (date_part, default_names, first_row_is_data, melt_months, month_columns,
                                sniff_delimiter, unnamed_columns, year_and_part)
 from rnnkit.errors import CheckpointError, RnnkitError
@@ -134,8 +135,6 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
         values = values[keep]
         dates = [d for d, k in zip(dates, keep) if k]
         lines = [line for line, k in zip(lines, keep) if k]
-    from rnnkit.data.context import parse_dates
-
     try:
         parsed = parse_dates(dates, path)
     except RnnkitError:
@@ -180,8 +179,6 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
 def _footer_rows(dates: list[str], lines: list[int], path: str) -> None:
     """A column of dates whose last row or two are not dates (a total or a note under the
     table, which would be read as the series' last values) is an error naming the row."""
-    from rnnkit.data.context import parse_dates
-
     n = len(dates)
     for k in (1, 2):
         if n - k < 3:

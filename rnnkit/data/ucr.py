@@ -303,10 +303,7 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
         returns (list of n float64 arrays (T_i, 1), list of n str labels)
     """
     check_choice(missing, "missing", _MISSING, "read_labeled_csv")
-    auto = label_column is None
-    if auto:
-        label_column = 0
-    if isinstance(label_column, bool) or not isinstance(label_column, (str, int)):
+    if label_column is not None and (isinstance(label_column, bool) or not isinstance(label_column, (str, int))):
         raise TypeError(f"read_labeled_csv: label_column must be a column name or index, "
                         f"got {type(label_column).__name__}")
     if isinstance(label_column, str) and not header:
@@ -315,27 +312,25 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
     # One row per line: series rows hold no quoted line breaks.
     numbered = [(ln, r) for ln, r in enumerate(csv.reader(lines, delimiter=delimiter), start=1)
                 if r and any(c.strip() for c in r)]
+    names = None                                 # the header's names, when the file has one
     if header:
         if not numbered:
             raise RnnkitError(f"{path}: the file is empty")
-        names = [c.strip() for c in numbered[0][1]]
-        if isinstance(label_column, int) and _looks_like_data(names, label_column):
+        first = [c.strip() for c in numbered[0][1]]
+        if not isinstance(label_column, str) and _looks_like_data(first, label_column or 0):
             # a first row of measurements is data: reading it as the header would drop a series
-            if len(numbered) > 1 and len(numbered[1][1]) != len(names):
+            if len(numbered) > 1 and len(numbered[1][1]) != len(first):
                 raise RnnkitError(f"{path}, line {numbered[0][0]}: the first row holds numbers, not column "
                                   "names, and the next row has another number of fields; add a header row")
         else:
-            numbered = numbered[1:]
-            if auto:
-                label_column = _auto_label_column(names, numbered)
-                auto = False
+            names, numbered = first, numbered[1:]
         if isinstance(label_column, str):
             if label_column not in names:
                 raise RnnkitError(f"{path}: no column {label_column!r}; available columns: "
                                   f"{', '.join(map(repr, names))}")
             label_column = names.index(label_column)
-    if auto:                                     # no header row: the first or last column
-        label_column = _auto_label_column(None, numbered)
+    if label_column is None:
+        label_column = _auto_label_column(names, numbered)
     series, labels = [], []
     for ln, row in numbered:
         if not -len(row) <= label_column < len(row):
