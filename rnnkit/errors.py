@@ -22,5 +22,10 @@ class PerformanceWarning(UserWarning):
     """rnnkit runs, but slower than it could: e.g. the compiled loops were not built."""
 
 
+class DataNote(UserWarning):
+    """Something a reader assumed about a file that its user should know, e.g. the
+    encoding it guessed for a file that is not UTF-8. The CLI prints it as a line."""
+
+
 class ResourceLimitError(RnnkitError):
     """A size (of a model, a sequence, a file) whose memory estimate exceeds what is available."""

@@ -16,7 +16,7 @@ from rnnkit.data import (
     split_series,
     split_sizes,
 )
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, DataNote, RnnkitError
 
 
 def write(tmp_path, text, name="s.csv"):
@@ -190,6 +190,16 @@ def test_read_csv_undecodable_bytes(tmp_path):
     p = tmp_path / "bin.csv"
     p.write_bytes(b"v\n1\n\xff\xfe\n")
     with pytest.raises(RnnkitError, match="bin.csv: bytes at offset"):
+        read_csv(p, encoding="utf-8")
+    with pytest.raises(RnnkitError, match="bin.csv: non-numeric value 'ÿþ' on line 3"), \
+            pytest.warns(DataNote, match="bin.csv: not UTF-8; read as Windows-1252"):
+        read_csv(p)                 # the guess, Windows-1252, decodes every byte
+    p.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00")
+    with pytest.raises(RnnkitError, match=r"bin.csv: a zip archive \(an .xlsx workbook\? save it as CSV\), "
+                                          r"not a CSV file"):
+        read_csv(p)
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(RnnkitError, match=r"bin.csv: a binary file \(it holds NUL bytes\), not a CSV file"):
         read_csv(p)
 
 

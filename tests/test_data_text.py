@@ -1,12 +1,14 @@
 """Text data: CharVocab, reading files, splits and contiguous (TBPTT) stream batches."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 from rnnkit.data import CharVocab, count_stream_batches, read_text, split_text, stream_batches
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.data._util import guess_encoding
+from rnnkit.errors import CheckpointError, DataNote, RnnkitError
 
 
 # -- CharVocab -------------------------------------------------------------------------
@@ -130,7 +132,52 @@ def test_read_text_errors_name_the_path(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok text \xff\xfe more")
     with pytest.raises(RnnkitError, match=r"bad.txt: bytes at offset 8 are not valid utf-8"):
-        read_text(bad)
+        read_text(bad, encoding="utf-8")
+
+
+# -- encodings -------------------------------------------------------------------------
+
+TEXT = "Café — “quoted” façade, Ærø; naïve €5.\nSecond line, ½ price.\n"
+
+
+@pytest.mark.parametrize("encoding, guessed", [
+    ("utf-8", None), ("utf-8-sig", None), ("utf-16", None), ("utf-32", None),
+    ("utf-16-le", "UTF-16 little-endian"), ("utf-16-be", "UTF-16 big-endian"),
+    ("cp1252", "Windows-1252")])
+def test_read_text_decodes_common_encodings_and_notes_a_guess(tmp_path, encoding, guessed):
+    path = tmp_path / f"{encoding}.txt"
+    path.write_bytes(TEXT.replace("\n", "\r\n").encode(encoding))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert read_text(path) == TEXT
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataNote)]
+    if guessed is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and f"{encoding}.txt: not UTF-8; read as {guessed}" in notes[0]
+
+
+def test_guess_encoding_latin1_where_1252_leaves_a_byte_undefined():
+    raw = "año ".encode("latin-1") + b"\x81"          # 0x81: no character in Windows-1252
+    assert guess_encoding(raw) == "latin-1"
+    assert guess_encoding("año €".encode("cp1252")) == "cp1252"
+    assert guess_encoding(b"plain ascii") == "utf-8"
+    assert guess_encoding("ñ".encode("utf-8")) == "utf-8"
+
+
+def test_cli_prints_an_encoding_note_once_and_not_with_quiet(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    rows = ["date;prix (€)"] + [f"2020-{m:02d}-01;{100 + 3 * m},5" for m in range(1, 13)]
+    csv = tmp_path / "prix.csv"
+    csv.write_bytes("\r\n".join(rows).encode("cp1252"))
+    args = ["forecast", str(csv), "--horizon", "2", "--epochs", "1", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("prix.csv: not UTF-8; read as Windows-1252") == 1
+    assert "prix (€)" in out
+    assert main(args + ["--quiet", "--out", str(tmp_path / "run2")]) == 0
+    assert "not UTF-8" not in capsys.readouterr().out
 
 
 def test_split_text_last_fraction_validates():

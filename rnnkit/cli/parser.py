@@ -23,7 +23,7 @@ import warnings
 from rnnkit._version import __version__
 from rnnkit.cli import apply, classify, diagnostics, extras, forecast, lm, messages, seq2seq
 from rnnkit.cli.common import HelpFormatter, add_threads_option
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import DataNote, RnnkitError
 
 __all__ = ["build_parser", "main"]
 
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         # its RuntimeWarnings would only add lines to that one-line message
         with blas_threads(blas), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.showwarning = _note_printer(args, warnings.showwarning)
             return _all_done(int(args.func(args) or 0))
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code
@@ -134,6 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit {__version__}: this is a bug in rnnkit, not a problem with your input; please report "
               f"it with the traceback above and the command line", file=sys.stderr)
         return _ranked(EXIT_BUG)
+
+
+def _note_printer(args, show):
+    """A ``warnings.showwarning`` that prints each distinct :class:`DataNote` once, as a
+    line of the command's progress (none with --quiet), and passes other warnings to ``show``."""
+    from rnnkit.cli.common import echo
+
+    seen = set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, DataNote):
+            return show(message, category, filename, lineno, file, line)
+        if str(message) not in seen:
+            seen.add(str(message))
+            echo(args, str(message))
+
+    return showwarning
 
 
 def _quiet_other_ranks() -> None:

@@ -23,18 +23,61 @@ def data_suffix(path) -> str:
     return os.path.splitext(name)[1]
 
 
-def open_text(path, encoding: str = "utf-8"):
-    """A text stream of a file (``newline=""``, for csv), decompressed when it is gzip
-    (told by its first bytes)."""
+def open_text(path):
+    """A text stream of a file's beginning for sniffing its layout (``newline=""``, for
+    csv), decompressed when it is gzip (told by its first bytes). Bytes that are not
+    UTF-8 read as U+FFFD: the readers decode the whole file with :func:`read_file_text`."""
     import gzip
 
     with open(path, "rb") as f:
         gz = f.read(2) == GZIP_MAGIC
-    return (gzip.open if gz else open)(path, "rt", encoding=encoding, newline="")
+    return (gzip.open if gz else open)(path, "rt", encoding="utf-8", errors="replace", newline="")
 
 
-def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[str, str]:
+#: byte-order marks, longest first (UTF-32's little-endian mark begins with UTF-16's)
+BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+ENCODING_NAMES = {"cp1252": "Windows-1252 (Western European)", "latin-1": "Latin-1 (ISO-8859-1)",
+                  "utf-16-le": "UTF-16 little-endian", "utf-16-be": "UTF-16 big-endian"}
+
+
+def guess_encoding(raw: bytes) -> str:
+    """The encoding a file's bytes are most likely in, for ``encoding="auto"``.
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32). Without one: UTF-16 when one
+    byte of each pair is mostly NUL (text never holds NUL otherwise), UTF-8 when the
+    bytes are valid UTF-8 (ASCII is), else Windows-1252, the encoding of most text
+    saved by Windows and of older Western European files, and Latin-1 when a byte
+    1252 leaves undefined occurs (Latin-1 decodes every byte).
+    """
+    for bom, name in BOMS:
+        if raw.startswith(bom):
+            return name
+    head = raw[:4096]
+    if len(head) >= 4:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+            return "utf-16-be"
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        raw.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[str, str]:
     """Read and decode a whole file; returns ``(path as str, text)``.
+
+    ``encoding="auto"`` (the default) reads UTF-8, and whatever :func:`guess_encoding`
+    tells from the bytes otherwise: a guess other than UTF-8 or a byte-order mark's is
+    said in a :class:`~rnnkit.errors.DataNote` warning naming the file.
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
     ``\\n``) and a leading byte-order mark is dropped. A gzip-compressed file (``.gz``,
@@ -61,6 +104,18 @@ def read_file_text(path, encoding: str = "utf-8", what: str = "file") -> tuple[s
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise RnnkitError(f"{path}: a gzip file that does not decompress ({exc})") from exc
+    if encoding == "auto":
+        encoding = guess_encoding(raw)
+        if not encoding.startswith("utf-16") and not encoding.startswith("utf-32") and b"\0" in raw[:4096]:
+            kind = "a zip archive (an .xlsx workbook? save it as CSV)" if raw[:4] == b"PK\x03\x04" else \
+                "a binary file (it holds NUL bytes)"
+            raise RnnkitError(f"{path}: {kind}, not a {what}")
+        if encoding in ENCODING_NAMES:
+            import warnings
+
+            from rnnkit.errors import DataNote
+
+            warnings.warn(DataNote(f"{path}: not UTF-8; read as {ENCODING_NAMES[encoding]}"), stacklevel=2)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:

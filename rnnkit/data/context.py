@@ -181,7 +181,7 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     last rows of a series whose other columns are all empty are its rows ahead, not part
     of the series; their values of those columns are ``LongSeries.ahead[id]``.
     """
-    path, text = read_file_text(path, "utf-8", "CSV file")
+    path, text = read_file_text(path, "auto", "CSV file")
     if delimiter is None:
         delimiter = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)

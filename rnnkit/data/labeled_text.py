@@ -120,7 +120,7 @@ def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
     still text, and :func:`read_labeled_text` names the bad line.
     """
     try:
-        _, text = read_file_text(path, "utf-8", "text file")
+        _, text = read_file_text(path, "auto", "text file")
     except RnnkitError:
         return False
     rows, csv_file = _rows(path, text)
@@ -140,7 +140,7 @@ def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
 def read_labeled_text(path) -> tuple[list[str], list[str]]:
     """Read labelled text (module docstring; UTF-8, blank lines skipped); returns (texts,
     labels)."""
-    path, text = read_file_text(path, "utf-8", "text file")
+    path, text = read_file_text(path, "auto", "text file")
     rows, csv_file = _rows(path, text)
     if not rows:
         raise RnnkitError(f"{path}: no 'label<TAB>text' lines")
@@ -179,7 +179,7 @@ def read_text_file(path) -> tuple[list[str], list[str] | None]:
     non-blank line; returns (texts, labels or None)."""
     if looks_like_labeled_text(path):
         return read_labeled_text(path)
-    path, text = read_file_text(path, "utf-8", "text file")
+    path, text = read_file_text(path, "auto", "text file")
     if data_suffix(path) == ".csv":
         rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
         col = name_index(rows[0], TEXT_NAMES) if rows else None

@@ -239,7 +239,7 @@ def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str
 
 
 def read_csv(path, columns=None, date_column=None, *, header: bool | None = None, delimiter: str | None = None,
-             fill: str = "error", min_rows: int = 2, encoding: str = "utf-8",
+             fill: str = "error", min_rows: int = 2, encoding: str = "auto",
              comment: str | None = "#", labels: dict | None = None, ahead=None) -> SeriesData:
     """Read numeric columns of a CSV file as a series.
 

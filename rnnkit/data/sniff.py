@@ -85,7 +85,7 @@ def sniff_csv(path) -> tuple[list[str], list[str]]:
     reads it (delimiter and header sniffed), for choosing the date column."""
     from rnnkit.data._util import read_file_text
 
-    _, text = read_file_text(path, "utf-8", "CSV file")
+    _, text = read_file_text(path, "auto", "CSV file")
     delimiter = sniff_delimiter(text)
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r and any(c.strip() for c in r)
             and not r[0].lstrip().startswith("#")]

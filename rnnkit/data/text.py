@@ -207,14 +207,16 @@ class CharVocab:
             raise CheckpointError(f"CharVocab.from_dict: {exc}") from exc
 
 
-def read_text(path, encoding: str = "utf-8", max_chars: int | None = None) -> str:
+def read_text(path, encoding: str = "auto", max_chars: int | None = None) -> str:
     """Read a text file for a language model.
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
-    ``\\n``) and a UTF-8 byte-order mark is dropped. A missing file, a directory,
-    bytes that are not valid ``encoding`` (with the byte offset) and an empty text
-    all raise :class:`RnnkitError` naming the path. ``max_chars`` keeps only the
-    first characters.
+    ``\\n``) and a byte-order mark is dropped. ``encoding="auto"`` reads UTF-8, and
+    guesses otherwise (UTF-16, Windows-1252, Latin-1: ``rnnkit.data._util.guess_encoding``),
+    saying so in a :class:`~rnnkit.errors.DataNote` warning. A missing file, a directory,
+    bytes that are not valid for a named ``encoding`` (with the byte offset) and an
+    empty text all raise :class:`RnnkitError` naming the path. ``max_chars`` keeps only
+    the first characters.
     """
     if max_chars is not None:
         max_chars = check_positive_int(max_chars, "max_chars", "read_text")
@@ -234,8 +236,8 @@ def read_texts(paths) -> str:
 
 
 def read_lines(path, what: str = "input file") -> list[str]:
-    """The non-blank lines of a UTF-8 text file (one input per line)."""
-    _, text = read_file_text(path, "utf-8", what)
+    """The non-blank lines of a text file (one input per line; encoding as :func:`read_text`)."""
+    _, text = read_file_text(path, "auto", what)
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -264,7 +266,7 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
     A line without a tab or with another tab, an empty source or a file without
     pairs is an RnnkitError naming the file and line.
     """
-    path, text = read_file_text(path, "utf-8", "pairs file")
+    path, text = read_file_text(path, "auto", "pairs file")
     sources, targets = [], []
     first = True
     for n, line in enumerate(text.split("\n"), start=1):

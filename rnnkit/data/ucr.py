@@ -42,7 +42,7 @@ _MISSING = ("error", "trim", "interpolate")
 
 
 def _read_lines(path) -> tuple[str, list[str]]:
-    path, text = read_file_text(path, "utf-8", "file")
+    path, text = read_file_text(path, "auto", "file")
     return path, text.split("\n")
 
 
