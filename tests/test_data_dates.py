@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnkit.cli import main
-from rnnkit.data.dates import is_date, parse_dates
+from rnnkit.data.dates import is_date, next_weekdays, parse_dates, weekdays_only
 from rnnkit.data.sniff import choose_date_column
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.season import period_from_dates
@@ -114,3 +114,46 @@ def test_utc_offsets_are_read_as_utc_so_summer_time_keeps_the_step():
     assert "2021-03-28 01:00:00+01:00" in local and "2021-03-28 03:00:00+02:00" in local
     assert (np.diff(parse_dates(local)) == np.timedelta64(3600, "s")).all()
     assert period_from_dates(local) == 24
+
+
+# -- business days ---------------------------------------------------------------------
+
+def _weekdays(start, end, skip=()):
+    days = np.arange(np.datetime64(start), np.datetime64(end))
+    return [str(d) for d in days if np.is_busday(d) and str(d) not in skip]
+
+
+def test_weekdays_only_tells_trading_days_from_calendar_days():
+    trading = parse_dates(_weekdays("2021-03-01", "2021-05-01", skip=("2021-04-02",)))
+    assert weekdays_only(trading)
+    every_day = parse_dates([str(d) for d in np.arange(np.datetime64("2021-03-01"), np.datetime64("2021-05-01"))])
+    assert not weekdays_only(every_day)                                 # weekends are rows
+    assert not weekdays_only(parse_dates(["2021-03-01", "2021-03-02", "2021-03-03"]))   # no weekend crossed
+    assert not weekdays_only(parse_dates(["2021-03-01 09:00", "2021-03-01 10:00", "2021-03-02 09:00"]))
+    assert not weekdays_only(parse_dates(["2021-03-01", "2021-03-08", "2021-03-15", "2021-03-22"]))  # weekly
+
+
+def test_next_weekdays_skip_the_weekend():
+    ahead = next_weekdays(np.datetime64("2021-04-29"), 4)                # a Thursday
+    assert [str(d)[:10] for d in ahead] == ["2021-04-30", "2021-05-03", "2021-05-04", "2021-05-05"]
+
+
+def test_business_days_period_gaps_fill_and_forecast_dates(tmp_path):
+    from rnnkit.data.series import read_csv
+    from rnnkit.tasks.forecast.report import future_labels
+
+    days = _weekdays("2021-01-04", "2021-07-01", skip=("2021-04-02", "2021-05-31"))
+    assert period_from_dates(days) == 5
+    assert future_labels(days, 3) == ["2021-07-01", "2021-07-02", "2021-07-05"]
+    p = tmp_path / "close.csv"
+    p.write_text("Date,Close\n" + "".join(f"{d},{100 + i}\n" for i, d in enumerate(days)))
+    data = read_csv(p, ["Close"], "Date")
+    assert len(data.values) == len(days)
+    assert any("weekdays only: read as business days" in n for n in data.notes)
+    gaps = [n for n in data.notes if "skip" in n]
+    assert len(gaps) == 1 and "skip 2 weekdays (holidays?) in 2 gaps" in gaps[0]
+    filled = read_csv(p, ["Close"], "Date", fill="interpolate")
+    assert len(filled.values) == len(days) + 2
+    good = filled.dates.index("2021-04-02")                             # Good Friday, filled between
+    assert filled.dates[good - 1:good + 2] == ["2021-04-01", "2021-04-02", "2021-04-05"]
+    assert filled.values[good, 0] == pytest.approx((filled.values[good - 1, 0] + filled.values[good + 1, 0]) / 2)

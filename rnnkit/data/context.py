@@ -39,7 +39,7 @@ import numpy as np
 
 from rnnkit._checks import check_positive_int
 from rnnkit.data._util import read_file_text
-from rnnkit.data.dates import parse_dates
+from rnnkit.data.dates import next_weekdays, parse_dates, weekdays_only
 from rnnkit.data.series import AHEAD_NEEDS, MISSING_TOKENS, number, repeated_dates_note
 from rnnkit.data.sniff import sniff_delimiter
 from rnnkit.errors import RnnkitError
@@ -73,7 +73,9 @@ def _months(step: np.timedelta64) -> int:
 
 
 def future_dates(dates: np.ndarray, horizon: int) -> np.ndarray:
-    """The ``horizon`` dates after the last one, one step apart.
+    """The ``horizon`` dates after the last one, one step apart (calendar months for a
+    step of about a month, a quarter or a year; the next weekdays when the dates are
+    weekdays only, :func:`rnnkit.data.dates.weekdays_only`).
 
     Shapes:
         dates (N,) -> (horizon,) datetime64[s]
@@ -82,6 +84,8 @@ def future_dates(dates: np.ndarray, horizon: int) -> np.ndarray:
     dates = np.asarray(dates, dtype="datetime64[s]")
     step = infer_step(dates)
     last = dates[-1]
+    if weekdays_only(dates):
+        return next_weekdays(last, horizon)
     k = _months(step)
     if k:
         month0 = last.astype("datetime64[M]")

@@ -33,7 +33,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 
-__all__ = ["parse_dates", "is_date"]
+__all__ = ["parse_dates", "is_date", "weekdays_only", "next_weekdays"]
 
 _ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
                   r"\s?(Z|[+-]\d{2}:?\d{2})?$")
@@ -175,3 +175,27 @@ def is_date(label) -> bool:
     except RnnkitError:
         return False
     return bool(s) and _column_format([s])[0] is not None
+
+
+def weekdays_only(dates) -> bool:
+    """Whether ``dates`` (datetime64) are the business days of a daily series: whole
+    days apart, none on a Saturday or Sunday, and at least one weekend skipped between
+    two rows (as prices, trading volumes and office data are). Such a series steps one
+    business day at a time: Friday to Monday is one step, and a weekday without a row
+    (a holiday) is a gap."""
+    d = np.asarray(dates, dtype="datetime64[s]")
+    if len(d) < 3:
+        return False
+    days = d.astype("datetime64[D]")
+    if (d != days).any() or not np.is_busday(days).all():
+        return False
+    diffs = np.diff(days).astype(np.int64)
+    return bool((diffs >= 1).all() and np.median(diffs) == 1
+                and (np.busday_count(days[:-1], days[1:]) < diffs).any())
+
+
+def next_weekdays(last, horizon: int) -> np.ndarray:
+    """The ``horizon`` weekdays after the date ``last``, as datetime64[s]."""
+    day = np.datetime64(last, "D")
+    return np.busday_offset(day, np.arange(1, horizon + 1), roll="forward").astype("datetime64[s]")
+

@@ -31,7 +31,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_number, check_positive_int
 from rnnkit.data._util import magnitude_problem, read_file_text
-from rnnkit.data.dates import parse_dates
+from rnnkit.data.dates import parse_dates, weekdays_only
 from rnnkit.data.sniff import (date_part, default_names, first_row_is_data, melt_months, month_columns,
                                sniff_delimiter, unnamed_columns, year_and_part)
 from rnnkit.errors import CheckpointError, RnnkitError
@@ -151,15 +151,25 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
                           f"({dates[i - 1]!r}); the rows must be in date order")
     if len(diffs) < 2 or (diffs <= 0).any():
         return values, dates, lines, notes          # equal instants written differently: nothing to count
-    step = int(diffs.min())
-    if step < 27 * 86400 and (diffs % step == 0).all() and (diffs > step).any():     # a fixed step, not months
+    weekdays = weekdays_only(parsed)
+    step = 86400 if weekdays else int(diffs.min())
+    if weekdays:            # Friday to Monday is one step; a weekday without a row is a gap
+        days = parsed.astype("datetime64[D]")
+        skipped = np.busday_count(days[:-1], days[1:]) - 1
+        notes.append(f"{path}: the dates are weekdays only: read as business days, Friday to Monday one step")
+    elif step < 27 * 86400 and (diffs % step == 0).all():       # a fixed step, not months
         skipped = diffs // step - 1
+    else:
+        skipped = np.zeros(0, dtype=np.int64)
+    if skipped.any():
         longest = int(np.argmax(skipped))
         gaps = int((skipped > 0).sum())
+        n = int(skipped.sum())
+        what = (f"{n} weekday{'s' if n > 1 else ''} (holidays?)" if weekdays else
+                f"{n} step{'s' if n > 1 else ''} of {_duration(step)}")
         filled = fill in ("interpolate", "ffill")
-        notes.append(f"{path}: the dates skip {int(skipped.sum())} steps of {_duration(step)} in {gaps} "
-                     f"gap{'s' if gaps > 1 else ''} (the longest, {int(skipped[longest])} steps, after line "
-                     f"{lines[longest]}, {dates[longest]}); "
+        notes.append(f"{path}: the dates skip {what} in {gaps} gap{'s' if gaps > 1 else ''} (the longest, "
+                     f"{int(skipped[longest])} step{'s' if skipped[longest] > 1 else ''}, after line {lines[longest]}, {dates[longest]}); "
                      + (f"their rows are filled ({fill})" if filled else
                         "the rows on both sides of a gap are read as consecutive (fill='interpolate' or 'ffill' "
                         "fills them)"))
@@ -167,7 +177,10 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
             at = np.concatenate([[0], np.cumsum(skipped + 1)])          # each read row's place
             full = np.full((int(at[-1]) + 1, values.shape[1]), np.nan)
             full[at] = values
-            every = parsed[0] + np.arange(len(full)) * np.timedelta64(step, "s")
+            if weekdays:
+                every = np.busday_offset(parsed[0].astype("datetime64[D]"), np.arange(len(full))).astype("datetime64[s]")
+            else:
+                every = parsed[0] + np.arange(len(full)) * np.timedelta64(step, "s")
             labels = [_like(str(d), dates[0]) for d in every]
             for i, d in zip(at, dates):
                 labels[i] = d

@@ -4,7 +4,8 @@ Period from dates (:func:`period_from_dates`; ISO, or one other format for the c
 :mod:`rnnkit.data.dates`): the median step between consecutive dates names the calendar
 cycle a value repeats over,
 
-    monthly 12, quarterly 4, weekly 52, daily 7, hourly 24,
+    monthly 12, quarterly 4, weekly 52, daily 7, business days 5 (weekdays only:
+    :func:`rnnkit.data.dates.weekdays_only`), hourly 24,
     k minutes (k < 60, k dividing a day) 1440 / k     (a daily cycle: half-hourly 48)
 
 and yearly (or irregular) dates have none.
@@ -53,6 +54,10 @@ def period_from_dates(dates) -> int | None:
     d = _as_datetimes(dates)
     if d is None:
         return None
+    from rnnkit.data.dates import weekdays_only
+
+    if weekdays_only(d):
+        return 5
     step = float(np.median(np.diff(d).astype(np.int64)))          # seconds
     day = 86400.0
     if step <= 0:
