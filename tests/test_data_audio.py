@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data import audio
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import DataNote, RnnkitError
 
 
 def write_wav(path, x, rate=8000, width=2, channels=1):
@@ -56,6 +56,34 @@ def test_read_wav_errors_name_the_file(tmp_path):
         audio.read_wav(junk)
     with pytest.raises(RnnkitError, match="not found"):
         audio.read_wav(tmp_path / "missing.wav")
+
+
+def write_extensible(path, samples: bytes, channels, width, rate, subformat=1):
+    """A WAVE_FORMAT_EXTENSIBLE file (tag 0xFFFE) whose sub-format GUID starts with ``subformat``."""
+    guid = subformat.to_bytes(2, "little") + bytes.fromhex("000000001000800000aa00389b71")
+    fmt = (0xFFFE).to_bytes(2, "little") + channels.to_bytes(2, "little") + rate.to_bytes(4, "little") \
+        + (rate * channels * width).to_bytes(4, "little") + (channels * width).to_bytes(2, "little") \
+        + (8 * width).to_bytes(2, "little") + (22).to_bytes(2, "little") + (8 * width).to_bytes(2, "little") \
+        + (3).to_bytes(4, "little") + guid
+    odd = b"LIST" + (3).to_bytes(4, "little") + b"abc\0"          # an odd-sized chunk, padded
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + odd \
+        + b"data" + len(samples).to_bytes(4, "little") + samples
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+
+
+def test_read_wav_extensible_24bit_stereo(tmp_path):
+    left = np.array([0.5, -0.25, 0.0, 0.125, -1.0])
+    right = np.array([0.0, 0.25, -0.5, 0.125, 0.75])
+    ints = np.round(np.stack([left, right], 1) * 2 ** 23).astype("<i4").clip(-2 ** 23, 2 ** 23 - 1)
+    triples = ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()     # little-endian: the low 3 bytes
+    write_extensible(tmp_path / "ext.wav", triples, channels=2, width=3, rate=44100)
+    x, rate = audio.read_wav(tmp_path / "ext.wav")
+    assert rate == 44100
+    np.testing.assert_allclose(x, (left + right) / 2, atol=2 ** -22)
+    write_extensible(tmp_path / "extfloat.wav", np.zeros(4, "<f4").tobytes(), channels=1, width=4, rate=8000,
+                     subformat=3)
+    with pytest.raises(RnnkitError, match=r"extfloat\.wav: not a PCM WAV"):
+        audio.read_wav(tmp_path / "extfloat.wav")
 
 
 def test_frames_cover_the_signal():
@@ -137,6 +165,37 @@ def test_read_audio_folder(tmp_path):
     assert all(a.shape[1] == 40 for a in X)
     with pytest.raises(RnnkitError, match="no .wav files"):
         audio.read_audio_folder(tmp_path / "low")
+
+
+def test_audio_folder_passes_over_noise_hidden_and_macos_folders(tmp_path):
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(800) / 8000)
+    for label in ("yes", "no", "_background_noise_", "__MACOSX", ".cache"):
+        os.makedirs(tmp_path / label)
+        write_wav(tmp_path / label / "a_nohash_0.wav", tone)
+    (tmp_path / "yes" / "._a_nohash_0.wav").write_bytes(b"\0\5\x16\7 macOS metadata")
+    with pytest.warns(DataNote, match=r"_background_noise_ \(a name starting with '_'\) read as no label"):
+        paths, labels = audio.list_audio_folder(tmp_path)
+    assert labels == ["no", "yes"]
+    assert [os.path.basename(p) for p in paths] == ["a_nohash_0.wav"] * 2
+
+
+def test_audio_folder_without_sub_directories_takes_labels_from_file_names(tmp_path):
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(800) / 8000)
+    for digit in range(3):
+        for speaker in ("jackson", "theo"):
+            write_wav(tmp_path / f"{digit}_{speaker}_0.wav", tone)
+    with pytest.warns(DataNote, match=r"each file's label is its name up to the first '_' \(3 labels, "
+                                      r"e.g. 0_jackson_0.wav -> '0'\)"):
+        paths, labels = audio.list_audio_folder(tmp_path)
+    assert labels == ["0", "0", "1", "1", "2", "2"]
+    loose = tmp_path / "loose"
+    os.makedirs(loose)
+    for name in ("take_1.wav", "take_2.wav", "other.wav"):
+        write_wav(loose / name, tone)
+    with pytest.raises(RnnkitError, match="no .wav files found in label sub-directories"):
+        audio.list_audio_folder(loose)                      # one repeated prefix is not labels
+    paths, labels = audio.list_audio_folder(loose, labelled=False)   # clips to predict
+    assert labels is None and [os.path.basename(p) for p in paths] == ["other.wav", "take_1.wav", "take_2.wav"]
 
 
 def test_spec_augment_masks_runs_inside_each_sequence_only():

@@ -1,8 +1,9 @@
 r"""Audio for sequence classification: WAV files in, frame-by-frame features out (NumPy only).
 
 Reading: :func:`read_wav` takes PCM WAV (8-bit unsigned, 16/24/32-bit signed, any rate,
-any number of channels) through the standard library's :mod:`wave` and returns mono
-float samples in [−1, 1) (the mean of the channels).
+any number of channels) through the standard library's :mod:`wave` (and
+WAVE_FORMAT_EXTENSIBLE files of PCM samples, which it refuses before Python 3.12) and
+returns mono float samples in [−1, 1) (the mean of the channels).
 
 Front end, for a signal x at rate r (Hz):
 
@@ -39,7 +40,7 @@ from rnnkit.errors import RnnkitError
 
 __all__ = ["FEATURES", "read_wav", "frame_signal", "power_spectrum", "hz_to_mel", "mel_to_hz",
            "mel_filterbank", "dct_matrix", "deltas", "normalize", "audio_features", "wav_features",
-           "read_audio_folder", "trim_silence", "augment", "spec_augment"]
+           "read_audio_folder", "list_audio_folder", "trim_silence", "augment", "spec_augment"]
 
 FEATURES = ("mfcc", "logmel")
 _EPS = 1e-10
@@ -62,8 +63,11 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
     except wave.Error as exc:
-        raise RnnkitError(f"{path}: not a PCM WAV file ({exc}); expected RIFF/WAVE with 8-, 16-, 24- or "
-                          f"32-bit integer PCM samples") from None
+        extensible = _extensible_pcm(path)
+        if extensible is None:
+            raise RnnkitError(f"{path}: not a PCM WAV file ({exc}); expected RIFF/WAVE with 8-, 16-, 24- or "
+                              f"32-bit integer PCM samples") from None
+        channels, width, rate, raw = extensible
     except (EOFError, OSError) as exc:
         raise RnnkitError(f"{path}: cannot read the WAV file ({exc or 'truncated'})") from None
     if width not in (1, 2, 3, 4):
@@ -84,6 +88,37 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     else:
         x = np.frombuffer(raw, dtype=f"<i{width}").astype(np.float64) / 2.0 ** (8 * width - 1)
     return x.reshape(-1, channels).mean(axis=1), rate
+
+
+#: WAVE_FORMAT_EXTENSIBLE's format tag, and the first bytes of its PCM sub-format GUID
+_EXTENSIBLE, _PCM_GUID = 0xFFFE, b"\x01\x00\x00\x00\x00\x00\x10\x00"
+
+
+def _extensible_pcm(path):
+    """(channels, bytes per sample, rate, sample bytes) of a WAVE_FORMAT_EXTENSIBLE file
+    whose sub-format is integer PCM (24-bit and multichannel recorders write it; the
+    :mod:`wave` module of Python before 3.12 refuses it), else None."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    fmt, samples, at = None, None, 12
+    while at + 8 <= len(data):
+        cid, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
+        body = data[at + 8:at + 8 + size]
+        if cid == b"fmt ":
+            fmt = body
+        elif cid == b"data":
+            samples = body                      # a truncated file keeps what it holds
+        at += 8 + size + (size & 1)             # chunks are padded to an even length
+    if fmt is None or samples is None or len(fmt) < 40:
+        return None
+    tag, channels, rate, _, align = struct.unpack("<HHIIH", fmt[:14])
+    if tag != _EXTENSIBLE or fmt[24:32] != _PCM_GUID or not channels or align % channels:
+        return None
+    return channels, align // channels, rate, samples
 
 
 def frame_signal(x, frame_length: int, hop: int) -> np.ndarray:
@@ -295,29 +330,85 @@ def wav_features(path, features: str = "mfcc", **kwargs) -> np.ndarray:
 
 
 def read_audio_folder(directory, features: str = "mfcc", **kwargs):
-    """Features of every ``.wav`` under ``directory/<label>/``; returns (X, labels, paths).
-
-    Sub-directories are labels (sorted); files are read in sorted order. A directory
-    without labelled ``.wav`` files is an :class:`RnnkitError` naming it.
+    """Features of every ``.wav`` of a labelled folder (:func:`list_audio_folder`);
+    returns (X, labels, paths).
 
     Shapes:
         X: list of (frames_i, F) float64
     """
+    paths, labels = list_audio_folder(directory)
+    return [wav_features(p, features, **kwargs) for p in paths], labels, paths
+
+
+def list_audio_folder(directory, labelled: bool = True) -> tuple[list, list | None]:
+    """(paths, labels) of the ``.wav`` files under ``directory/<label>/``.
+
+    Sub-directories are labels (sorted); files are listed in sorted order. Hidden files
+    and directories (``.…``, ``__MACOSX``) are passed over, and so are sub-directories
+    whose name starts with ``_`` (``_background_noise_`` beside the words of Speech
+    Commands), with a :class:`~rnnkit.errors.DataNote` naming them. A directory without
+    label sub-directories whose ``.wav`` files are named ``<label>_<rest>.wav``, with labels
+    that repeat (the Free Spoken Digit Dataset's ``7_jackson_32.wav``), takes each file's
+    label from its name, and says so. A directory without labelled ``.wav`` files is an
+    :class:`RnnkitError` naming it; with ``labelled=False`` (clips to predict) its own
+    ``.wav`` files are listed, with labels None.
+    """
+    import warnings
+
+    from rnnkit.errors import DataNote
+
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise RnnkitError(f"audio folder not found: {directory}")
-    X, labels, paths = [], [], []
+    paths, labels, skipped = [], [], []
     for label in sorted(os.listdir(directory)):
         sub = os.path.join(directory, label)
-        if not os.path.isdir(sub):
+        if not os.path.isdir(sub) or label.startswith(".") or label == "__MACOSX":
             continue
-        for name in sorted(os.listdir(sub)):
-            if name.lower().endswith(".wav"):
-                p = os.path.join(sub, name)
-                X.append(wav_features(p, features, **kwargs))
-                labels.append(label)
-                paths.append(p)
-    if not X:
+        wavs = [os.path.join(sub, n) for n in sorted(os.listdir(sub)) if _is_wav(n)]
+        if label.startswith("_"):
+            skipped += [label] if wavs else []
+            continue
+        paths += wavs
+        labels += [label] * len(wavs)
+    if skipped:
+        warnings.warn(DataNote(f"{directory}: sub-director{'ies' if len(skipped) > 1 else 'y'} "
+                               f"{', '.join(skipped)} (a name starting with '_') read as no label"), stacklevel=2)
+    if not paths:
+        paths, labels = _labels_from_names(directory)
+    if not paths and not labelled:
+        paths = [os.path.join(directory, n) for n in sorted(os.listdir(directory))
+                 if _is_wav(n) and os.path.isfile(os.path.join(directory, n))]
+        return (paths, None) if paths else _no_wavs(directory)
+    if not paths:
         raise RnnkitError(f"{directory}: no .wav files found in label sub-directories "
                           f"(expected {directory}/<label>/<clip>.wav)")
-    return X, labels, paths
+    return paths, labels
+
+
+def _no_wavs(directory):
+    raise RnnkitError(f"{directory}: no .wav files found in it or in label sub-directories "
+                      f"(expected {directory}/<label>/<clip>.wav or {directory}/<clip>.wav)")
+
+
+def _is_wav(name: str) -> bool:
+    return name.lower().endswith(".wav") and not name.startswith(".")      # ._x.wav: macOS metadata
+
+
+def _labels_from_names(directory) -> tuple[list, list]:
+    """(paths, labels) of the ``<label>_<rest>.wav`` files directly in ``directory`` when
+    each label names several files, else ([], []) (and a DataNote saying where the labels
+    came from)."""
+    import warnings
+
+    from rnnkit.errors import DataNote
+
+    names = [n for n in sorted(os.listdir(directory)) if _is_wav(n) and os.path.isfile(os.path.join(directory, n))]
+    if not names or not all("_" in n[:-4].strip("_") for n in names):
+        return [], []
+    labels = [n.split("_", 1)[0] for n in names]
+    if len(set(labels)) < 2 or len(set(labels)) > len(names) / 2:
+        return [], []
+    warnings.warn(DataNote(f"{directory}: no label sub-directories; each file's label is its name up to the "
+                           f"first '_' ({len(set(labels))} labels, e.g. {names[0]} -> {labels[0]!r})"), stacklevel=3)
+    return [os.path.join(directory, n) for n in names], labels

@@ -3,7 +3,7 @@
 ``input="auto"`` decides by what the path is:
 
 * a directory: audio, one sub-directory per label holding ``.wav`` files
-  (:func:`rnnkit.data.audio.read_audio_folder`);
+  (:func:`rnnkit.data.audio.list_audio_folder`);
 * a file of ``label<TAB>text`` lines whose texts are not numbers: text
   (:func:`rnnkit.data.labeled_text.read_labeled_text`; text<TAB>label, a header line
   and CSV files with named text and label columns too);
@@ -73,29 +73,13 @@ def audio_sequences(paths_or_signals, features: str, augment: int = 0, seed: int
     return out
 
 
-def _audio_folder(directory):
-    directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise RnnkitError(f"audio folder not found: {directory}")
-    paths, labels = [], []
-    for label in sorted(os.listdir(directory)):
-        sub = os.path.join(directory, label)
-        if os.path.isdir(sub):
-            for name in sorted(os.listdir(sub)):
-                if name.lower().endswith(".wav"):
-                    paths.append(os.path.join(sub, name))
-                    labels.append(label)
-    if not paths:
-        raise RnnkitError(f"{directory}: no .wav files found in label sub-directories "
-                          f"(expected {directory}/<label>/<clip>.wav)")
-    return paths, labels
-
-
 def read_inputs(path, kind: str, missing: str = "trim"):
     """(X, y) of a classification file or folder of ``kind``; audio gives WAV paths (the
     features are computed by the classifier, which knows its front-end settings)."""
     if kind == "audio":
-        return _audio_folder(path)
+        from rnnkit.data.audio import list_audio_folder
+
+        return list_audio_folder(path)
     if kind == "text":
         from rnnkit.data.labeled_text import read_labeled_text
 
@@ -150,16 +134,16 @@ def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
 
 def read_audio_inputs(path, features: str):
     """(X, y, files) of audio to predict or evaluate: a ``.wav`` file, a folder of them
-    (y None), or a folder of label sub-directories (y their names)."""
+    (y None, or the labels their names give), or a folder of label sub-directories (y
+    their names): :func:`rnnkit.data.audio.list_audio_folder`."""
     path = os.fspath(path)
     if os.path.isfile(path):
         return audio_sequences([path], features), None, [path]
     if not os.path.isdir(path):
         raise RnnkitError(f"audio file or folder not found: {path}")
-    flat = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".wav"))
-    if flat:
-        return audio_sequences(flat, features), None, flat
-    paths, labels = _audio_folder(path)
+    from rnnkit.data.audio import list_audio_folder
+
+    paths, labels = list_audio_folder(path, labelled=False)
     return audio_sequences(paths, features), labels, paths
 
 
