@@ -334,3 +334,24 @@ def test_pairs_file_header_line_is_skipped(tmp_path):
         p.write_text(head + "I see.\tJe vois.\n")
         sources, targets = read_pairs(p)
         assert len(sources) == kept and targets[-1] == "Je vois."
+
+
+def test_pairs_csv_quoted_commas_headers_and_named_columns(tmp_path):
+    from rnnkit.data.text import read_pairs, read_sources
+
+    p = tmp_path / "pairs.csv"
+    p.write_text('English words/sentences,French words/sentences\nGo.,Va !\n"Yes, sir.","Oui, monsieur."\n',
+                 encoding="utf-8")
+    assert read_pairs(p) == (["Go.", "Yes, sir."], ["Va !", "Oui, monsieur."])
+    assert read_sources(p) == (["Go.", "Yes, sir."], ["Va !", "Oui, monsieur."])
+    p.write_text("id,en,fr\n1,Go.,Va !\n2,Hi.,Salut !\n", encoding="utf-8")
+    assert read_pairs(p) == (["Go.", "Hi."], ["Va !", "Salut !"])
+    p.write_text("Go.,Va !\nRun,Cours, vite\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match=r"pairs.csv, line 2: 2 commas; expected one.*quote the text"):
+        read_pairs(p)
+    p.write_text("Go.,Va !\njust one column\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match=r"pairs.csv, line 2: expected 'source,target' rows, found no comma"):
+        read_pairs(p)
+    one = tmp_path / "inputs.csv"
+    one.write_text('source\n"Hello, friend."\nGood night.\n', encoding="utf-8")
+    assert read_sources(one) == (["Hello, friend.", "Good night."], None)

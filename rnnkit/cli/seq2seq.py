@@ -13,7 +13,8 @@ from rnnkit.errors import RnnkitError
 
 def register(sub) -> None:
     p = add_command(sub, "seq2seq", "train an encoder-decoder (translation) on text pairs, or translate with one",
-                    "Train: --out DIR with --train FILE (lines 'source<TAB>target'; a third column is ignored)\n"
+                    "Train: --out DIR with --train FILE (lines 'source<TAB>target', a third column ignored, or a\n"
+                    ".csv of two columns; a header line naming the columns is skipped)\n"
                     "or, without --train, the built-in task of reading dates written by people ('3 March 2021',\n"
                     "'Mar 3, 21') as ISO dates. The decoder attends over every encoder state (--attention);\n"
                     "tokens are characters or words (--tokens); a character or word training never saw maps to\n"
@@ -29,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="train and write the run here")
     p.add_argument("--model", default=None, metavar="DIR", help="translate with the model in DIR")
     p.add_argument("--input-file", default=None, metavar="FILE", help="with --model: one input per line")
-    p.add_argument("--train", default=None, metavar="FILE", help="training pairs, 'source<TAB>target' per line "
+    p.add_argument("--train", default=None, metavar="FILE", help="training pairs, 'source<TAB>target' per line or a two-column .csv "
                                                                   "(default: the built-in dates task)")
     p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")

@@ -33,6 +33,7 @@ mask is all True and the carried state is the final one.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -245,61 +246,100 @@ _PAIR_HEADERS = {"source", "target", "src", "tgt", "input", "output", "text", "t
                  "english", "french", "german", "spanish", "italian", "portuguese", "dutch", "russian", "chinese",
                  "japanese", "korean", "arabic", "turkish", "polish", "swedish", "finnish", "greek", "hindi"}
 _LANGUAGE_CODES = {"en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar", "tr", "pl", "sv", "fi",
-                   "el", "hi", "cs", "da", "he", "hu", "ro", "uk", "vi", "id"}
+                   "el", "hi", "cs", "da", "he", "hu", "ro", "uk", "vi"}   # not "id": a column of row ids
 
 
-def _pairs_header(line: str) -> bool:
-    """Whether a pairs file's first line names its columns: two (or three) fields, the
-    first two different column or language names (source, target, English, French, ...)
-    or language codes (en, fr)."""
-    fields = [f.strip().lower() for f in line.rstrip("\r").split("\t")]
-    return (len(fields) in (2, 3) and fields[0] != fields[1]
-            and all(f in _PAIR_HEADERS or f in _LANGUAGE_CODES for f in fields[:2]))
+def _header_name(field: str) -> bool:
+    """Whether a field names a pairs column: a column or language name or code, alone or
+    first ("English words/sentences")."""
+    words = re.findall(r"[a-z]+", field.strip().lower())
+    return bool(words) and (words[0] in _PAIR_HEADERS or (len(words) == 1 and words[0] in _LANGUAGE_CODES))
+
+
+def _pair_columns(fields: list[str]) -> tuple[int, int] | None:
+    """The (source, target) columns a pairs file's first line names, or None when it is
+    not a header: two different column or language names (source, target, English,
+    French, en, fr, ...), the only two such fields of the line."""
+    named = [i for i, f in enumerate(fields) if _header_name(f)]
+    if len(named) != 2 or fields[named[0]].strip().lower() == fields[named[1]].strip().lower():
+        return None
+    return named[0], named[1]
 
 
 def read_pairs(path) -> tuple[list[str], list[str]]:
-    """(sources, targets) of a file of ``source<TAB>target`` lines (blank lines skipped; a
-    third column holding a CC-BY attribution, as in Tatoeba's pair files, is ignored; a
-    first line naming the columns, such as ``English<TAB>French`` or ``src<TAB>tgt``, is
-    skipped).
+    """(sources, targets) of a file of ``source<TAB>target`` lines, or of a ``.csv`` file
+    of two columns (quoted as CSV quotes, so a text may hold commas).
 
-    A line without a tab or with another tab, an empty source or a file without
-    pairs is an RnnkitError naming the file and line.
+    Blank lines are skipped; a third column holding a CC-BY attribution, as in Tatoeba's
+    pair files, is ignored; a first line naming the columns (``English<TAB>French``,
+    ``src,tgt``, ``id,en,fr``: the two named columns are read) is a header, not a pair.
+    A line without a tab (a CSV row without two columns) or with another, an empty
+    source or a file without pairs is an RnnkitError naming the file and line.
     """
+    import csv
+    import io
+
+    from rnnkit.data._util import data_suffix
+
     path, text = read_file_text(path, "auto", "pairs file")
+    is_csv = data_suffix(path) == ".csv"
+    sep = "comma" if is_csv else "tab"
+    layout = "'source,target' rows" if is_csv else "'source<TAB>target' lines"
+    if is_csv:
+        reader = csv.reader(io.StringIO(text))
+        rows = ((reader.line_num, row) for row in reader)
+    else:
+        rows = ((n, line.removesuffix("\r").split("\t")) for n, line in enumerate(text.split("\n"), start=1))
     sources, targets = [], []
-    first = True
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    columns = None
+    for n, fields in rows:
+        if not any(f.strip() for f in fields):
             continue
-        if first and _pairs_header(line):
-            first = False
-            continue                     # a header line naming the columns ("English<TAB>French")
-        first = False
-        if "\t" not in line:
-            raise RnnkitError(f"{path}, line {n}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
-        line = line.removesuffix("\r")
-        fields = line.split("\t")
+        if columns is None:                  # the first line: a header naming the columns ("English<TAB>French")?
+            header = _pair_columns(fields)
+            columns = header or (0, 1)
+            if header:
+                continue
+        if columns != (0, 1):
+            if len(fields) <= max(columns):
+                raise RnnkitError(f"{path}, line {n}: {len(fields)} columns; the header names columns "
+                                  f"{columns[0] + 1} and {columns[1] + 1}")
+            fields = [fields[columns[0]], fields[columns[1]]]
+        if len(fields) == 1:
+            raise RnnkitError(f"{path}, line {n}: expected {layout}, found no {sep} in {fields[0][:60]!r}")
         if len(fields) == 3 and fields[2].startswith("CC-BY"):
             fields = fields[:2]              # the attribution column of Tatoeba's pair files
         if len(fields) > 2:
-            raise RnnkitError(f"{path}, line {n}: {len(fields) - 1} tabs; expected one, between source "
-                              f"and target (a tab inside a text is ambiguous): {line[:60]!r}")
+            raise RnnkitError(f"{path}, line {n}: {len(fields) - 1} {sep}s; expected one, between source "
+                              f"and target (a {sep} inside a text is ambiguous{'; quote the text' if is_csv else ''})"
+                              f": {(',' if is_csv else chr(9)).join(fields)[:60]!r}")
         src, tgt = fields
         if not src:
-            raise RnnkitError(f"{path}, line {n}: the source (before the tab) is empty")
+            raise RnnkitError(f"{path}, line {n}: the source (before the {sep}) is empty")
         sources.append(src)
         targets.append(tgt)
     if not sources:
-        raise RnnkitError(f"{path}: no 'source<TAB>target' lines")
+        raise RnnkitError(f"{path}: no {layout}")
     return sources, targets
 
 
 def read_sources(path) -> tuple[list[str], list[str] | None]:
     """Inputs for a sequence-to-sequence model: ``(sources, targets)`` of a pairs file
-    (every non-blank line ``source<TAB>target``, see :func:`read_pairs`), else
-    ``(lines, None)``: one input per non-blank line."""
+    (every non-blank line ``source<TAB>target``, or a ``.csv`` of two columns, see
+    :func:`read_pairs`), else ``(lines, None)``: one input per non-blank line (a ``.csv``
+    of one column: one per row, unquoted)."""
+    from rnnkit.data._util import data_suffix
+
     lines = read_lines(path)
+    if data_suffix(path) == ".csv":
+        import csv
+
+        rows = [r for r in csv.reader(lines) if any(f.strip() for f in r)]
+        if rows and all(len(r) >= 2 for r in rows):
+            return read_pairs(path)
+        if len(rows) > 1 and len(rows[0]) == 1 and _header_name(rows[0][0]):
+            rows = rows[1:]                  # a header naming the one column ("source", "english")
+        return [",".join(r) for r in rows], None
     if lines and all("\t" in line for line in lines):
         return read_pairs(path)
     return lines, None
