@@ -355,3 +355,24 @@ def test_pairs_csv_quoted_commas_headers_and_named_columns(tmp_path):
     one = tmp_path / "inputs.csv"
     one.write_text('source\n"Hello, friend."\nGood night.\n', encoding="utf-8")
     assert read_sources(one) == (["Hello, friend.", "Good night."], None)
+
+
+def test_read_texts_reads_a_directory_of_text_files_in_order(tmp_path):
+    import gzip
+
+    from rnnkit.data.text import read_texts
+
+    corpus = tmp_path / "corpus"
+    (corpus / "b").mkdir(parents=True)
+    (corpus / ".git").mkdir()
+    (corpus / "a.txt").write_text("first")
+    (corpus / "b" / "c.md").write_text("second\n")
+    (corpus / "b" / "empty.txt").write_text("  \n")
+    (corpus / "d.txt.gz").write_bytes(gzip.compress(b"third"))
+    (corpus / "image.png").write_bytes(b"\x89PNG\x00")
+    (corpus / ".git" / "x.txt").write_text("hidden")
+    assert read_texts([corpus]) == "first\nsecond\nthird"
+    assert read_texts([corpus / "a.txt", corpus]) == "first\nfirst\nsecond\nthird"
+    (tmp_path / "none").mkdir()
+    with pytest.raises(RnnkitError, match="none: a directory without text files"):
+        read_texts([tmp_path / "none"])

@@ -229,10 +229,45 @@ def read_text(path, encoding: str = "auto", max_chars: int | None = None) -> str
     return text
 
 
+#: the files of a directory that :func:`read_texts` reads
+TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
+
+
+def text_files(path) -> list[str]:
+    """``[path]`` for a file; for a directory, its text files (:data:`TEXT_SUFFIXES`, also
+    gzip-compressed ``.txt.gz``) at any depth in sorted order, hidden ones passed over."""
+    import os
+
+    from rnnkit.data._util import data_suffix
+
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if not f.startswith(".") and data_suffix(f) in TEXT_SUFFIXES]
+    found.sort(key=lambda f: os.path.relpath(f, path).split(os.sep))
+    if not found:
+        raise RnnkitError(f"{path}: a directory without text files ({', '.join(TEXT_SUFFIXES)}, or .gz of them)")
+    return found
+
+
 def read_texts(paths) -> str:
-    """The files' texts (:func:`read_text`) joined in order; each missing or empty file is
-    an RnnkitError. A newline goes between two files where the first has no final one."""
-    parts = [read_text(p) for p in paths]
+    """The files' texts (:func:`read_text`) joined in order, a directory standing for its
+    text files (:func:`text_files`); each missing or empty file is an RnnkitError. A
+    newline goes between two files where the first has no final one (an empty file of a
+    directory is passed over)."""
+    parts = []
+    for p in paths:
+        files = text_files(p)
+        if files == [p] or files == [str(p)]:
+            parts.append(read_text(p))
+            continue
+        parts += [t for t in (read_file_text(f, "auto", "text file")[1] for f in files) if t.strip()]
+        if not parts:
+            raise RnnkitError(f"{p}: every text file of the directory is empty")
     return "".join(t if t.endswith("\n") or i == len(parts) - 1 else t + "\n" for i, t in enumerate(parts))
 
 
