@@ -505,11 +505,12 @@ class CharLanguageModel:
         return csv_text(["prompt", "continuation"], zip(prompts, self.predict(prompts, length)))
 
     def evaluate_file(self, path) -> dict:
-        """:meth:`evaluate` on a UTF-8 text file: nats and bits per character."""
-        from rnnkit.data.text import read_text
+        """:meth:`evaluate` on a text file (or a directory of them, as ``train-lm`` reads):
+        nats and bits per character."""
+        from rnnkit.data.text import read_texts
 
         self._check_fitted("evaluate_file")
-        return self.evaluate(read_text(path))
+        return self.evaluate(read_texts([path]))
 
     def score(self, text: str) -> float:
         """Negative bits per character of ``text`` (higher is better, as scikit-learn scores)."""
