@@ -1,5 +1,6 @@
 """The applications from the command line on generated example files (seconds each)."""
 
+import csv
 import json
 import os
 import subprocess
@@ -26,7 +27,10 @@ def test_classify_intent_text(tmp_path, capsys):
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert sorted(metrics["classes"]) == ["booking", "music", "weather"] and metrics["test"]["support"]
-    assert (tmp_path / "run" / "predictions.csv").read_text().count("\n") == 61
+    predictions = list(csv.DictReader(open(tmp_path / "run" / "predictions.csv", encoding="utf-8")))
+    assert len(predictions) == 60
+    test_lines = [line.split("\t") for line in open(f"{d}/test.tsv", encoding="utf-8").read().splitlines()]
+    assert [(r["label"], r["text"]) for r in predictions] == [tuple(f) for f in test_lines]   # each row's text
     # the n-gram model joins the networks by default; each half's test accuracy is kept
     parts = metrics["test"]["parts"]
     assert set(parts) == {"networks", "ngrams", "ngram_weight"} and all(0 <= v <= 1 for v in parts.values())

@@ -798,7 +798,7 @@ class SequenceClassifier:
     def predict_file(self, path) -> str:
         """A predictions CSV for the sequences in a file or a folder of files (UCR .tsv, UEA
         .ts, CSV; for strings, text files of one sequence per line; for audio, a .wav file
-        or a folder of them, labelled by sub-directory or not): index, [file], [label],
+        or a folder of them, labelled by sub-directory or not): index, [file], [text], [label],
         predicted, its probability and p(class) for every class."""
         from rnnkit.tasks.classify_run import prediction_table
 

@@ -92,21 +92,22 @@ def write_classify_run(clf, out_dir, test=None, deadline=None) -> None:
 
 
 def prediction_table(clf, X, y=None, files=None, scored=None) -> tuple[list, list]:
-    """(header, rows) of a predictions CSV: index, [file], [label], predicted, the probability
-    of the predicted class, then p(class) for every class. ``scored`` = (row indices,
-    probabilities) already computed: those rows only."""
+    """(header, rows) of a predictions CSV: index, [file], [text] (strings), [label],
+    predicted, the probability of the predicted class, then p(class) for every class.
+    ``scored`` = (row indices, probabilities) already computed: those rows only."""
     if scored is None:
         index, proba = np.arange(len(X)), clf.predict_proba(X)
     else:
         index, proba = scored
     pred = np.argmax(proba, axis=1)
     classes = clf.classes_
-    header = (["index"] + (["file"] if files is not None else []) + (["label"] if y is not None else [])
-              + ["predicted", "probability"] + [f"p({c})" for c in classes])
+    texts = X if getattr(clf, "kind_", None) == "strings" and all(isinstance(x, str) for x in X) else None
+    header = (["index"] + (["file"] if files is not None else []) + (["text"] if texts is not None else [])
+              + (["label"] if y is not None else []) + ["predicted", "probability"] + [f"p({c})" for c in classes])
     rows = []
     for i, k, p in zip(index.tolist(), pred, proba):
-        rows.append([i] + ([files[i]] if files is not None else []) + ([y[i]] if y is not None else [])
-                    + [classes[int(k)], float(p[k])] + [float(v) for v in p])
+        rows.append([i] + ([files[i]] if files is not None else []) + ([texts[i]] if texts is not None else [])
+                    + ([y[i]] if y is not None else []) + [classes[int(k)], float(p[k])] + [float(v) for v in p])
     return header, rows
 
 
