@@ -497,6 +497,23 @@ def test_read_csv_joins_year_and_quarter_columns_into_dates(tmp_path):
         read_csv(years, date_column="year")
 
 
+def test_read_csv_joins_year_month_day_and_hour_columns(tmp_path):
+    daily = tmp_path / "daily.csv"
+    daily.write_text("Year,Month,Day,Temp\n2020,2,28,1.5\n2020,2,29,2.5\n2020,3,1,3.5\n")
+    d = read_csv(daily, date_column="Year")
+    assert d.columns == ["Temp"] and d.dates == ["2020-02-28", "2020-02-29", "2020-03-01"]
+    assert any("the dates are columns 'Year', 'Month' and 'Day' together" in n for n in d.notes)
+    hourly = tmp_path / "pm.csv"                    # the layout of hourly sensor logs (UCI Beijing PM2.5)
+    hourly.write_text("No,year,month,day,hour,pm2.5,TEMP\n"
+                      + "".join(f"{k + 1},2010,1,{1 + (22 + k) // 24},{(22 + k) % 24},{10 + k},-{k}\n" for k in range(4)))
+    h = read_csv(hourly, ["pm2.5"], date_column="year")
+    assert h.dates == ["2010-01-01 22:00", "2010-01-01 23:00", "2010-01-02 00:00", "2010-01-02 01:00"]
+    np.testing.assert_array_equal(h.values[:, 0], [10, 11, 12, 13])
+    odd = tmp_path / "odd.csv"                      # a 'day' column that is not a day of the month
+    odd.write_text("year,month,day,v\n2020,1,40,1\n2020,2,41,2\n2020,3,42,3\n")
+    assert read_csv(odd, ["v"], date_column="year").dates == ["2020-01", "2020-02", "2020-03"]
+
+
 def test_read_csv_reads_a_year_by_month_table_as_one_monthly_series(tmp_path):
     path = tmp_path / "wide.csv"                    # statsmodels' elnino layout; this year not over yet
     months = ",".join(f'"{m}"' for m in ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",

@@ -334,11 +334,13 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
 
     date_idx = None if date_column is None else _resolve_column(date_column, names, path, "date_column")
     part_idx = date_part(names, rows, date_idx)
-    if part_idx is not None:
-        read_notes.append(f"{path}: the dates are columns {names[date_idx]!r} and {names[part_idx]!r} together")
+    if part_idx:
+        together = [names[i] for i in [date_idx] + part_idx]
+        read_notes.append(f"{path}: the dates are columns {', '.join(map(repr, together[:-1]))} and "
+                          f"{together[-1]!r} together")
     if columns is None:
         index, empty = unnamed_columns(names, rows, date_idx)
-        empty += [part_idx] if part_idx is not None else []
+        empty += part_idx
         if index:
             read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
                               f"rows ({rows[0][index[0]].strip()}, {rows[1][index[0]].strip()}, …): a row index, "
@@ -381,8 +383,8 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
             raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
                               f"(columns: {', '.join(names)})")
         if dates is not None:
-            dates.append(row[date_idx].strip() if part_idx is None else year_and_part(row, date_idx, part_idx,
-                                                                                         names[part_idx]))
+            dates.append(row[date_idx].strip() if not part_idx else year_and_part(row, date_idx, part_idx,
+                                                                                     names[part_idx[0]]))
         for c, i in enumerate(col_idx):
             cell = row[i].strip()
             if c in cells:

@@ -16,7 +16,8 @@ of dates, ``value`` or ``value1``, ``value2``, … for the others).
 Columns that are not series (:func:`unnamed_columns`, :func:`date_part`,
 :func:`month_columns`): an unnamed column counting the rows (a data frame's index) or
 holding nothing (a spreadsheet's trailing commas); a ``quarter`` or ``month`` column
-beside a date column named ``year`` (the two make the date); a table of a row per year
+beside a date column named ``year``, and after a month ``day`` and ``hour`` columns (they
+make the date together); a table of a row per year
 and a column per month is one monthly series (:func:`melt_months`).
 """
 
@@ -122,31 +123,50 @@ def choose_date_column(path, columns, date_column):
 
 
 _PARTS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
+#: the columns that may follow a month column, each in turn: (names, lowest, highest)
+_FINER = ((("day", "dd", "dom"), 1, 31), (("hour", "hr", "hh"), 0, 23))
 
 
-def date_part(names: list[str], rows: list, date_idx) -> int | None:
-    """The column that completes a date column named ``year`` (``quarter`` 1–4 or
-    ``month`` 1–12: statsmodels' macrodata writes its quarters so), or None."""
-    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr"):
-        return None
-    for i, name in enumerate(names):
-        top = _PARTS.get(name.strip().lower())
-        if top is None or i == date_idx:
+def _whole_in(rows, i: int, low: int, high: int) -> bool:
+    """Whether column ``i`` holds whole numbers in [low, high] on every row."""
+    try:
+        cells = [float(r[i]) for r in rows]
+    except (ValueError, IndexError):
+        return False
+    return all(c == int(c) and low <= c <= high for c in cells)
+
+
+def date_part(names: list[str], rows: list, date_idx) -> list[int]:
+    """The columns that complete a date column named ``year``: ``quarter`` 1–4, or
+    ``month`` 1–12 (statsmodels' macrodata writes its quarters so), then possibly ``day``
+    1–31 and then ``hour`` 0–23 (hourly sensor logs: year, month, day, hour); [] if none."""
+    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr") \
+            or not _whole_in(rows, date_idx, -9999, 9999):
+        return []
+    lower = [n.strip().lower() for n in names]
+    for i, name in enumerate(lower):
+        top = _PARTS.get(name)
+        if top is None or i == date_idx or not _whole_in(rows, i, 1, top):
             continue
-        try:
-            parts = [float(r[i]) for r in rows]
-            years = [float(r[date_idx]) for r in rows]
-        except (ValueError, IndexError):
-            return None
-        if all(p == int(p) and 1 <= p <= top for p in parts) and all(y == int(y) for y in years):
-            return i
-    return None
+        parts = [i]
+        if top == 12:
+            for finer, low, high in _FINER:
+                k = next((j for j, n in enumerate(lower) if n in finer and _whole_in(rows, j, low, high)), None)
+                if k is None:
+                    break
+                parts.append(k)
+        return parts
+    return []
 
 
-def year_and_part(row, date_idx: int, part_idx: int, part_name: str) -> str:
-    """The date label of a row whose year and quarter (or month) are in two columns."""
-    year, part = int(float(row[date_idx])), int(float(row[part_idx]))
-    return f"{year:04d}Q{part}" if _PARTS[part_name.strip().lower()] == 4 else f"{year:04d}-{part:02d}"
+def year_and_part(row, date_idx: int, parts: list[int], part_name: str) -> str:
+    """The date label of a row whose year and quarter (or month, day, hour) are in
+    columns of their own (:func:`date_part`)."""
+    year, *rest = (int(float(row[i])) for i in [date_idx] + parts)
+    if _PARTS[part_name.strip().lower()] == 4:
+        return f"{year:04d}Q{rest[0]}"
+    label = "-".join([f"{year:04d}"] + [f"{v:02d}" for v in rest[:2]])
+    return label + (f" {rest[2]:02d}:00" if len(rest) == 3 else "")
 
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
