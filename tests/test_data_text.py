@@ -376,3 +376,26 @@ def test_read_texts_reads_a_directory_of_text_files_in_order(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(RnnkitError, match="none: a directory without text files"):
         read_texts([tmp_path / "none"])
+
+
+def test_encoding_option_reads_what_no_guess_can(tmp_path, capsys):
+    from rnnkit.cli import main
+    from rnnkit.data._util import input_encoding
+
+    text = "Привет, мир. Это текст на русском языке.\n" * 20
+    path = tmp_path / "ru.txt"
+    path.write_bytes(text.encode("cp1251"))
+    with pytest.warns(DataNote, match="not UTF-8; read as Windows-1252"):
+        assert read_text(path) != text                   # a guess cannot tell 1251 from 1252
+    with input_encoding("cp1251"):
+        assert read_text(path) == text
+    assert read_text(path, encoding="cp1251") == text
+    with pytest.raises(ValueError, match="unknown encoding 'nope'"):
+        input_encoding("nope")
+    out = tmp_path / "run"
+    assert main(["train-lm", str(path), "--out", str(out), "--epochs", "1", "--hidden", "8",
+                 "--encoding", "cp1251", "--quiet"]) == 0
+    vocab = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert "П" in json.dumps(vocab, ensure_ascii=False)
+    assert main(["train-lm", str(path), "--out", str(tmp_path / "x"), "--encoding", "nope"]) == 2
+    assert "--encoding: unknown encoding 'nope'" in capsys.readouterr().err

@@ -240,6 +240,12 @@ def add_threads_option(p) -> None:
                         "1.8 ms on one thread, 0.2-0.3 s on two with other work on the cores)")
 
 
+def add_encoding_option(p) -> None:
+    p.add_argument("--encoding", default=None, metavar="NAME",
+                   help="the encoding of the input files (default: UTF-8 when they are; else told by a "
+                        "byte-order mark, or read as Windows-1252, which is said): cp1251, shift_jis, …")
+
+
 def add_quantize_option(p, what: str) -> None:
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help=f"run the recurrent layers with int8 weights ({what}): a generation step reads "

@@ -22,7 +22,7 @@ import warnings
 
 from rnnkit._version import __version__
 from rnnkit.cli import apply, classify, diagnostics, extras, forecast, lm, messages, seq2seq
-from rnnkit.cli.common import HelpFormatter, add_threads_option
+from rnnkit.cli.common import HelpFormatter, add_encoding_option, add_threads_option
 from rnnkit.errors import DataNote, RnnkitError
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,8 @@ GROUPS = (extras.register_demo, lm.register, apply.register, forecast.register, 
           seq2seq.register, extras.register_example, diagnostics.register, extras.register_bench,
           extras.register_info)
 EXIT_BUG = 70
+#: the commands that read the user's text or CSV files (--encoding)
+READS_FILES = ("train-lm", "predict", "evaluate", "forecast", "classify", "seq2seq", "activations")
 #: the training commands, whose --time-limit covers the whole command (rnnkit.deadline)
 TIMED_COMMANDS = ("demo", "train-lm", "forecast", "classify", "seq2seq")
 
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, p in sub.choices.items():
         if name not in ("bench", "info"):   # bench has its own --threads (for every worker it starts)
             add_threads_option(p)
+        if name in READS_FILES:
+            add_encoding_option(p)
     return parser
 
 
@@ -106,7 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         flags = messages.option_strings(_subparser(parser, args.command))
         # overflow in NumPy is checked for where it matters (a clear error, exit 1);
         # its RuntimeWarnings would only add lines to that one-line message
-        with blas_threads(blas), warnings.catch_warnings():
+        from rnnkit.data._util import input_encoding
+
+        try:
+            encoding = input_encoding(getattr(args, "encoding", None))
+        except ValueError as exc:
+            print(f"rnnkit {args.command}: error: --encoding: {exc}", file=sys.stderr)
+            return 2
+        with blas_threads(blas), warnings.catch_warnings(), encoding:
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.showwarning = _note_printer(args, warnings.showwarning)
             return _all_done(int(args.func(args) or 0))

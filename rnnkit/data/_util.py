@@ -41,6 +41,37 @@ ENCODING_NAMES = {"cp1252": "Windows-1252 (Western European)", "latin-1": "Latin
                   "utf-16-le": "UTF-16 little-endian", "utf-16-be": "UTF-16 big-endian"}
 
 
+#: what ``encoding="auto"`` means: None guesses (:func:`guess_encoding`); a codec name
+#: (set by the CLI's ``--encoding``, :func:`input_encoding`) reads every input with it
+_AUTO = [None]
+
+
+class input_encoding:
+    """``with input_encoding("cp1251"):`` every file read with ``encoding="auto"`` inside
+    the block is decoded with that codec instead of a guess (None: guess). An unknown
+    codec is a ValueError naming it."""
+
+    def __init__(self, name: str | None):
+        if name is not None:
+            import codecs
+
+            try:
+                name = codecs.lookup(name).name
+            except LookupError:
+                raise ValueError(f"unknown encoding {name!r} (expected a Python codec name such as utf-8, "
+                                 f"cp1252, latin-1, cp1251, shift_jis, gb18030)") from None
+        self.name = name
+
+    def __enter__(self):
+        self._before = _AUTO[0]
+        _AUTO[0] = self.name
+        return self
+
+    def __exit__(self, *exc):
+        _AUTO[0] = self._before
+        return False
+
+
 def guess_encoding(raw: bytes) -> str:
     """The encoding a file's bytes are most likely in, for ``encoding="auto"``.
 
@@ -77,7 +108,8 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
 
     ``encoding="auto"`` (the default) reads UTF-8, and whatever :func:`guess_encoding`
     tells from the bytes otherwise: a guess other than UTF-8 or a byte-order mark's is
-    said in a :class:`~rnnkit.errors.DataNote` warning naming the file.
+    said in a :class:`~rnnkit.errors.DataNote` warning naming the file. Inside
+    ``with input_encoding(name)`` "auto" means ``name``.
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
     ``\\n``) and a leading byte-order mark is dropped. A gzip-compressed file (``.gz``,
@@ -104,6 +136,8 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise RnnkitError(f"{path}: a gzip file that does not decompress ({exc})") from exc
+    if encoding == "auto" and _AUTO[0] is not None:
+        encoding = _AUTO[0]
     if encoding == "auto":
         encoding = guess_encoding(raw)
         if not encoding.startswith("utf-16") and not encoding.startswith("utf-32") and b"\0" in raw[:4096]:
@@ -115,7 +149,8 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
 
             from rnnkit.errors import DataNote
 
-            warnings.warn(DataNote(f"{path}: not UTF-8; read as {ENCODING_NAMES[encoding]}"), stacklevel=2)
+            warnings.warn(DataNote(f"{path}: not UTF-8; read as {ENCODING_NAMES[encoding]} (--encoding NAME "
+                                   f"reads another)"), stacklevel=2)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
