@@ -456,6 +456,11 @@ def test_read_csv_skips_a_data_frame_row_index(tmp_path):
     kept = tmp_path / "kept.csv"                    # an unnamed column that does not count rows is data
     kept.write_text(",b\n5,1\n3,2\n")
     assert read_csv(kept).columns == ["", "b"]
+    numbered = tmp_path / "numbered.csv"            # a 'No' column numbering the rows (UCI tables)
+    numbered.write_text("No,pm,id\n1,80,7\n2,75,3\n3,90,9\n")
+    d = read_csv(numbered)
+    assert d.columns == ["pm", "id"]                # 'id' does not count the rows: data
+    assert any("column 1 ('No') counts the rows (1, 2, …): a row index, not read" in n for n in d.notes)
 
 
 def test_read_csv_fills_missing_dates_of_another_format_in_iso(tmp_path):

@@ -342,9 +342,9 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
         index, empty = unnamed_columns(names, rows, date_idx)
         empty += part_idx
         if index:
-            read_notes.append(f"{path}: column {', '.join(str(i + 1) for i in index)} has no name and counts the "
-                              f"rows ({rows[0][index[0]].strip()}, {rows[1][index[0]].strip()}, …): a row index, "
-                              f"not read")
+            which = ", ".join(f"{i + 1} ({names[i]!r})" if names[i] else f"{i + 1} (no name)" for i in index)
+            read_notes.append(f"{path}: column {which} counts the rows ({rows[0][index[0]].strip()}, "
+                              f"{rows[1][index[0]].strip()}, …): a row index, not read")
         col_idx = [i for i in range(len(names)) if i != date_idx and i not in index + empty]
         if not col_idx:
             raise RnnkitError(f"{path}: no value columns besides the date column {names[date_idx]!r}")

@@ -191,14 +191,19 @@ def melt_months(values: np.ndarray, dates: list[str], lines: list[int]):
     return flat[:end], labels[:end], rows[:end], ["value"]
 
 
+#: names of a column that numbers the rows (with cells that count up by one, not a series)
+INDEX_NAMES = ("no", "no.", "index", "idx", "id", "row", "#", "unnamed: 0", "obs", "sl no", "s.no", "sno")
+
+
 def unnamed_columns(names: list[str], rows: list, date_idx) -> tuple[list[int], list[int]]:
-    """(index columns, empty columns) among the columns with no name: those whose cells
-    count up by one (0, 1, 2, … or 1821, 1822, …: the row index a data frame library
-    writes first), and those with no value at all (the trailing commas a spreadsheet
+    """(index columns, empty columns) among the columns with no name or an index's name
+    (:data:`INDEX_NAMES`): those whose cells count up by one (0, 1, 2, … or 1821, 1822,
+    …: the row index a data frame library writes first, the ``No`` column of many
+    published tables), and those with no value at all (the trailing commas a spreadsheet
     writes). Neither is a series."""
     index, empty = [], []
     for i, name in enumerate(names):
-        if name or i == date_idx:
+        if (name and name.strip().lower() not in INDEX_NAMES) or i == date_idx:
             continue
         cells = [r[i].strip() if i < len(r) else "" for r in rows]
         if not any(cells):
