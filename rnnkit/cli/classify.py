@@ -26,7 +26,8 @@ def register(sub) -> None:
                     "          archive's .txt (label, then values), CSV with one series per row (the label\n"
                     "          column named label/class/target, else first or last), or a long CSV\n"
                     "          'id,label,t,ch1,ch2,...' with one row per time step and several channels\n"
-                    "          (sensor data; the id column groups a case)\n"
+                    "          (sensor data; the id column groups a case), or a folder of one file per channel\n"
+                    "          (a row per recording) and y_*.txt labels, as the UCI HAR data set is laid out\n"
                     "A stratified --val-fraction of TRAIN validates; --test is scored at the end.\n"
                     "DIR receives the model, metrics.json, confusion_matrix.png (and _test), predictions.csv\n"
                     "(with --test), training.png and report.html.",

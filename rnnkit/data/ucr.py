@@ -491,7 +491,8 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
     """Sequences to classify from a file or from every file of a folder (sorted by name).
 
     Numeric sequences (``text=False``): ``.tsv``, ``.ts``, ``.csv``, ``.arff`` or ``.txt`` files as
-    :func:`read_labeled_sequences` reads them. Strings (``text=True``): UTF-8 text
+    :func:`read_labeled_sequences` reads them, or a folder of one file per channel
+    (:mod:`rnnkit.data.channels`). Strings (``text=True``): UTF-8 text
     files, one sequence per non-blank line, or labelled text
     (:func:`rnnkit.data.labeled_text.read_text_file`).
     Returns ``(X, y, files)``: the sequences, their labels (None when a file has
@@ -500,6 +501,12 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
     """
     path = os.fspath(path)
     suffixes = (".txt", ".tsv", ".csv") if text else (".tsv", ".ts", ".csv", ".arff", ".txt")
+    if not text and os.path.isdir(path):
+        from rnnkit.data.channels import is_channel_folder, read_channel_folder
+
+        if is_channel_folder(path):                 # one file per channel (the UCI HAR layout)
+            X, y, _ = read_channel_folder(path)
+            return list(X), y, [path] * len(X)
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
                        if data_suffix(f) in suffixes and os.path.isfile(os.path.join(path, f)))

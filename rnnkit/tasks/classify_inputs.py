@@ -2,7 +2,9 @@
 
 ``input="auto"`` decides by what the path is:
 
-* a directory: audio, one sub-directory per label holding ``.wav`` files
+* a directory of one text file per sensor channel and a label file (the UCI HAR layout,
+  :mod:`rnnkit.data.channels`): series;
+* another directory: audio, one sub-directory per label holding ``.wav`` files
   (:func:`rnnkit.data.audio.list_audio_folder`);
 * a file of ``label<TAB>text`` lines whose texts are not numbers: text
   (:func:`rnnkit.data.labeled_text.read_labeled_text`; text<TAB>label, a header line
@@ -47,7 +49,9 @@ def detect_input(path, input: str = "auto") -> str:
         return input
     path = os.fspath(path)
     if os.path.isdir(path):
-        return "audio"
+        from rnnkit.data.channels import is_channel_folder
+
+        return "series" if is_channel_folder(path) else "audio"
     if not os.path.exists(path):
         raise RnnkitError(f"file not found: {path}")
     return "text" if looks_like_labeled_text(path) else "series"
@@ -84,9 +88,13 @@ def read_inputs(path, kind: str, missing: str = "trim"):
         from rnnkit.data.labeled_text import read_labeled_text
 
         return read_labeled_text(path)
+    from rnnkit.data.channels import is_channel_folder, read_channel_folder
     from rnnkit.data.ucr import read_labeled_sequences
 
-    X, y = read_labeled_sequences(path, missing=missing)
+    if is_channel_folder(path):
+        X, y, _ = read_channel_folder(path)
+    else:
+        X, y = read_labeled_sequences(path, missing=missing)
     if y is None:
         raise RnnkitError(f"{os.fspath(path)}: the file has no class labels")
     return X, y

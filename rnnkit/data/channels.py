@@ -1,0 +1,144 @@
+r"""Sensor recordings stored one file per channel (the UCI HAR layout) -> multichannel series.
+
+A folder of this layout::
+
+    DIR/Inertial Signals/body_acc_x_train.txt   one row per recording: its values over time,
+    DIR/Inertial Signals/body_acc_y_train.txt   separated by spaces or commas; the same
+    ...                                          number of rows and of values in every file
+    DIR/y_train.txt                              the label of each row, one per line (optional)
+    DIR/../activity_labels.txt                   ``id name`` lines naming numeric labels
+                                                 (optional; DIR itself is looked in first)
+
+is read as n recordings of shape (T, C): C channels (the files, sorted by name; the
+split's suffix ``_train``/``_test`` dropped from their names), T steps. The channel files
+may also lie in DIR itself beside the label file. The label file is named ``y_*.txt``,
+``y.txt``, ``labels.txt`` or ``label.txt``; ``subject*``, ``X_*`` (engineered features),
+``features*`` and ``*_labels.txt`` files are not channels.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from rnnkit.data._util import first_bad_magnitude, magnitude_problem, read_file_text
+from rnnkit.errors import RnnkitError
+
+__all__ = ["is_channel_folder", "read_channel_folder"]
+
+LABEL_FILES = re.compile(r"^(y(_.+)?|labels?)\.txt$", re.I)
+NOT_CHANNELS = re.compile(r"^(subject|x_|features|.*_labels\.txt$|readme)", re.I)
+
+
+def _txt(folder) -> list[str]:
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith(".txt") and not f.startswith(".")
+                  and os.path.isfile(os.path.join(folder, f)))
+
+
+def _layout(path):
+    """(label file or None, channel folder, channel files) of a channel folder, else None."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return None
+    labels = [f for f in _txt(path) if LABEL_FILES.match(f)]
+    label = os.path.join(path, labels[0]) if len(labels) == 1 else None
+    subs = [os.path.join(path, d) for d in sorted(os.listdir(path))
+            if not d.startswith((".", "_")) and os.path.isdir(os.path.join(path, d))]
+    for folder in [s for s in subs if len(_channels(s)) >= 2] + [path]:
+        files = _channels(folder)
+        if len(files) >= 2 and (label is not None or folder != path):
+            return label, folder, files
+    return None
+
+
+def _channels(folder) -> list[str]:
+    return [f for f in _txt(folder) if not LABEL_FILES.match(f) and not NOT_CHANNELS.match(f)]
+
+
+def is_channel_folder(path) -> bool:
+    """Whether ``path`` is a folder of the module docstring's layout."""
+    return _layout(path) is not None
+
+
+def _rows(path) -> list[list[str]]:
+    _, text = read_file_text(path, "auto", "channel file")
+    return [re.split(r"[\s,]+", line.strip()) for line in text.split("\n") if line.strip()]
+
+
+def _label_names(folder) -> dict:
+    """{id: name} of an ``activity_labels.txt`` (or ``*_labels.txt``) beside the folder or above it."""
+    for where in (folder, os.path.dirname(os.path.abspath(folder))):
+        names = [f for f in _txt(where) if f.lower().endswith("_labels.txt")] if os.path.isdir(where) else []
+        if len(names) == 1:
+            _, text = read_file_text(os.path.join(where, names[0]), "auto", "label names file")
+            pairs = [line.strip().split(None, 1) for line in text.split("\n") if line.strip()]
+            if pairs and all(len(p) == 2 for p in pairs):
+                return {k: v.strip() for k, v in pairs}
+    return {}
+
+
+def read_channel_folder(path):
+    """(X, y, channels) of a channel folder (module docstring): X float64 (n, T, C), y the
+    n labels (named by an ``activity_labels.txt`` when one names them all) or None, and
+    the channel names. Files whose rows or lengths differ, and values that are not
+    numbers, are an RnnkitError naming the file and line."""
+    path = os.fspath(path)
+    layout = _layout(path)
+    if layout is None:
+        raise RnnkitError(f"{path}: not a folder of channel files (expected DIR/<signals>/<channel>.txt with "
+                          f"one recording per row, and DIR/y.txt with its labels)")
+    label_file, folder, files = layout
+    blocks, names = [], []
+    for f in files:
+        full = os.path.join(folder, f)
+        rows = _rows(full)
+        if not rows:
+            raise RnnkitError(f"{full}: the channel file is empty")
+        if blocks and (len(rows), len(rows[0])) != blocks[0].shape:
+            raise RnnkitError(f"{full}: {len(rows)} rows of {len(rows[0])} values; {files[0]} has "
+                              f"{blocks[0].shape[0]} rows of {blocks[0].shape[1]}: every channel file needs the same")
+        for n, row in enumerate(rows, start=1):
+            if len(row) != len(rows[0]):
+                raise RnnkitError(f"{full}: line {n} has {len(row)} values, line 1 has {len(rows[0])}")
+        try:
+            block = np.array(rows, dtype=np.float64)
+        except ValueError:
+            n = next(i for i, r in enumerate(rows, start=1) if not all(_is_number(v) for v in r))
+            raise RnnkitError(f"{full}: line {n}: a value that is not a number") from None
+        if not np.isfinite(block).all():
+            n = int(np.argwhere(~np.isfinite(block))[0][0]) + 1
+            raise RnnkitError(f"{full}: line {n}: a value that is NaN or inf; fill it first")
+        bad = first_bad_magnitude(block)
+        if bad is not None:
+            raise RnnkitError(f"{full}: line {bad[0] + 1}: value {block[bad]!r} {magnitude_problem(block[bad])}")
+        blocks.append(block)
+        names.append(re.sub(r"_(train|test|val|valid|validation)$", "", f[:-4], flags=re.I))
+    X = np.stack(blocks, axis=2)
+    y = None
+    if label_file is not None:
+        _, text = read_file_text(label_file, "auto", "label file")
+        y = [line.strip() for line in text.split("\n") if line.strip()]
+        if len(y) != len(X):
+            raise RnnkitError(f"{label_file}: {len(y)} labels for {len(X)} recordings in {folder}")
+        named = _label_names(path)
+        if named and all(v in named for v in y):
+            y = [named[v] for v in y]
+    import warnings
+
+    from rnnkit.errors import DataNote
+
+    shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+    warnings.warn(DataNote(f"{path}: {len(X)} recordings of {X.shape[1]} steps × {len(names)} channels, one file "
+                           f"each ({shown})" + (f"; labels from {os.path.basename(label_file)}" if y else "")),
+                  stacklevel=2)
+    return X, y, names
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
