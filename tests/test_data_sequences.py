@@ -221,3 +221,26 @@ def test_minibatches_accept_an_equal_length_array_and_labels_reject_2d():
         LabelEncoder().fit(np.zeros((2, 2)))
     with pytest.raises(TypeError, match="one str"):
         LabelEncoder().fit("abc")
+
+
+def test_minibatches_bucket_batches_similar_lengths_and_keeps_equal_lengths_as_they_were():
+    rng = np.random.default_rng(0)
+    xs = [np.zeros((int(n), 2)) for n in rng.integers(5, 200, 960)]
+
+    def used(**kw):          # the share of the batches' padded steps that are sequence steps
+        batches = list(minibatches(xs, np.arange(960), batch_size=32, seed=np.random.default_rng(1), **kw))
+        seen = np.sort(np.concatenate([b["index"] for b in batches]))
+        np.testing.assert_array_equal(seen, np.arange(960))            # every sequence once
+        assert all((b["y"] == b["index"]).all() for b in batches)
+        return sum(b["lengths"].sum() for b in batches) / sum(b["x"].shape[0] * b["x"].shape[1] for b in batches)
+
+    assert used() < 0.6 and used(bucket=16) > 0.9
+    first = [b["index"] for b in minibatches(xs, seed=np.random.default_rng(2), bucket=16)]
+    again = [b["index"] for b in minibatches(xs, seed=np.random.default_rng(3), bucket=16)]
+    assert not all(len(a) == len(b) and (a == b).all() for a, b in zip(first, again))   # new batches per draw
+    equal = [np.zeros((10, 1)) for _ in range(100)]
+    plain = [b["index"] for b in minibatches(equal, seed=5)]
+    bucketed = [b["index"] for b in minibatches(equal, seed=5, bucket=16)]
+    assert all((a == b).all() for a, b in zip(plain, bucketed))
+    with pytest.raises(ValueError, match="bucket"):
+        list(minibatches(xs, bucket=-1))

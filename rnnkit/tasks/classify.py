@@ -106,8 +106,18 @@ STRING_DROPOUT = 0.3
 #: weight_decay=None for n strings: STRING_PRIOR / n (an L2 prior whose weight against the data
 #: falls as the data grow; numeric series and audio keep 0)
 STRING_PRIOR = 0.1
+#: batches' worth of training sequences sorted by length at a time (bucket_batches)
+BUCKET = 16
 #: recurrent units per direction when ``hidden_size`` is None: 64, and 32 for string sets under SMALL_SET
 HIDDEN, SMALL_STRING_HIDDEN = 64, 32
+
+
+def bucket_batches(n: int, batch_size: int) -> int:
+    """The ``bucket`` of the training batches of n sequences (:func:`rnnkit.data.sequences.minibatches`):
+    16 batches' worth sorted by length at a time (a batch of lengths spread as texts' are
+    then pads a fifth of its steps, not three quarters), fewer when that would leave under
+    four such runs an epoch, so small sets still draw new batches every epoch."""
+    return max(1, min(BUCKET, -(-n // batch_size) // 4))
 
 
 def best_share(p_net, p_second, ids) -> float:
@@ -485,7 +495,8 @@ class SequenceClassifier:
 
                 shown = augment(encs, rng) if windows else encs    # a new random window of each series
                 return [{"x": b["x"] if vary is None else vary(b["x"], b["lengths"], rng), "lengths": b["lengths"],
-                         "y": b["y"]} for b in minibatches(shown, labels, batch_size=bs, seed=rng)]
+                         "y": b["y"]} for b in minibatches(shown, labels, batch_size=bs, seed=rng,
+                                                           bucket=bucket_batches(len(shown), bs))]
             return train_batches
 
         all_enc = train_enc + list(val_enc) if X_val is None else train_enc
