@@ -228,7 +228,8 @@ def minibatches(x, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
     """Time-major minibatches of variable-length sequences, each padded to its own longest.
 
     ``bucket`` = k > 1 (with ``shuffle``, when the lengths differ) sorts each run of k
-    batches' worth of the shuffled order by length before cutting it into batches, and
+    batches' worth of the shuffled order by length (then by target length, for sequence
+    targets) before cutting it into batches, and
     then shuffles the batches: a batch holds sequences of similar lengths, so little of
     its padded time steps is padding (with lengths spread evenly between L and 12 L, a
     batch of random ones pads to about 2× their mean), while every epoch still draws new
@@ -265,7 +266,9 @@ def minibatches(x, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
 
     bucket = check_positive_int(bucket, "bucket", where, minimum=0)
     sizes = np.array([len(a) for a in xs])
-    bucket = bucket if bucket > 1 and shuffle and len(sizes) and sizes.min() < sizes.max() else 0
+    y_sizes = np.array([len(a) for a in ys]) if seq_targets else np.zeros_like(sizes)
+    varied = len(sizes) and (np.ptp(sizes) > 0 or np.ptp(y_sizes) > 0)
+    bucket = bucket if bucket > 1 and shuffle and varied else 0
 
     def generate():
         order = rng.permutation(n) if shuffle else np.arange(n)
@@ -273,7 +276,7 @@ def minibatches(x, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
         starts = list(range(0, stop, batch_size))
         if bucket:
             span = bucket * batch_size
-            order = np.concatenate([chunk[np.argsort(sizes[chunk], kind="stable")]
+            order = np.concatenate([chunk[np.lexsort((y_sizes[chunk], sizes[chunk]))]
                                     for chunk in np.split(order, range(span, n, span))])
             starts = [starts[i] for i in rng.permutation(len(starts))]
         for lo in starts:

@@ -30,7 +30,9 @@ training go there too, so the bucket is trained). A word output's unknown token 
 replaced by the source word the decoder attended to most when writing it (Luong et al.
 2015, "Addressing the rare word problem"): names and numbers come through.
 
-Training batches hold pairs of similar lengths (:func:`length_batches`). With
+Training batches hold pairs of similar lengths (``minibatches(..., bucket=50)``:
+:func:`rnnkit.data.sequences.minibatches` sorts 50 batches' worth of a random order by
+source, then target length, and shuffles the batches). With
 ``time_limit`` the run keeps the time decoding the validation and test pairs will take
 (timed on an untrained model before training) and re-plans its steps from the pace it
 measures (:class:`rnnkit.tasks.policy.Pace`).
@@ -68,10 +70,13 @@ from rnnkit.tasks.metrics import char_accuracy, exact_match, text_scores
 from rnnkit.tasks.run import RunWriter, train_dir, training_meta
 from rnnkit.tasks.seq2seq_data import (BOS, EOS, MAX_OUTPUT_LENGTH, MIN_PASSES, PAD, SIZES,  # noqa: F401
                                        SMALL_WORD_MODEL, SPECIALS, LegacyAlphabet, check_output_length,
-                                       check_strings, length_batches, resolve_tokens)
+                                       check_strings, resolve_tokens)
 from rnnkit.train.callbacks import Callback, check_callbacks
 
-__all__ = ["Seq2Seq", "exact_match", "char_accuracy", "resolve_tokens", "length_batches"]
+__all__ = ["Seq2Seq", "exact_match", "char_accuracy", "resolve_tokens"]
+
+#: batches' worth of training pairs sorted by length at a time
+BUCKET = 50
 
 TASK = "seq2seq"
 
@@ -322,7 +327,8 @@ class Seq2Seq:
         bs = self.sizes_["batch_size"]
 
         def train_batches(epoch, rng):
-            return length_batches(X, Y, bs, rng)
+            return [{"x": b["x"], "lengths": b["lengths"], "y": b["y"]}
+                    for b in minibatches(X, Y, batch_size=bs, seed=rng, bucket=BUCKET)]
 
         probe = train_batches(0, np.random.default_rng(self.seed))[0]
         self.history_ = self.val_scores_ = self.test_scores_ = self._val_examples = None

@@ -8,7 +8,7 @@ import numpy as np
 from rnnkit._checks import check_positive_int
 
 __all__ = ["MAX_OUTPUT_LENGTH", "PAD", "BOS", "EOS", "SPECIALS", "check_output_length", "check_strings",
-           "resolve_tokens", "length_batches", "SIZES", "SMALL_WORD_MODEL", "MIN_PASSES",
+           "resolve_tokens", "SIZES", "SMALL_WORD_MODEL", "MIN_PASSES",
            "LegacyAlphabet"]
 
 PAD, BOS, EOS = 0, 1, 2
@@ -61,30 +61,6 @@ def resolve_tokens(sources, targets, tokens: str) -> str:
     if tokens != "auto":
         return tokens
     return "word" if choose_tokens(sources) == choose_tokens(targets) == "word" else "char"
-
-
-def length_batches(X, Y, batch_size: int, rng, pool: int = 50) -> list[dict]:
-    """One epoch of training batches in random order, each of pairs of similar lengths:
-    a random permutation is cut into pools of ``pool`` batches, each pool sorted by
-    source then target length (less padding, so fewer wasted steps).
-
-    Shapes:
-        -> batches {"x" (S, B), "lengths" (B,), "y" (T, B)}
-    """
-    from rnnkit.data.sequences import pad_sequences
-
-    order = rng.permutation(len(X))
-    groups = []
-    for lo in range(0, len(order), batch_size * pool):
-        chunk = order[lo:lo + batch_size * pool]
-        chunk = chunk[np.lexsort(([len(Y[i]) for i in chunk], [len(X[i]) for i in chunk]))]
-        groups += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    out = []
-    for g in rng.permutation(len(groups)):
-        x, lengths = pad_sequences([X[i] for i in groups[g]])
-        y, _ = pad_sequences([Y[i] for i in groups[g]], pad_value=PAD)
-        out.append({"x": x, "lengths": lengths, "y": y})
-    return out
 
 
 class LegacyAlphabet:
