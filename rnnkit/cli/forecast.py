@@ -122,7 +122,9 @@ def cmd_forecast(args) -> int:
     bands = {} if args.quantiles is None else {"intervals": "quantile", "quantiles": args.quantiles}
     fc = Forecaster(lookback=args.lookback, horizon=args.horizon, **bands,
                     **given(args, *MODEL_PARAMS, "strategy", "period", "seed"))
-    echo(args, f"training {a_cell(fc.cell)} forecaster of {', '.join(data.columns)} ({N} rows) "
+    cols = data.columns
+    named = ", ".join(cols) if len(cols) <= 8 else f"{len(cols)} series ({', '.join(cols[:3])}, …, {cols[-1]})"
+    echo(args, f"training {a_cell(fc.cell)} forecaster of {named} ({N} rows) "
                f"{args.horizon} step{'' if args.horizon == 1 else 's'} ahead")
     fc.fit(args.csv, columns=columns, date_column=date_column, out_dir=out, quiet=args.quiet, **fill,
            **given(args, "val_fraction", "test_fraction", *TRAINING_PARAMS))
