@@ -502,6 +502,17 @@ def test_read_csv_joins_year_and_quarter_columns_into_dates(tmp_path):
         read_csv(years, date_column="year")
 
 
+def test_read_csv_passes_over_excels_sep_line_keeping_line_numbers(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("sep=;\r\nDatum;Wert\r\n01.01.2020;10,5\r\n02.01.2020;11,5\r\n03.01.2020;x\r\n".encode("cp1252"))
+    with pytest.raises(RnnkitError, match=r"excel.csv: non-numeric value 'x' on line 5, column 'Wert'"):
+        read_csv(path, date_column="Datum")
+    path.write_text("sep=;\nDatum;Wert\n01.01.2020;10,5\n02.01.2020;11,5\n03.01.2020;12\n")
+    d = read_csv(path, date_column="Datum")
+    assert d.columns == ["Wert"] and d.values[:, 0].tolist() == [10.5, 11.5, 12.0]
+    assert d.dates == ["01.01.2020", "02.01.2020", "03.01.2020"]
+
+
 def test_read_csv_joins_year_month_day_and_hour_columns(tmp_path):
     daily = tmp_path / "daily.csv"
     daily.write_text("Year,Month,Day,Temp\n2020,2,28,1.5\n2020,2,29,2.5\n2020,3,1,3.5\n")

@@ -112,7 +112,9 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
     ``with input_encoding(name)`` "auto" means ``name``.
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
-    ``\\n``) and a leading byte-order mark is dropped. A gzip-compressed file (``.gz``,
+    ``\\n``) and a leading byte-order mark is dropped, and so is the text of a ``.csv``
+    file's first line ``sep=;`` (Excel's delimiter hint; the line stays, empty, so line
+    numbers hold). A gzip-compressed file (``.gz``,
     told by its first bytes) is decompressed first. A missing file, a directory, an
     unreadable or broken gzip file and bytes that are not valid ``encoding`` (with the
     byte offset) are :class:`RnnkitError` naming the path; an unknown encoding is a
@@ -160,7 +162,10 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
         raise ValueError(f"unknown encoding {encoding!r}") from exc
     if text.startswith("\ufeff"):
         text = text[1:]
-    return path, text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if data_suffix(path) == ".csv" and len(text) > 5 and text.startswith("sep=") and text[5:6] in ("\n", ""):
+        text = text[5:]          # Excel's "sep=;" line names the delimiter, which is sniffed anyway
+    return path, text
 
 
 def as_rng(seed, where: str) -> np.random.Generator:
