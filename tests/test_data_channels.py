@@ -75,3 +75,56 @@ def test_classify_a_har_folder_from_the_command_line(tmp_path):
     assert metrics["classes"] == ["SITTING", "WALKING"] and metrics["test"]["accuracy"] >= 0.9
     assert main(["evaluate", str(out), str(test)]) == 0
     assert os.path.isfile(out / "predictions.csv")
+
+
+# -- recorded streams and windows ------------------------------------------------------
+
+def write_stream(path, users, rng, steps=(60, 90)):
+    """user,activity,timestamp,x,y,z: each user walks (an oscillation) then sits (still)."""
+    rows = ["user,activity,timestamp,x,y,z"]
+    ts = 0
+    for u in users:
+        for act in ("walking", "sitting"):
+            for k in range(int(rng.integers(*steps))):
+                wave = np.sin(2 * np.pi * k / 8) if act == "walking" else 0.0
+                x, y, z = wave + 0.1 * rng.standard_normal(3)
+                rows.append(f"{u},{act},{ts},{x:.4f},{y:.4f},{z:.4f}")
+                ts += 50
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_a_stream_is_cases_of_runs_and_windows_cut_them(tmp_path):
+    from rnnkit.data.sequences import cut_windows
+    from rnnkit.data.ucr import read_labeled_sequences
+
+    rng = np.random.default_rng(0)
+    write_stream(tmp_path / "s.csv", [7, 8], rng)
+    X, y = read_labeled_sequences(tmp_path / "s.csv")
+    assert y == ["walking", "sitting", "walking", "sitting"]            # a case per run of user and activity
+    assert all(a.shape[1] == 3 and 60 <= len(a) < 90 for a in X)          # user and timestamp are not channels
+    w, wy, source = cut_windows([np.arange(13), np.arange(12), np.arange(2)], ["a", "b", "c"], 5)
+    assert [list(a) for a in w] == [list(range(5)), list(range(5, 10)), [10, 11, 12],
+                                    list(range(5)), list(range(5, 10)), [0, 1]]
+    assert wy == ["a", "a", "a", "b", "b", "c"] and source.tolist() == [0, 0, 0, 1, 1, 2]
+    with pytest.raises(ValueError, match="window"):
+        cut_windows(X, y, 0)
+
+
+def test_classify_a_stream_in_windows_from_the_command_line(tmp_path, capsys):
+    import json
+
+    rng = np.random.default_rng(1)
+    write_stream(tmp_path / "train.csv", range(1, 7), rng)
+    write_stream(tmp_path / "test.csv", range(7, 9), rng)
+    out = tmp_path / "run"
+    assert main(["classify", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"), "--window", "20",
+                 "--out", str(out), "--hidden", "8", "--epochs", "20", "--kernels", "off"]) == 0
+    assert "train.csv: 12 series cut into" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["meta"]["state"]["window"] == 20
+    metrics = json.loads((out / "metrics.json").read_text())
+    n_test = sum(metrics["test"]["support"])
+    assert n_test >= 4 * 3 and metrics["test"]["accuracy"] >= 0.9        # windows of the 4 test runs
+    assert main(["evaluate", str(out), str(tmp_path / "test.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["test"]["accuracy"]
+    assert main(["classify", str(tmp_path / "train.csv"), "--window", "0", "--out", str(tmp_path / "x")]) == 2

@@ -69,6 +69,9 @@ def register(sub) -> None:
                      "series up to 3000 training series, off for strings and audio)")
     task_option(p, "--missing", "missing", TASK + ".fit_files", choices=("error", "trim", "interpolate"),
                 help="missing values: error, trim the padding at the end, or interpolate")
+    task_option(p, "--window", "window", TASK + ".fit_files", type=positive_int, metavar="STEPS",
+                help="cut every series (a recording of minutes) into windows of STEPS steps, each an example "
+                     "with the series' label; predict and evaluate cut theirs the same way")
     task_option(p, "--val-fraction", "val_fraction", FIT, type=fraction, help="stratified validation part of TRAIN")
     task_option(p, "--batch", "batch_size", TASK, type=positive_int, help="sequences per step")
     add_training_options(p, FIT)
@@ -96,7 +99,7 @@ def cmd_classify(args) -> int:
                                      "seed", "ngrams", "kernels"))
     echo(args, f"training {a_cell(clf.cell)} classifier on {args.train}")
     clf.fit_files(args.train, args.test, input=args.input, features=args.features, augment=args.augment,
-                  out_dir=out, quiet=args.quiet, **given(args, "missing", "val_fraction", *TRAINING_PARAMS))
+                  out_dir=out, quiet=args.quiet, **given(args, "missing", "window", "val_fraction", *TRAINING_PARAMS))
     if clf.history_.interrupted:
         return interrupted(f"interrupted at step {clf.history_.step}; the model trained so far and its report "
                            f"are in {out}")

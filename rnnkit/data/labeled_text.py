@@ -32,7 +32,7 @@ __all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "na
 
 #: header names of a label column
 LABEL_NAMES = ("label", "labels", "class", "category", "intent", "sentiment", "target", "y", "tag", "polarity",
-               "topic", "emotion", "language")
+               "topic", "emotion", "language", "activity")
 #: header names of a text column
 TEXT_NAMES = ("text", "sentence", "utterance", "review", "query", "sequence", "document", "content", "comment",
               "tweet", "message", "question", "title", "body", "phrase", "sms", "seq")

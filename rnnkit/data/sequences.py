@@ -24,6 +24,7 @@ from rnnkit.data._util import as_rng
 from rnnkit.data.text import CharVocab
 
 __all__ = [
+    "cut_windows",
     "pad_sequences",
     "LabelEncoder",
     "minibatches",
@@ -291,6 +292,30 @@ def minibatches(x, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
             yield batch
 
     return generate()
+
+
+def cut_windows(X, y, length: int):
+    """Each sequence cut into consecutive windows of ``length`` steps, each with the
+    sequence's label (a recording of minutes -> examples of seconds). A last piece of at
+    least half a window is kept as a shorter window; a sequence shorter than half a window
+    stays whole. Returns (windows, labels or None, source index of each window).
+
+    Shapes:
+        X: n arrays (T_i, ...) -> windows: list of arrays (≤ length, ...)
+    """
+    length = check_positive_int(length, "window", "cut_windows")
+    out, labels, source = [], [], []
+    for i, a in enumerate(X):
+        cuts = list(range(0, len(a), length))
+        if len(cuts) > 1 and len(a) - cuts[-1] < length / 2:
+            cuts.pop()                          # a stub under half a window
+        ends = cuts[1:] + [len(a) if len(a) - cuts[-1] <= length else cuts[-1] + length]
+        for lo, hi in zip(cuts, ends):
+            out.append(a[lo:hi])
+            source.append(i)
+    if y is not None:
+        labels = [y[i] for i in source]
+    return out, (labels if y is not None else None), np.asarray(source, dtype=np.int64)
 
 
 def stratified_split(ids, num_classes: int, fraction: float, seed: int) -> np.ndarray:

@@ -353,15 +353,24 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
 ID_COLUMNS = ("id", "case", "sample", "sequence", "series_id")
 
 
+#: the time column of a long CSV, and the subject column of a recorded stream
+TIME_COLUMNS = ("t", "time", "timestamp", "step")
+SUBJECT_COLUMNS = ("user", "subject", "participant", "person", "user_id", "subject_id")
+
+
 def _long_csv_header(path) -> list[str] | None:
-    """The header of a CSV in the long multichannel layout (it names an id column), else None."""
+    """The header of a CSV in the long multichannel layout (it names an id column, or a
+    label and a time column: a recorded stream), else None."""
+    from rnnkit.data.labeled_text import LABEL_NAMES
+
     try:
         with open_text(path) as f:
             header = next(csv.reader(f), [])
     except (OSError, EOFError, UnicodeDecodeError):
         return None
     names = [h.strip().lower() for h in header]
-    return header if any(n in ID_COLUMNS for n in names) else None
+    stream = any(n in TIME_COLUMNS for n in names) and any(n in LABEL_NAMES and n != "y" for n in names)
+    return header if stream or any(n in ID_COLUMNS for n in names) else None
 
 
 def read_multichannel_csv(path, id_column=None, label_column=None, time_column=None, missing: str = "error"):
@@ -375,7 +384,10 @@ def read_multichannel_csv(path, id_column=None, label_column=None, time_column=N
         …
 
     ``id_column`` (default: the first column named id/case/sample/sequence/series_id) groups
-    the rows of one case, in file order (cases may interleave); ``label_column`` (default:
+    the rows of one case, in file order (cases may interleave). Without one, the file is a
+    recorded stream (``user,activity,timestamp,x,y,z``: a time column and a label column):
+    each run of consecutive rows with the same label (and subject, a column named user,
+    subject, participant, …) is a case. ``label_column`` (default:
     the first column named label, class, target, …) holds the case's label (the same on
     all its rows); ``time_column`` (default: a column named t, time, timestamp or step, if
     any) is dropped; every other column is a channel. An empty label, a label that changes
@@ -404,27 +416,38 @@ def read_multichannel_csv(path, id_column=None, label_column=None, time_column=N
             raise RnnkitError(f"{path}: no {what} column {spec!r}; available columns: {', '.join(names)}")
         return names.index(spec)
 
-    idc = find(id_column, ID_COLUMNS, "id")
-    if idc is None:
-        raise RnnkitError(f"{path}: no id column (one of {', '.join(ID_COLUMNS)}) to group the rows of a case")
     from rnnkit.data.labeled_text import LABEL_NAMES, name_index
 
-    lab = name_index(names, LABEL_NAMES) if label_column is None else find(label_column, (), "label")
+    idc = find(id_column, ID_COLUMNS, "id")
+    # beside x and z columns, y is an axis, not the label
+    label_names = [n for n in LABEL_NAMES if n != "y"] if {"x", "z"} <= set(low) else LABEL_NAMES
+    lab = name_index(names, label_names) if label_column is None else find(label_column, (), "label")
     if lab is None:
         raise RnnkitError(f"{path}: no label column (one of {', '.join(LABEL_NAMES[:8])}, …)")
-    tc = find(time_column, ("t", "time", "timestamp", "step"), "time")
-    chans = [i for i in range(len(names)) if i not in (idc, lab, tc)]
+    tc = find(time_column, TIME_COLUMNS, "time")
+    subject = find(None, SUBJECT_COLUMNS, "subject") if idc is None else None
+    if idc is None and tc is None:
+        raise RnnkitError(f"{path}: no id column (one of {', '.join(ID_COLUMNS)}) to group the rows of a case")
+    chans = [i for i in range(len(names)) if i not in (idc, lab, tc, subject)]
     if not chans:
         raise RnnkitError(f"{path}: no channel columns besides id, label and time")
+    run, last = 0, None
     cases: dict[str, list] = {}
     labels: dict[str, str] = {}
     first: dict[str, int] = {}
     for ln, r in rows[1:]:
         if len(r) < len(names):
             raise RnnkitError(f"{path}, line {ln}: {len(r)} fields, expected {len(names)}")
-        key, label = r[idc].strip(), _norm_label(r[lab])
+        label = _norm_label(r[lab])
         if not label:
             raise RnnkitError(f"{path}, line {ln}: empty label")
+        if idc is None:              # a stream: a case is a run of rows of one subject and label
+            who = "" if subject is None else r[subject].strip()
+            run += (who, label) != last
+            last = (who, label)
+            key = f"{who} {label} {run}"
+        else:
+            key = r[idc].strip()
         if labels.setdefault(key, label) != label:
             raise RnnkitError(f"{path}, line {ln}: case {key!r} changes label from {labels[key]!r} to {label!r}")
         first.setdefault(key, ln)

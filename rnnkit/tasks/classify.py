@@ -251,6 +251,7 @@ class SequenceClassifier:
         self.members_ = []
         self.history_ = self.files_ = None
         self.missing_ = "trim"          # how fit_files read missing values; predict_file reads the same way
+        self.window_ = None             # the windows fit_files cut the series into; predict_file cuts the same
 
     # -- parameters ------------------------------------------------------------------------
     def get_params(self) -> dict:
@@ -634,7 +635,8 @@ class SequenceClassifier:
         return best_share(oof_net, oof_second, ids)
 
     def fit_files(self, train_path, test_path=None, *, input: str = "auto", features: str = "mfcc",
-                  augment: int | None = None, missing: str = "trim", **fit_kwargs) -> "SequenceClassifier":
+                  augment: int | None = None, missing: str = "trim", window: int | None = None,
+                  **fit_kwargs) -> "SequenceClassifier":
         """Fit on a labelled file or folder and, with ``test_path``, evaluate on another.
 
         ``input`` (:mod:`rnnkit.tasks.classify_inputs`): "auto" (a directory is audio, a
@@ -644,7 +646,11 @@ class SequenceClassifier:
         channels per step; ``missing`` ("error", "trim", "interpolate") handles their
         gaps. Audio: ``features`` "mfcc" or "logmel"; ``augment`` random variants of
         each training clip (None: 8 when there are fewer than 100 clips per class, else
-        0), drawn after the validation clips are set aside. The test evaluation is kept
+        0), drawn after the validation clips are set aside. ``window`` (series): every
+        series, training and test, is cut into windows of that many steps, each with the
+        series' label (:func:`rnnkit.data.sequences.cut_windows`: recordings of minutes
+        become examples of seconds); :meth:`predict_file` and :meth:`evaluate_file` cut
+        theirs the same way. The test evaluation is kept
         in ``test_evaluation_`` (and goes into the report with ``out_dir``). Other keyword
         arguments go to :meth:`fit`.
         """
@@ -662,6 +668,23 @@ class SequenceClassifier:
             audio = {"features": check_choice(features, "features", FEATURES, where)}
         X, y = read_inputs(train_path, kind, missing)
         test = read_inputs(test_path, kind, missing) if test_path is not None else (None, None)
+        self.window_ = None
+        if window is not None:
+            if kind != "series":
+                raise ValueError(f"{where}: window cuts numeric series; {os.fspath(train_path)} holds {kind}")
+            from rnnkit.data.sequences import cut_windows
+
+            self.window_ = check_positive_int(window, "window", where)
+            n = len(X)
+            X, y, _ = cut_windows(X, y, self.window_)
+            if test[0] is not None:
+                test = cut_windows(*test, self.window_)[:2]
+            import warnings
+
+            from rnnkit.errors import DataNote
+
+            warnings.warn(DataNote(f"{os.fspath(train_path)}: {n} series cut into {len(X)} windows of "
+                                   f"{self.window_} steps"), stacklevel=2)
         self.files_ = {"train": os.fspath(train_path), "test": None if test_path is None else os.fspath(test_path)}
         self._files = (kind, audio)
         if kind == "audio":
@@ -804,7 +827,13 @@ class SequenceClassifier:
             return read_audio_inputs(path, self.audio_["features"])
         from rnnkit.data.ucr import read_sequence_files
 
-        return read_sequence_files(path, missing=self.missing_, text=self.kind_ == "strings")
+        X, y, files = read_sequence_files(path, missing=self.missing_, text=self.kind_ == "strings")
+        if self.window_:
+            from rnnkit.data.sequences import cut_windows
+
+            X, y, source = cut_windows(X, y, self.window_)
+            files = [files[i] for i in source]
+        return X, y, files
 
     def predict_file(self, path) -> str:
         """A predictions CSV for the sequences in a file or a folder of files (UCR .tsv, UEA
@@ -858,7 +887,7 @@ class SequenceClassifier:
     def _meta(self) -> dict:
         """The task's meta for config.json: parameters and the fitted state."""
         state = {"kind": self.kind_, "classes": self.encoder_.to_dict(), "alphabet": self.alphabet_,
-                 "n_features": self.n_features_, "missing": self.missing_,
+                 "n_features": self.n_features_, "missing": self.missing_, "window": self.window_,
                  "tokenizer": None if self.vocab_ is None else self.vocab_.to_dict(),
                  # the networks saved so far (during training: the first alone, so the run loads)
                  "ensemble": 1 + len(self.members_),

@@ -225,6 +225,7 @@ def restore_fitted_state(clf, s: dict) -> None:
                    else scaler_from_dict(sc))
     clf.class_weights_ = None if s["class_weights"] is None else np.asarray(s["class_weights"])
     clf.missing_ = s.get("missing", "trim")
+    clf.window_ = s.get("window")
     clf.positions_ = s.get("positions", 0)
     # runs saved before dropout=None resolved by the input kind: the parameter as given
     clf.dropout_ = s["dropout"] if "dropout" in s else (clf.dropout or 0.0)
