@@ -77,3 +77,18 @@ def test_a_csv_of_two_columns_is_words_and_labels_whatever_the_header(tmp_path):
     flipped.write_text("label_id,sentence_text\n" + "".join(f'{lab},"{t} {i}"\n' for i in range(3)
                                                              for t, lab in ROWS))
     assert read_labeled_text(flipped)[1][:2] == ["pos", "neg"]
+
+
+def test_tab_separated_fields_quoted_as_csv_writers_quote_them(tmp_path):
+    import csv
+
+    path = tmp_path / "quoted.tsv"
+    with open(path, "w", newline="", encoding="utf-8") as f:     # pandas' to_csv(sep="\t") quotes so
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["label", "text"])
+        w.writerows([("pos", 'loved it, said "Al"'), ("neg", "dull"), ("pos", '"Great" movie')] * 4)
+    texts, labels = read_labeled_text(path)
+    assert texts[:3] == ['loved it, said "Al"', "dull", '"Great" movie'] and labels[:3] == ["pos", "neg", "pos"]
+    raw = tmp_path / "raw.tsv"                                   # quotes a writer did not add stay
+    raw.write_text('pos\t"Great" movie\nneg\tsaid "no" twice\n' * 4, encoding="utf-8")
+    assert read_labeled_text(raw)[0][:2] == ['"Great" movie', 'said "no" twice']

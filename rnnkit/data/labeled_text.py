@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from rnnkit.data._util import data_suffix, read_file_text
 from rnnkit.errors import RnnkitError
@@ -72,7 +73,18 @@ def _rows(path, text: str):
             label, text, _ = _two_columns(rows)
             if _texts([r[text] for _, r in rows[1:51]]):
                 return rows, True
-    return [(n, line.split("\t")) for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
+    return [(n, [_unquote(f) for f in line.split("\t")])
+            for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
+
+
+_QUOTED = re.compile(r'^"((?:[^"]|"")*)"$')
+
+
+def _unquote(field: str) -> str:
+    """A tab-separated field as CSV writers quote it (``"said ""hi"", then"``: wrapped in
+    quotes, every inner quote doubled) without its quoting; any other field as it is."""
+    m = _QUOTED.match(field.strip())
+    return m.group(1).replace('""', '"') if m and len(field.strip()) > 1 else field
 
 
 def _texts(cells) -> bool:
