@@ -250,3 +250,19 @@ def test_a_series_never_negative_in_training_is_forecast_with_bands_at_zero_or_a
     fc2.fit(y - 0.05, epochs=3, patience=None, test_fraction=0.1)
     assert fc2.floor_ == [None]
     assert np.any(fc2.predict_interval(y - 0.05)["lower"] < 0)
+
+
+def test_a_long_series_is_scored_on_evenly_spread_origins(series, monkeypatch):
+    from rnnkit.tasks.forecast import forecaster
+
+    monkeypatch.setattr(forecaster, "MAX_ORIGINS", 20)
+    fc = Forecaster(horizon=3, strategy="direct", lookback=12, hidden_size=8, seed=0)
+    fc.fit(series, epochs=1, test_fraction=0.2, val_fraction=0.2)
+    for res in (fc.val_backtest_, fc.test_backtest_):
+        origins = np.asarray(res["origins"])
+        steps = np.diff(origins)
+        assert 10 < len(origins) <= 20 and (steps == steps[0]).all() and steps[0] > 1
+        assert "time_limit_note" not in res
+    monkeypatch.setattr(forecaster, "MAX_ORIGINS", 1000)      # a short part: every origin
+    fc.fit(series, epochs=1, test_fraction=0.2, val_fraction=0.2)
+    assert (np.diff(fc.test_backtest_["origins"]) == 1).all()

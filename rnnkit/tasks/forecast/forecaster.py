@@ -23,6 +23,8 @@ __all__ = ["Forecaster"]
 TASK = "forecast"
 STRATEGIES = ("direct", "recursive")
 INTERVALS = (None, "conformal", "quantile", "mc_dropout")
+#: the most validation or test origins a fit scores (evenly spread; every one up to this many)
+MAX_ORIGINS = 1000
 
 
 def _optional_int(value, name: str, where: str, minimum: int = 1):
@@ -332,16 +334,19 @@ class Forecaster(Windows):
                      * (100 if self.intervals == "mc_dropout" else 1))
 
     def _backtest_in_time(self, values, cov, start: int, deadline, margin: float, per_origin: float) -> dict:
-        """:meth:`backtest` from ``start``, on every k-th origin when all of them would take
-        ``deadline`` past ``margin`` seconds left (``per_origin`` seconds each, estimated);
-        then "time_limit_note" says so."""
+        """:meth:`backtest` from ``start``, on every k-th origin: k = 1 up to
+        :data:`MAX_ORIGINS` origins (a long series' neighbouring origins share all but one
+        of their rows: a thousand evenly spread say what tens of thousands would), more when
+        all of them would take ``deadline`` past ``margin`` seconds left (``per_origin``
+        seconds each, estimated); then "time_limit_note" says so."""
         n = max(1, len(values) - self.horizon + 1 - start)
         room = None if deadline.left() is None else deadline.left() - margin
-        step = 1
-        if room is not None and n * per_origin > room:
-            step = max(1, min(n, int(np.ceil(n * per_origin / max(room, per_origin)))))
+        spread = -(-n // MAX_ORIGINS)
+        step = spread
+        if room is not None and n * per_origin / spread > room:
+            step = max(spread, min(n, int(np.ceil(n * per_origin / max(room, per_origin)))))
         res = self.backtest(values, cov, start=start, step=step, seed=self.seed)
-        if step > 1:
+        if step > spread:
             res["time_limit_note"] = (f"evaluated on {len(res['origins'])} of {n} origins (one in {step}) "
                                       f"because of the time limit")
         return res
