@@ -250,3 +250,12 @@ def test_id_files_in_either_layout_and_channels_named_x_y_z(tmp_path):
                                       "r,1,1,1,1,run\n")
     xs, labels = read_labeled_sequences(long)
     assert labels == ["walk", "run"] and xs[0].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_a_subject_column_is_not_a_value_of_the_series(tmp_path):
+    path = tmp_path / "features.csv"             # the layout of UCI HAR's feature CSV (Kaggle)
+    path.write_text("f1,f2,f3,subject,Activity\n0.1,0.2,0.3,1,WALKING\n0.4,0.5,0.6,2,STANDING\n"
+                    "0.7,0.8,0.9,1,WALKING\n")
+    X, y = read_labeled_sequences(path)
+    assert y == ["WALKING", "STANDING", "WALKING"]
+    np.testing.assert_array_equal(X[1].ravel(), [0.4, 0.5, 0.6])

@@ -293,7 +293,8 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
     header's label column, else the first or last column, whichever reads as labels:
     :func:`_auto_label_column`).
 
-    All other cells of a row are the series, in column order; empty cells at the
+    All other cells of a row are the series, in column order, but those of a column named
+    as an id or a subject (``id``, ``sample``, ``subject``, ``user``, …); empty cells at the
     end of a row pad shorter series. With ``header`` the first row names the
     columns, except when it is plainly data (every value cell a number, and not the
     column indices 0, 1, 2, … or 1, 2, 3, …): then it is read as the first series
@@ -331,6 +332,8 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
             label_column = names.index(label_column)
     if label_column is None:
         label_column = _auto_label_column(names, numbered)
+    # an id or a subject column names the row, it is not a value of the series
+    drop = set() if names is None else {i for i, n in enumerate(names) if n.lower() in ID_COLUMNS + SUBJECT_COLUMNS}
     series, labels = [], []
     for ln, row in numbered:
         if not -len(row) <= label_column < len(row):
@@ -339,7 +342,7 @@ def read_labeled_csv(path, label_column=None, header: bool = True, delimiter: st
         label = row[li].strip()
         if not label:
             raise RnnkitError(f"{path}, line {ln}: empty label")
-        cells = row[:li] + row[li + 1:]
+        cells = [c for i, c in enumerate(row) if i != li and i not in drop]
         vals = np.array([_parse_value(c, path, ln, ("", "nan", "?")) for c in cells], dtype=np.float64)
         if vals.size == 0:
             raise RnnkitError(f"{path}, line {ln}: a label but no values")
