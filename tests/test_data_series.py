@@ -521,7 +521,8 @@ def test_read_csv_joins_year_month_day_and_hour_columns(tmp_path):
     assert any("the dates are columns 'Year', 'Month' and 'Day' together" in n for n in d.notes)
     hourly = tmp_path / "pm.csv"                    # the layout of hourly sensor logs (UCI Beijing PM2.5)
     hourly.write_text("No,year,month,day,hour,pm2.5,TEMP\n"
-                      + "".join(f"{k + 1},2010,1,{1 + (22 + k) // 24},{(22 + k) % 24},{10 + k},-{k}\n" for k in range(4)))
+                      + "".join(f"{k + 1},2010,1,{1 + (22 + k) // 24},{(22 + k) % 24},{10 + k},-{k}\n"
+                                for k in range(4)))
     h = read_csv(hourly, ["pm2.5"], date_column="year")
     assert h.dates == ["2010-01-01 22:00", "2010-01-01 23:00", "2010-01-02 00:00", "2010-01-02 01:00"]
     np.testing.assert_array_equal(h.values[:, 0], [10, 11, 12, 13])

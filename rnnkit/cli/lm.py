@@ -24,8 +24,9 @@ def register(sub) -> None:
                     "--resume continues from it.",
                     "rnnkit train-lm book.txt --out runs/book --cell lstm --hidden 256 --time-limit 600\n"
                     "rnnkit train-lm book.txt --out runs/book --resume --epochs 40")
-    p.add_argument("text", nargs="+", metavar="TEXT", help="text file(s), joined in order; a directory stands for its "
-                                                               "text files (.txt, .md, .rst, .text, .gz of them), sorted")
+    p.add_argument("text", nargs="+", metavar="TEXT",
+                   help="text file(s), joined in order; a directory stands for its text files "
+                        "(.txt, .md, .rst, .text, .gz of them), sorted")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     # an option of the network left out takes the saved run's value with --resume, else
     # CharLanguageModel's default

@@ -30,8 +30,9 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="train and write the run here")
     p.add_argument("--model", default=None, metavar="DIR", help="translate with the model in DIR")
     p.add_argument("--input-file", default=None, metavar="FILE", help="with --model: one input per line")
-    p.add_argument("--train", default=None, metavar="FILE", help="training pairs, 'source<TAB>target' per line or a two-column .csv "
-                                                                  "(default: the built-in dates task)")
+    p.add_argument("--train", default=None, metavar="FILE",
+                   help="training pairs, 'source<TAB>target' per line or a two-column .csv "
+                        "(default: the built-in dates task)")
     p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")
     add_model_options(p, TASK, dropout_where="on the embeddings, between layers and before the output layer "

@@ -404,7 +404,7 @@ def _labels_from_names(directory) -> tuple[list, list]:
     from rnnkit.errors import DataNote
 
     names = [n for n in sorted(os.listdir(directory)) if _is_wav(n) and os.path.isfile(os.path.join(directory, n))]
-    if not names or not all("_" in n[:-4].strip("_") for n in names):
+    if not names or not all("_" in n[:-4].strip("_") and not n.startswith("_") for n in names):
         return [], []
     labels = [n.split("_", 1)[0] for n in names]
     if len(set(labels)) < 2 or len(set(labels)) > len(names) / 2:

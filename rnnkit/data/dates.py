@@ -198,4 +198,3 @@ def next_weekdays(last, horizon: int) -> np.ndarray:
     """The ``horizon`` weekdays after the date ``last``, as datetime64[s]."""
     day = np.datetime64(last, "D")
     return np.busday_offset(day, np.arange(1, horizon + 1), roll="forward").astype("datetime64[s]")
-

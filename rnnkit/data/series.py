@@ -168,8 +168,9 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
         what = (f"{n} weekday{'s' if n > 1 else ''} (holidays?)" if weekdays else
                 f"{n} step{'s' if n > 1 else ''} of {_duration(step)}")
         filled = fill in ("interpolate", "ffill")
+        most = int(skipped[longest])
         notes.append(f"{path}: the dates skip {what} in {gaps} gap{'s' if gaps > 1 else ''} (the longest, "
-                     f"{int(skipped[longest])} step{'s' if skipped[longest] > 1 else ''}, after line {lines[longest]}, {dates[longest]}); "
+                     f"{most} step{'s' if most > 1 else ''}, after line {lines[longest]}, {dates[longest]}); "
                      + (f"their rows are filled ({fill})" if filled else
                         "the rows on both sides of a gap are read as consecutive (fill='interpolate' or 'ffill' "
                         "fills them)"))
@@ -178,7 +179,8 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
             full = np.full((int(at[-1]) + 1, values.shape[1]), np.nan)
             full[at] = values
             if weekdays:
-                every = np.busday_offset(parsed[0].astype("datetime64[D]"), np.arange(len(full))).astype("datetime64[s]")
+                day0 = parsed[0].astype("datetime64[D]")
+                every = np.busday_offset(day0, np.arange(len(full))).astype("datetime64[s]")
             else:
                 every = parsed[0] + np.arange(len(full)) * np.timedelta64(step, "s")
             labels = [_like(str(d), dates[0]) for d in every]
