@@ -365,7 +365,7 @@ def list_audio_folder(directory, labelled: bool = True) -> tuple[list, list | No
         sub = os.path.join(directory, label)
         if not os.path.isdir(sub) or label.startswith(".") or label == "__MACOSX":
             continue
-        wavs = [os.path.join(sub, n) for n in sorted(os.listdir(sub)) if _is_wav(n)]
+        wavs = [os.path.join(sub, n) for n in _flat_wavs(sub)]
         if label.startswith("_"):
             skipped += [label] if wavs else []
             continue
@@ -377,8 +377,7 @@ def list_audio_folder(directory, labelled: bool = True) -> tuple[list, list | No
     if not paths:
         paths, labels = _labels_from_names(directory)
     if not paths and not labelled:
-        paths = [os.path.join(directory, n) for n in sorted(os.listdir(directory))
-                 if _is_wav(n) and os.path.isfile(os.path.join(directory, n))]
+        paths = [os.path.join(directory, n) for n in _flat_wavs(directory)]
         return (paths, None) if paths else _no_wavs(directory)
     if not paths:
         raise RnnkitError(f"{directory}: no .wav files found in label sub-directories "
@@ -391,8 +390,11 @@ def _no_wavs(directory):
                       f"(expected {directory}/<label>/<clip>.wav or {directory}/<clip>.wav)")
 
 
-def _is_wav(name: str) -> bool:
-    return name.lower().endswith(".wav") and not name.startswith(".")      # ._x.wav: macOS metadata
+def _flat_wavs(directory) -> list[str]:
+    """The names of the ``.wav`` files directly in ``directory``, sorted (``._x.wav``, macOS
+    metadata, left out)."""
+    return [n for n in sorted(os.listdir(directory)) if n.lower().endswith(".wav") and not n.startswith(".")
+            and os.path.isfile(os.path.join(directory, n))]
 
 
 def _labels_from_names(directory) -> tuple[list, list]:
@@ -403,7 +405,7 @@ def _labels_from_names(directory) -> tuple[list, list]:
 
     from rnnkit.errors import DataNote
 
-    names = [n for n in sorted(os.listdir(directory)) if _is_wav(n) and os.path.isfile(os.path.join(directory, n))]
+    names = _flat_wavs(directory)
     if not names or not all("_" in n[:-4].strip("_") and not n.startswith("_") for n in names):
         return [], []
     labels = [n.split("_", 1)[0] for n in names]
