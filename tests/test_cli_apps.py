@@ -35,10 +35,17 @@ def test_classify_intent_text(tmp_path, capsys):
     parts = metrics["test"]["parts"]
     assert set(parts) == {"networks", "ngrams", "ngram_weight"} and all(0 <= v <= 1 for v in parts.values())
     assert (tmp_path / "run" / "ngrams" / "config.json").is_file()
-    code = run_cli("classify", f"{d}/train.tsv", "--test", f"{d}/test.tsv", "--out", tmp_path / "off",
-                   "--hidden", "8", "--epochs", "2", "--quiet", "--ngrams", "off")
+    # a test label that training never saw is said, and its row counts as wrong
+    with open(tmp_path / "more.tsv", "w", encoding="utf-8") as f:
+        f.write(open(f"{d}/test.tsv", encoding="utf-8").read() + "alarm\twake me up at seven\n")
+    capsys.readouterr()
+    code = run_cli("classify", f"{d}/train.tsv", "--test", tmp_path / "more.tsv", "--out", tmp_path / "off",
+                   "--hidden", "8", "--epochs", "2", "--ngrams", "off")
     assert code == 0 and not (tmp_path / "off" / "ngrams").exists()
-    assert "parts" not in json.loads((tmp_path / "off" / "metrics.json").read_text())["test"]
+    assert "label never seen in training: 'alarm' (1 row); those rows count as wrong" in capsys.readouterr().out
+    test = json.loads((tmp_path / "off" / "metrics.json").read_text())["test"]
+    assert "parts" not in test and test["classes"][-1] == "alarm" and test["support"][-1] == 1
+    assert test["recall"][-1] == 0.0 and sum(map(sum, test["confusion"])) == 61
 
 
 def test_classify_speech_folders(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_plots, numeric_grad
 from rnnkit import io as rkio
 from rnnkit.data import dna_motif_dataset
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, DataNote, RnnkitError
 from rnnkit.losses import softmax_cross_entropy
 from rnnkit.models import SequenceClassifier as Network
 from rnnkit.models import build
@@ -93,10 +93,16 @@ def test_numeric_sine_vs_square_and_unseen_classes():
     assert all(p in ("sine", "square") for p in pred)
     # (T, F) arrays work as well as (T,) ones
     np.testing.assert_array_equal(clf.predict_proba([x[:, None] for x in Xt[:4]]), clf.predict_proba(Xt[:4]))
+    # labels training never saw join the classes, and their rows count as wrong
     bad = list(yt)
-    bad[3], bad[7] = "triangle", "sawtooth"
-    with pytest.raises(RnnkitError, match=r"not in training: 'sawtooth', 'triangle'"):
-        clf.evaluate(Xt, bad)
+    bad[3], bad[7], bad[9] = "triangle", "sawtooth", "triangle"
+    with pytest.warns(DataNote, match=r"never seen in training: 'sawtooth' \(1 row\), 'triangle' \(2 rows\)"):
+        ev_bad = clf.evaluate(Xt, bad)
+    assert ev_bad["classes"] == ["sine", "square", "sawtooth", "triangle"]
+    assert ev_bad["support"][2:] == [1, 2] and ev_bad["recall"][2:] == [0.0, 0.0]
+    right = np.array(clf.predict(Xt)) == np.array(bad, dtype=object)
+    assert ev_bad["accuracy"] == pytest.approx(right.mean()) and not right[[3, 7, 9]].any()
+    assert np.asarray(ev_bad["confusion"])[2:, 2:].sum() == 0 and np.asarray(ev_bad["confusion"]).sum() == 80
 
 
 def test_classification_report_counts():

@@ -357,6 +357,38 @@ class SequenceClassifier:
                               f"knows {', '.join(repr(c) for c in self.encoder_.classes[:20])}")
         return self.encoder_.transform(plain)
 
+    def _scored_labels(self, y, n: int, what: str, note: bool = True) -> tuple[np.ndarray, list]:
+        """(ids, classes) of labels to score predictions against: the training classes, then
+        any label that training never saw (sorted as :class:`~rnnkit.data.sequences.LabelEncoder`
+        sorts), whose rows the classifier can only get wrong. With ``note``, a
+        :class:`~rnnkit.errors.DataNote` says which labels those are and how many rows hold them."""
+        if y is None or len(y) != n:
+            raise ValueError(f"{what}: expected {n} labels (one per sequence), got "
+                             f"{'None' if y is None else len(y)}")
+        from rnnkit.data.sequences import _label_key, _label_list
+
+        plain = _label_list(y, what)
+        classes = list(self.encoder_.classes)
+        index = {c: i for i, c in enumerate(classes)}
+        unseen = sorted({v for v in plain if v not in index}, key=_label_key)
+        if unseen and note:
+            import warnings
+
+            from rnnkit.errors import DataNote
+
+            counts = {v: 0 for v in unseen}
+            for v in plain:
+                if v in counts:
+                    counts[v] += 1
+            shown = ", ".join(f"{v!r} ({c} row{'s' if c > 1 else ''})" for v, c in list(counts.items())[:10])
+            more = f", … ({len(unseen)} labels in all)" if len(unseen) > 10 else ""
+            warnings.warn(DataNote(f"{what}: label{'s' if len(unseen) > 1 else ''} never seen in training: "
+                                   f"{shown}{more}; those rows count as wrong"), stacklevel=2)
+        for v in unseen:
+            index[v] = len(classes)
+            classes.append(v)
+        return np.array([index[v] for v in plain], dtype=np.int64), classes
+
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, X, y, *, X_val=None, y_val=None, X_test=None, y_test=None, val_fraction: float = 0.15,
             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
@@ -418,9 +450,8 @@ class SequenceClassifier:
             raise RnnkitError(f"{where}: y holds one class only ({self.encoder_.classes[0]!r}); a classifier "
                               f"needs at least two")
         ids = self.encoder_.transform(y)
-        if X_test is not None:
-            # a test class never seen in training fails here, before training
-            self._labels(y_test, len(X_test), f"{where}: y_test")
+        if X_test is not None:       # a test label that training never saw: said before training
+            self._scored_labels(y_test, len(X_test), "test labels")
         if self.kind_ == "strings":
             if self.alphabet is not None:
                 self.vocab_ = Tokenizer("char", [UNK] + list(self.alphabet))
@@ -797,14 +828,17 @@ class SequenceClassifier:
         """Accuracy, per-class precision/recall/F1/support (lists in ``classes`` order), their
         macro means and the confusion matrix (rows: true class, columns: predicted).
 
-        Labels that were not among the training classes are an RnnkitError naming them.
+        A label that was not among the training classes joins ``classes`` after them, and
+        its rows count as wrong (a :class:`~rnnkit.errors.DataNote` names such labels).
         """
+        return self._evaluate(X, y, "SequenceClassifier.evaluate")
+
+    def _evaluate(self, X, y, where: str) -> dict:
         self._check_fitted("evaluate")
-        where = "SequenceClassifier.evaluate"
         enc = self._encode(X, where)
-        ids = self._labels(y, len(enc), where)
-        rep = classification_report(ids, self._predict_ids(enc), self.encoder_.num_classes)
-        return jsonable_report(rep, self.encoder_.classes)
+        ids, classes = self._scored_labels(y, len(enc), where)
+        rep = classification_report(ids, self._predict_ids(enc), len(classes))
+        return jsonable_report(rep, classes)
 
     # -- the run directory and files ----------------------------------------------------------------
     def write_run(self, out_dir, test=None, deadline=None) -> None:
@@ -852,7 +886,7 @@ class SequenceClassifier:
         X, y, _ = self._read_inputs(path, "evaluate_file")
         if y is None:
             raise RnnkitError(f"{os.fspath(path)}: the sequences have no class labels to evaluate against")
-        return self.evaluate(X, y)
+        return self._evaluate(X, y, os.fspath(path))
 
     # -- files -------------------------------------------------------------------------------------
     def save(self, directory) -> str:

@@ -14,8 +14,9 @@ __all__ = ["plot_confusion", "write_classify_run", "prediction_table", "score_in
            "restore_fitted_state"]
 
 
-def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None):
-    """The classification report of encoded sequences ``enc`` (labels ``ids``) by ``models``
+def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None, classes=None):
+    """The classification report of encoded sequences ``enc`` (labels ``ids``, ids of
+    ``classes``: default the training classes) by ``models``
     (default the whole ensemble), a random part of them when ``deadline`` would pass with
     less than ``margin`` seconds left: the report's "n" of "of" rows, and its "time_limit_note";
     with the second model, "parts": the accuracy of the networks and of the second model
@@ -30,8 +31,8 @@ def score_in_time(clf, enc, ids, deadline, margin: float, what: str, models=None
     idx, p_net = np.concatenate(done)[order], np.concatenate(nets)[order]
     p_second = None if seconds[0] is None else np.concatenate(seconds)[order]
     proba = np.exp(clf._mix(p_net, p_second))
-    rep = jsonable_report(classification_report(ids[idx], np.argmax(proba, axis=1), clf.encoder_.num_classes),
-                          clf.encoder_.classes)
+    classes = clf.encoder_.classes if classes is None else classes
+    rep = jsonable_report(classification_report(ids[idx], np.argmax(proba, axis=1), len(classes)), classes)
     rep.update(n=int(len(idx)), of=len(enc))
     if p_second is not None:            # what each part of the average scores alone, on the same rows
         kind = clf._companion_kind()
@@ -59,9 +60,9 @@ def score_after_fit(clf, selected, val, X_test, y_test, deadline, figures: int, 
                                                "validation sequences", [selected])
     if X_test is not None:
         enc = clf._encode(X_test, where)
-        ids = clf._labels(y_test, len(enc), where)
+        ids, classes = clf._scored_labels(y_test, len(enc), "test labels", note=False)
         clf.test_evaluation_, clf._scored_["test"] = score_in_time(clf, enc, ids, deadline, report_s,
-                                                                   "test sequences")
+                                                                   "test sequences", classes=classes)
 
 
 #: the key of the second model's weight in an evaluation's "parts"
