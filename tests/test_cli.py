@@ -185,8 +185,7 @@ def test_lm_bad_input_is_one_line(lm_dir, tmp_path, capsys):
     cases = [
         (["train-lm", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a")], "missing.txt"),
         (["train-lm", str(empty), "--out", str(tmp_path / "b")], "empty"),
-        (["evaluate", str(lm_dir), str(other)], "not seen in training"),
-        (["generate", str(lm_dir), "--prompt", "QQ"], "not seen in training"),
+        (["evaluate", str(lm_dir), str(other)], "has 0 character(s) the model can read"),
         (["generate", str(tmp_path / "nothing-here")], "not found"),
     ]
     for argv, needle in cases:
@@ -195,6 +194,10 @@ def test_lm_bad_input_is_one_line(lm_dir, tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     assert main(["generate", str(lm_dir), "--top-p", "1.5"]) == 2      # checked by the parser
     assert "--top-p" in capsys.readouterr().err
+    # characters training never saw are left out of a prompt, with a note, and generation goes on
+    assert main(["generate", str(lm_dir), "--prompt", "QQ", "--length", "5"]) == 0
+    assert "prompt: 2 characters never seen in training left out of what the model reads: 'Q' (2×)" in \
+        capsys.readouterr().out
 
 
 def test_out_that_is_a_file_or_holds_a_model_is_refused(lm_dir, text_file, tmp_path, capsys):
@@ -311,10 +314,11 @@ def test_an_exception_that_is_not_rnnkit_error_is_shown_as_a_bug(lm_dir, monkeyp
     assert "this is a bug in rnnkit" in err and not err.startswith("error:")
 
 
-def test_debug_env_shows_the_exception(lm_dir, monkeypatch):
+def test_debug_env_shows_the_exception(lm_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("RNNKIT_DEBUG", "1")
+    (tmp_path / "other.txt").write_text("XYZ!", encoding="utf-8")
     with pytest.raises(RnnkitError):
-        main(["generate", str(lm_dir), "--prompt", "QQ"])
+        main(["evaluate", str(lm_dir), str(tmp_path / "other.txt")])
 
 
 # -- forecasting ----------------------------------------------------------------------------
@@ -443,14 +447,8 @@ def test_classify_writes_metrics_confusion_and_predictions(tmp_path, capsys):
     assert (out / "report.html").is_file()
 
 
-def test_classify_test_classes_must_be_known(tmp_path, capsys):
-    write_tsv(tmp_path / "train.tsv", 12, ["up", "down"], 0)
-    write_tsv(tmp_path / "test.tsv", 6, ["up", "sideways"], 1)
+def test_classify_refuses_workbooks_and_one_class(tmp_path, capsys):
     out = tmp_path / "clf"
-    assert main(["classify", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"),
-                 "--out", str(out)]) == 1
-    assert "'sideways'" in one_error_line(capsys.readouterr().err)
-    assert not out.exists()
     (tmp_path / "series.xlsx").write_text("1 2 3\n")
     assert main(["classify", str(tmp_path / "series.xlsx"), "--out", str(out)]) == 1
     assert "unsupported file type '.xlsx'" in one_error_line(capsys.readouterr().err)

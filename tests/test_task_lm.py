@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, DataNote, RnnkitError
 from rnnkit.tasks.lm import CharLanguageModel
 
 TEXT = "the cat sat on the mat. " * 100
@@ -89,11 +89,16 @@ def test_save_load_round_trip(lm, tmp_path):
     assert back.beam("sat", 10, width=3) == lm.beam("sat", 10, width=3)
 
 
-def test_unseen_characters_are_named(lm, tmp_path):
-    with pytest.raises(RnnkitError, match=r"not seen in training: 'Z', 'q'"):
-        lm.sample("the qZ", 5)
-    with pytest.raises(RnnkitError, match=r"not seen in training: '!'"):
-        lm.evaluate("the cat!")
+def test_unseen_characters_are_named_and_left_out(lm, tmp_path):
+    # a prompt reads as if its unseen characters were not there
+    with pytest.warns(DataNote, match=r"prompt: 3 characters never seen in training left out .*: 'Z' \(2×\), 'q' \(1×\)"):
+        assert lm.sample("the qZZ", 5, seed=3) == lm.sample("the ", 5, seed=3)
+    with pytest.warns(DataNote, match=r"text: 1 character never seen in training left out .*: '!' \(1×\)"):
+        res = lm.evaluate("the cat!")
+    assert res["unseen_chars"] == 1 and res["chars"] == 6
+    assert res["bits_per_char"] == lm.evaluate("the cat")["bits_per_char"]
+    with pytest.warns(DataNote), pytest.raises(RnnkitError, match=r"has 1 character\(s\) the model can read"):
+        lm.evaluate("!!t")
     with pytest.raises(RnnkitError, match="not trained yet"):
         CharLanguageModel().sample("a", 3)
     # with unknown_char, unseen characters read as that symbol

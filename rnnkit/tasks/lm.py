@@ -28,9 +28,10 @@ only the recurrent state. A character is chosen from the logits z by
 
 and beam search keeps the ``width`` continuations of highest total log-probability.
 
-Characters not in the vocabulary (not seen by ``fit``) are an :class:`RnnkitError`
-naming them, unless the model was built with ``unknown_char``: then they map to
-that symbol (which the model only knows as "rare").
+Characters not in the vocabulary (not seen by ``fit``) in a prompt or a text to
+evaluate are left out of what the model reads, with a :class:`~rnnkit.errors.DataNote`
+naming them (``evaluate`` counts them in "unseen_chars"), unless the model was built
+with ``unknown_char``: then they map to that symbol (which the model only knows as "rare").
 
 A saved model is a checkpoint directory (:mod:`rnnkit.io`): ``config.json`` (the
 model config, and in ``meta``: ``"task": "lm"``, the vocabulary, the
@@ -352,8 +353,27 @@ class CharLanguageModel:
                               f"map unseen characters to one symbol)")
         return vocab.encode(text)
 
-    def _encode(self, text: str, name: str, where: str) -> np.ndarray:
-        return self._encode_with(self.vocab_, text, name, where)
+    def _readable(self, text: str, name: str) -> tuple[str, int]:
+        """``text`` without the characters the model cannot read (none when it maps them to
+        ``unknown_char``), and how many were left out; a :class:`~rnnkit.errors.DataNote`
+        names them."""
+        counts = {}
+        if self.vocab_.unk is None:
+            for ch in set(text):
+                if ch not in self.vocab_:
+                    counts[ch] = text.count(ch)
+        if not counts:
+            return text, 0
+        import warnings
+
+        from rnnkit.errors import DataNote
+
+        left = sum(counts.values())
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{c!r} ({k}×)" for c, k in top[:10]) + (f", … ({len(top)} in all)" if len(top) > 10 else "")
+        warnings.warn(DataNote(f"{name}: {left:,} character{'s' if left > 1 else ''} never seen in training left "
+                               f"out of what the model reads: {shown}"), stacklevel=3)
+        return "".join(ch for ch in text if ch not in counts), left
 
     # -- generation ------------------------------------------------------------------------------
     def _prime(self, prompt, where: str):
@@ -367,7 +387,10 @@ class CharLanguageModel:
             return np.log(np.maximum(self.unigram_, 1e-300)), None
         if not isinstance(prompt, str):
             raise TypeError(f"{where}: prompt must be a str, got {type(prompt).__name__}")
-        ids = self._encode(prompt, "prompt", where)
+        readable, _ = self._readable(prompt, "prompt")
+        if not readable:
+            return np.log(np.maximum(self.unigram_, 1e-300)), None
+        ids = self.vocab_.encode(readable)
         out, state = self.model_.predict(ids[:, None])                       # (T, 1, V)
         return out[-1, 0].astype(np.float64), state
 
@@ -461,17 +484,24 @@ class CharLanguageModel:
         return np.exp(log_softmax(logits))
 
     # -- evaluation --------------------------------------------------------------------------------
-    def evaluate(self, text: str, chunk: int = 256) -> dict:
+    def evaluate(self, text: str, chunk: int = 256, name: str = "text") -> dict:
         """Exact per-character cross-entropy of ``text`` read as one stream from the zero state.
 
-        Returns {"nats_per_char", "bits_per_char", "chars"} where "chars" is the number
-        of predicted characters, len(text) − 1.
+        Returns {"nats_per_char", "bits_per_char", "chars", "unseen_chars"} where "chars" is
+        the number of predicted characters, len(text) − 1 of the characters the model can
+        read, and "unseen_chars" the characters it cannot (never seen in training, without
+        ``unknown_char``), left out of the stream (a :class:`~rnnkit.errors.DataNote` under
+        ``name`` says which).
         """
         where = "CharLanguageModel.evaluate"
         self._check_fitted("evaluate")
         text = _check_text(text, "text", where)
         chunk = check_positive_int(chunk, "chunk", where)
-        ids = self._encode(text, "text", where)
+        text, unseen = self._readable(text, name)
+        if len(text) < 2:
+            raise RnnkitError(f"{where}: {name} has {len(text)} character(s) the model can read; scoring needs "
+                              f"at least 2")
+        ids = self.vocab_.encode(text)
         n = len(ids) - 1
         nll, state = 0.0, None
         for start in range(0, n, chunk):
@@ -484,7 +514,7 @@ class CharLanguageModel:
         nats = nll / n
         if not math.isfinite(nats):
             raise DivergenceError(_OVERFLOW)
-        return {"nats_per_char": nats, "bits_per_char": nats / _LN2, "chars": n}
+        return {"nats_per_char": nats, "bits_per_char": nats / _LN2, "chars": n, "unseen_chars": unseen}
 
     def predict(self, prompts, length: int = 200, temperature: float = 0.0, seed: int | None = None) -> list[str]:
         """The continuation of ``length`` characters of every prompt (greedy by default;
@@ -510,7 +540,7 @@ class CharLanguageModel:
         from rnnkit.data.text import read_texts
 
         self._check_fitted("evaluate_file")
-        return self.evaluate(read_texts([path]))
+        return self.evaluate(read_texts([path]), name=os.fspath(path))
 
     def score(self, text: str) -> float:
         """Negative bits per character of ``text`` (higher is better, as scikit-learn scores)."""
