@@ -110,6 +110,41 @@ def test_a_stream_is_cases_of_runs_and_windows_cut_them(tmp_path):
         cut_windows(X, y, 0)
 
 
+def test_a_stream_without_a_header_as_wisdm_ships_it(tmp_path):
+    """WISDM's raw file: no header, records ending in ';' (one line without it, two on one
+    line, a blank last value), a subject, the label, a time and three channels."""
+    from rnnkit.data.ucr import read_labeled_sequences
+
+    rng = np.random.default_rng(2)
+    write_stream(tmp_path / "s.csv", [33, 34], rng)
+    lines = [line + ";" for line in (tmp_path / "s.csv").read_text().splitlines()[1:]]
+    lines[3] = lines[3].rstrip(";")
+    lines[5:7] = [lines[5] + lines[6]]
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",;"
+    raw = tmp_path / "WISDM_ar_v1.1_raw.txt"
+    raw.write_text("\n".join(lines) + "\n")
+    with pytest.warns(DataNote, match="no header; read as a recorded stream, column 1 the subject, column 2 the "
+                                      "label, column 3 the time, 3 channels"):
+        X, y = read_labeled_sequences(raw)
+    X_ref, y_ref = read_labeled_sequences(tmp_path / "s.csv")
+    assert y == y_ref == ["walking", "sitting", "walking", "sitting"]
+    assert [a.shape for a in X] == [a.shape for a in X_ref]
+    fixed = X_ref[0].copy()
+    fixed[10, 2] = (fixed[9, 2] + fixed[11, 2]) / 2           # the blank value (record 10), interpolated
+    np.testing.assert_allclose(X[0], fixed)
+    for a, b in zip(X[1:], X_ref[1:]):
+        np.testing.assert_array_equal(a, b)
+    # numbers in every column, or two text columns, are not a stream
+    (tmp_path / "plain.txt").write_text("".join(f"{i},{i + 1},0.5,1.5\n" for i in range(30)))
+    (tmp_path / "two.txt").write_text("".join(f"a,b,{i},0.5,1.5\n" for i in range(30)))
+    (tmp_path / "few.txt").write_text("walk,1.0,2.0,3.0\nrun,2.0,1.0,3.5\n")
+    from rnnkit.data.ucr import _headerless_stream_names
+
+    assert _headerless_stream_names(tmp_path / "plain.txt") is None
+    assert _headerless_stream_names(tmp_path / "two.txt") is None
+    assert _headerless_stream_names(tmp_path / "few.txt") is None
+
+
 def test_classify_a_stream_in_windows_from_the_command_line(tmp_path, capsys):
     import json
 

@@ -376,7 +376,56 @@ def _long_csv_header(path) -> list[str] | None:
     return header if stream or any(n in ID_COLUMNS for n in names) else None
 
 
-def read_multichannel_csv(path, id_column=None, label_column=None, time_column=None, missing: str = "error"):
+def _stream_records(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """[(line number, fields)] of the non-blank records of CSV lines; a line of a file
+    whose records end in ';' (WISDM's raw files) may hold several of them, or one without it."""
+    ends = sum(line.rstrip().endswith(";") for line in lines[:50])
+    out = []
+    for ln, line in enumerate(lines, start=1):
+        for rec in (line.split(";") if ends else (line,)):
+            if rec.strip():
+                out.append((ln, next(csv.reader([rec]))))
+    return out
+
+
+def _headerless_stream_names(path) -> list[str] | None:
+    """Column names for a recorded stream without a header, else None: WISDM's raw files
+    (``33,Jogging,49105962326000,-0.69,12.68,0.50;``, ``1600,A,252207666810782,…;``).
+    In the first 200 records (at least 20), one column is text in every row (the label) and the other
+    columns are numbers: a whole-number column before the label is the subject, one that
+    grows from row to row the time (there must be one), and 2 to 16 others the channels."""
+    try:
+        with open_text(path) as f:
+            head = [line for _, line in zip(range(200), f)]
+    except (OSError, EOFError, UnicodeDecodeError):
+        return None
+    recs = [r for _, r in _stream_records([line.rstrip("\r\n") for line in head])]
+    if len(recs) < 20 or len(recs[0]) < 4 or sum(len(r) == len(recs[0]) for r in recs) < 0.9 * len(recs):
+        return None
+    recs = [r + [""] * (len(recs[0]) - len(r)) for r in recs if len(r) <= len(recs[0])]
+    cols = list(zip(*recs))
+    nums = [[_number(v) for v in col if v.strip()] for col in cols]       # blank: a missing value
+    text = [j for j, col in enumerate(nums) if col and all(v is None for v in col)]
+    if len(text) != 1 or any(v is None for j, col in enumerate(nums) if j != text[0] for v in col):
+        return None
+    lab = text[0]
+    names = []
+    for j, col in enumerate(nums):
+        whole = j != lab and bool(col) and all(v == int(v) for v in col)
+        if j == lab:
+            names.append("label")
+        elif whole and j < lab and "subject" not in names:
+            names.append("subject")
+        elif whole and "time" not in names and all(b >= a for a, b in zip(col, col[1:])) and col[-1] > col[0]:
+            names.append("time")
+        else:
+            names.append(f"channel_{j}")
+    # a recording has a clock and a few sensor channels (a labelled series per row has neither)
+    return names if "time" in names and 2 <= sum(n.startswith("channel_") for n in names) <= 16 else None
+
+
+def read_multichannel_csv(path, id_column=None, label_column=None, time_column=None, missing: str = "error",
+                          names=None):
     """Read multichannel cases from a long CSV: one row per case and time step.
 
     Layout (header required)::
@@ -400,12 +449,18 @@ def read_multichannel_csv(path, id_column=None, label_column=None, time_column=N
     layout, one series per row (``id,label,t1,t2,…``): each row is then a univariate
     series of its values.
 
+    ``names``: the column names of a file without a header (a stream whose records may
+    end in ';': :func:`_headerless_stream_names`); its first line is then data.
+
     Shapes:
         returns (list of n float64 arrays (T_i, C), list of n str labels)
     """
     check_choice(missing, "missing", _MISSING, "read_multichannel_csv")
     path, lines = _read_lines(path)
-    rows = [(ln, r) for ln, r in enumerate(csv.reader(lines), start=1) if r and any(c.strip() for c in r)]
+    if names is None:
+        rows = [(ln, r) for ln, r in enumerate(csv.reader(lines), start=1) if r and any(c.strip() for c in r)]
+    else:                   # a stream without a header: a short record's last values are missing
+        rows = [(0, list(names))] + [(ln, r + [""] * (len(names) - len(r))) for ln, r in _stream_records(lines)]
     if len(rows) < 2:
         raise RnnkitError(f"{path}: expected a header and data rows")
     names = [c.strip() for c in rows[0][1]]
@@ -496,6 +551,18 @@ def read_labeled_sequences(path, **kwargs):
     suffix = data_suffix(path)
     if suffix == ".csv" and _long_csv_header(os.fspath(path)) is not None:
         return read_multichannel_csv(path, missing=kwargs.get("missing", "error"))
+    stream = _headerless_stream_names(os.fspath(path)) if suffix in (".csv", ".txt", "") else None
+    if stream is not None:      # a gap inside a recording (a sensor's drop-out) is interpolated
+        import warnings
+
+        from rnnkit.errors import DataNote
+
+        roles = [f"column {j + 1} the {n}" for j, n in enumerate(stream) if not n.startswith("channel_")]
+        chans = sum(n.startswith("channel_") for n in stream)
+        warnings.warn(DataNote(f"{os.fspath(path)}: no header; read as a recorded stream, {', '.join(roles)}, "
+                               f"{chans} channels"), stacklevel=2)
+        missing = kwargs.get("missing", "interpolate")
+        return read_multichannel_csv(path, missing="interpolate" if missing == "trim" else missing, names=stream)
     readers = {".tsv": read_ucr_tsv, ".ts": read_ucr_ts, ".csv": read_labeled_csv, ".arff": read_arff,
                ".txt": _read_ucr_txt, "": _read_ucr_txt}
     if suffix not in readers:
