@@ -190,14 +190,22 @@ static void SFX(pack_panel)(int64_t K, int64_t N, const R *w, int64_t ldw, int t
                             int64_t p)
 {
     R *Pp = P + p * K * NR;
+    const int64_t nc = N - p * NR < NR ? N - p * NR : NR;
+    if (!trans) {                             /* row k of the panel is contiguous in W */
+        for (int64_t k = 0; k < K; k++) {
+            const R *src = w + k * ldw + p * NR;
+            R *dst = Pp + k * NR;
+            for (int64_t j = 0; j < nc; j++) dst[j] = src[j];
+            for (int64_t j = nc; j < NR; j++) dst[j] = 0;
+        }
+        return;
+    }
     for (int64_t j = 0; j < NR; j++) {
         const int64_t n = p * NR + j;
         if (n >= N)
             for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = 0;
-        else if (trans)                       /* a row of W is a column of W^T */
+        else                                  /* a row of W is a column of W^T */
             for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[n * ldw + k];
-        else
-            for (int64_t k = 0; k < K; k++) Pp[k * NR + j] = w[k * ldw + n];
     }
 }
 
