@@ -92,6 +92,33 @@ def test_quantized_layer_is_close_to_float_and_c_equals_numpy(cell, nl, bidir):
         np.testing.assert_allclose(y1[0], layer.forward(x[:1, :2])[0][0, :1], atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_int8_stack_on_several_threads_gives_the_same_bits_as_on_one(cell):
+    if not fast.available():
+        pytest.skip("needs the compiled loops")
+    layer = rk.Recurrent(cell, 7, 48, num_layers=3, seed=3).quantize("int8")     # 3 panels of channels
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 3, 7)).astype(np.float32)
+    lengths = np.array([5, 1, 3])
+    h0 = rng.standard_normal((3, 3, 48)).astype(np.float32)
+    h0 = (h0, -h0) if cell == "lstm" else h0
+    flops, threads = fast.set_flops_per_thread(0), fast.set_max_threads(2)     # every loop on 2 threads
+    try:
+        y_many, h_many = layer.forward(x, h0, lengths)
+        fast.set_max_threads(1)
+        y_one, h_one = layer.forward(x, h0, lengths)
+    finally:
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)
+    np.testing.assert_array_equal(y_many, y_one)
+    for a, b in zip(*(s if cell == "lstm" else (s,) for s in (h_many, h_one))):
+        np.testing.assert_array_equal(a, b)
+    assert not y_many[1:, 1].any() and y_many[:, 0].all()
+    xt, h0c, lens = layer._check_inputs(x, h0, lengths)
+    y_n, _ = layer._quant.run(xt, h0c, lens, numpy=True)
+    np.testing.assert_allclose(y_many, y_n, atol=2e-4)
+
+
 def test_quantized_layer_errors():
     layer = rk.Recurrent("lstm", 4, 8, seed=0)
     with pytest.raises(ValueError, match="quantize must be None .* 'int8', got 'int4'"):

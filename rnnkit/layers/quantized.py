@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit import fast
+from rnnkit.fast._util import threads_for_call
 
 MODES = ("int8",)
 QALIGN = 8                      # the int8 columns are padded to a multiple of this (the C loops' RK_QALIGN)
@@ -136,6 +137,13 @@ def _kernels():
     """rnnkit.fast's module when it runs here and has the int8 loops, else None."""
     k = fast.kernels()
     return k if k is not None and hasattr(k, "qstack_inf") else None
+
+
+@threads_for_call(blas=False)
+def _qstack(k, *args) -> None:
+    """``k.qstack_inf(*args)`` on the threads the machine has free (its channels split
+    among them; :mod:`rnnkit.fast._quant`)."""
+    k.qstack_inf(*args)
 
 
 def _sigmoid(v):
@@ -251,8 +259,8 @@ class QuantizedRecurrent:
         x = np.ascontiguousarray(x, dtype=F32)
         if self.D == 1 and k is not None:         # the whole stack in one C call
             y = np.empty((T, B, self.H), dtype=F32)
-            k.qstack_inf(_CELL_CODES[self.cell], int(self.relu), self.L, T, B, self.H, x.shape[2],
-                         lengths, x, self.flat, h, c, y)
+            _qstack(k, _CELL_CODES[self.cell], int(self.relu), self.L, T, B, self.H, x.shape[2],
+                    lengths, x, self.flat, h, c, y)
         else:
             rev_idx = None if self.D == 1 or lengths is None else self._reverse_index(lengths, T, B)
             inp = x
