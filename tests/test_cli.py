@@ -375,9 +375,8 @@ def test_forecast_bad_input_fails_before_writing(series_csv, tmp_path, capsys):
     cases = [
         (["forecast", str(tmp_path / "nope.csv"), "--horizon", "3"], "not found"),
         (["forecast", str(good), "--column", "store", "--horizon", "3"], "non-numeric"),
-        (["forecast", str(good), "--horizon", "3"], "--column"),          # 'store' is text: say --column
         (["forecast", str(good), "--column", "price", "--horizon", "3"], "price"),
-        (["forecast", str(gaps), "--column", "units", "--horizon", "3"], "--fill"),
+        (["forecast", str(gaps), "--column", "units", "--horizon", "3", "--fill", "error"], "--fill"),
         (["forecast", str(good), "--column", "units", "--horizon", "500"], "--horizon 500"),
         (["forecast", str(good), "--column", "units", "--horizon", "4", "--lookback", "300"], "--lookback 300"),
     ]
@@ -385,6 +384,17 @@ def test_forecast_bad_input_fails_before_writing(series_csv, tmp_path, capsys):
         assert main(argv + ["--out", str(out), "--quiet"]) == 1, argv
         assert needle in one_error_line(capsys.readouterr().err), argv
     assert not out.exists()
+
+
+def test_forecast_passes_over_text_columns_and_fills_empty_cells(series_csv, tmp_path, capsys):
+    _, gaps, _ = series_csv
+    out = tmp_path / "fc"
+    assert main(["forecast", str(gaps), "--horizon", "3", "--out", str(out), "--hidden", "4", "--epochs", "1"]) == 0
+    said = capsys.readouterr().out
+    assert f"{gaps}: column 'store' ('s0') holds text, not numbers: not read" in said
+    assert f"{gaps}: 1 empty cell (the first on line 9, column 'units') filled by linear interpolation (--fill " \
+           f"error, ffill or drop to choose)" in said
+    assert json.loads((out / "metrics.json").read_text())["targets"] == ["units"]
 
 
 def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys):

@@ -108,9 +108,19 @@ def test_read_csv_non_numeric_names_line_column_and_value(tmp_path):
     p = write(tmp_path, "date,temp\nd1,1.0\nd2,warm\nd3,3\n")
     with pytest.raises(RnnkitError, match=r"non-numeric value 'warm' on line 3, column 'temp'"):
         read_csv(p, columns="temp", date_column="date")
-    # a date column read as values gets a hint
-    with pytest.raises(RnnkitError, match=r"'d1' on line 2, column 'date'.*date_column"):
+    # without columns, a column of text is not read (a note names it), stray text in numbers is an error
+    with pytest.raises(RnnkitError, match=r"non-numeric value 'warm' on line 3, column 'temp'"):
         read_csv(p)
+    t = write(tmp_path, "station,v,vol,k\nA1,1.5,3.1B,7\nA1,.,2.9B,9\nA1,2.5,3.0B,4\n", "text.csv")
+    data = read_csv(t)
+    assert data.columns == ["v", "k"] and data.values[:, 0].tolist() == [1.5, 2.0, 2.5]     # '.' is a gap
+    assert data.notes[0].endswith("columns 'station' ('A1'), 'vol' ('3.1B') hold text, not numbers: not read")
+    assert "1 empty cell (the first on line 3, column 'v') filled by linear interpolation" in data.notes[1]
+    with pytest.raises(RnnkitError, match=r"empty cell on line 3, column 'v'"):
+        read_csv(t, fill="error")
+    with pytest.raises(RnnkitError, match=r"no column holds numbers: 'day' \('d1'\) holds text \(if one holds "
+                                          r"the dates, name it as date_column\)"):
+        read_csv(write(tmp_path, "day\nd1\nd2\n", "days.csv"))
     q = write(tmp_path, "v\n1\ninf\n", "inf.csv")
     with pytest.raises(RnnkitError, match="'inf' on line 3.*not finite"):
         read_csv(q)
@@ -145,8 +155,12 @@ def test_read_csv_columns_of_labels_become_indicator_columns(tmp_path):
 def test_read_csv_gap_errors_and_fills(tmp_path):
     p = write(tmp_path, "t,v,w\n1,1.0,10\n2,,20\n3,NA,30\n4,4.0,40\n5,5.0,\n")
     with pytest.raises(RnnkitError, match=r"empty cell on line 3, column 'v' \(3 empty cells in all\)"):
-        read_csv(p, columns=["v", "w"])
+        read_csv(p, columns=["v", "w"], fill="error")
+    a = read_csv(p, columns=["v", "w"])                  # auto: interpolated, and said
+    assert a.notes == [f"{p}: 3 empty cells (the first on line 3, column 'v') filled by linear interpolation "
+                       f"(fill='error', 'ffill' or 'drop' to choose)"]
     s = read_csv(p, columns=["v", "w"], fill="interpolate")
+    np.testing.assert_array_equal(a.values, s.values)
     np.testing.assert_allclose(s.values[:, 0], [1, 2, 3, 4, 5])
     np.testing.assert_allclose(s.values[:, 1], [10, 20, 30, 40, 40])  # trailing edge: nearest
     f = read_csv(p, columns=["v", "w"], fill="ffill")
@@ -406,7 +420,7 @@ def test_read_csv_rows_ahead_hold_the_columns_known_ahead(tmp_path):
                  ahead=["holiday", "promo"])
     # without ahead, the empty cells are gaps as always
     with pytest.raises(RnnkitError, match="empty cell on line 5"):
-        read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None})
+        read_csv(p, ["volume", "temp", "holiday", "promo"], "date", labels={"holiday": None}, fill="error")
 
 
 def test_read_csv_sniffs_semicolons_tabs_and_decimal_commas(tmp_path):

@@ -198,7 +198,7 @@ def test_clear_errors(tmp_path, series):
     holes = tmp_path / "holes.csv"
     holes.write_text("day,v\n" + "".join(f"d{i},{'' if i == 30 else i}\n" for i in range(60)))
     with pytest.raises(RnnkitError, match="empty cell on line 32, column 'v'.*interpolate"):
-        Forecaster(horizon=1).fit(holes, columns="v", date_column="day")
+        Forecaster(horizon=1).fit(holes, columns="v", date_column="day", fill="error")
     filled = Forecaster(horizon=1, lookback=5, hidden_size=4).fit(holes, columns="v", date_column="day",
                                                                    fill="interpolate", epochs=1)
     assert filled.columns_ == ["v"]

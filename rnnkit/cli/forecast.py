@@ -7,6 +7,7 @@ from rnnkit.cli.common import (MODEL_PARAMS, TRAINING_PARAMS, add_command, add_m
                                interrupted, period_arg, positive_int, quantile_levels, task_option)
 from rnnkit.cli.messages import for_command
 from rnnkit.errors import RnnkitError
+from rnnkit.data.series import FILLS
 
 TASK = "rnnkit.tasks.forecast:Forecaster"
 FIT = TASK + ".fit"
@@ -43,8 +44,9 @@ def register(sub) -> None:
                    help="sin/cos hour, weekday and month features from the date column (auto: on with "
                         "--covariate, --future-covariate or --series-column when the date column reads as dates: "
                         "ISO, or one format such as 31/01/2011, Jan 2011 or 1990Q1)")
-    task_option(p, "--fill", "fill", FIT, choices=("error", "interpolate", "ffill", "drop"),
-                help="what to do with empty cells")
+    task_option(p, "--fill", "fill", FIT, choices=FILLS,
+                help="empty cells (also NA, null, '.', #N/A): auto interpolates them and says so; error "
+                     "stops; interpolate and ffill also add the rows of missing dates; drop skips the rows")
     p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
     p.add_argument("--lookback", type=positive_int, default=None,
                    help="rows the network reads (default: 2 periods, or max(2*horizon, 24))")

@@ -51,7 +51,7 @@ __all__ = [
 #: the error of a row ahead without a value of a column known ahead (both CSV readers)
 AHEAD_NEEDS = "a row ahead (its other columns are empty) needs the value of every column known ahead"
 # Cells read as "no value" (compared case-insensitively after stripping).
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
+MISSING_TOKENS = frozenset({"", "na", "n/a", "n.a.", "#n/a", "nan", "null", "none", "?", "-", "--", "."})
 #: the most distinct labels a column of labels may hold (one indicator column each)
 MAX_LABELS = 50
 
@@ -143,6 +143,7 @@ def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: s
     diffs = np.diff(parsed).astype(np.int64)
     if len(diffs) and (diffs < 0).all():           # newest first, as many downloads list prices
         values, dates, lines, diffs = values[::-1].copy(), dates[::-1], lines[::-1], -diffs[::-1]
+        parsed = parsed[::-1]
         notes.append(f"{path}: the rows run from the newest date ({dates[-1]}) to the oldest ({dates[0]}); "
                      f"they are read oldest first")
     elif (diffs < 0).any():
@@ -219,8 +220,33 @@ def _like(iso: str, example: str) -> str:
     return iso[:len(example)] if len(example) <= len(iso) else iso
 
 
+#: what read_csv does with empty cells (auto: interpolate them, and say so)
+FILLS = ("auto", "error", "interpolate", "ffill", "drop")
+
+
+def _text_columns(values, names, text: dict, path: str, no_date: bool):
+    """(the columns to keep, a note naming the others): not those whose cells are mostly
+    text; ``text`` {column: [count of text cells, (first text cell, its line)]}. A column of
+    numbers with a few text cells is an error naming the first (a typo, a note in a cell)."""
+    drop = []
+    for c, (count, (cell, line)) in text.items():
+        numbers = int(np.count_nonzero(~np.isnan(values[:, c])))
+        if count <= numbers:
+            raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column {names[c]!r}")
+        drop.append(c)
+    keep = [c for c in range(len(names)) if c not in drop]
+    shown = ", ".join(f"{names[c]!r} ({text[c][1][0]!r})" for c in drop[:6]) + (", …" if len(drop) > 6 else "")
+    if not keep:
+        hint = " (if one holds the dates, name it as date_column)" if no_date else ""
+        raise RnnkitError(f"{path}: no column holds numbers: {shown} hold{'' if len(drop) > 1 else 's'} "
+                          f"text{hint}")
+    note = (f"{path}: column{'s' if len(drop) > 1 else ''} {shown} hold{'' if len(drop) > 1 else 's'} text, "
+            f"not numbers: not read")
+    return keep, note
+
+
 def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str):
-    """Fill NaN cells by ``fill``; returns (values, kept row mask)."""
+    """Fill NaN cells by ``fill`` ("auto" as "interpolate"); returns (values, kept row mask)."""
     missing = np.isnan(values)
     keep = np.ones(len(values), dtype=bool)
     if not missing.any():
@@ -254,14 +280,17 @@ def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str
 
 
 def read_csv(path, columns=None, date_column=None, *, header: bool | None = None, delimiter: str | None = None,
-             fill: str = "error", min_rows: int = 2, encoding: str = "auto",
+             fill: str = "auto", min_rows: int = 2, encoding: str = "auto",
              comment: str | None = "#", labels: dict | None = None, ahead=None) -> SeriesData:
     """Read numeric columns of a CSV file as a series.
 
     ``columns`` is a name or index, or a list of them for a multivariate series
     (default: every column but ``date_column``). ``date_column`` (name or index)
-    is kept as string labels in ``SeriesData.dates``. Cells that are empty or read
-    ``NA``/``NaN``/``null``/``?`` are gaps: ``fill="error"`` (default) raises naming
+    is kept as string labels in ``SeriesData.dates``. Without ``columns``, a column whose
+    cells are mostly text (an id, a station's name, "3.11B") is not read, and a note
+    says so. Cells that are empty or read
+    ``NA``/``NaN``/``null``/``?``/``.``/``#N/A`` are gaps: ``fill="auto"`` (default) fills them
+    linearly, with a note (the dates are not filled in), ``"error"`` raises naming
     the line and column, ``"interpolate"`` fills linearly (edges take the nearest
     value), ``"ffill"`` repeats the last value, ``"drop"`` skips the row. Blank lines
     and lines starting with ``comment`` are skipped. Line numbers in errors are the file's (the header is line 1).
@@ -296,7 +325,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
         returns SeriesData with values float64 (N, F), F = number of columns read
     """
     where = "read_csv"
-    check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
+    check_choice(fill, "fill", FILLS, where)
     min_rows = check_positive_int(min_rows, "min_rows", where)
     path, text = read_file_text(path, encoding, "CSV file")
     read_notes = []
@@ -380,6 +409,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
     values = np.empty((len(rows), len(col_idx)), dtype=np.float64)
     dates = [] if date_idx is not None else None
     cells = {c: [] for c, name in enumerate(col_names) if name in labels}      # label candidates' text
+    text = {}       # without columns: c -> [text cells, first (cell, line)] of a column that may hold text
     for r, (row, line) in enumerate(zip(rows, lines)):
         if len(row) < needed:
             raise RnnkitError(f"{path}: line {line} has {len(row)} fields, expected at least {needed} "
@@ -394,11 +424,18 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
                 continue
             v = number(cell, path, line, names[i], delimiter)
             if v is None:
-                hint = (" (if this column holds dates or labels, pass it as date_column)"
-                        if columns is None and date_column is None else "")
-                raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column "
-                                  f"{names[i]!r}{hint}")
+                if columns is None:         # a column of text is not a series (decided below)
+                    seen = text.setdefault(c, [0, (cell, line)])
+                    seen[0] += 1
+                    values[r, c] = np.nan
+                    continue
+                raise RnnkitError(f"{path}: non-numeric value {cell!r} on line {line}, column {names[i]!r}")
             values[r, c] = v
+    if text:
+        keep, note = _text_columns(values, col_names, text, path, date_column is None)
+        values, col_names = values[:, keep], [col_names[c] for c in keep]
+        cells = {keep.index(c): v for c, v in cells.items()}
+        read_notes.append(note)
     if columns is None and not labels and not ahead and month_columns(names, date_idx, col_names):
         values, dates, lines, col_names = melt_months(values, dates, lines)
         read_notes.append(f"{path}: a row per year and a column per month, read as one monthly series 'value'")
@@ -437,6 +474,12 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
     if dates is not None:
         values, dates, lines, notes = _check_dates(values, dates, lines, path, fill)
     notes = read_notes + notes
+    missing = np.isnan(values)
+    if fill == "auto" and missing.any():
+        r, c = map(int, np.argwhere(missing)[0])
+        n = int(missing.sum())
+        notes.append(f"{path}: {n} empty cell{'s' if n > 1 else ''} (the first on line {lines[r]}, column "
+                     f"{col_names[c]!r}) filled by linear interpolation (fill='error', 'ffill' or 'drop' to choose)")
     values, keep = _fill_gaps(values, lines, col_names, fill, path)
     if dates is not None:
         dates = [d for d, k in zip(dates, keep) if k]

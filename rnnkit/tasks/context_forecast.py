@@ -139,7 +139,7 @@ class ContextForecaster:
                 "batch_size": self.batch_size, "dtype": self.dtype, "seed": self.seed}
 
     # -- reading -----------------------------------------------------------------------------
-    def _from_csv(self, path, targets, covariates, future_covariates, date_column, series_column, fill="error",
+    def _from_csv(self, path, targets, covariates, future_covariates, date_column, series_column, fill="auto",
                   labels=None):
         """Read a wide (one series) or long (``series_column``) CSV into _Series objects.
 
@@ -258,7 +258,7 @@ class ContextForecaster:
 
     # -- fit ---------------------------------------------------------------------------------
     def fit_csv(self, path, targets=None, covariates=None, future_covariates=None, date_column=None,
-                series_column=None, fill: str = "error", **fit_kwargs) -> "ContextForecaster":
+                series_column=None, fill: str = "auto", **fit_kwargs) -> "ContextForecaster":
         """Read ``path`` (wide, or long with ``series_column``; ``fill`` the gaps of a wide
         file as :func:`rnnkit.data.read_csv` does) and :meth:`fit`."""
         self._where = "ContextForecaster.fit_csv"

@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit.deadline import after_training, as_deadline, forward_seconds
+from rnnkit.data.series import FILLS
 from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
 from rnnkit.tasks._common import (check_cell, check_flag, check_number, check_seed, check_task_dtype,
                                   load_task, restore_model, save_task)
@@ -132,7 +133,7 @@ class Forecaster(Windows):
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, series, covariates=None, *, columns=None, targets=None, covariate_columns=None,
-            date_column=None, fill: str = "error", val_fraction: float = 0.15, test_fraction: float = 0.0,
+            date_column=None, fill: str = "auto", val_fraction: float = 0.15, test_fraction: float = 0.0,
             epochs: int | None = None, time_limit: float | None = None, max_steps: int | None = None,
             optimizer: str = "adam", lr: float = 5e-3, clip: float | None = 1.0, patience: int | None = None,
             out_dir=None, quiet: bool = True, callbacks=None) -> "Forecaster":
@@ -142,7 +143,8 @@ class Forecaster(Windows):
             series: an array (N,) or (N, F), or a CSV path (read with
                 :func:`rnnkit.data.read_csv`: ``columns`` are the series columns, default
                 every column but ``date_column`` and ``covariate_columns``; ``fill`` says
-                what to do with empty cells: "error", "interpolate", "ffill", "drop").
+                what to do with empty cells: "auto" (interpolate, and say so), "error",
+                "interpolate", "ffill", "drop").
             covariates: (N, C) extra inputs known for the past (arrays only).
             targets: which series columns to forecast (indices, or names for a CSV;
                 default all). The other columns are inputs only (direct strategy).
@@ -179,7 +181,7 @@ class Forecaster(Windows):
                             val_fraction=val_fraction, test_fraction=test_fraction, epochs=epochs,
                             time_limit=deadline, max_steps=max_steps, optimizer=optimizer, lr=lr, clip=clip,
                             patience=patience, out_dir=out_dir, quiet=quiet, callbacks=callbacks)
-        check_choice(fill, "fill", ("error", "interpolate", "ffill", "drop"), where)
+        check_choice(fill, "fill", FILLS, where)
         values, cov, names, dates = self._read(series, covariates, columns, covariate_columns, date_column,
                                                fill, where)
         # how a CSV was read, so backtest(path) reads a file of the same layout the same way
