@@ -41,15 +41,35 @@ def test_read_wav_8bit(tmp_path):
     np.testing.assert_allclose(x, v, atol=1 / 128)
 
 
+def write_tagged(path, tag: int, samples: bytes, width: int, channels=1, rate=8000):
+    """A plain RIFF/WAVE file with format tag ``tag`` (3: IEEE float, 7: µ-law), which the
+    wave module refuses."""
+    fmt = tag.to_bytes(2, "little") + channels.to_bytes(2, "little") + rate.to_bytes(4, "little") \
+        + (rate * channels * width).to_bytes(4, "little") + (channels * width).to_bytes(2, "little") \
+        + (8 * width).to_bytes(2, "little")
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + len(samples).to_bytes(4, "little") \
+        + samples
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+
+
+def test_read_wav_float_samples(tmp_path):
+    v = np.array([0.25, -0.5, 1.5, np.nan, -1.0, 0.75])        # louder than 1: clipped; NaN: silence
+    write_tagged(tmp_path / "f32.wav", 3, v.astype("<f4").tobytes(), width=4, channels=2, rate=16000)
+    x, rate = audio.read_wav(tmp_path / "f32.wav")
+    assert rate == 16000
+    np.testing.assert_allclose(x, [(0.25 - 0.5) / 2, (1.0 + 0.0) / 2, (-1.0 + 0.75) / 2], atol=1e-7)
+    write_tagged(tmp_path / "f64.wav", 3, v[:2].astype("<f8").tobytes(), width=8)
+    np.testing.assert_array_equal(audio.read_wav(tmp_path / "f64.wav")[0], [0.25, -0.5])
+
+
 def test_read_wav_errors_name_the_file(tmp_path):
-    bad = tmp_path / "float.wav"
-    # a RIFF/WAVE header with format tag 3 (IEEE float): the wave module refuses it
-    fmt = (3).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little") \
-        + (32000).to_bytes(4, "little") + (4).to_bytes(2, "little") + (32).to_bytes(2, "little")
-    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + (8).to_bytes(4, "little") + bytes(8)
-    bad.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
-    with pytest.raises(RnnkitError, match=r"float\.wav: not a PCM WAV"):
+    bad = tmp_path / "mulaw.wav"
+    write_tagged(bad, 7, bytes(8), width=1)          # µ-law: compressed, not PCM
+    with pytest.raises(RnnkitError, match=r"mulaw\.wav: not a PCM WAV"):
         audio.read_wav(bad)
+    write_tagged(tmp_path / "f16.wav", 3, bytes(8), width=2)
+    with pytest.raises(RnnkitError, match=r"f16\.wav: 16-bit float samples are not supported"):
+        audio.read_wav(tmp_path / "f16.wav")
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"hello, not audio")
     with pytest.raises(RnnkitError, match="junk.wav"):
@@ -80,10 +100,12 @@ def test_read_wav_extensible_24bit_stereo(tmp_path):
     x, rate = audio.read_wav(tmp_path / "ext.wav")
     assert rate == 44100
     np.testing.assert_allclose(x, (left + right) / 2, atol=2 ** -22)
-    write_extensible(tmp_path / "extfloat.wav", np.zeros(4, "<f4").tobytes(), channels=1, width=4, rate=8000,
-                     subformat=3)
-    with pytest.raises(RnnkitError, match=r"extfloat\.wav: not a PCM WAV"):
-        audio.read_wav(tmp_path / "extfloat.wav")
+    write_extensible(tmp_path / "extfloat.wav", np.array([0.5, -0.25], "<f4").tobytes(), channels=1, width=4,
+                     rate=8000, subformat=3)
+    np.testing.assert_array_equal(audio.read_wav(tmp_path / "extfloat.wav")[0], [0.5, -0.25])
+    write_extensible(tmp_path / "extmulaw.wav", bytes(4), channels=1, width=1, rate=8000, subformat=7)
+    with pytest.raises(RnnkitError, match=r"extmulaw\.wav: not a PCM WAV"):
+        audio.read_wav(tmp_path / "extmulaw.wav")
 
 
 def test_frames_cover_the_signal():

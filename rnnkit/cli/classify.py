@@ -20,7 +20,7 @@ def register(sub) -> None:
                     "          sequences), or a CSV whose header names a text and a label column; tokens are\n"
                     "          characters or words (--tokens), unseen ones go to an unknown bucket\n"
                     "  audio   a directory with one sub-directory per label holding .wav files (PCM 8/16/24/32-\n"
-                    "          bit, any rate, mono or stereo), or of files named LABEL_anything.wav; read as\n"
+                    "          bit or float, any rate, mono or stereo), or of files named LABEL_anything.wav; read as\n"
                     "          MFCC or log-mel frames (--features); folders named _x (noise) are passed over\n"
                     "  series  UCR .tsv (label, then values), UEA .ts and .arff (multivariate too), the\n"
                     "          archive's .txt (label, then values), CSV with one series per row (the label\n"

@@ -47,10 +47,12 @@ _EPS = 1e-10
 
 
 def read_wav(path) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as mono float64 samples in [−1, 1) and its sample rate.
+    """Read a WAV file as mono float64 samples in [−1, 1) and its sample rate: integer PCM
+    (8-, 16-, 24- or 32-bit) or IEEE floating point (32- or 64-bit, as sound libraries
+    write it), plain or WAVE_FORMAT_EXTENSIBLE.
 
-    A missing file, a file that is not RIFF/WAVE, a compressed or floating-point WAV
-    (not PCM) and a truncated file are one-line :class:`RnnkitError` naming the path.
+    A missing file, a file that is not RIFF/WAVE, a compressed WAV (µ-law, ADPCM, …) and
+    a truncated file are one-line :class:`RnnkitError` naming the path.
 
     Shapes:
         returns (x float64 (n,), rate int)
@@ -58,19 +60,22 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise RnnkitError(f"WAV file not found: {path}")
+    floats = False
     try:
         with wave.open(path, "rb") as w:
             channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
     except wave.Error as exc:
-        extensible = _extensible_pcm(path)
-        if extensible is None:
+        chunks = _wav_chunks(path)
+        if chunks is None:
             raise RnnkitError(f"{path}: not a PCM WAV file ({exc}); expected RIFF/WAVE with 8-, 16-, 24- or "
-                              f"32-bit integer PCM samples") from None
-        channels, width, rate, raw = extensible
+                              f"32-bit integer PCM or 32-/64-bit float samples") from None
+        channels, width, rate, raw, floats = chunks
     except (EOFError, OSError) as exc:
         raise RnnkitError(f"{path}: cannot read the WAV file ({exc or 'truncated'})") from None
-    if width not in (1, 2, 3, 4):
+    if floats and width not in (4, 8):
+        raise RnnkitError(f"{path}: {8 * width}-bit float samples are not supported; expected 32- or 64-bit")
+    if not floats and width not in (1, 2, 3, 4):
         raise RnnkitError(f"{path}: {8 * width}-bit samples are not supported; expected 8-, 16-, 24- or 32-bit PCM")
     if rate <= 0 or channels <= 0:
         raise RnnkitError(f"{path}: the WAV header gives rate {rate} and {channels} channels")
@@ -78,7 +83,10 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     if usable == 0:
         raise RnnkitError(f"{path}: the WAV file holds no samples")
     raw = raw[:usable]
-    if width == 1:        # 8-bit PCM is unsigned, centred on 128
+    if floats:            # nominally in [-1, 1]; a louder sample is clipped, a NaN silenced
+        x = np.nan_to_num(np.frombuffer(raw, dtype=f"<f{width}").astype(np.float64), nan=0.0)
+        x = np.clip(x, -1.0, 1.0)
+    elif width == 1:      # 8-bit PCM is unsigned, centred on 128
         x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
     elif width == 3:      # 24-bit: widen each little-endian triple to 32 bits
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
@@ -90,14 +98,16 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     return x.reshape(-1, channels).mean(axis=1), rate
 
 
-#: WAVE_FORMAT_EXTENSIBLE's format tag, and the first bytes of its PCM sub-format GUID
-_EXTENSIBLE, _PCM_GUID = 0xFFFE, b"\x01\x00\x00\x00\x00\x00\x10\x00"
+#: format tags: integer PCM, IEEE float and WAVE_FORMAT_EXTENSIBLE (whose sub-format GUID
+#: starts with the tag of its samples, then these bytes)
+_PCM, _FLOAT, _EXTENSIBLE, _GUID_TAIL = 1, 3, 0xFFFE, b"\x00\x00\x00\x00\x10\x00"
 
 
-def _extensible_pcm(path):
-    """(channels, bytes per sample, rate, sample bytes) of a WAVE_FORMAT_EXTENSIBLE file
-    whose sub-format is integer PCM (24-bit and multichannel recorders write it; the
-    :mod:`wave` module of Python before 3.12 refuses it), else None."""
+def _wav_chunks(path):
+    """(channels, bytes per sample, rate, sample bytes, float samples?) of a WAV file that
+    :mod:`wave` refuses but that holds integer PCM or IEEE float samples: a float WAV
+    (sound libraries write them), or WAVE_FORMAT_EXTENSIBLE (24-bit and multichannel
+    recorders write it; Python's wave before 3.12 refuses it); else None."""
     import struct
 
     with open(path, "rb") as f:
@@ -113,12 +123,14 @@ def _extensible_pcm(path):
         elif cid == b"data":
             samples = body                      # a truncated file keeps what it holds
         at += 8 + size + (size & 1)             # chunks are padded to an even length
-    if fmt is None or samples is None or len(fmt) < 40:
+    if fmt is None or samples is None or len(fmt) < 16:
         return None
     tag, channels, rate, _, align = struct.unpack("<HHIIH", fmt[:14])
-    if tag != _EXTENSIBLE or fmt[24:32] != _PCM_GUID or not channels or align % channels:
+    if tag == _EXTENSIBLE and len(fmt) >= 40 and fmt[26:32] == _GUID_TAIL:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    if tag not in (_PCM, _FLOAT) or not channels or align % channels:
         return None
-    return channels, align // channels, rate, samples
+    return channels, align // channels, rate, samples, tag == _FLOAT
 
 
 def frame_signal(x, frame_length: int, hop: int) -> np.ndarray:
