@@ -488,6 +488,40 @@ def test_generation_steps_follow_the_weights_of_this_layer(cell):
     del junk
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,nl", [("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+def test_generation_steps_on_several_threads_give_the_same_bits(cell, nl, dtype):
+    # the stack's channels split among threads (a ragged last share: H = 40 is not whole
+    # vectors of float32), one barrier per step: the same bits as on one thread
+    from rnnkit import fast
+
+    if not fast.available():
+        pytest.skip("needs the compiled loops")
+    layer = rk.Recurrent(cell, 5, 40, num_layers=3, nonlinearity=nl, dtype=dtype, seed=6)
+    rng = np.random.default_rng(7)
+    flops, threads = fast.set_flops_per_thread(0), fast.set_max_threads(3)
+    try:
+        for T, B in ((1, 1), (3, 1), (1, 3)):
+            x = rng.normal(size=(T, B, 5)).astype(dtype)
+            shape = (3, B, 40)
+            h0 = tuple(rng.normal(size=shape).astype(dtype) for _ in range(2)) if cell == "lstm" else \
+                rng.normal(size=shape).astype(dtype)
+            fast.set_max_threads(3)
+            with rk.no_grad():
+                y_many, h_many = layer.forward(x, h0)
+            fast.set_max_threads(1)
+            with rk.no_grad():
+                y_one, h_one = layer.forward(x, h0)
+            want_y, _ = layer.forward(x, h0)
+            np.testing.assert_array_equal(y_many, y_one)
+            for a, b in zip(h_many if cell == "lstm" else (h_many,), h_one if cell == "lstm" else (h_one,)):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(y_many, want_y, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+    finally:
+        fast.set_flops_per_thread(flops)
+        fast.set_max_threads(threads)
+
+
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 @pytest.mark.parametrize("cell,nl", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
 def test_generation_steps_under_no_grad_equal_forward(cell, nl, bias):

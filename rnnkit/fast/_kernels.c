@@ -140,10 +140,10 @@ static inline void SFX(rnn_row_inf)(int64_t H, int relu, const R *restrict a,
         for (int64_t j = 0; j < H; j++) h[j] = y[j] = TANH(a[j] + bias[j]);
 }
 
-static inline void SFX(lstm_row_inf)(int64_t H, const R *restrict z, const R *restrict b,
+static inline void SFX(lstm_row_inf)(int64_t n, int64_t H, const R *restrict z, const R *restrict b,
                                      R *restrict c, R *restrict h, R *restrict y)
 {
-    for (int64_t j = 0; j < H; j++) {
+    for (int64_t j = 0; j < n; j++) {             /* n channels; gate g of channel j at g*H + j */
         const R i = SIGMOID(z[j] + b[j]);
         const R f = SIGMOID(z[H + j] + b[H + j]);
         const R g = TANH(z[2 * H + j] + b[2 * H + j]);
@@ -479,7 +479,7 @@ static int SFX(lstm_inf)(int64_t T, int64_t B, int64_t H, const int64_t *lens, i
             for (int64_t b = b0; b < b1; b++) {
                 R *yb = y + t * BH + b * H;
                 if (lens && t >= lens[b]) memset(yb, 0, (size_t)H * sizeof(R));
-                else SFX(lstm_row_inf)(H, z + b * N, bias, c + b * H, h + b * H, yb);
+                else SFX(lstm_row_inf)(H, H, z + b * N, bias, c + b * H, h + b * H, yb);
             }
             RK_BARRIER(nt);
         }
@@ -738,42 +738,97 @@ static int SFX(linear_fwd)(int64_t M, int64_t N, int64_t K, const R *x, const R 
     return failed ? -1 : 0;
 }
 
+/* One GRU row's gate arithmetic for n channels (gate g of channel j at g*H + j),
+ * from the state hp to hn (two arrays: the generation stack's states alternate). */
+static inline void SFX(gru_row_step)(int64_t n, int64_t H, const R *restrict a, const R *restrict ba,
+                                     const R *restrict u, const R *restrict b_hn, const R *restrict hp,
+                                     R *restrict hn, R *restrict y)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const R r = SIGMOID(a[j] + ba[j] + u[j]);
+        const R z = SIGMOID(a[H + j] + ba[H + j] + u[H + j]);
+        const R nn = TANH(a[2 * H + j] + ba[2 * H + j] + r * (u[2 * H + j] + b_hn[j]));
+        hn[j] = y[j] = nn + z * (hp[j] - nn);
+    }
+}
+
 /* A whole stack of L unidirectional layers for a short call (a generation step):
- * one call from Python instead of one per layer.  cell 0 RNN (relu or tanh),
- * 1 LSTM, 2 GRU; x (T, B, I0); w: 4 addresses per layer, W_ih (G*H, I_l),
- * W_hh (G*H, H), b_ih and b_hh (G*H) or 0 for none; h (and c) (L, B, H): the
- * initial states on entry, the final ones on exit; y (T, B, H): the last
- * layer's outputs; work: 4H + 2 B G H + T B H scratch (the folded biases, one
- * step's input and hidden sides, the outputs of every other layer). */
+ * one call from Python instead of one per layer, and one parallel region.  cell 0
+ * RNN (relu or tanh), 1 LSTM, 2 GRU; x (T, B, I0); w: 4 addresses per layer,
+ * W_ih (G*H, I_l), W_hh (G*H, H), b_ih and b_hh (G*H) or 0 for none; h (and c)
+ * (L, B, H): the initial states on entry, the final ones on exit; y (T, B, H):
+ * the last layer's outputs; work: L (G H + H) + 2 B G H + T B H + 2 B H scratch
+ * (each layer's folded biases, one step's input and hidden sides, the outputs of
+ * every other layer, the states of two steps).
+ *
+ * Each thread takes a range of hidden channels (whole vectors) and computes those
+ * channels of every gate: their columns of x_t W_ih^T and h W_hh^T (it reads only
+ * its rows of the weights, which stay in its core's cache), then their gate
+ * arithmetic.  So one barrier per step suffices: the next step's products read
+ * the whole new h.  New states go to two buffers in turn, so a thread that is
+ * ahead never writes the h another still reads.  Each output is computed by the
+ * same operations whatever the thread count (gemm_nt's columns are independent). */
 static int SFX(stack_inf)(int64_t cell, int relu, int64_t L, int64_t T, int64_t B, int64_t H,
                     int64_t I0, const R *x, const R *const *w, R *h, R *c, R *y, R *work)
 {
     const int64_t G = cell == 1 ? 4 : cell == 2 ? 3 : 1, N = G * H, BH = B * H;
-    R *bias = work, *b_hn = work + 3 * H, *a = work + 4 * H, *u = a + B * N, *buf = u + B * N;
-    const R *in = x;
+    R *biases = work, *a = work + L * (N + H), *u = a + B * N, *buf = u + B * N, *hb = buf + T * BH;
+    int64_t flops = 0, bytes = 0;
     for (int64_t l = 0; l < L; l++) {
-        const R *w_ih = w[4 * l + 0];
-        const R *w_hh = w[4 * l + 1];
-        const R *b_ih = w[4 * l + 2];
-        const R *b_hh = w[4 * l + 3];
-        R *out = (L - 1 - l) % 2 == 0 ? y : buf;        /* alternate; the last layer writes y */
-        const int64_t I = l ? H : I0;
-        int rc;
+        const R *b_ih = w[4 * l + 2], *b_hh = w[4 * l + 3];
+        R *bias = biases + l * (N + H), *b_hn = bias + N;
         if (cell == 2) {                     /* ba = [b_ir + b_hr, b_iz + b_hz, b_in], b_hn */
             for (int64_t j = 0; j < N; j++)
                 bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh && j < 2 * H ? b_hh[j] : 0);
             for (int64_t j = 0; j < H; j++) b_hn[j] = b_hh ? b_hh[2 * H + j] : 0;
-            rc = SFX(gru_inf)(T, B, H, NULL, I, in, w_ih, a, bias, u, b_hn, w_hh, h + l * BH, out);
         } else {                             /* b_ih + b_hh */
             for (int64_t j = 0; j < N; j++) bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh ? b_hh[j] : 0);
-            if (cell == 1)
-                rc = SFX(lstm_inf)(T, B, H, NULL, I, in, w_ih, a, bias, w_hh, h + l * BH,
-                                   c + l * BH, out);
-            else
-                rc = SFX(rnn_inf)(T, B, H, NULL, relu, I, in, w_ih, a, bias, w_hh, h + l * BH, out);
         }
-        if (rc) return rc;
-        in = out;
+        const int64_t K = (l ? H : I0) + H;
+        flops += 2 * B * N * K;
+        bytes += N * K * (int64_t)sizeof(R);
+    }
+    const int64_t blocks = (H + VW - 1) / VW;
+    const int nt = rk_threads(flops, bytes, blocks);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t b0, b1;
+        rk_rows(blocks, &b0, &b1);
+        const int64_t j0 = b0 * VW < H ? b0 * VW : H, j1 = b1 * VW < H ? b1 * VW : H, n = j1 - j0;
+        const R *in = x;
+        for (int64_t l = 0; l < L; l++) {
+            const R *w_ih = w[4 * l + 0], *w_hh = w[4 * l + 1];
+            const R *bias = biases + l * (N + H), *b_hn = bias + N;
+            const int64_t I = l ? H : I0;
+            R *out = (L - 1 - l) % 2 == 0 ? y : buf;    /* alternate; the last layer writes y */
+            R *hl = h + l * BH, *cl = c ? c + l * BH : NULL;
+            const R *hp = hl;                           /* the state before step t */
+            for (int64_t t = 0; t < T; t++) {
+                R *hn = hb + (t % 2) * BH;              /* the state after it */
+                for (int64_t g = 0; g < G && n > 0; g++) {
+                    const int64_t c0 = g * H + j0, c1 = g * H + j1;
+                    SFX(gemm_nt)(B, N, I, in + t * B * I, w_ih, a, 0, c0, c1);
+                    if (cell == 2) SFX(gemm_nt)(B, N, H, hp, w_hh, u, 0, c0, c1);
+                    else SFX(gemm_nt)(B, N, H, hp, w_hh, a, 1, c0, c1);
+                }
+                for (int64_t b = 0; b < B && n > 0; b++) {
+                    R *yb = out + t * BH + b * H + j0, *hnb = hn + b * H + j0;
+                    const R *ab = a + b * N + j0;
+                    if (cell == 1)
+                        SFX(lstm_row_inf)(n, H, ab, bias + j0, cl + b * H + j0, hnb, yb);
+                    else if (cell == 2)
+                        SFX(gru_row_step)(n, H, ab, bias + j0, u + b * N + j0, b_hn + j0, hp + b * H + j0,
+                                          hnb, yb);
+                    else
+                        SFX(rnn_row_inf)(n, relu, ab, bias + j0, hnb, yb);
+                }
+                hp = hn;
+                RK_BARRIER(nt);
+            }
+            for (int64_t b = 0; b < B && n > 0; b++)   /* every read of this layer's h is done */
+                memcpy(hl + b * H + j0, hp + b * H + j0, (size_t)n * sizeof(R));
+            in = out;
+        }
     }
     return 0;
 }

@@ -431,7 +431,7 @@ class Recurrent(Module):
         y = np.empty((T, B, H), dtype=dt)
         k.stack_inf(_CELL_CODES[self.cell], int(self.nonlinearity == "relu"), L, T, B, H, I,
                     x, weights, states[0], states[1] if lstm else None, y,
-                    scratch(dt, 4 * H + 2 * B * G * H + T * B * H))
+                    scratch(dt, L * (G * H + H) + 2 * B * G * H + T * B * H + 2 * B * H))
         return y, ((states[0], states[1]) if lstm else states[0])
 
     def quantize(self, mode: str | None = "int8") -> "Recurrent":
