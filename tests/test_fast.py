@@ -585,6 +585,44 @@ def test_blas_runs_on_one_thread_while_the_loops_run_on_several():
     assert after == [2] * len(libs) and seen[2] == [2] * len(libs)
 
 
+def test_a_lazy_call_holds_the_blas_from_its_first_product_to_its_end():
+    from threadpoolctl import threadpool_limits
+    from rnnkit.fast import _util
+    libs = _util._blas_libraries()
+    seen = []
+
+    @_util.threads_for_call(blas="lazy")
+    def probe(product, inner=None):
+        seen.append(("before", [lib.get_num_threads() for lib in libs]))
+        if inner is not None:
+            inner()
+        if product:
+            _util.project(np.ones((2, 3, 4)), np.ones((5, 4)), np.empty((2, 3, 5)))
+            seen.append(("after", [lib.get_num_threads() for lib in libs]))
+
+    @_util.threads_for_call
+    def eager():
+        seen.append(("eager", [lib.get_num_threads() for lib in libs]))
+
+    threads, flops = fast.set_max_threads(2), fast.set_flops_per_thread(0)
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            probe(False)                                # no product: the BLAS is not touched
+            probe(True)                                 # held from the product on
+            probe(True, inner=eager)                    # an eager call inside: held for it, then lazy again
+            after = [lib.get_num_threads() for lib in libs]
+    finally:
+        fast.set_max_threads(threads)
+        fast.set_flops_per_thread(flops)
+    two, one = [2] * len(libs), [1] * len(libs)
+    assert seen == [("before", two), ("before", two), ("after", one), ("before", two), ("eager", one),
+                    ("after", one)]
+    assert after == two
+    with threadpool_limits(limits=2, user_api="blas"):
+        _util.hold_blas()                               # outside any call: nothing to hold
+        assert [lib.get_num_threads() for lib in libs] == two
+
+
 def test_a_busy_machine_gets_fewer_loop_threads(monkeypatch):
     from rnnkit.fast import _util
     seen = []

@@ -122,6 +122,7 @@ def project_in_loop(T: int, B: int, w_ih) -> bool:
 def project(x, w_ih, out):
     """out (T, B, G*H) = x W_ihᵀ for all steps at once, written into ``out``; returns out."""
     T, B, I = x.shape
+    hold_blas()
     np.matmul(x.reshape(T * B, I), w_ih.T, out=out.reshape(T * B, out.shape[2]))
     return out
 
@@ -265,10 +266,34 @@ def free_cpus() -> int:
     return _load[1]
 
 
-def threads_for_call(fn=None, *, blas: bool = True):
+_held = threading.local()     # this thread's call: .want (hold BLAS at its first product), .saved
+
+
+def _hold(saved: list) -> None:
+    """Hold every BLAS to one thread, appending (library, its threads) to ``saved``."""
+    for lib in _blas_libraries():
+        old = lib.get_num_threads()
+        if old is not None and old > 1:
+            lib.set_num_threads(1)
+            saved.append((lib, old))
+
+
+def hold_blas() -> None:
+    """Before a NumPy product inside a ``threads_for_call(blas="lazy")`` call: hold every
+    BLAS to one thread until the call ends, as ``blas=True`` holds it for the whole call
+    (once; elsewhere nothing). Setting and restoring the BLAS threads costs about 3 µs a
+    call, a twentieth of a short forward, so a call whose loop runs its own products
+    (the usual case) does not pay it."""
+    if getattr(_held, "want", False):
+        _held.want = False
+        _hold(_held.saved)
+
+
+def threads_for_call(fn=None, *, blas=True):
     """Decorate a fast cell's function: its loops use the threads the machine has free, and
     BLAS one thread while the loops may use several (see above; ``blas=False`` for a
-    function that runs no BLAS product)."""
+    function that runs no BLAS product, ``"lazy"`` for one whose NumPy products call
+    :func:`hold_blas` first)."""
     if fn is None:
         return functools.partial(threads_for_call, blas=blas)
 
@@ -281,15 +306,15 @@ def threads_for_call(fn=None, *, blas: bool = True):
         if n < ceiling:
             fast.set_max_threads(n)
         saved = []
+        outer = (getattr(_held, "want", False), getattr(_held, "saved", None))
         try:
-            if blas:
-                for lib in _blas_libraries():
-                    old = lib.get_num_threads()
-                    if old is not None and old > 1:
-                        lib.set_num_threads(1)
-                        saved.append((lib, old))
+            if blas == "lazy":
+                _held.want, _held.saved = True, saved
+            elif blas:
+                _hold(saved)
             return fn(*args, **kwargs)
         finally:
+            _held.want, _held.saved = outer
             for lib, old in saved:
                 lib.set_num_threads(old)
             if n < ceiling:

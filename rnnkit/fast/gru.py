@@ -54,7 +54,7 @@ def forward(params, x, h0=None, lengths=None):
     return _forward(*_ref.check_inputs(params, x, h0, lengths), k)
 
 
-@_util.threads_for_call
+@_util.threads_for_call(blas="lazy")          # its one NumPy product: _util.project
 def _forward(params, x, h0, lens, k):
     """:func:`forward` on checked arguments (``rnnkit.cells.gru._forward``'s) with the
     kernels ``k`` (``rnnkit.Recurrent`` checks and chooses once per call)."""
@@ -95,7 +95,7 @@ def _infer(params, x, h0, lens, k):
                      b_ih, b_hh, h0, lens)
 
 
-@_util.threads_for_call
+@_util.threads_for_call(blas="lazy")          # its one NumPy product: _util.project
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 

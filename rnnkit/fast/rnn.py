@@ -43,7 +43,7 @@ def forward(params, x, h0=None, lengths=None, nonlinearity="tanh"):
     return _forward(*_ref.check_inputs(params, x, h0, lengths), k, nonlinearity)
 
 
-@_util.threads_for_call
+@_util.threads_for_call(blas="lazy")          # its one NumPy product: _util.project
 def _forward(params, x, h0, lens, k, nonlinearity="tanh"):
     """:func:`forward` on checked arguments (``rnnkit.cells.rnn._forward``'s) with the
     kernels ``k`` (``rnnkit.Recurrent`` checks and chooses once per call)."""
@@ -86,7 +86,7 @@ def _infer(params, x, h0, lens, k, nonlinearity="tanh"):
                      b_ih, b_hh, h0, lens, int(nonlinearity == "relu"))
 
 
-@_util.threads_for_call
+@_util.threads_for_call(blas="lazy")          # its one NumPy product: _util.project
 def run_infer(k, x, w_ih, w_hh, b_ih, b_hh, h0, lens, relu):
     """:func:`infer` on arguments already checked (``rnnkit.Recurrent`` checks them once).
 
