@@ -91,7 +91,8 @@ def test_save_load_round_trip(lm, tmp_path):
 
 def test_unseen_characters_are_named_and_left_out(lm, tmp_path):
     # a prompt reads as if its unseen characters were not there
-    with pytest.warns(DataNote, match=r"prompt: 3 characters never seen in training left out .*: 'Z' \(2×\), 'q' \(1×\)"):
+    with pytest.warns(DataNote, match=r"prompt: 3 characters never seen in training left out .*: "
+                                      r"'Z' \(2×\), 'q' \(1×\)"):
         assert lm.sample("the qZZ", 5, seed=3) == lm.sample("the ", 5, seed=3)
     with pytest.warns(DataNote, match=r"text: 1 character never seen in training left out .*: '!' \(1×\)"):
         res = lm.evaluate("the cat!")

@@ -370,7 +370,8 @@ class CharLanguageModel:
 
         left = sum(counts.values())
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        shown = ", ".join(f"{c!r} ({k}×)" for c, k in top[:10]) + (f", … ({len(top)} in all)" if len(top) > 10 else "")
+        shown = ", ".join(f"{c!r} ({k}×)" for c, k in top[:10])
+        shown += f", … ({len(top)} in all)" if len(top) > 10 else ""
         warnings.warn(DataNote(f"{name}: {left:,} character{'s' if left > 1 else ''} never seen in training left "
                                f"out of what the model reads: {shown}"), stacklevel=3)
         return "".join(ch for ch in text if ch not in counts), left
