@@ -236,26 +236,28 @@ def _text_columns(values, names, text: dict, path: str, no_date: bool):
         drop.append(c)
     keep = [c for c in range(len(names)) if c not in drop]
     shown = ", ".join(f"{names[c]!r} ({text[c][1][0]!r})" for c in drop[:6]) + (", …" if len(drop) > 6 else "")
+    hold = "hold" if len(drop) > 1 else "holds"
     if not keep:
         hint = " (if one holds the dates, name it as date_column)" if no_date else ""
-        raise RnnkitError(f"{path}: no column holds numbers: {shown} hold{'' if len(drop) > 1 else 's'} "
-                          f"text{hint}")
-    note = (f"{path}: column{'s' if len(drop) > 1 else ''} {shown} hold{'' if len(drop) > 1 else 's'} text, "
-            f"not numbers: not read")
-    return keep, note
+        raise RnnkitError(f"{path}: no column holds numbers: {shown} {hold} text{hint}")
+    return keep, f"{path}: column{'s' if len(drop) > 1 else ''} {shown} {hold} text, not numbers: not read"
 
 
-def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str):
-    """Fill NaN cells by ``fill`` ("auto" as "interpolate"); returns (values, kept row mask)."""
+def _fill_gaps(values: np.ndarray, lines: list[int], names: list[str], fill: str, path: str, notes: list):
+    """Fill NaN cells by ``fill`` ("auto" as "interpolate", said in a note appended to
+    ``notes``); returns (values, kept row mask)."""
     missing = np.isnan(values)
     keep = np.ones(len(values), dtype=bool)
     if not missing.any():
         return values, keep
     r, c = map(int, np.argwhere(missing)[0])
-    where = f"line {lines[r]}, column {names[c]!r}"
+    n = int(missing.sum())
     if fill == "error":
-        raise RnnkitError(f"{path}: empty cell on {where} ({int(missing.sum())} empty cells in all); "
+        raise RnnkitError(f"{path}: empty cell on line {lines[r]}, column {names[c]!r} ({n} empty cells in all); "
                           f"pass fill='interpolate', 'ffill' or 'drop' to fill or skip them")
+    if fill == "auto":
+        notes.append(f"{path}: {n} empty cell{'s' if n > 1 else ''} (the first on line {lines[r]}, column "
+                     f"{names[c]!r}) filled by linear interpolation (fill='error', 'ffill' or 'drop' to choose)")
     if fill == "drop":
         keep = ~missing.any(axis=1)
         return values[keep], keep
@@ -474,13 +476,7 @@ def read_csv(path, columns=None, date_column=None, *, header: bool | None = None
     if dates is not None:
         values, dates, lines, notes = _check_dates(values, dates, lines, path, fill)
     notes = read_notes + notes
-    missing = np.isnan(values)
-    if fill == "auto" and missing.any():
-        r, c = map(int, np.argwhere(missing)[0])
-        n = int(missing.sum())
-        notes.append(f"{path}: {n} empty cell{'s' if n > 1 else ''} (the first on line {lines[r]}, column "
-                     f"{col_names[c]!r}) filled by linear interpolation (fill='error', 'ffill' or 'drop' to choose)")
-    values, keep = _fill_gaps(values, lines, col_names, fill, path)
+    values, keep = _fill_gaps(values, lines, col_names, fill, path, notes)
     if dates is not None:
         dates = [d for d, k in zip(dates, keep) if k]
     if len(values) < min_rows:

@@ -411,10 +411,11 @@ def _headerless_stream_names(path) -> list[str] | None:
     lab = text[0]
     names = []
     for j, col in enumerate(nums):
-        whole = j != lab and bool(col) and all(v == int(v) for v in col)
         if j == lab:
             names.append("label")
-        elif whole and j < lab and "subject" not in names:
+            continue
+        whole = bool(col) and all(v == int(v) for v in col)
+        if whole and j < lab and "subject" not in names:
             names.append("subject")
         elif whole and "time" not in names and all(b >= a for a, b in zip(col, col[1:])) and col[-1] > col[0]:
             names.append("time")

@@ -341,21 +341,16 @@ class SequenceClassifier:
         return [a.astype(self.dtype) for a in seqs]
 
     def _labels(self, y, n: int, where: str) -> np.ndarray:
-        if y is None or len(y) != n:
-            raise ValueError(f"{where}: expected {n} labels (one per sequence), got "
-                             f"{'None' if y is None else len(y)}")
-        from rnnkit.data.sequences import _label_list
-
-        plain = _label_list(y, where)
-        known = set(self.encoder_.classes)
-        unknown = sorted({v for v in plain if v not in known}, key=lambda v: (isinstance(v, str), str(v)))
+        """Ids of labels that must all be training classes (a validation part trains on them)."""
+        ids, classes = self._scored_labels(y, n, where, note=False)
+        unknown = classes[self.encoder_.num_classes:]
         if unknown:
             shown = ", ".join(repr(v) for v in unknown[:10])
             if len(unknown) > 10:
                 shown += f", … ({len(unknown)} in all)"
             raise RnnkitError(f"{where}: y has classes that were not in training: {shown}; the classifier "
                               f"knows {', '.join(repr(c) for c in self.encoder_.classes[:20])}")
-        return self.encoder_.transform(plain)
+        return ids
 
     def _scored_labels(self, y, n: int, what: str, note: bool = True) -> tuple[np.ndarray, list]:
         """(ids, classes) of labels to score predictions against: the training classes, then
