@@ -25,7 +25,8 @@ pass of the filter and never see the rows they forecast.
                     seasonally adjusted by classical decomposition (multiplicative for a
                     positive series) when the lag-m autocorrelation is significant at 90 %
                     or the seasonal strength is real (:mod:`rnnkit.tasks.forecast.season`).
-    arima           least-squares ARIMA(p, d, 0)(P, D, 0)_m, d + D ≤ 1, orders by AICc
+    arima           ARIMA(p, d, q)(P, D, Q)_m, d + D ≤ 1, by the Hannan–Rissanen regressions,
+                    orders by AICc, stationary and invertible
                     (:mod:`rnnkit.tasks.forecast.arima`).
 
 The default forecast is the mean of ets, theta and arima (M4's "comb" benchmark idea:
