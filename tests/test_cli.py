@@ -397,6 +397,33 @@ def test_forecast_passes_over_text_columns_and_fills_empty_cells(series_csv, tmp
     assert json.loads((out / "metrics.json").read_text())["targets"] == ["units"]
 
 
+def test_forecast_of_a_price_download_takes_its_close(tmp_path, capsys):
+    from rnnkit.data.sniff import price_column
+
+    rows, day, p = [], 0, 50.0
+    rng = np.random.default_rng(0)
+    while len(rows) < 80:
+        day += 1
+        if day % 7 in (5, 6):                         # weekends
+            continue
+        p *= float(np.exp(rng.normal(0, 0.01)))
+        date = (np.datetime64("2024-01-01") + day).astype(str)
+        rows.append(f"{date},{p * 0.99:.2f},{p * 1.01:.2f},{p * 0.98:.2f},{p:.2f},{p * 0.97:.2f},{1000 + day}")
+    path = tmp_path / "prices.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "fc"
+    assert main(["forecast", str(path), "--horizon", "3", "--out", str(out), "--hidden", "4", "--epochs", "1"]) == 0
+    assert f"{path}: prices (open, high, low, close columns): forecasting 'Adj Close'" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["targets"] == ["Adj Close"]
+    assert main(["forecast", str(path), "--column", "Volume", "--horizon", "3", "--out", str(tmp_path / "v"),
+                 "--hidden", "4", "--epochs", "1"]) == 0
+    assert json.loads((tmp_path / "v" / "metrics.json").read_text())["targets"] == ["Volume"]
+    assert "forecasting" not in capsys.readouterr().out
+    assert price_column(["Date", "Price", "Open", "High", "Low", "Vol.", "Change %"]) == "Price"
+    assert price_column(["date", "open", "high", "low", "close", "volume"]) == "close"
+    assert price_column(["date", "high", "low", "temp"]) is None
+
+
 def test_model_directory_from_another_task(series_csv, lm_dir, tmp_path, capsys):
     good, _, _ = series_csv
     out = tmp_path / "fc"

@@ -27,7 +27,8 @@ def register(sub) -> None:
                     "rnnkit forecast stores.csv --series-column store --column sales --horizon 7 --out runs/stores")
     p.add_argument("csv", metavar="CSV", help="CSV file with a header row")
     p.add_argument("--column", action="append", default=None, metavar="NAME",
-                   help="series column to forecast (repeat for several; default every numeric column)")
+                   help="series column to forecast (repeat for several; default every numeric column, "
+                        "or the (adjusted) close of a price file with open, high and low columns)")
     p.add_argument("--date-column", default=None, metavar="NAME",
                    help="column of date labels (default: one named date/time/..., or a non-numeric first column)")
     p.add_argument("--covariate", action="append", default=None, metavar="COL",
@@ -82,7 +83,7 @@ def csv_hint(message: str, columns) -> str:
 
 def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
-    from rnnkit.data.sniff import choose_date_column
+    from rnnkit.data.sniff import choose_date_column, price_column, sniff_csv
     from rnnkit.tasks.forecast import Forecaster
     from rnnkit.tasks.forecast.report import kept_forecast, metrics_table
     from rnnkit.tasks.run import a_cell
@@ -90,6 +91,12 @@ def cmd_forecast(args) -> int:
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
     columns = args.column
+    if columns is None:
+        close = price_column(sniff_csv(args.csv)[0])
+        if close is not None:          # a price download: its close, not open, high, low and volume too
+            columns = args.column = [close]
+            echo(args, f"{args.csv}: prices (open, high, low, close columns): forecasting {close!r} "
+                       f"(--column chooses another)")
     fill = given(args, "fill")
     date_column = choose_date_column(args.csv, columns, args.date_column)
     if args.calendar == "on" and date_column is None:

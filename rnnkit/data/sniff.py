@@ -32,11 +32,14 @@ from rnnkit.errors import RnnkitError
 
 __all__ = ["sniff_csv", "sniff_delimiter", "first_row_is_data", "default_names", "choose_date_column",
            "unnamed_columns", "date_part", "year_and_part", "month_columns", "melt_months", "DATE_NAMES",
-           "DELIMITERS"]
+           "DELIMITERS", "price_column"]
 
 # header names read as the date/time column of a CSV when no date column is given
 DATE_NAMES = ("date", "datetime", "time", "timestamp", "day", "ds", "month", "week", "year", "period")
 DELIMITERS = (",", "\t", ";", "|")
+#: the close of a price download, in order of preference: the adjusted close (Yahoo Finance)
+#: has no jumps at splits and dividends; "price" and "last" are Investing.com's and some brokers'
+PRICE_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close", "close", "price", "last")
 
 
 def sniff_delimiter(text: str, comment: str | None = "#") -> str:
@@ -120,6 +123,16 @@ def choose_date_column(path, columns, date_column):
         except ValueError:
             return header[0]
     return None
+
+
+def price_column(header: list[str]) -> str | None:
+    """The column to forecast in a price download when none is named: its (adjusted) close,
+    when the header also has open, high and low columns (Yahoo Finance, Stooq, Investing.com
+    exports); None for any other header."""
+    names = {h.strip().lower(): h for h in header}
+    if not {"open", "high", "low"} <= set(names):
+        return None
+    return next((names[c] for c in PRICE_CLOSE if c in names), None)
 
 
 _PARTS = {"quarter": 4, "qtr": 4, "month": 12, "mon": 12}
