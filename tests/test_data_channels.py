@@ -163,3 +163,16 @@ def test_classify_a_stream_in_windows_from_the_command_line(tmp_path, capsys):
     assert main(["evaluate", str(out), str(tmp_path / "test.csv")]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == metrics["test"]["accuracy"]
     assert main(["classify", str(tmp_path / "train.csv"), "--window", "0", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_long_recordings_without_window_get_a_line_suggesting_it(recwarn):
+    from rnnkit.tasks.classify import _long_recordings_note
+
+    long = [np.zeros((n, 3)) for n in (1200, 1500, 900)]
+    with pytest.warns(DataNote, match=r"s\.csv: 3 series of 900–1,500 steps \(median 1,200\), each one example; "
+                                      r"if they are recordings, --window STEPS cuts them"):
+        _long_recordings_note("s.csv", long)
+    recwarn.clear()
+    _long_recordings_note("s.csv", [np.zeros((2000, 1))] * 3)       # an archive's equal lengths
+    _long_recordings_note("s.csv", [np.zeros((n, 3)) for n in (100, 140, 120)])
+    assert not [w for w in recwarn if issubclass(w.category, DataNote)]

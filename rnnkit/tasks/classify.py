@@ -56,13 +56,14 @@ Evaluation: :func:`rnnkit.tasks.metrics.classification_report`. Files: :meth:`fi
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from rnnkit._checks import check_choice, check_positive_int
 from rnnkit import io as rkio
 from rnnkit.deadline import Deadline, after_training, as_deadline
-from rnnkit.errors import CheckpointError, ResourceLimitError, RnnkitError
+from rnnkit.errors import CheckpointError, DataNote, ResourceLimitError, RnnkitError
 from rnnkit.losses import log_softmax
 from rnnkit.models import SequenceClassifier as _Network
 from rnnkit.models import build
@@ -135,6 +136,22 @@ def best_share(p_net, p_second, ids) -> float:
     like = [float(np.mean(np.log(np.maximum((1 - w) * p_net[rows, ids] + w * p_second[rows, ids], 1e-300))))
             for w in grid]
     return float(grid[int(np.argmax(like))])
+
+
+#: a median length from which series of differing lengths read as recordings to cut (--window)
+RECORDING_STEPS = 1000
+
+
+def _long_recordings_note(path, X) -> None:
+    """A DataNote suggesting ``window`` when the series are long and of differing lengths
+    (whole recordings of a sensor stream, not the cut examples of an archive)."""
+    lengths = np.array([len(x) for x in X])
+    if len(lengths) < 2 or lengths.min() == lengths.max() or np.median(lengths) < RECORDING_STEPS:
+        return
+    warnings.warn(DataNote(f"{os.fspath(path)}: {len(X)} series of {lengths.min():,}–{lengths.max():,} steps "
+                           f"(median {int(np.median(lengths)):,}), each one example; if they are recordings, "
+                           f"--window STEPS cuts them into windows of that many steps, each an example "
+                           f"with its recording's label"), stacklevel=3)
 
 
 class SequenceClassifier:
@@ -367,10 +384,6 @@ class SequenceClassifier:
         index = {c: i for i, c in enumerate(classes)}
         unseen = sorted({v for v in plain if v not in index}, key=_label_key)
         if unseen and note:
-            import warnings
-
-            from rnnkit.errors import DataNote
-
             counts = {v: 0 for v in unseen}
             for v in plain:
                 if v in counts:
@@ -705,12 +718,10 @@ class SequenceClassifier:
             X, y, _ = cut_windows(X, y, self.window_)
             if test[0] is not None:
                 test = cut_windows(*test, self.window_)[:2]
-            import warnings
-
-            from rnnkit.errors import DataNote
-
             warnings.warn(DataNote(f"{os.fspath(train_path)}: {n} series cut into {len(X)} windows of "
                                    f"{self.window_} steps"), stacklevel=2)
+        elif kind == "series":
+            _long_recordings_note(train_path, X)
         self.files_ = {"train": os.fspath(train_path), "test": None if test_path is None else os.fspath(test_path)}
         self._files = (kind, audio)
         if kind == "audio":
