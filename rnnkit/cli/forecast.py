@@ -24,8 +24,10 @@ def register(sub) -> None:
                     "rnnkit forecast sales.csv --column units --horizon 14 --out runs/sales --quantiles 0.1,0.5,0.9\n"
                     "rnnkit forecast traffic.csv --column traffic_volume --covariate temp --future-covariate holiday\n"
                     "    --horizon 24 --out runs/traffic\n"
-                    "rnnkit forecast stores.csv --series-column store --column sales --horizon 7 --out runs/stores")
-    p.add_argument("csv", metavar="CSV", help="CSV file with a header row")
+                    "rnnkit forecast stores.csv --series-column store --column sales --horizon 7 --out runs/stores\n"
+                    "rnnkit forecast tourism_monthly.tsf --out runs/tourism   # Monash archive: @horizon, @frequency")
+    p.add_argument("csv", metavar="CSV", help="CSV file with a header row, or a .tsf file of the Monash "
+                                              "forecasting archive (many series)")
     p.add_argument("--column", action="append", default=None, metavar="NAME",
                    help="series column to forecast (repeat for several; default every numeric column, "
                         "or the (adjusted) close of a price file with open, high and low columns)")
@@ -48,7 +50,8 @@ def register(sub) -> None:
     task_option(p, "--fill", "fill", FIT, choices=FILLS,
                 help="empty cells (also NA, null, '.', #N/A): auto interpolates them and says so; error "
                      "stops; interpolate and ffill also add the rows of missing dates; drop skips the rows")
-    p.add_argument("--horizon", type=positive_int, required=True, help="rows to forecast")
+    p.add_argument("--horizon", type=positive_int, default=None,
+                   help="rows to forecast (required, but for a .tsf file whose @horizon gives it)")
     p.add_argument("--lookback", type=positive_int, default=None,
                    help="rows the network reads (default: 2 periods, or max(2*horizon, 24))")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
@@ -83,6 +86,7 @@ def csv_hint(message: str, columns) -> str:
 
 def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
+    from rnnkit.data.tsf import is_tsf
     from rnnkit.data.sniff import choose_date_column, price_column, sniff_csv
     from rnnkit.tasks.forecast import Forecaster
     from rnnkit.tasks.forecast.report import kept_forecast, metrics_table
@@ -90,6 +94,10 @@ def cmd_forecast(args) -> int:
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
+    if is_tsf(args.csv):
+        return _forecast_tsf(args, out)
+    if args.horizon is None:
+        raise RnnkitError("--horizon is required: the number of rows to forecast")
     columns = args.column
     if columns is None:
         close = price_column(sniff_csv(args.csv)[0])
@@ -159,6 +167,39 @@ def cmd_forecast(args) -> int:
     lines.insert(0, line)
     echo(args, *lines, f"model and predictions: {out}", f"report: {out / 'report.html'}")
     return 0
+
+
+def _forecast_tsf(args, out) -> int:
+    """A Monash ``.tsf`` file: its series as a long file (:mod:`rnnkit.data.tsf`), one
+    global model; its @horizon and @frequency are the defaults of --horizon and --period."""
+    from rnnkit.data.context import TSF_COLUMN
+    from rnnkit.data.tsf import read_tsf
+
+    for flag, value in (("--covariate", args.covariate), ("--future-covariate", args.future_covariate),
+                        ("--series-column", args.series_column), ("--date-column", args.date_column)):
+        if value:
+            raise RnnkitError(f"{flag}: {args.csv} is a .tsf file, which names its series and dates itself and "
+                              f"holds no covariates")
+    if args.quantiles or given(args, "strategy").get("strategy") == "recursive":
+        raise RnnkitError(f"{args.csv}: the series of a .tsf file forecast with the direct strategy and no "
+                          f"--quantiles")
+    if args.column and args.column != [TSF_COLUMN]:
+        raise RnnkitError(f"--column: a .tsf file has one value column, {TSF_COLUMN!r}")
+    data = read_tsf(args.csv)
+    if args.horizon is None:
+        if data.horizon is None:
+            raise RnnkitError(f"--horizon is required: {args.csv} gives no @horizon")
+        args.horizon = data.horizon
+    if not hasattr(args, "period") and data.period:
+        args.period = data.period
+    dated = all(d is not None for d in data.dates.values())
+    lengths = [len(v) for v in data.values.values()]
+    echo(args, f"{args.csv}: {len(data.ids)} series of {min(lengths):,}–{max(lengths):,} rows"
+               f"{f', {data.frequency}' if data.frequency else ''}"
+               f"{'' if dated else ' (no start timestamp: rows without dates)'}; horizon {args.horizon}"
+               f"{' (@horizon)' if data.horizon == args.horizon else ''}")
+    args.series_column, args.column = "id", [TSF_COLUMN]
+    return _forecast_context(args, out, "date" if dated else None, args.calendar != "off" and dated)
 
 
 def _reads_as_dates(path, date_column, required: bool) -> bool:

@@ -185,6 +185,10 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     last rows of a series whose other columns are all empty are its rows ahead, not part
     of the series; their values of those columns are ``LongSeries.ahead[id]``.
     """
+    from rnnkit.data.tsf import is_tsf
+
+    if is_tsf(path):
+        return _long_from_tsf(path, columns, labels, ahead)
     path, text = read_file_text(path, "auto", "CSV file")
     if delimiter is None:
         delimiter = sniff_delimiter(text)
@@ -273,6 +277,23 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
             if dates[key] is not None:
                 dates[key] = dates[key][:n]
     return LongSeries(ids, blocks, dates, names, path, notes, found, blocks_ahead)
+
+
+#: the one value column of a .tsf file read as a long file (:func:`read_long_csv`)
+TSF_COLUMN = "value"
+
+
+def _long_from_tsf(path, columns, labels, ahead) -> LongSeries:
+    """A Monash ``.tsf`` file (:mod:`rnnkit.data.tsf`) as :func:`read_long_csv` returns a
+    long CSV: its series, each a column ``value`` with the dates its start and frequency give."""
+    from rnnkit.data.tsf import read_tsf
+
+    if list(columns) != [TSF_COLUMN] or labels or ahead:
+        raise RnnkitError(f"{path}: a .tsf file holds one value column per series ({TSF_COLUMN!r}) and no "
+                          f"covariates; got columns {list(columns)}")
+    data = read_tsf(path)
+    blocks = {k: data.values[k][:, None] for k in data.ids}
+    return LongSeries(data.ids, blocks, dict(data.dates), [TSF_COLUMN], str(path), data.notes)
 
 
 def _rows_ahead(rows, sid: int, rest: list) -> set:
