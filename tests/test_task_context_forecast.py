@@ -99,6 +99,23 @@ def test_arrays_many_series_and_predict_past_the_end():
         ContextForecaster().fit(series, dates=dates[:1])
 
 
+def test_one_short_series_does_not_shorten_every_window():
+    rng = np.random.default_rng(2)
+    series = [10 + 3 * np.sin(2 * np.pi * np.arange(n) / 12) + rng.normal(size=n) for n in (200, 220, 240, 40)]
+    fc = ContextForecaster(horizon=12, hidden_size=8, period=12, seed=0).fit(series, max_steps=5)
+    # 2 periods, as the long series allow; the 40-row series (28 training rows) gives no window
+    # of 24 + 12 rows and is forecast by the model trained on the others
+    assert fc.lookback_ == 24
+    out = fc.predict()
+    assert out["3"].shape == (12, 1) and np.all(np.isfinite(out["3"]))
+    fc = ContextForecaster(horizon=12, hidden_size=8, period=12, seed=0).fit(series[:3] + [series[3][:20]],
+                                                                              max_steps=5)
+    assert fc.lookback_ == 20                    # never more rows than the shortest series has
+    with pytest.raises(RnnkitError, match="series '3' has 20 rows, fewer than lookback=24"):
+        ContextForecaster(lookback=24, horizon=12, hidden_size=8, period=12).fit(
+            series[:3] + [series[3][:20]], max_steps=5)
+
+
 def test_a_file_that_repeats_dates_trains_on_the_first_row_of_each(tmp_path):
     """Hourly logs repeat a timestamp with another reading of a text column: the first row of
     each date is kept, so the dates increase and the calendar features can be computed."""

@@ -101,7 +101,9 @@ class ContextForecaster:
 
     Args:
         lookback: past rows per window (None: 2·period when a period is found, else
-            max(2·horizon, 24), at most half the shortest training part).
+            max(2·horizon, 24), at most half the median training part less the horizon, and at
+            most the rows of the shortest series; a series too short for a training window
+            is forecast by the model trained on the others).
         horizon, cell, hidden_size, num_layers, dropout, loss ("mse", "mae", "huber").
         calendar: add calendar features when dates are given (default True).
         period: the seasonal period in rows for the seasonal naive baseline and MASE,
@@ -319,14 +321,23 @@ class ContextForecaster:
         series = self._prepare(raw, where)
         H = self.horizon
         self.splits_ = [split_sizes(len(s.y), val_fraction, test_fraction) for s in series]
-        n_train_min = min(sp[0] for sp in self.splits_)
+        n_train = [sp[0] for sp in self.splits_]
         first_train = series[0].y[:self.splits_[0][0], 0]
         self.period_ = infer_period(first_train) if self.period == "auto" else self.period
         want = self.lookback or (2 * self.period_ if self.period_ else max(2 * H, 24))
-        self.lookback_ = int(max(2, min(want, max(2, n_train_min // 2 - H)))) if self.lookback is None else want
-        if self.lookback_ + H > n_train_min:
-            raise RnnkitError(f"{where}: the shortest training part has {n_train_min} rows, too few for "
+        # half the typical training part at most, so most series give many windows (a few short
+        # ones give fewer, or none: the model trained on the others forecasts them), and no
+        # more than the shortest series has rows, so every series can be forecast
+        shortest = min(len(s.y) for s in series)
+        typical = int(np.median(n_train))
+        self.lookback_ = int(max(2, min(want, max(2, typical // 2 - H), shortest))) if self.lookback is None else want
+        if self.lookback_ + H > max(n_train):
+            raise RnnkitError(f"{where}: the longest training part has {max(n_train)} rows, too few for "
                               f"lookback={self.lookback_} + horizon={H}; use a shorter lookback or horizon")
+        if self.lookback_ > shortest:
+            short = next(s.name for s in series if len(s.y) == shortest)
+            raise RnnkitError(f"{where}: series {short!r} has {shortest} rows, fewer than lookback={self.lookback_}; "
+                              f"use a shorter lookback")
         self.fractions_ = (val_fraction, test_fraction)
         self.stats_ = {s.name: self._stats(s, sp[0]) for s, sp in zip(series, self.splits_)}
         def windows(lo_hi):
