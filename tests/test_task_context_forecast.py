@@ -116,6 +116,29 @@ def test_one_short_series_does_not_shorten_every_window():
             series[:3] + [series[3][:20]], max_steps=5)
 
 
+def test_many_windows_are_thinned_to_every_kth_origin_of_each_series(monkeypatch):
+    import rnnkit.tasks.context_forecast as cf
+
+    rng = np.random.default_rng(3)
+    series = [np.sin(np.arange(120) / 3.0) + rng.normal(0, 0.1, 120) for _ in range(4)]
+    seen = []
+    real = cf.ContextForecaster._scaled_windows
+
+    def spy(self, s, origins):
+        seen.append(np.asarray(origins).copy())
+        return real(self, s, origins)
+
+    monkeypatch.setattr(cf.ContextForecaster, "_scaled_windows", spy)
+    monkeypatch.setattr(cf, "MAX_WINDOWS", 40)
+    fc = cf.ContextForecaster(lookback=12, horizon=4, hidden_size=4, seed=0).fit(series, max_steps=2)
+    train = seen[:4]                              # the first set built: each series' training windows
+    n_train = fc.splits_[0][0]
+    full = np.arange(12, n_train - 4 + 1)         # every origin of a training part
+    assert sum(len(o) for o in train) <= 40 + 4
+    for o in train:
+        assert o[-1] == full[-1] and len(o) < len(full) and np.all(np.diff(o) == np.diff(o)[0])
+
+
 def test_a_file_that_repeats_dates_trains_on_the_first_row_of_each(tmp_path):
     """Hourly logs repeat a timestamp with another reading of a text column: the first row of
     each date is kept, so the dates increase and the calendar features can be computed."""

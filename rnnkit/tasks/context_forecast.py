@@ -73,6 +73,9 @@ CLASSICAL = ("ets", "theta", "arima")
 #: the smallest σ a 0/1 covariate is scaled by (:meth:`ContextForecaster._stats`): 1 in the
 #: file becomes at most 4 in the network's input
 FLAG_MIN_SD = 0.25
+#: the most windows of each set (training, validation, refit) built at once: every k-th
+#: origin of each series past it (a file of 48,000 series would otherwise need gigabytes)
+MAX_WINDOWS = 200_000
 
 
 def choose_method(scores: dict) -> str:
@@ -342,8 +345,11 @@ class ContextForecaster:
         self.stats_ = {s.name: self._stats(s, sp[0]) for s, sp in zip(series, self.splits_)}
         def windows(lo_hi):
             xs, ys = [], []
-            for s, sp in zip(series, self.splits_):
-                o = self._origins(*lo_hi(sp))
+            origins = [self._origins(*lo_hi(sp)) for sp in self.splits_]
+            # many long series: every stride-th origin of each (neighbouring windows share all but a row)
+            stride = -(-sum(len(o) for o in origins) // MAX_WINDOWS)
+            for s, o in zip(series, origins):
+                o = o[::-1][::stride][::-1] if stride > 1 else o            # each series' last origin kept
                 if len(o):
                     x, _, y = self._scaled_windows(s, o)
                     xs.append(x)
