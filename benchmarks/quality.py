@@ -60,6 +60,14 @@ FORECAST = [("shampoo_sales.csv", None, 6, 12), ("elec_equip.csv", None, 12, 12)
             ("solar_gb.csv", None, 48, 48)]
 
 
+def default_data() -> str | None:
+    """The development data folder: ../shared/data beside the checkout, else /work/shared/data."""
+    for cand in (os.path.join(ROOT, "..", "shared", "data"), "/work/shared/data"):
+        if os.path.isdir(cand):
+            return cand
+    return None
+
+
 def rnnkit_cli(args: list, timeout: float) -> dict:
     """Run ``python -m rnnkit ARGS`` from this checkout; {"ok", "seconds", "error"}."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -389,11 +397,7 @@ def main(argv=None) -> int:
                          "column unless COLUMN); repeatable")
     ap.add_argument("--json", default="quality.json", help="where to write the results")
     opts = ap.parse_args(argv)
-    if opts.data is None:
-        for cand in (os.path.join(ROOT, "..", "shared", "data"), "/work/shared/data"):
-            if os.path.isdir(cand):
-                opts.data = cand
-                break
+    opts.data = opts.data or default_data()
     if opts.data is None or not os.path.isdir(opts.data):
         ap.error("--data: no data folder found; give --data DIR")
     opts.lm_time = opts.lm_time or (60.0 if opts.quick else 600.0)
