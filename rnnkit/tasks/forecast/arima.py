@@ -213,7 +213,7 @@ def fit_arima(y, m: int | None = None, strength: float = 0.0) -> dict:
         cands = [c for c in cands if first_row(c) < start]
         start = max(first_row(c) for c in cands)
     rows = nz - start
-    best, best_ic = None, np.inf
+    scored = []
     target = z[start:]
     for ar, ma, const in cands:
         X = _design(z, ehat, ar, ma, const, start)
@@ -225,12 +225,11 @@ def fit_arima(y, m: int | None = None, strength: float = 0.0) -> dict:
             sse = float(np.sum((target - X @ coef) ** 2))
         else:
             coef, sse = np.zeros(0), float(np.dot(target, target))
-        if not _stable(coef, ar, ma, const):
-            continue
         sse = max(sse, 1e-12 * max(float(np.dot(target, target)), 1e-300))
         ic = rows * np.log(sse / rows) + 2 * npar + 2 * npar * (npar + 1) / (rows - npar - 1)
-        if ic < best_ic:
-            best_ic, best = ic, (ar, ma, const, coef)
+        scored.append((ic, len(scored), (ar, ma, const, coef)))
+    # the lowest AICc among the stable fits (the roots are found in that order, for the first few)
+    best = next((c for _, _, c in sorted(scored) if _stable(c[3], c[0], c[1], c[2])), None)
     if best is None:                                # too short for any regression: z's mean
         best = ([], [], True, np.array([float(z.mean()) if nz else 0.0]))
     ar, ma, const, coef = best
