@@ -397,6 +397,20 @@ def test_forecast_passes_over_text_columns_and_fills_empty_cells(series_csv, tmp
     assert json.loads((out / "metrics.json").read_text())["targets"] == ["units"]
 
 
+def test_forecast_of_a_long_file_without_series_column_points_to_it(tmp_path, capsys):
+    days = [str(np.datetime64("2020-01-01") + d) for d in range(30)]
+    by_date = tmp_path / "by_date.csv"            # a row per store and date, sorted by date
+    by_date.write_text("date,store,sales\n" + "".join(f"{d},{s},{i % 7 + s}\n" for i, d in enumerate(days)
+                                                      for s in (1, 2)))
+    by_store = tmp_path / "by_store.csv"          # sorted by store, then date
+    by_store.write_text("date,store,sales\n" + "".join(f"{d},{s},{i % 7}\n" for s in "AB" for i, d in enumerate(days)))
+    for path in (by_date, by_store):
+        assert main(["forecast", str(path), "--horizon", "3", "--out", str(tmp_path / "x")]) == 1
+        assert "--series-column NAME names the column that tells them apart" in one_error_line(capsys.readouterr().err)
+    assert main(["forecast", str(by_store), "--horizon", "3", "--out", str(tmp_path / "ok"), "--series-column",
+                 "store", "--column", "sales", "--hidden", "4", "--epochs", "1", "--quiet"]) == 0
+
+
 def test_forecast_of_a_price_download_takes_its_close(tmp_path, capsys):
     from rnnkit.data.sniff import price_column
 

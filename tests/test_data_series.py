@@ -514,6 +514,14 @@ def test_read_csv_joins_year_and_quarter_columns_into_dates(tmp_path):
     years.write_text("year,kind,v\n" + "".join(f"{2000 + i // 3},{i % 3},{i}\n" for i in range(9)))
     with pytest.raises(RnnkitError, match=r"6 of 9 rows repeat the date of the row before .* not hold one date"):
         read_csv(years, date_column="year")
+    # two series interleaved (half the rows repeat a date) is an error too; a log's few repeats are dropped
+    two = tmp_path / "two.csv"
+    two.write_text("date,store,v\n" + "".join(f"2020-01-{1 + i // 2:02d},{i % 2},{i}\n" for i in range(12)))
+    with pytest.raises(RnnkitError, match=r"6 of 12 rows repeat the date of the row before"):
+        read_csv(two, date_column="date")
+    log = tmp_path / "log.csv"
+    log.write_text("date,v\n" + "".join(f"2020-01-{1 + i - (i > 4):02d},{i}\n" for i in range(12)))
+    assert len(read_csv(log, date_column="date").values) == 11
 
 
 def test_read_csv_passes_over_excels_sep_line_keeping_line_numbers(tmp_path):

@@ -81,6 +81,9 @@ def csv_hint(message: str, columns) -> str:
     message = message.replace("name the right one as date_column", "name the right one with --date-column")
     if "non-numeric" in message and not columns:
         message += "; choose the series with --column NAME"
+    if "repeat the date of the row before" in message or "is before the row above it" in message:
+        message += ("; several series in one file (a row per series and date)? --series-column NAME names the "
+                    "column that tells them apart, --column the values")
     return message
 
 

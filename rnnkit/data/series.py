@@ -115,14 +115,15 @@ def _duration(seconds: int) -> str:
 
 def _check_dates(values: np.ndarray, dates: list[str], lines: list[int], path: str, fill: str = "error"):
     """Rows whose date repeats the row before's are dropped (the first of each date kept:
-    real logs repeat a timestamp with another reading of a text column); rows that run
+    real logs repeat a timestamp with another reading of a text column), unless a third of
+    the rows or more do (an error: several series, or a date made of several columns); rows that run
     from the newest date to the oldest are reversed, and a row dated before the row above
     it otherwise is an error; gaps in the dates of a fixed step are counted, and with
     ``fill`` "interpolate" or "ffill" the missing dates become rows of empty cells for
     :func:`_fill_gaps` to fill. Returns (values, dates, lines, notes)."""
     notes = []
     repeat = np.array([i > 0 and dates[i] == dates[i - 1] for i in range(len(dates))], dtype=bool)
-    if repeat.sum() > len(dates) / 2:
+    if repeat.sum() >= len(dates) / 3:           # two series or more interleaved, not a log's repeats
         first = int(np.argmax(repeat))
         raise RnnkitError(f"{path}: {int(repeat.sum())} of {len(dates)} rows repeat the date of the row before "
                           f"(the first on line {lines[first]}, {dates[first]}): the date column does not hold one "
