@@ -24,13 +24,13 @@ multiplicative form are left out):
             + Σ_{i=1}^{q} θ_i e_{t−i} + Θ e_{t−m}[Q = 1] + e_t
 
 fitted by the Hannan–Rissanen regressions (Hannan & Rissanen 1982): a long
-autoregression of order k = min(⌊log² n_z⌋, n_z/3) (at least m + 1 with a seasonal MA
+autoregression of order k = min(⌊log² n_z⌋, n_z/4) (at least m + 1 with a seasonal MA
 term) gives residuals ê_t, and the model is then ordinary least squares of z_t on its
 lags and the lags of ê; the kept model's coefficients are then regressed twice more on the
 lags of its own filtered residuals e_t (below), each round kept when it lowers their sum
 of squares (Hannan & Kavalieris' refinement). The orders p ∈ {0 … 3}, q ∈ {0 … 2}, P ∈ {0, 1}, Q ∈ {0, 1}
 (the seasonal ones only with a period and three seasons of data; the MA ones only when
-the long autoregression leaves 20 rows) and the constant c (a mean, or a drift after
+30 rows are left past the long autoregression and the MA lags) and the constant c (a mean, or a drift after
 differencing) are chosen by AICc on the same rows for every candidate:
 
     AICc = n·log(SSE/n) + 2k + 2k(k+1)/(n − k − 1),   k = p + q + P + Q + [c] + 1
