@@ -102,6 +102,25 @@ def test_forecast_reads_named_months_and_dates_its_predictions(tmp_path):
     assert [r.split(",")[-1] for r in rows[1:]] == ["2006-01-01", "2006-02-01", "2006-03-01"]
 
 
+def test_unix_time_in_seconds_or_milliseconds(tmp_path):
+    hours = [1609459200 + 3600 * i for i in range(3)]
+    expect = np.array(["2021-01-01T00:00", "2021-01-01T01:00", "2021-01-01T02:00"], dtype="datetime64[s]")
+    np.testing.assert_array_equal(parse_dates([str(t) for t in hours]), expect)
+    np.testing.assert_array_equal(parse_dates([str(t * 1000) for t in hours]), expect)
+    with pytest.raises(RnnkitError, match="row 1: cannot read '1609459200'"):
+        parse_dates(["1609459200", "1609462800000"])         # seconds and milliseconds mixed
+    assert not is_date("1609459200")                          # a number alone is a value
+    # a column named like a date holding Unix time dates the predictions
+    path = tmp_path / "sensor.csv"
+    y = 10 + np.sin(np.arange(120) * 2 * np.pi / 24)
+    path.write_text("timestamp,reading\n" + "".join(f"{1609459200 + 3600 * i},{v:.3f}\n" for i, v in enumerate(y)))
+    out = tmp_path / "fc"
+    assert main(["forecast", str(path), "--horizon", "2", "--out", str(out), "--hidden", "4", "--epochs", "1",
+                 "--quiet"]) == 0
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert [r.split(",")[-1] for r in rows[1:]] == ["2021-01-06 00:00:00", "2021-01-06 01:00:00"]
+
+
 def test_utc_offsets_are_read_as_utc_so_summer_time_keeps_the_step():
     # Europe's spring change: 01:00+01:00, then 03:00+02:00 is one hour later
     d = parse_dates(["2021-03-28 01:00:00+01:00", "2021-03-28 03:00:00+02:00", "2021-03-28T04:00+0200"])

@@ -14,6 +14,8 @@ ISO), chosen among
     month names     1991 Jul  Jul 1991  Jul-1991  1991-Jul  July 1991  Jul 4, 1991
                     Jan-1-1995  01-Jan-1995  1 January 1995  Jul-91  01-Jan-95
     quarters        1990Q1  1990 Q1  1990-Q1  Q1 1990  Q1-1990   (the quarter's first month)
+    Unix time       1609459200 (seconds since 1970-01-01 UTC, 9–10 digits) or 1609459200000
+                    (milliseconds, 12–13 digits), every label of the column
 
 each optionally followed by a time ``HH:MM[:SS]`` or ``HH:MM[:SS] AM/PM`` (month names in
 English, any case; a comma is read as a space). The formats that read every label
@@ -46,7 +48,7 @@ _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
 FORMATS = tuple(d + t for d in _DAYS for t in _TIMES)
 _SAMPLE = 24                               # labels each format must read before it reads them all
 _EXPECTED = ("ISO YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM or YYYY, or one format for the whole column "
-             "such as 31/01/2011, 01/31/2011, 2011/01/31, Jan 2011, 1990Q1 (rnnkit.data.dates)")
+             "such as 31/01/2011, 01/31/2011, 2011/01/31, Jan 2011, 1990Q1, or Unix time (rnnkit.data.dates)")
 
 
 def _iso(label: str, where: str = "dates", row: int = 0):
@@ -97,6 +99,21 @@ def _read_all(labels: list, fmt: str):
         except ValueError:
             return None, i
     return out, None
+
+
+_EPOCH = re.compile(r"^(\d{9,10}|\d{12,13})(\.\d+)?$")
+
+
+def _epoch(labels: list):
+    """Unix time: every label a whole number of 9–10 digits (seconds since 1970-01-01 UTC:
+    1973 to 2286) or of 12–13 (milliseconds), all of one kind -> (N,) datetime64[s]; else None."""
+    m = [_EPOCH.match(s) for s in labels]
+    if not m or not all(m) or len({len(x.group(1)) > 10 for x in m}) != 1:
+        return None
+    v = np.array([float(s) for s in labels])
+    if len(m[0].group(1)) > 10:
+        v = v / 1000.0
+    return np.floor(v).astype(np.int64).astype("datetime64[s]")
 
 
 def _irregularity(d: np.ndarray) -> tuple:
@@ -151,6 +168,10 @@ def parse_dates(labels, where: str = "dates") -> np.ndarray:
         else:
             out[i] = v
     if not other:
+        return out
+    parsed = _epoch([labels[i] for i in other])
+    if parsed is not None:
+        out[other] = parsed
         return out
     parsed, bad = _column_format([labels[i] for i in other])
     if parsed is None:
