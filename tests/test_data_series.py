@@ -533,6 +533,15 @@ def test_read_csv_passes_over_excels_sep_line_keeping_line_numbers(tmp_path):
     d = read_csv(path, date_column="Datum")
     assert d.columns == ["Wert"] and d.values[:, 0].tolist() == [10.5, 11.5, 12.0]
     assert d.dates == ["01.01.2020", "02.01.2020", "03.01.2020"]
+    # a download's source link alone on the first line is not the header either
+    link = tmp_path / "Bitstamp_BTCUSD_1h.csv"
+    link.write_text("https://www.CryptoDataDownload.com\nunix,date,close\n1609462800,2021-01-01 01:00:00,2\n"
+                    "1609459200,2021-01-01 00:00:00,x\n")
+    with pytest.raises(RnnkitError, match=r"non-numeric value 'x' on line 4, column 'close'"):
+        read_csv(link, ["close"], date_column="date")
+    single = tmp_path / "single.csv"                 # one column: its first line is its name
+    single.write_text("www.example.org\n1\n2\n")
+    assert read_csv(single).columns == ["www.example.org"]
 
 
 def test_read_csv_joins_year_month_day_and_hour_columns(tmp_path):

@@ -113,7 +113,8 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
 
     Newlines are normalized like Python's text mode (``\\r\\n`` and ``\\r`` become
     ``\\n``) and a leading byte-order mark is dropped, and so is the text of a ``.csv``
-    file's first line ``sep=;`` (Excel's delimiter hint; the line stays, empty, so line
+    file's first line ``sep=;`` (Excel's delimiter hint) or a web address alone on it (the
+    source link some downloads put above the header; either line stays, empty, so line
     numbers hold). A gzip-compressed file (``.gz``,
     told by its first bytes) is decompressed first. A missing file, a directory, an
     unreadable or broken gzip file and bytes that are not valid ``encoding`` (with the
@@ -163,8 +164,14 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
     if text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if data_suffix(path) == ".csv" and len(text) > 5 and text.startswith("sep=") and text[5:6] in ("\n", ""):
-        text = text[5:]          # Excel's "sep=;" line names the delimiter, which is sniffed anyway
+    if data_suffix(path) == ".csv":
+        first, _, rest = text.partition("\n")
+        header = rest.split("\n", 1)[0]
+        if len(text) > 5 and text.startswith("sep=") and text[5:6] in ("\n", ""):
+            text = text[5:]      # Excel's "sep=;" line names the delimiter, which is sniffed anyway
+        elif first.strip().lower().startswith(("http://", "https://", "www.")) and not any(
+                c in first for c in ",;\t|") and any(c in header for c in ",;\t|"):
+            text = text[len(first):]     # a download's source link above the header (CryptoDataDownload)
     return path, text
 
 
