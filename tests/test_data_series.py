@@ -544,6 +544,24 @@ def test_read_csv_passes_over_excels_sep_line_keeping_line_numbers(tmp_path):
     assert read_csv(single).columns == ["www.example.org"]
 
 
+def test_read_csv_joins_a_day_column_and_a_time_column(tmp_path):
+    path = tmp_path / "household_power_consumption.txt"      # UCI's layout: Date;Time;values, '?' missing
+    path.write_text("Date;Time;Global_active_power;Voltage\n16/12/2006;23:58:00;4.2;234.8\n"
+                    "16/12/2006;23:59:00;?;233.6\n17/12/2006;00:00:00;4.4;233.3\n17/12/2006;00:01:00;4.5;235.0\n")
+    d = read_csv(path, date_column="Date")
+    assert d.columns == ["Global_active_power", "Voltage"]           # the time column is part of the date
+    assert d.dates == ["16/12/2006 23:58:00", "16/12/2006 23:59:00", "17/12/2006 00:00:00", "17/12/2006 00:01:00"]
+    assert any("the dates are columns 'Date' and 'Time' together" in n for n in d.notes)
+    np.testing.assert_allclose(d.values[:, 0], [4.2, 4.3, 4.4, 4.5])
+    # a time column that does not hold times of day, or a date column that has its own time, stays apart
+    other = tmp_path / "other.csv"
+    other.write_text("date,time,v\n2020-01-01,1,5\n2020-01-02,2,6\n2020-01-03,3,7\n")
+    assert read_csv(other, date_column="date").columns == ["time", "v"]
+    both = tmp_path / "both.csv"
+    both.write_text("date,time,v\n2020-01-01 10:00,10:00,5\n2020-01-01 11:00,11:00,6\n2020-01-01 12:00,12:00,7\n")
+    assert read_csv(both, date_column="date").dates[0] == "2020-01-01 10:00"
+
+
 def test_read_csv_joins_year_month_day_and_hour_columns(tmp_path):
     daily = tmp_path / "daily.csv"
     daily.write_text("Year,Month,Day,Temp\n2020,2,28,1.5\n2020,2,29,2.5\n2020,3,1,3.5\n")

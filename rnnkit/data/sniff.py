@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 
@@ -149,12 +150,38 @@ def _whole_in(rows, i: int, low: int, high: int) -> bool:
     return all(c == int(c) and low <= c <= high for c in cells)
 
 
+#: a column of times of day beside a column of days (``Date;Time``, as UCI's household power
+#: consumption file has them), and how its cells look: 17:24, 17:24:00, 5:24 PM
+TIME_NAMES = ("time", "clock", "time of day")
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(\s?[ap]m)?$", re.I)
+
+
+def _clock_column(names: list[str], rows: list, date_idx: int) -> int | None:
+    """A column named like :data:`TIME_NAMES` whose cells (the first 50 that are not empty)
+    are all times of day, beside a date column whose cells hold no time."""
+    sample = [r for r in rows[:50] if date_idx < len(r)]
+    if not sample or any(":" in r[date_idx] for r in sample):
+        return None
+    for j, name in enumerate(names):
+        if j == date_idx or name.strip().lower() not in TIME_NAMES:
+            continue
+        cells = [r[j].strip() for r in sample if j < len(r) and r[j].strip()]
+        if cells and all(_CLOCK.match(c) for c in cells):
+            return j
+    return None
+
+
 def date_part(names: list[str], rows: list, date_idx) -> list[int]:
-    """The columns that complete a date column named ``year``: ``quarter`` 1–4, or
+    """The columns that complete the date column: a column of times of day beside it
+    (:func:`_clock_column`); or, for a date column named ``year``, ``quarter`` 1–4, or
     ``month`` 1–12 (statsmodels' macrodata writes its quarters so), then possibly ``day``
     1–31 and then ``hour`` 0–23 (hourly sensor logs: year, month, day, hour); [] if none."""
-    if date_idx is None or names[date_idx].strip().lower() not in ("year", "yr") \
-            or not _whole_in(rows, date_idx, -9999, 9999):
+    if date_idx is None:
+        return []
+    if names[date_idx].strip().lower() not in ("year", "yr"):
+        clock = _clock_column(names, rows, date_idx)
+        return [] if clock is None else [clock]
+    if not _whole_in(rows, date_idx, -9999, 9999):
         return []
     lower = [n.strip().lower() for n in names]
     for i, name in enumerate(lower):
@@ -173,8 +200,10 @@ def date_part(names: list[str], rows: list, date_idx) -> list[int]:
 
 
 def year_and_part(row, date_idx: int, parts: list[int], part_name: str) -> str:
-    """The date label of a row whose year and quarter (or month, day, hour) are in
-    columns of their own (:func:`date_part`)."""
+    """The date label of a row whose year and quarter (or month, day, hour), or day and
+    time of day, are in columns of their own (:func:`date_part`)."""
+    if part_name.strip().lower() in TIME_NAMES:
+        return f"{row[date_idx].strip()} {row[parts[0]].strip()}"
     year, *rest = (int(float(row[i])) for i in [date_idx] + parts)
     if _PARTS[part_name.strip().lower()] == 4:
         return f"{year:04d}Q{rest[0]}"
