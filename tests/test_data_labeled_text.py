@@ -92,3 +92,53 @@ def test_tab_separated_fields_quoted_as_csv_writers_quote_them(tmp_path):
     raw = tmp_path / "raw.tsv"                                   # quotes a writer did not add stay
     raw.write_text('pos\t"Great" movie\nneg\tsaid "no" twice\n' * 4, encoding="utf-8")
     assert read_labeled_text(raw)[0][:2] == ['"Great" movie', 'said "no" twice']
+
+
+def test_fasttext_lines_give_their_first_label(tmp_path):
+    p = tmp_path / "train.ft.txt"
+    p.write_text("".join(f"__label__{lab} {t}\n" for t, lab in ROWS) + "__label__pos __label__extra two labels\n")
+    assert looks_like_labeled_text(p)
+    assert read_labeled_text(p) == (TEXTS + ["two labels"], LABELS + ["pos"])
+    p.write_text("".join(f"__label__{lab} {t}\n" for t, lab in ROWS * 4) + "no label here\n")
+    with pytest.raises(RnnkitError, match=r"train.ft.txt, line 21: expected '__label__LABEL text'"):
+        read_labeled_text(p)
+
+
+def write_documents(root, rows, unlabelled=0):
+    for i, (t, lab) in enumerate(rows):
+        (root / lab).mkdir(parents=True, exist_ok=True)
+        (root / lab / f"{i}_7.txt").write_text(f"{t}\nsecond line {i}\n")
+    if unlabelled:                        # aclImdb's layout: unlabelled reviews and other files beside
+        (root / "unsup").mkdir()
+        for i in range(unlabelled):
+            (root / "unsup" / f"{i}_0.txt").write_text("no label")
+        (root / "labeledBow.feat").write_text("0 0:1\n")
+
+
+def test_a_folder_of_label_folders_of_documents(tmp_path, capsys):
+    from rnnkit.data.channels import is_channel_folder
+    from rnnkit.data.labeled_text import read_text_folder
+    from rnnkit.errors import DataNote
+
+    write_documents(tmp_path / "train", ROWS * 8, unlabelled=3)
+    write_documents(tmp_path / "test", ROWS * 2)
+    assert not is_channel_folder(tmp_path / "train")            # words, not a recording per row
+    with pytest.warns(DataNote, match=r"40 documents in 2 label folders \(neg, pos\); unsup \(no label\) not read"):
+        texts, labels, files = read_text_folder(tmp_path / "train")
+    k = files.index(str(tmp_path / "train" / "neg" / "1_7.txt"))
+    assert texts[k] == f"{ROWS[1][0]} second line 1" and labels[k] == "neg"          # lines joined by a space
+    assert labels.count("pos") == 24 and len(files) == 40
+    out = tmp_path / "run"
+    assert main(["classify", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--out", str(out),
+                 "--epochs", "1", "--ensemble", "1"]) == 0
+    assert "40 documents in 2 label folders" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["classes"] == ["neg", "pos"]
+    # evaluate prints JSON on stdout; what the reader says goes to stderr
+    assert main(["evaluate", str(out), str(tmp_path / "test")]) == 0
+    said = capsys.readouterr()
+    assert sum(json.loads(said.out)["support"]) == 10 and "10 documents in 2 label folders" in said.err
+    empty = tmp_path / "empty"
+    write_documents(empty, ROWS)
+    (empty / "pos" / "blank.txt").write_text("  \n")
+    with pytest.raises(RnnkitError, match=r"blank.txt: an empty document"):
+        read_text_folder(empty)

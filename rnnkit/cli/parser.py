@@ -150,17 +150,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _note_printer(args, show):
     """A ``warnings.showwarning`` that prints each distinct :class:`DataNote` once, as a
-    line of the command's progress (none with --quiet), and passes other warnings to ``show``."""
+    line of the command's progress (none with --quiet; on stderr where stdout carries the
+    command's data: evaluate's JSON, predict's CSV), and passes other warnings to ``show``."""
     from rnnkit.cli.common import echo
 
     seen = set()
+    data_out = args.command == "evaluate" or (args.command == "predict" and getattr(args, "out", None) is None)
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, DataNote):
             return show(message, category, filename, lineno, file, line)
         if str(message) not in seen:
             seen.add(str(message))
-            echo(args, str(message))
+            if data_out:
+                if not getattr(args, "quiet", False):
+                    print(str(message), file=sys.stderr, flush=True)
+            else:
+                echo(args, str(message))
 
     return showwarning
 

@@ -48,9 +48,26 @@ def _layout(path):
             if not d.startswith((".", "_")) and os.path.isdir(os.path.join(path, d))]
     for folder in [s for s in subs if len(_channels(s)) >= 2] + [path]:
         files = _channels(folder)
-        if len(files) >= 2 and (label is not None or folder != path):
+        if len(files) >= 2 and (label is not None or folder != path) and _numbers_first(os.path.join(folder, files[0])):
             return label, folder, files
     return None
+
+
+def _numbers_first(path) -> bool:
+    """Whether the first non-blank line of a file is numbers (a channel file's first
+    recording), not words (a folder of documents)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return False
+    line = next((ln for ln in head.split("\n") if ln.strip()), "")
+    cells = [c for c in re.split(r"[\s,]+", line.strip()) if c]
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return False
+    return bool(cells)
 
 
 def _channels(folder) -> list[str]:

@@ -14,6 +14,12 @@ series files):
                             other columns are not read; quoted texts may hold commas)
     CSV of two columns      words in one, labels in the other (the one with fewer distinct
                             values), with or without a header of other names
+    fastText                ``__label__LABEL text`` lines (the first label of a line that
+                            has several)
+
+A folder of one sub-directory per label, each holding one document per file (IMDB's
+``aclImdb/train/pos/0_9.txt``, 20 Newsgroups, BBC News), is read by
+:func:`read_text_folder`.
 
 A line without the delimiter, an empty label or an empty text is an :class:`RnnkitError`
 naming the file and line.
@@ -29,7 +35,7 @@ from rnnkit.data._util import data_suffix, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "name_index", "LABEL_NAMES",
-           "TEXT_NAMES"]
+           "TEXT_NAMES", "read_text_folder", "is_text_folder"]
 
 #: header names of a label column
 LABEL_NAMES = ("label", "labels", "class", "category", "intent", "sentiment", "target", "y", "tag", "polarity",
@@ -60,9 +66,31 @@ def _named_columns(row) -> tuple[int, int] | None:
     return None if label is None or text is None or label == text else (label, text)
 
 
+_FASTTEXT = "__label__"
+
+
+def _fasttext_rows(path, text: str):
+    """[(line number, [label, text])] of a file in fastText's layout (most non-blank lines
+    start with ``__label__``), or None for any other file."""
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    if not lines or sum(line.startswith(_FASTTEXT) for _, line in lines[:200]) < 0.9 * min(len(lines), 200):
+        return None
+    rows = []
+    for n, line in lines:
+        words = line.split()
+        labels = [w for w in words if w.startswith(_FASTTEXT)]
+        if not line.startswith(_FASTTEXT) or not labels[0][len(_FASTTEXT):]:
+            raise RnnkitError(f"{path}, line {n}: expected '__label__LABEL text' (fastText's layout), got {line[:60]!r}")
+        rows.append((n, [labels[0][len(_FASTTEXT):], " ".join(w for w in words if not w.startswith(_FASTTEXT))]))
+    return rows
+
+
 def _rows(path, text: str):
     """[(line number, fields)] of the non-blank lines, and whether the file is a CSV with a
     header naming its label and text columns (then the fields are the CSV's)."""
+    fast = _fasttext_rows(path, text)
+    if fast is not None:
+        return fast, False
     if data_suffix(path) == ".csv":
         reader = csv.reader(io.StringIO(text))
         rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
@@ -198,3 +226,75 @@ def read_text_file(path) -> tuple[list[str], list[str] | None]:
         if col is not None:
             return [r[col].strip() for r in rows[1:] if col < len(r)], None
     return [ln.strip() for ln in text.split("\n") if ln.strip()], None
+
+
+#: label sub-directories of a text folder that hold documents without a label (aclImdb's
+#: 50,000 unlabelled reviews): not read
+UNLABELLED_DIRS = ("unsup", "unlabeled", "unlabelled")
+
+
+def _folder_documents(directory):
+    """({label: [file paths]}, skipped sub-directories) of a folder of label sub-directories:
+    the regular files of each, hidden ones and those of hidden, ``_…`` or unlabelled
+    sub-directories left out."""
+    import os
+
+    docs, skipped = {}, []
+    for label in sorted(os.listdir(directory)):
+        sub = os.path.join(directory, label)
+        if not os.path.isdir(sub) or label.startswith(".") or label == "__MACOSX":
+            continue
+        if label.startswith("_") or label.lower() in UNLABELLED_DIRS:
+            skipped.append(label)
+            continue
+        files = sorted(os.path.join(sub, f) for f in os.listdir(sub)
+                       if not f.startswith(".") and os.path.isfile(os.path.join(sub, f)))
+        if files:
+            docs[label] = files
+    return docs, skipped
+
+
+def is_text_folder(directory) -> bool:
+    """Whether ``directory`` holds label sub-directories of documents: files, none of them
+    ``.wav`` (a folder of recordings is audio)."""
+    docs, _ = _folder_documents(directory)
+    return bool(docs) and not any(data_suffix(f) == ".wav" for files in docs.values() for f in files)
+
+
+def read_text_folder(directory) -> tuple[list[str], list[str], list[str]]:
+    """(texts, labels, files) of a folder of one sub-directory per label, each file one
+    document (its lines joined by spaces). Sub-directories named ``_…`` or
+    :data:`UNLABELLED_DIRS`, and files the reader had to decode other than as UTF-8, are
+    said in a :class:`~rnnkit.errors.DataNote`; an empty document is an
+    :class:`RnnkitError` naming its file."""
+    import os
+    import warnings
+
+    from rnnkit.errors import DataNote
+
+    directory = os.fspath(directory)
+    docs, skipped = _folder_documents(directory)
+    if not docs:
+        raise RnnkitError(f"{directory}: no label sub-directories holding documents "
+                          f"(expected {directory}/<label>/<document>.txt)")
+    texts, labels, files, recoded = [], [], [], 0
+    for label, paths in docs.items():
+        for path in paths:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _, text = read_file_text(path, "auto", "text file")
+            recoded += any(issubclass(w.category, DataNote) for w in caught)
+            body = " ".join(text.split())
+            if not body:
+                raise RnnkitError(f"{path}: an empty document")
+            texts.append(body)
+            labels.append(label)
+            files.append(path)
+    said = [f"{directory}: {len(texts):,} documents in {len(docs)} label folders ({', '.join(list(docs)[:6])}"
+            f"{', …' if len(docs) > 6 else ''})"]
+    if skipped:
+        said.append(f"{', '.join(skipped)} (no label) not read")
+    if recoded:
+        said.append(f"{recoded} not UTF-8, read in the encoding their bytes tell")
+    warnings.warn(DataNote("; ".join(said)), stacklevel=2)
+    return texts, labels, files

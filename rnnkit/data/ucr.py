@@ -601,6 +601,11 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
         if is_channel_folder(path):                 # one file per channel (the UCI HAR layout)
             X, y, _ = read_channel_folder(path)
             return list(X), y, [path] * len(X)
+    if text and os.path.isdir(path):
+        from rnnkit.data.labeled_text import is_text_folder, read_text_folder
+
+        if is_text_folder(path):                    # label sub-directories of documents
+            return read_text_folder(path)
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
                        if data_suffix(f) in suffixes and os.path.isfile(os.path.join(path, f)))

@@ -4,6 +4,8 @@
 
 * a directory of one text file per sensor channel and a label file (the UCI HAR layout,
   :mod:`rnnkit.data.channels`): series;
+* a directory of one sub-directory per label holding documents, none ``.wav``: text
+  (:func:`rnnkit.data.labeled_text.read_text_folder`);
 * another directory: audio, one sub-directory per label holding ``.wav`` files
   (:func:`rnnkit.data.audio.list_audio_folder`);
 * a file of ``label<TAB>text`` lines whose texts are not numbers: text
@@ -50,8 +52,11 @@ def detect_input(path, input: str = "auto") -> str:
     path = os.fspath(path)
     if os.path.isdir(path):
         from rnnkit.data.channels import is_channel_folder
+        from rnnkit.data.labeled_text import is_text_folder
 
-        return "series" if is_channel_folder(path) else "audio"
+        if is_channel_folder(path):
+            return "series"
+        return "text" if is_text_folder(path) else "audio"
     if not os.path.exists(path):
         raise RnnkitError(f"file not found: {path}")
     return "text" if looks_like_labeled_text(path) else "series"
@@ -85,9 +90,9 @@ def read_inputs(path, kind: str, missing: str = "trim"):
 
         return list_audio_folder(path)
     if kind == "text":
-        from rnnkit.data.labeled_text import read_labeled_text
+        from rnnkit.data.labeled_text import read_labeled_text, read_text_folder
 
-        return read_labeled_text(path)
+        return read_text_folder(path)[:2] if os.path.isdir(path) else read_labeled_text(path)
     from rnnkit.data.channels import is_channel_folder, read_channel_folder
     from rnnkit.data.ucr import read_labeled_sequences
 
