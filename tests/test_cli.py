@@ -540,6 +540,32 @@ def test_seq2seq_trains_on_pairs_and_translates(tmp_path, capsys):
         assert needle in one_error_line(capsys.readouterr().err), argv
 
 
+def test_seq2seq_reads_a_corpus_in_two_parallel_files(tmp_path, capsys):
+    from rnnkit.data.text import read_parallel
+
+    words = ["abc", "bca", "cab", "aab", "bba", "ccb"]
+    (tmp_path / "train.src").write_text("".join(f"{w}\n" for w in words * 4), encoding="utf-8")
+    (tmp_path / "train.tgt").write_text("".join(f"{w[::-1]}\n" for w in words * 4), encoding="utf-8")
+    assert read_parallel(tmp_path / "train.src", tmp_path / "train.tgt") == (words * 4, [w[::-1] for w in words * 4])
+    out = tmp_path / "rev"
+    assert main(["seq2seq", "--out", str(out), "--train", str(tmp_path / "train.src"), str(tmp_path / "train.tgt"),
+                 "--test", str(tmp_path / "train.src"), str(tmp_path / "train.tgt"), "--hidden", "8",
+                 "--embedding", "4", "--epochs", "1", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pairs"] == 24 and metrics["test"]["n"] == 24
+    (tmp_path / "short.tgt").write_text("cba\n\nacb\n", encoding="utf-8")
+    (tmp_path / "three.src").write_text("abc\nbca\ncab\n", encoding="utf-8")
+    x = str(tmp_path / "x")
+    for argv, needle in ((["--train", str(tmp_path / "train.src"), str(tmp_path / "short.tgt")],
+                          "train.src has 24 lines and"),
+                         (["--train", str(tmp_path / "three.src"), str(tmp_path / "short.tgt")],
+                          "short.tgt, line 2: empty, where"),
+                         (["--train", str(tmp_path / "train.src")], "--train SOURCE TARGET"),
+                         (["--train", "a", "b", "c"], "got 3 files")):
+        assert main(["seq2seq", "--out", x, *argv]) == 1, argv
+        assert needle in one_error_line(capsys.readouterr().err), argv
+
+
 def test_seq2seq_builtin_dates(tmp_path, capsys):
     out = tmp_path / "dates"
     assert main(["seq2seq", "--out", str(out), "--dates", "40", "--hidden", "8", "--embedding", "4",

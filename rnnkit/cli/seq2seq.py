@@ -24,16 +24,19 @@ def register(sub) -> None:
                     "attention.png, training.png and report.html (example translations, an attention map).\n"
                     "Translate: --model DIR followed by the inputs (or --input-file); prints 'input<TAB>output'.",
                     "rnnkit seq2seq --train pairs.tsv --test pairs_test.tsv --out runs/enfr --time-limit 900\n"
+                    "rnnkit seq2seq --train train.en train.de --test test.en test.de --out runs/ende\n"
                     "rnnkit seq2seq --model runs/enfr 'I am cold.'\n"
                     "rnnkit seq2seq --out runs/dates --time-limit 300")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="with --model: texts to translate")
     p.add_argument("--out", default=None, metavar="DIR", help="train and write the run here")
     p.add_argument("--model", default=None, metavar="DIR", help="translate with the model in DIR")
     p.add_argument("--input-file", default=None, metavar="FILE", help="with --model: one input per line")
-    p.add_argument("--train", default=None, metavar="FILE",
-                   help="training pairs, 'source<TAB>target' per line or a two-column .csv "
-                        "(default: the built-in dates task)")
-    p.add_argument("--test", default=None, metavar="FILE", help="test pairs of the same format, scored at the end")
+    p.add_argument("--train", default=None, nargs="+", metavar="FILE",
+                   help="training pairs, 'source<TAB>target' per line or a two-column .csv, or two files of "
+                        "one sentence a line, source then target (train.en train.de) (default: the built-in "
+                        "dates task)")
+    p.add_argument("--test", default=None, nargs="+", metavar="FILE",
+                   help="test pairs of the same format (one file or two), scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")
     add_model_options(p, TASK, dropout_where="on the embeddings, between layers and before the output layer "
                                              "(default: 0.3 for words, 0 for characters)")
@@ -68,16 +71,31 @@ def cmd_seq2seq(args) -> int:
     return _seq2seq_train(args)
 
 
+def _pairs(files: list, flag: str):
+    """(sources, targets) of ``flag``'s one pairs file, or of its two parallel files."""
+    from rnnkit.data.text import read_pairs, read_parallel
+
+    if len(files) > 2:
+        raise RnnkitError(f"{flag}: one pairs file, or two parallel files (source, target); got {len(files)} files")
+    if len(files) == 2:
+        return read_parallel(*files)
+    try:
+        return read_pairs(files[0])
+    except RnnkitError as exc:
+        if "found no tab" not in str(exc):
+            raise
+        raise RnnkitError(f"{exc}; a corpus in two files, one sentence a line: {flag} SOURCE TARGET") from None
+
+
 def _seq2seq_train(args) -> int:
-    from rnnkit.data.text import read_pairs
     from rnnkit.tasks.run import a_cell
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
     if args.train is not None:
-        sources, targets = read_pairs(args.train)
-        what = f"{len(sources)} pairs from {args.train}"
+        sources, targets = _pairs(args.train, "--train")
+        what = f"{len(sources)} pairs from {' and '.join(args.train)}"
     else:
         from rnnkit import limits
         from rnnkit.data.synthetic import date_dataset
@@ -85,7 +103,7 @@ def _seq2seq_train(args) -> int:
         limits.check_count(args.dates, 256, f"--dates {args.dates}", "the date pairs (two strings each)")
         sources, targets = date_dataset(args.dates, **given(args, "seed"))
         what = f"{len(sources)} built-in date pairs (e.g. {sources[0]!r} -> {targets[0]!r})"
-    test = read_pairs(args.test) if args.test is not None else None
+    test = _pairs(args.test, "--test") if args.test is not None else None
     s2s = Seq2Seq(**given(args, *MODEL_PARAMS, "embedding_dim", "label_smoothing", "batch_size", "tokens", "seed"),
                   attention=None if args.attention == "none" else args.attention,
                   **({"bidirectional": False} if args.unidirectional else {}))

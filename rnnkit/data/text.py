@@ -48,6 +48,7 @@ __all__ = [
     "read_texts",
     "read_lines",
     "read_pairs",
+    "read_parallel",
     "read_sources",
     "split_text",
     "stream_batches",
@@ -355,6 +356,36 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
         targets.append(tgt)
     if not sources:
         raise RnnkitError(f"{path}: no {layout}")
+    return sources, targets
+
+
+def read_parallel(source_path, target_path) -> tuple[list[str], list[str]]:
+    """(sources, targets) of a parallel corpus in two files, one sentence a line, line i of
+    one the translation of line i of the other (``train.en`` and ``train.de``). Files of
+    different line counts, or a line empty in one file and not in the other, are an
+    RnnkitError naming the files and the line; lines empty in both are skipped."""
+    src_path, src_text = read_file_text(source_path, "auto", "source file")
+    tgt_path, tgt_text = read_file_text(target_path, "auto", "target file")
+    src = src_text.split("\n")
+    tgt = tgt_text.split("\n")
+    for lines in (src, tgt):
+        if lines and lines[-1] == "":
+            lines.pop()                      # the newline that ends the last line
+    if len(src) != len(tgt):
+        raise RnnkitError(f"{src_path} has {len(src):,} lines and {tgt_path} {len(tgt):,}: two parallel files need "
+                          f"one line per sentence in both")
+    sources, targets = [], []
+    for n, (s, t) in enumerate(zip(src, tgt), start=1):
+        s, t = s.strip(), t.strip()
+        if not s and not t:
+            continue
+        if not s or not t:
+            empty, other = (src_path, tgt_path) if not s else (tgt_path, src_path)
+            raise RnnkitError(f"{empty}, line {n}: empty, where {other} has a sentence")
+        sources.append(s)
+        targets.append(t)
+    if not sources:
+        raise RnnkitError(f"{src_path} and {tgt_path}: no sentences")
     return sources, targets
 
 
