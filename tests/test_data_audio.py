@@ -241,3 +241,43 @@ def test_spec_augment_masks_runs_inside_each_sequence_only():
     assert masked.any()
     again = audio.spec_augment(x, lengths, np.random.default_rng(1), time_width=0.2, feature_width=0.2)
     np.testing.assert_array_equal(out, again)           # reproducible from the generator
+
+
+def test_a_csv_listing_clips_and_labels(tmp_path, capsys):
+    """ESC-50's layout: meta/list.csv names the clips in audio/; UrbanSound8K's: clips in
+    audio/fold1/ found by their name."""
+    import json
+
+    from rnnkit.cli import main
+    from rnnkit.tasks.classify_inputs import detect_input
+
+    (tmp_path / "audio" / "fold1").mkdir(parents=True)
+    (tmp_path / "meta").mkdir()
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 8000
+    rows = ["filename,fold,target,category"]
+    for i in range(24):
+        c = i % 2
+        x = 0.3 * np.sin(2 * np.pi * (300 + 600 * c) * t) + rng.normal(0, 0.01, len(t))
+        where = tmp_path / "audio" / ("fold1" if i % 3 == 0 else "") / f"1-{100 + i}-A-{c}.wav"
+        write_wav(where, x)
+        rows.append(f"1-{100 + i}-A-{c}.wav,1,{c},{'low' if c == 0 else 'high'}")
+    (tmp_path / "meta" / "train.csv").write_text("\n".join(rows[:19]) + "\n")
+    (tmp_path / "meta" / "test.csv").write_text("\n".join(rows[:1] + rows[19:]) + "\n")
+    assert detect_input(tmp_path / "meta" / "train.csv") == "audio"
+    with pytest.warns(DataNote, match=r"18 clips listed in column 'filename', labels from column 'category'"):
+        paths, labels = audio.read_audio_list(tmp_path / "meta" / "train.csv")
+    assert labels[:2] == ["low", "high"] and os.path.isfile(paths[0]) and os.sep + "fold1" + os.sep in paths[0]
+    out = tmp_path / "run"
+    assert main(["classify", str(tmp_path / "meta" / "train.csv"), "--test", str(tmp_path / "meta" / "test.csv"),
+                 "--out", str(out), "--epochs", "1", "--ensemble", "1", "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["classes"] == ["high", "low"]
+    assert main(["predict", str(out), str(tmp_path / "meta" / "test.csv")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("index,file,label,predicted") and len(table) == 7
+    (tmp_path / "meta" / "bad.csv").write_text("filename,category\n1-100-A-0.wav,low\nnowhere.wav,high\n")
+    with pytest.raises(RnnkitError, match=r"bad.csv: 1 of 2 clips not found .* \(the first: 'nowhere.wav'\)"):
+        audio.read_audio_list(tmp_path / "meta" / "bad.csv")
+    (tmp_path / "meta" / "nolabel.csv").write_text("filename,fold\n1-100-A-0.wav,1\n")
+    with pytest.raises(RnnkitError, match=r"no label column beside 'filename'"):
+        audio.read_audio_list(tmp_path / "meta" / "nolabel.csv")

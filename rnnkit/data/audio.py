@@ -40,7 +40,8 @@ from rnnkit.errors import RnnkitError
 
 __all__ = ["FEATURES", "read_wav", "frame_signal", "power_spectrum", "hz_to_mel", "mel_to_hz",
            "mel_filterbank", "dct_matrix", "deltas", "normalize", "audio_features", "wav_features",
-           "read_audio_folder", "list_audio_folder", "trim_silence", "augment", "spec_augment"]
+           "read_audio_folder", "list_audio_folder", "trim_silence", "augment", "spec_augment", "audio_list_columns",
+           "read_audio_list"]
 
 FEATURES = ("mfcc", "logmel")
 _EPS = 1e-10
@@ -426,3 +427,112 @@ def _labels_from_names(directory) -> tuple[list, list]:
     warnings.warn(DataNote(f"{directory}: no label sub-directories; each file's label is its name up to the "
                            f"first '_' ({len(set(labels))} labels, e.g. {names[0]} -> {labels[0]!r})"), stacklevel=3)
     return [os.path.join(directory, n) for n in names], labels
+
+
+#: header names of the column of clip files in a list of labelled clips
+FILE_NAMES = ("filename", "file", "fname", "file_name", "path", "filepath", "file_path", "slice_file_name",
+              "audio", "clip", "wav", "recording")
+
+
+def _wav_cell(cell: str) -> bool:
+    return cell.strip().lower().endswith(".wav")
+
+
+def audio_list_columns(path, max_rows: int = 50):
+    """(header, file column, label column or None) of a CSV listing ``.wav`` clips (a
+    column whose cells end in ``.wav``, the first named like :data:`FILE_NAMES` among
+    several; the label column named like
+    :data:`rnnkit.data.labeled_text.LABEL_NAMES`), or None for any other file."""
+    import csv
+    import io
+
+    from rnnkit.data._util import data_suffix, read_file_text
+    from rnnkit.data.labeled_text import LABEL_NAMES, name_index
+
+    if data_suffix(path) != ".csv":
+        return None
+    try:
+        _, text = read_file_text(path, "auto", "CSV file")
+    except RnnkitError:
+        return None
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)][:max_rows + 1]
+    if len(rows) < 2:
+        return None
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    wav = [j for j in range(len(header)) if all(j < len(r) and _wav_cell(r[j]) for r in body)]
+    if not wav:
+        return None
+    named = name_index([header[j] for j in wav], FILE_NAMES)
+    label = name_index(header, LABEL_NAMES)
+    return header, wav[named or 0], label
+
+
+def _find_clips(base: str, names: list[str]) -> list[str | None]:
+    """The path of each clip name: as written, from the list's folder or the one above it
+    (``meta/esc50.csv`` beside ``audio/``), else the one file of that name anywhere below
+    those (``audio/fold1/…``: UrbanSound8K); None where there is none."""
+    found = []
+    index = None
+    for name in names:
+        cands = [name] if os.path.isabs(name) else [os.path.join(base, name), os.path.join(base, "..", name)]
+        hit = next((c for c in cands if os.path.isfile(c)), None)
+        if hit is None:
+            if index is None:
+                index = {}
+                for root in (base, os.path.dirname(os.path.abspath(base))):
+                    for dirpath, dirnames, filenames in os.walk(root):
+                        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                        for f in filenames:
+                            if _wav_cell(f):
+                                index.setdefault(f, set()).add(os.path.normpath(os.path.join(dirpath, f)))
+            paths = index.get(os.path.basename(name), set())
+            hit = next(iter(paths)) if len(paths) == 1 else None
+        found.append(None if hit is None else os.path.normpath(hit))
+    return found
+
+
+def read_audio_list(path, labelled: bool = True) -> tuple[list[str], list[str] | None]:
+    """(paths, labels) of a CSV listing ``.wav`` clips and their labels (ESC-50's
+    ``meta/esc50.csv``, UrbanSound8K's ``metadata/UrbanSound8K.csv``, a Kaggle
+    ``train.csv`` of ``fname,label``): the file column and the label column as
+    :func:`audio_list_columns` finds them, each clip found as :func:`_find_clips` looks.
+    A missing label column (when ``labelled``), an empty label and clips not found are an
+    :class:`RnnkitError` naming the file."""
+    import csv
+    import io
+
+    from rnnkit.data._util import read_file_text
+
+    cols = audio_list_columns(path)
+    path_s, text = read_file_text(path, "auto", "CSV file")
+    if cols is None:
+        raise RnnkitError(f"{path_s}: no column of .wav file names")
+    header, file_col, label_col = cols
+    if label_col is None and labelled:
+        from rnnkit.data.labeled_text import LABEL_NAMES
+
+        raise RnnkitError(f"{path_s}: no label column beside {header[file_col]!r} (name it "
+                          f"{', '.join(LABEL_NAMES[:4])}, …)")
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)][1:]
+    names, labels = [], []
+    for line, r in rows:
+        if len(r) <= max(file_col, label_col or 0):
+            raise RnnkitError(f"{path_s}, line {line}: {len(r)} fields, expected {len(header)}")
+        names.append(r[file_col].strip())
+        if label_col is not None:
+            if not r[label_col].strip():
+                raise RnnkitError(f"{path_s}, line {line}: the label column {header[label_col]!r} is empty")
+            labels.append(r[label_col].strip())
+    paths = _find_clips(os.path.dirname(os.path.abspath(path_s)), names)
+    missing = [n for n, p in zip(names, paths) if p is None]
+    if missing:
+        raise RnnkitError(f"{path_s}: {len(missing)} of {len(names)} clips not found beside the list, above it or "
+                          f"below either (the first: {missing[0]!r})")
+    import warnings
+
+    from rnnkit.errors import DataNote
+
+    said = f", labels from column {header[label_col]!r} ({len(set(labels))} labels)" if label_col is not None else ""
+    warnings.warn(DataNote(f"{path_s}: {len(paths)} clips listed in column {header[file_col]!r}{said}"), stacklevel=2)
+    return paths, (labels if label_col is not None else None)

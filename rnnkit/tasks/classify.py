@@ -883,7 +883,8 @@ class SequenceClassifier:
         from rnnkit.tasks.classify_run import prediction_table
 
         X, y, files = self._read_inputs(path, "predict_file")
-        header, rows = prediction_table(self, X, y, files if os.path.isdir(os.fspath(path)) else None)
+        listed = os.path.isdir(os.fspath(path)) or any(f != os.fspath(path) for f in files)   # a folder, a list
+        header, rows = prediction_table(self, X, y, files if listed else None)
         return csv_text(header, rows)
 
     def evaluate_file(self, path) -> dict:

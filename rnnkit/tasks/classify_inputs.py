@@ -4,6 +4,8 @@
 
 * a directory of one text file per sensor channel and a label file (the UCI HAR layout,
   :mod:`rnnkit.data.channels`): series;
+* a CSV with a column of ``.wav`` file names and a label column: audio
+  (:func:`rnnkit.data.audio.read_audio_list`: ESC-50, UrbanSound8K, Kaggle lists);
 * a directory of one sub-directory per label holding documents, none ``.wav``: text
   (:func:`rnnkit.data.labeled_text.read_text_folder`);
 * another directory: audio, one sub-directory per label holding ``.wav`` files
@@ -59,6 +61,10 @@ def detect_input(path, input: str = "auto") -> str:
         return "text" if is_text_folder(path) else "audio"
     if not os.path.exists(path):
         raise RnnkitError(f"file not found: {path}")
+    from rnnkit.data.audio import audio_list_columns
+
+    if audio_list_columns(path) is not None:        # a CSV listing .wav clips and their labels
+        return "audio"
     return "text" if looks_like_labeled_text(path) else "series"
 
 
@@ -86,9 +92,9 @@ def read_inputs(path, kind: str, missing: str = "trim"):
     """(X, y) of a classification file or folder of ``kind``; audio gives WAV paths (the
     features are computed by the classifier, which knows its front-end settings)."""
     if kind == "audio":
-        from rnnkit.data.audio import list_audio_folder
+        from rnnkit.data.audio import list_audio_folder, read_audio_list
 
-        return list_audio_folder(path)
+        return read_audio_list(path) if os.path.isfile(path) else list_audio_folder(path)
     if kind == "text":
         from rnnkit.data.labeled_text import read_labeled_text, read_text_folder
 
@@ -147,9 +153,15 @@ def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
 
 def read_audio_inputs(path, features: str):
     """(X, y, files) of audio to predict or evaluate: a ``.wav`` file, a folder of them
-    (y None, or the labels their names give), or a folder of label sub-directories (y
-    their names): :func:`rnnkit.data.audio.list_audio_folder`."""
+    (y None, or the labels their names give), a folder of label sub-directories (y
+    their names): :func:`rnnkit.data.audio.list_audio_folder`; or a CSV listing clips
+    (y its label column, if it has one): :func:`rnnkit.data.audio.read_audio_list`."""
+    from rnnkit.data.audio import audio_list_columns, read_audio_list
+
     path = os.fspath(path)
+    if os.path.isfile(path) and audio_list_columns(path) is not None:
+        paths, labels = read_audio_list(path, labelled=False)
+        return audio_sequences(paths, features), labels, paths
     if os.path.isfile(path):
         return audio_sequences([path], features), None, [path]
     if not os.path.isdir(path):
