@@ -85,6 +85,9 @@ def test_period_and_date_column_from_other_formats(tmp_path):
     assert choose_date_column(path, None, None) == "when"
     path.write_text("units,price\n3,2011.5\n4,2011.6\n")
     assert choose_date_column(path, ["units"], None) is None
+    # a month column before the year: the year is the date column, and the month joins it
+    path.write_text("Month,Year,Sales\n" + "".join(f"{m},{y},{m + y}\n" for y in (2010, 2011) for m in range(1, 13)))
+    assert choose_date_column(path, None, None) == "Year"
 
 
 def test_forecast_reads_named_months_and_dates_its_predictions(tmp_path):

@@ -102,7 +102,8 @@ def sniff_csv(path) -> tuple[list[str], list[str]]:
 
 
 def choose_date_column(path, columns, date_column):
-    """``date_column`` as given, else a header named like a date (not one of ``columns``),
+    """``date_column`` as given, else a ``year`` column beside a ``month`` or ``quarter``
+    column (:func:`date_part` joins them), else a header named like a date (not one of ``columns``),
     else the first column whose first value is a date (:func:`rnnkit.data.dates.is_date`;
     not one of ``columns``), else a
     non-numeric first column when no ``columns`` are chosen; None if none fits."""
@@ -112,6 +113,11 @@ def choose_date_column(path, columns, date_column):
         return date_column
     header, first = sniff_csv(path)
     wanted = set(columns or [])
+    lower = [h.strip().lower() for h in header]
+    if any(n in _PARTS for n in lower):          # year with its quarter or month columns: read together
+        year = next((h for h, n in zip(header, lower) if n in ("year", "yr") and h not in wanted), None)
+        if year is not None:
+            return year
     for name in header:
         if name.lower() in DATE_NAMES and name not in wanted:
             return name
