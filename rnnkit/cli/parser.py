@@ -119,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         with blas_threads(blas), warnings.catch_warnings(), encoding:
             warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.showwarning = _note_printer(args, warnings.showwarning)
-            return _all_done(int(args.func(args) or 0))
+            warnings.showwarning = printer = _note_printer(args, warnings.showwarning)
+            status = int(args.func(args) or 0)
+            printer.flush()
+            return _all_done(status)
     except SystemExit as exc:            # argparse: --help, --version, usage errors
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -150,11 +152,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _note_printer(args, show):
     """A ``warnings.showwarning`` that prints each distinct :class:`DataNote` once, as a
-    line of the command's progress (none with --quiet; on stderr where stdout carries the
-    command's data: evaluate's JSON, predict's CSV), and passes other warnings to ``show``."""
+    line of the command's progress (none with --quiet), and passes other warnings to
+    ``show``. Where stdout carries the command's data (evaluate's JSON, predict's CSV) the
+    notes are kept and go to stderr when the command has succeeded (``flush()``): a failed
+    command's stderr stays its one error line."""
     from rnnkit.cli.common import echo
 
-    seen = set()
+    seen, kept = set(), []
     data_out = args.command == "evaluate" or (args.command == "predict" and getattr(args, "out", None) is None)
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
@@ -163,11 +167,17 @@ def _note_printer(args, show):
         if str(message) not in seen:
             seen.add(str(message))
             if data_out:
-                if not getattr(args, "quiet", False):
-                    print(str(message), file=sys.stderr, flush=True)
+                kept.append(str(message))
             else:
                 echo(args, str(message))
 
+    def flush():
+        if not getattr(args, "quiet", False):
+            for note in kept:
+                print(note, file=sys.stderr, flush=True)
+        kept.clear()
+
+    showwarning.flush = flush
     return showwarning
 
 
