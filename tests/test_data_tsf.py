@@ -72,7 +72,7 @@ def test_forecast_a_tsf_file_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["forecast", str(path), "--out", str(out), "--hidden", "4", "--epochs", "1"]) == 0
     said = capsys.readouterr().out
-    assert f"{path}: 4 series of 48–66 rows, monthly; horizon 4 (@horizon)" in said
+    assert f"{path}: 4 series of 48–66 rows, monthly; horizon 4 (the file's)" in said
     assert "1 missing value ('?') inside the series filled" in said
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["period"] == 12 and metrics["horizon"] == 4
@@ -88,3 +88,36 @@ def test_forecast_a_tsf_file_from_the_command_line(tmp_path, capsys):
     path.write_text(path.read_text().replace("@horizon 4\n", ""))
     assert main(["forecast", str(path), "--out", str(tmp_path / "x")]) == 1
     assert "--horizon is required: " in capsys.readouterr().err
+
+
+def test_a_csv_of_one_series_per_row_as_m4_ships_it(tmp_path, capsys):
+    from rnnkit.data.tsf import read_series_rows, series_rows_layout
+
+    rng = np.random.default_rng(1)
+    width = 40
+    lines = ['"V1",' + ",".join(f'"V{k}"' for k in range(2, width + 2))]
+    for i, n in enumerate((40, 31, 36, 28)):
+        t = np.arange(n)
+        v = 100 + 10 * i + t + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.3, n)
+        lines.append(f'"Q{i + 1}",' + ",".join(f"{x:.3f}" for x in v) + "," * (width - n))
+    path = tmp_path / "Quarterly-train.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert series_rows_layout(path)
+    d = read_series_rows(path)
+    assert d.ids == ["Q1", "Q2", "Q3", "Q4"] and [len(d.values[k]) for k in d.ids] == [40, 31, 36, 28]
+    assert d.frequency == "quarterly" and d.period == 4 and d.horizon == 8          # M4's quarterly horizon
+    out = tmp_path / "run"
+    assert main(["forecast", str(path), "--out", str(out), "--hidden", "4", "--epochs", "1"]) == 0
+    assert f"{path}: 4 series of 28–40 rows, quarterly, without dates; horizon 8 (the file's)" in \
+        capsys.readouterr().out
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 32 and rows[0]["series"] == "Q1" and "date" not in rows[0]
+    # not this layout: a wide file of a date and many columns, or an empty cell inside a series
+    wide = tmp_path / "wide.csv"
+    wide.write_text("date," + ",".join(f"MT_{k}" for k in range(12)) + "\n" + "".join(
+        f"2011-01-{d:02d}," + ",".join("1.5" for _ in range(12)) + "\n" for d in range(1, 6)))
+    assert not series_rows_layout(wide)
+    holes = tmp_path / "holes.csv"
+    holes.write_text("\n".join(lines[:2] + [lines[2].replace(",", ",,", 1).rsplit(",", 1)[0]]) + "\n")
+    assert not series_rows_layout(holes)

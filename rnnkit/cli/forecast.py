@@ -26,8 +26,9 @@ def register(sub) -> None:
                     "    --horizon 24 --out runs/traffic\n"
                     "rnnkit forecast stores.csv --series-column store --column sales --horizon 7 --out runs/stores\n"
                     "rnnkit forecast tourism_monthly.tsf --out runs/tourism   # Monash archive: @horizon, @frequency")
-    p.add_argument("csv", metavar="CSV", help="CSV file with a header row, or a .tsf file of the Monash "
-                                              "forecasting archive (many series)")
+    p.add_argument("csv", metavar="CSV", help="CSV file with a header row; or many series, one per line: a .tsf "
+                                              "file of the Monash forecasting archive, or a CSV of one series "
+                                              "per row as M4's Monthly-train.csv")
     p.add_argument("--column", action="append", default=None, metavar="NAME",
                    help="series column to forecast (repeat for several; default every numeric column, "
                         "or the (adjusted) close of a price file with open, high and low columns)")
@@ -89,7 +90,7 @@ def csv_hint(message: str, columns) -> str:
 
 def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
-    from rnnkit.data.tsf import is_tsf
+    from rnnkit.data.tsf import many_series
     from rnnkit.data.sniff import choose_date_column, price_column, sniff_csv
     from rnnkit.tasks.forecast import Forecaster
     from rnnkit.tasks.forecast.report import kept_forecast, metrics_table
@@ -97,8 +98,9 @@ def cmd_forecast(args) -> int:
 
     out = check_out_dir(args.out)
     guard_model_dir(out, args.force)
-    if is_tsf(args.csv):
-        return _forecast_tsf(args, out)
+    many = many_series(args.csv)
+    if many is not None:
+        return _forecast_many(args, out, many)
     if args.horizon is None:
         raise RnnkitError("--horizon is required: the number of rows to forecast")
     columns = args.column
@@ -172,35 +174,35 @@ def cmd_forecast(args) -> int:
     return 0
 
 
-def _forecast_tsf(args, out) -> int:
-    """A Monash ``.tsf`` file: its series as a long file (:mod:`rnnkit.data.tsf`), one
-    global model; its @horizon and @frequency are the defaults of --horizon and --period."""
+def _forecast_many(args, out, data) -> int:
+    """A file of many series, one per line (a Monash ``.tsf``, an M4 CSV; :mod:`rnnkit.data.tsf`,
+    read as ``data``): its series as a long file, one global model; the file's horizon and
+    frequency are the defaults of --horizon and --period."""
     from rnnkit.data.context import TSF_COLUMN
-    from rnnkit.data.tsf import read_tsf
 
     for flag, value in (("--covariate", args.covariate), ("--future-covariate", args.future_covariate),
                         ("--series-column", args.series_column), ("--date-column", args.date_column)):
         if value:
-            raise RnnkitError(f"{flag}: {args.csv} is a .tsf file, which names its series and dates itself and "
-                              f"holds no covariates")
+            raise RnnkitError(f"{flag}: {args.csv} holds one series per line, named by the file itself, and no "
+                              f"covariates")
     if args.quantiles or given(args, "strategy").get("strategy") == "recursive":
-        raise RnnkitError(f"{args.csv}: the series of a .tsf file forecast with the direct strategy and no "
-                          f"--quantiles")
+        raise RnnkitError(f"{args.csv}: the series of a file of one series per line forecast with the direct "
+                          f"strategy and no --quantiles")
     if args.column and args.column != [TSF_COLUMN]:
-        raise RnnkitError(f"--column: a .tsf file has one value column, {TSF_COLUMN!r}")
-    data = read_tsf(args.csv)
+        raise RnnkitError(f"--column: a file of one series per line has one value column, {TSF_COLUMN!r}")
     if args.horizon is None:
         if data.horizon is None:
-            raise RnnkitError(f"--horizon is required: {args.csv} gives no @horizon")
+            raise RnnkitError(f"--horizon is required: {args.csv} gives no horizon (a .tsf's @horizon, or the "
+                              f"frequency in an M4 file's name)")
         args.horizon = data.horizon
     if not hasattr(args, "period") and data.period:
         args.period = data.period
     dated = all(d is not None for d in data.dates.values())
     lengths = [len(v) for v in data.values.values()]
+    given_by = " (the file's)" if data.horizon == args.horizon else ""
     echo(args, f"{args.csv}: {len(data.ids)} series of {min(lengths):,}–{max(lengths):,} rows"
-               f"{f', {data.frequency}' if data.frequency else ''}"
-               f"{'' if dated else ' (no start timestamp: rows without dates)'}; horizon {args.horizon}"
-               f"{' (@horizon)' if data.horizon == args.horizon else ''}")
+               f"{f', {data.frequency}' if data.frequency else ''}{'' if dated else ', without dates'}; "
+               f"horizon {args.horizon}{given_by}")
     args.series_column, args.column = "id", [TSF_COLUMN]
     return _forecast_context(args, out, "date" if dated else None, args.calendar != "off" and dated)
 

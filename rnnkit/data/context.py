@@ -185,9 +185,9 @@ def read_long_csv(path, series_column, columns, date_column=None, delimiter: str
     last rows of a series whose other columns are all empty are its rows ahead, not part
     of the series; their values of those columns are ``LongSeries.ahead[id]``.
     """
-    from rnnkit.data.tsf import is_tsf
+    from rnnkit.data.tsf import is_tsf, series_rows_layout
 
-    if is_tsf(path):
+    if is_tsf(path) or series_rows_layout(path):
         return _long_from_tsf(path, columns, labels, ahead)
     path, text = read_file_text(path, "auto", "CSV file")
     if delimiter is None:
@@ -284,14 +284,15 @@ TSF_COLUMN = "value"
 
 
 def _long_from_tsf(path, columns, labels, ahead) -> LongSeries:
-    """A Monash ``.tsf`` file (:mod:`rnnkit.data.tsf`) as :func:`read_long_csv` returns a
-    long CSV: its series, each a column ``value`` with the dates its start and frequency give."""
-    from rnnkit.data.tsf import read_tsf
+    """A file of many series, one per line (a Monash ``.tsf``, an M4 CSV: :mod:`rnnkit.data.tsf`),
+    as :func:`read_long_csv` returns a long CSV: its series, each a column ``value`` with the
+    dates its start and frequency give (none for an M4 CSV)."""
+    from rnnkit.data.tsf import many_series
 
     if list(columns) != [TSF_COLUMN] or labels or ahead:
-        raise RnnkitError(f"{path}: a .tsf file holds one value column per series ({TSF_COLUMN!r}) and no "
-                          f"covariates; got columns {list(columns)}")
-    data = read_tsf(path)
+        raise RnnkitError(f"{path}: a file of one series per line holds one value column per series "
+                          f"({TSF_COLUMN!r}) and no covariates; got columns {list(columns)}")
+    data = many_series(path)
     blocks = {k: data.values[k][:, None] for k in data.ids}
     return LongSeries(data.ids, blocks, dict(data.dates), [TSF_COLUMN], str(path), data.notes)
 

@@ -1,4 +1,7 @@
-r"""Monash forecasting archive files (``.tsf``): many series, one per line, after a header.
+r"""Files of many series, one per line: the Monash forecasting archive's ``.tsf`` and the M4
+competition's CSV.
+
+``.tsf`` (:func:`read_tsf`): a header, then one series a line.
 
     # comments
     @relation tourism
@@ -27,7 +30,8 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 
-__all__ = ["read_tsf", "TsfData", "FREQUENCIES", "is_tsf"]
+__all__ = ["read_tsf", "TsfData", "FREQUENCIES", "is_tsf", "read_series_rows", "series_rows_layout",
+           "many_series"]
 
 #: a @frequency -> (the step as a numpy unit and count, the seasonal period when no dates say it)
 FREQUENCIES = {"yearly": (("Y", 1), None), "quarterly": (("M", 3), 4), "monthly": (("M", 1), 12),
@@ -164,3 +168,96 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: the M4 competition's horizon of each frequency (Makridakis, Spiliotis & Assimakopoulos 2020)
+M4_HORIZONS = {"yearly": 6, "quarterly": 8, "monthly": 18, "weekly": 13, "daily": 14, "hourly": 48}
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def series_rows_layout(path, max_rows: int = 200) -> bool:
+    """Whether a CSV holds one series per row, as the M4 competition's ``Monthly-train.csv``
+    does: a header, then rows of an id (text, never a date) and at least 9 numbers, each
+    row's empty cells all at its end (series of different lengths)."""
+    import csv
+    import io
+
+    from rnnkit.data._util import data_suffix, read_file_text
+    from rnnkit.data.dates import is_date
+
+    if data_suffix(path) != ".csv":
+        return False
+    try:
+        _, text = read_file_text(path, "auto", "CSV file")
+    except RnnkitError:
+        return False
+    rows = [r for r in csv.reader(io.StringIO(text[:1 << 20])) if r and any(c.strip() for c in r)][:max_rows + 1]
+    if len(rows) < 3 or len(rows[0]) < 10:
+        return False
+    body = rows[1:-1] if len(rows) > max_rows else rows[1:]          # the last may be cut by the 1 MB read
+    ids = [r[0].strip() for r in body]
+    if len(set(ids)) < len(ids) or any(not i or _number(i) or is_date(i) for i in ids):
+        return False
+    for r in body:
+        cells = [c.strip() for c in r[1:]]
+        n = len(cells) - next((k for k, c in enumerate(reversed(cells)) if c), len(cells))
+        if n < 9 or not all(_number(c) for c in cells[:n]):
+            return False
+    return True
+
+
+def read_series_rows(path) -> TsfData:
+    """The series of a CSV of one series per row (:func:`series_rows_layout`): ids from the
+    first column, values from the rest up to the row's first empty cell. The frequency is
+    the word of the file's name that names one (``Monthly-train.csv``), which gives the
+    seasonal period and, as in M4, the horizon; rows carry no dates."""
+    import csv
+    import io
+    import os
+    import re
+
+    from rnnkit.data._util import read_file_text
+
+    path, text = read_file_text(path, "auto", "CSV file")
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)][1:]
+    ids, values, dates = [], {}, {}
+    for line, r in rows:
+        key = r[0].strip()
+        if key in values:
+            raise RnnkitError(f"{path}, line {line}: series {key!r} appears twice")
+        cells = [c.strip() for c in r[1:]]
+        n = len(cells) - next((k for k, c in enumerate(reversed(cells)) if c), len(cells))
+        try:
+            v = np.array([float(c) for c in cells[:n]])
+        except ValueError:
+            bad = next(c for c in cells[:n] if not _number(c))
+            raise RnnkitError(f"{path}, line {line}: {bad!r} in series {key!r} is not a number (or an empty cell "
+                              f"before its last value)") from None
+        if n < 2:
+            raise RnnkitError(f"{path}, line {line}: series {key!r} has {n} values; each needs at least 2")
+        ids.append(key)
+        values[key], dates[key] = v, None
+    if not ids:
+        raise RnnkitError(f"{path}: no series below the header")
+    words = re.findall(r"[a-z]+", os.path.basename(path).lower())
+    frequency = next((w for w in words if w in FREQUENCIES), None)
+    notes = [f"{path}: one series per row ({len(ids):,} series)"
+             + (f", {frequency} (the file's name)" if frequency else ", frequency unknown (name it in the file's "
+                                                                     "name, or give --period)")]
+    return TsfData(ids, values, dates, frequency, M4_HORIZONS.get(frequency), notes)
+
+
+def many_series(path):
+    """The series of a file of many series, one per line (a ``.tsf``, or a CSV of one series
+    per row), else None."""
+    if is_tsf(path):
+        return read_tsf(path)
+    return read_series_rows(path) if series_rows_layout(path) else None
