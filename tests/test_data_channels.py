@@ -176,3 +176,41 @@ def test_long_recordings_without_window_get_a_line_suggesting_it(recwarn):
     _long_recordings_note("s.csv", [np.zeros((2000, 1))] * 3)       # an archive's equal lengths
     _long_recordings_note("s.csv", [np.zeros((n, 3)) for n in (100, 140, 120)])
     assert not [w for w in recwarn if issubclass(w.category, DataNote)]
+
+
+def test_a_folder_of_label_folders_of_recordings(tmp_path, capsys):
+    """MotionSense's layout: DIR/<activity>/sub_1.csv, a row per step; the unnamed first
+    column (a data frame's index) is not a channel."""
+    import json
+
+    from rnnkit.data.channels import is_recording_folder, read_recording_folder
+    from rnnkit.data.labeled_text import is_text_folder
+    from rnnkit.tasks.classify_inputs import detect_input
+
+    rng = np.random.default_rng(4)
+
+    def write(root, n):
+        for act, f in (("walk", 2.0), ("sit", 0.0)):
+            (root / act).mkdir(parents=True)
+            for k in range(n):
+                t = np.arange(int(rng.integers(40, 60))) / 20
+                rows = [",roll,pitch"] + [f"{i},{np.sin(2 * np.pi * f * s) + rng.normal(0, 0.05):.4f},{s:.3f}"
+                                          for i, s in enumerate(t)]
+                (root / act / f"sub_{k}.csv").write_text("\n".join(rows) + "\n")
+
+    write(tmp_path / "train", 6)
+    write(tmp_path / "test", 2)
+    assert is_recording_folder(tmp_path / "train") and not is_text_folder(tmp_path / "train")
+    assert detect_input(tmp_path / "train") == "series"
+    with pytest.warns(DataNote, match=r"12 recordings in 2 label folders, 2 channels \(roll, pitch\)"):
+        X, y, files = read_recording_folder(tmp_path / "train")
+    assert y.count("walk") == 6 and all(x.shape[1] == 2 for x in X) and files[0].endswith("sub_0.csv")
+    out = tmp_path / "run"
+    assert main(["classify", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--out", str(out),
+                 "--epochs", "1", "--ensemble", "1", "--kernels", "off", "--quiet"]) == 0
+    assert main(["evaluate", str(out), str(tmp_path / "test")]) == 0
+    assert sum(json.loads(capsys.readouterr().out)["support"]) == 4
+    # a recording with other channels is one error naming it
+    (tmp_path / "train" / "sit" / "sub_9.csv").write_text("roll,yaw\n0.1,0.2\n0.3,0.4\n")
+    with pytest.raises(RnnkitError, match=r"sub_9.csv: channels roll, yaw; .* has roll, pitch"):
+        read_recording_folder(tmp_path / "train")

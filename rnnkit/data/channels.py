@@ -14,6 +14,16 @@ split's suffix ``_train``/``_test`` dropped from their names), T steps. The chan
 may also lie in DIR itself beside the label file. The label file is named ``y_*.txt``,
 ``y.txt``, ``labels.txt`` or ``label.txt``; ``subject*``, ``X_*`` (engineered features),
 ``features*`` and ``*_labels.txt`` files are not channels.
+
+A folder of one sub-directory per label holding one recording per file (MotionSense's
+``A_DeviceMotion_data/<activity>/sub_1.csv``, many gesture and EMG sets)::
+
+    DIR/walk/sub_1.csv      a row per time step, a column per channel (a header naming them
+    DIR/walk/sub_2.csv      or none); a time or index column is not a channel
+    DIR/run/sub_1.csv
+
+is read by :func:`read_recording_folder`: one (T_i, C) series per file, labelled by its
+sub-directory.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import numpy as np
 from rnnkit.data._util import first_bad_magnitude, magnitude_problem, read_file_text
 from rnnkit.errors import RnnkitError
 
-__all__ = ["is_channel_folder", "read_channel_folder"]
+__all__ = ["is_channel_folder", "read_channel_folder", "is_recording_folder", "read_recording_folder"]
 
 LABEL_FILES = re.compile(r"^(y(_.+)?|labels?)\.txt$", re.I)
 NOT_CHANNELS = re.compile(r"^(subject|x_|features|.*_labels\.txt$|readme)", re.I)
@@ -159,3 +169,80 @@ def _is_number(v: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+RECORDING_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+
+
+def _recordings(path) -> dict:
+    """{label: [recording files]} of a folder of label sub-directories of numeric tables."""
+    path = os.fspath(path)
+    out = {}
+    if not os.path.isdir(path):
+        return out
+    for label in sorted(os.listdir(path)):
+        sub = os.path.join(path, label)
+        if not os.path.isdir(sub) or label.startswith((".", "_")) or label == "__MACOSX":
+            continue
+        files = sorted(os.path.join(sub, f) for f in os.listdir(sub)
+                       if f.lower().endswith(RECORDING_SUFFIXES) and not f.startswith(".")
+                       and os.path.isfile(os.path.join(sub, f)))
+        if files:
+            out[label] = files
+    return out
+
+
+def _numbers_second(path) -> bool:
+    """Whether the second non-blank line of a file is numbers (below a header, or not)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return False
+    lines = [ln for ln in head.split("\n") if ln.strip()]
+    if len(lines) < 2:
+        return False
+    cells = [c for c in re.split(r"[\s,;]+", lines[1].strip()) if c]
+    return len(cells) >= 1 and all(_is_number(c) for c in cells)
+
+
+def is_recording_folder(path) -> bool:
+    """Whether ``path`` holds label sub-directories of recordings (module docstring): the
+    first file of each a table of numbers."""
+    found = _recordings(path)
+    return len(found) >= 2 and all(_numbers_second(files[0]) for files in found.values())
+
+
+def read_recording_folder(path):
+    """(X, y, files) of a folder of label sub-directories of recordings: each file one
+    series (T_i, C) as :func:`rnnkit.data.series.read_csv` reads a table (a header or
+    none; a date, time or row-index column, and columns of text, are not channels; empty
+    cells interpolated), labelled by its sub-directory. Recordings whose channels differ
+    from the first's are an RnnkitError naming the file."""
+    import warnings
+
+    from rnnkit.data.series import read_csv
+    from rnnkit.data.sniff import choose_date_column
+    from rnnkit.errors import DataNote
+
+    path = os.fspath(path)
+    found = _recordings(path)
+    if not found:
+        raise RnnkitError(f"{path}: no label sub-directories of recordings (expected {path}/<label>/<recording>.csv)")
+    X, y, files, channels = [], [], [], None
+    for label, paths in found.items():
+        for f in paths:
+            data = read_csv(f, None, choose_date_column(f, None, None))
+            if channels is None:
+                channels = data.columns
+            elif data.columns != channels:
+                raise RnnkitError(f"{f}: channels {', '.join(data.columns)}; {files[0]} has {', '.join(channels)}: "
+                                  f"every recording needs the same")
+            X.append(data.values)
+            y.append(label)
+            files.append(f)
+    lengths = [len(x) for x in X]
+    warnings.warn(DataNote(f"{path}: {len(X)} recordings in {len(found)} label folders, {len(channels)} channels "
+                           f"({', '.join(channels[:6])}{', …' if len(channels) > 6 else ''}), "
+                           f"{min(lengths):,}–{max(lengths):,} steps"), stacklevel=2)
+    return X, y, files

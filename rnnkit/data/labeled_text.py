@@ -256,9 +256,12 @@ def _folder_documents(directory):
 
 def is_text_folder(directory) -> bool:
     """Whether ``directory`` holds label sub-directories of documents: files, none of them
-    ``.wav`` (a folder of recordings is audio)."""
+    ``.wav`` (a folder of recordings is audio) and not tables of numbers (sensor recordings)."""
+    from rnnkit.data.channels import is_recording_folder
+
     docs, _ = _folder_documents(directory)
-    return bool(docs) and not any(data_suffix(f) == ".wav" for files in docs.values() for f in files)
+    return (bool(docs) and not any(data_suffix(f) == ".wav" for files in docs.values() for f in files)
+            and not is_recording_folder(directory))
 
 
 def read_text_folder(directory) -> tuple[list[str], list[str], list[str]]:

@@ -601,6 +601,10 @@ def read_sequence_files(path, missing: str = "trim", text: bool = False):
         if is_channel_folder(path):                 # one file per channel (the UCI HAR layout)
             X, y, _ = read_channel_folder(path)
             return list(X), y, [path] * len(X)
+        from rnnkit.data.channels import is_recording_folder, read_recording_folder
+
+        if is_recording_folder(path):               # label sub-directories of recordings
+            return read_recording_folder(path)
     if text and os.path.isdir(path):
         from rnnkit.data.labeled_text import is_text_folder, read_text_folder
 

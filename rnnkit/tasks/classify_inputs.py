@@ -2,8 +2,8 @@
 
 ``input="auto"`` decides by what the path is:
 
-* a directory of one text file per sensor channel and a label file (the UCI HAR layout,
-  :mod:`rnnkit.data.channels`): series;
+* a directory of one text file per sensor channel and a label file (the UCI HAR layout),
+  or of one sub-directory per label holding one recording per file (:mod:`rnnkit.data.channels`): series;
 * a CSV with a column of ``.wav`` file names and a label column: audio
   (:func:`rnnkit.data.audio.read_audio_list`: ESC-50, UrbanSound8K, Kaggle lists);
 * a directory of one sub-directory per label holding documents, none ``.wav``: text
@@ -56,7 +56,9 @@ def detect_input(path, input: str = "auto") -> str:
         from rnnkit.data.channels import is_channel_folder
         from rnnkit.data.labeled_text import is_text_folder
 
-        if is_channel_folder(path):
+        from rnnkit.data.channels import is_recording_folder
+
+        if is_channel_folder(path) or is_recording_folder(path):
             return "series"
         return "text" if is_text_folder(path) else "audio"
     if not os.path.exists(path):
@@ -99,11 +101,14 @@ def read_inputs(path, kind: str, missing: str = "trim"):
         from rnnkit.data.labeled_text import read_labeled_text, read_text_folder
 
         return read_text_folder(path)[:2] if os.path.isdir(path) else read_labeled_text(path)
-    from rnnkit.data.channels import is_channel_folder, read_channel_folder
+    from rnnkit.data.channels import (is_channel_folder, is_recording_folder, read_channel_folder,
+                                      read_recording_folder)
     from rnnkit.data.ucr import read_labeled_sequences
 
     if is_channel_folder(path):
         X, y, _ = read_channel_folder(path)
+    elif is_recording_folder(path):
+        X, y, _ = read_recording_folder(path)
     else:
         X, y = read_labeled_sequences(path, missing=missing)
     if y is None:
