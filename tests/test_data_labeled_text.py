@@ -142,3 +142,21 @@ def test_a_folder_of_label_folders_of_documents(tmp_path, capsys):
     (empty / "pos" / "blank.txt").write_text("  \n")
     with pytest.raises(RnnkitError, match=r"blank.txt: an empty document"):
         read_text_folder(empty)
+
+
+def test_a_csv_of_a_label_column_and_several_text_columns(tmp_path):
+    rows = [(3, "Wall St. Bears Claw Back", "Short-sellers, Wall Street's dwindling band, are seeing green."),
+            (4, "New chip is fast", "The maker says it doubles the speed."),
+            (2, "Team wins the cup", "A late goal settles the final."),
+            (3, "Oil prices rise", "Crude climbs on supply worries.")] * 2
+    body = "".join(f'"{c}","{t}","{d}"\n' for c, t, d in rows)
+    joined = [f"{t} {d}" for _, t, d in rows]
+    plain = tmp_path / "ag.csv"                       # AG News as shipped: no header
+    plain.write_text(body)
+    assert looks_like_labeled_text(plain) and read_labeled_text(plain) == (joined, [str(c) for c, _, _ in rows])
+    headed = tmp_path / "ag_head.csv"                 # Kaggle's copy: "Class Index,Title,Description"
+    headed.write_text('"Class Index","Title","Description"\n' + body)
+    assert read_labeled_text(headed) == (joined, [str(c) for c, _, _ in rows])
+    numbers = tmp_path / "numbers.csv"                # no column of words: not text
+    numbers.write_text("".join(f"{i % 2},{i}.5,{i}.25\n" for i in range(8)))
+    assert not looks_like_labeled_text(numbers)

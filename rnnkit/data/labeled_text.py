@@ -14,6 +14,9 @@ series files):
                             other columns are not read; quoted texts may hold commas)
     CSV of two columns      words in one, labels in the other (the one with fewer distinct
                             values), with or without a header of other names
+    CSV of more columns     a label column and text columns, joined (AG News's ``"3","Wall St.
+                            Bears …","Reuters - …"``, with or without a header):
+                            :func:`_several_columns`
     fastText                ``__label__LABEL text`` lines (the first label of a line that
                             has several)
 
@@ -101,6 +104,12 @@ def _rows(path, text: str):
             label, text, _ = _two_columns(rows)
             if _texts([r[text] for _, r in rows[1:51]]):
                 return rows, True
+        several = _several_columns(rows) if named is None else None
+        if several is not None:               # as two columns: the label, the texts joined
+            label, texts, header = several
+            body = [(n, [r[label], " ".join(r[j].strip() for j in texts if r[j].strip())])
+                    for n, r in (rows[1:] if header else rows)]
+            return [(rows[0][0], ["label", "text"])] + body, True
     return [(n, [_unquote(f) for f in line.split("\t")])
             for n, line in enumerate(text.split("\n"), 1) if line.strip()], False
 
@@ -119,6 +128,35 @@ def _texts(cells) -> bool:
     """Whether most cells are words, not numbers."""
     cells = [c.strip() for c in cells]
     return sum(not _is_number(c) for c in cells) > len(cells) / 2
+
+
+def _several_columns(rows, sample: int = 200) -> tuple[int, list[int], bool] | None:
+    """(label column, text columns, whether the first row is a header) of a CSV of three
+    columns or more, one of labels and some of texts (AG News: ``"3","Wall St. Bears …",
+    "Reuters - …"``, with or without a ``Class Index,Title,Description`` header): the
+    texts are the columns whose cells mostly hold words with spaces between them; the
+    label is the column whose header holds a label word, else the one of the fewest
+    distinct values, which must repeat. None for any other file."""
+    width = len(rows[0][1]) if rows else 0
+    if width < 3 or len(rows) < 3 or any(len(r) != width for _, r in rows):
+        return None
+    head = [c.strip() for c in rows[0][1]]
+    body = [r for _, r in rows[1:sample + 1]]
+    texts = [j for j in range(width)
+             if sum(" " in r[j].strip() and not _is_number(r[j]) for r in body) > len(body) / 2]
+    others = [j for j in range(width) if j not in texts]
+    if not texts or not others:
+        return None
+
+    def distinct(j):
+        return len({r[j].strip() for r in body})
+
+    named = [j for j in others if set(re.findall(r"[a-z]+", head[j].lower())) & set(LABEL_NAMES)]
+    label = named[0] if named else min(others, key=distinct)
+    if distinct(label) > max(2, len(body) // 2):
+        return None                           # labels repeat; ids and numbers do not
+    header = all(head[j] not in {r[j].strip() for r in body} for j in [label] + texts)
+    return label, texts, header
 
 
 def _two_columns(rows) -> tuple[int, int, bool]:
