@@ -160,3 +160,22 @@ def test_a_csv_of_a_label_column_and_several_text_columns(tmp_path):
     numbers = tmp_path / "numbers.csv"                # no column of words: not text
     numbers.write_text("".join(f"{i % 2},{i}.5,{i}.25\n" for i in range(8)))
     assert not looks_like_labeled_text(numbers)
+
+
+def test_json_lines_of_reviews(tmp_path):
+    p = tmp_path / "reviews.jsonl"
+    p.write_text("".join(json.dumps({"review_id": f"r{i}", "stars": 5.0 if lab == "pos" else 1.0, "text": t}) + "\n"
+                         for i, (t, lab) in enumerate(ROWS)))
+    assert looks_like_labeled_text(p)
+    assert read_labeled_text(p) == (TEXTS, ["5" if lab == "pos" else "1" for lab in LABELS])
+    amazon = tmp_path / "amazon.jsonl"                # a label key wins over a rating; reviewText is text
+    amazon.write_text("".join(json.dumps({"overall": 4.0, "reviewText": t, "label": lab}) + "\n" for t, lab in ROWS))
+    assert read_labeled_text(amazon) == (TEXTS, LABELS)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "fine", "label": "pos"}) + "\n{not json\n")
+    with pytest.raises(RnnkitError, match=r"bad.jsonl, line 2: not a JSON object"):
+        read_labeled_text(bad)
+    nokey = tmp_path / "nokey.jsonl"
+    nokey.write_text(json.dumps({"body_text": "fine", "x": 1}) + "\n")
+    with pytest.raises(RnnkitError, match=r"nokey.jsonl, line 1: keys body_text, x; expected a text key"):
+        read_labeled_text(nokey)

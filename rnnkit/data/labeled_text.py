@@ -19,6 +19,8 @@ series files):
                             :func:`_several_columns`
     fastText                ``__label__LABEL text`` lines (the first label of a line that
                             has several)
+    JSON lines              ``.jsonl``: one object per line, a text key and a label key
+                            (``{"stars": 5, "text": …}``, ``{"overall": 4.0, "reviewText": …}``)
 
 A folder of one sub-directory per label, each holding one document per file (IMDB's
 ``aclImdb/train/pos/0_9.txt``, 20 Newsgroups, BBC News), is read by
@@ -88,12 +90,61 @@ def _fasttext_rows(path, text: str):
     return rows
 
 
+#: keys of a review's rating, read as its label when no key is named like a label
+RATING_KEYS = ("stars", "rating", "overall", "score")
+
+
+def _key(keys, names) -> str | None:
+    """The key of ``keys`` named by the earliest of ``names`` (case, '_' and '-' ignored)."""
+    plain = {re.sub(r"[_\-\s]", "", k.lower()): k for k in keys}
+    return next((plain[n] for n in names if n in plain), None)
+
+
+def _json_rows(path, text: str):
+    """A file of one JSON object per line (``.jsonl``: Yelp's and Amazon's reviews, data set
+    exports) as rows [label, text] below a header: the text under a key named like
+    :data:`TEXT_NAMES` (``reviewText`` too), the label under one named like
+    :data:`LABEL_NAMES`, else a rating (:data:`RATING_KEYS`). None when the file is not one
+    object per line; a line that is not JSON, or lacks either key, is an RnnkitError."""
+    import json
+
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    if not lines or not lines[0][1].startswith("{"):
+        return None
+    rows, keys = [], None
+    for n, line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise RnnkitError(f"{path}, line {n}: not a JSON object (one per line: {{\"text\": …, \"label\": …}})") \
+                from None
+        if not isinstance(obj, dict):
+            raise RnnkitError(f"{path}, line {n}: a JSON {type(obj).__name__}, expected an object")
+        if keys is None:
+            text_key = _key(obj, TEXT_NAMES + ("reviewtext",))
+            label_key = _key(obj, LABEL_NAMES) or _key(obj, RATING_KEYS)
+            if text_key is None or label_key is None:
+                raise RnnkitError(f"{path}, line {n}: keys {', '.join(list(obj)[:8])}; expected a text key "
+                                  f"({', '.join(TEXT_NAMES[:5])}, …) and a label key ({', '.join(LABEL_NAMES[:5])}, …)")
+            keys = (label_key, text_key)
+        if keys[0] not in obj or keys[1] not in obj:
+            raise RnnkitError(f"{path}, line {n}: no {keys[0] if keys[0] not in obj else keys[1]!r} key")
+        label = obj[keys[0]]
+        rows.append((n, [str(int(label)) if isinstance(label, float) and label.is_integer() else str(label),
+                         str(obj[keys[1]])]))
+    return [(0, ["label", "text"])] + rows
+
+
 def _rows(path, text: str):
     """[(line number, fields)] of the non-blank lines, and whether the file is a CSV with a
     header naming its label and text columns (then the fields are the CSV's)."""
     fast = _fasttext_rows(path, text)
     if fast is not None:
         return fast, False
+    if data_suffix(path) in (".jsonl", ".ndjson", ".json"):
+        records = _json_rows(path, text)
+        if records is not None:
+            return records, True
     if data_suffix(path) == ".csv":
         reader = csv.reader(io.StringIO(text))
         rows = [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
