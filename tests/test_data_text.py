@@ -399,3 +399,17 @@ def test_encoding_option_reads_what_no_guess_can(tmp_path, capsys):
     assert "П" in json.dumps(vocab, ensure_ascii=False)
     assert main(["train-lm", str(path), "--out", str(tmp_path / "x"), "--encoding", "nope"]) == 2
     assert "--encoding: unknown encoding 'nope'" in capsys.readouterr().err
+
+
+def test_json_lines_give_their_texts_to_a_language_model(tmp_path):
+    p = tmp_path / "stories.jsonl"
+    p.write_text(json.dumps({"story": "Once upon a time.", "id": 1}) + "\n" + json.dumps({"story": "The end."}) + "\n")
+    with pytest.warns(DataNote, match=r"2 texts \(the 'story' of each JSON line\)"):
+        assert read_text(p) == "Once upon a time.\n\nThe end.\n"
+    p.write_text(json.dumps({"story": "ok"}) + "\n{oops\n")
+    with pytest.raises(RnnkitError, match=r"stories.jsonl, line 2: not a JSON object"):
+        read_text(p)
+    q = tmp_path / "plain.jsonl"                   # no text key: one error naming the line
+    q.write_text(json.dumps({"n": 1}) + "\n")
+    with pytest.raises(RnnkitError, match=r"plain.jsonl, line 1: no 'text' key"):
+        read_text(q)

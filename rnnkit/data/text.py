@@ -40,7 +40,7 @@ import numpy as np
 
 from rnnkit._checks import check_number, check_positive_int
 from rnnkit.data._util import read_file_text
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, DataNote, RnnkitError
 
 __all__ = [
     "CharVocab",
@@ -223,6 +223,7 @@ def read_text(path, encoding: str = "auto", max_chars: int | None = None) -> str
     if max_chars is not None:
         max_chars = check_positive_int(max_chars, "max_chars", "read_text")
     path, text = read_file_text(path, encoding, "text file")
+    text = _json_lines_text(path, text)
     if max_chars is not None:
         text = text[:max_chars]
     if not text.strip():
@@ -230,8 +231,40 @@ def read_text(path, encoding: str = "auto", max_chars: int | None = None) -> str
     return text
 
 
+def _json_lines_text(path: str, text: str) -> str:
+    """The texts of a ``.jsonl`` file of one object per line with a ``text`` (or ``story``,
+    ``content``, …) key, one after another with a blank line between (TinyStories, web
+    text exports), said in a DataNote; any other file's text as it is."""
+    import json
+    import warnings
+
+    from rnnkit.data._util import data_suffix
+
+    if data_suffix(path) not in (".jsonl", ".ndjson") or not text.lstrip().startswith("{"):
+        return text
+    parts, key = [], None
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise RnnkitError(f"{path}, line {n}: not a JSON object (one per line)") from None
+        if key is None:
+            key = next((k for k in ("text", "story", "content", "body", "document") if isinstance(obj, dict)
+                        and k in obj), None)
+            if key is None:
+                raise RnnkitError(f"{path}, line {n}: no 'text' key (or story, content, body) to read")
+        if not isinstance(obj, dict) or key not in obj:
+            raise RnnkitError(f"{path}, line {n}: no {key!r} key")
+        parts.append(str(obj[key]).strip())
+    warnings.warn(DataNote(f"{path}: {len(parts):,} texts (the {key!r} of each JSON line), a blank line between"),
+                  stacklevel=3)
+    return "\n\n".join(parts) + "\n"
+
+
 #: the files of a directory that :func:`read_texts` reads
-TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
+TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text", ".jsonl")
 
 
 def text_files(path) -> list[str]:
