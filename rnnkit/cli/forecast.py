@@ -52,7 +52,8 @@ def register(sub) -> None:
                 help="empty cells (also NA, null, '.', #N/A): auto interpolates them and says so; error "
                      "stops; interpolate and ffill also add the rows of missing dates; drop skips the rows")
     p.add_argument("--horizon", type=positive_int, default=None,
-                   help="rows to forecast (required, but for a .tsf file whose @horizon gives it)")
+                   help="rows to forecast (required, but for a .tsf file whose @horizon gives it, or an M4 "
+                        "CSV whose name says its frequency)")
     p.add_argument("--lookback", type=positive_int, default=None,
                    help="rows the network reads (default: 2 periods, or max(2*horizon, 24))")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
@@ -90,8 +91,8 @@ def csv_hint(message: str, columns) -> str:
 
 def cmd_forecast(args) -> int:
     from rnnkit.data.series import read_csv
-    from rnnkit.data.tsf import many_series
     from rnnkit.data.sniff import choose_date_column, price_column, sniff_csv
+    from rnnkit.data.tsf import many_series
     from rnnkit.tasks.forecast import Forecaster
     from rnnkit.tasks.forecast.report import kept_forecast, metrics_table
     from rnnkit.tasks.run import a_cell
