@@ -175,6 +175,31 @@ def read_file_text(path, encoding: str = "auto", what: str = "file") -> tuple[st
     return path, text
 
 
+def is_number(cell: str) -> bool:
+    """Whether a cell of a text file reads as a number (``float`` reads it)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_head(path, max_rows: int, max_chars: int = 1 << 20) -> list[list[str]] | None:
+    """The first ``max_rows`` non-blank rows of a ``.csv`` file (from its first ``max_chars``
+    characters; the last row may be cut there), or None for another file or one that cannot
+    be read: for telling a file's layout before reading it."""
+    import csv
+    import io
+
+    if data_suffix(path) != ".csv":
+        return None
+    try:
+        _, text = read_file_text(path, "auto", "CSV file")
+    except RnnkitError:
+        return None
+    return [r for r in csv.reader(io.StringIO(text[:max_chars])) if r and any(c.strip() for c in r)][:max_rows]
+
+
 def as_rng(seed, where: str) -> np.random.Generator:
     """A NumPy Generator from an int seed, an existing Generator (used as is) or None."""
     if isinstance(seed, np.random.Generator):

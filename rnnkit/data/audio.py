@@ -443,20 +443,11 @@ def audio_list_columns(path, max_rows: int = 50):
     column whose cells end in ``.wav``, the first named like :data:`FILE_NAMES` among
     several; the label column named like
     :data:`rnnkit.data.labeled_text.LABEL_NAMES`), or None for any other file."""
-    import csv
-    import io
-
-    from rnnkit.data._util import data_suffix, read_file_text
+    from rnnkit.data._util import csv_head
     from rnnkit.data.labeled_text import LABEL_NAMES, name_index
 
-    if data_suffix(path) != ".csv":
-        return None
-    try:
-        _, text = read_file_text(path, "auto", "CSV file")
-    except RnnkitError:
-        return None
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)][:max_rows + 1]
-    if len(rows) < 2:
+    rows = csv_head(path, max_rows + 1)
+    if rows is None or len(rows) < 2:
         return None
     header, body = [h.strip() for h in rows[0]], rows[1:]
     wav = [j for j in range(len(header)) if all(j < len(r) and _wav_cell(r[j]) for r in body)]

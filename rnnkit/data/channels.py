@@ -33,7 +33,7 @@ import re
 
 import numpy as np
 
-from rnnkit.data._util import first_bad_magnitude, magnitude_problem, read_file_text
+from rnnkit.data._util import first_bad_magnitude, is_number, magnitude_problem, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["is_channel_folder", "read_channel_folder", "is_recording_folder", "read_recording_folder"]
@@ -132,7 +132,7 @@ def read_channel_folder(path):
         try:
             block = np.array(rows, dtype=np.float64)
         except ValueError:
-            n = next(i for i, r in enumerate(rows, start=1) if not all(_is_number(v) for v in r))
+            n = next(i for i, r in enumerate(rows, start=1) if not all(is_number(v) for v in r))
             raise RnnkitError(f"{full}: line {n}: a value that is not a number") from None
         if not np.isfinite(block).all():
             n = int(np.argwhere(~np.isfinite(block))[0][0]) + 1
@@ -161,14 +161,6 @@ def read_channel_folder(path):
                            f"each ({shown})" + (f"; labels from {os.path.basename(label_file)}" if y else "")),
                   stacklevel=2)
     return X, y, names
-
-
-def _is_number(v: str) -> bool:
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
 
 
 RECORDING_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
@@ -203,7 +195,7 @@ def _numbers_second(path) -> bool:
     if len(lines) < 2:
         return False
     cells = [c for c in re.split(r"[\s,;]+", lines[1].strip()) if c]
-    return len(cells) >= 1 and all(_is_number(c) for c in cells)
+    return len(cells) >= 1 and all(is_number(c) for c in cells)
 
 
 def is_recording_folder(path) -> bool:

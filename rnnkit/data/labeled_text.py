@@ -36,7 +36,7 @@ import csv
 import io
 import re
 
-from rnnkit.data._util import data_suffix, read_file_text
+from rnnkit.data._util import data_suffix, is_number, read_file_text
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_labeled_text", "looks_like_labeled_text", "read_text_file", "name_index", "LABEL_NAMES",
@@ -49,13 +49,6 @@ LABEL_NAMES = ("label", "labels", "class", "category", "intent", "sentiment", "t
 TEXT_NAMES = ("text", "sentence", "utterance", "review", "query", "sequence", "document", "content", "comment",
               "tweet", "message", "question", "title", "body", "phrase", "sms", "seq")
 
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 def name_index(names, choices) -> int | None:
@@ -178,7 +171,7 @@ def _unquote(field: str) -> str:
 def _texts(cells) -> bool:
     """Whether most cells are words, not numbers."""
     cells = [c.strip() for c in cells]
-    return sum(not _is_number(c) for c in cells) > len(cells) / 2
+    return sum(not is_number(c) for c in cells) > len(cells) / 2
 
 
 def _several_columns(rows, sample: int = 200) -> tuple[int, list[int], bool] | None:
@@ -194,7 +187,7 @@ def _several_columns(rows, sample: int = 200) -> tuple[int, list[int], bool] | N
     head = [c.strip() for c in rows[0][1]]
     body = [r for _, r in rows[1:sample + 1]]
     texts = [j for j in range(width)
-             if sum(" " in r[j].strip() and not _is_number(r[j]) for r in body) > len(body) / 2]
+             if sum(" " in r[j].strip() and not is_number(r[j]) for r in body) > len(body) / 2]
     others = [j for j in range(width) if j not in texts]
     if not texts or not others:
         return None
@@ -236,7 +229,7 @@ def _layout(rows, csv_file: bool) -> tuple[int, int, bool]:
     if body and all(len(r) == 2 for _, r in body):
         firsts = {r[0].strip() for _, r in body}
         lasts = {r[1].strip() for _, r in body}
-        if len(lasts) < len(firsts) and not all(_is_number(v) for v in lasts):
+        if len(lasts) < len(firsts) and not all(is_number(v) for v in lasts):
             return 1, 0, bool(named)
     return 0, -1, bool(named)
 
@@ -262,7 +255,7 @@ def looks_like_labeled_text(path, max_lines: int = 200) -> bool:
     label, col, _ = _layout(tabbed, False)
     texts = [r[1:] if col == -1 else [r[col]] for _, r in tabbed]
     # UCR-style numeric TSV: the "text" is a tab-separated row of numbers
-    numeric = sum(1 for t in texts if all(_is_number(v) for v in t if v.strip()))
+    numeric = sum(1 for t in texts if all(is_number(v) for v in t if v.strip()))
     return numeric < 0.5 * len(texts)
 
 

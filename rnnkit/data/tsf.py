@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.data._util import is_number
 from rnnkit.errors import RnnkitError
 
 __all__ = ["read_tsf", "TsfData", "FREQUENCIES", "is_tsf", "read_series_rows", "series_rows_layout",
@@ -129,7 +130,7 @@ def read_tsf(path) -> TsfData:
         try:
             v = np.array([np.nan if c.strip() == "?" else float(c) for c in cells])
         except ValueError:
-            bad = next(c for c in cells if c.strip() != "?" and not _is_number(c))
+            bad = next(c for c in cells if c.strip() != "?" and not is_number(c))
             raise RnnkitError(f"{path}: line {i + 1}: non-numeric value {bad.strip()!r} in series {key!r}") from None
         ok = np.flatnonzero(np.isfinite(v))
         if len(ok) < 2:
@@ -162,53 +163,28 @@ def read_tsf(path) -> TsfData:
     return TsfData(ids, values, dates, frequency, horizon, notes)
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 #: the M4 competition's horizon of each frequency (Makridakis, Spiliotis & Assimakopoulos 2020)
 M4_HORIZONS = {"yearly": 6, "quarterly": 8, "monthly": 18, "weekly": 13, "daily": 14, "hourly": 48}
-
-
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def series_rows_layout(path, max_rows: int = 200) -> bool:
     """Whether a CSV holds one series per row, as the M4 competition's ``Monthly-train.csv``
     does: a header, then rows of an id (text, never a date) and at least 9 numbers, each
     row's empty cells all at its end (series of different lengths)."""
-    import csv
-    import io
-
-    from rnnkit.data._util import data_suffix, read_file_text
+    from rnnkit.data._util import csv_head
     from rnnkit.data.dates import is_date
 
-    if data_suffix(path) != ".csv":
-        return False
-    try:
-        _, text = read_file_text(path, "auto", "CSV file")
-    except RnnkitError:
-        return False
-    rows = [r for r in csv.reader(io.StringIO(text[:1 << 20])) if r and any(c.strip() for c in r)][:max_rows + 1]
-    if len(rows) < 3 or len(rows[0]) < 10:
+    rows = csv_head(path, max_rows + 1)
+    if rows is None or len(rows) < 3 or len(rows[0]) < 10:
         return False
     body = rows[1:-1] if len(rows) > max_rows else rows[1:]          # the last may be cut by the 1 MB read
     ids = [r[0].strip() for r in body]
-    if len(set(ids)) < len(ids) or any(not i or _number(i) or is_date(i) for i in ids):
+    if len(set(ids)) < len(ids) or any(not i or is_number(i) or is_date(i) for i in ids):
         return False
     for r in body:
         cells = [c.strip() for c in r[1:]]
         n = len(cells) - next((k for k, c in enumerate(reversed(cells)) if c), len(cells))
-        if n < 9 or not all(_number(c) for c in cells[:n]):
+        if n < 9 or not all(is_number(c) for c in cells[:n]):
             return False
     return True
 
@@ -238,7 +214,7 @@ def read_series_rows(path) -> TsfData:
         try:
             v = np.array([float(c) for c in cells[:n]])
         except ValueError:
-            bad = next(c for c in cells[:n] if not _number(c))
+            bad = next(c for c in cells[:n] if not is_number(c))
             raise RnnkitError(f"{path}, line {line}: {bad!r} in series {key!r} is not a number (or an empty cell "
                               f"before its last value)") from None
         if n < 2:
