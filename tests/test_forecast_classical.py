@@ -92,3 +92,11 @@ def test_a_period_is_kept_only_when_the_season_is_real():
     assert choose_period(seasonal, months)[0] == 12
     m, strength = choose_period(noise, months)
     assert m is None and strength < 0.4
+
+
+def test_arima_fits_the_last_rows_of_a_long_series():
+    from rnnkit.tasks.forecast.arima import FIT_ROWS
+
+    y = np.cumsum(np.random.default_rng(6).standard_normal(FIT_ROWS + 5000))
+    y[:5000] += 1e3 * np.sin(np.arange(5000))         # rows before the last FIT_ROWS change nothing
+    assert fit_arima(y) == fit_arima(y[-FIT_ROWS:])
