@@ -413,3 +413,19 @@ def test_json_lines_give_their_texts_to_a_language_model(tmp_path):
     q.write_text(json.dumps({"n": 1}) + "\n")
     with pytest.raises(RnnkitError, match=r"plain.jsonl, line 1: no 'text' key"):
         read_text(q)
+
+
+def test_pairs_as_json_lines(tmp_path):
+    from rnnkit.data.text import read_pairs, read_sources
+
+    p = tmp_path / "wmt.jsonl"                     # a Hugging Face translation set's export
+    p.write_text("".join(json.dumps({"translation": {"en": e, "de": d}}, ensure_ascii=False) + "\n"
+                         for e, d in (("a cat", "eine Katze"), ("the dog", "der Hund"))))
+    assert read_pairs(p) == (["a cat", "the dog"], ["eine Katze", "der Hund"]) == read_sources(p)
+    q = tmp_path / "flat.jsonl"
+    q.write_text(json.dumps({"id": 1, "source": "x y", "target": "y x"}) + "\n")
+    assert read_pairs(q) == (["x y"], ["y x"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"translation": {"en": "a"}}) + "\n")
+    with pytest.raises(RnnkitError, match=r"bad.jsonl, line 1: keys en; expected two"):
+        read_pairs(bad)

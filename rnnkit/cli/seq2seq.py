@@ -32,9 +32,9 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, metavar="DIR", help="translate with the model in DIR")
     p.add_argument("--input-file", default=None, metavar="FILE", help="with --model: one input per line")
     p.add_argument("--train", default=None, nargs="+", metavar="FILE",
-                   help="training pairs, 'source<TAB>target' per line or a two-column .csv, or two files of "
-                        "one sentence a line, source then target (train.en train.de) (default: the built-in "
-                        "dates task)")
+                   help="training pairs, 'source<TAB>target' per line, a two-column .csv or .jsonl pairs, or "
+                        "two files of one sentence a line, source then target (train.en train.de) (default: the "
+                        "built-in dates task)")
     p.add_argument("--test", default=None, nargs="+", metavar="FILE",
                    help="test pairs of the same format (one file or two), scored at the end")
     p.add_argument("--dates", type=positive_int, default=2000, help="pairs of the built-in dates task")

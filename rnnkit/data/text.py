@@ -339,6 +339,7 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
     """(sources, targets) of a file of ``source<TAB>target`` lines, or of a ``.csv`` file
     of two columns (quoted as CSV quotes, so a text may hold commas).
 
+    JSON lines (``.jsonl``) of pairs are read too (:func:`_json_pairs`).
     Blank lines are skipped; a third column holding a CC-BY attribution, as in Tatoeba's
     pair files, is ignored; a first line naming the columns (``English<TAB>French``,
     ``src,tgt``, ``id,en,fr``: the two named columns are read) is a header, not a pair.
@@ -351,6 +352,8 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
     from rnnkit.data._util import data_suffix
 
     path, text = read_file_text(path, "auto", "pairs file")
+    if data_suffix(path) in (".jsonl", ".ndjson") and text.lstrip().startswith("{"):
+        return _json_pairs(path, text)
     is_csv = data_suffix(path) == ".csv"
     sep = "comma" if is_csv else "tab"
     layout = "'source,target' rows" if is_csv else "'source<TAB>target' lines"
@@ -392,6 +395,42 @@ def read_pairs(path) -> tuple[list[str], list[str]]:
     return sources, targets
 
 
+def _json_pairs(path: str, text: str) -> tuple[list[str], list[str]]:
+    """(sources, targets) of JSON lines of pairs: ``{"translation": {"en": …, "de": …}}`` (a
+    Hugging Face translation set's export), ``{"source": …, "target": …}`` or two language
+    codes; the source is the first key of the first line's pair."""
+    import json
+
+    sources, targets, keys = [], [], None
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise RnnkitError(f"{path}, line {n}: not a JSON object (one pair per line)") from None
+        pair = obj.get("translation", obj) if isinstance(obj, dict) else None
+        if not isinstance(pair, dict):
+            raise RnnkitError(f"{path}, line {n}: expected an object such as {{\"translation\": {{\"en\": …, "
+                              f"\"de\": …}}}}")
+        if keys is None:
+            named = [k for k in pair if _header_name(str(k))]
+            if len(named) != 2:
+                raise RnnkitError(f"{path}, line {n}: keys {', '.join(map(str, pair))}; expected two, such as "
+                                  f"source and target, or two language codes (en, de)")
+            keys = named
+        if any(k not in pair for k in keys):
+            raise RnnkitError(f"{path}, line {n}: no {next(k for k in keys if k not in pair)!r} key")
+        src, tgt = (str(pair[k]).strip() for k in keys)
+        if not src:
+            raise RnnkitError(f"{path}, line {n}: the source ({keys[0]!r}) is empty")
+        sources.append(src)
+        targets.append(tgt)
+    if not sources:
+        raise RnnkitError(f"{path}: no pairs")
+    return sources, targets
+
+
 def read_parallel(source_path, target_path) -> tuple[list[str], list[str]]:
     """(sources, targets) of a parallel corpus in two files, one sentence a line, line i of
     one the translation of line i of the other (``train.en`` and ``train.de``). Files of
@@ -429,6 +468,8 @@ def read_sources(path) -> tuple[list[str], list[str] | None]:
     of one column: one per row, unquoted)."""
     from rnnkit.data._util import data_suffix
 
+    if data_suffix(path) in (".jsonl", ".ndjson"):
+        return read_pairs(path)
     lines = read_lines(path)
     if data_suffix(path) == ".csv":
         import csv
