@@ -182,7 +182,8 @@ def test_read_audio_folder(tmp_path):
         for k in range(2):
             write_wav(tmp_path / label / f"{k}.wav", 0.5 * np.sin(2 * np.pi * f * np.arange(4000) / rate))
     (tmp_path / "notes.txt").write_text("ignored")
-    X, labels, paths = audio.read_audio_folder(tmp_path, "logmel")
+    with pytest.warns(DataNote, match=r"4 clips in 2 label folders \(high, low\)"):
+        X, labels, paths = audio.read_audio_folder(tmp_path, "logmel")
     assert labels == ["high", "high", "low", "low"]
     assert all(a.shape[1] == 40 for a in X)
     with pytest.raises(RnnkitError, match="no .wav files"):

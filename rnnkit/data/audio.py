@@ -387,6 +387,10 @@ def list_audio_folder(directory, labelled: bool = True) -> tuple[list, list | No
     if skipped:
         warnings.warn(DataNote(f"{directory}: sub-director{'ies' if len(skipped) > 1 else 'y'} "
                                f"{', '.join(skipped)} (a name starting with '_') read as no label"), stacklevel=2)
+    if paths:
+        names = sorted(set(labels))
+        warnings.warn(DataNote(f"{directory}: {len(paths):,} clips in {len(names)} label folders "
+                               f"({', '.join(names[:6])}{', …' if len(names) > 6 else ''})"), stacklevel=2)
     if not paths:
         paths, labels = _labels_from_names(directory)
     if not paths and not labelled:
