@@ -17,29 +17,33 @@ def register(sub) -> None:
                     "Train a many-to-one classifier (recurrent layer, mean+max/attention/mean/last pooling, softmax).\n"
                     "TRAIN (and --test) is one of (--input auto tells them apart):\n"
                     "  text    lines 'label<TAB>text' or 'text<TAB>label' (intents, reviews, DNA/protein\n"
-                    "          sequences), or a CSV whose header names a text and a label column; tokens are\n"
-                    "          characters or words (--tokens), unseen ones go to an unknown bucket\n"
+                    "          sequences), a CSV whose header names a text and a label column (or a label column\n"
+                    "          and text columns, as AG News), fastText '__label__X text' lines, .jsonl of a text\n"
+                    "          and a label key, or a folder of one sub-directory per label of documents (aclImdb);\n"
+                    "          tokens are characters or words (--tokens), unseen ones go to an unknown bucket\n"
                     "  audio   a directory with one sub-directory per label holding .wav files (PCM 8/16/24/32-\n"
-                    "          bit or float, any rate, mono or stereo), or of files named LABEL_anything.wav; read as\n"
-                    "          MFCC or log-mel frames (--features); folders named _x (noise) are passed over\n"
+                    "          bit or float, any rate, mono or stereo), or of files named LABEL_anything.wav, or a\n"
+                    "          CSV listing the clips and their labels (ESC-50); read as MFCC or log-mel frames\n"
+                    "          (--features); folders named _x (noise) are passed over\n"
                     "  series  UCR .tsv (label, then values), UEA .ts and .arff (multivariate too), the\n"
                     "          archive's .txt (label, then values), CSV with one series per row (the label\n"
                     "          column named label/class/target, else first or last), or a long CSV\n"
                     "          'id,label,t,ch1,ch2,...' with one row per time step and several channels\n"
                     "          (sensor data; the id column groups a case), a recorded stream 'user,activity,\n"
                     "          timestamp,x,y,z' (a header is optional, as in WISDM's raw files; a case is a run of\n"
-                    "          rows of one user and activity; --window cuts it), or a folder of one file per channel\n"
-                    "          (a row per recording) and y_*.txt labels, as the UCI HAR data set is laid out\n"
+                    "          rows of one user and activity; --window cuts it), a folder of one file per channel\n"
+                    "          (a row per recording) and y_*.txt labels, as the UCI HAR data set is laid out, or a\n"
+                    "          folder of one sub-directory per label of recordings, a row per step (MotionSense)\n"
                     "A stratified --val-fraction of TRAIN validates; --test is scored at the end.\n"
                     "DIR receives the model, metrics.json, confusion_matrix.png (and _test), predictions.csv\n"
                     "(with --test), training.png and report.html.",
                     "rnnkit classify intents_train.tsv --test intents_test.tsv --out runs/intent\n"
                     "rnnkit classify digits/train --test digits/test --out runs/digits --features mfcc\n"
                     "rnnkit classify GunPoint_TRAIN.tsv --test GunPoint_TEST.tsv --out runs/gunpoint --time-limit 120")
-    p.add_argument("train", metavar="TRAIN", help="labelled training file or audio directory")
+    p.add_argument("train", metavar="TRAIN", help="labelled training file or directory (see above)")
     p.add_argument("--test", default=None, metavar="TEST", help="labelled test file or directory of the same kind")
     p.add_argument("--input", choices=("auto", "series", "text", "audio"), default="auto",
-                   help="what TRAIN holds (auto: a directory is audio, label<TAB>text lines are text)")
+                   help="what TRAIN holds (auto: told by the layouts above)")
     p.add_argument("--tokens", choices=("auto", "char", "word"), default="auto",
                    help="text tokens (auto: characters for DNA/protein and unspaced text, else words)")
     p.add_argument("--features", choices=("mfcc", "logmel"), default="mfcc",
