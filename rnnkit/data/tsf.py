@@ -42,9 +42,10 @@ FREQUENCIES = {"yearly": (("Y", 1), None), "quarterly": (("M", 3), 4), "monthly"
 
 
 def is_tsf(path) -> bool:
-    import os
+    """Whether ``path`` names a ``.tsf`` file (``.tsf.gz`` too)."""
+    from rnnkit.data._util import data_suffix
 
-    return os.fspath(path).lower().endswith(".tsf")
+    return data_suffix(path) == ".tsf"
 
 
 class TsfData:
