@@ -149,6 +149,7 @@ def test_a_csv_of_a_label_column_and_several_text_columns(tmp_path):
             (4, "New chip is fast", "The maker says it doubles the speed."),
             (2, "Team wins the cup", "A late goal settles the final."),
             (3, "Oil prices rise", "Crude climbs on supply worries.")] * 2
+    rows = [(c, f"{t} {i}", f"{d} ({i})") for i, (c, t, d) in enumerate(rows)]     # texts differ, labels repeat
     body = "".join(f'"{c}","{t}","{d}"\n' for c, t, d in rows)
     joined = [f"{t} {d}" for _, t, d in rows]
     plain = tmp_path / "ag.csv"                       # AG News as shipped: no header
@@ -179,3 +180,13 @@ def test_json_lines_of_reviews(tmp_path):
     nokey.write_text(json.dumps({"body_text": "fine", "x": 1}) + "\n")
     with pytest.raises(RnnkitError, match=r"nokey.jsonl, line 1: keys body_text, x; expected a text key"):
         read_labeled_text(nokey)
+
+
+def test_a_sensor_csv_with_spaced_labels_stays_a_series_file(tmp_path):
+    from rnnkit.tasks.classify_inputs import detect_input
+
+    rows = "".join(f"case{c},{'walking upstairs' if c % 2 else 'sitting down'},{t},{t * 0.1:.2f},{c * 0.5:.2f},1.0\n"
+                   for c in range(6) for t in range(10))
+    p = tmp_path / "har.csv"
+    p.write_text("id,label,t,ax,ay,az\n" + rows)
+    assert not looks_like_labeled_text(p) and detect_input(p) == "series"

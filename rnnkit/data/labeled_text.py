@@ -178,22 +178,26 @@ def _several_columns(rows, sample: int = 200) -> tuple[int, list[int], bool] | N
     """(label column, text columns, whether the first row is a header) of a CSV of three
     columns or more, one of labels and some of texts (AG News: ``"3","Wall St. Bears …",
     "Reuters - …"``, with or without a ``Class Index,Title,Description`` header): the
-    texts are the columns whose cells mostly hold words with spaces between them; the
-    label is the column whose header holds a label word, else the one of the fewest
-    distinct values, which must repeat. None for any other file."""
+    texts are the columns whose cells mostly hold words with spaces between them and mostly
+    differ; the label is the column whose header holds a label word, else the one of the
+    fewest distinct values, which must repeat; more than two columns of numbers (sensor
+    channels) make it a series file. None for any other file."""
     width = len(rows[0][1]) if rows else 0
     if width < 3 or len(rows) < 3 or any(len(r) != width for _, r in rows):
         return None
     head = [c.strip() for c in rows[0][1]]
     body = [r for _, r in rows[1:sample + 1]]
-    texts = [j for j in range(width)
-             if sum(" " in r[j].strip() and not is_number(r[j]) for r in body) > len(body) / 2]
-    others = [j for j in range(width) if j not in texts]
-    if not texts or not others:
-        return None
-
     def distinct(j):
         return len({r[j].strip() for r in body})
+
+    # texts: mostly words with spaces between them, and mostly different (labels repeat)
+    texts = [j for j in range(width)
+             if sum(" " in r[j].strip() and not is_number(r[j]) for r in body) > len(body) / 2
+             and distinct(j) > len(body) / 2]
+    others = [j for j in range(width) if j not in texts]
+    numeric = [j for j in others if all(is_number(r[j]) for r in body)]
+    if not texts or not others or len(numeric) > 2:        # channels of numbers: a series file
+        return None
 
     named = [j for j in others if set(re.findall(r"[a-z]+", head[j].lower())) & set(LABEL_NAMES)]
     label = named[0] if named else min(others, key=distinct)
