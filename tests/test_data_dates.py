@@ -112,6 +112,11 @@ def test_unix_time_in_seconds_or_milliseconds(tmp_path):
     np.testing.assert_array_equal(parse_dates([str(t * 1000) for t in hours]), expect)
     with pytest.raises(RnnkitError, match="row 1: cannot read '1609459200'"):
         parse_dates(["1609459200", "1609462800000"])         # seconds and milliseconds mixed
+    # digits that also read as a compact date and hour: the reading that steps regularly
+    np.testing.assert_array_equal(parse_dates(["2011013122", "2011013123", "2011020100"]),
+                                  np.array(["2011-01-31T22", "2011-01-31T23", "2011-02-01T00"], dtype="datetime64[s]"))
+    np.testing.assert_array_equal(parse_dates(["201101312200", "201101312230"]),
+                                  np.array(["2011-01-31T22:00", "2011-01-31T22:30"], dtype="datetime64[s]"))
     assert not is_date("1609459200")                          # a number alone is a value
     # a column named like a date holding Unix time dates the predictions
     path = tmp_path / "sensor.csv"

@@ -9,13 +9,15 @@ The other labels of a column are read with one format for them all (a column mix
 most ISO with one other: rows that ``fill`` added to a column of 01/31/2011 dates are
 ISO), chosen among
 
-    year first      2011/01/31  2011.01.31  2011/01  2011.01  2011M01  20110131
+    year first      2011/01/31  2011.01.31  2011/01  2011.01  2011M01  20110131  2011013112 (hour)
+                    201101311230 (hour and minute)
     year last       31/01/2011  01/31/2011  31.01.2011  31-01-2011  01-31-2011
     month names     1991 Jul  Jul 1991  Jul-1991  1991-Jul  July 1991  Jul 4, 1991
                     Jan-1-1995  01-Jan-1995  1 January 1995  Jul-91  01-Jan-95
     quarters        1990Q1  1990 Q1  1990-Q1  Q1 1990  Q1-1990   (the quarter's first month)
     Unix time       1609459200 (seconds since 1970-01-01 UTC, 9–10 digits) or 1609459200000
-                    (milliseconds, 12–13 digits), every label of the column
+                    (milliseconds, 12–13 digits), every label of the column; where the digits
+                    also read as a compact date and hour, the reading that steps more regularly
 
 each optionally followed by a time ``HH:MM[:SS]`` or ``HH:MM[:SS] AM/PM`` (month names in
 English, any case; a comma is read as a space). The formats that read every label
@@ -40,12 +42,12 @@ __all__ = ["parse_dates", "is_date", "weekdays_only", "next_weekdays"]
 _ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?"
                   r"\s?(Z|[+-]\d{2}:?\d{2})?$")
 _QUARTER = (re.compile(r"^(\d{4})\s*[-_ ]?\s*q([1-4])$", re.I), re.compile(r"^q([1-4])\s*[-_ ]?\s*(\d{4})$", re.I))
-_DAYS = ("%Y/%m/%d", "%Y.%m.%d", "%Y/%m", "%Y.%m", "%YM%m", "%Y%m%d",
+_DAYS = ("%Y/%m/%d", "%Y.%m.%d", "%Y/%m", "%Y.%m", "%YM%m", "%Y%m%d", "%Y%m%d%H", "%Y%m%d%H%M",
          "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
          "%Y %b", "%b %Y", "%b-%Y", "%Y-%b", "%Y %B", "%B %Y", "%b %d %Y", "%B %d %Y", "%b-%d-%Y",
          "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b-%y", "%d-%b-%y")
 _TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
-FORMATS = tuple(d + t for d in _DAYS for t in _TIMES)
+FORMATS = tuple(d + t for d in _DAYS for t in _TIMES if not (t and "%H" in d))   # a compact hour takes no time
 _SAMPLE = 24                               # labels each format must read before it reads them all
 _EXPECTED = ("ISO YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM or YYYY, or one format for the whole column "
              "such as 31/01/2011, 01/31/2011, 2011/01/31, Jan 2011, 1990Q1, or Unix time (rnnkit.data.dates)")
@@ -169,11 +171,11 @@ def parse_dates(labels, where: str = "dates") -> np.ndarray:
             out[i] = v
     if not other:
         return out
-    parsed = _epoch([labels[i] for i in other])
-    if parsed is not None:
-        out[other] = parsed
-        return out
+    epoch = _epoch([labels[i] for i in other])
     parsed, bad = _column_format([labels[i] for i in other])
+    if epoch is not None and (parsed is None or _irregularity(epoch) < _irregularity(parsed)):
+        out[other] = epoch           # Unix time, unless compact digits (2011013112) step more regularly
+        return out
     if parsed is None:
         i = other[bad]
         raise RnnkitError(f"{where}: row {i + 1}: cannot read {labels[i]!r} as a date; expected {_EXPECTED}")
