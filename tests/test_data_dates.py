@@ -88,6 +88,8 @@ def test_period_and_date_column_from_other_formats(tmp_path):
     # a month column before the year: the year is the date column, and the month joins it
     path.write_text("Month,Year,Sales\n" + "".join(f"{m},{y},{m + y}\n" for y in (2010, 2011) for m in range(1, 13)))
     assert choose_date_column(path, None, None) == "Year"
+    path.write_text("date,year,month,sales\n2010-01-01,2010,1,5\n2010-01-02,2010,1,6\n")   # features beside a date
+    assert choose_date_column(path, None, None) == "date"
 
 
 def test_forecast_reads_named_months_and_dates_its_predictions(tmp_path):

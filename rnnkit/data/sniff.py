@@ -114,7 +114,9 @@ def choose_date_column(path, columns, date_column):
     header, first = sniff_csv(path)
     wanted = set(columns or [])
     lower = [h.strip().lower() for h in header]
-    if any(n in _PARTS for n in lower):          # year with its quarter or month columns: read together
+    full = ("date", "datetime", "timestamp", "ds", "time")     # a column that holds a whole date
+    if any(n in _PARTS for n in lower) and not any(n in full for n in lower):
+        # a year with its quarter or month columns, and no date column beside them: read together
         year = next((h for h, n in zip(header, lower) if n in ("year", "yr") and h not in wanted), None)
         if year is not None:
             return year
