@@ -473,17 +473,34 @@ def _find_clips(base: str, names: list[str]) -> list[str | None]:
         hit = next((c for c in cands if os.path.isfile(c)), None)
         if hit is None:
             if index is None:
-                index = {}
-                for root in (base, os.path.dirname(os.path.abspath(base))):
-                    for dirpath, dirnames, filenames in os.walk(root):
-                        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                        for f in filenames:
-                            if _wav_cell(f):
-                                index.setdefault(f, set()).add(os.path.normpath(os.path.join(dirpath, f)))
+                index = _wav_index(base)
             paths = index.get(os.path.basename(name), set())
             hit = next(iter(paths)) if len(paths) == 1 else None
         found.append(None if hit is None else os.path.normpath(hit))
     return found
+
+
+#: the most directory entries :func:`_wav_index` looks through
+INDEX_ENTRIES = 500_000
+
+
+def _wav_index(base: str) -> dict:
+    """{file name: its paths} of the ``.wav`` files below ``base`` and below the folder above
+    it (not a file system's root), hidden folders left out, at most :data:`INDEX_ENTRIES`
+    entries looked at."""
+    index, seen = {}, 0
+    above = os.path.dirname(os.path.abspath(base))
+    roots = [base] + ([above] if os.path.dirname(above) != above else [])
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            seen += len(dirnames) + len(filenames)
+            for f in filenames:
+                if _wav_cell(f):
+                    index.setdefault(f, set()).add(os.path.normpath(os.path.join(dirpath, f)))
+            if seen > INDEX_ENTRIES:
+                return index
+    return index
 
 
 def read_audio_list(path, labelled: bool = True) -> tuple[list[str], list[str] | None]:

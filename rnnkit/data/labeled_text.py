@@ -187,6 +187,7 @@ def _several_columns(rows, sample: int = 200) -> tuple[int, list[int], bool] | N
         return None
     head = [c.strip() for c in rows[0][1]]
     body = [r for _, r in rows[1:sample + 1]]
+
     def distinct(j):
         return len({r[j].strip() for r in body})
 
