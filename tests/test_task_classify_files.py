@@ -5,7 +5,7 @@ import os
 import pytest
 
 from rnnkit.data.examples import write_example
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import DataNote, RnnkitError
 from rnnkit.tasks.classify import SequenceClassifier
 from rnnkit.tasks.classify_inputs import detect_input
 
@@ -38,14 +38,16 @@ def test_intent_text_file(tmp_path):
 def test_speech_folders(tmp_path):
     d = write_example("speech", tmp_path / "data")
     clf = SequenceClassifier(hidden_size=16, seed=0)
-    clf.fit_files(os.path.join(d, "train"), os.path.join(d, "test"), features="logmel", augment=1, epochs=15,
-                  out_dir=tmp_path / "run")
+    with pytest.warns(DataNote, match=r"(train: 30|test: 12) clips in 3 label folders \(ah, ee, oo\)"):
+        clf.fit_files(os.path.join(d, "train"), os.path.join(d, "test"), features="logmel", augment=1, epochs=15,
+                      out_dir=tmp_path / "run")
     assert clf.input_ == "audio" and clf.audio_ == {"features": "logmel"} and clf.augment_ == 1
     assert clf.n_features_ == 40
     assert clf.test_evaluation_["accuracy"] >= 0.9
     loaded = SequenceClassifier.load(tmp_path / "run")
     assert loaded.audio_ == {"features": "logmel"}
-    assert loaded.evaluate_file(os.path.join(d, "test"))["accuracy"] == clf.test_evaluation_["accuracy"]
+    with pytest.warns(DataNote, match=r"test: 12 clips in 3 label folders"):
+        assert loaded.evaluate_file(os.path.join(d, "test"))["accuracy"] == clf.test_evaluation_["accuracy"]
 
 
 def test_activity_multichannel_csv(tmp_path):
@@ -65,7 +67,8 @@ def test_training_batches_vary_by_kind_of_input(tmp_path):
 
     d = write_example("speech", tmp_path / "speech")
     clf = SequenceClassifier(hidden_size=8, seed=0)
-    clf.fit_files(os.path.join(d, "train"), augment=0, max_steps=2)
+    with pytest.warns(DataNote, match="clips in 3 label folders"):
+        clf.fit_files(os.path.join(d, "train"), augment=0, max_steps=2)
     assert batch_variation(clf) is spec_augment
     clf.spec_augment_ = False
     assert batch_variation(clf) is None
