@@ -107,3 +107,30 @@ def test_audio_holds_out_validation_clips_only_when_there_are_enough():
         assert (clf.val_evaluation_ is None) == (held == 0)
         if held:
             assert sum(clf.val_evaluation_["support"]) == held
+
+
+def test_speech_commands_own_split_lists(tmp_path):
+    import random
+    import shutil
+
+    d = write_example("speech", tmp_path / "ex")
+    root = tmp_path / "sc"                       # Speech Commands: every clip under its word, and two lists
+    for split in ("train", "test"):
+        for word in os.listdir(os.path.join(d, split)):
+            os.makedirs(root / word, exist_ok=True)
+            for f in os.listdir(os.path.join(d, split, word)):
+                shutil.copy(os.path.join(d, split, word, f), root / word / f"{split}_{f}")
+    clips = sorted(os.path.relpath(os.path.join(p, f), root) for p, _, fs in os.walk(root) for f in fs)
+    random.Random(0).shuffle(clips)
+    (root / "testing_list.txt").write_text("\n".join(clips[:10]) + "\n")
+    (root / "validation_list.txt").write_text("\n".join(clips[10:22]) + "\n")
+    clf = SequenceClassifier(hidden_size=8, seed=0)
+    with pytest.warns(DataNote) as said:
+        clf.fit_files(root, augment=0, max_steps=3)
+    assert any(str(w.message).endswith("split by its own lists, as Speech Commands is: 20 clips train, 12 validate "
+                                       "(validation_list.txt), 10 test (testing_list.txt)") for w in said)
+    assert sum(clf.test_evaluation_["support"]) == 10
+    (root / "testing_list.txt").write_text("yes/missing.wav\n")
+    with pytest.raises(RnnkitError, match=r"testing_list.txt, line 1: 'yes/missing.wav' is not a clip of"), \
+            pytest.warns(DataNote, match="42 clips in 3 label folders"):
+        SequenceClassifier(hidden_size=8).fit_files(root, augment=0, max_steps=1)

@@ -41,7 +41,7 @@ from rnnkit.errors import RnnkitError
 __all__ = ["FEATURES", "read_wav", "frame_signal", "power_spectrum", "hz_to_mel", "mel_to_hz",
            "mel_filterbank", "dct_matrix", "deltas", "normalize", "audio_features", "wav_features",
            "read_audio_folder", "list_audio_folder", "trim_silence", "augment", "spec_augment", "audio_list_columns",
-           "read_audio_list"]
+           "read_audio_list", "split_lists"]
 
 FEATURES = ("mfcc", "logmel")
 _EPS = 1e-10
@@ -548,3 +548,47 @@ def read_audio_list(path, labelled: bool = True) -> tuple[list[str], list[str] |
     said = f", labels from column {header[label_col]!r} ({len(set(labels))} labels)" if label_col is not None else ""
     warnings.warn(DataNote(f"{path_s}: {len(paths)} clips listed in column {header[file_col]!r}{said}"), stacklevel=2)
     return paths, (labels if label_col is not None else None)
+
+
+#: the files of a Speech Commands folder that name its validation and test clips
+SPLIT_LISTS = ("validation_list.txt", "testing_list.txt")
+
+
+def split_lists(directory, paths, labels):
+    """Speech Commands' own split: where ``directory`` holds ``validation_list.txt`` and/or
+    ``testing_list.txt`` (paths relative to it, ``yes/0a7c2a8d_nohash_0.wav``), the clips they
+    name are the validation and test sets and the rest train. Returns ``{"train": (paths,
+    labels), "validation": (…) or None, "test": (…) or None}``, or None without the lists.
+    A listed clip that the folder does not hold is an RnnkitError naming it."""
+    import warnings
+
+    from rnnkit.data._util import read_file_text
+    from rnnkit.errors import DataNote
+
+    directory = os.fspath(directory)
+    found = [os.path.join(directory, f) for f in SPLIT_LISTS if os.path.isfile(os.path.join(directory, f))]
+    if not found:
+        return None
+    where = {os.path.normpath(os.path.relpath(p, directory)): i for i, p in enumerate(paths)}
+    parts, taken = {}, set()
+    for name in SPLIT_LISTS:
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            parts[name] = None
+            continue
+        _, text = read_file_text(path, "auto", "clip list")
+        idx = []
+        for n, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                k = where.get(os.path.normpath(line.strip()))
+                if k is None:
+                    raise RnnkitError(f"{path}, line {n}: {line.strip()!r} is not a clip of {directory}")
+                idx.append(k)
+        taken.update(idx)
+        parts[name] = ([paths[i] for i in idx], [labels[i] for i in idx])
+    rest = [i for i in range(len(paths)) if i not in taken]
+    val, test = parts[SPLIT_LISTS[0]], parts[SPLIT_LISTS[1]]
+    warnings.warn(DataNote(f"{directory}: split by its own lists, as Speech Commands is: {len(rest):,} clips train"
+                           + (f", {len(val[0]):,} validate (validation_list.txt)" if val else "")
+                           + (f", {len(test[0]):,} test (testing_list.txt)" if test else "")), stacklevel=2)
+    return {"train": ([paths[i] for i in rest], [labels[i] for i in rest]), "validation": val, "test": test}

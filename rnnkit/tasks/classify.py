@@ -725,9 +725,16 @@ class SequenceClassifier:
         self.files_ = {"train": os.fspath(train_path), "test": None if test_path is None else os.fspath(test_path)}
         self._files = (kind, audio)
         if kind == "audio":
+            from rnnkit.data.audio import split_lists
             from rnnkit.tasks.classify_inputs import fit_audio
 
             self.audio_ = audio        # the features of the validation clips are computed before fit
+            split = split_lists(train_path, X, y) if os.path.isdir(os.fspath(train_path)) else None
+            if split is not None:      # Speech Commands' validation_list.txt and testing_list.txt
+                X, y = split["train"]
+                if test[0] is None and split["test"] is not None:
+                    test = split["test"]
+                return fit_audio(self, X, y, augment, test, fit_kwargs, val=split["validation"])
             return fit_audio(self, X, y, augment, test, fit_kwargs)
         return self.fit(X, y, X_test=test[0], y_test=test[1], **fit_kwargs)
 

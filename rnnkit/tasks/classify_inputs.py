@@ -116,9 +116,10 @@ def read_inputs(path, kind: str, missing: str = "trim"):
     return X, y
 
 
-def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
-    """Set validation clips aside (stratified), multiply the training clips, fit ``clf``
-    (``test`` = (test paths, labels) or (None, None)); returns ``clf``.
+def fit_audio(clf, paths, labels, augment, test, fit_kwargs, val=None):
+    """Set validation clips aside (stratified; ``val`` = (paths, labels) gives them instead),
+    multiply the training clips, fit ``clf`` (``test`` = (test paths, labels) or (None,
+    None)); returns ``clf``.
 
     A validation part of fewer than :data:`rnnkit.tasks.policy.MIN_VAL_ITEMS` clips is
     not held out: so few clips pick neither a step count nor the weights reliably (their
@@ -134,13 +135,18 @@ def fit_audio(clf, paths, labels, augment, test, fit_kwargs):
         augment = 8 if min(counts.values()) < 100 else 0
     augment = check_positive_int(augment, "augment", "SequenceClassifier.fit_files", minimum=0)
     rng = np.random.default_rng([clf.seed, 1])
+    given = val is not None
+    if given:                                 # the validation clips are given: every other clip trains
+        paths, labels = list(paths) + list(val[0]), labels + list(val[1])
     val = np.zeros(len(labels), dtype=bool)
-    for c in sorted(counts, key=str):
+    if given:
+        val[sum(counts.values()):] = True
+    for c in sorted(counts, key=str) if not given else ():
         members = [i for i, v in enumerate(labels) if v == c]
         take = min(max(int(round(val_fraction * len(members))), 1 if val_fraction > 0 else 0), len(members) - 1)
         if take > 0:
             val[rng.choice(members, size=take, replace=False)] = True
-    if val.sum() < MIN_VAL_ITEMS:
+    if val.sum() < MIN_VAL_ITEMS and not given:
         val[:] = False
     features = clf.audio_["features"]
     tr = np.flatnonzero(~val)
